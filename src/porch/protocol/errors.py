@@ -1,0 +1,58 @@
+"""Stable error codes shared by the HTTP API, the WebSocket gateway and the SDK.
+
+A code never changes meaning once released; clients branch on it. The message is for people.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    # Framing and validation
+    BAD_FRAME = "bad_frame"
+    BAD_REQUEST = "bad_request"
+    UNKNOWN_TYPE = "unknown_type"
+    FRAME_TOO_LARGE = "frame_too_large"
+    REQUEST_TOO_LARGE = "request_too_large"
+    # Authentication and authorisation
+    AUTH_REQUIRED = "auth_required"
+    AUTH_FAILED = "auth_failed"
+    FORBIDDEN = "forbidden"
+    ALREADY_AUTHENTICATED = "already_authenticated"
+    # Registration
+    INVALID_PHONE = "invalid_phone"
+    CODE_INVALID = "code_invalid"
+    CODE_EXPIRED = "code_expired"
+    TOO_MANY_ATTEMPTS = "too_many_attempts"
+    USERNAME_TAKEN = "username_taken"
+    INVALID_USERNAME = "invalid_username"
+    # Keys
+    BAD_SIGNATURE = "bad_signature"
+    KEYS_EXIST = "keys_exist"
+    MASTER_KEY_MISMATCH = "master_key_mismatch"
+    NO_KEYS = "no_keys"
+    # Messaging
+    MISMATCHED_DEVICES = "mismatched_devices"
+    STALE_DEVICES = "stale_devices"
+    UNKNOWN_RECIPIENT = "unknown_recipient"
+    DUPLICATE_DEVICE = "duplicate_device"
+    # General
+    NOT_FOUND = "not_found"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
+
+
+class ProtocolError(Exception):
+    """A request or frame that the receiver refuses, with a stable code and readable message."""
+
+    def __init__(self, code: ErrorCode, message: str, **details: Any) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": str(self.code), "message": self.message, **self.details}

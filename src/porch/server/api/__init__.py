@@ -1,0 +1,1 @@
+"""HTTP routes: parse, authorise, call a service, map errors. No SQL here."""

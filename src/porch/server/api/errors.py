@@ -1,0 +1,79 @@
+"""One JSON shape for every HTTP error: {"error": {"code": ..., "message": ..., ...}}."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from porch.protocol.errors import ErrorCode, ProtocolError
+from porch.server.metrics import Metrics
+
+log = logging.getLogger("porch.api")
+
+STATUS = {
+    ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.BAD_FRAME: 400,
+    ErrorCode.INVALID_PHONE: 400,
+    ErrorCode.INVALID_USERNAME: 400,
+    ErrorCode.CODE_INVALID: 403,
+    ErrorCode.CODE_EXPIRED: 403,
+    ErrorCode.TOO_MANY_ATTEMPTS: 429,
+    ErrorCode.AUTH_REQUIRED: 401,
+    ErrorCode.AUTH_FAILED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.USERNAME_TAKEN: 409,
+    ErrorCode.KEYS_EXIST: 409,
+    ErrorCode.MASTER_KEY_MISMATCH: 409,
+    ErrorCode.BAD_SIGNATURE: 400,
+    ErrorCode.NO_KEYS: 409,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.REQUEST_TOO_LARGE: 413,
+    ErrorCode.UNAVAILABLE: 503,
+}
+
+
+def error_response(exc: ProtocolError) -> ORJSONResponse:
+    headers = {}
+    if exc.code == ErrorCode.RATE_LIMITED and "retry_after" in exc.details:
+        headers["Retry-After"] = str(exc.details["retry_after"])
+    if exc.code in (ErrorCode.AUTH_REQUIRED, ErrorCode.AUTH_FAILED):
+        headers["WWW-Authenticate"] = 'Basic realm="porch"'
+    return ORJSONResponse(
+        {"error": exc.to_dict()}, status_code=STATUS.get(exc.code, 500), headers=headers
+    )
+
+
+def install(app: FastAPI, metrics: Metrics) -> None:
+    @app.exception_handler(ProtocolError)
+    async def _protocol(_: Request, exc: ProtocolError) -> ORJSONResponse:
+        metrics.errors.labels(str(exc.code)).inc()
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+        parts = []
+        for err in exc.errors()[:3]:
+            where = ".".join(str(p) for p in err.get("loc", ())[1:]) or "body"
+            parts.append(f"{where}: {err.get('msg', 'invalid')}")
+        metrics.errors.labels(ErrorCode.BAD_REQUEST).inc()
+        return error_response(ProtocolError(ErrorCode.BAD_REQUEST, "; ".join(parts) or "invalid"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+        code = ErrorCode.NOT_FOUND if exc.status_code == 404 else ErrorCode.BAD_REQUEST
+        body = ProtocolError(code, str(exc.detail)).to_dict()
+        return ORJSONResponse({"error": body}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> ORJSONResponse:
+        log.error("unhandled %s in a request", type(exc).__name__, exc_info=exc)
+        metrics.errors.labels(ErrorCode.INTERNAL).inc()
+        return ORJSONResponse(
+            {"error": {"code": "internal", "message": "internal error; it has been logged"}},
+            status_code=500,
+        )

@@ -1,0 +1,192 @@
+"""create_app(settings): the ASGI app, its collaborators and its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.responses import ORJSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+import porch
+from porch.protocol.errors import ErrorCode, ProtocolError
+from porch.server.api import accounts as accounts_api
+from porch.server.api import errors as api_errors
+from porch.server.api import keys as keys_api
+from porch.server.api import registration as registration_api
+from porch.server.api.deps import Services
+from porch.server.bus.base import Bus
+from porch.server.bus.memory import MemoryBus
+from porch.server.clock import Clock, SystemClock
+from porch.server.gateway.connection import Connection, GatewayConfig
+from porch.server.metrics import Metrics
+from porch.server.providers.sms import ConsoleSms, SmsProvider, TwilioVerify
+from porch.server.ratelimit import MemoryRateLimiter, RateLimiter
+from porch.server.services.accounts import AccountService
+from porch.server.services.keys import KeyService
+from porch.server.services.messages import MessageService
+from porch.server.settings import Settings
+from porch.server.store.base import Store
+from porch.server.store.sqlite import SqliteStore
+
+log = logging.getLogger("porch.server")
+
+
+def make_store(settings: Settings) -> Store:
+    if settings.database_url:
+        raise ProtocolError(
+            ErrorCode.UNAVAILABLE,
+            f"unsupported PORCH_DATABASE_URL {settings.database_url.split(':', 1)[0]!r}: "
+            "this build stores data in SQLite only (leave PORCH_DATABASE_URL unset)",
+        )
+    return SqliteStore(settings.sqlite_path, settings.sqlite_synchronous)
+
+
+def make_sms(settings: Settings) -> SmsProvider:
+    if settings.sms_provider == "twilio":
+        sid, token, service = (
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            settings.twilio_verify_service_sid,
+        )
+        if not (sid and token and service):
+            raise ValueError(
+                "PORCH_SMS_PROVIDER=twilio needs PORCH_TWILIO_ACCOUNT_SID, "
+                "PORCH_TWILIO_AUTH_TOKEN and PORCH_TWILIO_VERIFY_SERVICE_SID"
+            )
+        return TwilioVerify(sid, token, service)
+    return ConsoleSms(settings.data_dir / "sms-outbox.jsonl")
+
+
+def load_secret(settings: Settings) -> bytes:
+    """The server secret: PORCH_SECRET, else <data_dir>/server.secret (created 0600)."""
+    if settings.secret:
+        return settings.secret.encode("utf-8")
+    path = Path(settings.data_dir) / "server.secret"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as f:
+        value = secrets.token_hex(32).encode()
+        f.write(value)
+    return value
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    bus: Bus | None = None,
+    sms: SmsProvider | None = None,
+    clock: Clock | None = None,
+    limiter: RateLimiter | None = None,
+) -> FastAPI:
+    settings = settings or Settings()
+    clock = clock or SystemClock()
+    store = store or make_store(settings)
+    bus = bus or MemoryBus()
+    sms = sms or make_sms(settings)
+    limiter = limiter or MemoryRateLimiter(clock)
+    metrics = Metrics()
+    accounts = AccountService(store, bus, sms, limiter, clock, settings, load_secret(settings))
+    keys = KeyService(store, bus, settings.one_time_keys_low)
+    messages = MessageService(store, bus, clock, metrics, settings.retention_days)
+    services = Services(store, accounts, keys, messages)
+    gateway = GatewayConfig(
+        max_frame_bytes=settings.max_frame_bytes,
+        delivery_window=settings.delivery_window,
+        send_queue_frames=settings.send_queue_frames,
+        auth_timeout=settings.auth_timeout_seconds,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await store.open()
+        await bus.start()
+        if sms.name == "console":
+            log.warning(
+                "DEVELOPMENT MODE: verification codes are not sent by SMS; they are logged and "
+                "written to %s. Set PORCH_SMS_PROVIDER=twilio for real SMS.",
+                settings.data_dir / "sms-outbox.jsonl",
+            )
+        metrics.queue_depth.set(await store.queue_depth())
+        try:
+            async with asyncio.TaskGroup() as tg:
+                sweeper = tg.create_task(_sweep_forever(store, clock, metrics, settings))
+                yield
+                sweeper.cancel()
+        finally:
+            await bus.stop()
+            await store.close()
+            await sms.aclose()
+
+    app = FastAPI(
+        title="Porch",
+        version=porch.__version__,
+        summary="End-to-end encrypted messaging server. It relays and stores ciphertext only.",
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    app.state.services = services
+    app.state.metrics = metrics
+    app.state.settings = settings
+    api_errors.install(app, metrics)
+    app.include_router(registration_api.router)
+    app.include_router(accounts_api.router)
+    app.include_router(keys_api.router)
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > settings.max_request_bytes):
+            return api_errors.error_response(
+                ProtocolError(
+                    ErrorCode.REQUEST_TOO_LARGE,
+                    f"request bodies are limited to {settings.max_request_bytes} bytes",
+                )
+            )
+        return await call_next(request)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz() -> ORJSONResponse:
+        """Readiness: the store answers."""
+        try:
+            await asyncio.wait_for(store.ping(), 2.0)
+        except Exception as exc:
+            log.warning("readiness check failed: %s", type(exc).__name__)
+            return ORJSONResponse({"status": "unavailable"}, status_code=503)
+        return ORJSONResponse({"status": "ready"})
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=False)
+    async def prometheus() -> Response:
+        metrics.queue_depth.set(await store.queue_depth())
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.websocket("/v1/ws")
+    async def websocket(ws: WebSocket) -> None:
+        await Connection(ws, accounts, keys, messages, bus, clock, metrics, gateway).run()
+
+    return app
+
+
+async def _sweep_forever(store: Store, clock: Clock, metrics: Metrics, settings: Settings) -> None:
+    """Delete expired envelopes, idempotency records and verification codes."""
+    while True:
+        result = await store.sweep(clock.now_ms())
+        if result.envelopes:
+            log.info("expired %d undelivered envelope(s)", result.envelopes)
+        metrics.queue_depth.set(await store.queue_depth())
+        await asyncio.sleep(settings.sweep_interval_seconds)

@@ -1,0 +1,51 @@
+"""The bus interface.
+
+Publishing after commit is the rule (Zulip's "events after commit"): the database is the
+record, the bus is only a wake-up, so a lost event costs latency, never a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from porch.server.store.base import Envelope
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """Something for one connected device: a stored envelope or an online-only frame."""
+
+    envelope: Envelope | None = None
+    frame: dict[str, Any] | None = None
+
+
+Handler = Callable[[DeviceEvent], None]
+
+
+class Subscription(Protocol):
+    def close(self) -> None: ...
+
+
+class Bus(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    def subscribe(
+        self,
+        account_id: str,
+        device_id: int,
+        handler: Handler,
+        on_replaced: Callable[[], None],
+    ) -> Subscription:
+        """Route events for this device to handler until the subscription is closed. A newer
+        subscription for the same device replaces the older one, whose on_replaced runs so
+        that its connection closes (connection takeover)."""
+        ...
+
+    async def publish(self, account_id: str, device_id: int, event: DeviceEvent) -> None: ...
+    def on_account_changed(self, handler: Callable[[str], None]) -> None:
+        """Register a callback run on every node when an account's devices or blocks change."""
+        ...
+
+    async def account_changed(self, account_id: str) -> None: ...

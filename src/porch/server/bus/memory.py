@@ -1,0 +1,60 @@
+"""The in-process bus: a dictionary from device to its connection's handler."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from porch.server.bus.base import DeviceEvent, Handler
+
+_Key = tuple[str, int]
+
+
+class _MemorySubscription:
+    def __init__(self, bus: MemoryBus, key: _Key, handler: Handler, on_replaced: Callable[[], None]) -> None:
+        self._bus = bus
+        self.key = key
+        self.handler = handler
+        self.on_replaced = on_replaced
+
+    def close(self) -> None:
+        if self._bus._subs.get(self.key) is self:
+            del self._bus._subs[self.key]
+
+
+class MemoryBus:
+    def __init__(self) -> None:
+        self._subs: dict[_Key, _MemorySubscription] = {}
+        self._account_handlers: list[Callable[[str], None]] = []
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        self._subs.clear()
+
+    def subscribe(
+        self,
+        account_id: str,
+        device_id: int,
+        handler: Handler,
+        on_replaced: Callable[[], None] = lambda: None,
+    ) -> _MemorySubscription:
+        key = (account_id, device_id)
+        old = self._subs.get(key)
+        sub = _MemorySubscription(self, key, handler, on_replaced)
+        self._subs[key] = sub
+        if old is not None:
+            old.on_replaced()
+        return sub
+
+    async def publish(self, account_id: str, device_id: int, event: DeviceEvent) -> None:
+        sub = self._subs.get((account_id, device_id))
+        if sub is not None:
+            sub.handler(event)
+
+    def on_account_changed(self, handler: Callable[[str], None]) -> None:
+        self._account_handlers.append(handler)
+
+    async def account_changed(self, account_id: str) -> None:
+        for handler in self._account_handlers:
+            handler(account_id)

@@ -1,0 +1,1 @@
+"""The WebSocket gateway: one Connection per socket (docs/protocol.md, "Frames")."""

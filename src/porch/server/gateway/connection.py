@@ -1,0 +1,302 @@
+"""One authenticated WebSocket session: frames in, frames out, acks, back-pressure.
+
+Delivery is a window: at most `delivery_window` envelopes are in flight (sent, not yet
+acknowledged) per connection. Everything else waits in the store, which is where it already
+is, so a slow reader costs the server a bounded amount of memory. New envelopes are handed
+over straight from the bus while the device is caught up; otherwise the pump reads the queue
+oldest first. Online-only frames (typing) are dropped, not queued, when the socket is behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from porch.protocol import frames as f
+from porch.protocol.codec import dumps
+from porch.protocol.errors import ErrorCode, ProtocolError
+from porch.server.bus.base import Bus, DeviceEvent, Subscription
+from porch.server.clock import Clock
+from porch.server.metrics import Metrics
+from porch.server.services.accounts import AccountService, Principal
+from porch.server.services.keys import KeyService
+from porch.server.services.messages import MessageService
+from porch.server.store.base import Envelope
+
+log = logging.getLogger("porch.gateway")
+
+CLOSE_AUTH = 4401
+CLOSE_REPLACED = 4409
+CLOSE_SHUTDOWN = 1001
+MAX_AUTH_TRIES = 3
+MAX_PENDING_SENDS = 256
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    max_frame_bytes: int
+    delivery_window: int
+    send_queue_frames: int
+    auth_timeout: float
+
+
+class _Closed(Exception):
+    """Raised inside the task group to end the session (the peer left, or it was replaced)."""
+
+
+class Connection:
+    def __init__(
+        self,
+        ws: WebSocket,
+        accounts: AccountService,
+        keys: KeyService,
+        messages: MessageService,
+        bus: Bus,
+        clock: Clock,
+        metrics: Metrics,
+        config: GatewayConfig,
+    ) -> None:
+        self._ws = ws
+        self._accounts = accounts
+        self._keys = keys
+        self._messages = messages
+        self._bus = bus
+        self._clock = clock
+        self._metrics = metrics
+        self._config = config
+        self._out: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(config.send_queue_frames)
+        self._inflight: dict[int, None] = {}
+        self._caught_up = False
+        self._dirty = False
+        self._drained_sent = False
+        self._wake = asyncio.Event()
+        self._sends = asyncio.Semaphore(MAX_PENDING_SENDS)
+        self._close_code: int | None = None
+        self._principal: Principal | None = None
+        self._tg: asyncio.TaskGroup | None = None
+
+    async def run(self) -> None:
+        await self._ws.accept()
+        try:
+            principal = await self._authenticate()
+        except (WebSocketDisconnect, _Closed):
+            return
+        if principal is None:
+            with contextlib.suppress(Exception):
+                await self._ws.close(CLOSE_AUTH, "authentication failed")
+            return
+        self._principal = principal
+        sub = self._bus.subscribe(
+            principal.account_id, principal.device_id, self._on_event, self._on_replaced
+        )
+        self._metrics.connections.inc()
+        try:
+            await self._accounts.seen(principal)
+            count = await self._keys.count(principal)
+            await self._emit(f.ready(principal.account_id, principal.device_id,
+                                     self._clock.now_ms(), count))
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                tg.create_task(self._writer())
+                tg.create_task(self._pump())
+                tg.create_task(self._reader())
+        except* _Closed:
+            pass
+        except* WebSocketDisconnect:
+            pass
+        finally:
+            sub.close()
+            self._metrics.connections.dec()
+            if self._close_code is not None:
+                with contextlib.suppress(Exception):
+                    await self._ws.close(self._close_code)
+
+    # Frames in ------------------------------------------------------------------------------
+
+    async def _receive(self) -> str | bytes:
+        message = await self._ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise _Closed
+        data: str | bytes | None = message.get("text")
+        if data is None:
+            data = message.get("bytes") or b""
+        return data
+
+    def _parse(self, data: str | bytes) -> f.AuthFrame | f.SendFrame | f.AckFrame | f.PingFrame:
+        size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8"))
+        if size > self._config.max_frame_bytes:
+            raise ProtocolError(
+                ErrorCode.FRAME_TOO_LARGE,
+                f"frame of {size} bytes exceeds the limit of {self._config.max_frame_bytes}",
+                limit=self._config.max_frame_bytes,
+            )
+        frame = f.parse_client_frame(data)
+        self._metrics.frames_in.labels(frame.type).inc()
+        return frame
+
+    async def _authenticate(self) -> Principal | None:
+        for _ in range(MAX_AUTH_TRIES):
+            try:
+                data = await asyncio.wait_for(self._receive(), self._config.auth_timeout)
+            except TimeoutError:
+                await self._send_error(
+                    ProtocolError(ErrorCode.AUTH_REQUIRED, "authenticate within the time limit")
+                )
+                return None
+            try:
+                frame = self._parse(data)
+                if not isinstance(frame, f.AuthFrame):
+                    raise ProtocolError(
+                        ErrorCode.AUTH_REQUIRED, "the first frame must be an auth frame"
+                    )
+                return await self._accounts.authenticate(frame.account, frame.device, frame.password)
+            except ProtocolError as exc:
+                await self._send_error(exc)
+                if exc.code == ErrorCode.AUTH_FAILED:
+                    return None
+        return None
+
+    async def _reader(self) -> None:
+        assert self._principal is not None and self._tg is not None
+        while True:
+            data = await self._receive()
+            try:
+                frame = self._parse(data)
+                if isinstance(frame, f.SendFrame):
+                    checked = await self._messages.check(self._principal, frame)
+                    await self._sends.acquire()
+                    # Queued now, in frame order; the store commits in that order.
+                    self._tg.create_task(self._commit(checked.frame.id, checked))
+                elif isinstance(frame, f.AckFrame):
+                    await self._acknowledge(frame.ids)
+                elif isinstance(frame, f.PingFrame):
+                    await self._emit(f.pong(frame.n))
+                else:
+                    raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED, "already authenticated")
+            except ProtocolError as exc:
+                await self._send_error(exc)
+
+    async def _commit(self, client_id: str, checked: Any) -> None:
+        try:
+            ts = await self._messages.commit(checked)
+        except ProtocolError as exc:
+            exc.details.setdefault("ref", client_id)
+            await self._send_error(exc)
+        except Exception:
+            log.exception("send failed")
+            await self._send_error(
+                ProtocolError(ErrorCode.INTERNAL, "the server could not store this message; retry",
+                              ref=client_id)
+            )
+        else:
+            await self._emit(f.sent(client_id, ts))
+        finally:
+            self._sends.release()
+
+    async def _acknowledge(self, ids: list[int]) -> None:
+        assert self._principal is not None
+        await self._messages.acknowledge(self._principal, ids)
+        for i in ids:
+            self._inflight.pop(i, None)
+        self._wake.set()
+
+    # Frames out -----------------------------------------------------------------------------
+
+    async def _emit(self, frame: dict[str, Any]) -> None:
+        await self._out.put((frame["type"], dumps(frame)))
+
+    async def _send_error(self, exc: ProtocolError) -> None:
+        self._metrics.errors.labels(str(exc.code)).inc()
+        frame = f.error(exc)
+        if self._tg is None:  # before the writer runs (authentication)
+            await self._ws.send_text(dumps(frame).decode())
+        else:
+            await self._emit(frame)
+
+    async def _writer(self) -> None:
+        while True:
+            kind, data = await self._out.get()
+            try:
+                await self._ws.send_text(data.decode())
+            except (WebSocketDisconnect, OSError, RuntimeError):
+                raise _Closed from None  # the peer is gone; the reader sees it too
+            self._metrics.frames_out.labels(kind).inc()
+
+    # Delivery -------------------------------------------------------------------------------
+
+    def _envelope_frame(self, e: Envelope) -> tuple[str, bytes]:
+        return "envelope", dumps(
+            f.envelope(e.id, e.sender_account, e.sender_device, e.ts, e.kind, e.body)
+        )
+
+    def _on_event(self, event: DeviceEvent) -> None:
+        """Bus callback (synchronous): hand over at once if possible, else wake the pump."""
+        if event.frame is not None:
+            with contextlib.suppress(asyncio.QueueFull):
+                self._out.put_nowait((event.frame["type"], dumps(event.frame)))
+            return
+        e = event.envelope
+        if e is None:
+            return
+        if e.id == 0:  # online-only: best effort, never queued behind a slow reader
+            with contextlib.suppress(asyncio.QueueFull):
+                self._out.put_nowait(self._envelope_frame(e))
+            return
+        if (
+            self._caught_up
+            and e.id not in self._inflight
+            and len(self._inflight) < self._config.delivery_window
+        ):
+            try:
+                self._out.put_nowait(self._envelope_frame(e))
+            except asyncio.QueueFull:
+                pass
+            else:
+                self._inflight[e.id] = None
+                self._observe_latency(e)
+                return
+        self._caught_up = False
+        self._dirty = True
+        self._wake.set()
+
+    def _observe_latency(self, e: Envelope) -> None:
+        self._metrics.delivery_latency.observe(max(0, self._clock.now_ms() - e.ts) / 1000)
+
+    async def _pump(self) -> None:
+        assert self._principal is not None
+        window = self._config.delivery_window
+        while True:
+            if not self._caught_up and len(self._inflight) < window:
+                self._dirty = False
+                batch = await self._messages.fetch(self._principal, window)
+                room = window - len(self._inflight)
+                fresh = [e for e in batch if e.id not in self._inflight]
+                for e in fresh[:room]:
+                    self._inflight[e.id] = None
+                    await self._out.put(self._envelope_frame(e))
+                    self._observe_latency(e)
+                complete = len(batch) < window and len(fresh) <= room
+                if complete and not self._dirty:
+                    self._caught_up = True
+                    if not self._drained_sent:
+                        self._drained_sent = True
+                        await self._emit(f.drained())
+                continue_now = not self._caught_up and len(self._inflight) < window
+                if continue_now:
+                    continue
+            self._wake.clear()
+            await self._wake.wait()
+
+    def _on_replaced(self) -> None:
+        """The same device connected again (here or on another node): this session ends."""
+        self._close_code = CLOSE_REPLACED
+        if self._tg is not None:
+            self._tg.create_task(self._raise_closed())
+
+    async def _raise_closed(self) -> None:
+        raise _Closed

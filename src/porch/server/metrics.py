@@ -1,0 +1,26 @@
+"""Prometheus metrics, one registry per app so that several apps can share a process (tests)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.connections = Gauge("porch_connections", "Authenticated WebSocket connections", registry=r)
+        self.frames_in = Counter("porch_frames_in", "Frames received, by type", ["type"], registry=r)
+        self.frames_out = Counter("porch_frames_out", "Frames sent, by type", ["type"], registry=r)
+        self.errors = Counter("porch_errors", "Error frames and responses, by code", ["code"], registry=r)
+        self.messages_stored = Counter("porch_messages_stored", "Envelopes persisted", registry=r)
+        self.messages_delivered = Counter(
+            "porch_messages_delivered", "Envelopes acknowledged by their device", registry=r
+        )
+        self.queue_depth = Gauge("porch_queue_depth", "Envelopes waiting for a device", registry=r)
+        self.delivery_latency = Histogram(
+            "porch_send_to_deliver_seconds",
+            "From the commit of an envelope to its hand-off to the recipient's connection",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 60, 3600),
+            registry=r,
+        )

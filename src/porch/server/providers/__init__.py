@@ -1,0 +1,1 @@
+"""Outside services behind interfaces: SMS verification now, push later."""

@@ -1,0 +1,227 @@
+"""Registration, authentication, usernames, discoverability and the phone/username directory."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+
+import phonenumbers
+
+from porch.protocol.errors import ErrorCode, ProtocolError
+from porch.server.bus.base import Bus
+from porch.server.clock import Clock
+from porch.server.providers.sms import SmsProvider
+from porch.server.ratelimit import Limit, RateLimiter
+from porch.server.settings import Settings
+from porch.server.store.base import Account, Device, Store, UsernameTaken, Verification
+
+log = logging.getLogger("porch.accounts")
+
+USERNAME_RE = re.compile(r"^[a-z][a-z0-9_]{2,31}$")
+MAX_DEVICE_NAME = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated device."""
+
+    account_id: str
+    device_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    account_id: str
+    device_id: int
+    registration_id: int
+    password: str
+    replaced: bool
+
+
+def normalize_phone(raw: str) -> str:
+    """E.164 or a clear error. Only a leading + form is accepted: no guessing of regions."""
+    if not isinstance(raw, str) or not raw.startswith("+") or len(raw) > 20:
+        raise ProtocolError(ErrorCode.INVALID_PHONE, "phone numbers are E.164, like +14155550100")
+    try:
+        number = phonenumbers.parse(raw, None)
+    except phonenumbers.NumberParseException:
+        raise ProtocolError(ErrorCode.INVALID_PHONE, "this is not a phone number") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ProtocolError(ErrorCode.INVALID_PHONE, "this phone number does not exist")
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def normalize_username(raw: str) -> str:
+    name = raw.lstrip("@").lower()
+    if not USERNAME_RE.match(name):
+        raise ProtocolError(
+            ErrorCode.INVALID_USERNAME,
+            "usernames are 3-32 characters: a letter, then letters, digits or _",
+        )
+    return name
+
+
+def hash_secret(secret: str) -> bytes:
+    # Device passwords are 256-bit random values, so a fast hash is enough: there is no
+    # dictionary to attack. The hash keeps a database dump from being a set of credentials.
+    return hashlib.sha256(secret.encode("utf-8")).digest()
+
+
+class AccountService:
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        sms: SmsProvider,
+        limiter: RateLimiter,
+        clock: Clock,
+        settings: Settings,
+        code_key: bytes,
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._sms = sms
+        self._limiter = limiter
+        self._clock = clock
+        self._settings = settings
+        self._code_key = code_key
+        s = settings
+        self._limits = {
+            "code_phone": Limit.parse(s.limit_code_per_phone),
+            "code_address": Limit.parse(s.limit_code_per_address),
+            "verify_phone": Limit.parse(s.limit_verify_per_phone),
+            "register_address": Limit.parse(s.limit_register_per_address),
+            "directory": Limit.parse(s.limit_directory_per_account),
+        }
+
+    # Registration --------------------------------------------------------------------------
+
+    async def request_code(self, raw_phone: str, address: str) -> int:
+        """Send a code; returns its lifetime in seconds."""
+        phone = normalize_phone(raw_phone)
+        await self._limiter.hit("code-address", address, self._limits["code_address"])
+        await self._limiter.hit("code-phone", phone, self._limits["code_phone"])
+        code = f"{secrets.randbelow(1_000_000):06d}"
+        ttl = self._settings.code_ttl_seconds
+        code_hash = None if self._sms.owns_code else self._code_digest(phone, code)
+        await self._store.put_verification(
+            Verification(phone, code_hash, self._clock.now_ms() + ttl * 1000, 0)
+        )
+        await self._sms.start(phone, code)
+        return ttl
+
+    async def verify(
+        self, raw_phone: str, code: str, name: str, address: str
+    ) -> Registration:
+        phone = normalize_phone(raw_phone)
+        await self._limiter.hit("register-address", address, self._limits["register_address"])
+        await self._limiter.hit("verify-phone", phone, self._limits["verify_phone"])
+        if not (isinstance(code, str) and len(code) == 6 and code.isdigit()):
+            raise ProtocolError(ErrorCode.CODE_INVALID, "the code is six digits")
+        pending = await self._store.get_verification(phone)
+        if pending is None:
+            raise ProtocolError(ErrorCode.CODE_INVALID, "no code was requested for this number")
+        if pending.expires <= self._clock.now_ms():
+            await self._store.delete_verification(phone)
+            raise ProtocolError(ErrorCode.CODE_EXPIRED, "the code has expired; request a new one")
+        attempts = await self._store.count_verification_attempt(phone)
+        if attempts > self._settings.code_max_attempts:
+            await self._store.delete_verification(phone)
+            raise ProtocolError(
+                ErrorCode.TOO_MANY_ATTEMPTS, "too many wrong codes; request a new one"
+            )
+        if self._sms.owns_code:
+            ok = await self._sms.check(phone, code)
+        else:
+            assert pending.code_hash is not None
+            ok = hmac.compare_digest(pending.code_hash, self._code_digest(phone, code))
+        if not ok:
+            left = self._settings.code_max_attempts - attempts
+            raise ProtocolError(
+                ErrorCode.CODE_INVALID, f"wrong code; {left} attempt(s) left", attempts_left=left
+            )
+        # A code is good once: deleting it first makes a replayed verify fail.
+        await self._store.delete_verification(phone)
+        name = name.strip()[:MAX_DEVICE_NAME]
+        password = secrets.token_urlsafe(32)
+        registration_id = secrets.randbelow(2**31 - 1) + 1
+        account_id, device_id, replaced = await self._store.register(
+            phone,
+            hash_secret(password),
+            registration_id,
+            name,
+            self._clock.now_ms(),
+            str(uuid.uuid4()),
+        )
+        if replaced:
+            await self._bus.account_changed(account_id)
+        log.info("registered device %s of an account (replaced=%s)", device_id, replaced)
+        return Registration(account_id, device_id, registration_id, password, replaced)
+
+    def _code_digest(self, phone: str, code: str) -> bytes:
+        # Keyed with the server secret: six digits are trivially brute-forced from a plain hash.
+        return hmac.new(self._code_key, f"{phone}:{code}".encode(), hashlib.sha256).digest()
+
+    # Authentication ------------------------------------------------------------------------
+
+    async def authenticate(self, account_id: str, device_id: int, password: str) -> Principal:
+        auth = await self._store.get_device_auth(account_id, device_id)
+        expected = auth.password_hash if auth is not None else b"\0" * 32
+        ok = hmac.compare_digest(expected, hash_secret(password))
+        if auth is None or not ok:
+            raise ProtocolError(ErrorCode.AUTH_FAILED, "unknown device or wrong password")
+        return Principal(account_id, device_id)
+
+    async def seen(self, principal: Principal) -> None:
+        # Day granularity only: enough to show stale devices, too coarse to track anyone.
+        day = self._clock.now_ms() // 86_400_000
+        await self._store.touch_device(principal.account_id, principal.device_id, day)
+
+    # Profile -------------------------------------------------------------------------------
+
+    async def me(self, principal: Principal) -> tuple[Account, list[Device]]:
+        account = await self._store.get_account(principal.account_id)
+        if account is None:
+            raise ProtocolError(ErrorCode.AUTH_FAILED, "this account no longer exists")
+        return account, await self._store.list_devices(principal.account_id)
+
+    async def set_username(self, principal: Principal, raw: str | None) -> str | None:
+        name = None if raw is None else normalize_username(raw)
+        try:
+            await self._store.set_username(principal.account_id, name)
+        except UsernameTaken:
+            raise ProtocolError(ErrorCode.USERNAME_TAKEN, f"@{name} is taken") from None
+        return name
+
+    async def set_discoverable(self, principal: Principal, discoverable: bool) -> None:
+        await self._store.set_discoverable(principal.account_id, discoverable)
+
+    async def delete_device(self, principal: Principal, device_id: int) -> None:
+        if device_id == principal.device_id:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "a device cannot remove itself")
+        if not await self._store.delete_device(principal.account_id, device_id):
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no device {device_id}")
+        await self._bus.account_changed(principal.account_id)
+
+    # Directory -----------------------------------------------------------------------------
+
+    async def lookup_phone(self, principal: Principal, raw_phone: str) -> str:
+        await self._limiter.hit("directory", principal.account_id, self._limits["directory"])
+        phone = normalize_phone(raw_phone)
+        account = await self._store.get_account_by_phone(phone)
+        # An undiscoverable number answers exactly like an unknown one.
+        if account is None or not account.discoverable or account.master_key is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no discoverable account has this number")
+        return account.id
+
+    async def lookup_username(self, principal: Principal, raw: str) -> str:
+        await self._limiter.hit("directory", principal.account_id, self._limits["directory"])
+        account = await self._store.get_account_by_username(normalize_username(raw))
+        if account is None or account.master_key is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no account has this username")
+        return account.id
