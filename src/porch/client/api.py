@@ -1,0 +1,173 @@
+"""The server's HTTP API as typed calls (docs/protocol.md, "HTTP API")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from porch.client.errors import ServerError, ServerUnreachable
+from porch.crypto.olm import OneTimeKey
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    account_id: str
+    device_id: int
+    password: str
+
+    def basic(self) -> tuple[str, str]:
+        return (f"{self.account_id}.{self.device_id}", self.password)
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredDevice:
+    account_id: str
+    device_id: int
+    registration_id: int
+    password: str
+    replaced: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryDevice:
+    device_id: int
+    registration_id: int
+    curve25519: str
+    ed25519: str
+    signature: str
+    one_time_key: OneTimeKey | None
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    account_id: str
+    master_key: str
+    devices: list[DirectoryDevice]
+
+
+def _otk_json(k: OneTimeKey) -> dict[str, str]:
+    return {"key_id": k.key_id, "curve25519": k.curve25519, "signature": k.signature}
+
+
+class HttpApi:
+    def __init__(
+        self,
+        base_url: str,
+        credentials: Credentials | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 15.0,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            transport=transport,
+            timeout=timeout,
+            auth=credentials.basic() if credentials else None,
+            headers={"user-agent": "porch-python"},
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _call(self, method: str, path: str, json: Any = None) -> Any:
+        try:
+            response = await self._http.request(method, path, json=json)
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(
+                f"cannot reach the server at {self._http.base_url} ({type(exc).__name__}); "
+                "check the address and that `porch serve` is running"
+            ) from None
+        if response.status_code == 204:
+            return None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.is_error:
+            err = body.get("error") if isinstance(body, dict) else None
+            if isinstance(err, dict):
+                details = {k: v for k, v in err.items() if k not in ("code", "message")}
+                raise ServerError(
+                    str(err.get("code")), str(err.get("message")), response.status_code, **details
+                )
+            raise ServerError("http_error", f"HTTP {response.status_code}", response.status_code)
+        return body
+
+    # Registration
+    async def request_code(self, phone: str) -> int:
+        return int((await self._call("POST", "/v1/registration/code", {"phone": phone}))["expires_in"])
+
+    async def verify(self, phone: str, code: str, name: str) -> RegisteredDevice:
+        body = await self._call(
+            "POST", "/v1/registration/verify", {"phone": phone, "code": code, "name": name}
+        )
+        return RegisteredDevice(
+            body["account_id"], body["device_id"], body["registration_id"], body["password"],
+            body["replaced"],
+        )
+
+    # Keys
+    async def upload_keys(
+        self,
+        identity: dict[str, str] | None = None,
+        one_time_keys: list[OneTimeKey] | None = None,
+        fallback_key: OneTimeKey | None = None,
+    ) -> int:
+        body: dict[str, Any] = {"one_time_keys": [_otk_json(k) for k in one_time_keys or []]}
+        if identity is not None:
+            body["identity"] = identity
+        if fallback_key is not None:
+            body["fallback_key"] = _otk_json(fallback_key)
+        return int((await self._call("PUT", "/v1/keys", body))["one_time_keys"])
+
+    async def key_count(self) -> int:
+        return int((await self._call("GET", "/v1/keys/count"))["one_time_keys"])
+
+    async def get_keys(self, account_id: str) -> Bundle:
+        return _bundle(await self._call("GET", f"/v1/keys/{account_id}"))
+
+    async def claim_keys(self, account_id: str, devices: list[int] | None = None) -> Bundle:
+        return _bundle(await self._call("POST", f"/v1/keys/{account_id}/claim", {"devices": devices}))
+
+    # Account and directory
+    async def me(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("GET", "/v1/accounts/me")
+        return result
+
+    async def set_username(self, username: str | None) -> str | None:
+        body = await self._call("PUT", "/v1/accounts/me/username", {"username": username})
+        return body["username"]  # type: ignore[no-any-return]
+
+    async def set_discoverable(self, discoverable: bool) -> None:
+        await self._call("PUT", "/v1/accounts/me/discoverable", {"discoverable": discoverable})
+
+    async def lookup(self, *, phone: str | None = None, username: str | None = None) -> str:
+        body = await self._call("POST", "/v1/directory/lookup", {"phone": phone, "username": username})
+        return str(body["account_id"])
+
+    async def devices(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._call("GET", "/v1/devices")
+        return result
+
+    async def delete_device(self, device_id: int) -> None:
+        await self._call("DELETE", f"/v1/devices/{device_id}")
+
+    async def blocks(self) -> list[str]:
+        return list((await self._call("GET", "/v1/blocks"))["blocked"])
+
+    async def set_block(self, account_id: str, blocked: bool) -> None:
+        await self._call("PUT" if blocked else "DELETE", f"/v1/blocks/{account_id}")
+
+
+def _bundle(body: dict[str, Any]) -> Bundle:
+    devices = []
+    for d in body["devices"]:
+        k = d.get("one_time_key")
+        otk = None if k is None else OneTimeKey(k["key_id"], k["curve25519"], k["signature"], k["fallback"])
+        devices.append(
+            DirectoryDevice(
+                d["device_id"], d["registration_id"], d["curve25519"], d["ed25519"], d["signature"], otk
+            )
+        )
+    return Bundle(body["account_id"], body["master_key"], devices)

@@ -1,0 +1,75 @@
+"""What a Client's event iterator yields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A text message, decrypted and stored locally before it was acknowledged."""
+
+    id: str
+    sender: str
+    sender_device: int
+    text: str
+    ts: int  # the sender's clock, ms
+    server_ts: int  # when the server stored it, ms
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptEvent:
+    sender: str
+    kind: Literal["delivered", "read"]
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TypingEvent:
+    sender: str
+    started: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SendFailedEvent:
+    id: str
+    recipient: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityChanged:
+    """A contact's master key changed (they re-registered); their safety number changed too."""
+
+    account_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DecryptionFailed:
+    sender: str
+    sender_device: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionChanged:
+    connected: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Drained:
+    """Everything queued for this device while it was offline has been delivered."""
+
+
+Event = (
+    Message
+    | ReceiptEvent
+    | TypingEvent
+    | SendFailedEvent
+    | IdentityChanged
+    | DecryptionFailed
+    | ConnectionChanged
+    | Drained
+)

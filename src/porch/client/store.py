@@ -1,0 +1,344 @@
+"""The client's local store: one SQLite file in the profile directory.
+
+Secrets and message bodies are sealed with the profile key (porch.crypto.at_rest); Olm pickles
+are encrypted by vodozemac with a key derived from it. Each method is one transaction, so a
+received message, the session state that decrypted it and the record that it was seen are
+written together, before the server is told to delete it (ARCHITECTURE.md, "Message path").
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from porch.crypto.at_rest import Sealer
+
+SCHEMA = [
+    "CREATE TABLE IF NOT EXISTS kv (name TEXT PRIMARY KEY, value BLOB NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS sessions (
+        account_id TEXT NOT NULL, device_id INTEGER NOT NULL, pickle TEXT NOT NULL,
+        PRIMARY KEY (account_id, device_id))""",
+    """CREATE TABLE IF NOT EXISTS contacts (
+        account_id TEXT PRIMARY KEY, master_key TEXT, phone TEXT, username TEXT)""",
+    """CREATE TABLE IF NOT EXISTS peer_devices (
+        account_id TEXT NOT NULL, device_id INTEGER NOT NULL, registration_id INTEGER NOT NULL,
+        curve25519 TEXT NOT NULL, ed25519 TEXT NOT NULL, PRIMARY KEY (account_id, device_id))""",
+    """CREATE TABLE IF NOT EXISTS outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, client_id TEXT NOT NULL UNIQUE,
+        recipient TEXT NOT NULL, content BLOB NOT NULL, ephemeral INTEGER NOT NULL,
+        created INTEGER NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, peer TEXT NOT NULL, client_id TEXT NOT NULL,
+        outgoing INTEGER NOT NULL, sender_device INTEGER NOT NULL, ts INTEGER NOT NULL,
+        body BLOB NOT NULL, status TEXT NOT NULL, UNIQUE (peer, outgoing, client_id))""",
+    "CREATE INDEX IF NOT EXISTS messages_peer ON messages (peer, id)",
+    "CREATE TABLE IF NOT EXISTS seen_envelopes (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL)",
+]
+
+STATUS_ORDER = {"pending": 0, "sent": 1, "delivered": 2, "read": 3, "received": 0}
+
+
+@dataclass(frozen=True, slots=True)
+class PeerDeviceRow:
+    account_id: str
+    device_id: int
+    registration_id: int
+    curve25519: str
+    ed25519: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    seq: int
+    client_id: str
+    recipient: str
+    content: bytes  # encoded content, unsealed
+    ephemeral: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryMessage:
+    peer: str
+    client_id: str
+    outgoing: bool
+    sender_device: int
+    ts: int
+    text: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    peer: str
+    last_ts: int
+    last_text: str
+    unread: int
+
+
+class LocalStore:
+    def __init__(self, path: Path, sealer: Sealer) -> None:
+        self._sealer = sealer
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA secure_delete=ON")
+        for statement in SCHEMA:
+            self._db.execute(statement)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # Secrets and pickles ---------------------------------------------------------------------
+
+    def put_secret(self, name: str, value: bytes) -> None:
+        sealed = self._sealer.seal(value, aad=b"kv:" + name.encode())
+        self._db.execute("INSERT OR REPLACE INTO kv (name, value) VALUES (?, ?)", (name, sealed))
+
+    def get_secret(self, name: str) -> bytes | None:
+        row = self._db.execute("SELECT value FROM kv WHERE name = ?", (name,)).fetchone()
+        return None if row is None else self._sealer.open(row[0], aad=b"kv:" + name.encode())
+
+    def put_pickle(self, name: str, pickle: str, db: sqlite3.Connection | None = None) -> None:
+        (db or self._db).execute(
+            "INSERT OR REPLACE INTO kv (name, value) VALUES (?, ?)", (name, pickle.encode())
+        )
+
+    def get_pickle(self, name: str) -> str | None:
+        row = self._db.execute("SELECT value FROM kv WHERE name = ?", (name,)).fetchone()
+        return None if row is None else bytes(row[0]).decode()
+
+    def save_sessions(
+        self, pickles: dict[tuple[str, int], str], db: sqlite3.Connection | None = None
+    ) -> None:
+        (db or self._db).executemany(
+            "INSERT OR REPLACE INTO sessions (account_id, device_id, pickle) VALUES (?, ?, ?)",
+            [(a, d, p) for (a, d), p in pickles.items()],
+        )
+
+    def delete_sessions(self, account_id: str, device_id: int) -> None:
+        self._db.execute(
+            "DELETE FROM sessions WHERE account_id = ? AND device_id = ?", (account_id, device_id)
+        )
+
+    def all_sessions(self) -> list[tuple[str, int, str]]:
+        return self._db.execute("SELECT account_id, device_id, pickle FROM sessions").fetchall()
+
+    # Contacts and their devices --------------------------------------------------------------
+
+    def contact_master_key(self, account_id: str) -> str | None:
+        row = self._db.execute(
+            "SELECT master_key FROM contacts WHERE account_id = ?", (account_id,)
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def set_contact(
+        self,
+        account_id: str,
+        *,
+        master_key: str | None = None,
+        phone: str | None = None,
+        username: str | None = None,
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO contacts (account_id, master_key, phone, username) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (account_id) DO UPDATE SET"
+            " master_key = COALESCE(excluded.master_key, master_key),"
+            " phone = COALESCE(excluded.phone, phone),"
+            " username = COALESCE(excluded.username, username)",
+            (account_id, master_key, phone, username),
+        )
+
+    def find_contact(self, *, phone: str | None = None, username: str | None = None) -> str | None:
+        if phone is not None:
+            row = self._db.execute("SELECT account_id FROM contacts WHERE phone = ?", (phone,))
+        else:
+            row = self._db.execute(
+                "SELECT account_id FROM contacts WHERE username = ?", (username,)
+            )
+        found = row.fetchone()
+        return None if found is None else str(found[0])
+
+    def contact_label(self, account_id: str) -> str:
+        row = self._db.execute(
+            "SELECT username, phone FROM contacts WHERE account_id = ?", (account_id,)
+        ).fetchone()
+        if row is not None and row[0]:
+            return f"@{row[0]}"
+        if row is not None and row[1]:
+            return str(row[1])
+        return account_id[:8]
+
+    def peer_devices(self, account_id: str) -> list[PeerDeviceRow]:
+        rows = self._db.execute(
+            "SELECT account_id, device_id, registration_id, curve25519, ed25519 FROM peer_devices"
+            " WHERE account_id = ? ORDER BY device_id",
+            (account_id,),
+        ).fetchall()
+        return [PeerDeviceRow(*r) for r in rows]
+
+    def put_peer_devices(self, account_id: str, devices: list[PeerDeviceRow], replace: bool) -> None:
+        with self.transaction() as db:
+            if replace:
+                db.execute("DELETE FROM peer_devices WHERE account_id = ?", (account_id,))
+            db.executemany(
+                "INSERT OR REPLACE INTO peer_devices VALUES (?, ?, ?, ?, ?)",
+                [(d.account_id, d.device_id, d.registration_id, d.curve25519, d.ed25519) for d in devices],
+            )
+
+    def drop_peer_device(self, account_id: str, device_id: int) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "DELETE FROM peer_devices WHERE account_id = ? AND device_id = ?",
+                (account_id, device_id),
+            )
+            db.execute(
+                "DELETE FROM sessions WHERE account_id = ? AND device_id = ?",
+                (account_id, device_id),
+            )
+
+    # Outbox ----------------------------------------------------------------------------------
+
+    def enqueue(self, client_id: str, recipient: str, content: bytes, ephemeral: bool, now: int) -> None:
+        sealed = self._sealer.seal(content, aad=b"outbox:" + client_id.encode())
+        self._db.execute(
+            "INSERT INTO outbox (client_id, recipient, content, ephemeral, created)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (client_id, recipient, sealed, int(ephemeral), now),
+        )
+
+    def pending(self, after_seq: int, limit: int) -> list[OutboxItem]:
+        rows = self._db.execute(
+            "SELECT seq, client_id, recipient, content, ephemeral FROM outbox"
+            " WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, limit),
+        ).fetchall()
+        return [
+            OutboxItem(s, c, r, self._sealer.open(body, aad=b"outbox:" + c.encode()), bool(e))
+            for s, c, r, body, e in rows
+        ]
+
+    def outbox_size(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+    def dequeue(self, client_id: str) -> str | None:
+        """Remove an acknowledged (or abandoned) item; returns its recipient."""
+        row = self._db.execute(
+            "DELETE FROM outbox WHERE client_id = ? RETURNING recipient", (client_id,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    # History ---------------------------------------------------------------------------------
+
+    def _seal_body(self, peer: str, client_id: str, outgoing: bool, text: str) -> bytes:
+        aad = f"msg:{peer}:{int(outgoing)}:{client_id}".encode()
+        return self._sealer.seal(text.encode("utf-8"), aad=aad)
+
+    def add_message(
+        self,
+        peer: str,
+        client_id: str,
+        outgoing: bool,
+        sender_device: int,
+        ts: int,
+        text: str,
+        status: str,
+        db: sqlite3.Connection | None = None,
+    ) -> bool:
+        """Store a message once; False when it was already there (a resend)."""
+        cur = (db or self._db).execute(
+            "INSERT OR IGNORE INTO messages (peer, client_id, outgoing, sender_device, ts, body,"
+            " status) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                peer,
+                client_id,
+                int(outgoing),
+                sender_device,
+                ts,
+                self._seal_body(peer, client_id, outgoing, text),
+                status,
+            ),
+        )
+        return cur.rowcount > 0
+
+    def set_status(
+        self, peer: str, client_ids: list[str], outgoing: bool, status: str, ts: int | None = None
+    ) -> list[str]:
+        """Raise the status of messages (never lower it); returns the ids that changed."""
+        changed = []
+        rank = STATUS_ORDER[status]
+        with self.transaction() as db:
+            for cid in client_ids:
+                row = db.execute(
+                    "SELECT status FROM messages WHERE peer = ? AND outgoing = ? AND client_id = ?",
+                    (peer, int(outgoing), cid),
+                ).fetchone()
+                if row is None or STATUS_ORDER.get(row[0], 0) >= rank:
+                    continue
+                if ts is None:
+                    db.execute(
+                        "UPDATE messages SET status = ? WHERE peer = ? AND outgoing = ? AND client_id = ?",
+                        (status, peer, int(outgoing), cid),
+                    )
+                else:
+                    db.execute(
+                        "UPDATE messages SET status = ?, ts = ? WHERE peer = ? AND outgoing = ?"
+                        " AND client_id = ?",
+                        (status, ts, peer, int(outgoing), cid),
+                    )
+                changed.append(cid)
+        return changed
+
+    def history(self, peer: str, limit: int = 200) -> list[HistoryMessage]:
+        rows = self._db.execute(
+            "SELECT peer, client_id, outgoing, sender_device, ts, body, status FROM messages"
+            " WHERE peer = ? ORDER BY id DESC LIMIT ?",
+            (peer, limit),
+        ).fetchall()
+        out = []
+        for p, cid, outgoing, dev, ts, body, status in reversed(rows):
+            aad = f"msg:{p}:{outgoing}:{cid}".encode()
+            text = self._sealer.open(body, aad=aad).decode("utf-8")
+            out.append(HistoryMessage(p, cid, bool(outgoing), dev, ts, text, status))
+        return out
+
+    def conversations(self) -> list[Conversation]:
+        rows = self._db.execute(
+            "SELECT peer, MAX(id), SUM(CASE WHEN outgoing = 0 AND status = 'received' THEN 1 ELSE 0 END)"
+            " FROM messages GROUP BY peer ORDER BY MAX(id) DESC"
+        ).fetchall()
+        out = []
+        for peer, last_id, unread in rows:
+            last = self._db.execute(
+                "SELECT client_id, outgoing, ts, body FROM messages WHERE id = ?", (last_id,)
+            ).fetchone()
+            aad = f"msg:{peer}:{last[1]}:{last[0]}".encode()
+            text = self._sealer.open(last[3], aad=aad).decode("utf-8")
+            out.append(Conversation(peer, last[2], text, int(unread or 0)))
+        return out
+
+    # Envelopes seen --------------------------------------------------------------------------
+
+    def seen(self, envelope_id: int) -> bool:
+        row = self._db.execute("SELECT 1 FROM seen_envelopes WHERE id = ?", (envelope_id,))
+        return row.fetchone() is not None
+
+    def mark_seen(self, envelope_id: int, now: int, db: sqlite3.Connection | None = None) -> None:
+        (db or self._db).execute(
+            "INSERT OR IGNORE INTO seen_envelopes (id, ts) VALUES (?, ?)", (envelope_id, now)
+        )
+
+    def prune_seen(self, before: int) -> None:
+        self._db.execute("DELETE FROM seen_envelopes WHERE ts < ?", (before,))

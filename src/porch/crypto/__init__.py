@@ -1,0 +1,68 @@
+"""End-to-end encryption building blocks: signatures, message content, Olm and keys at rest.
+
+Sans-IO apart from :mod:`porch.crypto.at_rest`, which reads and writes the profile's key files
+and the OS keyring. Byte layouts are specified in docs/protocol.md.
+"""
+
+from porch.crypto.at_rest import OLM_PICKLE_LABEL, Sealer, load_or_create_profile_key
+from porch.crypto.content import (
+    MAX_TEXT_BYTES,
+    PAD_BLOCK,
+    Content,
+    Receipt,
+    Text,
+    Typing,
+    Unknown,
+    decode_content,
+    encode_content,
+    pad,
+    unpad,
+)
+from porch.crypto.errors import (
+    ContentError,
+    CryptoError,
+    DecryptError,
+    ProfileKeyError,
+    SignatureError,
+)
+from porch.crypto.olm import OlmCiphertext, OlmMachine, OneTimeKey, PeerDevice
+from porch.crypto.signing import (
+    MasterKey,
+    device_binding_payload,
+    one_time_key_payload,
+    verify_device_binding,
+    verify_ed25519,
+    verify_one_time_key,
+)
+
+__all__ = [
+    "MAX_TEXT_BYTES",
+    "OLM_PICKLE_LABEL",
+    "PAD_BLOCK",
+    "Content",
+    "ContentError",
+    "CryptoError",
+    "DecryptError",
+    "MasterKey",
+    "OlmCiphertext",
+    "OlmMachine",
+    "OneTimeKey",
+    "PeerDevice",
+    "ProfileKeyError",
+    "Receipt",
+    "Sealer",
+    "SignatureError",
+    "Text",
+    "Typing",
+    "Unknown",
+    "decode_content",
+    "device_binding_payload",
+    "encode_content",
+    "load_or_create_profile_key",
+    "one_time_key_payload",
+    "pad",
+    "unpad",
+    "verify_device_binding",
+    "verify_ed25519",
+    "verify_one_time_key",
+]

@@ -1,0 +1,57 @@
+"""Errors raised by the crypto layer, each with a stable machine-readable ``code``.
+
+Codes never change meaning once released, like the wire codes in ``porch.protocol.errors``:
+the SDK and the CLI branch on them, while the message is for people.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+BAD_SIGNATURE = "bad_signature"
+DECRYPT_FAILED = "decrypt_failed"
+BAD_CONTENT = "bad_content"
+BAD_KEY = "bad_key"
+PROFILE_LOCKED = "profile_locked"
+
+
+class CryptoError(Exception):
+    """Base class; ``code`` is one of the module-level code constants."""
+
+    default_code: ClassVar[str] = BAD_KEY
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code: str = code if code is not None else self.default_code
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class SignatureError(CryptoError):
+    """A signature does not verify, or the key or signature is malformed."""
+
+    default_code = BAD_SIGNATURE
+
+
+class DecryptError(CryptoError):
+    """A ciphertext could not be decrypted or authenticated (tampered, replayed, wrong key)."""
+
+    default_code = DECRYPT_FAILED
+
+
+class ContentError(CryptoError):
+    """A decrypted message content is malformed (padding, JSON, types, limits)."""
+
+    default_code = BAD_CONTENT
+
+
+class ProfileKeyError(CryptoError):
+    """The profile key cannot be obtained: unsafe key file, wrong passphrase, missing keyring.
+
+    ``code`` is ``"profile_locked"`` when the key exists but the user must unlock it (for example
+    by setting ``PORCH_PASSPHRASE``), ``"bad_key"`` when key material is corrupt or unsafe.
+    """
+
+    default_code = BAD_KEY

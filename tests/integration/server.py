@@ -1,0 +1,90 @@
+"""A real `porch serve` process on loopback, for integration tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    def __init__(self, data_dir: Path, port: int | None = None, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.env = env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"server-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> None:
+        env = dict(os.environ)
+        env.update(
+            {
+                "PORCH_LIMIT_CODE_PER_ADDRESS": "100000/1",
+                "PORCH_LIMIT_REGISTER_PER_ADDRESS": "100000/1",
+                "PORCH_LIMIT_DIRECTORY_PER_ACCOUNT": "100000/1",
+            }
+        )
+        env.update(self.env)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "porch.cli.main", "serve", "--port", str(self.port),
+             "--data-dir", str(self.data_dir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("server did not become ready")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> int | None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+    def last_code(self, phone: str) -> str:
+        """The newest code the console SMS provider wrote for phone."""
+        outbox = self.data_dir / "sms-outbox.jsonl"
+        for _ in range(50):
+            if outbox.exists():
+                for line in reversed(outbox.read_text().splitlines()):
+                    entry = json.loads(line)
+                    if entry["phone"] == phone:
+                        return str(entry["code"])
+            time.sleep(0.05)
+        raise AssertionError(f"no code for {phone}")

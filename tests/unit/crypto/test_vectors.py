@@ -1,0 +1,94 @@
+"""Recompute every entry of tests/vectors/crypto.json, which other implementations share."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from porch.crypto.at_rest import Sealer
+from porch.crypto.content import (
+    Receipt,
+    Text,
+    Typing,
+    content_to_json,
+    decode_content,
+    encode_content,
+    pad,
+    unpad,
+)
+from porch.crypto.signing import (
+    MasterKey,
+    device_binding_payload,
+    one_time_key_payload,
+    verify_device_binding,
+    verify_ed25519,
+    verify_one_time_key,
+)
+
+VECTORS: dict[str, Any] = json.loads(
+    (Path(__file__).parents[2] / "vectors" / "crypto.json").read_text("utf-8")
+)
+
+
+@pytest.mark.parametrize("v", VECTORS["device_binding"])
+def test_device_binding(v: dict[str, Any]) -> None:
+    master = MasterKey.from_private_bytes(bytes.fromhex(v["master_seed_hex"]))
+    assert master.public_b64 == v["master_public"]
+    fields = (v["account_id"], v["device_id"], v["registration_id"], v["curve25519"], v["ed25519"])
+    assert device_binding_payload(*fields).hex() == v["payload_hex"]
+    assert master.sign_device(*fields) == v["signature"]
+    verify_device_binding(v["master_public"], *fields, v["signature"])
+
+
+@pytest.mark.parametrize("v", VECTORS["one_time_key"])
+def test_one_time_key(v: dict[str, Any]) -> None:
+    signer = MasterKey.from_private_bytes(bytes.fromhex(v["signer_seed_hex"]))
+    assert signer.public_b64 == v["signer_ed25519"]
+    payload = one_time_key_payload(v["key_id"], v["curve25519"], v["fallback"])
+    assert payload.hex() == v["payload_hex"]
+    assert signer.sign(payload) == v["signature"]
+    verify_ed25519(v["signer_ed25519"], payload, v["signature"])
+    verify_one_time_key(
+        v["signer_ed25519"], v["key_id"], v["curve25519"], v["fallback"], v["signature"]
+    )
+
+
+@pytest.mark.parametrize("v", VECTORS["padding"])
+def test_padding(v: dict[str, Any]) -> None:
+    data = bytes.fromhex(v["input_hex"])
+    assert pad(data).hex() == v["padded_hex"]
+    assert unpad(bytes.fromhex(v["padded_hex"])) == data
+
+
+def _content(obj: dict[str, Any]) -> Text | Receipt | Typing:
+    if obj["t"] == "text":
+        return Text(id=obj["id"], body=obj["body"], ts=obj["ts"])
+    if obj["t"] == "receipt":
+        return Receipt(kind=obj["kind"], ids=tuple(obj["ids"]))
+    assert obj["t"] == "typing"
+    return Typing(state=obj["state"])
+
+
+@pytest.mark.parametrize("v", VECTORS["content"])
+def test_content(v: dict[str, Any]) -> None:
+    content = _content(v["content"])
+    raw = content_to_json(content)
+    assert raw == v["json"].encode("utf-8")
+    assert raw.hex() == v["json_hex"]
+    encoded = encode_content(content)
+    assert len(encoded) == v["padded_length"]
+    assert decode_content(encoded) == content
+
+
+@pytest.mark.parametrize("v", VECTORS["subkey"])
+def test_subkey(v: dict[str, Any]) -> None:
+    sealer = Sealer(bytes.fromhex(v["key_hex"]))
+    assert sealer.subkey(v["label"]).hex() == v["subkey_hex"]
+
+
+def test_vector_file_is_not_empty() -> None:
+    for section in ("device_binding", "one_time_key", "padding", "content", "subkey"):
+        assert VECTORS[section], section
