@@ -24,7 +24,9 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
     srv.stop()
 
 
-async def register(server: ServerProcess, profile: Path, phone: str | None = None, **kw: str) -> Client:
+async def register(
+    server: ServerProcess, profile: Path, phone: str | None = None, **kw: str
+) -> Client:
     phone = phone or next_phone()
 
     async def read_code() -> str:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from porch import __version__
-from porch.cli import serve
+from porch.cli import commands, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"porch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve.add_parser(sub)
+    commands.add_parsers(sub)
     return parser
 
 

@@ -16,7 +16,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser("serve", help="run the server (every option also reads PORCH_*)")
     p.add_argument("--host", help="address to listen on (PORCH_HOST, default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (PORCH_PORT, default 8000)")
-    p.add_argument("--data-dir", type=Path, help="data directory (PORCH_DATA_DIR, default ./porch-data)")
+    p.add_argument(
+        "--data-dir", type=Path, help="data directory (PORCH_DATA_DIR, default ./porch-data)"
+    )
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=run)
 
@@ -48,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
         # The socket-level cap: frames above max_frame_bytes but below this still get a
         # structured frame_too_large error and the connection lives on; above it, close 1009.
         ws_max_size=max(4 * settings.max_frame_bytes, 1 << 20),
+        # Ciphertext does not compress, and compression beside secrets invites CRIME-style leaks.
+        ws_per_message_deflate=False,
         ws_ping_interval=settings.heartbeat_seconds,
         ws_ping_timeout=settings.heartbeat_seconds,
         access_log=settings.access_log,

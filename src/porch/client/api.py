@@ -96,14 +96,19 @@ class HttpApi:
 
     # Registration
     async def request_code(self, phone: str) -> int:
-        return int((await self._call("POST", "/v1/registration/code", {"phone": phone}))["expires_in"])
+        return int(
+            (await self._call("POST", "/v1/registration/code", {"phone": phone}))["expires_in"]
+        )
 
     async def verify(self, phone: str, code: str, name: str) -> RegisteredDevice:
         body = await self._call(
             "POST", "/v1/registration/verify", {"phone": phone, "code": code, "name": name}
         )
         return RegisteredDevice(
-            body["account_id"], body["device_id"], body["registration_id"], body["password"],
+            body["account_id"],
+            body["device_id"],
+            body["registration_id"],
+            body["password"],
             body["replaced"],
         )
 
@@ -128,7 +133,9 @@ class HttpApi:
         return _bundle(await self._call("GET", f"/v1/keys/{account_id}"))
 
     async def claim_keys(self, account_id: str, devices: list[int] | None = None) -> Bundle:
-        return _bundle(await self._call("POST", f"/v1/keys/{account_id}/claim", {"devices": devices}))
+        return _bundle(
+            await self._call("POST", f"/v1/keys/{account_id}/claim", {"devices": devices})
+        )
 
     # Account and directory
     async def me(self) -> dict[str, Any]:
@@ -143,7 +150,9 @@ class HttpApi:
         await self._call("PUT", "/v1/accounts/me/discoverable", {"discoverable": discoverable})
 
     async def lookup(self, *, phone: str | None = None, username: str | None = None) -> str:
-        body = await self._call("POST", "/v1/directory/lookup", {"phone": phone, "username": username})
+        body = await self._call(
+            "POST", "/v1/directory/lookup", {"phone": phone, "username": username}
+        )
         return str(body["account_id"])
 
     async def devices(self) -> list[dict[str, Any]]:
@@ -164,10 +173,19 @@ def _bundle(body: dict[str, Any]) -> Bundle:
     devices = []
     for d in body["devices"]:
         k = d.get("one_time_key")
-        otk = None if k is None else OneTimeKey(k["key_id"], k["curve25519"], k["signature"], k["fallback"])
+        otk = (
+            None
+            if k is None
+            else OneTimeKey(k["key_id"], k["curve25519"], k["signature"], k["fallback"])
+        )
         devices.append(
             DirectoryDevice(
-                d["device_id"], d["registration_id"], d["curve25519"], d["ed25519"], d["signature"], otk
+                d["device_id"],
+                d["registration_id"],
+                d["curve25519"],
+                d["ed25519"],
+                d["signature"],
+                otk,
             )
         )
     return Bundle(body["account_id"], body["master_key"], devices)

@@ -19,9 +19,8 @@ import contextlib
 import logging
 import random
 import secrets
-import shutil
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -57,7 +56,7 @@ from porch.client.store import Conversation, HistoryMessage, LocalStore, OutboxI
 from porch.client.transport import ConnectionClosed, NetworkTransport, Transport, WebSocketLike
 from porch.crypto.at_rest import Sealer, load_or_create_profile_key
 from porch.crypto.content import Receipt, Text, Typing, Unknown, decode_content, encode_content
-from porch.crypto.errors import ContentError, CryptoError, DecryptError, SignatureError
+from porch.crypto.errors import CryptoError, SignatureError
 from porch.crypto.olm import OlmCiphertext, OlmMachine
 from porch.crypto.signing import MasterKey, verify_device_binding, verify_one_time_key
 from porch.protocol.codec import b64decode, b64encode
@@ -150,6 +149,7 @@ class Client:
         self._pending_acks: list[int] = []
         self._pending_receipts: dict[str, list[str]] = {}
         self._tg: asyncio.TaskGroup | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
 
     # Registration ----------------------------------------------------------------------------
@@ -195,7 +195,11 @@ class Client:
                 store.put_secret("master_key", master.private_bytes())
                 store.put_pickle("olm_account", machine.pickle_account())
             signature = master.sign_device(
-                reg.account_id, reg.device_id, reg.registration_id, machine.curve25519, machine.ed25519
+                reg.account_id,
+                reg.device_id,
+                reg.registration_id,
+                machine.curve25519,
+                machine.ed25519,
             )
             creds = Credentials(reg.account_id, reg.device_id, reg.password)
             api = HttpApi(server, creds, transport.http_transport())
@@ -232,8 +236,10 @@ class Client:
     async def __aenter__(self) -> Client:
         self._tg = asyncio.TaskGroup()
         await self._tg.__aenter__()
-        self._tg.create_task(self._connection_loop())
-        self._tg.create_task(self._outbox_loop())
+        self._tasks = [
+            self._tg.create_task(self._connection_loop()),
+            self._tg.create_task(self._outbox_loop()),
+        ]
         return self
 
     async def __aexit__(
@@ -244,10 +250,12 @@ class Client:
     ) -> None:
         self._closing = True
         assert self._tg is not None
-        for task in list(self._tg._tasks):  # our own long-running loops
+        for task in self._tasks:
             task.cancel()
         try:
-            await self._tg.__aexit__(exc_type, exc, tb)
+            # The body's own exception propagates by itself; handing it to the task group
+            # would only wrap it in an ExceptionGroup. Failures of our loops still surface.
+            await self._tg.__aexit__(None, None, None)
         finally:
             self._tg = None
             await self.api.aclose()
@@ -295,6 +303,11 @@ class Client:
             raise item
         return item
 
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        assert self._tg is not None
+        self._tasks.append(self._tg.create_task(coro))
+        self._tasks = [t for t in self._tasks if not t.done()]
+
     def _emit(self, event: Event) -> None:
         self._events.put_nowait(event)
 
@@ -328,7 +341,9 @@ class Client:
             return await self.api.lookup(**query)
         except ServerError as exc:
             if exc.code == "not_found":
-                raise RecipientNotFound(f"nobody on this server is {next(iter(query.values()))}") from None
+                raise RecipientNotFound(
+                    f"nobody on this server is {next(iter(query.values()))}"
+                ) from None
             raise
 
     async def send_text(
@@ -343,7 +358,9 @@ class Client:
         self._waiters[client_id] = future
         with self._store.transaction() as db:
             self._store.enqueue(client_id, recipient, content, False, now)
-            self._store.add_message(recipient, client_id, True, self.device_id, now, text, "pending", db)
+            self._store.add_message(
+                recipient, client_id, True, self.device_id, now, text, "pending", db
+            )
         self._outbox_wake.set()
         if not wait:
             self._waiters.pop(client_id, None)
@@ -368,8 +385,10 @@ class Client:
         """Send an online-only typing indicator; False if it could not go now (never queued)."""
         ws = self._ws
         devices = [d for d in self._store.peer_devices(peer) if not self._is_me(peer, d.device_id)]
-        if ws is None or not devices or not all(
-            self._olm.has_session((peer, d.device_id)) for d in devices
+        if (
+            ws is None
+            or not devices
+            or not all(self._olm.has_session((peer, d.device_id)) for d in devices)
         ):
             return False
         content = encode_content(Typing("started" if started else "stopped"))
@@ -439,8 +458,7 @@ class Client:
                 self._outbox_wake.set()
                 self._emit(ConnectionChanged(True))
                 if int(ready.get("one_time_keys", 0)) < ONE_TIME_KEYS_LOW:
-                    assert self._tg is not None
-                    self._tg.create_task(self._top_up_keys())
+                    self._spawn(self._top_up_keys())
                 await self._read_loop(ws)
             except ConnectionClosed as exc:
                 if exc.code == CLOSE_REPLACED:
@@ -477,7 +495,12 @@ class Client:
         c = self.credentials
         await ws.send(
             orjson.dumps(
-                {"type": "auth", "account": c.account_id, "device": c.device_id, "password": c.password}
+                {
+                    "type": "auth",
+                    "account": c.account_id,
+                    "device": c.device_id,
+                    "password": c.password,
+                }
             ).decode()
         )
         frame = orjson.loads(await ws.recv())
@@ -512,19 +535,19 @@ class Client:
             elif kind == "error":
                 self._on_error(frame)
             elif kind == "keys_low":
-                assert self._tg is not None
-                self._tg.create_task(self._top_up_keys())
+                self._spawn(self._top_up_keys())
             elif kind == "drained":
                 self._emit(Drained())
 
     async def _flush_acks(self, ws: WebSocketLike) -> None:
         if self._pending_receipts:
             receipts, self._pending_receipts = self._pending_receipts, {}
-            for sender, ids in receipts.items():
-                self._queue_content(sender, encode_content(Receipt("delivered", tuple(ids))))
+            for sender, message_ids in receipts.items():
+                receipt = Receipt("delivered", tuple(message_ids))
+                self._queue_content(sender, encode_content(receipt))
         if self._pending_acks:
-            ids, self._pending_acks = self._pending_acks, []
-            await ws.send(orjson.dumps({"type": "ack", "ids": ids}).decode())
+            acks, self._pending_acks = self._pending_acks, []
+            await ws.send(orjson.dumps({"type": "ack", "ids": acks}).decode())
 
     async def _top_up_keys(self) -> None:
         try:
@@ -547,25 +570,35 @@ class Client:
             return
         try:
             device = await self._sender_device(sender, sender_device)
+        except (ServerUnreachable, ServerError) as exc:
+            # Transient: leave the envelope unacknowledged and reconnect, so it comes again.
+            raise ConnectionClosed(None, f"cannot fetch the sender's keys: {exc}") from None
+        except IdentityError as exc:
+            self._undecryptable(envelope_id, sender, sender_device, str(exc))
+            return
+        try:
             plaintext = self._olm.decrypt(
                 (sender, sender_device),
                 device.curve25519,
                 OlmCiphertext(int(frame["kind"]), b64decode(str(frame["body"]))),
             )
             content = decode_content(plaintext)
-        except (CryptoError, ClientError, ValueError, KeyError) as exc:
-            log.warning("could not decrypt a message from %s/%s: %s", sender[:8], sender_device, exc)
-            if envelope_id:
-                self._store.mark_seen(envelope_id, _now_ms())
-                self._pending_acks.append(envelope_id)
-            self._emit(DecryptionFailed(sender, sender_device, str(exc)))
+        except (CryptoError, ValueError, KeyError) as exc:
+            self._undecryptable(envelope_id, sender, sender_device, str(exc))
             return
         new_text = False
         with self._store.transaction() as db:
             self._persist_olm(db)
             if isinstance(content, Text):
                 new_text = self._store.add_message(
-                    sender, content.id, False, sender_device, content.ts, content.body, "received", db
+                    sender,
+                    content.id,
+                    False,
+                    sender_device,
+                    content.ts,
+                    content.body,
+                    "received",
+                    db,
                 )
             if envelope_id:
                 self._store.mark_seen(envelope_id, _now_ms(), db)
@@ -576,7 +609,14 @@ class Client:
                 if sender != self.account_id:
                     self._pending_receipts.setdefault(sender, []).append(content.id)
                 self._emit(
-                    Message(content.id, sender, sender_device, content.body, content.ts, int(frame["ts"]))
+                    Message(
+                        content.id,
+                        sender,
+                        sender_device,
+                        content.body,
+                        content.ts,
+                        int(frame["ts"]),
+                    )
                 )
         elif isinstance(content, Receipt):
             self._store.set_status(sender, list(content.ids), outgoing=True, status=content.kind)
@@ -585,6 +625,15 @@ class Client:
             self._emit(TypingEvent(sender, content.state == "started"))
         elif isinstance(content, Unknown):
             log.info("ignored content of a kind this version does not know (%s)", content.t[:32])
+
+    def _undecryptable(self, envelope_id: int, sender: str, device: int, reason: str) -> None:
+        # Acknowledged all the same: the same bytes can never decrypt later, and keeping them
+        # would block the queue. The application is told (DecryptionFailed).
+        log.warning("could not decrypt a message from %s/%s: %s", sender[:8], device, reason)
+        if envelope_id:
+            self._store.mark_seen(envelope_id, _now_ms())
+            self._pending_acks.append(envelope_id)
+        self._emit(DecryptionFailed(sender, device, reason))
 
     async def _sender_device(self, sender: str, device_id: int) -> PeerDeviceRow:
         for device in self._store.peer_devices(sender):
@@ -657,14 +706,15 @@ class Client:
                 self._olm.forget_peer((recipient, device_id))
                 devices.pop(device_id, None)
         need = [
-            d for d in devices if not self._olm.has_session((recipient, d)) and not self._is_me(recipient, d)
+            d
+            for d in devices
+            if not self._olm.has_session((recipient, d)) and not self._is_me(recipient, d)
         ]
         if fix is not None:
             need.extend(fix.missing | fix.stale)
         if not devices or need:
             bundle = await self.api.claim_keys(recipient, sorted(set(need)) if devices else None)
-            for device_id in self._start_sessions(bundle):
-                pass
+            self._start_sessions(bundle)
             devices = {d.device_id: d for d in self._store.peer_devices(recipient)}
         targets = [d for d in devices.values() if not self._is_me(recipient, d.device_id)]
         if not targets:
@@ -672,13 +722,19 @@ class Client:
         messages = self._encrypt_to(recipient, targets, item.content)
         return {"type": "send", "id": item.client_id, "to": recipient, "messages": messages}
 
-    def _encrypt_to(self, recipient: str, devices: list[PeerDeviceRow], content: bytes) -> list[dict[str, Any]]:
+    def _encrypt_to(
+        self, recipient: str, devices: list[PeerDeviceRow], content: bytes
+    ) -> list[dict[str, Any]]:
         messages = []
         for d in devices:
             ct = self._olm.encrypt((recipient, d.device_id), content)
             messages.append(
-                {"device": d.device_id, "registration": d.registration_id, "kind": ct.kind,
-                 "body": b64encode(ct.body)}
+                {
+                    "device": d.device_id,
+                    "registration": d.registration_id,
+                    "kind": ct.kind,
+                    "body": b64encode(ct.body),
+                }
             )
         # The ratchet moved: persist before the ciphertext leaves, so a crash never reuses keys.
         self._save_olm()
@@ -691,7 +747,9 @@ class Client:
             if self._is_me(bundle.account_id, d.device_id):
                 continue
             if d.one_time_key is None:
-                raise IdentityError(f"device {d.device_id} of {bundle.account_id[:8]} has no keys left")
+                raise IdentityError(
+                    f"device {d.device_id} of {bundle.account_id[:8]} has no keys left"
+                )
             self._olm.create_outbound_session(
                 (bundle.account_id, d.device_id), d.curve25519, d.one_time_key.curve25519
             )
@@ -709,22 +767,30 @@ class Client:
         try:
             for d in bundle.devices:
                 verify_device_binding(
-                    bundle.master_key, bundle.account_id, d.device_id, d.registration_id,
-                    d.curve25519, d.ed25519, d.signature,
+                    bundle.master_key,
+                    bundle.account_id,
+                    d.device_id,
+                    d.registration_id,
+                    d.curve25519,
+                    d.ed25519,
+                    d.signature,
                 )
                 if check_one_time_keys and d.one_time_key is not None:
                     k = d.one_time_key
                     verify_one_time_key(d.ed25519, k.key_id, k.curve25519, k.fallback, k.signature)
         except (SignatureError, ValueError) as exc:
             raise IdentityError(
-                f"the key directory returned keys for {bundle.account_id[:8]} that do not verify: {exc}"
+                f"the key directory returned keys for {bundle.account_id[:8]} "
+                f"that do not verify: {exc}"
             ) from None
         self._store.set_contact(bundle.account_id, master_key=bundle.master_key)
 
     @staticmethod
     def _device_rows(bundle: Bundle) -> list[PeerDeviceRow]:
         return [
-            PeerDeviceRow(bundle.account_id, d.device_id, d.registration_id, d.curve25519, d.ed25519)
+            PeerDeviceRow(
+                bundle.account_id, d.device_id, d.registration_id, d.curve25519, d.ed25519
+            )
             for d in bundle.devices
         ]
 

@@ -189,13 +189,18 @@ class LocalStore:
         ).fetchall()
         return [PeerDeviceRow(*r) for r in rows]
 
-    def put_peer_devices(self, account_id: str, devices: list[PeerDeviceRow], replace: bool) -> None:
+    def put_peer_devices(
+        self, account_id: str, devices: list[PeerDeviceRow], replace: bool
+    ) -> None:
         with self.transaction() as db:
             if replace:
                 db.execute("DELETE FROM peer_devices WHERE account_id = ?", (account_id,))
             db.executemany(
                 "INSERT OR REPLACE INTO peer_devices VALUES (?, ?, ?, ?, ?)",
-                [(d.account_id, d.device_id, d.registration_id, d.curve25519, d.ed25519) for d in devices],
+                [
+                    (d.account_id, d.device_id, d.registration_id, d.curve25519, d.ed25519)
+                    for d in devices
+                ],
             )
 
     def drop_peer_device(self, account_id: str, device_id: int) -> None:
@@ -211,7 +216,9 @@ class LocalStore:
 
     # Outbox ----------------------------------------------------------------------------------
 
-    def enqueue(self, client_id: str, recipient: str, content: bytes, ephemeral: bool, now: int) -> None:
+    def enqueue(
+        self, client_id: str, recipient: str, content: bytes, ephemeral: bool, now: int
+    ) -> None:
         sealed = self._sealer.seal(content, aad=b"outbox:" + client_id.encode())
         self._db.execute(
             "INSERT INTO outbox (client_id, recipient, content, ephemeral, created)"
@@ -289,7 +296,8 @@ class LocalStore:
                     continue
                 if ts is None:
                     db.execute(
-                        "UPDATE messages SET status = ? WHERE peer = ? AND outgoing = ? AND client_id = ?",
+                        "UPDATE messages SET status = ?"
+                        " WHERE peer = ? AND outgoing = ? AND client_id = ?",
                         (status, peer, int(outgoing), cid),
                     )
                 else:
@@ -316,7 +324,8 @@ class LocalStore:
 
     def conversations(self) -> list[Conversation]:
         rows = self._db.execute(
-            "SELECT peer, MAX(id), SUM(CASE WHEN outgoing = 0 AND status = 'received' THEN 1 ELSE 0 END)"
+            "SELECT peer, MAX(id),"
+            " SUM(CASE WHEN outgoing = 0 AND status = 'received' THEN 1 ELSE 0 END)"
             " FROM messages GROUP BY peer ORDER BY MAX(id) DESC"
         ).fetchall()
         out = []

@@ -48,7 +48,9 @@ class _NetworkSocket:
             return await self._conn.recv()
         except websockets.ConnectionClosed as exc:
             rcvd = exc.rcvd
-            raise ConnectionClosed(rcvd.code if rcvd else None, rcvd.reason if rcvd else "") from None
+            raise ConnectionClosed(
+                rcvd.code if rcvd else None, rcvd.reason if rcvd else ""
+            ) from None
 
     async def close(self) -> None:
         await self._conn.close()

@@ -146,7 +146,9 @@ def create_app(
     @app.middleware("http")
     async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > settings.max_request_bytes):
+        if length is not None and (
+            not length.isdigit() or int(length) > settings.max_request_bytes
+        ):
             return api_errors.error_response(
                 ProtocolError(
                     ErrorCode.REQUEST_TOO_LARGE,

@@ -9,10 +9,16 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.connections = Gauge("porch_connections", "Authenticated WebSocket connections", registry=r)
-        self.frames_in = Counter("porch_frames_in", "Frames received, by type", ["type"], registry=r)
+        self.connections = Gauge(
+            "porch_connections", "Authenticated WebSocket connections", registry=r
+        )
+        self.frames_in = Counter(
+            "porch_frames_in", "Frames received, by type", ["type"], registry=r
+        )
         self.frames_out = Counter("porch_frames_out", "Frames sent, by type", ["type"], registry=r)
-        self.errors = Counter("porch_errors", "Error frames and responses, by code", ["code"], registry=r)
+        self.errors = Counter(
+            "porch_errors", "Error frames and responses, by code", ["code"], registry=r
+        )
         self.messages_stored = Counter("porch_messages_stored", "Envelopes persisted", registry=r)
         self.messages_delivered = Counter(
             "porch_messages_delivered", "Envelopes acknowledged by their device", registry=r

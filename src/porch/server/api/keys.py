@@ -87,7 +87,10 @@ def _bundle(bundle: KeyBundle) -> BundleOut:
                 one_time_key=None
                 if k is None
                 else OneTimeKeyOut(
-                    key_id=k.key_id, curve25519=k.curve25519, signature=k.signature, fallback=k.fallback
+                    key_id=k.key_id,
+                    curve25519=k.curve25519,
+                    signature=k.signature,
+                    fallback=k.fallback,
                 ),
             )
         )

@@ -10,7 +10,9 @@ _Key = tuple[str, int]
 
 
 class _MemorySubscription:
-    def __init__(self, bus: MemoryBus, key: _Key, handler: Handler, on_replaced: Callable[[], None]) -> None:
+    def __init__(
+        self, bus: MemoryBus, key: _Key, handler: Handler, on_replaced: Callable[[], None]
+    ) -> None:
         self._bus = bus
         self.key = key
         self.handler = handler

@@ -20,7 +20,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from porch.protocol import frames as f
 from porch.protocol.codec import dumps
 from porch.protocol.errors import ErrorCode, ProtocolError
-from porch.server.bus.base import Bus, DeviceEvent, Subscription
+from porch.server.bus.base import Bus, DeviceEvent
 from porch.server.clock import Clock
 from porch.server.metrics import Metrics
 from porch.server.services.accounts import AccountService, Principal
@@ -98,8 +98,9 @@ class Connection:
         try:
             await self._accounts.seen(principal)
             count = await self._keys.count(principal)
-            await self._emit(f.ready(principal.account_id, principal.device_id,
-                                     self._clock.now_ms(), count))
+            await self._emit(
+                f.ready(principal.account_id, principal.device_id, self._clock.now_ms(), count)
+            )
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
                 tg.create_task(self._writer())
@@ -154,7 +155,9 @@ class Connection:
                     raise ProtocolError(
                         ErrorCode.AUTH_REQUIRED, "the first frame must be an auth frame"
                     )
-                return await self._accounts.authenticate(frame.account, frame.device, frame.password)
+                return await self._accounts.authenticate(
+                    frame.account, frame.device, frame.password
+                )
             except ProtocolError as exc:
                 await self._send_error(exc)
                 if exc.code == ErrorCode.AUTH_FAILED:
@@ -190,8 +193,11 @@ class Connection:
         except Exception:
             log.exception("send failed")
             await self._send_error(
-                ProtocolError(ErrorCode.INTERNAL, "the server could not store this message; retry",
-                              ref=client_id)
+                ProtocolError(
+                    ErrorCode.INTERNAL,
+                    "the server could not store this message; retry",
+                    ref=client_id,
+                )
             )
         else:
             await self._emit(f.sent(client_id, ts))

@@ -115,9 +115,7 @@ class AccountService:
         await self._sms.start(phone, code)
         return ttl
 
-    async def verify(
-        self, raw_phone: str, code: str, name: str, address: str
-    ) -> Registration:
+    async def verify(self, raw_phone: str, code: str, name: str, address: str) -> Registration:
         phone = normalize_phone(raw_phone)
         await self._limiter.hit("register-address", address, self._limits["register_address"])
         await self._limiter.hit("verify-phone", phone, self._limits["verify_phone"])

@@ -138,7 +138,9 @@ class KeyService:
     async def count(self, principal: Principal) -> int:
         return await self._store.count_one_time_keys(principal.account_id, principal.device_id)
 
-    async def bundle(self, account_id: str, claim: bool, device_ids: Sequence[int] | None) -> KeyBundle:
+    async def bundle(
+        self, account_id: str, claim: bool, device_ids: Sequence[int] | None
+    ) -> KeyBundle:
         """The account's keyed devices; with claim, each with one one-time key taken for good."""
         account = await self._store.get_account(account_id)
         if account is None or account.master_key is None:

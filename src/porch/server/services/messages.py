@@ -31,7 +31,6 @@ class CheckedSend:
     drop: bool  # blocked by the recipient: acknowledged like any other, stored nowhere
 
 
-
 class MessageService:
     def __init__(
         self, store: Store, bus: Bus, clock: Clock, metrics: Metrics, retention_days: float
@@ -147,9 +146,7 @@ class MessageService:
         return await self._store.fetch_envelopes(principal.account_id, principal.device_id, limit)
 
     async def acknowledge(self, principal: Principal, ids: Sequence[int]) -> int:
-        deleted = await self._store.delete_envelopes(
-            principal.account_id, principal.device_id, ids
-        )
+        deleted = await self._store.delete_envelopes(principal.account_id, principal.device_id, ids)
         self._metrics.messages_delivered.inc(deleted)
         return deleted
 

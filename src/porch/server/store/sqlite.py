@@ -62,9 +62,7 @@ class _Executor:
     def __init__(self, path: Path, synchronous: str) -> None:
         self._path = path
         self._synchronous = synchronous
-        self._queue: queue.SimpleQueue[tuple[Op, asyncio.Future[Any]] | None] = (
-            queue.SimpleQueue()
-        )
+        self._queue: queue.SimpleQueue[tuple[Op, asyncio.Future[Any]] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
@@ -224,7 +222,7 @@ class SqliteStore:
                 account_id = row[0]
                 # Re-registration replaces every device and drops what was queued for them.
                 for table in ("envelopes", "one_time_keys", "fallback_keys", "devices"):
-                    c.execute(f"DELETE FROM {table} WHERE account_id = ?", (account_id,))  # noqa: S608
+                    c.execute(f"DELETE FROM {table} WHERE account_id = ?", (account_id,))
                 c.execute("UPDATE accounts SET master_key = NULL WHERE id = ?", (account_id,))
             c.execute(
                 "INSERT INTO devices (account_id, device_id, registration_id, name, password_hash,"
@@ -284,7 +282,7 @@ class SqliteStore:
         def op(c: sqlite3.Connection) -> bool:
             for table in ("envelopes", "one_time_keys", "fallback_keys"):
                 c.execute(
-                    f"DELETE FROM {table} WHERE account_id = ? AND device_id = ?",  # noqa: S608
+                    f"DELETE FROM {table} WHERE account_id = ? AND device_id = ?",
                     (account_id, device_id),
                 )
             cur = c.execute(
@@ -356,7 +354,10 @@ class SqliteStore:
         # One transaction on the single store thread: a one-time key is selected and deleted
         # before any other claim runs, so no key is ever handed out twice.
         def op(c: sqlite3.Connection) -> list[ClaimedDevice]:
-            sql = f"SELECT {_DEVICE_COLS} FROM devices WHERE account_id = ? AND curve25519 IS NOT NULL"
+            sql = (
+                f"SELECT {_DEVICE_COLS} FROM devices"
+                " WHERE account_id = ? AND curve25519 IS NOT NULL"
+            )
             devices = [_device(r) for r in c.execute(sql, (account_id,)).fetchall()]
             if device_ids is not None:
                 wanted = set(device_ids)
@@ -414,9 +415,7 @@ class SqliteStore:
 
     async def count_verification_attempt(self, phone: str) -> int:
         def op(c: sqlite3.Connection) -> int:
-            c.execute(
-                "UPDATE verifications SET attempts = attempts + 1 WHERE phone = ?", (phone,)
-            )
+            c.execute("UPDATE verifications SET attempts = attempts + 1 WHERE phone = ?", (phone,))
             row = c.execute(
                 "SELECT attempts FROM verifications WHERE phone = ?", (phone,)
             ).fetchone()

@@ -1,0 +1,199 @@
+"""Client commands: register, send, recv, devices, block, unblock, whoami."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from porch.client import Client, ClientError, Drained, Message, ReceiptEvent
+from porch.client.profile import default_profile_dir
+
+Sub = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="profile directory (PORCH_PROFILE; default: the per-user data directory)",
+    )
+    p.add_argument("--server", help="server URL for this run (overrides the profile's)")
+
+
+def add_parsers(sub: Sub) -> None:
+    p = sub.add_parser("register", help="register this device with a phone number")
+    _common(p)
+    p.add_argument("--phone", required=True, help="E.164 number, like +14155550100")
+    p.add_argument("--name", default="", help="a name for this device")
+    p.add_argument("--username", help="also claim this @username")
+    p.set_defaults(func=_sync(register))
+
+    p = sub.add_parser("send", help="send a text message; exits 0 once the server has it")
+    _common(p)
+    p.add_argument("--to", required=True, help="+NUMBER, @USERNAME or an account id")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the server")
+    p.add_argument("text", nargs="+", help="the message")
+    p.set_defaults(func=_sync(send))
+
+    p = sub.add_parser("recv", help="print messages received, acknowledging them")
+    _common(p)
+    p.add_argument("--wait", type=float, default=2.0, help="exit after this many idle seconds")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(func=_sync(recv))
+
+    p = sub.add_parser("devices", help="list this account's devices")
+    _common(p)
+    p.set_defaults(func=_sync(devices))
+
+    p = sub.add_parser("whoami", help="show this profile's account")
+    _common(p)
+    p.set_defaults(func=_sync(whoami))
+
+    for name, blocked in (("block", True), ("unblock", False)):
+        p = sub.add_parser(name, help=f"{name} an account (+NUMBER, @USERNAME or id)")
+        _common(p)
+        p.add_argument("who")
+        p.set_defaults(func=_sync(block), blocked=blocked)
+
+
+def _sync(
+    fn: Callable[[argparse.Namespace], Coroutine[Any, Any, int]],
+) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        if getattr(args, "profile", None) is None:
+            args.profile = default_profile_dir()
+        try:
+            return asyncio.run(fn(args))
+        except ClientError as exc:
+            print(f"porch: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 130
+
+    return run
+
+
+def _client(args: argparse.Namespace) -> Client:
+    return Client(args.profile, server=args.server)
+
+
+async def register(args: argparse.Namespace) -> int:
+    if not args.server:
+        print("porch: register needs --server URL (e.g. http://127.0.0.1:8000)", file=sys.stderr)
+        return 2
+
+    async def read_code() -> str:
+        if sys.stdin.isatty():
+            return await asyncio.to_thread(getpass.getpass, "Verification code: ")
+        line = await asyncio.to_thread(sys.stdin.readline)
+        if not line:
+            raise ClientError("no verification code on standard input")
+        return str(line).strip()
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr)
+
+    config = await Client.register(
+        args.server,
+        args.phone,
+        read_code,
+        args.profile,
+        name=args.name,
+        username=args.username,
+        progress=progress,
+    )
+    handle = f" (@{config.username})" if config.username else ""
+    print(
+        f"Registered {config.phone}{handle} as account {config.account_id}, "
+        f"device {config.device_id}."
+    )
+    print(f"Profile: {Path(args.profile).resolve()}")
+    return 0
+
+
+async def send(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        result = await client.send_text(args.to, " ".join(args.text), timeout=args.timeout)
+        await client.flush(timeout=2.0)  # delivery receipts it owes others go out too
+    print(f"sent {result.id} at {_iso(result.ts)}", file=sys.stderr)
+    return 0
+
+
+async def recv(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        await client.wait_connected(timeout=max(args.wait, 10.0))
+        drained = False
+        while True:
+            # Until the backlog is drained, wait as long as a reconnect could take.
+            event = await client.next_event(args.wait if drained else max(args.wait, 10.0))
+            if event is None:
+                break
+            if isinstance(event, Drained):
+                drained = True
+            elif isinstance(event, Message):
+                _print_message(client, event, args.json)
+            elif isinstance(event, ReceiptEvent) and args.json:
+                print(
+                    json.dumps(
+                        {"receipt": event.kind, "from": event.sender, "ids": list(event.ids)}
+                    )
+                )
+        await client.flush(timeout=5.0)
+    return 0
+
+
+def _print_message(client: Client, m: Message, as_json: bool) -> None:
+    if as_json:
+        record: dict[str, Any] = {
+            "from": m.sender,
+            "from_label": client.label(m.sender),
+            "device": m.sender_device,
+            "text": m.text,
+            "id": m.id,
+            "ts": m.ts,
+            "server_ts": m.server_ts,
+        }
+        print(json.dumps(record, ensure_ascii=False), flush=True)
+    else:
+        print(f"[{_iso(m.ts)}] {client.label(m.sender)}: {m.text}", flush=True)
+
+
+async def devices(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        for d in await client.api.devices():
+            me = " (this device)" if d["device_id"] == client.device_id else ""
+            seen = datetime.fromtimestamp(d["last_seen_day"] * 86400, UTC).date()
+            print(f"{d['device_id']:>3}  {d['name'] or '-':<20} last seen {seen}{me}")
+    return 0
+
+
+async def whoami(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        me = await client.api.me()
+    print(f"account   {me['account_id']}")
+    print(f"device    {me['device_id']}")
+    print(
+        f"phone     {me['phone']} ({'discoverable' if me['discoverable'] else 'not discoverable'})"
+    )
+    print(f"username  {'@' + me['username'] if me['username'] else '-'}")
+    print(f"server    {args.server or client.config.server}")
+    return 0
+
+
+async def block(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        account_id = await client.block(args.who, args.blocked)
+    print(f"{'blocked' if args.blocked else 'unblocked'} {account_id}")
+    return 0
+
+
+def _iso(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat(timespec="seconds")
