@@ -10,12 +10,12 @@ import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from porch.client import Client, ClientError, Drained, Message, ReceiptEvent
 from porch.client.profile import default_profile_dir
 
-Sub = argparse._SubParsersAction[argparse.ArgumentParser]
+Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def _common(p: argparse.ArgumentParser) -> None:
