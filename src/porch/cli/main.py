@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from porch import __version__
-from porch.cli import commands, serve
+from porch.cli import chat, commands, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve.add_parser(sub)
     commands.add_parsers(sub)
+    chat.add_parser(sub)
     return parser
 
 

@@ -150,7 +150,7 @@ class Client:
         self._pending_receipts: dict[str, list[str]] = {}
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._closing = False
+        self._closed = False
 
     # Registration ----------------------------------------------------------------------------
 
@@ -234,6 +234,12 @@ class Client:
     # Lifecycle -------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Client:
+        if self._closed:  # entered again after an exit: reopen what the exit closed
+            self._store, _ = _open_store(self.profile_dir)
+            self.api = HttpApi(
+                self.config.server, self.credentials, self._transport.http_transport()
+            )
+            self._closed = False
         self._tg = asyncio.TaskGroup()
         await self._tg.__aenter__()
         self._tasks = [
@@ -248,7 +254,6 @@ class Client:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._closing = True
         assert self._tg is not None
         for task in self._tasks:
             task.cancel()
@@ -258,6 +263,7 @@ class Client:
             await self._tg.__aexit__(None, None, None)
         finally:
             self._tg = None
+            self._closed = True
             await self.api.aclose()
             self._store.close()
 

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI, Request, WebSocket
-from fastapi.responses import ORJSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import porch
@@ -133,7 +133,7 @@ def create_app(
         version=porch.__version__,
         summary="End-to-end encrypted messaging server. It relays and stores ciphertext only.",
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
+        default_response_class=JSONResponse,
     )
     app.state.services = services
     app.state.metrics = metrics
@@ -163,14 +163,14 @@ def create_app(
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["operations"])
-    async def readyz() -> ORJSONResponse:
+    async def readyz() -> JSONResponse:
         """Readiness: the store answers."""
         try:
             await asyncio.wait_for(store.ping(), 2.0)
         except Exception as exc:
             log.warning("readiness check failed: %s", type(exc).__name__)
-            return ORJSONResponse({"status": "unavailable"}, status_code=503)
-        return ORJSONResponse({"status": "ready"})
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ready"})
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
     async def prometheus() -> Response:

@@ -6,7 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from porch.protocol.errors import ErrorCode, ProtocolError
@@ -37,25 +37,25 @@ STATUS = {
 }
 
 
-def error_response(exc: ProtocolError) -> ORJSONResponse:
+def error_response(exc: ProtocolError) -> JSONResponse:
     headers = {}
     if exc.code == ErrorCode.RATE_LIMITED and "retry_after" in exc.details:
         headers["Retry-After"] = str(exc.details["retry_after"])
     if exc.code in (ErrorCode.AUTH_REQUIRED, ErrorCode.AUTH_FAILED):
         headers["WWW-Authenticate"] = 'Basic realm="porch"'
-    return ORJSONResponse(
+    return JSONResponse(
         {"error": exc.to_dict()}, status_code=STATUS.get(exc.code, 500), headers=headers
     )
 
 
 def install(app: FastAPI, metrics: Metrics) -> None:
     @app.exception_handler(ProtocolError)
-    async def _protocol(_: Request, exc: ProtocolError) -> ORJSONResponse:
+    async def _protocol(_: Request, exc: ProtocolError) -> JSONResponse:
         metrics.errors.labels(str(exc.code)).inc()
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         parts = []
         for err in exc.errors()[:3]:
             where = ".".join(str(p) for p in err.get("loc", ())[1:]) or "body"
@@ -64,16 +64,16 @@ def install(app: FastAPI, metrics: Metrics) -> None:
         return error_response(ProtocolError(ErrorCode.BAD_REQUEST, "; ".join(parts) or "invalid"))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = ErrorCode.NOT_FOUND if exc.status_code == 404 else ErrorCode.BAD_REQUEST
         body = ProtocolError(code, str(exc.detail)).to_dict()
-        return ORJSONResponse({"error": body}, status_code=exc.status_code)
+        return JSONResponse({"error": body}, status_code=exc.status_code)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> ORJSONResponse:
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled %s in a request", type(exc).__name__, exc_info=exc)
         metrics.errors.labels(ErrorCode.INTERNAL).inc()
-        return ORJSONResponse(
+        return JSONResponse(
             {"error": {"code": "internal", "message": "internal error; it has been logged"}},
             status_code=500,
         )

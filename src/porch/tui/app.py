@@ -1,0 +1,360 @@
+"""ChatApp: conversations on the left, the open conversation on the right, a composer below.
+
+The app never owns the Client's lifecycle: the caller enters `async with client:` and runs the
+app inside it. A worker consumes the client's events and refreshes the widgets from the local
+store (the store is the source of truth for history, ticks and unread counts).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.timer import Timer
+from textual.widgets import Footer, Header, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from porch.client import (
+    Client,
+    ClientError,
+    ConnectionChanged,
+    DecryptionFailed,
+    Drained,
+    Event,
+    IdentityChanged,
+    Message,
+    ReceiptEvent,
+    SendFailedEvent,
+    TypingEvent,
+)
+from porch.client.store import HistoryMessage
+
+TYPING_SEND_EVERY = 3.0  # at most one "started" per this many seconds while typing
+TYPING_IDLE = 4.0  # send "stopped" after this long without a keystroke
+TYPING_SHOW = 6.0  # hide the peer's indicator after this long without a new typing event
+TICKS = {
+    "pending": ("⧗", "dim"),
+    "sent": ("✓", "dim"),
+    "delivered": ("✓✓", "dim"),
+    "read": ("✓✓", "bold cyan"),
+}
+
+
+def _clock(ts: int) -> str:
+    when = datetime.fromtimestamp(ts / 1000)
+    if when.date() == datetime.now().date():
+        return when.strftime("%H:%M")
+    return when.strftime("%b %d %H:%M")
+
+
+class RecipientScreen(ModalScreen[str | None]):
+    """Asks whom to talk to: +NUMBER, @USERNAME or an account id."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label("New conversation with (+NUMBER, @USERNAME or account id):")
+            yield Input(placeholder="@bob", id="recipient")
+
+    @on(Input.Submitted, "#recipient")
+    def submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ChatApp(App[None]):
+    """The Porch chat; `client` must already be started (`async with client:`)."""
+
+    TITLE = "Porch"
+    CSS = """
+    #main { height: 1fr; }
+    #conversations { width: 30; height: 100%; border: none; border-right: solid $panel-lighten-2; }
+    #chat { width: 1fr; height: 100%; }
+    #peer-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
+    #history-scroll { height: 1fr; padding: 0 1; }
+    #typing { height: 1; padding: 0 1; color: $text-muted; text-style: italic; }
+    RecipientScreen { align: center middle; }
+    #dialog { width: 64; height: auto; padding: 1 2; border: thick $accent; background: $surface; }
+    """
+    BINDINGS = [
+        Binding("ctrl+n", "new_conversation", "New chat"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, client: Client, open_to: str | None = None) -> None:
+        super().__init__()
+        self.client = client
+        self.open_to = open_to
+        self.peer: str | None = None
+        self.history_lines: list[str] = []  # the plain text of the history pane, one per message
+        self.typing_shown = False
+        self._typing_until = 0.0
+        self._typing_sent_at = 0.0
+        self._typing_active = False
+        self._typing_idle: Timer | None = None
+        self._failed: set[str] = set()
+        self._pending_ticks = False
+        me = client.config
+        self._me = f"@{me.username}" if me.username else me.phone
+
+    # Layout ------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            yield OptionList(id="conversations")
+            with Vertical(id="chat"):
+                yield Static("No conversation open", id="peer-title")
+                with VerticalScroll(id="history-scroll"):
+                    yield Static("", id="history")
+                yield Static("", id="typing")
+                yield Input(placeholder="/to @name starts a conversation", id="composer")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        self._show_connection(self.client.connected)
+        self.refresh_conversations()
+        self.query_one("#composer", Input).focus()
+        self.set_interval(0.5, self._tick)
+        self.consume_events()
+        if self.open_to:
+            await self.open_recipient(self.open_to)
+        elif conversations := self.client.conversations():
+            await self.open_peer(conversations[0].peer)
+
+    def _show_connection(self, connected: bool) -> None:
+        self.sub_title = f"{self._me}  {'● connected' if connected else '○ connecting…'}"
+
+    # Rendering ---------------------------------------------------------------------------------
+
+    def refresh_conversations(self) -> None:
+        options: list[Option] = []
+        peers: list[str] = []
+        for conv in self.client.conversations():
+            line = Text(self.client.label(conv.peer), style="bold")
+            if conv.unread:
+                line.append(f"  ({conv.unread})", style="bold magenta")
+            line.append("\n" + conv.last_text.replace("\n", " ")[:28], style="dim")
+            options.append(Option(line, id=conv.peer))
+            peers.append(conv.peer)
+        if self.peer is not None and self.peer not in peers:
+            options.insert(
+                0, Option(Text(self.client.label(self.peer), style="bold"), id=self.peer)
+            )
+            peers.insert(0, self.peer)
+        listing = self.query_one("#conversations", OptionList)
+        listing.set_options(options)
+        if self.peer is not None:
+            listing.highlighted = peers.index(self.peer)
+
+    def _render_message(self, msg: HistoryMessage) -> tuple[RenderableType, str]:
+        if not msg.outgoing:  # a grid, so that long lines wrap under the text, not the time
+            grid = Table.grid(padding=(0, 2))
+            grid.add_column(style="dim", no_wrap=True)
+            grid.add_column(ratio=1)
+            grid.add_row(_clock(msg.ts), Text(msg.text))
+            return grid, f"{_clock(msg.ts)}  {msg.text}"
+        line = Text(msg.text + "  ", style="green", justify="right")
+        line.append(_clock(msg.ts) + " ", style="dim")
+        if msg.client_id in self._failed:
+            line.append("✗ not sent", style="bold red")
+        else:
+            mark, style = TICKS.get(msg.status, ("?", "dim"))
+            line.append(mark, style=style)
+            if msg.status == "read":
+                line.append(" read", style=style)
+        return line, line.plain
+
+    def refresh_history(self) -> None:
+        if self.peer is None:
+            return
+        messages = self.client.history(self.peer)
+        rendered = [self._render_message(m) for m in messages]
+        self._pending_ticks = any(m.outgoing and m.status == "pending" for m in messages)
+        self.history_lines = [plain for _, plain in rendered]
+        body = Group(*(r for r, _ in rendered)) if rendered else "No messages yet."
+        self.query_one("#history", Static).update(body)
+        self.query_one("#history-scroll", VerticalScroll).scroll_end(animate=False)
+
+    def _set_typing(self, shown: bool) -> None:
+        self.typing_shown = shown
+        label = self.client.label(self.peer) if self.peer else ""
+        self.query_one("#typing", Static).update(f"{label} is typing…" if shown else "")
+
+    def _tick(self) -> None:
+        if self.typing_shown and time.monotonic() > self._typing_until:
+            self._set_typing(False)
+        if self._pending_ticks:  # "sent" has no event of its own: poll while something waits
+            self.refresh_history()
+
+    # Conversations -----------------------------------------------------------------------------
+
+    async def open_recipient(self, to: str) -> None:
+        try:
+            peer = await self.client.resolve(to)
+        except ClientError as exc:
+            self.notify(
+                str(exc), title="Cannot open that conversation", severity="error", markup=False
+            )
+            return
+        await self.open_peer(peer)
+
+    async def open_peer(self, peer: str) -> None:
+        if peer != self.peer:
+            await self._stop_typing()
+            self._set_typing(False)
+        self.peer = peer
+        label = self.client.label(peer)
+        self.query_one("#peer-title", Static).update(Text(label, style="bold"))
+        self.query_one("#composer", Input).placeholder = f"Message {label}"
+        unread = [
+            m.client_id
+            for m in self.client.history(peer)
+            if not m.outgoing and m.status == "received"
+        ]
+        if unread:
+            await self.client.mark_read(peer, unread)
+        self.refresh_history()
+        self.refresh_conversations()
+
+    @on(OptionList.OptionSelected, "#conversations")
+    async def conversation_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id is not None:
+            await self.open_peer(event.option.id)
+            self.query_one("#composer", Input).focus()
+
+    def action_new_conversation(self) -> None:
+        def chosen(to: str | None) -> None:
+            if to:
+                self.run_worker(self.open_recipient(to), exit_on_error=False)
+
+        self.push_screen(RecipientScreen(), chosen)
+
+    # Composer ----------------------------------------------------------------------------------
+
+    @on(Input.Submitted, "#composer")
+    async def composer_submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text:
+            return
+        composer = self.query_one("#composer", Input)
+        if text.startswith("/to "):
+            composer.clear()
+            await self.open_recipient(text[4:].strip())
+            return
+        if self.peer is None:
+            self.notify("Open a conversation first: ctrl+n, or type /to @name", severity="warning")
+            return
+        composer.clear()
+        await self._stop_typing()
+        try:
+            await self.client.send_text(self.peer, event.value, wait=False)
+        except ClientError as exc:
+            self.notify(str(exc), title="Not sent", severity="error", markup=False)
+        self.refresh_history()
+        self.refresh_conversations()
+
+    @on(Input.Changed, "#composer")
+    def composer_changed(self, event: Input.Changed) -> None:
+        if self.peer is None or not event.value or event.value.startswith("/"):
+            return
+        now = time.monotonic()
+        if not self._typing_active or now - self._typing_sent_at >= TYPING_SEND_EVERY:
+            self._typing_active, self._typing_sent_at = True, now
+            self._send_typing(self.peer, True)
+        if self._typing_idle is not None:
+            self._typing_idle.stop()
+        self._typing_idle = self.set_timer(TYPING_IDLE, self._stop_typing)
+
+    async def _stop_typing(self) -> None:
+        if self._typing_idle is not None:
+            self._typing_idle.stop()
+            self._typing_idle = None
+        if self._typing_active and self.peer is not None:
+            self._typing_active = False
+            self._send_typing(self.peer, False)
+
+    def _send_typing(self, peer: str, started: bool) -> None:
+        self.run_worker(self.client.set_typing(peer, started), group="typing", exit_on_error=False)
+
+    # Events ------------------------------------------------------------------------------------
+
+    @work(exclusive=True, group="events", exit_on_error=False)
+    async def consume_events(self) -> None:
+        while True:
+            try:
+                event = await self.client.next_event()
+            except ClientError as exc:  # replaced by another connection, or refused
+                self._show_connection(False)
+                self.notify(
+                    str(exc), title="Disconnected", severity="error", timeout=30, markup=False
+                )
+                return
+            if event is not None:
+                try:
+                    await self.handle_event(event)
+                except Exception as exc:  # one bad event must not stop the stream
+                    self.notify(str(exc), severity="error", markup=False)
+
+    async def handle_event(self, event: Event) -> None:
+        label = self.client.label
+        if isinstance(event, Message):
+            if self.peer is None:
+                await self.open_peer(event.sender)
+            elif event.sender == self.peer:
+                await self.client.mark_read(event.sender, [event.id])
+                self._set_typing(False)
+                self.refresh_history()
+            else:
+                self.notify(event.text[:80], title=f"From {label(event.sender)}", markup=False)
+            self.refresh_conversations()
+        elif isinstance(event, ReceiptEvent):
+            if event.sender == self.peer:
+                self.refresh_history()
+        elif isinstance(event, TypingEvent):
+            if event.sender == self.peer:
+                self._typing_until = time.monotonic() + TYPING_SHOW
+                self._set_typing(event.started)
+        elif isinstance(event, SendFailedEvent):
+            self._failed.add(event.id)
+            self.notify(
+                f"{event.message} ({event.code})",
+                title=f"Not sent to {label(event.recipient)}",
+                severity="error",
+                timeout=10,
+                markup=False,
+            )
+            if event.recipient == self.peer:
+                self.refresh_history()
+        elif isinstance(event, IdentityChanged):
+            self.notify(
+                f"The safety number with {label(event.account_id)} changed: they "
+                "re-registered or someone is intercepting. Verify it before trusting them.",
+                title="Safety number changed",
+                severity="warning",
+                timeout=20,
+                markup=False,
+            )
+        elif isinstance(event, DecryptionFailed):
+            self.notify(
+                f"A message from {label(event.sender)} could not be decrypted: {event.reason}",
+                severity="warning",
+                markup=False,
+            )
+        elif isinstance(event, ConnectionChanged):
+            self._show_connection(event.connected)
+        elif isinstance(event, Drained):
+            self.refresh_conversations()
+            self.refresh_history()

@@ -1,0 +1,101 @@
+"""`porch chat` driven headless with Textual's pilot, against a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from textual.widgets import Input
+
+from porch.client import Client, Message
+from porch.tui import ChatApp
+from porch.tui.app import RecipientScreen
+
+TIMEOUT = 10.0
+
+
+async def eventually(check: Callable[[], bool], pause: Callable[[], Awaitable[None]]) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        if check():
+            return
+        await pause()
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not met within the timeout")
+
+
+async def next_message(client: Client) -> Message:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        event = await client.next_event(deadline - time.monotonic())
+        if isinstance(event, Message):
+            return event
+    raise AssertionError("no message arrived")
+
+
+def line_with(app: ChatApp, text: str) -> str:
+    return next((line for line in app.history_lines if text in line), "")
+
+
+async def test_chat_send_receive_ticks_and_typing(register_client) -> None:  # type: ignore[no-untyped-def]
+    alice = await register_client(username="alice")
+    bob = await register_client(username="bob")
+    async with alice, bob:
+        await alice.wait_connected(TIMEOUT)
+        await bob.wait_connected(TIMEOUT)
+        app = ChatApp(alice)
+        async with app.run_test(size=(100, 30)) as pilot:
+            # Start a conversation the way a user would: /to in the composer.
+            composer = app.query_one("#composer", Input)
+            composer.value = "/to @bob"
+            await pilot.press("enter")
+            await eventually(lambda: app.peer is not None, pilot.pause)
+            assert app.peer == bob.account_id
+            await pilot.press(*"hi bob")
+            assert composer.value == "hi bob"
+            await pilot.press("enter")
+            assert composer.value == ""
+
+            received = await next_message(bob)
+            assert received.text == "hi bob"
+            assert received.sender == alice.account_id
+
+            # Bob's client sent a delivery receipt on its own: Alice sees ✓✓.
+            await eventually(lambda: "✓✓" in line_with(app, "hi bob"), pilot.pause)
+
+            await bob.send_text(alice.account_id, "hello alice", wait=True)
+            await eventually(lambda: bool(line_with(app, "hello alice")), pilot.pause)
+            # The conversation is open, so the app marked the reply read (no unread badge).
+            await eventually(lambda: all(c.unread == 0 for c in alice.conversations()), pilot.pause)
+
+            # Sessions exist both ways now: typing indicators flow.
+            deadline = time.monotonic() + TIMEOUT
+            while not await bob.set_typing(alice.account_id, True):
+                assert time.monotonic() < deadline, "bob could not send a typing indicator"
+                await asyncio.sleep(0.2)
+            await eventually(lambda: app.typing_shown, pilot.pause)
+            assert "is typing" in str(app.query_one("#typing").render())
+            await bob.set_typing(alice.account_id, False)
+            await eventually(lambda: not app.typing_shown, pilot.pause)
+
+
+async def test_chat_unknown_recipient_notifies(register_client) -> None:  # type: ignore[no-untyped-def]
+    alice = await register_client(username="alice")
+    async with alice:
+        app = ChatApp(alice)
+        async with app.run_test(size=(100, 30)) as pilot:
+            app.query_one("#composer", Input).value = "/to @nobody"
+            await pilot.press("enter")
+            await eventually(lambda: bool(app._notifications), pilot.pause)
+            assert app.peer is None
+            # Sending with no conversation open warns instead of crashing.
+            app.query_one("#composer", Input).value = "hello?"
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.is_running
+            # ctrl+n asks whom to talk to; escape cancels.
+            await pilot.press("ctrl+n")
+            await eventually(lambda: isinstance(app.screen, RecipientScreen), pilot.pause)
+            await pilot.press("escape")
+            await eventually(lambda: not isinstance(app.screen, RecipientScreen), pilot.pause)
