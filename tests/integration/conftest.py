@@ -1,24 +1,38 @@
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from porch.client import Client
+from tests.integration.backends import REDIS_URL, fresh_database, require_services
 from tests.integration.server import ServerProcess
 
-_numbers = itertools.count(100)
+# Random start: numbers differ between runs, so shared Redis rate-limit windows never collide.
+_numbers = itertools.count(random.randrange(100, 9000, 100))
 
 
 def next_phone() -> str:
     return f"+1415555{next(_numbers):04d}"
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def server_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Every server-backed test runs twice: SQLite + in-process bus, PostgreSQL + Redis."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    require_services()
+    for url in fresh_database():
+        yield {"PORCH_DATABASE_URL": url, "PORCH_REDIS_URL": REDIS_URL}
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    srv = ServerProcess(tmp_path / "server-data")
+def server(tmp_path: Path, server_env: dict[str, str]) -> Iterator[ServerProcess]:
+    srv = ServerProcess(tmp_path / "server-data", env=server_env)
     srv.start()
     yield srv
     srv.stop()

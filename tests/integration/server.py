@@ -27,6 +27,7 @@ class ServerProcess:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.env = env or {}
+        self.extra_args: list[str] = []
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"server-{self.port}.log"
 
@@ -41,6 +42,8 @@ class ServerProcess:
                 "PORCH_LIMIT_CODE_PER_ADDRESS": "100000/1",
                 "PORCH_LIMIT_REGISTER_PER_ADDRESS": "100000/1",
                 "PORCH_LIMIT_DIRECTORY_PER_ACCOUNT": "100000/1",
+                "PORCH_LIMIT_CODE_PER_PHONE": "100000/1",
+                "PORCH_LIMIT_VERIFY_PER_PHONE": "100000/1",
             }
         )
         env.update(self.env)
@@ -55,6 +58,7 @@ class ServerProcess:
                 str(self.port),
                 "--data-dir",
                 str(self.data_dir),
+                *self.extra_args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -86,6 +90,13 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode if self.proc else None
+
+    def queue_depth(self) -> int:
+        """Envelopes stored and not yet acknowledged, whatever the backend (from /metrics)."""
+        for line in httpx.get(f"{self.url}/metrics", timeout=5).text.splitlines():
+            if line.startswith("porch_queue_depth "):
+                return int(float(line.split()[1]))
+        raise AssertionError("no porch_queue_depth in /metrics")
 
     def last_code(self, phone: str) -> str:
         """The newest code the console SMS provider wrote for phone."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 from pathlib import Path
 
@@ -94,14 +93,13 @@ async def test_typing_is_online_only_and_never_stored(
                 assert event.sender == alice.account_id and event.started
                 break
     # Bob is offline now: a typing frame is not kept for him.
-    db = sqlite3.connect(server.data_dir / "porch.db")
     async with alice:
         await alice.wait_connected(10)
         assert await alice.flush(10)  # receipts alice owes bob are stored, as they should be
-        before = db.execute("SELECT COUNT(*) FROM envelopes").fetchone()[0]
+        before = server.queue_depth()
         assert await alice.set_typing(bob.account_id, False)
         await asyncio.sleep(0.5)
-    assert db.execute("SELECT COUNT(*) FROM envelopes").fetchone()[0] == before
+    assert server.queue_depth() == before
 
 
 async def test_a_slow_reader_gets_at_most_the_delivery_window(
@@ -158,8 +156,7 @@ async def test_reregistration_replaces_devices_and_queued_messages(
     async with httpx.AsyncClient(base_url=server.url) as http:
         r = await http.get("/v1/accounts/me", auth=bob_old.credentials.basic())
         assert r.status_code == 401
-    db = sqlite3.connect(server.data_dir / "porch.db")
-    assert db.execute("SELECT COUNT(*) FROM envelopes").fetchone()[0] == 0
+    assert server.queue_depth() == 0
     # Alice's next message reaches the new device: her client learns the new device keys.
     async with alice, bob_new:
         await alice.send_text(bob_new.account_id, "to the new device")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from pathlib import Path
 
@@ -64,13 +65,21 @@ async def test_offline_backlog_arrives_once_in_order_with_receipts(
 
     # No message text appears anywhere the server writes: database, WAL, logs.
     server.stop()
-    files = [p for p in server.data_dir.rglob("*") if p.is_file()] + [server.log_path]
-    assert any(p.name.startswith("porch.db") for p in files)
-    for path in files:
-        data = path.read_bytes()
-        for text in texts:
-            assert text.encode() not in data, f"{text!r} found in {path}"
-        assert b"backlog message" not in data, f"plaintext in {path}"
+    blobs = {str(p): p.read_bytes() for p in server.data_dir.rglob("*") if p.is_file()}
+    blobs["server log"] = server.log_path.read_bytes()
+    database_url = server.env.get("PORCH_DATABASE_URL")
+    if database_url:
+        dump = subprocess.run(["pg_dump", database_url], capture_output=True, check=True)
+        assert b"CREATE TABLE public.envelopes" in dump.stdout
+        blobs["pg_dump"] = dump.stdout
+        for wal in Path("/var/lib/postgresql").glob("*/main/pg_wal/0*"):
+            blobs[str(wal)] = wal.read_bytes()
+    else:
+        assert any(name.endswith("porch.db") for name in blobs)
+    for name, data in blobs.items():
+        assert b"backlog message" not in data, f"plaintext in {name}"
+        for text in texts[:3]:
+            assert text.encode() not in data, f"{text!r} found in {name}"
 
 
 async def test_survives_sigkill_with_nothing_lost_or_duplicated(

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import sys
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -20,6 +23,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--data-dir", type=Path, help="data directory (PORCH_DATA_DIR, default ./porch-data)"
     )
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes (PORCH_WORKERS); more than one needs PORCH_REDIS_URL",
+    )
     p.set_defaults(func=run)
 
 
@@ -31,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
             "port": args.port,
             "data_dir": args.data_dir,
             "log_level": args.log_level,
+            "workers": args.workers,
         }.items()
         if v is not None
     }
@@ -39,9 +48,14 @@ def run(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    app = create_app(settings)
-    config = uvicorn.Config(
-        app,
+    if settings.workers > 1 and not settings.redis_url:
+        print(
+            "porch: --workers above 1 needs PORCH_REDIS_URL (workers wake each other through "
+            "Redis) and preferably PORCH_DATABASE_URL=postgresql://...",
+            file=sys.stderr,
+        )
+        return 2
+    options: dict[str, Any] = dict(
         host=settings.host,
         port=settings.port,
         loop="uvloop",
@@ -58,12 +72,19 @@ def run(args: argparse.Namespace) -> int:
         log_config=None,
         timeout_graceful_shutdown=5,
     )
-    server = uvicorn.Server(config)
     logging.getLogger("porch.server").info(
-        "Porch listening on http://%s:%d (data in %s)",
+        "Porch listening on http://%s:%d (%s)",
         settings.host,
         settings.port,
-        settings.data_dir.resolve(),
+        "PostgreSQL" if settings.database_url else f"data in {settings.data_dir.resolve()}",
     )
-    server.run()
+    if settings.workers > 1:
+        # Each worker builds its app from PORCH_* variables: hand them the command line's too.
+        for name, value in overrides.items():
+            os.environ[f"PORCH_{name.upper()}"] = str(value)
+        uvicorn.run(
+            "porch.server.app:app_from_env", factory=True, workers=settings.workers, **options
+        )
+    else:
+        uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run()
     return 0

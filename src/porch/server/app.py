@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import secrets
 from collections.abc import AsyncIterator
-from pathlib import Path
 
+import redis.asyncio as aioredis
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -23,29 +21,45 @@ from porch.server.api import registration as registration_api
 from porch.server.api.deps import Services
 from porch.server.bus.base import Bus
 from porch.server.bus.memory import MemoryBus
+from porch.server.bus.redis import RedisBus
 from porch.server.clock import Clock, SystemClock
 from porch.server.gateway.connection import Connection, GatewayConfig
 from porch.server.metrics import Metrics
 from porch.server.providers.sms import ConsoleSms, SmsProvider, TwilioVerify
-from porch.server.ratelimit import MemoryRateLimiter, RateLimiter
+from porch.server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from porch.server.services.accounts import AccountService
 from porch.server.services.keys import KeyService
 from porch.server.services.messages import MessageService
 from porch.server.settings import Settings
 from porch.server.store.base import Store
+from porch.server.store.postgres import PostgresStore
 from porch.server.store.sqlite import SqliteStore
 
 log = logging.getLogger("porch.server")
 
 
 def make_store(settings: Settings) -> Store:
-    if settings.database_url:
-        raise ProtocolError(
-            ErrorCode.UNAVAILABLE,
-            f"unsupported PORCH_DATABASE_URL {settings.database_url.split(':', 1)[0]!r}: "
-            "this build stores data in SQLite only (leave PORCH_DATABASE_URL unset)",
-        )
-    return SqliteStore(settings.sqlite_path, settings.sqlite_synchronous)
+    url = settings.database_url
+    if url is None:
+        return SqliteStore(settings.sqlite_path, settings.sqlite_synchronous)
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(url, settings.database_pool_size)
+    raise ValueError(
+        f"PORCH_DATABASE_URL must start with postgresql:// (got {url.split(':', 1)[0]}://); "
+        "leave it unset for SQLite in the data directory"
+    )
+
+
+def make_bus(settings: Settings) -> Bus:
+    if settings.redis_url:
+        return RedisBus(settings.redis_url, settings.resync_seconds)
+    return MemoryBus()
+
+
+def make_limiter(settings: Settings, clock: Clock) -> RateLimiter:
+    if settings.redis_url:
+        return RedisRateLimiter(aioredis.from_url(settings.redis_url), clock)
+    return MemoryRateLimiter(clock)
 
 
 def make_sms(settings: Settings) -> SmsProvider:
@@ -64,22 +78,6 @@ def make_sms(settings: Settings) -> SmsProvider:
     return ConsoleSms(settings.data_dir / "sms-outbox.jsonl")
 
 
-def load_secret(settings: Settings) -> bytes:
-    """The server secret: PORCH_SECRET, else <data_dir>/server.secret (created 0600)."""
-    if settings.secret:
-        return settings.secret.encode("utf-8")
-    path = Path(settings.data_dir) / "server.secret"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes()
-    with os.fdopen(fd, "wb") as f:
-        value = secrets.token_hex(32).encode()
-        f.write(value)
-    return value
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -92,11 +90,11 @@ def create_app(
     settings = settings or Settings()
     clock = clock or SystemClock()
     store = store or make_store(settings)
-    bus = bus or MemoryBus()
+    bus = bus or make_bus(settings)
     sms = sms or make_sms(settings)
-    limiter = limiter or MemoryRateLimiter(clock)
+    limiter = limiter or make_limiter(settings, clock)
     metrics = Metrics()
-    accounts = AccountService(store, bus, sms, limiter, clock, settings, load_secret(settings))
+    accounts = AccountService(store, bus, sms, limiter, clock, settings)
     keys = KeyService(store, bus, settings.one_time_keys_low)
     messages = MessageService(store, bus, clock, metrics, settings.retention_days)
     services = Services(store, accounts, keys, messages)
@@ -192,3 +190,8 @@ async def _sweep_forever(store: Store, clock: Clock, metrics: Metrics, settings:
             log.info("expired %d undelivered envelope(s)", result.envelopes)
         metrics.queue_depth.set(await store.queue_depth())
         await asyncio.sleep(settings.sweep_interval_seconds)
+
+
+def app_from_env() -> FastAPI:
+    """The app factory uvicorn workers call (porch serve --workers N): settings from PORCH_*."""
+    return create_app(Settings())

@@ -30,3 +30,18 @@ class Metrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 60, 3600),
             registry=r,
         )
+        # Labelled children looked up once: labels() takes a lock and hashes on every call.
+        self._in: dict[str, Counter] = {}
+        self._out: dict[str, Counter] = {}
+
+    def frame_in(self, kind: str) -> None:
+        child = self._in.get(kind)
+        if child is None:
+            child = self._in[kind] = self.frames_in.labels(kind)
+        child.inc()
+
+    def frame_out(self, kind: str) -> None:
+        child = self._out.get(kind)
+        if child is None:
+            child = self._out[kind] = self.frames_out.labels(kind)
+        child.inc()

@@ -6,11 +6,16 @@ interface so services never know which they have.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+from redis.exceptions import RedisError
 
 from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.server.clock import Clock
+
+log = logging.getLogger("porch.ratelimit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +45,14 @@ class RateLimiter(Protocol):
 class MemoryRateLimiter:
     def __init__(self, clock: Clock, max_keys: int = 100_000) -> None:
         self._clock = clock
-        self._windows: dict[tuple[str, str], tuple[float, int]] = {}
+        # (scope, key) -> (window start, hits, window length)
+        self._windows: dict[tuple[str, str], tuple[float, int, float]] = {}
         self._max_keys = max_keys
 
     async def hit(self, scope: str, key: str, limit: Limit) -> None:
         now = self._clock.monotonic()
         slot = (scope, key)
-        start, count = self._windows.get(slot, (now, 0))
+        start, count, _ = self._windows.get(slot, (now, 0, limit.seconds))
         if now - start >= limit.seconds:
             start, count = now, 0
         if count >= limit.count:
@@ -57,10 +63,45 @@ class MemoryRateLimiter:
                 retry_after=retry_after,
             )
         if len(self._windows) >= self._max_keys:
-            self._evict(now, limit.seconds)
-        self._windows[slot] = (start, count + 1)
+            self._evict(now)
+        self._windows[slot] = (start, count + 1, limit.seconds)
 
-    def _evict(self, now: float, horizon: float) -> None:
-        stale = [k for k, (start, _) in self._windows.items() if now - start >= horizon]
-        for k in stale or list(self._windows)[: len(self._windows) // 2]:
+    def _evict(self, now: float) -> None:
+        # Windows that are over by their own length; if none are, the half closest to its end
+        # goes (memory stays bounded; long windows, such as per-number code limits, stay).
+        stale = [k for k, (start, _, length) in self._windows.items() if now - start >= length]
+        if not stale:
+            remaining = sorted(self._windows, key=lambda k: sum(self._windows[k][::2]) - now)
+            stale = remaining[: max(1, len(remaining) // 2)]
+        for k in stale:
             del self._windows[k]
+
+
+class RedisRateLimiter:
+    """Fixed windows in Redis, shared by every node: INCR a per-window key, expire it with
+    the window. Fails open (logs, lets the request through) while Redis is unreachable:
+    refusing every registration because a cache is down would be the worse outage."""
+
+    def __init__(self, redis: Any, clock: Clock) -> None:
+        self._redis = redis
+        self._clock = clock
+
+    async def hit(self, scope: str, key: str, limit: Limit) -> None:
+        now = self._clock.now_ms() / 1000
+        window = int(now // limit.seconds)
+        name = f"porch:rl:{scope}:{key}:{int(limit.seconds)}:{window}"
+        try:
+            pipe = self._redis.pipeline()
+            pipe.incr(name)
+            pipe.expire(name, int(limit.seconds) + 1)
+            count, _ = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("rate limiter unavailable (%s); allowing the request", type(exc).__name__)
+            return
+        if int(count) > limit.count:
+            retry_after = max(1, int((window + 1) * limit.seconds - now) + 1)
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                f"too many requests for {scope}; try again in {retry_after} s",
+                retry_after=retry_after,
+            )

@@ -18,13 +18,20 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Off by default: request lines are metadata (who talked to the server, when).
     access_log: bool = False
-    # Server secret (keys verification-code hashes). Several nodes must share one; a single
-    # node creates <data_dir>/server.secret on first start.
+    # Keys verification-code hashes. Unset: a random secret is created in the database on
+    # first use, which every node sharing the database then uses.
     secret: str | None = None
     max_request_bytes: int = 256 * 1024
 
-    # Storage. SQLite in data_dir unless database_url names another store.
+    # Storage. SQLite in data_dir unless database_url is postgresql://...
     database_url: str | None = None
+    database_pool_size: int = Field(default=10, ge=2)
+    # Cross-node bus and shared rate limits: redis://... (unset: in-process, one node only).
+    redis_url: str | None = None
+    # How often every connection re-reads its queue when Redis carries the wake-ups, so a
+    # wake-up lost to a Redis outage costs at most this much latency.
+    resync_seconds: float = 60.0
+    workers: int = Field(default=1, ge=1)
     # NORMAL survives a process crash (SIGKILL) in WAL mode; FULL also survives power loss.
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
 

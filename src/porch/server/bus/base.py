@@ -15,13 +15,17 @@ from porch.server.store.base import Envelope
 
 @dataclass(frozen=True, slots=True)
 class DeviceEvent:
-    """Something for one connected device: a stored envelope or an online-only frame."""
+    """Something for one connected device: a stored envelope, an online-only frame, or
+    neither, which asks the connection to re-read its queue from the store (resync)."""
 
     envelope: Envelope | None = None
     frame: dict[str, Any] | None = None
 
 
 Handler = Callable[[DeviceEvent], None]
+
+# Passed to account-change handlers when every cached account may be stale (bus reconnect).
+ALL_ACCOUNTS = "*"
 
 
 class Subscription(Protocol):

@@ -129,15 +129,18 @@ class Connection:
         return data
 
     def _parse(self, data: str | bytes) -> f.AuthFrame | f.SendFrame | f.AckFrame | f.PingFrame:
-        size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8"))
-        if size > self._config.max_frame_bytes:
+        limit = self._config.max_frame_bytes
+        size = len(data)
+        if isinstance(data, str) and size * 4 > limit:  # UTF-8 needs at most 4 bytes a char
+            size = len(data.encode("utf-8"))
+        if size > limit:
             raise ProtocolError(
                 ErrorCode.FRAME_TOO_LARGE,
                 f"frame of {size} bytes exceeds the limit of {self._config.max_frame_bytes}",
                 limit=self._config.max_frame_bytes,
             )
         frame = f.parse_client_frame(data)
-        self._metrics.frames_in.labels(frame.type).inc()
+        self._metrics.frame_in(frame.type)
         return frame
 
     async def _authenticate(self) -> Principal | None:
@@ -231,7 +234,7 @@ class Connection:
                 await self._ws.send_text(data.decode())
             except (WebSocketDisconnect, OSError, RuntimeError):
                 raise _Closed from None  # the peer is gone; the reader sees it too
-            self._metrics.frames_out.labels(kind).inc()
+            self._metrics.frame_out(kind)
 
     # Delivery -------------------------------------------------------------------------------
 
@@ -247,7 +250,10 @@ class Connection:
                 self._out.put_nowait((event.frame["type"], dumps(event.frame)))
             return
         e = event.envelope
-        if e is None:
+        if e is None:  # resync: re-read the queue
+            self._caught_up = False
+            self._dirty = True
+            self._wake.set()
             return
         if e.id == 0:  # online-only: best effort, never queued behind a slow reader
             with contextlib.suppress(asyncio.QueueFull):

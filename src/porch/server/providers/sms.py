@@ -95,7 +95,11 @@ class TwilioVerify:
             return False
         if response.status_code != 200:
             raise self._failure(response)
-        return bool(response.json().get("status") == "approved")
+        try:
+            status = response.json().get("status")
+        except (ValueError, AttributeError):
+            raise self._failure(response) from None
+        return bool(status == "approved")
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -81,7 +81,6 @@ class AccountService:
         limiter: RateLimiter,
         clock: Clock,
         settings: Settings,
-        code_key: bytes,
     ) -> None:
         self._store = store
         self._bus = bus
@@ -89,7 +88,7 @@ class AccountService:
         self._limiter = limiter
         self._clock = clock
         self._settings = settings
-        self._code_key = code_key
+        self._code_key: bytes | None = None
         s = settings
         self._limits = {
             "code_phone": Limit.parse(s.limit_code_per_phone),
@@ -108,7 +107,7 @@ class AccountService:
         await self._limiter.hit("code-phone", phone, self._limits["code_phone"])
         code = f"{secrets.randbelow(1_000_000):06d}"
         ttl = self._settings.code_ttl_seconds
-        code_hash = None if self._sms.owns_code else self._code_digest(phone, code)
+        code_hash = None if self._sms.owns_code else await self._code_digest(phone, code)
         await self._store.put_verification(
             Verification(phone, code_hash, self._clock.now_ms() + ttl * 1000, 0)
         )
@@ -119,7 +118,7 @@ class AccountService:
         phone = normalize_phone(raw_phone)
         await self._limiter.hit("register-address", address, self._limits["register_address"])
         await self._limiter.hit("verify-phone", phone, self._limits["verify_phone"])
-        if not (isinstance(code, str) and len(code) == 6 and code.isdigit()):
+        if not (isinstance(code, str) and len(code) == 6 and code.isascii() and code.isdigit()):
             raise ProtocolError(ErrorCode.CODE_INVALID, "the code is six digits")
         pending = await self._store.get_verification(phone)
         if pending is None:
@@ -137,7 +136,7 @@ class AccountService:
             ok = await self._sms.check(phone, code)
         else:
             assert pending.code_hash is not None
-            ok = hmac.compare_digest(pending.code_hash, self._code_digest(phone, code))
+            ok = hmac.compare_digest(pending.code_hash, await self._code_digest(phone, code))
         if not ok:
             left = self._settings.code_max_attempts - attempts
             raise ProtocolError(
@@ -161,8 +160,14 @@ class AccountService:
         log.info("registered device %s of an account (replaced=%s)", device_id, replaced)
         return Registration(account_id, device_id, registration_id, password, replaced)
 
-    def _code_digest(self, phone: str, code: str) -> bytes:
-        # Keyed with the server secret: six digits are trivially brute-forced from a plain hash.
+    async def _code_digest(self, phone: str, code: str) -> bytes:
+        # Keyed with a server secret: six digits are trivially brute-forced from a plain hash.
+        # The secret lives in the database (or PORCH_SECRET), so every node shares it.
+        if self._code_key is None:
+            if self._settings.secret:
+                self._code_key = self._settings.secret.encode("utf-8")
+            else:
+                self._code_key = await self._store.secret("code-hmac", secrets.token_bytes(32))
         return hmac.new(self._code_key, f"{phone}:{code}".encode(), hashlib.sha256).digest()
 
     # Authentication ------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.protocol.frames import SendFrame
-from porch.server.bus.base import Bus, DeviceEvent
+from porch.server.bus.base import ALL_ACCOUNTS, Bus, DeviceEvent
 from porch.server.clock import Clock
 from porch.server.metrics import Metrics
 from porch.server.services.accounts import Principal
@@ -47,6 +47,10 @@ class MessageService:
         bus.on_account_changed(self._forget)
 
     def _forget(self, account_id: str) -> None:
+        if account_id == ALL_ACCOUNTS:
+            self._devices.clear()
+            self._blocks.clear()
+            return
         self._devices.pop(account_id, None)
         self._blocks.pop(account_id, None)
 

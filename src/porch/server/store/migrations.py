@@ -83,6 +83,16 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        2,
+        "server secrets shared by every node",
+        [
+            """CREATE TABLE server_secrets (
+                name TEXT PRIMARY KEY,
+                value BYTEA NOT NULL
+            )""",
+        ],
+    ),
 ]
 
 # Dialect differences are confined to these two spellings.

@@ -70,14 +70,18 @@ class _Executor:
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        self._ready.clear()
+        self._startup_error = None
         self._thread = threading.Thread(target=self._run, name="porch-sqlite", daemon=True)
         self._thread.start()
         self._ready.wait()
         if self._startup_error is not None:
+            self._thread = None
             raise StoreError(f"cannot open {self._path}: {self._startup_error}")
 
     async def call(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        assert self._loop is not None, "store is not open"
+        if self._loop is None or self._thread is None:
+            raise StoreError("the store is not open")
         fut: asyncio.Future[T] = self._loop.create_future()
         self._queue.put((op, fut))
         return await fut
@@ -197,6 +201,17 @@ class SqliteStore:
 
     async def ping(self) -> None:
         await self._exec.call(lambda c: c.execute("SELECT 1").fetchone())
+
+    async def secret(self, name: str, candidate: bytes) -> bytes:
+        def op(c: sqlite3.Connection) -> bytes:
+            c.execute(
+                "INSERT OR IGNORE INTO server_secrets (name, value) VALUES (?, ?)",
+                (name, candidate),
+            )
+            row = c.execute("SELECT value FROM server_secrets WHERE name = ?", (name,)).fetchone()
+            return bytes(row[0])
+
+        return await self._exec.call(op)
 
     # Accounts and devices ------------------------------------------------------------------
 
@@ -456,18 +471,18 @@ class SqliteStore:
         expires: int,
     ) -> StoredMessage:
         def op(c: sqlite3.Connection) -> StoredMessage:
-            row = c.execute(
-                "SELECT ts FROM sent_messages"
-                " WHERE sender_account = ? AND sender_device = ? AND client_id = ?",
-                (sender_account, sender_device, client_id),
-            ).fetchone()
-            if row is not None:
-                return StoredMessage(int(row[0]), (), True)
-            c.execute(
-                "INSERT INTO sent_messages (sender_account, sender_device, client_id, ts, expires)"
-                " VALUES (?, ?, ?, ?, ?)",
+            inserted = c.execute(
+                "INSERT OR IGNORE INTO sent_messages"
+                " (sender_account, sender_device, client_id, ts, expires) VALUES (?, ?, ?, ?, ?)",
                 (sender_account, sender_device, client_id, now, expires),
-            )
+            ).rowcount
+            if not inserted:  # a resend: acknowledge with the first copy's timestamp
+                row = c.execute(
+                    "SELECT ts FROM sent_messages"
+                    " WHERE sender_account = ? AND sender_device = ? AND client_id = ?",
+                    (sender_account, sender_device, client_id),
+                ).fetchone()
+                return StoredMessage(int(row[0]), (), True)
             stored = []
             for copy in copies:
                 cur = c.execute(

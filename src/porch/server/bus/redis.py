@@ -1,0 +1,255 @@
+"""Redis bus: cross-node delivery, typing, account changes and connection takeover.
+
+Each node subscribes to one channel per connected device ("porch:dev:<account>:<device>") and
+to "porch:accounts". Publishing an envelope is a PUBLISH to the device channel; Redis returns
+how many nodes listen, so nothing is kept for a device that is offline: PostgreSQL holds the
+envelope and the device's next connection reads it from there. Redis is never the record, so
+when it restarts nothing is lost: the node resubscribes and wakes every local connection to
+re-read its queue ("resync"), which covers wake-ups published while Redis was away.
+
+A device that connects to a node publishes a takeover on its channel first; the node holding
+its older connection closes it (Connection takeover, ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from porch.server.bus.base import ALL_ACCOUNTS, DeviceEvent, Handler
+from porch.server.store.base import Envelope
+
+log = logging.getLogger("porch.bus")
+
+ACCOUNTS_CHANNEL = b"porch:accounts"
+RECONNECT_DELAY = 0.5
+
+
+def _channel(account_id: str, device_id: int) -> bytes:
+    return f"porch:dev:{account_id}:{device_id}".encode()
+
+
+class _RedisSubscription:
+    def __init__(
+        self,
+        bus: RedisBus,
+        key: tuple[str, int],
+        handler: Handler,
+        on_replaced: Callable[[], None],
+        token: str,
+    ) -> None:
+        self._bus = bus
+        self.key = key
+        self.handler = handler
+        self.on_replaced = on_replaced
+        self.token = token
+
+    def close(self) -> None:
+        self._bus._unsubscribe(self)
+
+
+class RedisBus:
+    def __init__(self, url: str, resync_interval: float = 60.0) -> None:
+        self._url = url
+        self._node = secrets.token_hex(6)
+        self._redis: aioredis.Redis = aioredis.from_url(url)
+        self._pubsub: Any = None
+        self._subs: dict[tuple[str, int], _RedisSubscription] = {}
+        self._account_handlers: list[Callable[[str], None]] = []
+        self._resync_interval = resync_interval
+        self._tg: asyncio.TaskGroup | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._pending: set[asyncio.Task[Any]] = set()
+        self._connected = asyncio.Event()
+
+    async def start(self) -> None:
+        self._tg = asyncio.TaskGroup()
+        await self._tg.__aenter__()
+        self._tasks = [
+            self._tg.create_task(self._listen_forever()),
+            self._tg.create_task(self._resync_forever()),
+        ]
+        try:
+            await asyncio.wait_for(self._connected.wait(), 10)
+        except TimeoutError:
+            log.error(
+                "Redis at %s does not answer; running without cross-node wake-ups", self._safe_url()
+            )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self._tg is not None:
+            await self._tg.__aexit__(None, None, None)
+            self._tg = None
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.aclose()
+
+    def _safe_url(self) -> str:
+        return self._url.split("@")[-1]
+
+    # Subscriptions -------------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        account_id: str,
+        device_id: int,
+        handler: Handler,
+        on_replaced: Callable[[], None] = lambda: None,
+    ) -> _RedisSubscription:
+        key = (account_id, device_id)
+        token = f"{self._node}:{secrets.token_hex(4)}"
+        old = self._subs.get(key)
+        sub = _RedisSubscription(self, key, handler, on_replaced, token)
+        self._subs[key] = sub
+        if old is not None:
+            old.on_replaced()
+        channel = _channel(account_id, device_id)
+        takeover = orjson.dumps({"t": "takeover", "token": token})
+        self._background(self._publish_then_subscribe(channel, takeover))
+        return sub
+
+    async def _publish_then_subscribe(self, channel: bytes, takeover: bytes) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self._redis.publish(channel, takeover)
+            if self._pubsub is not None:
+                await self._pubsub.subscribe(channel)
+
+    def _unsubscribe(self, sub: _RedisSubscription) -> None:
+        if self._subs.get(sub.key) is not sub:
+            return
+        del self._subs[sub.key]
+        if self._pubsub is not None:
+            self._background(self._safe_unsubscribe(_channel(*sub.key)))
+
+    async def _safe_unsubscribe(self, channel: bytes) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self._pubsub.unsubscribe(channel)
+
+    def _background(self, coro: Any) -> None:
+        if self._tg is None:
+            coro.close()
+            return
+        task = self._tg.create_task(coro)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    # Publishing ----------------------------------------------------------------------------
+
+    async def publish(self, account_id: str, device_id: int, event: DeviceEvent) -> None:
+        local = self._subs.get((account_id, device_id))
+        if local is not None:  # same node: no round trip through Redis
+            local.handler(event)
+            return
+        if event.envelope is not None:
+            e = event.envelope
+            payload = orjson.dumps(
+                {
+                    "t": "env",
+                    "e": [
+                        e.id,
+                        e.account_id,
+                        e.device_id,
+                        e.sender_account,
+                        e.sender_device,
+                        e.ts,
+                        e.kind,
+                        e.body,
+                    ],
+                }
+            )
+        else:
+            payload = orjson.dumps({"t": "frame", "f": event.frame})
+        try:
+            await self._redis.publish(_channel(account_id, device_id), payload)
+        except (RedisError, OSError) as exc:
+            # The envelope is in the database; the device reads it on its next resync.
+            log.warning(
+                "Redis publish failed (%s); the recipient catches up on resync", type(exc).__name__
+            )
+
+    def on_account_changed(self, handler: Callable[[str], None]) -> None:
+        self._account_handlers.append(handler)
+
+    async def account_changed(self, account_id: str) -> None:
+        for handler in self._account_handlers:
+            handler(account_id)
+        try:
+            await self._redis.publish(ACCOUNTS_CHANNEL, account_id.encode())
+        except (RedisError, OSError) as exc:
+            log.warning(
+                "Redis publish failed (%s); other nodes' caches expire on resync",
+                type(exc).__name__,
+            )
+
+    # Listening -----------------------------------------------------------------------------
+
+    async def _listen_forever(self) -> None:
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                channels = [ACCOUNTS_CHANNEL, *(_channel(*k) for k in self._subs)]
+                await pubsub.subscribe(*channels)
+                self._pubsub = pubsub
+                if self._connected.is_set():
+                    log.info("resubscribed to Redis")
+                self._connected.set()
+                # Wake-ups and cache invalidations may have been missed while we were away.
+                self._resync(caches_too=True)
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        self._dispatch(message["channel"], message["data"])
+            except (RedisError, OSError) as exc:
+                log.warning("Redis connection lost (%s); reconnecting", type(exc).__name__)
+            finally:
+                self._pubsub = None
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(RECONNECT_DELAY)
+
+    async def _resync_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._resync_interval)
+            self._resync()
+
+    def _resync(self, caches_too: bool = False) -> None:
+        # An empty event tells a connection to re-read its queue from the database.
+        for sub in list(self._subs.values()):
+            sub.handler(DeviceEvent())
+        if caches_too:
+            for handler in self._account_handlers:
+                handler(ALL_ACCOUNTS)
+
+    def _dispatch(self, channel: bytes, data: bytes) -> None:
+        if channel == ACCOUNTS_CHANNEL:
+            for handler in self._account_handlers:
+                handler(data.decode())
+            return
+        try:
+            _, _, account_id, device = channel.decode().split(":")
+            message = orjson.loads(data)
+            sub = self._subs.get((account_id, int(device)))
+        except (ValueError, orjson.JSONDecodeError):
+            log.warning("ignored a malformed bus message")
+            return
+        if sub is None:
+            return
+        kind = message.get("t")
+        if kind == "takeover":
+            if message.get("token") != sub.token:
+                del self._subs[sub.key]
+                self._background(self._safe_unsubscribe(channel))
+                sub.on_replaced()
+        elif kind == "env":
+            sub.handler(DeviceEvent(envelope=Envelope(*message["e"])))
+        elif kind == "frame":
+            sub.handler(DeviceEvent(frame=message["f"]))

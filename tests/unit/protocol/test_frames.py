@@ -1,0 +1,279 @@
+"""parse_client_frame: every valid client frame, and each way a frame can be malformed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from porch.protocol import frames as f
+from porch.protocol.errors import ErrorCode, ProtocolError
+
+ACCOUNT = "0f8e2a3c-1b2d-4e5f-8a9b-0c1d2e3f4a5b"
+BODY = "aGVsbG8"  # b"hello", unpadded base64
+
+
+def _msg(device: int = 1, **kw: Any) -> dict[str, Any]:
+    return {"device": device, "registration": 7, "kind": 0, "body": BODY, **kw}
+
+
+def _send(**kw: Any) -> dict[str, Any]:
+    return {"type": "send", "id": "msg_1-A", "to": ACCOUNT, "messages": [_msg()], **kw}
+
+
+class _Raw:
+    def __init__(self, data: str | bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return repr(self.data)
+
+
+def _parse(obj: Any) -> f.AuthFrame | f.SendFrame | f.AckFrame | f.PingFrame:
+    return f.parse_client_frame(json.dumps(obj))
+
+
+def _reject(obj: Any, code: ErrorCode = ErrorCode.BAD_FRAME) -> ProtocolError:
+    """Parse a JSON-encoded obj (or raw str/bytes wrapped in _Raw) and expect an error."""
+    data = obj.data if isinstance(obj, _Raw) else json.dumps(obj)
+    with pytest.raises(ProtocolError) as info:
+        f.parse_client_frame(data)
+    assert info.value.code == code
+    assert info.value.message  # readable, never empty
+    return info.value
+
+
+# Valid frames --------------------------------------------------------------------------------
+
+
+def test_auth_frame() -> None:
+    frame = _parse({"type": "auth", "account": ACCOUNT, "device": 1, "password": "secret"})
+    assert isinstance(frame, f.AuthFrame)
+    assert (frame.account, frame.device, frame.password) == (ACCOUNT, 1, "secret")
+
+
+def test_send_frame() -> None:
+    frame = _parse(_send(messages=[_msg(1), _msg(2, kind=1)], ephemeral=True))
+    assert isinstance(frame, f.SendFrame)
+    assert frame.id == "msg_1-A"
+    assert frame.to == ACCOUNT
+    assert [(m.device, m.kind) for m in frame.messages] == [(1, 0), (2, 1)]
+    assert frame.ephemeral is True
+
+
+def test_send_frame_ephemeral_defaults_to_false() -> None:
+    frame = _parse(_send())
+    assert isinstance(frame, f.SendFrame)
+    assert frame.ephemeral is False
+
+
+def test_send_frame_accepts_padded_base64_body() -> None:
+    frame = _parse(_send(messages=[_msg(body="aGVsbG8=")]))
+    assert isinstance(frame, f.SendFrame)
+
+
+def test_send_frame_at_device_limit() -> None:
+    messages = [_msg(i) for i in range(1, f.MAX_DEVICES_PER_SEND + 1)]
+    frame = _parse(_send(messages=messages))
+    assert isinstance(frame, f.SendFrame)
+    assert len(frame.messages) == f.MAX_DEVICES_PER_SEND
+
+
+def test_ack_frame() -> None:
+    frame = _parse({"type": "ack", "ids": [1, 2, 3]})
+    assert isinstance(frame, f.AckFrame)
+    assert frame.ids == [1, 2, 3]
+
+
+def test_ack_frame_at_id_limit() -> None:
+    frame = _parse({"type": "ack", "ids": list(range(1, f.MAX_ACK_IDS + 1))})
+    assert isinstance(frame, f.AckFrame)
+
+
+@pytest.mark.parametrize("n", [None, 0, 42])
+def test_ping_frame(n: int | None) -> None:
+    obj: dict[str, Any] = {"type": "ping"}
+    if n is not None:
+        obj["n"] = n
+    frame = _parse(obj)
+    assert isinstance(frame, f.PingFrame)
+    assert frame.n == n
+
+
+def test_bytes_input_is_accepted() -> None:
+    frame = f.parse_client_frame(b'{"type":"ping","n":1}')
+    assert isinstance(frame, f.PingFrame)
+
+
+def test_frames_are_frozen() -> None:
+    frame = _parse({"type": "ping", "n": 1})
+    with pytest.raises(Exception):  # noqa: B017 (pydantic's ValidationError on frozen models)
+        frame.n = 2  # type: ignore[misc]
+
+
+# Not a frame at all ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", ["", "{", "not json", b"\xff\xfe", '{"type":"ping"'])
+def test_invalid_json(data: str | bytes) -> None:
+    err = _reject(_Raw(data))
+    assert "JSON" in err.message
+
+
+@pytest.mark.parametrize("obj", [[], [{"type": "ping"}], "ping", 1, None, True])
+def test_not_an_object(obj: Any) -> None:
+    err = _reject(obj)
+    assert "object" in err.message
+
+
+@pytest.mark.parametrize("obj", [{}, {"type": None}, {"type": 1}, {"type": ["ping"]}])
+def test_missing_or_non_string_type(obj: Any) -> None:
+    err = _reject(obj)
+    assert "type" in err.message
+
+
+@pytest.mark.parametrize("kind", ["pong", "envelope", "ready", "", "PING", "x" * 500])
+def test_unknown_type(kind: str) -> None:
+    err = _reject({"type": kind}, ErrorCode.UNKNOWN_TYPE)
+    assert "unknown frame type" in err.message
+    assert "ping" in err.message  # names the expected types
+    assert len(err.message) < 200  # a long type is cut, not echoed whole
+
+
+# Valid type, malformed fields ------------------------------------------------------------------
+
+
+AUTH = {"type": "auth", "account": ACCOUNT, "device": 1, "password": "pw"}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"account": "not-a-uuid"}, "account"),
+        ({"account": ACCOUNT.upper()}, "account"),
+        ({"device": 0}, "device"),
+        ({"device": 2**31}, "device"),
+        ({"device": "1"}, "device"),  # strict: no string coercion
+        ({"device": 1.0}, "device"),
+        ({"device": True}, "device"),
+        ({"password": ""}, "password"),
+        ({"password": "x" * 257}, "password"),
+        ({"extra": 1}, "extra"),
+    ],
+)
+def test_bad_auth_frame(change: dict[str, Any], field: str) -> None:
+    err = _reject({**AUTH, **change})
+    assert field in err.message
+    assert err.details["frame_type"] == "auth"
+    assert err.details["ref"] is None  # auth frames carry no id
+
+
+@pytest.mark.parametrize("missing", ["account", "device", "password"])
+def test_auth_missing_field(missing: str) -> None:
+    obj = {k: v for k, v in AUTH.items() if k != missing}
+    err = _reject(obj)
+    assert missing in err.message
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"to": "nobody"}, "to"),
+        ({"messages": []}, "messages"),
+        ({"messages": [_msg(i) for i in range(1, f.MAX_DEVICES_PER_SEND + 2)]}, "messages"),
+        ({"messages": [_msg(1), _msg(1)]}, "messages"),  # a device twice
+        ({"messages": [_msg(body="")]}, "body"),
+        ({"messages": [_msg(body="not base64!")]}, "body"),
+        ({"messages": [_msg(body="abcde")]}, "body"),  # impossible length
+        ({"messages": [_msg(kind=2)]}, "kind"),
+        ({"messages": [_msg(registration=-1)]}, "registration"),
+        ({"messages": [_msg(registration=2**32)]}, "registration"),
+        ({"messages": [_msg(device=0)]}, "device"),
+        ({"messages": [_msg(extra=1)]}, "extra"),
+        ({"ephemeral": "yes"}, "ephemeral"),
+        ({"messages": "nope"}, "messages"),
+    ],
+)
+def test_bad_send_frame_keeps_ref(change: dict[str, Any], field: str) -> None:
+    err = _reject(_send(**change))
+    assert field in err.message
+    assert err.details == {"ref": "msg_1-A", "frame_type": "send"}
+    assert err.to_dict()["ref"] == "msg_1-A"
+
+
+@pytest.mark.parametrize("bad_id", ["", "has space", "x" * 65, "sl/ash", "ü"])
+def test_send_frame_bad_id(bad_id: str) -> None:
+    err = _reject(_send(id=bad_id))
+    assert "id" in err.message
+    # The ref echoes a string id that is short enough to be useful, else nothing.
+    assert err.details["ref"] == (bad_id if len(bad_id) <= 64 else None)
+
+
+@pytest.mark.parametrize("bad_id", [7, None, ["a"]])
+def test_send_frame_non_string_id_has_no_ref(bad_id: Any) -> None:
+    err = _reject(_send(id=bad_id))
+    assert err.details["ref"] is None
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"type": "ack"},
+        {"type": "ack", "ids": []},
+        {"type": "ack", "ids": [0]},
+        {"type": "ack", "ids": [-5]},
+        {"type": "ack", "ids": ["1"]},
+        {"type": "ack", "ids": list(range(1, f.MAX_ACK_IDS + 2))},
+        {"type": "ack", "ids": 3},
+        {"type": "ack", "ids": [1], "id": "x"},
+    ],
+)
+def test_bad_ack_frame(obj: dict[str, Any]) -> None:
+    err = _reject(obj)
+    assert err.details["frame_type"] == "ack"
+
+
+@pytest.mark.parametrize("obj", [{"type": "ping", "n": "1"}, {"type": "ping", "n": 1.5}])
+def test_bad_ping_frame(obj: dict[str, Any]) -> None:
+    err = _reject(obj)
+    assert "n" in err.message
+
+
+def test_error_message_lists_at_most_three_problems() -> None:
+    obj = {"type": "auth", "account": "x", "device": 0, "password": "", "a": 1, "b": 2}
+    err = _reject(obj)
+    assert err.message.count(";") <= 2
+
+
+# Server frame constructors ---------------------------------------------------------------------
+
+
+def test_server_frames() -> None:
+    assert f.ready("a", 1, 5, 9) == {
+        "type": "ready",
+        "account": "a",
+        "device": 1,
+        "server_time": 5,
+        "one_time_keys": 9,
+    }
+    assert f.sent("c", 3) == {"type": "sent", "id": "c", "ts": 3}
+    assert f.envelope(1, "s", 2, 3, 0, "b") == {
+        "type": "envelope",
+        "id": 1,
+        "from": "s",
+        "from_device": 2,
+        "ts": 3,
+        "kind": 0,
+        "body": "b",
+    }
+    err = ProtocolError(ErrorCode.RATE_LIMITED, "slow down", retry_after=3)
+    assert f.error(err) == {
+        "type": "error",
+        "code": "rate_limited",
+        "message": "slow down",
+        "retry_after": 3,
+    }
+    assert f.keys_low(4) == {"type": "keys_low", "count": 4}
+    assert f.drained() == {"type": "drained"}
+    assert f.pong(None) == {"type": "pong", "n": None}
