@@ -401,3 +401,53 @@ async def test_verification_codes_expire_after_attempts_and_cannot_be_replayed(
         r = await http.post("/v1/registration/verify", json={"phone": phone, "code": code})
         assert (r.status_code, r.json()["error"]["code"]) == (429, "too_many_attempts")
     assert (await httpx.AsyncClient().get(f"{server.url}/healthz")).status_code == 200
+
+
+async def test_chunked_oversize_body_and_wrong_method(server: ServerProcess) -> None:
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(40):
+            yield b"x" * 10_000
+
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        r = await http.post(
+            "/v1/registration/code", content=chunks(), headers={"content-type": "application/json"}
+        )
+        assert (r.status_code, r.json()["error"]["code"]) == (413, "request_too_large")
+        r = await http.delete("/v1/registration/code")
+        assert (r.status_code, r.json()["error"]["code"]) == (405, "method_not_allowed")
+        assert (await http.get("/healthz")).status_code == 200
+
+
+async def test_per_connection_send_limit(tmp_path, server_env) -> None:  # type: ignore[no-untyped-def]
+    from tests.integration.conftest import register
+
+    env = dict(server_env, PORCH_LIMIT_SENDS_PER_CONNECTION="5/60")
+    srv = ServerProcess(tmp_path / "limited", env=env)
+    srv.start()
+    try:
+        alice = await register(srv, tmp_path / "a")
+        bob = await register(srv, tmp_path / "b")
+        raw = await Raw.open(srv, alice)
+        reg = bob.config.registration_id
+        for i in range(6):
+            await raw.send(
+                {
+                    "type": "send",
+                    "id": f"l{i}",
+                    "to": bob.account_id,
+                    "messages": [{"device": 1, "registration": reg, "kind": 1, "body": body()}],
+                }
+            )
+        frames = [await raw.recv() for _ in range(6)]
+        frames = [f for f in frames if f["type"] in ("sent", "error")]
+        while len(frames) < 6:
+            f = await raw.recv()
+            if f["type"] in ("sent", "error"):
+                frames.append(f)
+        errors = [f for f in frames if f["type"] == "error"]
+        assert len(errors) == 1 and errors[0]["code"] == "rate_limited"
+        assert errors[0]["ref"] == "l5" and errors[0]["retry_after"] >= 1
+        await raw.alive()
+        await raw.ws.close()
+    finally:
+        srv.stop()

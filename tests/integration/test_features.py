@@ -282,3 +282,39 @@ async def test_master_key_chain_is_checked_by_the_sdk(
         bob._verify_bundle(forged, check_one_time_keys=True)
     bob._verify_bundle(bundle, check_one_time_keys=True)
     _ = (OlmMachine, Credentials)
+
+
+async def test_reregistration_ends_the_old_devices_connection(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    phone = next_phone()
+    old = await register(server, tmp_path / "old", phone)
+    raw = await Raw.open(server, old)
+    await register(server, tmp_path / "new", phone)
+    import websockets
+
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        for _ in range(10):
+            await raw.recv(timeout=5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+async def test_key_claims_are_rate_limited(tmp_path: Path, server_env: dict[str, str]) -> None:
+    env = dict(server_env, PORCH_LIMIT_KEY_CLAIMS_PER_ACCOUNT="3/3600")
+    srv = ServerProcess(tmp_path / "claims", env=env)
+    srv.start()
+    try:
+        alice = await register(srv, tmp_path / "a")
+        bob = await register(srv, tmp_path / "b")
+        api = HttpApi(srv.url, bob.credentials)
+        try:
+            for _ in range(3):
+                await api.claim_keys(alice.account_id)
+            with pytest.raises(Exception) as err:
+                await api.claim_keys(alice.account_id)
+            assert getattr(err.value, "code", None) == "rate_limited"
+            assert (await api.get_keys(alice.account_id)).devices  # reading is not claiming
+        finally:
+            await api.aclose()
+    finally:
+        srv.stop()

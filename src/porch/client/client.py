@@ -460,6 +460,9 @@ class Client:
                 self._ws = ws
                 self._inflight.clear()
                 self._cursor = 0
+                # The server keeps envelopes for its retention (30 days by default); ids older
+                # than that can never come again.
+                self._store.prune_seen(_now_ms() - SEEN_RETENTION_MS)
                 self._connected.set()
                 self._outbox_wake.set()
                 self._emit(ConnectionChanged(True))
@@ -569,9 +572,9 @@ class Client:
     # Receiving -------------------------------------------------------------------------------
 
     async def _on_envelope(self, frame: dict[str, Any]) -> None:
-        envelope_id = int(frame["id"])
+        envelope_id, server_ts = int(frame["id"]), int(frame["ts"])
         sender, sender_device = str(frame["from"]), int(frame["from_device"])
-        if envelope_id and self._store.seen(envelope_id):
+        if envelope_id and self._store.seen(envelope_id, server_ts):
             self._pending_acks.append(envelope_id)  # redelivered: it was stored already
             return
         try:
@@ -580,7 +583,7 @@ class Client:
             # Transient: leave the envelope unacknowledged and reconnect, so it comes again.
             raise ConnectionClosed(None, f"cannot fetch the sender's keys: {exc}") from None
         except IdentityError as exc:
-            self._undecryptable(envelope_id, sender, sender_device, str(exc))
+            self._undecryptable(envelope_id, server_ts, sender, sender_device, str(exc))
             return
         try:
             plaintext = self._olm.decrypt(
@@ -590,7 +593,7 @@ class Client:
             )
             content = decode_content(plaintext)
         except (CryptoError, ValueError, KeyError) as exc:
-            self._undecryptable(envelope_id, sender, sender_device, str(exc))
+            self._undecryptable(envelope_id, server_ts, sender, sender_device, str(exc))
             return
         new_text = False
         with self._store.transaction() as db:
@@ -607,7 +610,7 @@ class Client:
                     db,
                 )
             if envelope_id:
-                self._store.mark_seen(envelope_id, _now_ms(), db)
+                self._store.mark_seen(envelope_id, server_ts, db)
         if envelope_id:
             self._pending_acks.append(envelope_id)
         if isinstance(content, Text):
@@ -632,12 +635,14 @@ class Client:
         elif isinstance(content, Unknown):
             log.info("ignored content of a kind this version does not know (%s)", content.t[:32])
 
-    def _undecryptable(self, envelope_id: int, sender: str, device: int, reason: str) -> None:
+    def _undecryptable(
+        self, envelope_id: int, server_ts: int, sender: str, device: int, reason: str
+    ) -> None:
         # Acknowledged all the same: the same bytes can never decrypt later, and keeping them
         # would block the queue. The application is told (DecryptionFailed).
         log.warning("could not decrypt a message from %s/%s: %s", sender[:8], device, reason)
         if envelope_id:
-            self._store.mark_seen(envelope_id, _now_ms())
+            self._store.mark_seen(envelope_id, server_ts)
             self._pending_acks.append(envelope_id)
         self._emit(DecryptionFailed(sender, device, reason))
 

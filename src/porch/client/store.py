@@ -35,7 +35,10 @@ SCHEMA = [
         outgoing INTEGER NOT NULL, sender_device INTEGER NOT NULL, ts INTEGER NOT NULL,
         body BLOB NOT NULL, status TEXT NOT NULL, UNIQUE (peer, outgoing, client_id))""",
     "CREATE INDEX IF NOT EXISTS messages_peer ON messages (peer, id)",
-    "CREATE TABLE IF NOT EXISTS seen_envelopes (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL)",
+    # Keyed by the server's envelope id and timestamp: a restored or rebuilt server database
+    # may reuse ids, never with the same store time.
+    """CREATE TABLE IF NOT EXISTS seen_envelopes (
+        id INTEGER NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (id, ts))""",
 ]
 
 STATUS_ORDER = {"pending": 0, "sent": 1, "delivered": 2, "read": 3, "received": 0}
@@ -340,13 +343,18 @@ class LocalStore:
 
     # Envelopes seen --------------------------------------------------------------------------
 
-    def seen(self, envelope_id: int) -> bool:
-        row = self._db.execute("SELECT 1 FROM seen_envelopes WHERE id = ?", (envelope_id,))
+    def seen(self, envelope_id: int, server_ts: int) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM seen_envelopes WHERE id = ? AND ts = ?", (envelope_id, server_ts)
+        )
         return row.fetchone() is not None
 
-    def mark_seen(self, envelope_id: int, now: int, db: sqlite3.Connection | None = None) -> None:
+    def mark_seen(
+        self, envelope_id: int, server_ts: int, db: sqlite3.Connection | None = None
+    ) -> None:
         (db or self._db).execute(
-            "INSERT OR IGNORE INTO seen_envelopes (id, ts) VALUES (?, ?)", (envelope_id, now)
+            "INSERT OR IGNORE INTO seen_envelopes (id, ts) VALUES (?, ?)",
+            (envelope_id, server_ts),
         )
 
     def prune_seen(self, before: int) -> None:

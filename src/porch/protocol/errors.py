@@ -37,9 +37,9 @@ class ErrorCode(StrEnum):
     MISMATCHED_DEVICES = "mismatched_devices"
     STALE_DEVICES = "stale_devices"
     UNKNOWN_RECIPIENT = "unknown_recipient"
-    DUPLICATE_DEVICE = "duplicate_device"
     # General
     NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"

@@ -8,17 +8,17 @@ import logging
 from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
-from fastapi import FastAPI, Request, WebSocket
+from fastapi import FastAPI, WebSocket
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import porch
-from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.server.api import accounts as accounts_api
 from porch.server.api import errors as api_errors
 from porch.server.api import keys as keys_api
 from porch.server.api import registration as registration_api
 from porch.server.api.deps import Services
+from porch.server.api.limits import BodyLimitMiddleware
 from porch.server.bus.base import Bus
 from porch.server.bus.memory import MemoryBus
 from porch.server.bus.redis import RedisBus
@@ -26,7 +26,7 @@ from porch.server.clock import Clock, SystemClock
 from porch.server.gateway.connection import Connection, GatewayConfig
 from porch.server.metrics import Metrics
 from porch.server.providers.sms import ConsoleSms, SmsProvider, TwilioVerify
-from porch.server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from porch.server.ratelimit import Limit, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from porch.server.services.accounts import AccountService
 from porch.server.services.keys import KeyService
 from porch.server.services.messages import MessageService
@@ -95,7 +95,13 @@ def create_app(
     limiter = limiter or make_limiter(settings, clock)
     metrics = Metrics()
     accounts = AccountService(store, bus, sms, limiter, clock, settings)
-    keys = KeyService(store, bus, settings.one_time_keys_low)
+    keys = KeyService(
+        store,
+        bus,
+        limiter,
+        Limit.parse(settings.limit_key_claims_per_account),
+        settings.one_time_keys_low,
+    )
     messages = MessageService(store, bus, clock, metrics, settings.retention_days)
     services = Services(store, accounts, keys, messages)
     gateway = GatewayConfig(
@@ -103,6 +109,7 @@ def create_app(
         delivery_window=settings.delivery_window,
         send_queue_frames=settings.send_queue_frames,
         auth_timeout=settings.auth_timeout_seconds,
+        send_limit=Limit.parse(settings.limit_sends_per_connection),
     )
 
     @contextlib.asynccontextmanager
@@ -141,19 +148,7 @@ def create_app(
     app.include_router(accounts_api.router)
     app.include_router(keys_api.router)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
-        length = request.headers.get("content-length")
-        if length is not None and (
-            not length.isdigit() or int(length) > settings.max_request_bytes
-        ):
-            return api_errors.error_response(
-                ProtocolError(
-                    ErrorCode.REQUEST_TOO_LARGE,
-                    f"request bodies are limited to {settings.max_request_bytes} bytes",
-                )
-            )
-        return await call_next(request)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     limit_verify_per_phone: str = "10/3600"
     limit_directory_per_account: str = "200/3600"
     limit_register_per_address: str = "20/3600"
+    # Claims take one-time keys for good: without a limit anyone could drain a device's.
+    limit_key_claims_per_account: str = "600/3600"
+    limit_auth_failures_per_address: str = "30/60"
+    # Per connection, counted in the connection itself (no shared state on the hot path).
+    limit_sends_per_connection: str = "6000/60"
 
     # Messaging
     retention_days: float = 30.0

@@ -285,11 +285,13 @@ def test_peer_devices(store: LocalStore) -> None:
 
 
 def test_seen_envelopes(store: LocalStore) -> None:
-    assert not store.seen(1)
+    assert not store.seen(1, NOW)
     store.mark_seen(1, NOW)
-    store.mark_seen(1, NOW + 5)
+    store.mark_seen(1, NOW)
     store.mark_seen(2, NOW + 10)
-    assert store.seen(1) and store.seen(2)
+    assert store.seen(1, NOW) and store.seen(2, NOW + 10)
+    # The same id from a rebuilt server database is a different envelope.
+    assert not store.seen(1, NOW + 99)
     store.prune_seen(NOW + 10)
-    assert not store.seen(1)
-    assert store.seen(2)
+    assert not store.seen(1, NOW)
+    assert store.seen(2, NOW + 10)

@@ -52,7 +52,7 @@ def parse_basic(header: str | None) -> tuple[str, int, str]:
 
 async def principal(request: Request, svc: ServicesDep) -> Principal:
     account_id, device_id, password = parse_basic(request.headers.get("authorization"))
-    return await svc.accounts.authenticate(account_id, device_id, password)
+    return await svc.accounts.authenticate(account_id, device_id, password, client_address(request))
 
 
 PrincipalDep = Annotated[Principal, Depends(principal)]

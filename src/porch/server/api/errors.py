@@ -65,9 +65,12 @@ def install(app: FastAPI, metrics: Metrics) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = ErrorCode.NOT_FOUND if exc.status_code == 404 else ErrorCode.BAD_REQUEST
+        code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(
+            exc.status_code, ErrorCode.BAD_REQUEST
+        )
+        metrics.errors.labels(code).inc()
         body = ProtocolError(code, str(exc.detail)).to_dict()
-        return JSONResponse({"error": body}, status_code=exc.status_code)
+        return JSONResponse({"error": body}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -120,7 +120,7 @@ async def count(who: PrincipalDep, svc: ServicesDep) -> KeyCount:
 @router.get("/{account_id}", response_model=BundleOut)
 async def identity(account_id: AccountIdPath, who: PrincipalDep, svc: ServicesDep) -> BundleOut:
     """An account's master key and device identity keys, without taking any one-time key."""
-    return _bundle(await svc.keys.bundle(account_id, claim=False, device_ids=None))
+    return _bundle(await svc.keys.bundle(who, account_id, claim=False, device_ids=None))
 
 
 @router.post("/{account_id}/claim", response_model=BundleOut)
@@ -128,4 +128,4 @@ async def claim(
     account_id: AccountIdPath, body: ClaimBody, who: PrincipalDep, svc: ServicesDep
 ) -> BundleOut:
     """Take one one-time key per device (the fallback key once none is left)."""
-    return _bundle(await svc.keys.bundle(account_id, claim=True, device_ids=body.devices))
+    return _bundle(await svc.keys.bundle(who, account_id, claim=True, device_ids=body.devices))

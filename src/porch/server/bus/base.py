@@ -20,6 +20,8 @@ class DeviceEvent:
 
     envelope: Envelope | None = None
     frame: dict[str, Any] | None = None
+    # The device was removed or its number re-registered: its connection must end now.
+    revoked: bool = False
 
 
 Handler = Callable[[DeviceEvent], None]

@@ -149,7 +149,9 @@ class RedisBus:
         if local is not None:  # same node: no round trip through Redis
             local.handler(event)
             return
-        if event.envelope is not None:
+        if event.revoked:
+            payload = orjson.dumps({"t": "revoke"})
+        elif event.envelope is not None:
             e = event.envelope
             payload = orjson.dumps(
                 {
@@ -253,3 +255,5 @@ class RedisBus:
             sub.handler(DeviceEvent(envelope=Envelope(*message["e"])))
         elif kind == "frame":
             sub.handler(DeviceEvent(frame=message["f"]))
+        elif kind == "revoke":
+            sub.handler(DeviceEvent(revoked=True))

@@ -23,6 +23,7 @@ from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.server.bus.base import Bus, DeviceEvent
 from porch.server.clock import Clock
 from porch.server.metrics import Metrics
+from porch.server.ratelimit import Limit
 from porch.server.services.accounts import AccountService, Principal
 from porch.server.services.keys import KeyService
 from porch.server.services.messages import MessageService
@@ -32,7 +33,6 @@ log = logging.getLogger("porch.gateway")
 
 CLOSE_AUTH = 4401
 CLOSE_REPLACED = 4409
-CLOSE_SHUTDOWN = 1001
 MAX_AUTH_TRIES = 3
 MAX_PENDING_SENDS = 256
 
@@ -43,6 +43,7 @@ class GatewayConfig:
     delivery_window: int
     send_queue_frames: int
     auth_timeout: float
+    send_limit: Limit
 
 
 class _Closed(Exception):
@@ -76,6 +77,7 @@ class Connection:
         self._drained_sent = False
         self._wake = asyncio.Event()
         self._sends = asyncio.Semaphore(MAX_PENDING_SENDS)
+        self._send_window = (0.0, 0)  # (start, sends in it): the per-connection send limit
         self._close_code: int | None = None
         self._principal: Principal | None = None
         self._tg: asyncio.TaskGroup | None = None
@@ -158,8 +160,9 @@ class Connection:
                     raise ProtocolError(
                         ErrorCode.AUTH_REQUIRED, "the first frame must be an auth frame"
                     )
+                client = self._ws.client
                 return await self._accounts.authenticate(
-                    frame.account, frame.device, frame.password
+                    frame.account, frame.device, frame.password, client.host if client else ""
                 )
             except ProtocolError as exc:
                 await self._send_error(exc)
@@ -174,6 +177,7 @@ class Connection:
             try:
                 frame = self._parse(data)
                 if isinstance(frame, f.SendFrame):
+                    self._count_send(frame.id)
                     checked = await self._messages.check(self._principal, frame)
                     await self._sends.acquire()
                     # Queued now, in frame order; the store commits in that order.
@@ -186,6 +190,22 @@ class Connection:
                     raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED, "already authenticated")
             except ProtocolError as exc:
                 await self._send_error(exc)
+
+    def _count_send(self, client_id: str) -> None:
+        limit = self._config.send_limit
+        now = self._clock.monotonic()
+        start, count = self._send_window
+        if now - start >= limit.seconds:
+            start, count = now, 0
+        if count >= limit.count:
+            retry_after = max(1, int(limit.seconds - (now - start)) + 1)
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                f"more than {limit.count} sends in {limit.seconds:g} s; slow down",
+                ref=client_id,
+                retry_after=retry_after,
+            )
+        self._send_window = (start, count + 1)
 
     async def _commit(self, client_id: str, checked: Any) -> None:
         try:
@@ -245,6 +265,9 @@ class Connection:
 
     def _on_event(self, event: DeviceEvent) -> None:
         """Bus callback (synchronous): hand over at once if possible, else wake the pump."""
+        if event.revoked:
+            self._end(CLOSE_AUTH)
+            return
         if event.frame is not None:
             with contextlib.suppress(asyncio.QueueFull):
                 self._out.put_nowait((event.frame["type"], dumps(event.frame)))
@@ -306,7 +329,10 @@ class Connection:
 
     def _on_replaced(self) -> None:
         """The same device connected again (here or on another node): this session ends."""
-        self._close_code = CLOSE_REPLACED
+        self._end(CLOSE_REPLACED)
+
+    def _end(self, code: int) -> None:
+        self._close_code = code
         if self._tg is not None:
             self._tg.create_task(self._raise_closed())
 

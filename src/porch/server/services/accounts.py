@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import phonenumbers
 
 from porch.protocol.errors import ErrorCode, ProtocolError
-from porch.server.bus.base import Bus
+from porch.server.bus.base import Bus, DeviceEvent
 from porch.server.clock import Clock
 from porch.server.providers.sms import SmsProvider
 from porch.server.ratelimit import Limit, RateLimiter
@@ -96,6 +96,7 @@ class AccountService:
             "verify_phone": Limit.parse(s.limit_verify_per_phone),
             "register_address": Limit.parse(s.limit_register_per_address),
             "directory": Limit.parse(s.limit_directory_per_account),
+            "auth_failures": Limit.parse(s.limit_auth_failures_per_address),
         }
 
     # Registration --------------------------------------------------------------------------
@@ -147,6 +148,8 @@ class AccountService:
         name = name.strip()[:MAX_DEVICE_NAME]
         password = secrets.token_urlsafe(32)
         registration_id = secrets.randbelow(2**31 - 1) + 1
+        existing = await self._store.get_account_by_phone(phone)
+        old_devices = [] if existing is None else await self._store.list_devices(existing.id)
         account_id, device_id, replaced = await self._store.register(
             phone,
             hash_secret(password),
@@ -157,6 +160,8 @@ class AccountService:
         )
         if replaced:
             await self._bus.account_changed(account_id)
+            for old in old_devices:  # their connections end now, not at their next reconnect
+                await self._bus.publish(account_id, old.device_id, DeviceEvent(revoked=True))
         log.info("registered device %s of an account (replaced=%s)", device_id, replaced)
         return Registration(account_id, device_id, registration_id, password, replaced)
 
@@ -172,11 +177,15 @@ class AccountService:
 
     # Authentication ------------------------------------------------------------------------
 
-    async def authenticate(self, account_id: str, device_id: int, password: str) -> Principal:
+    async def authenticate(
+        self, account_id: str, device_id: int, password: str, address: str = ""
+    ) -> Principal:
         auth = await self._store.get_device_auth(account_id, device_id)
         expected = auth.password_hash if auth is not None else b"\0" * 32
         ok = hmac.compare_digest(expected, hash_secret(password))
         if auth is None or not ok:
+            # Only failures count, so a busy address of honest devices is never slowed down.
+            await self._limiter.hit("auth-failures", address, self._limits["auth_failures"])
             raise ProtocolError(ErrorCode.AUTH_FAILED, "unknown device or wrong password")
         return Principal(account_id, device_id)
 
@@ -210,6 +219,7 @@ class AccountService:
         if not await self._store.delete_device(principal.account_id, device_id):
             raise ProtocolError(ErrorCode.NOT_FOUND, f"no device {device_id}")
         await self._bus.account_changed(principal.account_id)
+        await self._bus.publish(principal.account_id, device_id, DeviceEvent(revoked=True))
 
     # Directory -----------------------------------------------------------------------------
 

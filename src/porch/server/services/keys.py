@@ -16,6 +16,7 @@ from porch.crypto.signing import verify_device_binding, verify_one_time_key
 from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.protocol.frames import keys_low
 from porch.server.bus.base import Bus, DeviceEvent
+from porch.server.ratelimit import Limit, RateLimiter
 from porch.server.services.accounts import Principal
 from porch.server.store.base import ClaimedDevice, Device, PreKey, Store
 
@@ -39,9 +40,13 @@ class KeyBundle:
 
 
 class KeyService:
-    def __init__(self, store: Store, bus: Bus, low_water: int) -> None:
+    def __init__(
+        self, store: Store, bus: Bus, limiter: RateLimiter, claims: Limit, low_water: int
+    ) -> None:
         self._store = store
         self._bus = bus
+        self._limiter = limiter
+        self._claims = claims
         self._low_water = low_water
 
     async def upload(
@@ -60,9 +65,8 @@ class KeyService:
                 ErrorCode.BAD_REQUEST,
                 f"at most {MAX_ONE_TIME_KEYS_PER_UPLOAD} one-time keys per upload",
             )
-        ed25519 = me.ed25519
-        if identity is not None:
-            ed25519 = await self._set_identity(principal, account.master_key, me, devices, identity)
+        # Every check comes before any write, so a refused upload changes nothing.
+        ed25519 = me.ed25519 if identity is None else identity.ed25519
         if ed25519 is None:
             raise ProtocolError(
                 ErrorCode.NO_KEYS, "upload this device's identity keys before one-time keys"
@@ -84,6 +88,8 @@ class KeyService:
                 ErrorCode.BAD_REQUEST,
                 f"a device keeps at most {MAX_STORED_ONE_TIME_KEYS} one-time keys on the server",
             )
+        if identity is not None:
+            await self._set_identity(principal, account.master_key, me, devices, identity)
         return await self._store.add_one_time_keys(
             principal.account_id, principal.device_id, one_time_keys
         )
@@ -139,9 +145,15 @@ class KeyService:
         return await self._store.count_one_time_keys(principal.account_id, principal.device_id)
 
     async def bundle(
-        self, account_id: str, claim: bool, device_ids: Sequence[int] | None
+        self,
+        requester: Principal,
+        account_id: str,
+        claim: bool,
+        device_ids: Sequence[int] | None,
     ) -> KeyBundle:
         """The account's keyed devices; with claim, each with one one-time key taken for good."""
+        if claim:
+            await self._limiter.hit("key-claims", requester.account_id, self._claims)
         account = await self._store.get_account(account_id)
         if account is None or account.master_key is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, "no account with keys has this id")
