@@ -158,6 +158,8 @@ class PostgresStore:
             if replaced:
                 for table in ("envelopes", "one_time_keys", "fallback_keys", "devices"):
                     await c.execute(f"DELETE FROM {table} WHERE account_id = $1", account_id)
+                # The new device starts afresh: the old devices' send ids mean nothing to it.
+                await c.execute("DELETE FROM sent_messages WHERE sender_account = $1", account_id)
                 await c.execute("UPDATE accounts SET master_key = NULL WHERE id = $1", account_id)
             await c.execute(
                 "INSERT INTO devices (account_id, device_id, registration_id, name, password_hash,"

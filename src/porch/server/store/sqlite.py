@@ -238,6 +238,8 @@ class SqliteStore:
                 # Re-registration replaces every device and drops what was queued for them.
                 for table in ("envelopes", "one_time_keys", "fallback_keys", "devices"):
                     c.execute(f"DELETE FROM {table} WHERE account_id = ?", (account_id,))
+                # The new device starts afresh: the old devices' send ids mean nothing to it.
+                c.execute("DELETE FROM sent_messages WHERE sender_account = ?", (account_id,))
                 c.execute("UPDATE accounts SET master_key = NULL WHERE id = ?", (account_id,))
             c.execute(
                 "INSERT INTO devices (account_id, device_id, registration_id, name, password_hash,"
