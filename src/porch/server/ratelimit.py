@@ -36,6 +36,25 @@ class Limit:
         return limit
 
 
+def count_hit(
+    window: tuple[float, int], now: float, limit: Limit, what: str, **details: Any
+) -> tuple[float, int]:
+    """One hit on a fixed window (start, hits): the window after it, or a ProtocolError
+    (rate_limited, with retry_after) when the window is full."""
+    start, count = window
+    if now - start >= limit.seconds:
+        start, count = now, 0
+    if count >= limit.count:
+        retry_after = max(1, int(limit.seconds - (now - start)) + 1)
+        raise ProtocolError(
+            ErrorCode.RATE_LIMITED,
+            f"too many {what}; try again in {retry_after} s",
+            retry_after=retry_after,
+            **details,
+        )
+    return start, count + 1
+
+
 class RateLimiter(Protocol):
     async def hit(self, scope: str, key: str, limit: Limit) -> None:
         """Count one hit; raise ProtocolError(rate_limited) with retry_after when over."""
@@ -53,18 +72,10 @@ class MemoryRateLimiter:
         now = self._clock.monotonic()
         slot = (scope, key)
         start, count, _ = self._windows.get(slot, (now, 0, limit.seconds))
-        if now - start >= limit.seconds:
-            start, count = now, 0
-        if count >= limit.count:
-            retry_after = max(1, int(limit.seconds - (now - start)) + 1)
-            raise ProtocolError(
-                ErrorCode.RATE_LIMITED,
-                f"too many requests for {scope}; try again in {retry_after} s",
-                retry_after=retry_after,
-            )
+        start, count = count_hit((start, count), now, limit, f"requests for {scope}")
         if len(self._windows) >= self._max_keys:
             self._evict(now)
-        self._windows[slot] = (start, count + 1, limit.seconds)
+        self._windows[slot] = (start, count, limit.seconds)
 
     def _evict(self, now: float) -> None:
         # Windows that are over by their own length; if none are, the half closest to its end

@@ -7,7 +7,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from porch.protocol.codec import dumps
 from porch.protocol.errors import ErrorCode, ProtocolError
 
-
 DISCARD_MAX = 4 << 20
 
 

@@ -23,7 +23,7 @@ from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.server.bus.base import Bus, DeviceEvent
 from porch.server.clock import Clock
 from porch.server.metrics import Metrics
-from porch.server.ratelimit import Limit
+from porch.server.ratelimit import Limit, count_hit
 from porch.server.services.accounts import AccountService, Principal
 from porch.server.services.keys import KeyService
 from porch.server.services.messages import MessageService
@@ -192,20 +192,13 @@ class Connection:
                 await self._send_error(exc)
 
     def _count_send(self, client_id: str) -> None:
-        limit = self._config.send_limit
-        now = self._clock.monotonic()
-        start, count = self._send_window
-        if now - start >= limit.seconds:
-            start, count = now, 0
-        if count >= limit.count:
-            retry_after = max(1, int(limit.seconds - (now - start)) + 1)
-            raise ProtocolError(
-                ErrorCode.RATE_LIMITED,
-                f"more than {limit.count} sends in {limit.seconds:g} s; slow down",
-                ref=client_id,
-                retry_after=retry_after,
-            )
-        self._send_window = (start, count + 1)
+        self._send_window = count_hit(
+            self._send_window,
+            self._clock.monotonic(),
+            self._config.send_limit,
+            "sends on this connection",
+            ref=client_id,
+        )
 
     async def _commit(self, client_id: str, checked: Any) -> None:
         try:

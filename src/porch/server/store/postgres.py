@@ -33,26 +33,18 @@ from porch.server.store.base import (
     Verification,
 )
 from porch.server.store.migrations import MIGRATIONS, POSTGRES_TYPES, render
+from porch.server.store.rows import (
+    ACCOUNT_COLS,
+    DEVICE_COLS,
+    ENVELOPE_COLS,
+    account_from,
+    device_from,
+)
 
 log = logging.getLogger("porch.store")
 
 MAX_BATCH = 1000
 MIGRATION_LOCK = 0x504F524348  # pg_advisory_lock key: "PORCH"
-_ACCOUNT_COLS = "id, phone, username, discoverable, master_key, created"
-_DEVICE_COLS = (
-    "account_id, device_id, registration_id, name, curve25519, ed25519, signature, created, "
-    "last_seen_day"
-)
-
-
-def _account(row: asyncpg.Record | None) -> Account | None:
-    if row is None:
-        return None
-    return Account(row[0], row[1], row[2], bool(row[3]), row[4], row[5])
-
-
-def _device(row: asyncpg.Record) -> Device:
-    return Device(*row)
 
 
 @dataclass(slots=True)
@@ -174,16 +166,16 @@ class PostgresStore:
             return str(account_id), 1, replaced
 
     async def get_account(self, account_id: str) -> Account | None:
-        sql = f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE id = $1"
-        return _account(await self.pool.fetchrow(sql, account_id))
+        sql = f"SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1"
+        return account_from(await self.pool.fetchrow(sql, account_id))
 
     async def get_account_by_phone(self, phone: str) -> Account | None:
-        sql = f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE phone = $1"
-        return _account(await self.pool.fetchrow(sql, phone))
+        sql = f"SELECT {ACCOUNT_COLS} FROM accounts WHERE phone = $1"
+        return account_from(await self.pool.fetchrow(sql, phone))
 
     async def get_account_by_username(self, username: str) -> Account | None:
-        sql = f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE username = $1"
-        return _account(await self.pool.fetchrow(sql, username))
+        sql = f"SELECT {ACCOUNT_COLS} FROM accounts WHERE username = $1"
+        return account_from(await self.pool.fetchrow(sql, username))
 
     async def set_username(self, account_id: str, username: str | None) -> None:
         try:
@@ -208,8 +200,8 @@ class PostgresStore:
         return None if row is None else DeviceAuth(bytes(row[0]), row[1])
 
     async def list_devices(self, account_id: str) -> list[Device]:
-        sql = f"SELECT {_DEVICE_COLS} FROM devices WHERE account_id = $1 ORDER BY device_id"
-        return [_device(r) for r in await self.pool.fetch(sql, account_id)]
+        sql = f"SELECT {DEVICE_COLS} FROM devices WHERE account_id = $1 ORDER BY device_id"
+        return [device_from(r) for r in await self.pool.fetch(sql, account_id)]
 
     async def delete_device(self, account_id: str, device_id: int) -> bool:
         async with self.pool.acquire() as c, c.transaction():
@@ -295,11 +287,11 @@ class PostgresStore:
     ) -> list[ClaimedDevice]:
         async with self.pool.acquire() as c, c.transaction():
             rows = await c.fetch(
-                f"SELECT {_DEVICE_COLS} FROM devices"
+                f"SELECT {DEVICE_COLS} FROM devices"
                 " WHERE account_id = $1 AND curve25519 IS NOT NULL ORDER BY device_id",
                 account_id,
             )
-            devices = [_device(r) for r in rows]
+            devices = [device_from(r) for r in rows]
             if device_ids is not None:
                 wanted = set(device_ids)
                 devices = [d for d in devices if d.device_id in wanted]
@@ -404,7 +396,7 @@ class PostgresStore:
 
     async def fetch_envelopes(self, account_id: str, device_id: int, limit: int) -> list[Envelope]:
         rows = await self.pool.fetch(
-            "SELECT id, account_id, device_id, sender_account, sender_device, ts, kind, body"
+            f"SELECT {ENVELOPE_COLS}"
             " FROM envelopes WHERE account_id = $1 AND device_id = $2 ORDER BY id LIMIT $3",
             account_id,
             device_id,

@@ -34,26 +34,17 @@ from porch.server.store.base import (
     Verification,
 )
 from porch.server.store.migrations import MIGRATIONS, SQLITE_TYPES, render
+from porch.server.store.rows import (
+    ACCOUNT_COLS,
+    DEVICE_COLS,
+    ENVELOPE_COLS,
+    account_from,
+    device_from,
+)
 
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], Any]
 MAX_BATCH = 512
-
-_ACCOUNT_COLS = "id, phone, username, discoverable, master_key, created"
-_DEVICE_COLS = (
-    "account_id, device_id, registration_id, name, curve25519, ed25519, signature, created, "
-    "last_seen_day"
-)
-
-
-def _account(row: tuple[Any, ...] | None) -> Account | None:
-    if row is None:
-        return None
-    return Account(row[0], row[1], row[2], bool(row[3]), row[4], row[5])
-
-
-def _device(row: tuple[Any, ...]) -> Device:
-    return Device(*row)
 
 
 class _Executor:
@@ -251,16 +242,18 @@ class SqliteStore:
         return await self._exec.call(op)
 
     async def get_account(self, account_id: str) -> Account | None:
-        sql = f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE id = ?"
-        return await self._exec.call(lambda c: _account(c.execute(sql, (account_id,)).fetchone()))
+        sql = f"SELECT {ACCOUNT_COLS} FROM accounts WHERE id = ?"
+        return await self._exec.call(
+            lambda c: account_from(c.execute(sql, (account_id,)).fetchone())
+        )
 
     async def get_account_by_phone(self, phone: str) -> Account | None:
-        sql = f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE phone = ?"
-        return await self._exec.call(lambda c: _account(c.execute(sql, (phone,)).fetchone()))
+        sql = f"SELECT {ACCOUNT_COLS} FROM accounts WHERE phone = ?"
+        return await self._exec.call(lambda c: account_from(c.execute(sql, (phone,)).fetchone()))
 
     async def get_account_by_username(self, username: str) -> Account | None:
-        sql = f"SELECT {_ACCOUNT_COLS} FROM accounts WHERE username = ?"
-        return await self._exec.call(lambda c: _account(c.execute(sql, (username,)).fetchone()))
+        sql = f"SELECT {ACCOUNT_COLS} FROM accounts WHERE username = ?"
+        return await self._exec.call(lambda c: account_from(c.execute(sql, (username,)).fetchone()))
 
     async def set_username(self, account_id: str, username: str | None) -> None:
         def op(c: sqlite3.Connection) -> None:
@@ -290,9 +283,9 @@ class SqliteStore:
         return await self._exec.call(op)
 
     async def list_devices(self, account_id: str) -> list[Device]:
-        sql = f"SELECT {_DEVICE_COLS} FROM devices WHERE account_id = ? ORDER BY device_id"
+        sql = f"SELECT {DEVICE_COLS} FROM devices WHERE account_id = ? ORDER BY device_id"
         return await self._exec.call(
-            lambda c: [_device(r) for r in c.execute(sql, (account_id,)).fetchall()]
+            lambda c: [device_from(r) for r in c.execute(sql, (account_id,)).fetchall()]
         )
 
     async def delete_device(self, account_id: str, device_id: int) -> bool:
@@ -372,10 +365,9 @@ class SqliteStore:
         # before any other claim runs, so no key is ever handed out twice.
         def op(c: sqlite3.Connection) -> list[ClaimedDevice]:
             sql = (
-                f"SELECT {_DEVICE_COLS} FROM devices"
-                " WHERE account_id = ? AND curve25519 IS NOT NULL"
+                f"SELECT {DEVICE_COLS} FROM devices WHERE account_id = ? AND curve25519 IS NOT NULL"
             )
-            devices = [_device(r) for r in c.execute(sql, (account_id,)).fetchall()]
+            devices = [device_from(r) for r in c.execute(sql, (account_id,)).fetchall()]
             if device_ids is not None:
                 wanted = set(device_ids)
                 devices = [d for d in devices if d.device_id in wanted]
@@ -521,7 +513,7 @@ class SqliteStore:
     async def fetch_envelopes(self, account_id: str, device_id: int, limit: int) -> list[Envelope]:
         def op(c: sqlite3.Connection) -> list[Envelope]:
             rows = c.execute(
-                "SELECT id, account_id, device_id, sender_account, sender_device, ts, kind, body"
+                f"SELECT {ENVELOPE_COLS}"
                 " FROM envelopes WHERE account_id = ? AND device_id = ? ORDER BY id LIMIT ?",
                 (account_id, device_id, limit),
             ).fetchall()
