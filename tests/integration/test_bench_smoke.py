@@ -1,4 +1,4 @@
-"""bench/pairs.py end to end with tiny numbers: both targets deliver every message."""
+"""`porch bench` end to end with tiny numbers: every scenario runs and loses nothing."""
 
 from __future__ import annotations
 
@@ -6,11 +6,29 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+from porch.bench.cli import main as bench
+from tests.integration.backends import require_services
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_pairs_smoke(tmp_path: Path) -> None:
+def _run(tmp_path: Path, *argv: str) -> dict[str, Any]:
+    out = tmp_path / "out.json"
+    code = bench([*argv, "--out", str(tmp_path / "results"), "--json", str(out), "--no-plot"])
+    doc: dict[str, Any] = json.loads(out.read_text())
+    assert code == 0, json.dumps(doc["results"], indent=1)[:3000]
+    return doc
+
+
+def _common(r: dict[str, Any]) -> None:
+    assert r["ok"] and r["lost"] == 0 and r["errors"] == 0 and not r["server_log_errors"], r
+    assert r["server"]["cpu_pct"] >= 0 and r["server"]["peak_rss_mb"] > 10
+
+
+def test_pairs_old_command_line(tmp_path: Path) -> None:
+    """bench/pairs.py still works, runs Porch (SQLite) and the relay, and reports the ratio."""
     out = tmp_path / "out.json"
     proc = subprocess.run(
         [
@@ -26,6 +44,8 @@ def test_pairs_smoke(tmp_path: Path) -> None:
             "30",
             "--json",
             str(out),
+            "--out",
+            str(tmp_path / "results"),
         ],
         capture_output=True,
         text=True,
@@ -34,15 +54,57 @@ def test_pairs_smoke(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     doc = json.loads(out.read_text())
-    assert set(doc["results"]) == {"porch", "relay"}
+    assert doc["scenario"] == "pairs"
+    assert set(doc["results"]) == {"sqlite", "relay"}
     for name, r in doc["results"].items():
-        assert r["expected"] == 100, name
-        assert r["received"] == 100, (name, r)
-        assert r["lost"] == 0 and r["duplicates"] == 0 and r["errors"] == 0, (name, r)
-        assert not r["timed_out"], name
+        _common(r)
+        assert r["expected"] == 100 and r["received"] == 100, (name, r)
+        assert r["duplicates"] == 0 and not r["timed_out"], (name, r)
         assert r["delivered_per_s"] > 0
         lat = r["latency_ms"]
-        assert 0 <= lat["p50"] <= lat["p99"] <= lat["max"], (name, lat)
-    assert doc["results"]["porch"]["left_in_store"] == 0  # every envelope acknowledged
-    assert doc["ratio"]["throughput"] > 0
+        assert 0 <= lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"], (name, lat)
+        assert r["series"]["t_s"], name
+    assert doc["results"]["sqlite"]["left_in_store"] == 0  # every envelope acknowledged
+    assert doc["ratio_to_relay"]["sqlite"]["throughput"] > 0
     assert "porch/relay" in proc.stdout
+    assert list((tmp_path / "results").glob("pairs-*.png"))
+
+
+def test_drain(tmp_path: Path) -> None:
+    doc = _run(tmp_path, "drain", "--messages", "200", "--timeout", "30")
+    r = doc["results"]["sqlite"]
+    _common(r)
+    assert r["stored"] == r["received"] == 200 and r["duplicates"] == 0
+    assert r["drain_per_s"] > 0 and r["drain_s"] > 0
+    assert r["left_in_store"] == 0
+
+
+def test_connect(tmp_path: Path) -> None:
+    doc = _run(tmp_path, "connect", "--connections", "50", "--concurrency", "8")
+    assert set(doc["results"]) == {"sqlite", "relay"}
+    for r in doc["results"].values():
+        _common(r)
+        assert r["opened"] == 50 and r["connections_per_s"] > 0
+        assert 0 < r["latency_ms"]["p50"] <= r["latency_ms"]["p99"]
+    assert doc["ratio_to_relay"]["sqlite"]["throughput"] > 0
+
+
+def test_idle(tmp_path: Path) -> None:
+    doc = _run(tmp_path, "idle", "--connections", "50", "--hold", "2", "--heartbeat", "1")
+    r = doc["results"]["sqlite"]
+    _common(r)
+    assert r["opened"] == r["answered_ping"] == r["server_counted"] == 50
+    assert r["dropped_during_hold"] == 0
+    assert r["rss_after_hold_mb"] > 0 and "per_connection_kb" in r
+
+
+def test_pairs_cluster(tmp_path: Path) -> None:
+    """Two nodes on PostgreSQL + Redis: senders on node A, receivers on node B."""
+    require_services()
+    doc = _run(
+        tmp_path, "pairs", "--target", "cluster", "--pairs", "2", "--messages", "50",
+        "--warmup", "10", "--timeout", "30",
+    )  # fmt: skip
+    r = doc["results"]["cluster"]
+    _common(r)
+    assert r["target"]["nodes"] == 2 and r["received"] == 100 and r["left_in_store"] == 0

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from porch import __version__
-from porch.cli import chat, commands, serve
+from porch.cli import bench, chat, commands, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parser(sub)
     commands.add_parsers(sub)
     chat.add_parser(sub)
+    bench.add_parser(sub)
     return parser
 
 

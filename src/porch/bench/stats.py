@@ -1,0 +1,164 @@
+"""Figures: percentiles, time series, and CPU / memory of the server and load processes.
+
+:class:`ProcessSampler` watches a set of processes (the server's, with their children) from a
+thread with psutil: CPU time is read at the start and end of the measured phase, so the CPU
+figure is exact over that phase; RSS is sampled every ``interval`` seconds for the peak and for
+the time series drawn in the PNG.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil  # type: ignore[import-untyped, unused-ignore]
+
+MB = 1024 * 1024
+
+
+def percentile(sorted_values: Sequence[int] | array[int], q: float) -> float:
+    """Nearest-rank percentile of sorted values (same unit); NaN when empty."""
+    n = len(sorted_values)
+    if not n:
+        return float("nan")
+    rank = max(1, min(n, int(-(-q * n // 100))))
+    return float(sorted_values[rank - 1])
+
+
+def latency_summary(latencies_us: array[int]) -> dict[str, float]:
+    """p50/p90/p95/p99/max in ms of microsecond samples (sorted here)."""
+    values = array("q", sorted(latencies_us))
+    out = {f"p{q}": percentile(values, q) / 1000 for q in (50, 90, 95, 99)}
+    out["max"] = values[-1] / 1000 if values else float("nan")
+    out["count"] = float(len(values))
+    return out
+
+
+def time_series(
+    recv_ns: array[int], latencies_us: array[int], start_ns: int, buckets: int = 60
+) -> dict[str, list[float]]:
+    """Throughput (msgs/s) and latency p50/p99 (ms) per time bucket after ``start_ns``."""
+    if not recv_ns:
+        return {"t_s": [], "msgs_per_s": [], "p50_ms": [], "p99_ms": []}
+    end = max(recv_ns)
+    span = max(1, end - start_ns)
+    width = max(span / buckets, 50_000_000)  # at least 50 ms per bucket
+    n = int(span // width) + 1
+    groups: list[list[int]] = [[] for _ in range(n)]
+    for t, lat in zip(recv_ns, latencies_us, strict=True):
+        groups[max(0, min(n - 1, int((t - start_ns) // width)))].append(lat)
+    series: dict[str, list[float]] = {"t_s": [], "msgs_per_s": [], "p50_ms": [], "p99_ms": []}
+    for i, g in enumerate(groups):
+        g.sort()
+        series["t_s"].append(round((i + 0.5) * width / 1e9, 3))
+        series["msgs_per_s"].append(round(len(g) / (width / 1e9), 1))
+        series["p50_ms"].append(percentile(g, 50) / 1000 if g else float("nan"))
+        series["p99_ms"].append(percentile(g, 99) / 1000 if g else float("nan"))
+    return series
+
+
+def _tree(pids: Iterable[int]) -> list[Any]:
+    procs: list[Any] = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            p = psutil.Process(pid)
+            procs.append(p)
+            procs.extend(p.children(recursive=True))
+    return procs
+
+
+def _cpu_seconds(procs: Iterable[Any]) -> float:
+    total = 0.0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+def _rss(procs: Iterable[Any]) -> int:
+    total = 0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            total += int(p.memory_info().rss)
+    return total
+
+
+@dataclass
+class PhaseFigures:
+    cpu_pct: float  # % of one core over the phase, all processes summed
+    peak_rss_mb: float
+    rss_start_mb: float
+    rss_end_mb: float
+    wall_s: float
+
+
+@dataclass
+class ProcessSampler:
+    """Samples CPU and RSS of ``pids`` (and their children) in a background thread."""
+
+    pids: list[int]
+    interval: float = 0.25
+    series: list[tuple[float, float, float]] = field(default_factory=list)  # t, cpu %, rss MB
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _peak: int = 0
+    _phase: tuple[float, float, int] | None = None  # monotonic, cpu s, rss at mark_start
+    _t0: float = 0.0
+
+    def __enter__(self) -> ProcessSampler:
+        self._t0 = time.monotonic()
+        self._procs = _tree(self.pids)
+        self._thread = threading.Thread(target=self._loop, name="bench-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _loop(self) -> None:
+        last_t, last_cpu = time.monotonic(), _cpu_seconds(self._procs)
+        while not self._stop.wait(self.interval):
+            now, cpu, rss = time.monotonic(), _cpu_seconds(self._procs), _rss(self._procs)
+            self._peak = max(self._peak, rss)
+            pct = 100 * (cpu - last_cpu) / max(1e-9, now - last_t)
+            self.series.append((round(now - self._t0, 3), round(pct, 1), round(rss / MB, 1)))
+            last_t, last_cpu = now, cpu
+
+    def rss_mb(self) -> float:
+        return _rss(self._procs) / MB
+
+    def mark_start(self) -> None:
+        """Start of the measured phase; resets the peak."""
+        rss = _rss(self._procs)
+        self._peak = rss
+        self._phase = (time.monotonic(), _cpu_seconds(self._procs), rss)
+
+    def mark_end(self) -> PhaseFigures:
+        if self._phase is None:
+            raise RuntimeError("mark_end() without mark_start()")
+        t0, cpu0, rss0 = self._phase
+        wall = max(1e-9, time.monotonic() - t0)
+        rss = _rss(self._procs)
+        self._peak = max(self._peak, rss)
+        return PhaseFigures(
+            cpu_pct=round(100 * (_cpu_seconds(self._procs) - cpu0) / wall, 1),
+            peak_rss_mb=round(self._peak / MB, 1),
+            rss_start_mb=round(rss0 / MB, 1),
+            rss_end_mb=round(rss / MB, 1),
+            wall_s=round(wall, 3),
+        )
+
+    def series_dict(self) -> dict[str, list[float]]:
+        return {
+            "t_s": [s[0] for s in self.series],
+            "cpu_pct": [s[1] for s in self.series],
+            "rss_mb": [s[2] for s in self.series],
+        }
