@@ -82,7 +82,9 @@ def table(scenario: Scenario, doc: dict[str, Any]) -> str:
 
 def write_json(doc: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=2, allow_nan=True) + "\n")
+    # default=repr: the recorded command line may hold callables (argparse's func), which
+    # belong in the record as names, not as a reason to lose the results.
+    path.write_text(json.dumps(doc, indent=2, allow_nan=True, default=repr) + "\n")
 
 
 def plot(doc: dict[str, Any], path: Path) -> bool:

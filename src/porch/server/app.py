@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI, WebSocket
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.routing import WebSocketRoute
 
 import porch
 from porch.server.api import accounts as accounts_api
@@ -170,9 +171,12 @@ def create_app(
         metrics.queue_depth.set(await store.queue_depth())
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.websocket("/v1/ws")
     async def websocket(ws: WebSocket) -> None:
         await Connection(ws, accounts, keys, messages, bus, clock, metrics, gateway).run()
+
+    # A plain Starlette route: FastAPI's WebSocket wrapper (dependency solving, exit stacks)
+    # costs memory per connection, and a connection is all this endpoint is.
+    app.router.routes.append(WebSocketRoute("/v1/ws", websocket))
 
     return app
 

@@ -60,15 +60,24 @@ class RedisBus:
     def __init__(self, url: str, resync_interval: float = 60.0) -> None:
         self._url = url
         self._node = secrets.token_hex(6)
-        self._redis: aioredis.Redis = aioredis.from_url(url)
+        # Blocking pool: a burst waits for a connection instead of failing with
+        # MaxConnectionsError (publishing and subscribing are batched, so few are needed).
+        self._redis: aioredis.Redis = aioredis.Redis(
+            connection_pool=aioredis.BlockingConnectionPool.from_url(
+                url, max_connections=16, timeout=10
+            )
+        )
         self._pubsub: Any = None
         self._subs: dict[tuple[str, int], _RedisSubscription] = {}
         self._account_handlers: list[Callable[[str], None]] = []
         self._resync_interval = resync_interval
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._pending: set[asyncio.Task[Any]] = set()
         self._connected = asyncio.Event()
+        self._outgoing: list[tuple[bytes, bytes]] = []
+        self._changed: set[tuple[str, int]] = set()
+        self._subscribe_wake = asyncio.Event()
+        self._publish_wake = asyncio.Event()
 
     async def start(self) -> None:
         self._tg = asyncio.TaskGroup()
@@ -76,6 +85,8 @@ class RedisBus:
         self._tasks = [
             self._tg.create_task(self._listen_forever()),
             self._tg.create_task(self._resync_forever()),
+            self._tg.create_task(self._publish_forever()),
+            self._tg.create_task(self._subscriptions_forever()),
         ]
         try:
             await asyncio.wait_for(self._connected.wait(), 10)
@@ -112,35 +123,41 @@ class RedisBus:
         self._subs[key] = sub
         if old is not None:
             old.on_replaced()
-        channel = _channel(account_id, device_id)
-        takeover = orjson.dumps({"t": "takeover", "token": token})
-        self._background(self._publish_then_subscribe(channel, takeover))
+        self._enqueue(_channel(*key), orjson.dumps({"t": "takeover", "token": token}))
+        self._sync_subscription(key)
         return sub
-
-    async def _publish_then_subscribe(self, channel: bytes, takeover: bytes) -> None:
-        with contextlib.suppress(RedisError, OSError):
-            await self._redis.publish(channel, takeover)
-            if self._pubsub is not None:
-                await self._pubsub.subscribe(channel)
 
     def _unsubscribe(self, sub: _RedisSubscription) -> None:
         if self._subs.get(sub.key) is not sub:
             return
         del self._subs[sub.key]
-        if self._pubsub is not None:
-            self._background(self._safe_unsubscribe(_channel(*sub.key)))
+        self._sync_subscription(sub.key)
 
-    async def _safe_unsubscribe(self, channel: bytes) -> None:
-        with contextlib.suppress(RedisError, OSError):
-            await self._pubsub.unsubscribe(channel)
+    def _sync_subscription(self, key: tuple[str, int]) -> None:
+        # One task brings Redis in line with _subs, many channels per SUBSCRIBE: a burst of
+        # connections costs a few commands, not one connection from the pool each.
+        self._changed.add(key)
+        self._subscribe_wake.set()
 
-    def _background(self, coro: Any) -> None:
-        if self._tg is None:
-            coro.close()
-            return
-        task = self._tg.create_task(coro)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+    async def _subscriptions_forever(self) -> None:
+        while True:
+            await self._subscribe_wake.wait()
+            self._subscribe_wake.clear()
+            changed, self._changed = self._changed, set()
+            pubsub = self._pubsub
+            if pubsub is None:
+                continue  # the listener subscribes to everything in _subs when it reconnects
+            wanted = [_channel(*k) for k in changed if k in self._subs]
+            unwanted = [_channel(*k) for k in changed if k not in self._subs]
+            try:
+                if wanted:
+                    await pubsub.subscribe(*wanted)
+                if unwanted:
+                    await pubsub.unsubscribe(*unwanted)
+            except (RedisError, OSError) as exc:
+                log.warning(
+                    "Redis (un)subscribe failed (%s); retried on reconnect", type(exc).__name__
+                )
 
     # Publishing ----------------------------------------------------------------------------
 
@@ -170,13 +187,34 @@ class RedisBus:
             )
         else:
             payload = orjson.dumps({"t": "frame", "f": event.frame})
-        try:
-            await self._redis.publish(_channel(account_id, device_id), payload)
-        except (RedisError, OSError) as exc:
-            # The envelope is in the database; the device reads it on its next resync.
-            log.warning(
-                "Redis publish failed (%s); the recipient catches up on resync", type(exc).__name__
-            )
+        self._enqueue(_channel(account_id, device_id), payload)
+
+    def _enqueue(self, channel: bytes, payload: bytes) -> None:
+        # Publishing is batched: one task sends everything waiting in one pipeline (one round
+        # trip), instead of every send taking a connection of its own from the pool.
+        self._outgoing.append((channel, payload))
+        self._publish_wake.set()
+
+    async def _publish_forever(self) -> None:
+        while True:
+            await self._publish_wake.wait()
+            self._publish_wake.clear()
+            batch, self._outgoing = self._outgoing, []
+            if not batch:
+                continue
+            try:
+                pipe = self._redis.pipeline(transaction=False)
+                for channel, payload in batch:
+                    pipe.publish(channel, payload)
+                await pipe.execute()
+            except (RedisError, OSError) as exc:
+                # The envelopes are in the database: their devices read them on the next resync
+                # (at once when Redis comes back, or every PORCH_RESYNC_SECONDS).
+                log.warning(
+                    "Redis publish of %d event(s) failed (%s); recipients catch up on resync",
+                    len(batch),
+                    type(exc).__name__,
+                )
 
     def on_account_changed(self, handler: Callable[[str], None]) -> None:
         self._account_handlers.append(handler)
@@ -184,13 +222,7 @@ class RedisBus:
     async def account_changed(self, account_id: str) -> None:
         for handler in self._account_handlers:
             handler(account_id)
-        try:
-            await self._redis.publish(ACCOUNTS_CHANNEL, account_id.encode())
-        except (RedisError, OSError) as exc:
-            log.warning(
-                "Redis publish failed (%s); other nodes' caches expire on resync",
-                type(exc).__name__,
-            )
+        self._enqueue(ACCOUNTS_CHANNEL, account_id.encode())
 
     # Listening -----------------------------------------------------------------------------
 
@@ -221,7 +253,8 @@ class RedisBus:
     async def _resync_forever(self) -> None:
         while True:
             await asyncio.sleep(self._resync_interval)
-            self._resync()
+            # Caches too: an account change whose publish failed must not stay stale for ever.
+            self._resync(caches_too=True)
 
     def _resync(self, caches_too: bool = False) -> None:
         # An empty event tells a connection to re-read its queue from the database.
@@ -249,7 +282,7 @@ class RedisBus:
         if kind == "takeover":
             if message.get("token") != sub.token:
                 del self._subs[sub.key]
-                self._background(self._safe_unsubscribe(channel))
+                self._sync_subscription(sub.key)
                 sub.on_replaced()
         elif kind == "env":
             sub.handler(DeviceEvent(envelope=Envelope(*message["e"])))

@@ -3,7 +3,7 @@
 Delivery is a window: at most `delivery_window` envelopes are in flight (sent, not yet
 acknowledged) per connection. Everything else waits in the store, which is where it already
 is, so a slow reader costs the server a bounded amount of memory. New envelopes are handed
-over straight from the bus while the device is caught up; otherwise the pump reads the queue
+over straight from the bus while the device is caught up; otherwise the sender reads the queue
 oldest first. Online-only frames (typing) are dropped, not queued, when the socket is behind.
 """
 
@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,12 +72,19 @@ class Connection:
         self._clock = clock
         self._metrics = metrics
         self._config = config
-        self._out: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(config.send_queue_frames)
+        # Frames waiting for the socket. A plain deque and two events rather than an
+        # asyncio.Queue and a second task: an idle connection should cost as little as possible.
+        self._out: deque[tuple[str, bytes]] = deque()
+        self._wake = asyncio.Event()  # the sender has frames to write or a queue to read
+        self._room = asyncio.Event()  # _out is below send_queue_frames
+        self._room.set()
         self._inflight: dict[int, None] = {}
+        # Ids acknowledged lately (bounded): a queue read that raced with their deletion, or a
+        # wake-up that arrives after the ack (Redis), must not send them a second time.
+        self._acked: dict[int, None] = {}
         self._caught_up = False
         self._dirty = False
         self._drained_sent = False
-        self._wake = asyncio.Event()
         self._sends = asyncio.Semaphore(MAX_PENDING_SENDS)
         self._send_window = (0.0, 0)  # (start, sends in it): the per-connection send limit
         self._close_code: int | None = None
@@ -105,8 +114,7 @@ class Connection:
             )
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
-                tg.create_task(self._writer())
-                tg.create_task(self._pump())
+                tg.create_task(self._sender())
                 tg.create_task(self._reader())
         except* _Closed:
             pass
@@ -171,25 +179,28 @@ class Connection:
         return None
 
     async def _reader(self) -> None:
-        assert self._principal is not None and self._tg is not None
         while True:
-            data = await self._receive()
-            try:
-                frame = self._parse(data)
-                if isinstance(frame, f.SendFrame):
-                    self._count_send(frame.id)
-                    checked = await self._messages.check(self._principal, frame)
-                    await self._sends.acquire()
-                    # Queued now, in frame order; the store commits in that order.
-                    self._tg.create_task(self._commit(checked.frame.id, checked))
-                elif isinstance(frame, f.AckFrame):
-                    await self._acknowledge(frame.ids)
-                elif isinstance(frame, f.PingFrame):
-                    await self._emit(f.pong(frame.n))
-                else:
-                    raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED, "already authenticated")
-            except ProtocolError as exc:
-                await self._send_error(exc)
+            # One call per frame, so that nothing of a frame stays referenced while idle.
+            await self._handle(await self._receive())
+
+    async def _handle(self, data: str | bytes) -> None:
+        assert self._principal is not None and self._tg is not None
+        try:
+            frame = self._parse(data)
+            if isinstance(frame, f.SendFrame):
+                self._count_send(frame.id)
+                checked = await self._messages.check(self._principal, frame)
+                await self._sends.acquire()
+                # Queued now, in frame order; the store commits in that order.
+                self._tg.create_task(self._commit(checked.frame.id, checked))
+            elif isinstance(frame, f.AckFrame):
+                await self._acknowledge(frame.ids)
+            elif isinstance(frame, f.PingFrame):
+                await self._emit(f.pong(frame.n))
+            else:
+                raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED, "already authenticated")
+        except ProtocolError as exc:
+            await self._send_error(exc)
 
     def _count_send(self, client_id: str) -> None:
         self._send_window = count_hit(
@@ -222,32 +233,67 @@ class Connection:
 
     async def _acknowledge(self, ids: list[int]) -> None:
         assert self._principal is not None
-        await self._messages.acknowledge(self._principal, ids)
+        acked = self._acked
         for i in ids:
             self._inflight.pop(i, None)
+            acked[i] = None
+        excess = len(acked) - 4 * self._config.delivery_window
+        if excess > 0:
+            for i in list(itertools.islice(acked, excess)):
+                del acked[i]
+        await self._messages.acknowledge(self._principal, ids)
         self._wake.set()
 
     # Frames out -----------------------------------------------------------------------------
 
     async def _emit(self, frame: dict[str, Any]) -> None:
-        await self._out.put((frame["type"], dumps(frame)))
+        """Queue a frame, waiting while the socket is too far behind (back-pressure on the
+        reader, and through it on the peer's sending)."""
+        while len(self._out) >= self._config.send_queue_frames:
+            self._room.clear()
+            await self._room.wait()
+        self._push(frame["type"], dumps(frame))
+
+    def _push(self, kind: str, data: bytes) -> None:
+        self._out.append((kind, data))
+        self._wake.set()
+
+    def _try_push(self, kind: str, data: bytes) -> bool:
+        if len(self._out) >= self._config.send_queue_frames:
+            return False
+        self._push(kind, data)
+        return True
 
     async def _send_error(self, exc: ProtocolError) -> None:
         self._metrics.errors.labels(str(exc.code)).inc()
         frame = f.error(exc)
-        if self._tg is None:  # before the writer runs (authentication)
+        if self._tg is None:  # before the sender runs (authentication)
             await self._ws.send_text(dumps(frame).decode())
         else:
             await self._emit(frame)
 
-    async def _writer(self) -> None:
+    async def _sender(self) -> None:
+        """Writes queued frames; reads the device's queue from the store while behind."""
+        window = self._config.delivery_window
+        limit = self._config.send_queue_frames
+        out = self._out
         while True:
-            kind, data = await self._out.get()
-            try:
-                await self._ws.send_text(data.decode())
-            except (WebSocketDisconnect, OSError, RuntimeError):
-                raise _Closed from None  # the peer is gone; the reader sees it too
-            self._metrics.frame_out(kind)
+            while out:
+                kind, data = out.popleft()
+                try:
+                    await self._ws.send_text(data.decode())
+                except (WebSocketDisconnect, OSError, RuntimeError):
+                    raise _Closed from None  # the peer is gone; the reader sees it too
+                self._metrics.frame_out(kind)
+                if len(out) < limit:
+                    self._room.set()
+            data = b""  # an idle connection keeps no frame alive
+            if not self._caught_up and len(self._inflight) < window:
+                await self._fill(window)
+                continue
+            self._wake.clear()
+            if not out:
+                await self._wake.wait()
 
     # Delivery -------------------------------------------------------------------------------
 
@@ -257,13 +303,12 @@ class Connection:
         )
 
     def _on_event(self, event: DeviceEvent) -> None:
-        """Bus callback (synchronous): hand over at once if possible, else wake the pump."""
+        """Bus callback (synchronous): hand over at once if possible, else wake the sender."""
         if event.revoked:
             self._end(CLOSE_AUTH)
             return
         if event.frame is not None:
-            with contextlib.suppress(asyncio.QueueFull):
-                self._out.put_nowait((event.frame["type"], dumps(event.frame)))
+            self._try_push(event.frame["type"], dumps(event.frame))
             return
         e = event.envelope
         if e is None:  # resync: re-read the queue
@@ -272,22 +317,17 @@ class Connection:
             self._wake.set()
             return
         if e.id == 0:  # online-only: best effort, never queued behind a slow reader
-            with contextlib.suppress(asyncio.QueueFull):
-                self._out.put_nowait(self._envelope_frame(e))
+            self._try_push(*self._envelope_frame(e))
             return
         if (
             self._caught_up
             and e.id not in self._inflight
+            and e.id not in self._acked
             and len(self._inflight) < self._config.delivery_window
-        ):
-            try:
-                self._out.put_nowait(self._envelope_frame(e))
-            except asyncio.QueueFull:
-                pass
-            else:
-                self._inflight[e.id] = None
-                self._observe_latency(e)
-                return
+        ) and self._try_push(*self._envelope_frame(e)):
+            self._inflight[e.id] = None
+            self._observe_latency(e)
+            return
         self._caught_up = False
         self._dirty = True
         self._wake.set()
@@ -295,30 +335,23 @@ class Connection:
     def _observe_latency(self, e: Envelope) -> None:
         self._metrics.delivery_latency.observe(max(0, self._clock.now_ms() - e.ts) / 1000)
 
-    async def _pump(self) -> None:
+    async def _fill(self, window: int) -> None:
+        """Queue the oldest envelopes not yet in flight, up to the window."""
         assert self._principal is not None
-        window = self._config.delivery_window
-        while True:
-            if not self._caught_up and len(self._inflight) < window:
-                self._dirty = False
-                batch = await self._messages.fetch(self._principal, window)
-                room = window - len(self._inflight)
-                fresh = [e for e in batch if e.id not in self._inflight]
-                for e in fresh[:room]:
-                    self._inflight[e.id] = None
-                    await self._out.put(self._envelope_frame(e))
-                    self._observe_latency(e)
-                complete = len(batch) < window and len(fresh) <= room
-                if complete and not self._dirty:
-                    self._caught_up = True
-                    if not self._drained_sent:
-                        self._drained_sent = True
-                        await self._emit(f.drained())
-                continue_now = not self._caught_up and len(self._inflight) < window
-                if continue_now:
-                    continue
-            self._wake.clear()
-            await self._wake.wait()
+        self._dirty = False
+        batch = await self._messages.fetch(self._principal, window)
+        room = window - len(self._inflight)
+        fresh = [e for e in batch if e.id not in self._inflight and e.id not in self._acked]
+        for e in fresh[:room]:
+            self._inflight[e.id] = None
+            self._push(*self._envelope_frame(e))  # bounded by the window, not by _out's limit
+            self._observe_latency(e)
+        complete = len(batch) < window and len(fresh) <= room
+        if complete and not self._dirty:  # nothing arrived while we were reading
+            self._caught_up = True
+            if not self._drained_sent:
+                self._drained_sent = True
+                self._push("drained", dumps(f.drained()))
 
     def _on_replaced(self) -> None:
         """The same device connected again (here or on another node): this session ends."""
