@@ -3,7 +3,7 @@
 Delivery is a window: at most `delivery_window` envelopes are in flight (sent, not yet
 acknowledged) per connection. Everything else waits in the store, which is where it already
 is, so a slow reader costs the server a bounded amount of memory. New envelopes are handed
-over straight from the bus while the device is caught up; otherwise the sender reads the queue
+over straight from the bus while the device is caught up; otherwise the pump reads the queue
 oldest first. Online-only frames (typing) are dropped, not queued, when the socket is behind.
 """
 
@@ -72,10 +72,11 @@ class Connection:
         self._clock = clock
         self._metrics = metrics
         self._config = config
-        # Frames waiting for the socket. A plain deque and two events rather than an
-        # asyncio.Queue and a second task: an idle connection should cost as little as possible.
+        # Frames waiting for the socket: a plain deque and events rather than an asyncio.Queue,
+        # because an idle connection should cost as little as possible.
         self._out: deque[tuple[str, bytes]] = deque()
-        self._wake = asyncio.Event()  # the sender has frames to write or a queue to read
+        self._has_frames = asyncio.Event()  # the writer has frames to write
+        self._wake = asyncio.Event()  # the pump should read the device's queue
         self._room = asyncio.Event()  # _out is below send_queue_frames
         self._room.set()
         self._inflight: dict[int, None] = {}
@@ -114,7 +115,10 @@ class Connection:
             )
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg
-                tg.create_task(self._sender())
+                # Writer and pump are separate tasks so that reading the next envelopes from
+                # the store overlaps with writing the last ones to the socket.
+                tg.create_task(self._writer())
+                tg.create_task(self._pump())
                 tg.create_task(self._reader())
         except* _Closed:
             pass
@@ -233,6 +237,10 @@ class Connection:
 
     async def _acknowledge(self, ids: list[int]) -> None:
         assert self._principal is not None
+        await self._messages.acknowledge(self._principal, ids)
+        # In flight until deleted (so the pump does not read them again meanwhile), then
+        # remembered for a while: a read that began before the delete committed may still
+        # return them (PostgreSQL), and a wake-up may arrive late (Redis).
         acked = self._acked
         for i in ids:
             self._inflight.pop(i, None)
@@ -241,7 +249,6 @@ class Connection:
         if excess > 0:
             for i in list(itertools.islice(acked, excess)):
                 del acked[i]
-        await self._messages.acknowledge(self._principal, ids)
         self._wake.set()
 
     # Frames out -----------------------------------------------------------------------------
@@ -256,7 +263,7 @@ class Connection:
 
     def _push(self, kind: str, data: bytes) -> None:
         self._out.append((kind, data))
-        self._wake.set()
+        self._has_frames.set()
 
     def _try_push(self, kind: str, data: bytes) -> bool:
         if len(self._out) >= self._config.send_queue_frames:
@@ -267,14 +274,12 @@ class Connection:
     async def _send_error(self, exc: ProtocolError) -> None:
         self._metrics.errors.labels(str(exc.code)).inc()
         frame = f.error(exc)
-        if self._tg is None:  # before the sender runs (authentication)
+        if self._tg is None:  # before the writer runs (authentication)
             await self._ws.send_text(dumps(frame).decode())
         else:
             await self._emit(frame)
 
-    async def _sender(self) -> None:
-        """Writes queued frames; reads the device's queue from the store while behind."""
-        window = self._config.delivery_window
+    async def _writer(self) -> None:
         limit = self._config.send_queue_frames
         out = self._out
         while True:
@@ -288,12 +293,22 @@ class Connection:
                 if len(out) < limit:
                     self._room.set()
             data = b""  # an idle connection keeps no frame alive
-            if not self._caught_up and len(self._inflight) < window:
-                await self._fill(window)
-                continue
-            self._wake.clear()
+            self._has_frames.clear()
             if not out:
-                await self._wake.wait()
+                await self._has_frames.wait()
+
+    async def _pump(self) -> None:
+        """Reads the device's queue from the store, oldest first, whenever it is behind."""
+        window = self._config.delivery_window
+        while True:
+            # Cleared before looking, so a wake-up during the read is not lost.
+            self._wake.clear()
+            behind = not self._caught_up and len(self._inflight) < window
+            if behind and await self._fill(window):
+                continue
+            # Caught up, window full, or a read that found nothing new (only envelopes whose
+            # acks are still being committed): wait for the next wake-up.
+            await self._wake.wait()
 
     # Delivery -------------------------------------------------------------------------------
 
@@ -303,7 +318,7 @@ class Connection:
         )
 
     def _on_event(self, event: DeviceEvent) -> None:
-        """Bus callback (synchronous): hand over at once if possible, else wake the sender."""
+        """Bus callback (synchronous): hand over at once if possible, else wake the pump."""
         if event.revoked:
             self._end(CLOSE_AUTH)
             return
@@ -335,8 +350,8 @@ class Connection:
     def _observe_latency(self, e: Envelope) -> None:
         self._metrics.delivery_latency.observe(max(0, self._clock.now_ms() - e.ts) / 1000)
 
-    async def _fill(self, window: int) -> None:
-        """Queue the oldest envelopes not yet in flight, up to the window."""
+    async def _fill(self, window: int) -> int:
+        """Queue the oldest envelopes not yet in flight, up to the window; how many."""
         assert self._principal is not None
         self._dirty = False
         batch = await self._messages.fetch(self._principal, window)
@@ -352,6 +367,7 @@ class Connection:
             if not self._drained_sent:
                 self._drained_sent = True
                 self._push("drained", dumps(f.drained()))
+        return min(len(fresh), room)
 
     def _on_replaced(self) -> None:
         """The same device connected again (here or on another node): this session ends."""
