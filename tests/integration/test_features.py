@@ -318,3 +318,52 @@ async def test_key_claims_are_rate_limited(tmp_path: Path, server_env: dict[str,
             await api.aclose()
     finally:
         srv.stop()
+
+
+async def test_backlog_comes_in_envelopes_batches_when_asked(
+    server: ServerProcess, register_client
+) -> None:
+    alice = await register_client()
+    bob = await register_client()
+    sender = await Raw.open(server, alice)
+    reg = bob.config.registration_id
+    for i in range(70):
+        await sender.send(
+            {
+                "type": "send",
+                "id": f"b{i}",
+                "to": bob.account_id,
+                "messages": [{"device": 1, "registration": reg, "kind": 1, "body": body(8 + i)}],
+            }
+        )
+    sent = 0
+    while sent < 70:
+        sent += (await sender.recv())["type"] == "sent"
+    import websockets
+
+    ws = await websockets.connect(f"ws://127.0.0.1:{server.port}/v1/ws", compression=None)
+    c = bob.credentials
+    await ws.send(
+        json.dumps(
+            {
+                "type": "auth",
+                "account": c.account_id,
+                "device": c.device_id,
+                "password": c.password,
+                "batch": True,
+            }
+        )
+    )
+    frames = []
+    while True:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        if frame["type"] == "drained":
+            break
+        frames.append(frame)
+    assert [f["type"] for f in frames] == ["ready", "envelopes", "envelopes"]
+    items = frames[1]["items"] + frames[2]["items"]
+    assert [len(frames[1]["items"]), len(frames[2]["items"])] == [64, 6]
+    assert [i["body"] for i in items] == [body(8 + i) for i in range(70)]
+    assert all(i["type"] == "envelope" and i["from"] == alice.account_id for i in items)
+    await ws.close()
+    await sender.ws.close()

@@ -55,6 +55,7 @@ class RawConnection:
         *,
         local_addr: tuple[str, int] | None = None,
         ping_interval: float | None = 20.0,
+        batch: bool = False,
     ) -> RawConnection:
         """Connect to ``ws://host:port/v1/ws`` and authenticate; raise if not answered ready.
 
@@ -74,7 +75,13 @@ class RawConnection:
         try:
             await ws.send(
                 orjson.dumps(
-                    {"type": "auth", "account": account, "device": device, "password": password}
+                    {
+                        "type": "auth",
+                        "account": account,
+                        "device": device,
+                        "password": password,
+                        "batch": batch,
+                    }
                 ).decode()
             )
             ready = orjson.loads(await asyncio.wait_for(ws.recv(), open_timeout))
@@ -94,6 +101,7 @@ class RawConnection:
         *,
         local_addr: tuple[str, int] | None = None,
         ping_interval: float | None = 20.0,
+        batch: bool = False,
     ) -> RawConnection:
         return await cls.open(
             ws_url,
@@ -102,6 +110,7 @@ class RawConnection:
             device.password,
             local_addr=local_addr,
             ping_interval=ping_interval,
+            batch=batch,
         )
 
     @property

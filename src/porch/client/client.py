@@ -509,6 +509,7 @@ class Client:
                     "account": c.account_id,
                     "device": c.device_id,
                     "password": c.password,
+                    "batch": True,
                 }
             ).decode()
         )
@@ -539,6 +540,10 @@ class Client:
                 await self._on_envelope(frame)
                 if len(self._pending_acks) >= ACK_BATCH:
                     await self._flush_acks(ws)
+            elif kind == "envelopes":
+                for item in frame.get("items", []):
+                    await self._on_envelope(item)
+                await self._flush_acks(ws)
             elif kind == "sent":
                 self._on_sent(frame)
             elif kind == "error":

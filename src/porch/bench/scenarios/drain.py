@@ -36,6 +36,7 @@ class Spec:
     window: int
     payload_bytes: int
     timeout: float
+    batch: bool
 
 
 @dataclass
@@ -99,7 +100,7 @@ async def _drain(spec: Spec, result: Result) -> None:
     seen = bytearray(spec.messages)
     pending: list[int] = []
     t0 = time.monotonic()
-    conn = await RawConnection.for_device(spec.receiver_url, spec.receiver)
+    conn = await RawConnection.for_device(spec.receiver_url, spec.receiver, batch=spec.batch)
     result.connect_s = time.monotonic() - t0
 
     async def flush() -> None:
@@ -119,22 +120,24 @@ async def _drain(spec: Spec, result: Result) -> None:
             while result.received < spec.messages:
                 frame = await conn.recv_frame()
                 kind = frame.get("type")
-                if kind == "envelope":
+                if kind in ("envelope", "envelopes"):
                     now = time.monotonic()
                     if not result.first_s:
                         result.first_s = now - t0
-                    pending.append(frame["id"])
+                    items = frame["items"] if kind == "envelopes" else [frame]
+                    for item in items:
+                        pending.append(item["id"])
+                        _, seq = read_header(item["body"])
+                        if seq >= spec.messages:
+                            result.error(f"unexpected sequence number {seq}")
+                        elif seen[seq]:
+                            result.duplicates += 1
+                        else:
+                            seen[seq] = 1
+                            result.received += 1
+                            result.last_s = now - t0
                     if len(pending) >= ACK_BATCH:
                         await flush()
-                    _, seq = read_header(frame["body"])
-                    if seq >= spec.messages:
-                        result.error(f"unexpected sequence number {seq}")
-                    elif seen[seq]:
-                        result.duplicates += 1
-                    else:
-                        seen[seq] = 1
-                        result.received += 1
-                        result.last_s = now - t0
                 elif kind == "drained":
                     result.drained_s = time.monotonic() - t0
                 elif kind == "error":
@@ -175,6 +178,12 @@ class Drain(Scenario):
         parser.add_argument(
             "--window", type=int, default=256, help="unanswered sends while storing"
         )
+        parser.add_argument(
+            "--no-batch",
+            dest="batch",
+            action="store_false",
+            help="one envelope a frame (the receiver does not ask for 'envelopes' batches)",
+        )
 
     def check(self) -> None:
         if self.args.messages < 1 or self.args.window < 1 or self.args.payload_bytes < 0:
@@ -188,7 +197,15 @@ class Drain(Scenario):
         urls = target.ws_urls
         sender, receiver = self.devices
         spec = Spec(
-            urls[0], urls[-1], sender, receiver, a.messages, a.window, a.payload_bytes, a.timeout
+            urls[0],
+            urls[-1],
+            sender,
+            receiver,
+            a.messages,
+            a.window,
+            a.payload_bytes,
+            a.timeout,
+            a.batch,
         )
         with Workers(work, [spec]) as workers:
             workers.expect("stored", a.timeout + 30)

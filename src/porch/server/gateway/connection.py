@@ -37,6 +37,7 @@ CLOSE_AUTH = 4401
 CLOSE_REPLACED = 4409
 MAX_AUTH_TRIES = 3
 MAX_PENDING_SENDS = 256
+ENVELOPES_PER_FRAME = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,7 @@ class Connection:
         self._send_window = (0.0, 0)  # (start, sends in it): the per-connection send limit
         self._close_code: int | None = None
         self._principal: Principal | None = None
+        self._batch = False
         self._tg: asyncio.TaskGroup | None = None
 
     async def run(self) -> None:
@@ -173,6 +175,7 @@ class Connection:
                         ErrorCode.AUTH_REQUIRED, "the first frame must be an auth frame"
                     )
                 client = self._ws.client
+                self._batch = frame.batch
                 return await self._accounts.authenticate(
                     frame.account, frame.device, frame.password, client.host if client else ""
                 )
@@ -312,10 +315,12 @@ class Connection:
 
     # Delivery -------------------------------------------------------------------------------
 
+    @staticmethod
+    def _envelope_dict(e: Envelope) -> dict[str, Any]:
+        return f.envelope(e.id, e.sender_account, e.sender_device, e.ts, e.kind, e.body)
+
     def _envelope_frame(self, e: Envelope) -> tuple[str, bytes]:
-        return "envelope", dumps(
-            f.envelope(e.id, e.sender_account, e.sender_device, e.ts, e.kind, e.body)
-        )
+        return "envelope", dumps(self._envelope_dict(e))
 
     def _on_event(self, event: DeviceEvent) -> None:
         """Bus callback (synchronous): hand over at once if possible, else wake the pump."""
@@ -357,10 +362,18 @@ class Connection:
         batch = await self._messages.fetch(self._principal, window)
         room = window - len(self._inflight)
         fresh = [e for e in batch if e.id not in self._inflight and e.id not in self._acked]
-        for e in fresh[:room]:
+        chosen = fresh[:room]
+        for e in chosen:
             self._inflight[e.id] = None
-            self._push(*self._envelope_frame(e))  # bounded by the window, not by _out's limit
             self._observe_latency(e)
+        # Bounded by the window, not by _out's limit.
+        if self._batch and len(chosen) > 1:
+            for i in range(0, len(chosen), ENVELOPES_PER_FRAME):
+                items = [self._envelope_dict(e) for e in chosen[i : i + ENVELOPES_PER_FRAME]]
+                self._push("envelopes", dumps(f.envelopes(items)))
+        else:
+            for e in chosen:
+                self._push(*self._envelope_frame(e))
         complete = len(batch) < window and len(fresh) <= room
         if complete and not self._dirty:  # nothing arrived while we were reading
             self._caught_up = True
