@@ -11,6 +11,7 @@ from typing import Any
 
 import uvicorn
 
+from porch.server import logs
 from porch.server.app import create_app
 from porch.server.settings import Settings
 
@@ -31,23 +32,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=run)
 
 
-def _drop_connection_lines(record: logging.LogRecord) -> bool:
-    """uvicorn logs every WebSocket accept/open/close with the client's address and port:
-    metadata Porch does not keep (docs/security.md), so those lines are dropped."""
-    message = str(record.msg)
-    return not (
-        '"WebSocket ' in message
-        or message.startswith(("connection open", "connection closed"))
-        or '%s - "WebSocket' in message
-    )
-
-
-def unknown_settings() -> list[str]:
-    known = {f"PORCH_{name.upper()}" for name in Settings.model_fields}
-    known |= {"PORCH_PROFILE", "PORCH_PASSPHRASE", "PORCH_KEYRING"}  # client-side variables
-    return sorted(k for k in os.environ if k.startswith("PORCH_") and k not in known)
-
-
 def run(args: argparse.Namespace) -> int:
     overrides = {
         k: v
@@ -61,15 +45,7 @@ def run(args: argparse.Namespace) -> int:
         if v is not None
     }
     settings = Settings(**overrides)
-    # Everything the server writes (database, WAL, SMS outbox) is for the server's user only.
-    os.umask(0o077)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("uvicorn.error").addFilter(_drop_connection_lines)
-    for name in unknown_settings():
-        logging.getLogger("porch.server").warning("ignoring unknown setting %s (a typo?)", name)
+    logs.configure(settings)
     if settings.workers > 1 and not settings.redis_url:
         print(
             "porch: --workers above 1 needs PORCH_REDIS_URL (workers wake each other through "

@@ -141,7 +141,6 @@ class Client:
         self._generation = 0
         self._connected = asyncio.Event()
         self._outbox_wake = asyncio.Event()
-        self._idle = asyncio.Event()
         self._cursor = 0
         self._inflight: dict[str, OutboxItem] = {}
         self._waiters: dict[str, asyncio.Future[SendResult]] = {}
@@ -584,7 +583,12 @@ class Client:
             return
         try:
             device = await self._sender_device(sender, sender_device)
-        except (ServerUnreachable, ServerError) as exc:
+        except ServerError as exc:
+            if exc.code == "not_found":  # the sender has no keys (any more): it never will
+                self._undecryptable(envelope_id, server_ts, sender, sender_device, str(exc))
+                return
+            raise ConnectionClosed(None, f"cannot fetch the sender's keys: {exc}") from None
+        except ServerUnreachable as exc:
             # Transient: leave the envelope unacknowledged and reconnect, so it comes again.
             raise ConnectionClosed(None, f"cannot fetch the sender's keys: {exc}") from None
         except IdentityError as exc:
@@ -675,11 +679,8 @@ class Client:
             items = [i for i in items if i.client_id not in self._inflight]
             if not items or ws is None:
                 self._outbox_wake.clear()
-                if self._store.outbox_size() == 0:
-                    self._idle.set()
                 await self._outbox_wake.wait()
                 continue
-            self._idle.clear()
             for item in items:
                 if generation != self._generation:
                     break

@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.routing import WebSocketRoute
 
 import porch
+from porch.server import logs
 from porch.server.api import accounts as accounts_api
 from porch.server.api import errors as api_errors
 from porch.server.api import keys as keys_api
@@ -192,5 +193,8 @@ async def _sweep_forever(store: Store, clock: Clock, metrics: Metrics, settings:
 
 
 def app_from_env() -> FastAPI:
-    """The app factory uvicorn workers call (porch serve --workers N): settings from PORCH_*."""
-    return create_app(Settings())
+    """The app factory uvicorn workers call (porch serve --workers N): settings from PORCH_*.
+    Workers are fresh processes, so they set up logging and file modes themselves."""
+    settings = Settings()
+    logs.configure(settings)
+    return create_app(settings)

@@ -121,6 +121,8 @@ class Connection:
                 # the store overlaps with writing the last ones to the socket.
                 tg.create_task(self._writer())
                 tg.create_task(self._pump())
+                if self._close_code is not None:  # revoked or replaced before we got here
+                    tg.create_task(self._raise_closed())
                 tg.create_task(self._reader())
         except* _Closed:
             pass

@@ -164,12 +164,14 @@ def _resolve(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None
 
 def _migrate(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-    current = row[0] or 0
     for version, _title, statements in MIGRATIONS:
-        if version <= current:
-            continue
+        # The version is read inside the write lock, so that several processes starting on
+        # one file (porch serve --workers) apply each migration once.
         conn.execute("BEGIN IMMEDIATE")
+        row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        if version <= (row[0] or 0):
+            conn.execute("ROLLBACK")
+            continue
         try:
             for statement in statements:
                 conn.execute(render(statement, SQLITE_TYPES))
