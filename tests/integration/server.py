@@ -69,7 +69,13 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                # Ready, and really ours: another process could hold a port we were given.
+                if (
+                    httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
+                    and f"Uvicorn running on http://127.0.0.1:{self.port}"
+                    in self.log_path.read_text(errors="replace")
+                    and self.proc.poll() is None
+                ):
                     return
             except httpx.HTTPError:
                 pass

@@ -70,6 +70,7 @@ ACK_BATCH = 128
 ACK_DELAY = 0.02
 BACKOFF_BASE = 0.25
 BACKOFF_CAP = 8.0
+AUTH_TIMEOUT = 15.0
 CLOSE_REPLACED = 4409
 CLOSE_AUTH = 4401
 SEEN_RETENTION_MS = 45 * 86_400_000
@@ -283,7 +284,8 @@ class Client:
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         try:
-            await asyncio.wait_for(self._connected.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._connected.wait()
         except TimeoutError:
             raise Timeout(
                 f"could not connect to {self.config.server} within {timeout} s; is the server "
@@ -301,7 +303,8 @@ class Client:
     async def next_event(self, timeout: float | None = None) -> Event | None:
         """The next event, or None after timeout seconds without one."""
         try:
-            item = await asyncio.wait_for(self._events.get(), timeout)
+            async with asyncio.timeout(timeout):
+                item = await self._events.get()
         except TimeoutError:
             return None
         if isinstance(item, BaseException):
@@ -371,7 +374,8 @@ class Client:
             self._waiters.pop(client_id, None)
             return SendResult(client_id, 0)
         try:
-            return await asyncio.wait_for(future, timeout)
+            async with asyncio.timeout(timeout):
+                return await future
         except TimeoutError:
             raise Timeout(
                 f"the server did not acknowledge the message within {timeout} s; it stays in "
@@ -512,7 +516,11 @@ class Client:
                 }
             ).decode()
         )
-        frame = orjson.loads(await ws.recv())
+        try:
+            async with asyncio.timeout(AUTH_TIMEOUT):
+                frame = orjson.loads(await ws.recv())
+        except TimeoutError:
+            raise ConnectionClosed(None, "the server did not answer the auth frame") from None
         if frame.get("type") == "error":
             raise ServerError(str(frame.get("code")), str(frame.get("message")))
         if frame.get("type") != "ready":
@@ -523,7 +531,11 @@ class Client:
         while True:
             if self._pending_acks or self._pending_receipts:
                 try:
-                    raw = await asyncio.wait_for(ws.recv(), ACK_DELAY)
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                    # cancellation that lands as recv completes, and the client would then
+                    # never stop (the task group waits for this loop for ever).
+                    async with asyncio.timeout(ACK_DELAY):
+                        raw = await ws.recv()
                 except TimeoutError:
                     await self._flush_acks(ws)
                     continue

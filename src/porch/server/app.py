@@ -161,7 +161,8 @@ def create_app(
     async def readyz() -> JSONResponse:
         """Readiness: the store answers."""
         try:
-            await asyncio.wait_for(store.ping(), 2.0)
+            async with asyncio.timeout(2.0):
+                await store.ping()
         except Exception as exc:
             log.warning("readiness check failed: %s", type(exc).__name__)
             return JSONResponse({"status": "unavailable"}, status_code=503)

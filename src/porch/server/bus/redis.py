@@ -89,7 +89,8 @@ class RedisBus:
             self._tg.create_task(self._subscriptions_forever()),
         ]
         try:
-            await asyncio.wait_for(self._connected.wait(), 10)
+            async with asyncio.timeout(10):
+                await self._connected.wait()
         except TimeoutError:
             log.error(
                 "Redis at %s does not answer; running without cross-node wake-ups", self._safe_url()

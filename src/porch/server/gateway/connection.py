@@ -164,7 +164,8 @@ class Connection:
     async def _authenticate(self) -> Principal | None:
         for _ in range(MAX_AUTH_TRIES):
             try:
-                data = await asyncio.wait_for(self._receive(), self._config.auth_timeout)
+                async with asyncio.timeout(self._config.auth_timeout):
+                    data = await self._receive()
             except TimeoutError:
                 await self._send_error(
                     ProtocolError(ErrorCode.AUTH_REQUIRED, "authenticate within the time limit")
