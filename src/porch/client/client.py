@@ -481,6 +481,15 @@ class Client:
                         )
                     )
                     return
+                if exc.code == CLOSE_AUTH:
+                    self._events.put_nowait(
+                        ClientError(
+                            "this device was removed, or its number was registered again "
+                            "elsewhere; register again to use this profile",
+                            code="revoked",
+                        )
+                    )
+                    return
                 log.info("connection lost (%s)", exc.code)
             except ClientError as exc:  # authentication refused: retrying cannot help
                 self._events.put_nowait(exc)

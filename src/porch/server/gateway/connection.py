@@ -124,10 +124,8 @@ class Connection:
                 if self._close_code is not None:  # revoked or replaced before we got here
                     tg.create_task(self._raise_closed())
                 tg.create_task(self._reader())
-        except* _Closed:
-            pass
-        except* WebSocketDisconnect:
-            pass
+        except* (_Closed, WebSocketDisconnect):
+            log.debug("session ended")  # the peer left, or the session was replaced or revoked
         finally:
             sub.close()
             self._metrics.connections.dec()

@@ -16,11 +16,7 @@ class StoreError(Exception):
 
 
 class UsernameTaken(StoreError):
-    pass
-
-
-class NotFound(StoreError):
-    pass
+    """Another account has this username."""
 
 
 @dataclass(frozen=True, slots=True)
