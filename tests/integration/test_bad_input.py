@@ -46,6 +46,24 @@ class Raw:
     async def send(self, frame: Any) -> None:
         await self.ws.send(frame if isinstance(frame, str | bytes) else json.dumps(frame))
 
+    async def send_to(self, recipient: Client, client_id: str, ciphertext: str) -> None:
+        """A send frame to the recipient's device 1 (fake ciphertext: the server never looks)."""
+        await self.send(
+            {
+                "type": "send",
+                "id": client_id,
+                "to": recipient.account_id,
+                "messages": [
+                    {
+                        "device": 1,
+                        "registration": recipient.config.registration_id,
+                        "kind": 1,
+                        "body": ciphertext,
+                    }
+                ],
+            }
+        )
+
     async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
         import asyncio
 
@@ -428,16 +446,8 @@ async def test_per_connection_send_limit(tmp_path, server_env) -> None:  # type:
         alice = await register(srv, tmp_path / "a")
         bob = await register(srv, tmp_path / "b")
         raw = await Raw.open(srv, alice)
-        reg = bob.config.registration_id
         for i in range(6):
-            await raw.send(
-                {
-                    "type": "send",
-                    "id": f"l{i}",
-                    "to": bob.account_id,
-                    "messages": [{"device": 1, "registration": reg, "kind": 1, "body": body()}],
-                }
-            )
+            await raw.send_to(bob, f"l{i}", body())
         frames = [await raw.recv() for _ in range(6)]
         frames = [f for f in frames if f["type"] in ("sent", "error")]
         while len(frames) < 6:

@@ -99,6 +99,13 @@ async def register_on(node: ServerProcess, profile: Path, server: str | None = N
     return Client(profile, server=server)
 
 
+async def collect(client: Client, into: list[Message]) -> None:
+    """Append every message the client receives, until cancelled."""
+    async for event in client.events():
+        if isinstance(event, Message):
+            into.append(event)
+
+
 async def messages(client: Client, count: int, timeout: float) -> list[Message]:
     got: list[Message] = []
     deadline = time.monotonic() + timeout
@@ -145,15 +152,10 @@ async def test_a_killed_node_loses_nothing(nodes: list[ServerProcess], tmp_path:
         total = 400
         received: list[Message] = []
 
-        async def bob_reads() -> None:
-            async for event in bob.events():
-                if isinstance(event, Message):
-                    received.append(event)
-
         async with alice, bob, asyncio.TaskGroup() as tg:
             await alice.wait_connected(10)
             await bob.wait_connected(10)
-            reader = tg.create_task(bob_reads())
+            reader = tg.create_task(collect(bob, received))
             for i in range(total):
                 await alice.send_text(bob.account_id, f"m{i}", wait=False)
             while len(received) < 50:
@@ -181,15 +183,10 @@ async def test_redis_restart_loses_nothing(
     total = 300
     received: list[Message] = []
 
-    async def bob_reads() -> None:
-        async for event in bob.events():
-            if isinstance(event, Message):
-                received.append(event)
-
     async with alice, bob, asyncio.TaskGroup() as tg:
         await alice.wait_connected(10)
         await bob.wait_connected(10)
-        reader = tg.create_task(bob_reads())
+        reader = tg.create_task(collect(bob, received))
         for i in range(total):
             await alice.send_text(bob.account_id, f"r{i}", wait=False)
             if i == 100:

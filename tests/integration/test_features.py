@@ -108,16 +108,8 @@ async def test_a_slow_reader_gets_at_most_the_delivery_window(
     alice = await register_client()
     bob = await register_client()
     sender = await Raw.open(server, alice)
-    reg = bob.config.registration_id
     for i in range(400):
-        await sender.send(
-            {
-                "type": "send",
-                "id": f"w{i}",
-                "to": bob.account_id,
-                "messages": [{"device": 1, "registration": reg, "kind": 1, "body": body(64)}],
-            }
-        )
+        await sender.send_to(bob, f"w{i}", body(64))
     acked = 0
     while acked < 400:
         frame = await sender.recv()
@@ -326,16 +318,8 @@ async def test_backlog_comes_in_envelopes_batches_when_asked(
     alice = await register_client()
     bob = await register_client()
     sender = await Raw.open(server, alice)
-    reg = bob.config.registration_id
     for i in range(70):
-        await sender.send(
-            {
-                "type": "send",
-                "id": f"b{i}",
-                "to": bob.account_id,
-                "messages": [{"device": 1, "registration": reg, "kind": 1, "body": body(8 + i)}],
-            }
-        )
+        await sender.send_to(bob, f"b{i}", body(8 + i))
     sent = 0
     while sent < 70:
         sent += (await sender.recv())["type"] == "sent"
