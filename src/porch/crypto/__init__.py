@@ -1,4 +1,5 @@
-"""End-to-end encryption building blocks: signatures, message content, Olm and keys at rest.
+"""End-to-end encryption building blocks: signatures, safety numbers, message content, Olm and
+keys at rest.
 
 Sans-IO apart from :mod:`porch.crypto.at_rest`, which reads and writes the profile's key files
 and the OS keyring. Byte layouts are specified in docs/protocol.md.
@@ -26,6 +27,7 @@ from porch.crypto.errors import (
     SignatureError,
 )
 from porch.crypto.olm import OlmCiphertext, OlmMachine, OneTimeKey, PeerDevice
+from porch.crypto.safety import Comparison, SafetyNumber, SafetyNumberError, safety_number
 from porch.crypto.signing import (
     MasterKey,
     device_binding_payload,
@@ -39,6 +41,7 @@ __all__ = [
     "MAX_TEXT_BYTES",
     "OLM_PICKLE_LABEL",
     "PAD_BLOCK",
+    "Comparison",
     "Content",
     "ContentError",
     "CryptoError",
@@ -50,6 +53,8 @@ __all__ = [
     "PeerDevice",
     "ProfileKeyError",
     "Receipt",
+    "SafetyNumber",
+    "SafetyNumberError",
     "Sealer",
     "SignatureError",
     "Text",
@@ -61,6 +66,7 @@ __all__ = [
     "load_or_create_profile_key",
     "one_time_key_payload",
     "pad",
+    "safety_number",
     "unpad",
     "verify_device_binding",
     "verify_ed25519",
