@@ -19,6 +19,14 @@ from porch.crypto.content import (
     pad,
     unpad,
 )
+from porch.crypto.safety import (
+    Comparison,
+    account_stable_id,
+    fingerprint_hash,
+    master_identity_key,
+    numeric_fingerprint,
+    safety_number,
+)
 from porch.crypto.signing import (
     MasterKey,
     device_binding_payload,
@@ -89,6 +97,53 @@ def test_subkey(v: dict[str, Any]) -> None:
     assert sealer.subkey(v["label"]).hex() == v["subkey_hex"]
 
 
+@pytest.mark.parametrize("v", VECTORS["safety_number"])
+def test_safety_number(v: dict[str, Any]) -> None:
+    local_key = MasterKey.from_private_bytes(bytes.fromhex(v["local_master_seed_hex"]))
+    remote_key = MasterKey.from_private_bytes(bytes.fromhex(v["remote_master_seed_hex"]))
+    assert local_key.public_b64 == v["local_master_public"]
+    assert remote_key.public_b64 == v["remote_master_public"]
+    local_id, remote_id = v["local_account_id"], v["remote_account_id"]
+    local_hash = fingerprint_hash(
+        account_stable_id(local_id), master_identity_key(v["local_master_public"])
+    )
+    remote_hash = fingerprint_hash(
+        account_stable_id(remote_id), master_identity_key(v["remote_master_public"])
+    )
+    assert local_hash.hex() == v["local_hash_hex"]
+    assert remote_hash.hex() == v["remote_hash_hex"]
+    ours = safety_number(local_id, v["local_master_public"], remote_id, v["remote_master_public"])
+    theirs = safety_number(remote_id, v["remote_master_public"], local_id, v["local_master_public"])
+    assert ours.digits == theirs.digits == v["digits"]
+    assert ours.display() == theirs.display() == v["display"]
+    assert ours.qr_payload().hex() == v["local_qr_hex"]
+    assert theirs.qr_payload().hex() == v["remote_qr_hex"]
+    assert ours.compare(bytes.fromhex(v["remote_qr_hex"])) is Comparison.MATCH
+    assert theirs.compare(bytes.fromhex(v["local_qr_hex"])) is Comparison.MATCH
+
+
+@pytest.mark.parametrize("v", VECTORS["safety_number_libsignal"])
+def test_safety_number_libsignal(v: dict[str, Any]) -> None:
+    """libsignal's own published vectors: the algorithm is Signal's, byte for byte."""
+    local = (v["local_id"].encode("ascii"), bytes.fromhex(v["local_key_hex"]))
+    remote = (v["remote_id"].encode("ascii"), bytes.fromhex(v["remote_key_hex"]))
+    options = {"version": v["version"], "iterations": v["iterations"]}
+    ours = numeric_fingerprint(*local, *remote, **options)
+    theirs = numeric_fingerprint(*remote, *local, **options)
+    assert ours.digits == theirs.digits == v["digits"]
+    assert ours.qr_payload().hex() == v["local_qr_hex"]
+    assert theirs.qr_payload().hex() == v["remote_qr_hex"]
+    assert ours.compare(theirs.qr_payload()) is Comparison.MATCH
+
+
 def test_vector_file_is_not_empty() -> None:
-    for section in ("device_binding", "one_time_key", "padding", "content", "subkey"):
+    for section in (
+        "device_binding",
+        "one_time_key",
+        "padding",
+        "content",
+        "subkey",
+        "safety_number",
+        "safety_number_libsignal",
+    ):
         assert VECTORS[section], section
