@@ -169,8 +169,9 @@ def decode_payload(payload: bytes, version: int = VERSION) -> tuple[int, bytes, 
     found, offset = _read_version(payload)
     if found != version:
         return found, b"", b""
-    if len(payload) != PAYLOAD_LEN:
-        raise SafetyNumberError(f"a version {version} payload is {PAYLOAD_LEN} bytes")
+    # Our versions fit one varint byte; a padded varint (0x82 0x00 for 2) is not canonical.
+    if len(payload) != PAYLOAD_LEN or offset != 2:
+        raise SafetyNumberError(f"a version {version} payload is {PAYLOAD_LEN} canonical bytes")
     local_at = offset + 1 + len(_LOGICAL)
     remote_tag_at = local_at + SCANNABLE_LEN
     remote_at = remote_tag_at + 1 + len(_LOGICAL)
@@ -208,9 +209,9 @@ class SafetyNumber:
         """Compare the payload scanned from the other side's screen with ours.
 
         The other side's local half must equal our remote half and its remote half our local
-        half, so scanning one's own code (or a code of this pair shown by a third party as its
-        own) is a mismatch. Both halves are compared in constant time and always both, so timing
-        reveals nothing about which half differed. SafetyNumberError if the payload is malformed.
+        half, so scanning one's own code is a mismatch. Both halves are compared in constant
+        time and always both, so timing reveals nothing about which half differed.
+        SafetyNumberError if the payload is malformed.
         """
         version, their_local, their_remote = decode_payload(scanned, self.version)
         if version != self.version:

@@ -165,6 +165,8 @@ def test_different_version() -> None:
         bytes([0x08, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]),  # more than 32 bits
         bytes([0x08, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]),  # longer than 5 bytes
         b"\x08\x02" + b"\x00" * 72,  # right version and length, wrong tags
+        # Version 2 as a padded two-byte varint, then a valid layout cut to 74 bytes.
+        (b"\x08\x82\x00" + encode_payload(VERSION, bytes(32), bytes(32))[2:])[:74],
         b"\x08\x02" + bytes(range(72)),
         b"\x08\x02\x12\x22\x0a\x20" + b"\x01" * 32,  # remote half missing
         b"\x08\x02\x12\x22\x0a\x20" + b"\x01" * 32 + b"\x1a\x22\x0a\x20" + b"\x02" * 33,
