@@ -42,8 +42,7 @@ class ServerProcess:
                 "PORCH_LIMIT_CODE_PER_ADDRESS": "100000/1",
                 "PORCH_LIMIT_REGISTER_PER_ADDRESS": "100000/1",
                 "PORCH_LIMIT_DIRECTORY_PER_ACCOUNT": "100000/1",
-                "PORCH_LIMIT_CODE_PER_PHONE": "100000/1",
-                "PORCH_LIMIT_VERIFY_PER_PHONE": "100000/1",
+                "PORCH_CODE_INTERVAL_SECONDS": "0",
             }
         )
         env.update(self.env)

@@ -366,9 +366,10 @@ async def test_new_device_cannot_claim_keys_signed_for_another_account(
     alice, _ = pair
     phone = next_phone()
     async with httpx.AsyncClient(base_url=server.url) as http:
-        await http.post("/v1/registration/code", json={"phone": phone})
+        sid = (await http.post("/v1/registration/code", json={"phone": phone})).json()
         r = await http.post(
-            "/v1/registration/verify", json={"phone": phone, "code": server.last_code(phone)}
+            "/v1/registration/verify",
+            json={"session_id": sid["session_id"], "code": server.last_code(phone)},
         )
         reg = r.json()
         machine = OlmMachine.create(b"m" * 32)
@@ -399,25 +400,30 @@ async def test_verification_codes_expire_after_attempts_and_cannot_be_replayed(
     async with httpx.AsyncClient(base_url=server.url) as http:
         r = await http.post("/v1/registration/code", json={"phone": phone})
         assert r.status_code == 202 and r.json()["expires_in"] == 600
+        sid = r.json()["session_id"]
         code = server.last_code(phone)
         wrong = f"{(int(code) + 1) % 1_000_000:06d}"
-        r = await http.post("/v1/registration/verify", json={"phone": phone, "code": wrong})
+        r = await http.post("/v1/registration/verify", json={"session_id": sid, "code": wrong})
         assert r.json()["error"]["code"] == "code_invalid"
         assert r.json()["error"]["attempts_left"] == 4
-        r = await http.post("/v1/registration/verify", json={"phone": phone, "code": code})
+        r = await http.post("/v1/registration/verify", json={"session_id": sid, "code": code})
         assert r.status_code == 200
-        # Replaying the code that just worked fails.
-        r = await http.post("/v1/registration/verify", json={"phone": phone, "code": code})
-        assert r.json()["error"]["code"] == "code_invalid"
+        # Replaying the code that just worked fails: its session has ended.
+        r = await http.post("/v1/registration/verify", json={"session_id": sid, "code": code})
+        assert (r.status_code, r.json()["error"]["code"]) == (404, "session_not_found")
 
-        await http.post("/v1/registration/code", json={"phone": phone})
+        r = await http.post("/v1/registration/code", json={"phone": phone})
+        sid = r.json()["session_id"]
         code = server.last_code(phone)
         wrong = f"{(int(code) + 1) % 1_000_000:06d}"
         for _ in range(5):
-            r = await http.post("/v1/registration/verify", json={"phone": phone, "code": wrong})
+            r = await http.post("/v1/registration/verify", json={"session_id": sid, "code": wrong})
             assert r.json()["error"]["code"] == "code_invalid"
-        r = await http.post("/v1/registration/verify", json={"phone": phone, "code": code})
+        r = await http.post("/v1/registration/verify", json={"session_id": sid, "code": code})
         assert (r.status_code, r.json()["error"]["code"]) == (429, "too_many_attempts")
+        for bad in ({"session_id": "x", "code": code}, {"phone": phone, "code": code}):
+            r = await http.post("/v1/registration/verify", json=bad)
+            assert (r.status_code, r.json()["error"]["code"]) == (400, "bad_request")
     assert (await httpx.AsyncClient().get(f"{server.url}/healthz")).status_code == 200
 
 

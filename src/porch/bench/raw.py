@@ -199,8 +199,8 @@ async def _register(
 ) -> RawDevice:
     api = HttpApi(base_url)
     try:
-        await api.request_code(phone)
-        registered = await api.verify(phone, await outbox.code_for(phone), "bench")
+        session = await api.request_code(phone)
+        registered = await api.verify(session.session_id, await outbox.code_for(phone), "bench")
     finally:
         await api.aclose()
     machine = OlmMachine.create(pickle_key=os.urandom(32))
@@ -290,9 +290,10 @@ async def _register_fast(http: _Http, outbox: _Outbox, phone: str) -> RawDevice:
     status, body = await http.post("/v1/registration/code", {"phone": phone})
     if status >= 400:
         raise RuntimeError(f"code request for {phone} failed: HTTP {status} {body!r:.200}")
+    session_id = str(body["session_id"])
     code = await outbox.code_for(phone)
     status, body = await http.post(
-        "/v1/registration/verify", {"phone": phone, "code": code, "name": "bench"}
+        "/v1/registration/verify", {"session_id": session_id, "code": code, "name": "bench"}
     )
     if status >= 400:
         raise RuntimeError(f"verify for {phone} failed: HTTP {status} {body!r:.200}")

@@ -31,6 +31,16 @@ class RegisteredDevice:
 
 
 @dataclass(frozen=True, slots=True)
+class CodeSession:
+    """A registration session: verify its code with session_id (docs/protocol.md)."""
+
+    session_id: str
+    expires_in: int
+    next_code_in: int
+    attempts_left: int
+
+
+@dataclass(frozen=True, slots=True)
 class DirectoryDevice:
     device_id: int
     registration_id: int
@@ -95,14 +105,24 @@ class HttpApi:
         return body
 
     # Registration
-    async def request_code(self, phone: str) -> int:
-        return int(
-            (await self._call("POST", "/v1/registration/code", {"phone": phone}))["expires_in"]
+    async def request_code(self, phone: str, session_id: str | None = None) -> CodeSession:
+        """Have a code sent; pass the current session_id to ask again within that session."""
+        request: dict[str, str] = {"phone": phone}
+        if session_id is not None:
+            request["session_id"] = session_id
+        body = await self._call("POST", "/v1/registration/code", request)
+        return CodeSession(
+            str(body["session_id"]),
+            int(body["expires_in"]),
+            int(body["next_code_in"]),
+            int(body["attempts_left"]),
         )
 
-    async def verify(self, phone: str, code: str, name: str) -> RegisteredDevice:
+    async def verify(self, session_id: str, code: str, name: str) -> RegisteredDevice:
         body = await self._call(
-            "POST", "/v1/registration/verify", {"phone": phone, "code": code, "name": name}
+            "POST",
+            "/v1/registration/verify",
+            {"session_id": session_id, "code": code, "name": name},
         )
         return RegisteredDevice(
             body["account_id"],

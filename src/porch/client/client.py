@@ -169,15 +169,29 @@ class Client:
     ) -> ProfileConfig:
         """Register this machine as device 1 of the phone number's account, in profile_dir.
 
-        Registering a number that already has an account replaces all its devices."""
+        Registering a number that already has an account replaces all its devices. A wrong
+        code asks again (read_code is called once per try) while the registration session
+        has attempts left; the server counts them (docs/protocol.md, "Registration")."""
         phone = normalize_phone(phone)
         transport = transport or NetworkTransport()
         api = HttpApi(server, transport=transport.http_transport())
         try:
-            await api.request_code(phone)
-            progress(f"A verification code was sent to {phone}.")
-            code = (await read_code()).strip()
-            reg = await api.verify(phone, code, name)
+            session = await api.request_code(phone)
+            progress(
+                f"A verification code was sent to {phone}; "
+                f"{session.attempts_left} attempts to type it."
+            )
+            reg = None
+            while reg is None:  # ends: every wrong code uses one of the session's attempts
+                code = (await read_code()).strip().replace(" ", "").replace("-", "")
+                try:
+                    reg = await api.verify(session.session_id, code, name)
+                except ServerError as exc:
+                    left = exc.details.get("attempts_left")
+                    if exc.code != "code_invalid" or not isinstance(left, int) or left < 1:
+                        raise
+                    text = str(exc)
+                    progress(f"{text[:1].upper()}{text[1:]}; type the code again.")
         finally:
             await api.aclose()
         profile_dir.mkdir(parents=True, exist_ok=True)

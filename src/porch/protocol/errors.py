@@ -26,6 +26,7 @@ class ErrorCode(StrEnum):
     CODE_INVALID = "code_invalid"
     CODE_EXPIRED = "code_expired"
     TOO_MANY_ATTEMPTS = "too_many_attempts"
+    SESSION_NOT_FOUND = "session_not_found"
     USERNAME_TAKEN = "username_taken"
     INVALID_USERNAME = "invalid_username"
     # Keys
@@ -33,6 +34,7 @@ class ErrorCode(StrEnum):
     KEYS_EXIST = "keys_exist"
     MASTER_KEY_MISMATCH = "master_key_mismatch"
     NO_KEYS = "no_keys"
+    IDENTITY_KEY_IN_USE = "identity_key_in_use"
     # Messaging
     MISMATCHED_DEVICES = "mismatched_devices"
     STALE_DEVICES = "stale_devices"

@@ -36,6 +36,40 @@ class Limit:
         return limit
 
 
+# What each limiter scope counts, in the words of the error message: scope names are internal
+# keys (and Redis key parts), never shown to people.
+SCOPE_WORDS = {
+    "code-address": "code requests from this address",
+    "register-address": "registration attempts from this address",
+    "directory": "directory lookups",
+    "auth-failures": "failed sign-ins from this address",
+    "key-claims": "key requests",
+}
+
+
+def in_words(seconds: int) -> str:
+    """A wait as a person says it: "30 seconds", "4 minutes", "1 hour and 5 minutes"."""
+    seconds = max(1, int(seconds))
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = (seconds + 30) // 60  # to the nearest minute: retry_after has the exact figure
+    if minutes < 60:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    hours, minutes = divmod(minutes, 60)
+    text = f"{hours} hour{'s' if hours != 1 else ''}"
+    return text + (f" and {minutes} minute{'s' if minutes != 1 else ''}" if minutes else "")
+
+
+def too_many(what: str, retry_after: int, **details: Any) -> ProtocolError:
+    """rate_limited with retry_after (seconds) and "too many ...; try again in 4 minutes"."""
+    return ProtocolError(
+        ErrorCode.RATE_LIMITED,
+        f"too many {what}; try again in {in_words(retry_after)}",
+        retry_after=retry_after,
+        **details,
+    )
+
+
 def count_hit(
     window: tuple[float, int], now: float, limit: Limit, what: str, **details: Any
 ) -> tuple[float, int]:
@@ -46,12 +80,7 @@ def count_hit(
         start, count = now, 0
     if count >= limit.count:
         retry_after = max(1, int(limit.seconds - (now - start)) + 1)
-        raise ProtocolError(
-            ErrorCode.RATE_LIMITED,
-            f"too many {what}; try again in {retry_after} s",
-            retry_after=retry_after,
-            **details,
-        )
+        raise too_many(what, retry_after, **details)
     return start, count + 1
 
 
@@ -72,7 +101,7 @@ class MemoryRateLimiter:
         now = self._clock.monotonic()
         slot = (scope, key)
         start, count, _ = self._windows.get(slot, (now, 0, limit.seconds))
-        start, count = count_hit((start, count), now, limit, f"requests for {scope}")
+        start, count = count_hit((start, count), now, limit, SCOPE_WORDS.get(scope, "requests"))
         if len(self._windows) >= self._max_keys:
             self._evict(now)
         self._windows[slot] = (start, count, limit.seconds)
@@ -111,8 +140,4 @@ class RedisRateLimiter:
             return
         if int(count) > limit.count:
             retry_after = max(1, int((window + 1) * limit.seconds - now) + 1)
-            raise ProtocolError(
-                ErrorCode.RATE_LIMITED,
-                f"too many requests for {scope}; try again in {retry_after} s",
-                retry_after=retry_after,
-            )
+            raise too_many(SCOPE_WORDS.get(scope, "requests"), retry_after)

@@ -40,13 +40,18 @@ class Settings(BaseSettings):
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_verify_service_sid: str | None = None
-    code_ttl_seconds: int = 600
-    code_max_attempts: int = 5
+    code_ttl_seconds: int = Field(default=600, ge=60, le=86_400)
+    # Wrong codes allowed per registration session (each code request is a session).
+    code_max_attempts: int = Field(default=5, ge=1, le=100)
+    # Codes to one number: the wait after the n-th is interval * 2^(n-1), at most max; a run
+    # of requests ends after quiet seconds without one (docs/security.md, "Verification codes").
+    # (0 turns the spacing off: for tests and benchmarks only.)
+    code_interval_seconds: int = Field(default=30, ge=0, le=3600)
+    code_interval_max_seconds: int = Field(default=600, ge=0, le=86_400)
+    code_quiet_seconds: int = Field(default=3600, ge=1, le=7 * 86_400)
 
     # Rate limits: "count/seconds"
-    limit_code_per_phone: str = "5/3600"
     limit_code_per_address: str = "20/3600"
-    limit_verify_per_phone: str = "10/3600"
     limit_directory_per_account: str = "200/3600"
     limit_register_per_address: str = "20/3600"
     # Claims take one-time keys for good: without a limit anyone could drain a device's.

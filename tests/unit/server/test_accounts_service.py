@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from porch.server.ratelimit import MemoryRateLimiter
 from porch.server.services.accounts import (
     AccountService,
     Principal,
+    Registration,
     hash_secret,
     normalize_phone,
     normalize_username,
@@ -158,22 +160,29 @@ def test_normalize_username_rejects(raw: str) -> None:
 # Registration --------------------------------------------------------------------------------
 
 
+def _hash(session_id: str) -> bytes:
+    return hashlib.sha256(session_id.encode()).digest()
+
+
 async def test_request_code_then_verify(env: Env) -> None:
-    ttl = await env.service.request_code("+1 415 555 0100", ADDR)
-    assert ttl == env.settings.code_ttl_seconds
+    sent = await env.service.request_code("+1 415 555 0100", ADDR)
+    assert sent.expires_in == env.settings.code_ttl_seconds
+    assert sent.attempts_left == env.settings.code_max_attempts
+    assert sent.next_code_in == env.settings.code_interval_seconds
+    assert len(sent.session_id) == 43
     code = env.last_code(PHONE)  # the normalised number got the code
     assert len(code) == 6 and code.isdigit()
-    pending = await env.store.get_verification(PHONE)
-    assert pending is not None
+    pending = await env.store.get_registration_session(_hash(sent.session_id))
+    assert pending is not None and pending.phone == PHONE and pending.attempts == 0
     assert pending.code_hash is not None and code.encode() not in pending.code_hash
-    assert pending.expires == env.clock.now_ms() + ttl * 1000
+    assert pending.expires == env.clock.now_ms() + sent.expires_in * 1000
 
-    reg = await env.service.verify(PHONE, code, "  my laptop  ", ADDR)
+    reg = await env.service.verify(sent.session_id, code, "  my laptop  ", ADDR)
     assert reg.device_id == 1
     assert reg.replaced is False
     assert 1 <= reg.registration_id < 2**31
     assert len(reg.password) >= 40
-    assert await env.store.get_verification(PHONE) is None  # used once
+    assert await env.store.get_registration_session(_hash(sent.session_id)) is None
     devices = await env.store.list_devices(reg.account_id)
     assert devices[0].name == "my laptop"
     auth = await env.store.get_device_auth(reg.account_id, 1)
@@ -184,22 +193,29 @@ async def test_request_code_then_verify(env: Env) -> None:
 
 
 async def test_code_is_good_once(env: Env) -> None:
-    await env.service.request_code(PHONE, ADDR)
+    sent = await env.service.request_code(PHONE, ADDR)
     code = env.last_code(PHONE)
-    await env.service.verify(PHONE, code, "", ADDR)
+    await env.service.verify(sent.session_id, code, "", ADDR)
     with pytest.raises(ProtocolError) as info:
-        await env.service.verify(PHONE, code, "", ADDR)
-    assert info.value.code == ErrorCode.CODE_INVALID
+        await env.service.verify(sent.session_id, code, "", ADDR)
+    assert info.value.code == ErrorCode.SESSION_NOT_FOUND
+
+
+async def test_registering_ends_every_session_of_the_number(env: Env) -> None:
+    other = await env.service.request_code(PHONE, "198.51.100.7")
+    env.clock.advance(env.settings.code_interval_seconds)
+    mine = await env.service.request_code(PHONE, ADDR)
+    await env.service.verify(mine.session_id, env.last_code(PHONE), "", ADDR)
+    assert await env.store.get_registration_session(_hash(other.session_id)) is None
 
 
 async def test_reregistration_replaces_and_notifies(env: Env) -> None:
     changed: list[str] = []
     env.bus.on_account_changed(changed.append)
-    await env.service.request_code(PHONE, ADDR)
-    first = await env.service.verify(PHONE, env.last_code(PHONE), "", ADDR)
+    first = await _register(env)
     assert changed == []
-    await env.service.request_code(PHONE, ADDR)
-    second = await env.service.verify(PHONE, env.last_code(PHONE), "", ADDR)
+    env.clock.advance(env.settings.code_interval_seconds)
+    second = await _register(env)
     assert second.replaced is True
     assert second.account_id == first.account_id
     assert changed == [first.account_id]
@@ -208,44 +224,140 @@ async def test_reregistration_replaces_and_notifies(env: Env) -> None:
     assert info.value.code == ErrorCode.AUTH_FAILED
 
 
-async def test_new_code_replaces_the_old_one(env: Env) -> None:
-    await env.service.request_code(PHONE, ADDR)
+async def test_a_new_code_in_the_session_replaces_the_old_one(env: Env) -> None:
+    sent = await env.service.request_code(PHONE, ADDR)
     old = env.last_code(PHONE)
-    await env.service.request_code(PHONE, ADDR)
+    with pytest.raises(ProtocolError):
+        await env.service.verify(sent.session_id, env.wrong_code(PHONE), "", ADDR)
+    env.clock.advance(env.settings.code_interval_seconds)
+    again = await env.service.request_code(PHONE, ADDR, sent.session_id)
+    assert again.session_id == sent.session_id  # continued, with its attempts restarted
+    pending = await env.store.get_registration_session(_hash(sent.session_id))
+    assert pending is not None and pending.attempts == 0
     new = env.last_code(PHONE)
     if old != new:
         with pytest.raises(ProtocolError):
-            await env.service.verify(PHONE, old, "", ADDR)
-    await env.service.verify(PHONE, new, "", ADDR)
+            await env.service.verify(sent.session_id, old, "", ADDR)
+    await env.service.verify(sent.session_id, new, "", ADDR)
+
+
+async def test_an_unknown_session_id_starts_a_new_session(env: Env) -> None:
+    sent = await env.service.request_code(PHONE, ADDR, "x" * 43)
+    assert sent.session_id != "x" * 43
+    assert await env.store.get_registration_session(_hash(sent.session_id)) is not None
+
+
+async def test_another_numbers_session_is_not_continued(env: Env) -> None:
+    mine = await env.service.request_code(OTHER, ADDR)
+    sent = await env.service.request_code(PHONE, ADDR, mine.session_id)
+    assert sent.session_id != mine.session_id
 
 
 async def test_wrong_code_counts_attempts(env: Env) -> None:
-    await env.service.request_code(PHONE, ADDR)
+    sent = await env.service.request_code(PHONE, ADDR)
     max_attempts = env.settings.code_max_attempts
     for i in range(1, max_attempts + 1):
         with pytest.raises(ProtocolError) as info:
-            await env.service.verify(PHONE, env.wrong_code(PHONE), "", ADDR)
+            await env.service.verify(sent.session_id, env.wrong_code(PHONE), "", ADDR)
         assert info.value.code == ErrorCode.CODE_INVALID
-        assert info.value.details["attempts_left"] == max_attempts - i
-        assert f"{max_attempts - i} attempt" in info.value.message
-        pending = await env.store.get_verification(PHONE)
+        left = max_attempts - i
+        assert info.value.details["attempts_left"] == left
+        if left > 1:
+            assert f"{left} attempts left" in info.value.message
+        elif left == 1:
+            assert "1 attempt left" in info.value.message
+        else:
+            assert "last attempt" in info.value.message
+        pending = await env.store.get_registration_session(_hash(sent.session_id))
         assert pending is not None and pending.attempts == i
-    # One over: the code is burnt, even the right one no longer works.
+    # One over: the session's code is burnt, even the right one no longer works.
     with pytest.raises(ProtocolError) as info:
-        await env.service.verify(PHONE, env.last_code(PHONE), "", ADDR)
+        await env.service.verify(sent.session_id, env.last_code(PHONE), "", ADDR)
     assert info.value.code == ErrorCode.TOO_MANY_ATTEMPTS
-    assert await env.store.get_verification(PHONE) is None
+    assert "request a new code" in info.value.message
+
+
+async def test_wrong_guesses_in_one_session_leave_another_alone(tmp_path: Path) -> None:
+    """Issue 6: ten bogus verifications from anywhere used to lock the owner out."""
+    async for env in _env(tmp_path, limit_register_per_address="1000/3600"):
+        attacker = await env.service.request_code(PHONE, "198.51.100.66")
+        for i in range(10):
+            with pytest.raises(ProtocolError) as info:
+                await env.service.verify(attacker.session_id, "000000", "", f"203.0.113.{i}")
+            assert info.value.code in (ErrorCode.CODE_INVALID, ErrorCode.TOO_MANY_ATTEMPTS)
+        env.clock.advance(env.settings.code_interval_seconds)
+        owner = await env.service.request_code(PHONE, ADDR)
+        code = env.last_code(PHONE)
+        assert owner.attempts_left == env.settings.code_max_attempts
+        reg = await env.service.verify(owner.session_id, code, "", ADDR)
+        assert reg.device_id == 1
+
+
+async def test_code_requests_for_a_number_wait_longer_and_longer(env: Env) -> None:
+    """Issue 6: five code requests from anywhere used to wall the number off for an hour."""
+    base = env.settings.code_interval_seconds
+    cap = env.settings.code_interval_max_seconds
+    waits = []
+    for i in range(8):  # each from another address: no per-address limit is involved
+        sent = await env.service.request_code(PHONE, f"192.0.2.{i}")
+        waits.append(sent.next_code_in)
+        with pytest.raises(ProtocolError) as info:
+            await env.service.request_code(PHONE, f"198.51.100.{i}")
+        assert info.value.code == ErrorCode.RATE_LIMITED
+        assert info.value.details["retry_after"] == sent.next_code_in
+        env.clock.advance(sent.next_code_in - 1)
+        with pytest.raises(ProtocolError):
+            await env.service.request_code(PHONE, f"198.51.100.{i}")
+        env.clock.advance(1)
+    assert waits == [min(base * 2**i, cap) for i in range(8)]
+    assert waits[:4] == [30, 60, 120, 240] and max(waits) == cap < 3600
+    # After the interval the owner still gets a code and registers.
+    owner = await env.service.request_code(PHONE, ADDR)
+    await env.service.verify(owner.session_id, env.last_code(PHONE), "", ADDR)
+    await env.service.request_code(OTHER, ADDR)  # another number was never affected
+
+
+async def test_the_interval_starts_over_after_a_quiet_spell(env: Env) -> None:
+    for _ in range(4):
+        sent = await env.service.request_code(PHONE, ADDR)
+        env.clock.advance(sent.next_code_in)
+    assert sent.next_code_in == 240
+    env.clock.advance(env.settings.code_quiet_seconds)
+    sent = await env.service.request_code(PHONE, ADDR)
+    assert sent.next_code_in == env.settings.code_interval_seconds
+
+
+async def test_retry_messages_are_for_people(env: Env) -> None:
+    for _ in range(4):
+        sent = await env.service.request_code(PHONE, ADDR)
+        env.clock.advance(sent.next_code_in)
+    await env.service.request_code(PHONE, ADDR)  # the next one waits 8 minutes
+    env.clock.advance(4 * 60)
     with pytest.raises(ProtocolError) as info:
-        await env.service.verify(PHONE, env.last_code(PHONE), "", ADDR)
-    assert info.value.code == ErrorCode.CODE_INVALID
+        await env.service.request_code(PHONE, ADDR)
+    assert info.value.details["retry_after"] == 240
+    assert info.value.message.endswith("try again in 4 minutes")
+    for internal in ("code-phone", "code_phone", "code-address", "verify-phone", "scope"):
+        assert internal not in info.value.message
+
+
+async def test_address_limit_message_names_no_limiter(tmp_path: Path) -> None:
+    async for env in _env(tmp_path, limit_code_per_address="1/3600"):
+        await env.service.request_code(PHONE, ADDR)
+        with pytest.raises(ProtocolError) as info:
+            await env.service.request_code(OTHER, ADDR)
+        assert info.value.code == ErrorCode.RATE_LIMITED
+        assert info.value.message == (
+            "too many code requests from this address; try again in 1 hour"
+        )
 
 
 async def test_right_code_after_some_wrong_ones(env: Env) -> None:
-    await env.service.request_code(PHONE, ADDR)
+    sent = await env.service.request_code(PHONE, ADDR)
     for _ in range(env.settings.code_max_attempts - 1):
         with pytest.raises(ProtocolError):
-            await env.service.verify(PHONE, env.wrong_code(PHONE), "", ADDR)
-    reg = await env.service.verify(PHONE, env.last_code(PHONE), "", ADDR)
+            await env.service.verify(sent.session_id, env.wrong_code(PHONE), "", ADDR)
+    reg = await env.service.verify(sent.session_id, env.last_code(PHONE), "", ADDR)
     assert reg.device_id == 1
 
 
@@ -262,34 +374,42 @@ async def test_right_code_after_some_wrong_ones(env: Env) -> None:
     ],
 )
 async def test_malformed_code(env: Env, code: str) -> None:
-    await env.service.request_code(PHONE, ADDR)
+    sent = await env.service.request_code(PHONE, ADDR)
     with pytest.raises(ProtocolError) as info:
-        await env.service.verify(PHONE, code, "", ADDR)
+        await env.service.verify(sent.session_id, code, "", ADDR)
     assert info.value.code == ErrorCode.CODE_INVALID
-    pending = await env.store.get_verification(PHONE)
+    pending = await env.store.get_registration_session(_hash(sent.session_id))
     assert pending is not None and pending.attempts == 0  # not counted as a guess
+
+
+@pytest.mark.parametrize("session_id", ["", "short", "a" * 42 + "!", "a" * 44])
+async def test_malformed_session_id(env: Env, session_id: str) -> None:
+    with pytest.raises(ProtocolError) as info:
+        await env.service.verify(session_id, "123456", "", ADDR)
+    assert info.value.code == ErrorCode.BAD_REQUEST
 
 
 async def test_verify_without_request(env: Env) -> None:
     with pytest.raises(ProtocolError) as info:
-        await env.service.verify(PHONE, "123456", "", ADDR)
-    assert info.value.code == ErrorCode.CODE_INVALID
+        await env.service.verify("a" * 43, "123456", "", ADDR)
+    assert info.value.code == ErrorCode.SESSION_NOT_FOUND
 
 
 async def test_code_expires(env: Env) -> None:
-    await env.service.request_code(PHONE, ADDR)
+    sent = await env.service.request_code(PHONE, ADDR)
     code = env.last_code(PHONE)
     env.clock.advance(env.settings.code_ttl_seconds)
     with pytest.raises(ProtocolError) as info:
-        await env.service.verify(PHONE, code, "", ADDR)
+        await env.service.verify(sent.session_id, code, "", ADDR)
     assert info.value.code == ErrorCode.CODE_EXPIRED
-    assert await env.store.get_verification(PHONE) is None
+    assert (await env.store.sweep(env.clock.now_ms())).verifications >= 1
+    assert await env.store.get_registration_session(_hash(sent.session_id)) is None
 
 
 async def test_code_valid_just_before_expiry(env: Env) -> None:
-    await env.service.request_code(PHONE, ADDR)
+    sent = await env.service.request_code(PHONE, ADDR)
     env.clock.advance(env.settings.code_ttl_seconds - 0.001)
-    reg = await env.service.verify(PHONE, env.last_code(PHONE), "", ADDR)
+    reg = await env.service.verify(sent.session_id, env.last_code(PHONE), "", ADDR)
     assert reg.device_id == 1
 
 
@@ -298,19 +418,6 @@ async def test_invalid_phone_is_rejected_before_sending(env: Env) -> None:
         await env.service.request_code("4155550100", ADDR)
     assert info.value.code == ErrorCode.INVALID_PHONE
     assert not env.outbox.exists()
-
-
-async def test_code_requests_per_phone_are_limited(env: Env) -> None:
-    limit = int(env.settings.limit_code_per_phone.split("/")[0])
-    for i in range(limit):
-        await env.service.request_code(PHONE, f"192.0.2.{i}")
-    with pytest.raises(ProtocolError) as info:
-        await env.service.request_code(PHONE, "198.51.100.1")
-    assert info.value.code == ErrorCode.RATE_LIMITED
-    assert info.value.details["retry_after"] > 0
-    await env.service.request_code(OTHER, "198.51.100.1")  # another number is fine
-    env.clock.advance(3600)
-    await env.service.request_code(PHONE, "198.51.100.1")  # the window has passed
 
 
 async def test_code_requests_per_address_are_limited(tmp_path: Path) -> None:
@@ -322,23 +429,30 @@ async def test_code_requests_per_address_are_limited(tmp_path: Path) -> None:
         assert info.value.code == ErrorCode.RATE_LIMITED
 
 
-async def test_verify_attempts_per_phone_are_limited(tmp_path: Path) -> None:
-    async for env in _env(tmp_path, limit_verify_per_phone="2/60"):
-        await env.service.request_code(PHONE, ADDR)
+async def test_verify_attempts_per_address_are_limited(tmp_path: Path) -> None:
+    async for env in _env(tmp_path, limit_register_per_address="2/60"):
+        sent = await env.service.request_code(PHONE, ADDR)
         for _ in range(2):
             with pytest.raises(ProtocolError):
-                await env.service.verify(PHONE, env.wrong_code(PHONE), "", ADDR)
+                await env.service.verify(sent.session_id, env.wrong_code(PHONE), "", ADDR)
         with pytest.raises(ProtocolError) as info:
-            await env.service.verify(PHONE, env.last_code(PHONE), "", ADDR)
+            await env.service.verify(sent.session_id, env.last_code(PHONE), "", ADDR)
         assert info.value.code == ErrorCode.RATE_LIMITED
+        # From another address the owner's own session still works.
+        reg = await env.service.verify(sent.session_id, env.last_code(PHONE), "", "192.0.2.9")
+        assert reg.device_id == 1
 
 
 # Authentication and profile ------------------------------------------------------------------
 
 
+async def _register(env: Env, phone: str = PHONE) -> Registration:
+    sent = await env.service.request_code(phone, ADDR)
+    return await env.service.verify(sent.session_id, env.last_code(phone), "", ADDR)
+
+
 async def _registered(env: Env, phone: str = PHONE) -> tuple[str, str]:
-    await env.service.request_code(phone, ADDR)
-    reg = await env.service.verify(phone, env.last_code(phone), "", ADDR)
+    reg = await _register(env, phone)
     return reg.account_id, reg.password
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from porch.protocol.errors import ErrorCode, ProtocolError
-from porch.server.ratelimit import Limit, MemoryRateLimiter
+from porch.server.ratelimit import Limit, MemoryRateLimiter, in_words
 
 
 class FakeClock:
@@ -53,7 +53,7 @@ async def test_n_hits_pass_then_rate_limited() -> None:
         await limiter.hit("scope", "k", limit)
     assert info.value.code == ErrorCode.RATE_LIMITED
     assert info.value.details["retry_after"] == 61
-    assert "scope" in info.value.message
+    assert info.value.message == "too many requests; try again in 1 minute"
     assert info.value.to_dict()["retry_after"] == 61
 
 
@@ -145,9 +145,37 @@ async def test_eviction_keeps_active_windows_of_longer_limits() -> None:
     clock = FakeClock()
     limiter = MemoryRateLimiter(clock, max_keys=2)
     hourly = Limit(1, 3600)
-    await limiter.hit("code-phone", "+14155550100", hourly)
+    await limiter.hit("code-address", "+14155550100", hourly)
     clock.advance(2)
     await limiter.hit("short", "a", Limit(1, 1))
     await limiter.hit("short", "b", Limit(1, 1))  # full: evicts with a 1 s horizon
     with pytest.raises(ProtocolError):
-        await limiter.hit("code-phone", "+14155550100", hourly)
+        await limiter.hit("code-address", "+14155550100", hourly)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (0, "1 second"),
+        (1, "1 second"),
+        (45, "45 seconds"),
+        (60, "1 minute"),
+        (89, "1 minute"),
+        (90, "2 minutes"),
+        (240, "4 minutes"),
+        (3600, "1 hour"),
+        (3601, "1 hour"),
+        (7500, "2 hours and 5 minutes"),
+    ],
+)
+def test_waits_in_words(seconds: int, words: str) -> None:
+    assert in_words(seconds) == words
+
+
+async def test_messages_name_what_is_counted_not_the_scope() -> None:
+    limiter = MemoryRateLimiter(FakeClock())
+    await limiter.hit("code-address", "192.0.2.1", Limit(1, 3600))
+    with pytest.raises(ProtocolError) as info:
+        await limiter.hit("code-address", "192.0.2.1", Limit(1, 3600))
+    assert info.value.message == "too many code requests from this address; try again in 1 hour"
+    assert "code-address" not in info.value.message

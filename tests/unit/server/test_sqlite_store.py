@@ -12,12 +12,15 @@ from typing import Any
 
 import pytest
 
+from porch.server.store import sqlite as sqlite_store
 from porch.server.store.base import (
+    CodeSlot,
+    IdentityKeyTaken,
     OutgoingCopy,
     PreKey,
+    RegistrationSession,
     StoreError,
     UsernameTaken,
-    Verification,
 )
 from porch.server.store.migrations import MIGRATIONS
 from porch.server.store.sqlite import SqliteStore
@@ -53,7 +56,8 @@ async def _register(store: SqliteStore, phone: str, pw: bytes = b"h" * 32) -> st
 
 
 async def _with_keys(store: SqliteStore, account_id: str, otks: int, fallback: bool) -> None:
-    await store.set_identity(account_id, 1, "master", "curve", "ed", "sig")
+    # Keys of their own: an identity key belongs to one device (migration 4).
+    await store.set_identity(account_id, 1, "master", f"c-{account_id}", f"e-{account_id}", "sig")
     keys = [PreKey(f"k{i:04d}", f"c{i}", f"s{i}", False) for i in range(otks)]
     if fallback:
         keys.append(PreKey("fb", "cfb", "sfb", True))
@@ -97,7 +101,10 @@ async def test_migrations_create_schema_and_are_idempotent(db_path: Path) -> Non
         "devices",
         "one_time_keys",
         "fallback_keys",
-        "verifications",
+        "registration_sessions",
+        "registration_numbers",
+        "devices_curve25519",
+        "devices_ed25519",
         "envelopes",
         "sent_messages",
         "blocks",
@@ -257,6 +264,60 @@ async def test_one_time_keys_and_identity(store: SqliteStore) -> None:
     assert await store.count_one_time_keys(alice, 1) == 2
 
 
+async def test_an_identity_key_belongs_to_one_device(store: SqliteStore) -> None:
+    alice = await _register(store, PHONE_A)
+    mallory = await _register(store, PHONE_B)
+    await store.set_identity(alice, 1, "m-alice", "curve", "ed", "sig")
+    for curve, ed in (("curve", "ed"), ("curve", "ed-2"), ("curve-2", "ed")):
+        with pytest.raises(IdentityKeyTaken):
+            await store.set_identity(mallory, 1, "m-mallory", curve, ed, "sig")
+    # Refused as a whole: not even the master key was written.
+    account = await store.get_account(mallory)
+    assert account is not None and account.master_key is None
+    assert not (await store.list_devices(mallory))[0].has_keys
+    await store.set_identity(alice, 1, "m-alice", "curve", "ed", "sig")  # its own again: fine
+    await store.set_identity(mallory, 1, "m-mallory", "curve-2", "ed-2", "sig")
+
+
+async def test_migration_clears_clones_for_the_unique_indexes(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database from before migration 4 may hold clones: the first device keeps its keys."""
+    store = SqliteStore(db_path)
+    with monkeypatch.context() as m:
+        m.setattr(sqlite_store, "MIGRATIONS", [x for x in MIGRATIONS if x[0] < 4])
+        await store.open()
+        alice = await _register(store, PHONE_A)
+        await _register(store, PHONE_B)
+        await store.set_identity(alice, 1, "m-a", "curve", "ed", "sig")
+        await store.add_one_time_keys(alice, 1, [PreKey("k", "c", "s", False)])
+        with sqlite3.connect(db_path) as conn:  # a clone, as the old server accepted it
+            conn.execute(
+                "UPDATE devices SET curve25519 = 'curve', ed25519 = 'ed', signature = 's',"
+                " created = created + 1 WHERE account_id <> ?",
+                (alice,),
+            )
+            conn.execute(
+                "INSERT INTO one_time_keys SELECT account_id, 1, 'k', 'c', 's' FROM devices"
+                " WHERE account_id <> ?",
+                (alice,),
+            )
+        await store.close()
+    await store.open()
+    try:
+        by_phone = {}
+        for phone in (PHONE_A, PHONE_B):
+            account = await store.get_account_by_phone(phone)
+            assert account is not None
+            by_phone[phone] = (await store.list_devices(account.id))[0]
+        assert by_phone[PHONE_A].curve25519 == "curve"
+        assert not by_phone[PHONE_B].has_keys
+        assert await store.count_one_time_keys(by_phone[PHONE_B].account_id, 1) == 0
+        assert await store.count_one_time_keys(alice, 1) == 1
+    finally:
+        await store.close()
+
+
 async def test_claim_keys_filters_devices(store: SqliteStore) -> None:
     alice = await _register(store, PHONE_A)
     await _with_keys(store, alice, 2, fallback=False)
@@ -293,22 +354,61 @@ async def test_replacing_the_fallback_key(store: SqliteStore) -> None:
     assert claimed[0].one_time_key == PreKey("fb2", "c2", "s2", True)
 
 
-# Verifications -------------------------------------------------------------------------------
+# Registration sessions -----------------------------------------------------------------------
 
 
-async def test_verifications(store: SqliteStore) -> None:
-    assert await store.get_verification(PHONE_A) is None
-    assert await store.count_verification_attempt(PHONE_A) == 0
-    v = Verification(PHONE_A, b"hash", NOW + 1000, 0)
-    await store.put_verification(v)
-    assert await store.get_verification(PHONE_A) == v
-    assert await store.count_verification_attempt(PHONE_A) == 1
-    assert await store.count_verification_attempt(PHONE_A) == 2
-    await store.put_verification(Verification(PHONE_A, None, NOW + 2000, 0))  # a new code
-    got = await store.get_verification(PHONE_A)
-    assert got == Verification(PHONE_A, None, NOW + 2000, 0)
-    await store.delete_verification(PHONE_A)
-    assert await store.get_verification(PHONE_A) is None
+def _doubling(sends: int) -> int:
+    return 1000 * 2 ** (sends - 1)
+
+
+async def test_registration_sessions(store: SqliteStore) -> None:
+    assert await store.get_registration_session(b"a" * 32) is None
+    assert await store.count_session_attempt(b"a" * 32) == 0
+    a = RegistrationSession(b"a" * 32, PHONE_A, b"hash", 0, NOW + 1000)
+    b = RegistrationSession(b"b" * 32, PHONE_A, None, 0, NOW + 1000)
+    other = RegistrationSession(b"o" * 32, PHONE_B, b"hash", 0, NOW + 1000)
+    for session in (a, b, other):
+        await store.put_registration_session(session)
+    assert await store.get_registration_session(b"a" * 32) == a
+    assert await store.count_session_attempt(b"a" * 32) == 1
+    assert await store.count_session_attempt(b"a" * 32) == 2
+    assert (await store.get_registration_session(b"b" * 32)) == b  # counted apart
+    renewed = RegistrationSession(b"a" * 32, PHONE_A, b"new", 0, NOW + 2000)
+    await store.put_registration_session(renewed)  # a new code in the session
+    assert await store.get_registration_session(b"a" * 32) == renewed
+    # Consuming one ends every session of the number, once.
+    assert await store.consume_registration_session(b"b" * 32) is True
+    assert await store.get_registration_session(b"a" * 32) is None
+    assert await store.consume_registration_session(b"b" * 32) is False
+    assert await store.get_registration_session(b"o" * 32) == other
+
+
+async def test_claim_code_send_spaces_codes_per_number(store: SqliteStore) -> None:
+    quiet = 60_000
+    assert await store.claim_code_send(PHONE_A, NOW, _doubling, quiet) == CodeSlot(
+        True, 1, NOW + 1000
+    )
+    assert await store.claim_code_send(PHONE_A, NOW + 999, _doubling, quiet) == CodeSlot(
+        False, 1, NOW + 1000
+    )
+    assert await store.claim_code_send(PHONE_B, NOW, _doubling, quiet) == CodeSlot(
+        True, 1, NOW + 1000
+    )
+    assert await store.claim_code_send(PHONE_A, NOW + 1000, _doubling, quiet) == CodeSlot(
+        True, 2, NOW + 3000
+    )
+    # Quiet for `quiet` after the due time: the run starts over.
+    later = NOW + 3000 + quiet
+    assert await store.claim_code_send(PHONE_A, later, _doubling, quiet) == CodeSlot(
+        True, 1, later + 1000
+    )
+
+
+async def test_concurrent_code_claims_grant_one(store: SqliteStore) -> None:
+    slots = await asyncio.gather(
+        *(store.claim_code_send(PHONE_A, NOW, _doubling, 60_000) for _ in range(5))
+    )
+    assert sum(slot.granted for slot in slots) == 1
 
 
 # Messages ------------------------------------------------------------------------------------
@@ -388,14 +488,17 @@ async def test_sweep_removes_expired(store: SqliteStore) -> None:
     bob = await _register(store, PHONE_B)
     await _send(store, alice, "old", bob, expires=NOW + 10)
     await _send(store, alice, "new", bob, expires=NOW + DAY)
-    await store.put_verification(Verification(PHONE_A, b"h", NOW + 10, 0))
-    await store.put_verification(Verification(PHONE_B, b"h", NOW + DAY, 0))
+    await store.put_registration_session(RegistrationSession(b"a" * 32, PHONE_A, b"h", 0, NOW + 10))
+    await store.put_registration_session(
+        RegistrationSession(b"b" * 32, PHONE_B, b"h", 0, NOW + DAY)
+    )
+    await store.claim_code_send(PHONE_A, NOW, lambda _: 5, 5)  # its run is over at NOW + 10
 
     result = await store.sweep(NOW + 10)
-    assert (result.envelopes, result.sent_records, result.verifications) == (1, 1, 1)
+    assert (result.envelopes, result.sent_records, result.verifications) == (1, 1, 2)
     assert [e.body for e in await store.fetch_envelopes(bob, 1, 10)] == ["body-new-1"]
-    assert await store.get_verification(PHONE_A) is None
-    assert await store.get_verification(PHONE_B) is not None
+    assert await store.get_registration_session(b"a" * 32) is None
+    assert await store.get_registration_session(b"b" * 32) is not None
     # The idempotency record of "old" is gone: its client id is fresh again.
     assert (await _send(store, alice, "old", bob)).duplicate is False
     assert (await _send(store, alice, "new", bob)).duplicate is True
@@ -502,7 +605,8 @@ async def test_data_survives_close_and_reopen(db_path: Path) -> None:
     await _with_keys(store, bob, 3, fallback=True)
     await store.set_username(alice, "alice")
     await _send(store, alice, "c1", bob)
-    await store.put_verification(Verification(PHONE_C, b"h", NOW, 2))
+    session = RegistrationSession(b"c" * 32, PHONE_C, b"h", 2, NOW)
+    await store.put_registration_session(session)
     await store.close()
 
     reopened = SqliteStore(db_path)
@@ -514,7 +618,7 @@ async def test_data_survives_close_and_reopen(db_path: Path) -> None:
         envelopes = await reopened.fetch_envelopes(bob, 1, 10)
         assert [e.body for e in envelopes] == ["body-c1-1"]
         assert (await _send(reopened, alice, "c1", bob)).duplicate is True
-        assert await reopened.get_verification(PHONE_C) == Verification(PHONE_C, b"h", NOW, 2)
+        assert await reopened.get_registration_session(b"c" * 32) == session
     finally:
         await reopened.close()
 

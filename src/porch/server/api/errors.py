@@ -22,6 +22,7 @@ STATUS = {
     ErrorCode.CODE_INVALID: 403,
     ErrorCode.CODE_EXPIRED: 403,
     ErrorCode.TOO_MANY_ATTEMPTS: 429,
+    ErrorCode.SESSION_NOT_FOUND: 404,
     ErrorCode.AUTH_REQUIRED: 401,
     ErrorCode.AUTH_FAILED: 401,
     ErrorCode.FORBIDDEN: 403,
@@ -30,6 +31,7 @@ STATUS = {
     ErrorCode.MASTER_KEY_MISMATCH: 409,
     ErrorCode.BAD_SIGNATURE: 400,
     ErrorCode.NO_KEYS: 409,
+    ErrorCode.IDENTITY_KEY_IN_USE: 409,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.REQUEST_TOO_LARGE: 413,
@@ -39,7 +41,7 @@ STATUS = {
 
 def error_response(exc: ProtocolError) -> JSONResponse:
     headers = {}
-    if exc.code == ErrorCode.RATE_LIMITED and "retry_after" in exc.details:
+    if "retry_after" in exc.details:  # rate_limited, too_many_attempts
         headers["Retry-After"] = str(exc.details["retry_after"])
     if exc.code in (ErrorCode.AUTH_REQUIRED, ErrorCode.AUTH_FAILED):
         headers["WWW-Authenticate"] = 'Basic realm="porch"'

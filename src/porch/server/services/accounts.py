@@ -16,13 +16,15 @@ from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.server.bus.base import Bus, DeviceEvent
 from porch.server.clock import Clock
 from porch.server.providers.sms import SmsProvider
-from porch.server.ratelimit import Limit, RateLimiter
+from porch.server.ratelimit import Limit, RateLimiter, in_words
 from porch.server.settings import Settings
-from porch.server.store.base import Account, Device, Store, UsernameTaken, Verification
+from porch.server.store.base import Account, Device, RegistrationSession, Store, UsernameTaken
 
 log = logging.getLogger("porch.accounts")
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_]{2,31}$")
+# secrets.token_urlsafe(32): 256 random bits, 43 characters.
+SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 MAX_DEVICE_NAME = 64
 
 
@@ -32,6 +34,14 @@ class Principal:
 
     account_id: str
     device_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CodeSent:
+    session_id: str
+    expires_in: int  # seconds the code is good for
+    next_code_in: int  # seconds before the number may be sent another code
+    attempts_left: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +76,13 @@ def normalize_username(raw: str) -> str:
     return name
 
 
+def _session_hash(session_id: str) -> bytes:
+    # Only the hash is stored: a copy of the database does not hold live session ids.
+    if not (isinstance(session_id, str) and SESSION_ID_RE.match(session_id)):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "a session id is 43 URL-safe characters")
+    return hashlib.sha256(session_id.encode("ascii")).digest()
+
+
 def hash_secret(secret: str) -> bytes:
     # Device passwords are 256-bit random values, so a fast hash is enough: there is no
     # dictionary to attack. The hash keeps a database dump from being a set of credentials.
@@ -91,9 +108,7 @@ class AccountService:
         self._code_key: bytes | None = None
         s = settings
         self._limits = {
-            "code_phone": Limit.parse(s.limit_code_per_phone),
             "code_address": Limit.parse(s.limit_code_per_address),
-            "verify_phone": Limit.parse(s.limit_verify_per_phone),
             "register_address": Limit.parse(s.limit_register_per_address),
             "directory": Limit.parse(s.limit_directory_per_account),
             "auth_failures": Limit.parse(s.limit_auth_failures_per_address),
@@ -101,50 +116,93 @@ class AccountService:
 
     # Registration --------------------------------------------------------------------------
 
-    async def request_code(self, raw_phone: str, address: str) -> int:
-        """Send a code; returns its lifetime in seconds."""
+    # Registration sessions, after Signal-Server's VerificationSession: every code belongs to
+    # a session with its own attempt counter, so wrong guesses in an attacker's session never
+    # use up the owner's; codes to one number are spaced exponentially instead of an hourly
+    # cap, so a flood of requests delays the owner but never walls the number off
+    # (docs/security.md, "Verification codes").
+
+    async def request_code(
+        self, raw_phone: str, address: str, session_id: str | None = None
+    ) -> CodeSent:
+        """Send a code, in a new session or in the client's own (then its attempts restart)."""
         phone = normalize_phone(raw_phone)
+        continued = None
+        if session_id is not None:
+            current = await self._store.get_registration_session(_session_hash(session_id))
+            # A session that ended or is for another number is not an error: start a new one.
+            if current is not None and current.phone == phone:
+                continued = session_id
         await self._limiter.hit("code-address", address, self._limits["code_address"])
-        await self._limiter.hit("code-phone", phone, self._limits["code_phone"])
+        now = self._clock.now_ms()
+        s = self._settings
+        slot = await self._store.claim_code_send(
+            phone, now, self._interval_ms, s.code_quiet_seconds * 1000
+        )
+        wait = -(-(slot.next_code - now) // 1000)
+        if not slot.granted:
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                f"a code was sent to this number a short while ago; try again in {in_words(wait)}",
+                retry_after=wait,
+            )
         code = f"{secrets.randbelow(1_000_000):06d}"
-        ttl = self._settings.code_ttl_seconds
         code_hash = None if self._sms.owns_code else await self._code_digest(phone, code)
-        await self._store.put_verification(
-            Verification(phone, code_hash, self._clock.now_ms() + ttl * 1000, 0)
+        sid = continued or secrets.token_urlsafe(32)
+        await self._store.put_registration_session(
+            RegistrationSession(
+                _session_hash(sid), phone, code_hash, 0, now + s.code_ttl_seconds * 1000
+            )
         )
         await self._sms.start(phone, code)
-        return ttl
+        return CodeSent(sid, s.code_ttl_seconds, wait, s.code_max_attempts)
 
-    async def verify(self, raw_phone: str, code: str, name: str, address: str) -> Registration:
-        phone = normalize_phone(raw_phone)
+    def _interval_ms(self, sends: int) -> int:
+        """The wait after the n-th code of a run: interval * 2^(n-1), at most the maximum."""
+        s = self._settings
+        exponent = min(sends - 1, 30)  # 2^30 s is far past any maximum; keeps the int small
+        return min(s.code_interval_seconds << exponent, s.code_interval_max_seconds) * 1000
+
+    async def verify(self, session_id: str, code: str, name: str, address: str) -> Registration:
         await self._limiter.hit("register-address", address, self._limits["register_address"])
-        await self._limiter.hit("verify-phone", phone, self._limits["verify_phone"])
         if not (isinstance(code, str) and len(code) == 6 and code.isascii() and code.isdigit()):
             raise ProtocolError(ErrorCode.CODE_INVALID, "the code is six digits")
-        pending = await self._store.get_verification(phone)
-        if pending is None:
-            raise ProtocolError(ErrorCode.CODE_INVALID, "no code was requested for this number")
-        if pending.expires <= self._clock.now_ms():
-            await self._store.delete_verification(phone)
-            raise ProtocolError(ErrorCode.CODE_EXPIRED, "the code has expired; request a new one")
-        attempts = await self._store.count_verification_attempt(phone)
-        if attempts > self._settings.code_max_attempts:
-            await self._store.delete_verification(phone)
+        id_hash = _session_hash(session_id)
+        session = await self._store.get_registration_session(id_hash)
+        if session is None:
             raise ProtocolError(
-                ErrorCode.TOO_MANY_ATTEMPTS, "too many wrong codes; request a new one"
+                ErrorCode.SESSION_NOT_FOUND,
+                "this registration session has ended or never existed; request a new code",
+            )
+        phone = session.phone
+        if session.expires <= self._clock.now_ms():
+            raise ProtocolError(ErrorCode.CODE_EXPIRED, "the code has expired; request a new one")
+        max_attempts = self._settings.code_max_attempts
+        # Counted before the check, atomically: concurrent guesses cannot share one attempt.
+        attempts = await self._store.count_session_attempt(id_hash)
+        if attempts == 0:  # the number registered in the meantime
+            raise ProtocolError(ErrorCode.SESSION_NOT_FOUND, "this registration session has ended")
+        if attempts > max_attempts:
+            raise ProtocolError(
+                ErrorCode.TOO_MANY_ATTEMPTS,
+                f"{max_attempts} wrong codes in this session; request a new code",
             )
         if self._sms.owns_code:
             ok = await self._sms.check(phone, code)
         else:
-            assert pending.code_hash is not None
-            ok = hmac.compare_digest(pending.code_hash, await self._code_digest(phone, code))
+            assert session.code_hash is not None
+            ok = hmac.compare_digest(session.code_hash, await self._code_digest(phone, code))
         if not ok:
-            left = self._settings.code_max_attempts - attempts
-            raise ProtocolError(
-                ErrorCode.CODE_INVALID, f"wrong code; {left} attempt(s) left", attempts_left=left
+            left = max_attempts - attempts
+            message = (
+                f"wrong code; {left} attempt{'s' if left != 1 else ''} left"
+                if left
+                else "wrong code, and that was the last attempt; request a new code"
             )
-        # A code is good once: deleting it first makes a replayed verify fail.
-        await self._store.delete_verification(phone)
+            raise ProtocolError(ErrorCode.CODE_INVALID, message, attempts_left=left)
+        if not await self._store.consume_registration_session(id_hash):
+            raise ProtocolError(ErrorCode.SESSION_NOT_FOUND, "this registration session has ended")
+        # A code is good once: the sessions went first, so a replayed verify fails.
         name = name.strip()[:MAX_DEVICE_NAME]
         password = secrets.token_urlsafe(32)
         registration_id = secrets.randbelow(2**31 - 1) + 1

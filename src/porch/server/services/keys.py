@@ -18,7 +18,7 @@ from porch.protocol.frames import keys_low
 from porch.server.bus.base import Bus, DeviceEvent
 from porch.server.ratelimit import Limit, RateLimiter
 from porch.server.services.accounts import Principal
-from porch.server.store.base import ClaimedDevice, Device, PreKey, Store
+from porch.server.store.base import ClaimedDevice, Device, IdentityKeyTaken, PreKey, Store
 
 MAX_ONE_TIME_KEYS_PER_UPLOAD = 200
 MAX_STORED_ONE_TIME_KEYS = 500
@@ -130,14 +130,24 @@ class KeyService:
                 ErrorCode.BAD_SIGNATURE,
                 "the device keys are not signed by the master key for this account and device",
             ) from None
-        await self._store.set_identity(
-            principal.account_id,
-            principal.device_id,
-            identity.master_key,
-            identity.curve25519,
-            identity.ed25519,
-            identity.signature,
-        )
+        try:
+            # The store's unique indexes decide, so two concurrent uploads cannot both win.
+            await self._store.set_identity(
+                principal.account_id,
+                principal.device_id,
+                identity.master_key,
+                identity.curve25519,
+                identity.ed25519,
+                identity.signature,
+            )
+        except IdentityKeyTaken:
+            # A clone: public keys copied from another device and signed by the uploader's
+            # own master key would let the uploader pose as that device. Whose device it is
+            # stays unsaid (docs/security.md, "Identity keys").
+            raise ProtocolError(
+                ErrorCode.IDENTITY_KEY_IN_USE,
+                "these identity keys belong to another device; generate this device's own",
+            ) from None
         await self._bus.account_changed(principal.account_id)
         return identity.ed25519
 

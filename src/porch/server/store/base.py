@@ -6,7 +6,7 @@ a Store and never see a connection, so the PostgreSQL store slots in behind the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,6 +17,10 @@ class StoreError(Exception):
 
 class UsernameTaken(StoreError):
     """Another account has this username."""
+
+
+class IdentityKeyTaken(StoreError):
+    """Another device already has this curve25519 or ed25519 identity key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +71,23 @@ class ClaimedDevice:
 
 
 @dataclass(frozen=True, slots=True)
-class Verification:
+class RegistrationSession:
+    """One code request and the guesses against its code (docs/security.md)."""
+
+    id_hash: bytes  # SHA-256 of the session id the client holds; the id itself is not kept
     phone: str
-    code_hash: bytes | None
-    expires: int
+    code_hash: bytes | None  # None when the SMS provider owns the code
     attempts: int
+    expires: int
+
+
+@dataclass(frozen=True, slots=True)
+class CodeSlot:
+    """The answer to "may this number be sent a code now?"."""
+
+    granted: bool
+    sends: int  # codes sent to the number in its current run, a granted one included
+    next_code: int  # epoch ms from which the number may be sent its next code
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +122,7 @@ class StoredMessage:
 class SweepResult:
     envelopes: int
     sent_records: int
-    verifications: int
+    verifications: int  # registration sessions and per-number code schedules
 
 
 class Store(Protocol):
@@ -151,7 +167,10 @@ class Store(Protocol):
         curve25519: str,
         ed25519: str,
         signature: str,
-    ) -> None: ...
+    ) -> None:
+        """Raises IdentityKeyTaken when another device has either key."""
+        ...
+
     async def add_one_time_keys(
         self, account_id: str, device_id: int, keys: Sequence[PreKey]
     ) -> int: ...
@@ -160,11 +179,29 @@ class Store(Protocol):
         self, account_id: str, device_ids: Sequence[int] | None
     ) -> list[ClaimedDevice]: ...
 
-    # Verification codes
-    async def put_verification(self, verification: Verification) -> None: ...
-    async def get_verification(self, phone: str) -> Verification | None: ...
-    async def count_verification_attempt(self, phone: str) -> int: ...
-    async def delete_verification(self, phone: str) -> None: ...
+    # Registration sessions
+    async def claim_code_send(
+        self, phone: str, now: int, interval_ms: Callable[[int], int], quiet_ms: int
+    ) -> CodeSlot:
+        """Atomically: refuse if the number's next code is not due yet; otherwise count one
+        more send in the number's run (a run ends quiet_ms after its last due time) and set
+        the next due time to now + interval_ms(sends)."""
+        ...
+
+    async def put_registration_session(self, session: RegistrationSession) -> None:
+        """Insert the session, or replace the one with the same id_hash."""
+        ...
+
+    async def get_registration_session(self, id_hash: bytes) -> RegistrationSession | None: ...
+    async def count_session_attempt(self, id_hash: bytes) -> int:
+        """Add one attempt to the session and return the new count (0: no such session)."""
+        ...
+
+    async def consume_registration_session(self, id_hash: bytes) -> bool:
+        """Delete the session and every other session of its number (once the number has
+        registered, none of them means anything). False if the session was already gone, so
+        that of two verifies of one code only one goes on to register."""
+        ...
 
     # Blocks
     async def set_block(self, account_id: str, blocked_id: str, blocked: bool) -> None: ...

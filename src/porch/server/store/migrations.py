@@ -93,6 +93,53 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        3,
+        "registration sessions, per-number code schedule",
+        [
+            # A pending code now belongs to a session, not to the number (docs/security.md,
+            # "Verification codes"): codes pending at upgrade time are void.
+            "DROP TABLE verifications",
+            """CREATE TABLE registration_sessions (
+                id_hash BYTEA PRIMARY KEY,
+                phone TEXT NOT NULL,
+                code_hash BYTEA,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                expires BIGINT NOT NULL
+            )""",
+            "CREATE INDEX registration_sessions_phone ON registration_sessions (phone)",
+            "CREATE INDEX registration_sessions_expiry ON registration_sessions (expires)",
+            """CREATE TABLE registration_numbers (
+                phone TEXT PRIMARY KEY,
+                sends INTEGER NOT NULL,
+                next_code BIGINT NOT NULL,
+                expires BIGINT NOT NULL
+            )""",
+            "CREATE INDEX registration_numbers_expiry ON registration_numbers (expires)",
+        ],
+    ),
+    (
+        4,
+        "a device identity key belongs to one device",
+        [
+            # Clones uploaded before this check lose their keys (the earliest device keeps
+            # them), so that the unique indexes can be built; such a device must register again.
+            """UPDATE devices SET curve25519 = NULL, ed25519 = NULL, signature = NULL
+            WHERE EXISTS (SELECT 1 FROM devices d
+                WHERE (d.curve25519 = devices.curve25519 OR d.ed25519 = devices.ed25519)
+                AND (d.created < devices.created OR (d.created = devices.created
+                    AND (d.account_id < devices.account_id OR (d.account_id = devices.account_id
+                        AND d.device_id < devices.device_id)))))""",
+            """DELETE FROM one_time_keys WHERE EXISTS (SELECT 1 FROM devices d
+                WHERE d.account_id = one_time_keys.account_id
+                AND d.device_id = one_time_keys.device_id AND d.curve25519 IS NULL)""",
+            """DELETE FROM fallback_keys WHERE EXISTS (SELECT 1 FROM devices d
+                WHERE d.account_id = fallback_keys.account_id
+                AND d.device_id = fallback_keys.device_id AND d.curve25519 IS NULL)""",
+            "CREATE UNIQUE INDEX devices_curve25519 ON devices (curve25519)",
+            "CREATE UNIQUE INDEX devices_ed25519 ON devices (ed25519)",
+        ],
+    ),
 ]
 
 # Dialect differences are confined to these two spellings.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -21,16 +21,18 @@ import asyncpg
 from porch.server.store.base import (
     Account,
     ClaimedDevice,
+    CodeSlot,
     Device,
     DeviceAuth,
     Envelope,
+    IdentityKeyTaken,
     OutgoingCopy,
     PreKey,
+    RegistrationSession,
     StoredMessage,
     StoreError,
     SweepResult,
     UsernameTaken,
-    Verification,
 )
 from porch.server.store.migrations import MIGRATIONS, POSTGRES_TYPES, render
 from porch.server.store.rows import (
@@ -238,19 +240,22 @@ class PostgresStore:
         ed25519: str,
         signature: str,
     ) -> None:
-        async with self.pool.acquire() as c, c.transaction():
-            await c.execute(
-                "UPDATE accounts SET master_key = $1 WHERE id = $2", master_key, account_id
-            )
-            await c.execute(
-                "UPDATE devices SET curve25519 = $1, ed25519 = $2, signature = $3"
-                " WHERE account_id = $4 AND device_id = $5",
-                curve25519,
-                ed25519,
-                signature,
-                account_id,
-                device_id,
-            )
+        try:
+            async with self.pool.acquire() as c, c.transaction():
+                await c.execute(
+                    "UPDATE accounts SET master_key = $1 WHERE id = $2", master_key, account_id
+                )
+                await c.execute(
+                    "UPDATE devices SET curve25519 = $1, ed25519 = $2, signature = $3"
+                    " WHERE account_id = $4 AND device_id = $5",
+                    curve25519,
+                    ed25519,
+                    signature,
+                    account_id,
+                    device_id,
+                )
+        except asyncpg.UniqueViolationError:  # the unique indexes of migration 4
+            raise IdentityKeyTaken(account_id) from None
 
     async def add_one_time_keys(
         self, account_id: str, device_id: int, keys: Sequence[PreKey]
@@ -319,38 +324,79 @@ class PostgresStore:
                 claimed.append(ClaimedDevice(d, key))
             return claimed
 
-    # Verification codes --------------------------------------------------------------------
+    # Registration sessions -----------------------------------------------------------------
 
-    async def put_verification(self, verification: Verification) -> None:
-        v = verification
+    async def claim_code_send(
+        self, phone: str, now: int, interval_ms: Callable[[int], int], quiet_ms: int
+    ) -> CodeSlot:
+        async with self.pool.acquire() as c, c.transaction():
+            # The row is created first so that FOR UPDATE has a row to lock: concurrent
+            # requests on any node queue here and only one of them gets the slot.
+            await c.execute(
+                "INSERT INTO registration_numbers (phone, sends, next_code, expires)"
+                " VALUES ($1, 0, 0, 0) ON CONFLICT DO NOTHING",
+                phone,
+            )
+            row = await c.fetchrow(
+                "SELECT sends, next_code, expires FROM registration_numbers WHERE phone = $1"
+                " FOR UPDATE",
+                phone,
+            )
+            assert row is not None
+            if now < row[1]:
+                return CodeSlot(False, int(row[0]), int(row[1]))
+            sends = 1 if now >= row[2] else int(row[0]) + 1
+            next_code = now + interval_ms(sends)
+            await c.execute(
+                "UPDATE registration_numbers SET sends = $2, next_code = $3, expires = $4"
+                " WHERE phone = $1",
+                phone,
+                sends,
+                next_code,
+                next_code + quiet_ms,
+            )
+            return CodeSlot(True, sends, next_code)
+
+    async def put_registration_session(self, session: RegistrationSession) -> None:
+        v = session
         await self.pool.execute(
-            "INSERT INTO verifications (phone, code_hash, expires, attempts)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (phone) DO UPDATE SET code_hash = $2,"
-            " expires = $3, attempts = $4",
+            "INSERT INTO registration_sessions (id_hash, phone, code_hash, attempts, expires)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id_hash) DO UPDATE SET phone = $2,"
+            " code_hash = $3, attempts = $4, expires = $5",
+            v.id_hash,
             v.phone,
             v.code_hash,
-            v.expires,
             v.attempts,
+            v.expires,
         )
 
-    async def get_verification(self, phone: str) -> Verification | None:
+    async def get_registration_session(self, id_hash: bytes) -> RegistrationSession | None:
         row = await self.pool.fetchrow(
-            "SELECT phone, code_hash, expires, attempts FROM verifications WHERE phone = $1",
-            phone,
+            "SELECT id_hash, phone, code_hash, attempts, expires FROM registration_sessions"
+            " WHERE id_hash = $1",
+            id_hash,
         )
         if row is None:
             return None
-        return Verification(row[0], None if row[1] is None else bytes(row[1]), row[2], row[3])
+        code_hash = None if row[2] is None else bytes(row[2])
+        return RegistrationSession(bytes(row[0]), row[1], code_hash, row[3], row[4])
 
-    async def count_verification_attempt(self, phone: str) -> int:
+    async def count_session_attempt(self, id_hash: bytes) -> int:
         value = await self.pool.fetchval(
-            "UPDATE verifications SET attempts = attempts + 1 WHERE phone = $1 RETURNING attempts",
-            phone,
+            "UPDATE registration_sessions SET attempts = attempts + 1 WHERE id_hash = $1"
+            " RETURNING attempts",
+            id_hash,
         )
         return 0 if value is None else int(value)
 
-    async def delete_verification(self, phone: str) -> None:
-        await self.pool.execute("DELETE FROM verifications WHERE phone = $1", phone)
+    async def consume_registration_session(self, id_hash: bytes) -> bool:
+        # Of two concurrent verifies of one good code, the second deletes nothing here.
+        status = await self.pool.execute(
+            "DELETE FROM registration_sessions"
+            " WHERE phone = (SELECT phone FROM registration_sessions WHERE id_hash = $1)",
+            id_hash,
+        )
+        return _rowcount(status) > 0
 
     # Blocks --------------------------------------------------------------------------------
 
@@ -411,8 +457,9 @@ class PostgresStore:
         async with self.pool.acquire() as c, c.transaction():
             e = await c.execute("DELETE FROM envelopes WHERE expires <= $1", now)
             s = await c.execute("DELETE FROM sent_messages WHERE expires <= $1", now)
-            v = await c.execute("DELETE FROM verifications WHERE expires <= $1", now)
-        return SweepResult(_rowcount(e), _rowcount(s), _rowcount(v))
+            v = await c.execute("DELETE FROM registration_sessions WHERE expires <= $1", now)
+            n = await c.execute("DELETE FROM registration_numbers WHERE expires <= $1", now)
+        return SweepResult(_rowcount(e), _rowcount(s), _rowcount(v) + _rowcount(n))
 
     # The writer ----------------------------------------------------------------------------
 

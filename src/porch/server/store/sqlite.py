@@ -22,16 +22,18 @@ from typing import Any, TypeVar
 from porch.server.store.base import (
     Account,
     ClaimedDevice,
+    CodeSlot,
     Device,
     DeviceAuth,
     Envelope,
+    IdentityKeyTaken,
     OutgoingCopy,
     PreKey,
+    RegistrationSession,
     StoredMessage,
     StoreError,
     SweepResult,
     UsernameTaken,
-    Verification,
 )
 from porch.server.store.migrations import MIGRATIONS, SQLITE_TYPES, render
 from porch.server.store.rows import (
@@ -326,11 +328,14 @@ class SqliteStore:
     ) -> None:
         def op(c: sqlite3.Connection) -> None:
             c.execute("UPDATE accounts SET master_key = ? WHERE id = ?", (master_key, account_id))
-            c.execute(
-                "UPDATE devices SET curve25519 = ?, ed25519 = ?, signature = ?"
-                " WHERE account_id = ? AND device_id = ?",
-                (curve25519, ed25519, signature, account_id, device_id),
-            )
+            try:
+                c.execute(
+                    "UPDATE devices SET curve25519 = ?, ed25519 = ?, signature = ?"
+                    " WHERE account_id = ? AND device_id = ?",
+                    (curve25519, ed25519, signature, account_id, device_id),
+                )
+            except sqlite3.IntegrityError:  # the unique indexes of migration 4
+                raise IdentityKeyTaken(account_id) from None
 
         await self._exec.call(op)
 
@@ -400,44 +405,71 @@ class SqliteStore:
 
         return await self._exec.call(op)
 
-    # Verification codes --------------------------------------------------------------------
+    # Registration sessions -----------------------------------------------------------------
 
-    async def put_verification(self, verification: Verification) -> None:
-        v = verification
-        await self._exec.call(
-            lambda c: c.execute(
-                "INSERT OR REPLACE INTO verifications (phone, code_hash, expires, attempts)"
-                " VALUES (?, ?, ?, ?)",
-                (v.phone, v.code_hash, v.expires, v.attempts),
-            )
-        )
-
-    async def get_verification(self, phone: str) -> Verification | None:
-        def op(c: sqlite3.Connection) -> Verification | None:
+    async def claim_code_send(
+        self, phone: str, now: int, interval_ms: Callable[[int], int], quiet_ms: int
+    ) -> CodeSlot:
+        # One transaction on the single store thread: two requests never both get the slot.
+        def op(c: sqlite3.Connection) -> CodeSlot:
             row = c.execute(
-                "SELECT phone, code_hash, expires, attempts FROM verifications WHERE phone = ?",
+                "SELECT sends, next_code, expires FROM registration_numbers WHERE phone = ?",
                 (phone,),
             ).fetchone()
-            if row is None:
-                return None
-            return Verification(row[0], None if row[1] is None else bytes(row[1]), row[2], row[3])
+            if row is not None and now < row[1]:
+                return CodeSlot(False, int(row[0]), int(row[1]))
+            sends = 1 if row is None or now >= row[2] else int(row[0]) + 1
+            next_code = now + interval_ms(sends)
+            c.execute(
+                "INSERT OR REPLACE INTO registration_numbers (phone, sends, next_code, expires)"
+                " VALUES (?, ?, ?, ?)",
+                (phone, sends, next_code, next_code + quiet_ms),
+            )
+            return CodeSlot(True, sends, next_code)
 
         return await self._exec.call(op)
 
-    async def count_verification_attempt(self, phone: str) -> int:
-        def op(c: sqlite3.Connection) -> int:
-            c.execute("UPDATE verifications SET attempts = attempts + 1 WHERE phone = ?", (phone,))
+    async def put_registration_session(self, session: RegistrationSession) -> None:
+        v = session
+        await self._exec.call(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO registration_sessions"
+                " (id_hash, phone, code_hash, attempts, expires) VALUES (?, ?, ?, ?, ?)",
+                (v.id_hash, v.phone, v.code_hash, v.attempts, v.expires),
+            )
+        )
+
+    async def get_registration_session(self, id_hash: bytes) -> RegistrationSession | None:
+        def op(c: sqlite3.Connection) -> RegistrationSession | None:
             row = c.execute(
-                "SELECT attempts FROM verifications WHERE phone = ?", (phone,)
+                "SELECT id_hash, phone, code_hash, attempts, expires FROM registration_sessions"
+                " WHERE id_hash = ?",
+                (id_hash,),
+            ).fetchone()
+            if row is None:
+                return None
+            code_hash = None if row[2] is None else bytes(row[2])
+            return RegistrationSession(bytes(row[0]), row[1], code_hash, row[3], row[4])
+
+        return await self._exec.call(op)
+
+    async def count_session_attempt(self, id_hash: bytes) -> int:
+        def op(c: sqlite3.Connection) -> int:
+            row = c.execute(
+                "UPDATE registration_sessions SET attempts = attempts + 1 WHERE id_hash = ?"
+                " RETURNING attempts",
+                (id_hash,),
             ).fetchone()
             return 0 if row is None else int(row[0])
 
         return await self._exec.call(op)
 
-    async def delete_verification(self, phone: str) -> None:
-        await self._exec.call(
-            lambda c: c.execute("DELETE FROM verifications WHERE phone = ?", (phone,))
+    async def consume_registration_session(self, id_hash: bytes) -> bool:
+        sql = (
+            "DELETE FROM registration_sessions"
+            " WHERE phone = (SELECT phone FROM registration_sessions WHERE id_hash = ?)"
         )
+        return await self._exec.call(lambda c: c.execute(sql, (id_hash,)).rowcount > 0)
 
     # Blocks --------------------------------------------------------------------------------
 
@@ -543,7 +575,8 @@ class SqliteStore:
         def op(c: sqlite3.Connection) -> SweepResult:
             e = c.execute("DELETE FROM envelopes WHERE expires <= ?", (now,)).rowcount
             s = c.execute("DELETE FROM sent_messages WHERE expires <= ?", (now,)).rowcount
-            v = c.execute("DELETE FROM verifications WHERE expires <= ?", (now,)).rowcount
+            v = c.execute("DELETE FROM registration_sessions WHERE expires <= ?", (now,)).rowcount
+            v += c.execute("DELETE FROM registration_numbers WHERE expires <= ?", (now,)).rowcount
             return SweepResult(e, s, v)
 
         return await self._exec.call(op)
