@@ -24,6 +24,7 @@ from porch.protocol.codec import dumps
 from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.server.bus.base import Bus, DeviceEvent
 from porch.server.clock import Clock
+from porch.server.gateway.delivery import encode_envelope, envelope_batches
 from porch.server.metrics import Metrics
 from porch.server.ratelimit import Limit, count_hit
 from porch.server.services.accounts import AccountService, Principal
@@ -333,7 +334,7 @@ class Connection:
     def _encode_envelope(self, e: Envelope) -> bytes:
         """The envelope's frame, or a too_large marker if it cannot fit in the frame size the
         protocol promises (it was stored under a larger limit, or by other means)."""
-        data = dumps(f.envelope(e.id, e.sender_account, e.sender_device, e.ts, e.kind, e.body))
+        data = encode_envelope(e)
         if len(data) <= f.MAX_ENVELOPE_BYTES:
             return data
         log.warning("envelope %d of %d bytes is too large to deliver", e.id, len(data))
@@ -390,7 +391,7 @@ class Connection:
         # Bounded by the window, not by _out's limit. Batches are cut by count and by bytes,
         # so that no frame exceeds MAX_SERVER_FRAME_BYTES (docs/protocol.md).
         if self._batch and len(chosen) > 1:
-            for data in f.pack_envelopes([self._encode_envelope(e) for e in chosen]):
+            for data in envelope_batches(chosen, self._encode_envelope):
                 self._push("envelopes", data)
         else:
             for e in chosen:
