@@ -3,17 +3,23 @@ server keep running, and nothing stored is lost."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import time
 from typing import Any
 
 import httpx
 import pytest
 import websockets
 
-from porch.client import Client, Message
+from porch.client import Client, DecryptionFailed, Message
 from porch.crypto.olm import OlmMachine
 from porch.crypto.signing import MasterKey
+from porch.protocol.frames import MAX_SERVER_FRAME_BYTES
+from porch.server.store.base import OutgoingCopy
+from porch.server.store.postgres import PostgresStore
+from porch.server.store.sqlite import SqliteStore
 from tests.integration.conftest import next_phone
 from tests.integration.server import ServerProcess
 
@@ -25,7 +31,9 @@ class Raw:
         self.ws = ws
 
     @classmethod
-    async def open(cls, server: ServerProcess, client: Client | None = None) -> Raw:
+    async def open(
+        cls, server: ServerProcess, client: Client | None = None, batch: bool = False
+    ) -> Raw:
         ws = await websockets.connect(
             f"ws://127.0.0.1:{server.port}/v1/ws", max_size=None, compression=None
         )
@@ -38,6 +46,7 @@ class Raw:
                     "account": c.account_id,
                     "device": c.device_id,
                     "password": c.password,
+                    "batch": batch,
                 }
             )
             assert (await raw.recv())["type"] == "ready"
@@ -467,3 +476,213 @@ async def test_per_connection_send_limit(tmp_path, server_env) -> None:  # type:
         await raw.ws.close()
     finally:
         srv.stop()
+
+
+# Issue 6: poison backlogs and unbounded integers ---------------------------------------------
+
+
+async def _sent_all(raw: Raw, n: int) -> list[dict[str, Any]]:
+    """The next n answers to sends (sent or error), skipping other frames."""
+    answers: list[dict[str, Any]] = []
+    while len(answers) < n:
+        frame = await raw.recv(30)
+        if frame["type"] in ("sent", "error"):
+            answers.append(frame)
+    return answers
+
+
+async def _backlog(raw: Raw, until_drained: bool = True) -> list[tuple[int, dict[str, Any]]]:
+    """Read a backlog to `drained` without acknowledging: (frame size, envelope) pairs."""
+    got: list[tuple[int, dict[str, Any]]] = []
+    while True:
+        data = await asyncio.wait_for(raw.ws.recv(), 30)
+        frame = json.loads(data)
+        if frame["type"] == "drained":
+            return got
+        if frame["type"] == "envelope":
+            got.append((len(data), frame))
+        elif frame["type"] == "envelopes":
+            got.extend((len(data), item) for item in frame["items"])
+
+
+async def _messages_and_failures(
+    client: Client, texts: int, timeout: float = 60
+) -> tuple[list[Message], list[DecryptionFailed]]:
+    messages: list[Message] = []
+    failures: list[DecryptionFailed] = []
+    async with asyncio.timeout(timeout):
+        while len(messages) < texts:
+            event = await client.next_event(timeout)
+            if isinstance(event, Message):
+                messages.append(event)
+            elif isinstance(event, DecryptionFailed):
+                failures.append(event)
+    return messages, failures
+
+
+async def test_a_backlog_of_large_envelopes_does_not_wedge_the_queue(
+    server: ServerProcess, pair: tuple[Client, Client]
+) -> None:
+    alice, bob = pair
+    # While Bob is offline, someone sends him 20 envelopes of ~250 KB, each inside the frame
+    # limit; 64 of them to a frame would be ~5 MB, past the SDK's socket limit (1009, for ever).
+    raw = await Raw.open(server, alice)
+    for i in range(20):
+        await raw.send_to(bob, f"big{i}", body(187_000))
+    assert all(a["type"] == "sent" for a in await _sent_all(raw, 20))
+    await raw.ws.close()
+
+    # What the server sends fits the promise, in batches cut by bytes, oldest first.
+    bob_raw = await Raw.open(server, bob, batch=True)
+    backlog = await _backlog(bob_raw)
+    assert len(backlog) == 20
+    assert all(size <= MAX_SERVER_FRAME_BYTES for size, _ in backlog)
+    assert [e["id"] for _, e in backlog] == sorted(e["id"] for _, e in backlog)
+    await bob_raw.ws.close()
+
+    async with alice, bob:
+        for i in range(5):
+            await alice.send_text("@bob", f"small {i}")
+        messages, failures = await _messages_and_failures(bob, 5)
+        assert [m.text for m in messages] == [f"small {i}" for i in range(5)]
+        assert len(failures) == 20  # the fake ciphertexts, each a clear failure
+        async with asyncio.timeout(10):
+            while server.queue_depth():  # all 25 acknowledged
+                await asyncio.sleep(0.05)
+
+
+async def test_stored_envelopes_a_client_cannot_take_do_not_wedge_the_queue(
+    tmp_path,
+    server_env,  # type: ignore[no-untyped-def]
+) -> None:
+    from tests.integration.conftest import register
+
+    srv = ServerProcess(tmp_path / "big", env=server_env)
+    srv.start()
+    try:
+        alice = await register(srv, tmp_path / "a")
+        bob = await register(srv, tmp_path / "b")
+        srv.stop()
+        # Stored by other means than a send (an older server with a larger limit, a restore):
+        # 5 MiB, far past both MAX_SERVER_FRAME_BYTES and the old SDK's 4 MiB socket limit.
+        url = server_env.get("PORCH_DATABASE_URL")
+        store = PostgresStore(url) if url else SqliteStore(srv.data_dir / "porch.db")
+        await store.open()
+        try:
+            copy = OutgoingCopy(1, 1, body(5 << 20))
+            ts = int(time.time() * 1000)
+            stored = await store.store_message(
+                alice.account_id, 1, "huge", bob.account_id, [copy], ts, ts + 86_400_000
+            )
+            # And one whose sender is no account id: the SDK's key lookup would fail for ever.
+            await store.store_message(
+                "not-an-account",
+                1,
+                "odd",
+                bob.account_id,
+                [OutgoingCopy(1, 1, body())],
+                ts,
+                ts + 86_400_000,
+            )
+        finally:
+            await store.close()
+        huge_id = stored.envelopes[0].id
+        srv.start()
+
+        bob_raw = await Raw.open(srv, bob, batch=True)
+        (size, marker), (_, odd) = await _backlog(bob_raw)
+        assert odd["from"] == "not-an-account" and odd["body"] == body()
+        assert size < 1024 and marker["id"] == huge_id and marker["too_large"] is True
+        assert marker["from"] == alice.account_id and marker["ts"] == ts
+        assert "body" not in marker and marker["size"] > 5 << 20
+        await bob_raw.ws.close()
+
+        async with alice, bob:
+            await alice.send_text(bob.account_id, "after the huge one")
+            messages, failures = await _messages_and_failures(bob, 1)
+            assert [m.text for m in messages] == ["after the huge one"]
+            assert [(f.sender, f.reason) for f in failures] == [
+                (alice.account_id, "too_large"),
+                ("not-an-account", "malformed"),
+            ]
+            async with asyncio.timeout(10):
+                while srv.queue_depth():  # the marker was rejected: deleted, counted
+                    await asyncio.sleep(0.05)
+        metrics = httpx.get(f"{srv.url}/metrics").text
+        assert 'porch_envelopes_rejected_total{reason="too_large"} 1.0' in metrics
+        assert 'porch_envelopes_rejected_total{reason="malformed"} 1.0' in metrics
+        assert "porch_envelopes_too_large_total 2.0" in metrics  # to bob_raw, then the SDK
+    finally:
+        srv.stop()
+
+
+BIG_INTEGERS = [2**63, 2**64, -1, 0, 10**40]
+
+
+async def test_out_of_range_integers_get_structured_errors(
+    server: ServerProcess, pair: tuple[Client, Client]
+) -> None:
+    alice, bob = pair
+    raw = await Raw.open(server, alice)
+    for bad in BIG_INTEGERS:
+        await raw.send({"type": "ack", "ids": [bad]})
+        assert (await raw.expect_error("bad_frame"))["frame_type"] == "ack"
+        await raw.send({"type": "reject", "ids": [bad], "reason": "malformed"})
+        assert (await raw.expect_error("bad_frame"))["frame_type"] == "reject"
+        await raw.send({"type": "ping", "n": bad - 1})  # -2 and -1 are out of range too
+        await raw.expect_error("bad_frame")
+    await raw.alive()
+    await raw.ws.close()
+
+    async with httpx.AsyncClient(base_url=server.url, auth=alice.credentials.basic()) as http:
+        for path in ("9223372036854775808", "18446744073709551616", "2147483648", "0", "-1"):
+            r = await http.delete(f"/v1/devices/{path}")
+            assert r.status_code == 400, r.text
+            assert r.json()["error"]["code"] == "bad_request", r.text
+        r = await http.post(f"/v1/keys/{bob.account_id}/claim", json={"devices": [2**63]})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request", r.text
+        r = await http.delete("/v1/devices/2")
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", r.text
+        assert (await http.get("/v1/devices")).status_code == 200
+
+
+async def test_bad_acks_do_not_fail_other_users_sends(
+    server: ServerProcess,
+    register_client,  # type: ignore[no-untyped-def]
+) -> None:
+    alice = await register_client()
+    bob = await register_client()
+    carol = await register_client()
+    sender, spoiler = await Raw.open(server, alice), await Raw.open(server, carol)
+
+    async def bad_acks() -> None:
+        for i in range(300):
+            await spoiler.send({"type": "ack", "ids": [1, BIG_INTEGERS[i % 3]]})
+            await spoiler.expect_error("bad_frame")
+
+    async def sends() -> list[dict[str, Any]]:
+        for i in range(300):
+            await sender.send_to(bob, f"s{i}", body(32))
+        return await _sent_all(sender, 300)
+
+    _, answers = await asyncio.gather(bad_acks(), sends())
+    assert [a["type"] for a in answers] == ["sent"] * 300, [a for a in answers if "code" in a]
+    await spoiler.alive()
+
+    # And the server keeps delivering: Bob gets all 300 and acknowledges them.
+    bob_raw = await Raw.open(server, bob, batch=True)
+    ids: list[int] = []
+    while len(ids) < 300:
+        frame = await bob_raw.recv(30)
+        items = frame["items"] if frame["type"] == "envelopes" else [frame]
+        fresh = [e["id"] for e in items if e["type"] == "envelope"]
+        if fresh:
+            ids.extend(fresh)
+            await bob_raw.send({"type": "ack", "ids": fresh})
+    assert len(set(ids)) == 300
+    await bob_raw.alive()
+    async with asyncio.timeout(10):
+        while server.queue_depth():
+            await asyncio.sleep(0.05)
+    for raw in (sender, spoiler, bob_raw):
+        await raw.ws.close()

@@ -22,6 +22,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
 from porch.client.api import Credentials, HttpApi
+from porch.client.transport import MAX_RECEIVE_BYTES
 from porch.crypto import MasterKey, OlmMachine
 
 E164_US_LEN = 12  # "+1" and ten digits
@@ -67,7 +68,7 @@ class RawConnection:
         ws = await connect(
             ws_url,
             compression=None,
-            max_size=4 << 20,
+            max_size=MAX_RECEIVE_BYTES,  # the SDK's limit, from the server's promise
             open_timeout=open_timeout,
             ping_interval=ping_interval,
             **extra,

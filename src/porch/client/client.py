@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
@@ -60,6 +61,7 @@ from porch.crypto.errors import CryptoError, SignatureError
 from porch.crypto.olm import OlmCiphertext, OlmMachine
 from porch.crypto.signing import MasterKey, verify_device_binding, verify_one_time_key
 from porch.protocol.codec import b64decode, b64encode
+from porch.protocol.frames import ACCOUNT_ID_PATTERN, MAX_ACK_IDS, MAX_DEVICE_ID, MAX_ENVELOPE_ID
 
 log = logging.getLogger("porch.client")
 
@@ -89,6 +91,13 @@ class _DeviceFix:
     missing: set[int]
     extra: set[int]
     stale: set[int]
+
+
+_ACCOUNT_ID = re.compile(ACCOUNT_ID_PATTERN)
+
+
+def _is_int(value: object, low: int = 0, high: int = 2**63 - 1) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def _now_ms() -> int:
@@ -147,6 +156,7 @@ class Client:
         self._waiters: dict[str, asyncio.Future[SendResult]] = {}
         self._device_fixes: dict[str, _DeviceFix] = {}
         self._pending_acks: list[int] = []
+        self._pending_rejects: dict[str, list[int]] = {}  # by reason (the `reject` frame)
         self._pending_receipts: dict[str, list[str]] = {}
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -552,7 +562,7 @@ class Client:
 
     async def _read_loop(self, ws: WebSocketLike) -> None:
         while True:
-            if self._pending_acks or self._pending_receipts:
+            if self._pending_acks or self._pending_receipts or self._pending_rejects:
                 try:
                     # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
                     # cancellation that lands as recv completes, and the client would then
@@ -571,12 +581,13 @@ class Client:
                 log.warning("ignored a malformed frame from the server")
                 continue
             if kind == "envelope":
-                await self._on_envelope(frame)
+                await self._take_envelope(frame)
                 if len(self._pending_acks) >= ACK_BATCH:
                     await self._flush_acks(ws)
             elif kind == "envelopes":
-                for item in frame.get("items", []):
-                    await self._on_envelope(item)
+                items = frame.get("items")
+                for item in items if isinstance(items, list) else [items]:
+                    await self._take_envelope(item)
                 await self._flush_acks(ws)
             elif kind == "sent":
                 self._on_sent(frame)
@@ -596,6 +607,12 @@ class Client:
         if self._pending_acks:
             acks, self._pending_acks = self._pending_acks, []
             await ws.send(orjson.dumps({"type": "ack", "ids": acks}).decode())
+        if self._pending_rejects:
+            rejects, self._pending_rejects = self._pending_rejects, {}
+            for reason, ids in rejects.items():
+                for i in range(0, len(ids), MAX_ACK_IDS):
+                    frame = {"type": "reject", "ids": ids[i : i + MAX_ACK_IDS], "reason": reason}
+                    await ws.send(orjson.dumps(frame).decode())
 
     async def _top_up_keys(self) -> None:
         try:
@@ -609,6 +626,52 @@ class Client:
             log.warning("could not upload one-time keys: %s", exc)
 
     # Receiving -------------------------------------------------------------------------------
+
+    async def _take_envelope(self, frame: Any) -> None:
+        """Handle one envelope; one that cannot be taken is rejected and reported, so that it
+        never stops the queue or loops through reconnects (docs/protocol.md, "Delivery")."""
+        if not isinstance(frame, dict):
+            log.warning("ignored an envelope that is not an object")
+            return
+        envelope_id, sender, device = frame.get("id"), frame.get("from"), frame.get("from_device")
+        if not _is_int(envelope_id, 0, MAX_ENVELOPE_ID):
+            log.warning("ignored an envelope without a valid id")  # nothing to reject
+            return
+        assert isinstance(envelope_id, int)
+        who = (
+            sender if isinstance(sender, str) else "",
+            device if isinstance(device, int) and _is_int(device) else 0,
+        )
+        if frame.get("too_large") is True:
+            log.warning("envelope %d from %s was too large to deliver", envelope_id, who[0][:8])
+            self._refuse(envelope_id, "too_large", *who)
+            return
+        # A sender that is no account id would make the key lookup fail (400) on every try.
+        if not (
+            isinstance(sender, str)
+            and _ACCOUNT_ID.fullmatch(sender)
+            and _is_int(device, 1, MAX_DEVICE_ID)
+            and _is_int(frame.get("ts"))
+            and _is_int(frame.get("kind"))
+            and isinstance(frame.get("body"), str)
+        ):
+            log.warning("envelope %d is malformed", envelope_id)
+            self._refuse(envelope_id, "malformed", *who)
+            return
+        try:
+            await self._on_envelope(frame)
+        except ConnectionClosed:
+            raise  # transient: reconnect, and it comes again
+        except Exception as exc:  # a bug or bad data: the same bytes would fail again
+            log.exception("envelope %d could not be handled", envelope_id)
+            self._refuse(envelope_id, "unprocessable", *who, detail=type(exc).__name__)
+
+    def _refuse(
+        self, envelope_id: int, reason: str, sender: str, device: int, detail: str = ""
+    ) -> None:
+        if envelope_id:
+            self._pending_rejects.setdefault(reason, []).append(envelope_id)
+        self._emit(DecryptionFailed(sender, device, f"{reason}: {detail}" if detail else reason))
 
     async def _on_envelope(self, frame: dict[str, Any]) -> None:
         envelope_id, server_ts = int(frame["id"]), int(frame["ts"])

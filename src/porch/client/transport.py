@@ -12,6 +12,12 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from porch.protocol.frames import MAX_SERVER_FRAME_BYTES
+
+# The socket limit follows from the server's promise (docs/protocol.md, "Frame size limits"),
+# with a margin so that a server a little over it (a later version) costs no reconnect loop.
+MAX_RECEIVE_BYTES = MAX_SERVER_FRAME_BYTES + (64 << 10)
+
 
 class ConnectionClosed(Exception):
     """The WebSocket is gone (either side closed it, or the network failed)."""
@@ -57,7 +63,9 @@ class _NetworkSocket:
 
 
 class NetworkTransport:
-    def __init__(self, max_frame_bytes: int = 4 << 20, open_timeout: float = 10.0) -> None:
+    def __init__(
+        self, max_frame_bytes: int = MAX_RECEIVE_BYTES, open_timeout: float = 10.0
+    ) -> None:
         self._max_size = max_frame_bytes
         self._open_timeout = open_timeout
 

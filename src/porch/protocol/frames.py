@@ -18,12 +18,32 @@ ACCOUNT_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 CLIENT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_DEVICES_PER_SEND = 64
 MAX_ACK_IDS = 1000
+ENVELOPES_PER_FRAME = 64
+
+# Integer bounds (docs/protocol.md, "Frames"): ids are SQL BIGINT / INTEGER columns, so a
+# number outside them is refused here, as bad_frame, before any store sees it.
+MAX_ENVELOPE_ID = 2**63 - 1
+MAX_DEVICE_ID = 2**31 - 1
+MAX_PING_N = 2**53 - 1  # exact in a JavaScript number, so a browser echoes it unchanged
+
+# Size promises (docs/protocol.md, "Frame size limits"). PORCH_MAX_FRAME_BYTES may not exceed
+# MAX_CLIENT_FRAME_BYTES; an envelope's body is a part of one accepted client frame, and the
+# envelope's other fields (ids, account, timestamp) with the `envelopes` wrapper take far
+# less than ENVELOPE_OVERHEAD_BYTES. So every envelope the protocol accepts fits in a server
+# frame of MAX_SERVER_FRAME_BYTES; one stored by other means that does not is replaced by a
+# `too_large` marker rather than sent.
+MAX_CLIENT_FRAME_BYTES = 1 << 20
+ENVELOPE_OVERHEAD_BYTES = 1024
+MAX_SERVER_FRAME_BYTES = MAX_CLIENT_FRAME_BYTES + ENVELOPE_OVERHEAD_BYTES
 
 AccountId = Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]
-DeviceId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+DeviceId = Annotated[int, Field(ge=1, le=MAX_DEVICE_ID)]
+EnvelopeId = Annotated[int, Field(ge=1, le=MAX_ENVELOPE_ID)]
 ClientMessageId = Annotated[str, Field(pattern=CLIENT_ID_PATTERN)]
 
-CLIENT_FRAME_TYPES = frozenset({"auth", "send", "ack", "ping"})
+CLIENT_FRAME_TYPES = frozenset({"auth", "send", "ack", "reject", "ping"})
+# Why a client could not take an envelope (`reject`); the server counts them by reason.
+RejectReason = Literal["too_large", "malformed", "unprocessable"]
 
 
 class _Frame(BaseModel):
@@ -69,19 +89,29 @@ class SendFrame(_Frame):
 
 class AckFrame(_Frame):
     type: Literal["ack"]
-    ids: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1, max_length=MAX_ACK_IDS)]
+    ids: Annotated[list[EnvelopeId], Field(min_length=1, max_length=MAX_ACK_IDS)]
+
+
+class RejectFrame(_Frame):
+    """The client cannot take these envelopes (too large, malformed): the server deletes them
+    like acknowledged ones, so that one bad envelope can never hold up a queue."""
+
+    type: Literal["reject"]
+    ids: Annotated[list[EnvelopeId], Field(min_length=1, max_length=MAX_ACK_IDS)]
+    reason: RejectReason
 
 
 class PingFrame(_Frame):
     type: Literal["ping"]
-    n: int | None = None
+    n: Annotated[int, Field(ge=0, le=MAX_PING_N)] | None = None
 
 
-ClientFrame = Annotated[AuthFrame | SendFrame | AckFrame | PingFrame, Field(discriminator="type")]
-_client_frame: TypeAdapter[AuthFrame | SendFrame | AckFrame | PingFrame] = TypeAdapter(ClientFrame)
+AnyClientFrame = AuthFrame | SendFrame | AckFrame | RejectFrame | PingFrame
+ClientFrame = Annotated[AnyClientFrame, Field(discriminator="type")]
+_client_frame: TypeAdapter[AnyClientFrame] = TypeAdapter(ClientFrame)
 
 
-def parse_client_frame(data: str | bytes) -> AuthFrame | SendFrame | AckFrame | PingFrame:
+def parse_client_frame(data: str | bytes) -> AnyClientFrame:
     """Validate one client frame; raise ProtocolError(bad_frame | unknown_type) otherwise."""
     obj = loads(data)
     if not isinstance(obj, dict):
@@ -146,9 +176,57 @@ def envelope(
     }
 
 
+def envelope_too_large(
+    envelope_id: int, sender: str, sender_device: int, ts: int, size: int
+) -> dict[str, Any]:
+    """Sent in place of an envelope that cannot fit in MAX_SERVER_FRAME_BYTES: who sent it and
+    when, without kind and body. The client rejects (or acknowledges) it and the queue moves."""
+    return {
+        "type": "envelope",
+        "id": envelope_id,
+        "from": sender,
+        "from_device": sender_device,
+        "ts": ts,
+        "too_large": True,
+        "size": size,
+    }
+
+
 def envelopes(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Several envelope frames in one, for clients that asked for batches (auth.batch)."""
     return {"type": "envelopes", "items": items}
+
+
+_BATCH_HEAD = b'{"type":"envelopes","items":['
+_BATCH_TAIL = b"]}"
+# The largest encoded envelope that can go out, alone or as the one item of a batch.
+MAX_ENVELOPE_BYTES = MAX_SERVER_FRAME_BYTES - len(_BATCH_HEAD) - len(_BATCH_TAIL)
+
+
+def pack_envelopes(
+    items: list[bytes],
+    max_items: int = ENVELOPES_PER_FRAME,
+    max_bytes: int = MAX_SERVER_FRAME_BYTES,
+) -> list[bytes]:
+    """Encoded envelope frames -> encoded `envelopes` frames, in order, each with at most
+    max_items items and max_bytes bytes (the same bytes as dumps(envelopes(...)) would give).
+    Every item must fit on its own (len <= MAX_ENVELOPE_BYTES for the default max_bytes)."""
+    fixed = len(_BATCH_HEAD) + len(_BATCH_TAIL)
+    frames: list[bytes] = []
+    chunk: list[bytes] = []
+    size = fixed
+    for item in items:
+        if fixed + len(item) > max_bytes:
+            raise ValueError(f"an envelope of {len(item)} bytes cannot fit in {max_bytes}")
+        extra = len(item) + (1 if chunk else 0)  # the comma between items
+        if chunk and (len(chunk) >= max_items or size + extra > max_bytes):
+            frames.append(_BATCH_HEAD + b",".join(chunk) + _BATCH_TAIL)
+            chunk, size, extra = [], fixed, len(item)
+        chunk.append(item)
+        size += extra
+    if chunk:
+        frames.append(_BATCH_HEAD + b",".join(chunk) + _BATCH_TAIL)
+    return frames
 
 
 def error(exc: ProtocolError) -> dict[str, Any]:

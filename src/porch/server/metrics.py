@@ -23,6 +23,17 @@ class Metrics:
         self.messages_delivered = Counter(
             "porch_messages_delivered", "Envelopes acknowledged by their device", registry=r
         )
+        self.envelopes_rejected = Counter(
+            "porch_envelopes_rejected",
+            "Envelopes a device could not take and rejected (deleted), by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.envelopes_too_large = Counter(
+            "porch_envelopes_too_large",
+            "Envelopes too large for a server frame, sent as a too_large marker instead",
+            registry=r,
+        )
         self.queue_depth = Gauge("porch_queue_depth", "Envelopes waiting for a device", registry=r)
         self.delivery_latency = Histogram(
             "porch_send_to_deliver_seconds",

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from porch.protocol.frames import MAX_CLIENT_FRAME_BYTES
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PORCH_", extra="ignore")
@@ -62,7 +64,8 @@ class Settings(BaseSettings):
 
     # Messaging
     retention_days: float = 30.0
-    max_frame_bytes: int = Field(default=256 * 1024, ge=1024)
+    # At most MAX_CLIENT_FRAME_BYTES: every envelope then fits in a server frame (protocol.md).
+    max_frame_bytes: int = Field(default=256 * 1024, ge=1024, le=MAX_CLIENT_FRAME_BYTES)
     delivery_window: int = Field(default=256, ge=1, le=10_000)
     send_queue_frames: int = Field(default=1024, ge=16)
     one_time_keys_low: int = 10

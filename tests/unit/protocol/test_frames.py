@@ -277,3 +277,94 @@ def test_server_frames() -> None:
     assert f.keys_low(4) == {"type": "keys_low", "count": 4}
     assert f.drained() == {"type": "drained"}
     assert f.pong(None) == {"type": "pong", "n": None}
+
+
+# Integer bounds (issue 6): every integer has a range, and out of range is bad_frame ------------
+
+
+@pytest.mark.parametrize("kind", ["ack", "reject"])
+@pytest.mark.parametrize("bad", [2**63, 2**64, 2**64 + 1, 10**30, -1, -(2**63) - 1])
+def test_envelope_ids_out_of_range(kind: str, bad: int) -> None:
+    obj: dict[str, Any] = {"type": kind, "ids": [1, bad]}
+    if kind == "reject":
+        obj["reason"] = "malformed"
+    err = _reject(obj)
+    assert err.details["frame_type"] == kind
+
+
+@pytest.mark.parametrize("kind", ["ack", "reject"])
+def test_envelope_ids_at_the_bound(kind: str) -> None:
+    obj: dict[str, Any] = {"type": kind, "ids": [1, f.MAX_ENVELOPE_ID]}
+    if kind == "reject":
+        obj["reason"] = "too_large"
+    frame = _parse(obj)
+    assert isinstance(frame, f.AckFrame | f.RejectFrame)
+    assert frame.ids == [1, 2**63 - 1]
+
+
+@pytest.mark.parametrize("n", [-1, f.MAX_PING_N + 1, 2**63, 2**64])
+def test_ping_n_out_of_range(n: int) -> None:
+    assert _reject({"type": "ping", "n": n}).details["frame_type"] == "ping"
+
+
+def test_ping_n_at_the_bound() -> None:
+    frame = _parse({"type": "ping", "n": f.MAX_PING_N})
+    assert isinstance(frame, f.PingFrame) and frame.n == 2**53 - 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"device": 2**31}, "device"),
+        ({"device": 2**63}, "device"),
+        ({"registration": 2**32}, "registration"),
+        ({"registration": -1}, "registration"),
+        ({"kind": 2}, "kind"),
+        ({"kind": 2**64}, "kind"),
+    ],
+)
+def test_send_integers_out_of_range(change: dict[str, Any], field: str) -> None:
+    err = _reject(_send(messages=[_msg(**change)]))
+    assert field in err.message and err.details["ref"] == "msg_1-A"
+
+
+@pytest.mark.parametrize("device", [0, 2**31, 2**63, 2**64])
+def test_auth_device_out_of_range(device: int) -> None:
+    _reject({"type": "auth", "account": ACCOUNT, "device": device, "password": "secret"})
+
+
+# The reject frame ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reason", ["too_large", "malformed", "unprocessable"])
+def test_reject_frame(reason: str) -> None:
+    frame = _parse({"type": "reject", "ids": [3, 4], "reason": reason})
+    assert isinstance(frame, f.RejectFrame)
+    assert (frame.ids, frame.reason) == ([3, 4], reason)
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"type": "reject", "ids": [1]},
+        {"type": "reject", "ids": [1], "reason": "bored"},
+        {"type": "reject", "ids": [], "reason": "malformed"},
+        {"type": "reject", "ids": [0], "reason": "malformed"},
+        {"type": "reject", "ids": list(range(1, f.MAX_ACK_IDS + 2)), "reason": "malformed"},
+        {"type": "reject", "ids": [1], "reason": "malformed", "extra": 1},
+    ],
+)
+def test_bad_reject_frame(obj: dict[str, Any]) -> None:
+    assert _reject(obj).details["frame_type"] == "reject"
+
+
+def test_envelope_too_large_marker() -> None:
+    assert f.envelope_too_large(9, "s", 2, 3, 5_000_000) == {
+        "type": "envelope",
+        "id": 9,
+        "from": "s",
+        "from_device": 2,
+        "ts": 3,
+        "too_large": True,
+        "size": 5_000_000,
+    }

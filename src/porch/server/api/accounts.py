@@ -8,12 +8,14 @@ from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from porch.protocol.errors import ErrorCode, ProtocolError
-from porch.protocol.frames import ACCOUNT_ID_PATTERN
+from porch.protocol.frames import ACCOUNT_ID_PATTERN, MAX_DEVICE_ID
 from porch.server.api.deps import PrincipalDep, ServicesDep
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
 AccountIdPath = Annotated[str, Path(pattern=ACCOUNT_ID_PATTERN)]
+# Bounded like every id on the wire: an id beyond the INTEGER column is 400, not a store error.
+DeviceIdPath = Annotated[int, Path(ge=1, le=MAX_DEVICE_ID)]
 
 
 class DeviceInfo(BaseModel):
@@ -111,7 +113,7 @@ async def devices(who: PrincipalDep, svc: ServicesDep) -> list[DeviceInfo]:
 
 
 @router.delete("/devices/{device_id}", status_code=204)
-async def delete_device(device_id: int, who: PrincipalDep, svc: ServicesDep) -> Response:
+async def delete_device(device_id: DeviceIdPath, who: PrincipalDep, svc: ServicesDep) -> Response:
     await svc.accounts.delete_device(who, device_id)
     return Response(status_code=204)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from porch.protocol.frames import ACCOUNT_ID_PATTERN
+from porch.protocol.frames import ACCOUNT_ID_PATTERN, DeviceId
 from porch.server.api.deps import PrincipalDep, ServicesDep
 from porch.server.services.keys import IdentityUpload, KeyBundle
 from porch.server.store.base import PreKey
@@ -47,7 +47,7 @@ class KeyCount(BaseModel):
 
 
 class ClaimBody(_Body):
-    devices: Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=64)] | None = None
+    devices: Annotated[list[DeviceId], Field(max_length=64)] | None = None
 
 
 class OneTimeKeyOut(BaseModel):

@@ -24,6 +24,7 @@ from porch.protocol.codec import dumps
 from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.server.bus.base import Bus, DeviceEvent
 from porch.server.clock import Clock
+from porch.server.gateway.delivery import encode_envelope, envelope_batches
 from porch.server.metrics import Metrics
 from porch.server.ratelimit import Limit, count_hit
 from porch.server.services.accounts import AccountService, Principal
@@ -37,7 +38,6 @@ CLOSE_AUTH = 4401
 CLOSE_REPLACED = 4409
 MAX_AUTH_TRIES = 3
 MAX_PENDING_SENDS = 256
-ENVELOPES_PER_FRAME = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +144,7 @@ class Connection:
             data = message.get("bytes") or b""
         return data
 
-    def _parse(self, data: str | bytes) -> f.AuthFrame | f.SendFrame | f.AckFrame | f.PingFrame:
+    def _parse(self, data: str | bytes) -> f.AnyClientFrame:
         limit = self._config.max_frame_bytes
         size = len(data)
         if isinstance(data, str) and size * 4 > limit:  # UTF-8 needs at most 4 bytes a char
@@ -203,6 +203,12 @@ class Connection:
                 self._tg.create_task(self._commit(checked.frame.id, checked))
             elif isinstance(frame, f.AckFrame):
                 await self._acknowledge(frame.ids)
+            elif isinstance(frame, f.RejectFrame):
+                # Done with, like an ack: a client that cannot take an envelope must not get
+                # it again on every connection (docs/protocol.md, "Delivery").
+                log.info("device rejected %d envelope(s): %s", len(frame.ids), frame.reason)
+                self._metrics.envelopes_rejected.labels(frame.reason).inc(len(frame.ids))
+                await self._acknowledge(frame.ids)
             elif isinstance(frame, f.PingFrame):
                 await self._emit(f.pong(frame.n))
             else:
@@ -241,7 +247,16 @@ class Connection:
 
     async def _acknowledge(self, ids: list[int]) -> None:
         assert self._principal is not None
-        await self._messages.acknowledge(self._principal, ids)
+        try:
+            await self._messages.acknowledge(self._principal, ids)
+        except ProtocolError:
+            raise
+        except Exception:  # one failed delete fails alone; the connection carries on
+            log.exception("ack failed")
+            raise ProtocolError(
+                ErrorCode.INTERNAL,
+                "the server could not delete these envelopes; they may come again",
+            ) from None
         # In flight until deleted (so the pump does not read them again meanwhile), then
         # remembered for a while: a read that began before the delete committed may still
         # return them (PostgreSQL), and a wake-up may arrive late (Redis).
@@ -316,12 +331,18 @@ class Connection:
 
     # Delivery -------------------------------------------------------------------------------
 
-    @staticmethod
-    def _envelope_dict(e: Envelope) -> dict[str, Any]:
-        return f.envelope(e.id, e.sender_account, e.sender_device, e.ts, e.kind, e.body)
+    def _encode_envelope(self, e: Envelope) -> bytes:
+        """The envelope's frame, or a too_large marker if it cannot fit in the frame size the
+        protocol promises (it was stored under a larger limit, or by other means)."""
+        data = encode_envelope(e)
+        if len(data) <= f.MAX_ENVELOPE_BYTES:
+            return data
+        log.warning("envelope %d of %d bytes is too large to deliver", e.id, len(data))
+        self._metrics.envelopes_too_large.inc()
+        return dumps(f.envelope_too_large(e.id, e.sender_account, e.sender_device, e.ts, len(data)))
 
     def _envelope_frame(self, e: Envelope) -> tuple[str, bytes]:
-        return "envelope", dumps(self._envelope_dict(e))
+        return "envelope", self._encode_envelope(e)
 
     def _on_event(self, event: DeviceEvent) -> None:
         """Bus callback (synchronous): hand over at once if possible, else wake the pump."""
@@ -367,11 +388,11 @@ class Connection:
         for e in chosen:
             self._inflight[e.id] = None
             self._observe_latency(e)
-        # Bounded by the window, not by _out's limit.
+        # Bounded by the window, not by _out's limit. Batches are cut by count and by bytes,
+        # so that no frame exceeds MAX_SERVER_FRAME_BYTES (docs/protocol.md).
         if self._batch and len(chosen) > 1:
-            for i in range(0, len(chosen), ENVELOPES_PER_FRAME):
-                items = [self._envelope_dict(e) for e in chosen[i : i + ENVELOPES_PER_FRAME]]
-                self._push("envelopes", dumps(f.envelopes(items)))
+            for data in envelope_batches(chosen, self._encode_envelope):
+                self._push("envelopes", data)
         else:
             for e in chosen:
                 self._push(*self._envelope_frame(e))

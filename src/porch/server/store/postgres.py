@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -103,6 +104,9 @@ class PostgresStore:
         if self._tg is not None:
             await self._tg.__aexit__(None, None, None)
             self._tg = None
+        # Writes queued after the writer stopped: their callers are told, never left waiting.
+        while not self._queue.empty():
+            _resolve([(self._queue.get_nowait(), StoreError("store is closed"))])
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -428,7 +432,7 @@ class PostgresStore:
         expires: int,
     ) -> StoredMessage:
         fut: asyncio.Future[StoredMessage] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(
+        self._submit(
             _SendRequest(
                 sender_account, sender_device, client_id, recipient, copies, now, expires, fut
             )
@@ -437,8 +441,13 @@ class PostgresStore:
 
     async def delete_envelopes(self, account_id: str, device_id: int, ids: Sequence[int]) -> int:
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_AckRequest(account_id, device_id, ids, fut))
+        self._submit(_AckRequest(account_id, device_id, ids, fut))
         return await fut
+
+    def _submit(self, request: _SendRequest | _AckRequest) -> None:
+        if self._writer is None or self._writer.done():  # nobody would ever answer
+            raise StoreError("store is not open")
+        self._queue.put_nowait(request)
 
     async def fetch_envelopes(self, account_id: str, device_id: int, limit: int) -> list[Envelope]:
         rows = await self.pool.fetch(
@@ -468,25 +477,65 @@ class PostgresStore:
             batch = [await self._queue.get()]
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            sends = [r for r in batch if isinstance(r, _SendRequest)]
-            acks = [r for r in batch if isinstance(r, _AckRequest)]
             try:
-                async with self.pool.acquire() as c, c.transaction():
-                    stored = await _store_sends(c, sends) if sends else []
-                    deleted = await _delete_acks(c, acks) if acks else []
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.error("a write batch of %d failed: %s", len(batch), type(exc).__name__)
-                failure = StoreError(f"write failed: {type(exc).__name__}")
+                await self._write(batch)
+            except BaseException as exc:  # cancelled (closing), or a bug: nobody waits forever
+                _resolve([(r, _failure(exc)) for r in batch])
+                if not isinstance(exc, Exception):
+                    raise
+                log.error("the writer failed on a batch of %d", len(batch), exc_info=exc)
+
+    async def _write(self, batch: list[_SendRequest | _AckRequest]) -> None:
+        """The whole batch in one transaction; if that fails, each operation in a savepoint of
+        its own, so that one bad operation fails alone (as in the SQLite store)."""
+        sends = [r for r in batch if isinstance(r, _SendRequest)]
+        acks = [r for r in batch if isinstance(r, _AckRequest)]
+        try:
+            async with self.pool.acquire() as c, c.transaction():
+                stored = await _store_sends(c, sends) if sends else []
+                deleted = await _delete_acks(c, acks) if acks else []
+        except Exception as exc:
+            log.warning("a write batch of %d failed (%s)", len(batch), type(exc).__name__)
+            if len(batch) == 1:
+                _resolve([(batch[0], _failure(exc))])
+            else:
+                await self._write_each(batch)
+            return
+        _resolve([*zip(sends, stored, strict=True), *zip(acks, deleted, strict=True)])
+
+    async def _write_each(self, batch: list[_SendRequest | _AckRequest]) -> None:
+        outcomes: list[tuple[_SendRequest | _AckRequest, object]] = []
+        try:
+            async with self.pool.acquire() as c, c.transaction():
                 for r in batch:
-                    if not r.future.done():
-                        r.future.set_exception(failure)
-                continue
-            for req, result in zip(sends, stored, strict=True):
-                if not req.future.done():
-                    req.future.set_result(result)
-            for ack, count in zip(acks, deleted, strict=True):
-                if not ack.future.done():
-                    ack.future.set_result(count)
+                    try:
+                        async with c.transaction():  # nested: a savepoint
+                            if isinstance(r, _SendRequest):
+                                result: object = (await _store_sends(c, [r]))[0]
+                            else:
+                                result = (await _delete_acks(c, [r]))[0]
+                    except Exception as exc:
+                        log.error("a write failed alone: %s", type(exc).__name__)
+                        result = _failure(exc)
+                    outcomes.append((r, result))
+        except Exception as exc:  # the commit (or the connection) failed: nothing was written
+            outcomes = [(r, _failure(exc)) for r in batch]
+        _resolve(outcomes)  # only after the commit: a result means "stored"
+
+
+def _failure(exc: BaseException) -> StoreError:
+    return StoreError(f"write failed: {type(exc).__name__}")
+
+
+def _resolve(outcomes: Sequence[tuple[_SendRequest | _AckRequest, object]]) -> None:
+    for r, outcome in outcomes:
+        fut: asyncio.Future[Any] = r.future
+        if fut.done():
+            continue
+        if isinstance(outcome, BaseException):
+            fut.set_exception(outcome)
+        else:
+            fut.set_result(outcome)
 
 
 async def _store_sends(c: asyncpg.Connection, sends: list[_SendRequest]) -> list[StoredMessage]:

@@ -1,0 +1,42 @@
+"""Envelopes to frames, within the frame size the server promises (docs/protocol.md, "Frame
+size limits"). Plain functions over stored envelopes, so they are tested without a socket."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from porch.protocol import frames as f
+from porch.protocol.codec import dumps
+from porch.server.store.base import Envelope
+
+# More than an envelope frame's bytes besides its body and sender: the keys (74), four
+# integers of at most 20 digits, and a comma.
+ITEM_FIXED_BYTES = 160
+
+
+def encode_envelope(e: Envelope) -> bytes:
+    return dumps(f.envelope(e.id, e.sender_account, e.sender_device, e.ts, e.kind, e.body))
+
+
+def envelope_batches(chosen: list[Envelope], encode: Callable[[Envelope], bytes]) -> list[bytes]:
+    """`envelopes` frames for chosen, in order, each of at most ENVELOPES_PER_FRAME items and
+    MAX_SERVER_FRAME_BYTES bytes. encode turns one envelope into its frame, or into a small
+    too_large notice when that frame could not fit (f.MAX_ENVELOPE_BYTES)."""
+    frames: list[bytes] = []
+    for i in range(0, len(chosen), f.ENVELOPES_PER_FRAME):
+        group = chosen[i : i + f.ENVELOPES_PER_FRAME]
+        # Fast path (most backlogs): a group that should fit as a whole is one encoding call,
+        # checked after. Otherwise each envelope is encoded and checked alone, then packed by
+        # bytes; the estimate keeps a group of large ones from being encoded twice.
+        estimate = sum(len(e.body) + len(e.sender_account) + ITEM_FIXED_BYTES for e in group)
+        if estimate <= f.MAX_SERVER_FRAME_BYTES:
+            items = [
+                f.envelope(e.id, e.sender_account, e.sender_device, e.ts, e.kind, e.body)
+                for e in group
+            ]
+            data = dumps(f.envelopes(items))
+            if len(data) <= f.MAX_SERVER_FRAME_BYTES:
+                frames.append(data)
+                continue
+        frames.extend(f.pack_envelopes([encode(e) for e in group]))
+    return frames

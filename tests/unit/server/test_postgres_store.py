@@ -1,0 +1,77 @@
+"""PostgresStore's batch writer against the real PostgreSQL: one bad operation fails alone."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from porch.server.store.base import OutgoingCopy, StoredMessage, StoreError
+from porch.server.store.postgres import PostgresStore
+from tests.integration.backends import fresh_database, require_services
+
+NOW = 1_700_000_000_000
+
+
+@pytest.fixture
+def dsn() -> Iterator[str]:
+    require_services()
+    yield from fresh_database()  # creates it with asyncio.run: outside the test's loop
+
+
+@pytest.fixture
+async def store(dsn: str) -> AsyncIterator[PostgresStore]:
+    s = PostgresStore(dsn, pool_size=4)
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def _register(store: PostgresStore, phone: str) -> str:
+    account_id, _, _ = await store.register(phone, b"h" * 32, 42, "laptop", NOW, str(uuid.uuid4()))
+    return account_id
+
+
+async def _send(store: PostgresStore, sender: str, to: str, n: int, kind: int = 1) -> StoredMessage:
+    copy = OutgoingCopy(1, kind, f"body{n}")
+    return await store.store_message(sender, 1, f"m{n}", to, [copy], NOW + n, NOW + 10**9)
+
+
+async def test_a_bad_ack_in_a_batch_fails_alone(store: PostgresStore) -> None:
+    alice = await _register(store, "+14155550100")
+    bob = await _register(store, "+14155550101")
+    first = await _send(store, alice, bob, 0)
+    # All queued at once, so the writer takes them as one batch: good sends, a good ack, and
+    # acks whose ids no BIGINT holds (the gateway refuses those; the store must cope anyway).
+    results = await asyncio.gather(
+        *(_send(store, alice, bob, n) for n in range(1, 21)),
+        store.delete_envelopes(bob, 1, [2**63]),
+        store.delete_envelopes(bob, 1, [first.envelopes[0].id]),
+        _send(store, alice, bob, 21, kind=2**15),  # beyond SMALLINT
+        *(_send(store, alice, bob, n) for n in range(22, 31)),
+        store.delete_envelopes(bob, 1, [-(2**64)]),
+        return_exceptions=True,
+    )
+    sends = results[:20] + results[23:32]
+    assert all(isinstance(r, StoredMessage) and not r.duplicate for r in sends), sends
+    assert isinstance(results[20], StoreError)
+    assert results[21] == 1  # the good ack deleted its envelope
+    assert isinstance(results[22], StoreError)
+    assert isinstance(results[32], StoreError)
+    queued = await store.fetch_envelopes(bob, 1, 100)
+    assert [e.body for e in queued] == [f"body{n}" for n in range(1, 31) if n != 21]
+    # The order of the batch is kept even when it is written operation by operation.
+    assert [e.id for e in queued] == sorted(e.id for e in queued)
+
+
+async def test_writes_after_close_are_refused_not_left_waiting(dsn: str) -> None:
+    s = PostgresStore(dsn, pool_size=2)
+    await s.open()
+    alice = await _register(s, "+14155550102")
+    await s.close()
+    with pytest.raises(StoreError):
+        await asyncio.wait_for(s.delete_envelopes(alice, 1, [1]), 5)
