@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
+from porch.cli.main import main
 from porch.client import Client, DecryptionFailed, Event, IdentityChanged, Message
 from tests.integration.conftest import next_phone, register
 from tests.integration.server import ServerProcess
@@ -57,8 +61,14 @@ async def test_first_message_after_a_reregistration_is_read_with_a_notice(
         # And the conversation goes on both ways over the new session.
         await alice.send_text(carol.account_id, "welcome back")
         await events_until_message(carol, "welcome back")
-        texts = [m.text for m in alice.history(carol.account_id) if not m.outgoing]
-        assert texts == ["hello alice", "new phone, same carol"]
+        incoming = [m for m in alice.history(carol.account_id) if not m.outgoing]
+        assert [m.text for m in incoming if m.status == "received"] == [
+            "hello alice",
+            "new phone, same carol",
+        ]
+        # The conversation shows the change where it happened, before the new message.
+        assert [m.status for m in incoming] == ["received", "notice", "received"]
+        assert incoming[1].text.startswith("The safety number with")
 
 
 async def test_a_lost_session_is_healed_by_a_retry_request(
@@ -88,3 +98,24 @@ async def test_a_lost_session_is_healed_by_a_retry_request(
         # The healed session carries Alice's answer too.
         await alice.send_text(carol.account_id, "yes, now I did")
         await events_until_message(carol, "yes, now I did")
+
+
+async def test_porch_recv_prints_the_safety_number_notice(
+    server: ServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    phone = next_phone()
+    alice = await register(server, tmp_path / "alice")
+    carol_old = await register(server, tmp_path / "carol-old", phone)
+    async with alice, carol_old:
+        await converse(alice, carol_old)
+    carol = await register(server, tmp_path / "carol-new", phone)
+    async with carol:  # Alice is offline: `porch recv` picks it up
+        await carol.send_text(alice.account_id, "it is me, on a new phone")
+    capsys.readouterr()
+    argv = ["recv", "--profile", str(tmp_path / "alice"), "--wait", "1"]
+    assert await asyncio.to_thread(main, argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    notice = [line for line in out if line.startswith("! The safety number with")]
+    assert len(notice) == 1, out
+    assert "changed (they re-registered or reinstalled). Verify it with them." in notice[0]
+    assert any(line.endswith(": it is me, on a new phone") for line in out), out

@@ -881,9 +881,6 @@ class Client:
     def _verify_bundle(self, bundle: Bundle, check_one_time_keys: bool) -> None:
         """Check master key -> device keys -> one-time key; pin the master key on first use."""
         pinned = self._store.contact_master_key(bundle.account_id)
-        if pinned is not None and pinned != bundle.master_key:
-            # As Signal does by default: warn (the safety number changed), then carry on.
-            self._emit(IdentityChanged(bundle.account_id))
         try:
             for d in bundle.devices:
                 verify_device_binding(
@@ -903,6 +900,15 @@ class Client:
                 f"the key directory returned keys for {bundle.account_id[:8]} "
                 f"that do not verify: {exc}"
             ) from None
+        if pinned is not None and pinned != bundle.master_key:
+            # As Signal does by default: warn (the safety number changed; the conversation
+            # shows it too), then carry on. Only keys that verified count as a change.
+            now = _now_ms()
+            notice = retry.identity_notice(self.label(bundle.account_id))
+            self._store.add_message(
+                bundle.account_id, f"identity-{now}", False, 0, now, notice, retry.NOTICE
+            )
+            self._emit(IdentityChanged(bundle.account_id))
         self._store.set_contact(bundle.account_id, master_key=bundle.master_key)
 
     @staticmethod

@@ -32,7 +32,9 @@ MAX_RESENDS_PER_MESSAGE = 3
 REQUEST_WINDOW_MS = 3_600_000
 MAX_REQUESTS_PER_DEVICE = 10
 MAX_TRACKED_DEVICES = 1024
-UNDECRYPTABLE = "undecryptable"  # the history status of a placeholder
+# History statuses of the lines the client writes itself into a conversation.
+UNDECRYPTABLE = "undecryptable"  # a placeholder for a message that could not be decrypted
+NOTICE = "notice"  # e.g. "the safety number changed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,13 @@ class RequestLimiter:
 def placeholder_id(sender_device: int, server_ts: int) -> str:
     """The history id of the placeholder for a failed envelope (stable, so shown once)."""
     return f"undecryptable-{sender_device}-{server_ts}"
+
+
+def identity_notice(label: str) -> str:
+    return (
+        f"The safety number with {label} changed (they re-registered or reinstalled). "
+        "Verify it with them."
+    )
 
 
 def placeholder_text(label: str, asked: bool) -> str:

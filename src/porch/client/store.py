@@ -52,6 +52,7 @@ STATUS_ORDER = {
     "read": 3,
     "received": 0,
     "undecryptable": 0,  # a placeholder for a message that could not be decrypted
+    "notice": 0,  # a line the client adds itself, e.g. "the safety number changed"
 }
 
 
