@@ -682,7 +682,7 @@ class Client:
             return self._olm.decrypt((sender, sender_device), device.curve25519, ciphertext)
         except CryptoError as exc:
             reason = str(exc)
-        if not fetched:
+        if not fetched and self._retry.may_refetch(sender, sender_device):
             # The cached keys may be stale (the sender re-registered or reinstalled): as Signal
             # does, fetch them afresh and, if they changed, decrypt again.
             fresh, _ = await self._sender_device_or_none(failed, fresh=True)

@@ -32,6 +32,10 @@ MAX_RESENDS_PER_MESSAGE = 3
 REQUEST_WINDOW_MS = 3_600_000
 MAX_REQUESTS_PER_DEVICE = 10
 MAX_TRACKED_DEVICES = 1024
+# A failure refetches the sender's keys; a flood of garbage from one device must not turn into
+# a flood of key fetches, so at most this many per device per minute.
+MAX_REFETCHES_PER_DEVICE = 3
+REFETCH_WINDOW_MS = 60_000
 # History statuses of the lines the client writes itself into a conversation.
 UNDECRYPTABLE = "undecryptable"  # a placeholder for a message that could not be decrypted
 NOTICE = "notice"  # e.g. "the safety number changed"
@@ -130,6 +134,11 @@ class Retrier:
         self._store, self._olm, self._device_id = store, olm, device_id
         self._queue, self._save, self._clock = queue, save, clock
         self._limiter = RequestLimiter()
+        self._refetches = RequestLimiter(MAX_REFETCHES_PER_DEVICE, REFETCH_WINDOW_MS)
+
+    def may_refetch(self, sender: str, device: int) -> bool:
+        """Whether a decryption failure from this device may fetch its keys afresh now."""
+        return self._refetches.allow((sender, device), self._clock())
 
     def request(self, sender: str, device: int, server_ts: int) -> bool:
         """Queue a retry request for the envelope (sender, device, server_ts); False if the

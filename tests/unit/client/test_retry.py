@@ -111,3 +111,10 @@ def test_request_drops_the_session_and_is_capped(store: LocalStore) -> None:
     assert len(outbox.items) == retry.MAX_REQUESTS_PER_DEVICE
     assert decode_content(outbox.items[0][1]) == Retry(ts=NOW, device=4)
     assert outbox.saves == retry.MAX_REQUESTS_PER_DEVICE
+
+
+def test_key_refetches_are_capped_per_device(store: LocalStore) -> None:
+    retrier = _retrier(store, Outbox())
+    allowed = [retrier.may_refetch(PEER, 1) for _ in range(retry.MAX_REFETCHES_PER_DEVICE + 2)]
+    assert allowed == [True] * retry.MAX_REFETCHES_PER_DEVICE + [False, False]
+    assert retrier.may_refetch(PEER, 2)
