@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 from pathlib import Path
@@ -119,3 +120,24 @@ async def test_porch_recv_prints_the_safety_number_notice(
     assert len(notice) == 1, out
     assert "changed (they re-registered or reinstalled). Verify it with them." in notice[0]
     assert any(line.endswith(": it is me, on a new phone") for line in out), out
+
+
+async def test_porch_recv_json_reports_the_lost_message_and_its_resend(
+    server: ServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alice = await register(server, tmp_path / "alice")
+    carol = await register(server, tmp_path / "carol")
+    async with alice, carol:
+        await converse(alice, carol)
+    with sqlite3.connect(tmp_path / "alice" / "client.db") as db:
+        db.execute("DELETE FROM sessions WHERE account_id = ?", (carol.account_id,))
+    async with carol:  # online, to answer the retry request while `porch recv` runs
+        await carol.send_text(alice.account_id, "lost and found")
+        capsys.readouterr()
+        argv = ["recv", "--profile", str(tmp_path / "alice"), "--wait", "3", "--json"]
+        assert await asyncio.to_thread(main, argv) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    lost = [r for r in records if r.get("event") == "undecryptable"]
+    assert len(lost) == 1, records
+    assert lost[0]["from"] == carol.account_id and lost[0]["retry_requested"] is True
+    assert [r["text"] for r in records if "text" in r] == ["lost and found"]
