@@ -1,4 +1,4 @@
-"""Retry requests: how a message that could not be decrypted gets resent (no I/O here).
+"""Retry requests: how a message that could not be decrypted gets resent.
 
 Signal's answer to a failed decryption (its DecryptionErrorMessage, sent when a session was
 lost or a contact reinstalled) is for the receiver to name the failed message and for the
@@ -11,6 +11,9 @@ always decrypt. Both sides are bounded, so two broken clients cannot ask each ot
   sender device (each request claims one of that device's one-time keys);
 - the sender resends a message at most ``MAX_RESENDS_PER_MESSAGE`` times, and only messages of
   its own history sent within ``RESEND_WINDOW_MS`` (Signal keeps its resend log for a day).
+
+The rules (:func:`plan_resend`, :class:`RequestLimiter`) do no I/O; :class:`Retrier` applies
+them with the store, Olm machine and outbox the Client passes in.
 """
 
 from __future__ import annotations
