@@ -11,6 +11,8 @@ from textual.widgets import Input
 from porch.client import Client, Message
 from porch.tui import ChatApp
 from porch.tui.app import RecipientScreen
+from tests.integration.conftest import next_phone, register
+from tests.integration.test_rereg import converse
 
 TIMEOUT = 10.0
 
@@ -99,3 +101,26 @@ async def test_chat_unknown_recipient_notifies(register_client) -> None:  # type
             await eventually(lambda: isinstance(app.screen, RecipientScreen), pilot.pause)
             await pilot.press("escape")
             await eventually(lambda: not isinstance(app.screen, RecipientScreen), pilot.pause)
+
+
+async def test_chat_shows_a_changed_safety_number_inline(server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    phone = next_phone()
+    alice = await register(server, tmp_path / "alice")
+    carol_old = await register(server, tmp_path / "carol-old", phone)
+    async with alice, carol_old:
+        await converse(alice, carol_old)
+    carol = await register(server, tmp_path / "carol-new", phone)  # a new phone
+    async with alice, carol:
+        await alice.wait_connected(TIMEOUT)
+        app = ChatApp(alice)
+        async with app.run_test(size=(120, 30)) as pilot:
+            app.query_one("#composer", Input).value = f"/to {carol.account_id}"
+            await pilot.press("enter")
+            await eventually(lambda: app.peer == carol.account_id, pilot.pause)
+            await carol.send_text(alice.account_id, "new phone, same carol")
+            await eventually(lambda: bool(line_with(app, "new phone, same carol")), pilot.pause)
+            await eventually(lambda: bool(line_with(app, "! The safety number with")), pilot.pause)
+            lines = app.history_lines
+            assert lines.index(line_with(app, "! The safety number")) < lines.index(
+                line_with(app, "new phone, same carol")
+            )

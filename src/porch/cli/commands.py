@@ -12,8 +12,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from porch.client import Client, ClientError, Drained, Message, ReceiptEvent
+from porch.client import (
+    Client,
+    ClientError,
+    DecryptionFailed,
+    Drained,
+    IdentityChanged,
+    Message,
+    ReceiptEvent,
+)
 from porch.client.profile import default_profile_dir
+from porch.client.retry import identity_notice, placeholder_text
 
 Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -140,6 +149,8 @@ async def recv(args: argparse.Namespace) -> int:
                 drained = True
             elif isinstance(event, Message):
                 _print_message(client, event, args.json)
+            elif isinstance(event, IdentityChanged | DecryptionFailed):
+                _print_notice(client, event, args.json)
             elif isinstance(event, ReceiptEvent) and args.json:
                 print(
                     json.dumps(
@@ -164,6 +175,28 @@ def _print_message(client: Client, m: Message, as_json: bool) -> None:
         print(json.dumps(record, ensure_ascii=False), flush=True)
     else:
         print(f"[{_iso(m.ts)}] {client.label(m.sender)}: {m.text}", flush=True)
+
+
+def _print_notice(client: Client, e: IdentityChanged | DecryptionFailed, as_json: bool) -> None:
+    """What the user must know about: a changed safety number, a message that was lost."""
+    if isinstance(e, IdentityChanged):
+        who = e.account_id
+        record: dict[str, Any] = {"event": "identity_changed", "account": who}
+        line = identity_notice(client.label(who))
+    else:
+        who = e.sender
+        record = {
+            "event": "undecryptable",
+            "from": who,
+            "device": e.sender_device,
+            "server_ts": e.server_ts,
+            "retry_requested": e.retry_requested,
+        }
+        line = placeholder_text(client.label(who), e.retry_requested)
+    if as_json:
+        print(json.dumps(record | {"label": client.label(who)}), flush=True)
+    else:
+        print(f"! {line}", flush=True)
 
 
 async def devices(args: argparse.Namespace) -> int:

@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 import phonenumbers
 
+from porch.client import retry
 from porch.client.api import Bundle, Credentials, HttpApi
 from porch.client.errors import (
     ClientError,
@@ -56,7 +57,15 @@ from porch.client.profile import ProfileConfig
 from porch.client.store import Conversation, HistoryMessage, LocalStore, OutboxItem, PeerDeviceRow
 from porch.client.transport import ConnectionClosed, NetworkTransport, Transport, WebSocketLike
 from porch.crypto.at_rest import Sealer, load_or_create_profile_key
-from porch.crypto.content import Receipt, Text, Typing, Unknown, decode_content, encode_content
+from porch.crypto.content import (
+    Receipt,
+    Retry,
+    Text,
+    Typing,
+    Unknown,
+    decode_content,
+    encode_content,
+)
 from porch.crypto.errors import CryptoError, SignatureError
 from porch.crypto.olm import OlmCiphertext, OlmMachine
 from porch.crypto.signing import MasterKey, verify_device_binding, verify_one_time_key
@@ -158,6 +167,9 @@ class Client:
         self._pending_acks: list[int] = []
         self._pending_rejects: dict[str, list[int]] = {}  # by reason (the `reject` frame)
         self._pending_receipts: dict[str, list[str]] = {}
+        self._retry = retry.Retrier(
+            lambda: self._store, self._olm, self.device_id, self._queue_content, self._save_olm
+        )
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
@@ -679,28 +691,14 @@ class Client:
         if envelope_id and self._store.seen(envelope_id, server_ts):
             self._pending_acks.append(envelope_id)  # redelivered: it was stored already
             return
-        try:
-            device = await self._sender_device(sender, sender_device)
-        except ServerError as exc:
-            if exc.code == "not_found":  # the sender has no keys (any more): it never will
-                self._undecryptable(envelope_id, server_ts, sender, sender_device, str(exc))
-                return
-            raise ConnectionClosed(None, f"cannot fetch the sender's keys: {exc}") from None
-        except ServerUnreachable as exc:
-            # Transient: leave the envelope unacknowledged and reconnect, so it comes again.
-            raise ConnectionClosed(None, f"cannot fetch the sender's keys: {exc}") from None
-        except IdentityError as exc:
-            self._undecryptable(envelope_id, server_ts, sender, sender_device, str(exc))
+        failed = (envelope_id, server_ts, sender, sender_device)
+        plaintext = await self._decrypt(failed, frame)
+        if plaintext is None:
             return
         try:
-            plaintext = self._olm.decrypt(
-                (sender, sender_device),
-                device.curve25519,
-                OlmCiphertext(int(frame["kind"]), b64decode(str(frame["body"]))),
-            )
             content = decode_content(plaintext)
-        except (CryptoError, ValueError, KeyError) as exc:
-            self._undecryptable(envelope_id, server_ts, sender, sender_device, str(exc))
+        except CryptoError as exc:  # it decrypted, so a resend would carry the same content
+            self._undecryptable(*failed, str(exc))
             return
         new_text = False
         with self._store.transaction() as db:
@@ -739,31 +737,115 @@ class Client:
             self._emit(ReceiptEvent(sender, content.kind, content.ids))
         elif isinstance(content, Typing):
             self._emit(TypingEvent(sender, content.state == "started"))
+        elif isinstance(content, Retry):
+            self._retry.answer(sender, sender_device, content)
         elif isinstance(content, Unknown):
             log.info("ignored content of a kind this version does not know (%s)", content.t[:32])
 
-    def _undecryptable(
-        self, envelope_id: int, server_ts: int, sender: str, device: int, reason: str
-    ) -> None:
-        # Acknowledged all the same: the same bytes can never decrypt later, and keeping them
-        # would block the queue. The application is told (DecryptionFailed).
-        log.warning("could not decrypt a message from %s/%s: %s", sender[:8], device, reason)
-        if envelope_id:
-            self._store.mark_seen(envelope_id, server_ts)
-            self._pending_acks.append(envelope_id)
-        self._emit(DecryptionFailed(sender, device, reason))
+    async def _decrypt(
+        self, failed: tuple[int, int, str, int], frame: dict[str, Any]
+    ) -> bytes | None:
+        """The envelope's plaintext, or None once it was dealt with as undecryptable."""
+        sender, sender_device = failed[2], failed[3]
+        try:
+            ciphertext = OlmCiphertext(int(frame["kind"]), b64decode(str(frame["body"])))
+        except (ValueError, KeyError) as exc:
+            self._undecryptable(*failed, f"malformed envelope: {exc}")
+            return None
+        device, fetched = await self._sender_device_or_none(failed, fresh=False)
+        if device is None:
+            return None
+        try:
+            return self._olm.decrypt((sender, sender_device), device.curve25519, ciphertext)
+        except CryptoError as exc:
+            reason = str(exc)
+        if not fetched and self._retry.may_refetch(sender, sender_device):
+            # The cached keys may be stale (the sender re-registered or reinstalled): as Signal
+            # does, fetch them afresh and, if they changed, decrypt again.
+            fresh, _ = await self._sender_device_or_none(failed, fresh=True)
+            if fresh is None:
+                return None
+            if fresh.curve25519 != device.curve25519:
+                try:
+                    return self._olm.decrypt((sender, sender_device), fresh.curve25519, ciphertext)
+                except CryptoError as exc:
+                    reason = str(exc)
+        self._undecryptable(*failed, reason, request_retry=True)
+        return None
 
-    async def _sender_device(self, sender: str, device_id: int) -> PeerDeviceRow:
-        for device in self._store.peer_devices(sender):
-            if device.device_id == device_id:
-                return device
+    async def _sender_device_or_none(
+        self, failed: tuple[int, int, str, int], fresh: bool
+    ) -> tuple[PeerDeviceRow | None, bool]:
+        """The sending device's keys (and whether they were fetched just now), or None once
+        the envelope was dealt with as undecryptable."""
+        _, _, sender, sender_device = failed
+        try:
+            return await self._sender_device(sender, sender_device, fresh=fresh)
+        except ServerError as exc:
+            if exc.code == "not_found":  # the sender has no keys (any more): it never will
+                self._undecryptable(*failed, str(exc))
+                return None, True
+            raise ConnectionClosed(None, f"cannot fetch the sender's keys: {exc}") from None
+        except ServerUnreachable as exc:
+            # Transient: leave the envelope unacknowledged and reconnect, so it comes again.
+            raise ConnectionClosed(None, f"cannot fetch the sender's keys: {exc}") from None
+        except IdentityError as exc:  # keys that do not verify: asking again cannot help
+            self._undecryptable(*failed, str(exc))
+            return None, True
+
+    def _undecryptable(
+        self,
+        envelope_id: int,
+        server_ts: int,
+        sender: str,
+        device: int,
+        reason: str,
+        request_retry: bool = False,
+    ) -> None:
+        # Acknowledged all the same (the same bytes can never decrypt later, and keeping them
+        # would block the queue), but never silently: history keeps a placeholder, the
+        # application is told, and where a resend can help the sender is asked for one.
+        log.warning("could not decrypt a message from %s/%s: %s", sender[:8], device, reason)
+        asked = request_retry and self._retry.request(sender, device, server_ts)
+        text = retry.placeholder_text(self.label(sender), asked)
+        with self._store.transaction() as db:
+            self._persist_olm(db)  # a decrypted but malformed content still moved the ratchet
+            self._store.add_message(
+                sender,
+                retry.placeholder_id(device, server_ts),
+                False,
+                device,
+                server_ts,
+                text,
+                retry.UNDECRYPTABLE,
+                db,
+            )
+            if envelope_id:
+                self._store.mark_seen(envelope_id, server_ts, db)
+        if envelope_id:
+            self._pending_acks.append(envelope_id)
+        self._emit(DecryptionFailed(sender, device, reason, asked, server_ts))
+
+    async def _sender_device(
+        self, sender: str, device_id: int, fresh: bool = False
+    ) -> tuple[PeerDeviceRow, bool]:
+        """The sender's device keys: cached, else (or with fresh) from the directory, verified
+        and replacing the cached ones. Also says whether they were fetched."""
+        cached = {d.device_id: d for d in self._store.peer_devices(sender)}
+        if not fresh and device_id in cached:
+            return cached[device_id], False
         bundle = await self.api.get_keys(sender)
         self._verify_bundle(bundle, check_one_time_keys=False)
         rows = self._device_rows(bundle)
-        self._store.put_peer_devices(sender, rows, replace=False)
+        for row in rows:
+            old = cached.get(row.device_id)
+            if old is not None and old.curve25519 != row.curve25519:
+                self._olm.forget_peer((sender, row.device_id))  # sessions with old keys are void
+        self._save_olm()
+        self._store.put_peer_devices(sender, rows, replace=fresh)
         for row in rows:
             if row.device_id == device_id:
-                return row
+                return row, True
         raise IdentityError(f"{sender[:8]} has no device {device_id} in the key directory")
 
     # Outbox ----------------------------------------------------------------------------------
@@ -876,9 +958,6 @@ class Client:
     def _verify_bundle(self, bundle: Bundle, check_one_time_keys: bool) -> None:
         """Check master key -> device keys -> one-time key; pin the master key on first use."""
         pinned = self._store.contact_master_key(bundle.account_id)
-        if pinned is not None and pinned != bundle.master_key:
-            # As Signal does by default: warn (the safety number changed), then carry on.
-            self._emit(IdentityChanged(bundle.account_id))
         try:
             for d in bundle.devices:
                 verify_device_binding(
@@ -898,6 +977,15 @@ class Client:
                 f"the key directory returned keys for {bundle.account_id[:8]} "
                 f"that do not verify: {exc}"
             ) from None
+        if pinned is not None and pinned != bundle.master_key:
+            # As Signal does by default: warn (the safety number changed; the conversation
+            # shows it too), then carry on. Only keys that verified count as a change.
+            now = _now_ms()
+            notice = retry.identity_notice(self.label(bundle.account_id))
+            self._store.add_message(
+                bundle.account_id, f"identity-{now}", False, 0, now, notice, retry.NOTICE
+            )
+            self._emit(IdentityChanged(bundle.account_id))
         self._store.set_contact(bundle.account_id, master_key=bundle.master_key)
 
     @staticmethod

@@ -48,9 +48,14 @@ class IdentityChanged:
 
 @dataclass(frozen=True, slots=True)
 class DecryptionFailed:
+    """A message could not be decrypted, even with the sender's keys fetched afresh. History
+    holds a placeholder; with retry_requested the sender was asked to resend it."""
+
     sender: str
     sender_device: int
     reason: str
+    retry_requested: bool = False
+    server_ts: int = 0
 
 
 @dataclass(frozen=True, slots=True)

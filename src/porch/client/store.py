@@ -39,9 +39,21 @@ SCHEMA = [
     # may reuse ids, never with the same store time.
     """CREATE TABLE IF NOT EXISTS seen_envelopes (
         id INTEGER NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (id, ts))""",
+    # How often each sent message was resent on a retry request (porch.client.retry).
+    """CREATE TABLE IF NOT EXISTS resends (
+        peer TEXT NOT NULL, client_id TEXT NOT NULL, count INTEGER NOT NULL,
+        PRIMARY KEY (peer, client_id))""",
 ]
 
-STATUS_ORDER = {"pending": 0, "sent": 1, "delivered": 2, "read": 3, "received": 0}
+STATUS_ORDER = {
+    "pending": 0,
+    "sent": 1,
+    "delivered": 2,
+    "read": 3,
+    "received": 0,
+    "undecryptable": 0,  # a placeholder for a message that could not be decrypted
+    "notice": 0,  # a line the client adds itself, e.g. "the safety number changed"
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +336,43 @@ class LocalStore:
             text = self._sealer.open(body, aad=aad).decode("utf-8")
             out.append(HistoryMessage(p, cid, bool(outgoing), dev, ts, text, status))
         return out
+
+    def find_outgoing(self, peer: str, client_id: str | None, ts: int) -> HistoryMessage | None:
+        """A message sent to peer, by client id if given, else by its server timestamp (which
+        replaced the local one when the server acknowledged it)."""
+        query = (
+            "SELECT client_id, sender_device, ts, body, status FROM messages"
+            " WHERE peer = ? AND outgoing = 1 AND "
+        )
+        if client_id is not None:
+            cur = self._db.execute(query + "client_id = ?", (peer, client_id))
+        else:
+            cur = self._db.execute(query + "ts = ? ORDER BY id DESC LIMIT 1", (peer, ts))
+        row = cur.fetchone()
+        if row is None:
+            return None
+        cid, dev, found_ts, body, status = row
+        text = self._sealer.open(body, aad=f"msg:{peer}:1:{cid}".encode()).decode("utf-8")
+        return HistoryMessage(peer, cid, True, dev, found_ts, text, status)
+
+    def count_resend(self, peer: str, client_id: str) -> int:
+        """Record one more resend of a message; returns how many there were before."""
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT count FROM resends WHERE peer = ? AND client_id = ?", (peer, client_id)
+            ).fetchone()
+            before = 0 if row is None else int(row[0])
+            db.execute(
+                "INSERT OR REPLACE INTO resends (peer, client_id, count) VALUES (?, ?, ?)",
+                (peer, client_id, before + 1),
+            )
+        return before
+
+    def resend_count(self, peer: str, client_id: str) -> int:
+        row = self._db.execute(
+            "SELECT count FROM resends WHERE peer = ? AND client_id = ?", (peer, client_id)
+        ).fetchone()
+        return 0 if row is None else int(row[0])
 
     def conversations(self) -> list[Conversation]:
         rows = self._db.execute(

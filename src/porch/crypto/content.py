@@ -20,6 +20,8 @@ MAX_TEXT_BYTES = 64 * 1024
 # Timestamps must survive a round trip through a JavaScript number in the browser client.
 MAX_SAFE_INTEGER = 2**53 - 1
 
+MAX_DEVICE_ID = 2**31 - 1  # the wire's device id range (docs/protocol.md, "Frames")
+
 _RECEIPT_KINDS = ("delivered", "read")
 _TYPING_STATES = ("started", "stopped")
 
@@ -43,6 +45,20 @@ class Typing:
 
 
 @dataclass(frozen=True)
+class Retry:
+    """A retry request (Signal's DecryptionErrorMessage): "resend the message you sent me".
+
+    The receiver could not decrypt the message, so it names it by what the envelope showed:
+    the server timestamp ``ts`` (which the sender's ``sent`` acknowledgement also carried) and
+    the sending ``device``; ``id`` is the client message id when the receiver knows it.
+    """
+
+    ts: int
+    device: int
+    id: str | None = None
+
+
+@dataclass(frozen=True)
 class Unknown:
     """A well-formed v1 content of a kind this client does not know; ``raw`` is the object."""
 
@@ -50,7 +66,8 @@ class Unknown:
     raw: dict[str, Any]
 
 
-Content = Text | Receipt | Typing | Unknown
+Content = Text | Receipt | Typing | Retry | Unknown
+Encodable = Text | Receipt | Typing | Retry
 
 
 def pad(data: bytes) -> bytes:
@@ -92,7 +109,7 @@ def _to_json(obj: dict[str, Any]) -> bytes:
     )
 
 
-def content_to_json(content: Text | Receipt | Typing) -> bytes:
+def content_to_json(content: Encodable) -> bytes:
     """The exact JSON bytes (before padding) for a content; ContentError if it is invalid."""
     obj: dict[str, Any]
     if isinstance(content, Text):
@@ -105,12 +122,17 @@ def content_to_json(content: Text | Receipt | Typing) -> bytes:
         if content.state not in _TYPING_STATES:
             raise ContentError(f"typing state must be one of {_TYPING_STATES}")
         obj = {"v": VERSION, "t": "typing", "state": content.state}
+    elif isinstance(content, Retry):
+        _validate_retry(content.ts, content.device, content.id)
+        obj = {"v": VERSION, "t": "retry", "ts": content.ts, "device": content.device}
+        if content.id is not None:
+            obj["id"] = content.id
     else:
         raise ContentError(f"cannot encode {type(content).__name__}")
     return _to_json(obj)
 
 
-def encode_content(content: Text | Receipt | Typing) -> bytes:
+def encode_content(content: Encodable) -> bytes:
     """Serialise and pad a content, ready to hand to Olm."""
     return pad(content_to_json(content))
 
@@ -150,6 +172,15 @@ def _validate_receipt(kind: Any, ids: Any) -> None:
         _validate_id(item, "receipt id")
 
 
+def _validate_retry(ts: Any, device: Any, msg_id: Any) -> None:
+    if isinstance(ts, bool) or not isinstance(ts, int) or not 0 <= ts <= MAX_SAFE_INTEGER:
+        _fail("retry ts must be an integer in 0..2**53-1")
+    if isinstance(device, bool) or not isinstance(device, int) or not 1 <= device <= MAX_DEVICE_ID:
+        _fail("retry device must be an integer in 1..2**31-1")
+    if msg_id is not None:
+        _validate_id(msg_id, "retry id")
+
+
 def decode_content(data: bytes) -> Content:
     """Unpad and parse a decrypted content; ContentError on anything malformed."""
     raw = unpad(data)
@@ -181,4 +212,7 @@ def decode_content(data: bytes) -> Content:
         if state not in _TYPING_STATES:
             _fail(f"typing state must be one of {_TYPING_STATES}")
         return Typing(state=state)
+    if kind == "retry":
+        _validate_retry(obj.get("ts"), obj.get("device"), obj.get("id"))
+        return Retry(ts=obj["ts"], device=obj["device"], id=obj.get("id"))
     return Unknown(t=_check_str(kind, "content kind"), raw=obj)

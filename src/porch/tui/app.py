@@ -35,6 +35,7 @@ from porch.client import (
     SendFailedEvent,
     TypingEvent,
 )
+from porch.client.retry import NOTICE, UNDECRYPTABLE
 from porch.client.store import HistoryMessage
 
 TYPING_SEND_EVERY = 3.0  # at most one "started" per this many seconds while typing
@@ -160,6 +161,9 @@ class ChatApp(App[None]):
             listing.highlighted = peers.index(self.peer)
 
     def _render_message(self, msg: HistoryMessage) -> tuple[RenderableType, str]:
+        if msg.status in (UNDECRYPTABLE, NOTICE):  # written by the client, not by the peer
+            notice = Text(f"! {msg.text}", style="bold yellow", justify="center")
+            return notice, notice.plain
         if not msg.outgoing:  # a grid, so that long lines wrap under the text, not the time
             grid = Table.grid(padding=(0, 2))
             grid.add_column(style="dim", no_wrap=True)
@@ -347,12 +351,17 @@ class ChatApp(App[None]):
                 timeout=20,
                 markup=False,
             )
+            if event.account_id == self.peer:
+                self.refresh_history()  # the notice is in the conversation too
         elif isinstance(event, DecryptionFailed):
+            asked = "; asked them to resend" if event.retry_requested else ""
             self.notify(
-                f"A message from {label(event.sender)} could not be decrypted: {event.reason}",
+                f"A message from {label(event.sender)} could not be decrypted{asked}.",
                 severity="warning",
                 markup=False,
             )
+            if event.sender == self.peer:
+                self.refresh_history()
         elif isinstance(event, ConnectionChanged):
             self._show_connection(event.connected)
         elif isinstance(event, Drained):

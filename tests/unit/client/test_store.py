@@ -295,3 +295,30 @@ def test_seen_envelopes(store: LocalStore) -> None:
     store.prune_seen(NOW + 10)
     assert not store.seen(1, NOW)
     assert store.seen(2, NOW + 10)
+
+
+# Retry requests ------------------------------------------------------------------------------
+
+
+def test_find_outgoing_by_server_ts_or_client_id(store: LocalStore) -> None:
+    store.add_message(PEER, "m1", True, 1, NOW, "first", "pending")
+    store.add_message(PEER, "m2", True, 1, NOW + 1, "second", "pending")
+    store.add_message(PEER, "in", False, 1, NOW + 9, "theirs", "received")
+    store.set_status(PEER, ["m1"], outgoing=True, status="sent", ts=NOW + 9)  # the server's ts
+    found = store.find_outgoing(PEER, None, NOW + 9)
+    assert found is not None and (found.client_id, found.text) == ("m1", "first")
+    assert found.outgoing and found.status == "sent"
+    by_id = store.find_outgoing(PEER, "m2", 0)
+    assert by_id is not None and by_id.text == "second"
+    assert store.find_outgoing(PEER, None, NOW) is None  # replaced by the server's ts
+    assert store.find_outgoing(PEER, "in", 0) is None  # received, not sent
+    assert store.find_outgoing(OTHER, None, NOW + 9) is None
+
+
+def test_resends_are_counted_per_message(store: LocalStore) -> None:
+    assert store.resend_count(PEER, "m1") == 0
+    assert store.count_resend(PEER, "m1") == 0
+    assert store.count_resend(PEER, "m1") == 1
+    assert store.resend_count(PEER, "m1") == 2
+    assert store.resend_count(PEER, "m2") == 0
+    assert store.resend_count(OTHER, "m1") == 0

@@ -10,6 +10,7 @@ from porch.crypto.content import (
     MAX_TEXT_BYTES,
     PAD_BLOCK,
     Receipt,
+    Retry,
     Text,
     Typing,
     Unknown,
@@ -33,9 +34,11 @@ from porch.crypto.errors import ContentError
         Receipt(kind="read", ids=("m1", "m2", "m3")),
         Typing(state="started"),
         Typing(state="stopped"),
+        Retry(ts=1_700_000_000_000, device=1),
+        Retry(ts=0, device=2**31 - 1, id="m1"),
     ],
 )
-def test_round_trip(content: Text | Receipt | Typing) -> None:
+def test_round_trip(content: Text | Receipt | Typing | Retry) -> None:
     encoded = encode_content(content)
     assert len(encoded) % PAD_BLOCK == 0
     assert decode_content(encoded) == content
@@ -134,6 +137,16 @@ def _padded(obj: object) -> bytes:
         _padded({"v": 1, "t": "receipt", "kind": "read"}),
         _padded({"v": 1, "t": "typing", "state": "paused"}),
         _padded({"v": 1, "t": "typing"}),
+        _padded({"v": 1, "t": "retry", "device": 1}),  # no ts
+        _padded({"v": 1, "t": "retry", "ts": 1}),  # no device
+        _padded({"v": 1, "t": "retry", "ts": -1, "device": 1}),
+        _padded({"v": 1, "t": "retry", "ts": 2**53, "device": 1}),
+        _padded({"v": 1, "t": "retry", "ts": True, "device": 1}),
+        _padded({"v": 1, "t": "retry", "ts": 1, "device": 0}),
+        _padded({"v": 1, "t": "retry", "ts": 1, "device": 2**31}),
+        _padded({"v": 1, "t": "retry", "ts": 1, "device": "1"}),
+        _padded({"v": 1, "t": "retry", "ts": 1, "device": 1, "id": ""}),
+        _padded({"v": 1, "t": "retry", "ts": 1, "device": 1, "id": 7}),
     ],
 )
 def test_malformed_content_rejected(data: bytes) -> None:
@@ -157,9 +170,12 @@ def test_deeply_nested_json_rejected() -> None:
         Receipt(kind="read", ids=()),
         Receipt(kind="seen", ids=("m",)),  # type: ignore[arg-type]
         Typing(state="paused"),  # type: ignore[arg-type]
+        Retry(ts=1, device=0),
+        Retry(ts=-1, device=1),
+        Retry(ts=1, device=1, id=""),
     ],
 )
-def test_encode_rejects_invalid(content: Text | Receipt | Typing) -> None:
+def test_encode_rejects_invalid(content: Text | Receipt | Typing | Retry) -> None:
     with pytest.raises(ContentError):
         encode_content(content)
 
@@ -167,3 +183,10 @@ def test_encode_rejects_invalid(content: Text | Receipt | Typing) -> None:
 def test_encode_rejects_unknown() -> None:
     with pytest.raises(ContentError):
         encode_content(Unknown(t="x", raw={}))  # type: ignore[arg-type]
+
+
+def test_retry_without_id_omits_it() -> None:
+    assert content_to_json(Retry(ts=5, device=3)) == b'{"device":3,"t":"retry","ts":5,"v":1}'
+    assert decode_content(_padded({"v": 1, "t": "retry", "ts": 5, "device": 3, "id": None})) == (
+        Retry(ts=5, device=3)
+    )

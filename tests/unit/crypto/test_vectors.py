@@ -11,6 +11,7 @@ import pytest
 from porch.crypto.at_rest import Sealer
 from porch.crypto.content import (
     Receipt,
+    Retry,
     Text,
     Typing,
     content_to_json,
@@ -71,11 +72,13 @@ def test_padding(v: dict[str, Any]) -> None:
     assert unpad(bytes.fromhex(v["padded_hex"])) == data
 
 
-def _content(obj: dict[str, Any]) -> Text | Receipt | Typing:
+def _content(obj: dict[str, Any]) -> Text | Receipt | Typing | Retry:
     if obj["t"] == "text":
         return Text(id=obj["id"], body=obj["body"], ts=obj["ts"])
     if obj["t"] == "receipt":
         return Receipt(kind=obj["kind"], ids=tuple(obj["ids"]))
+    if obj["t"] == "retry":
+        return Retry(ts=obj["ts"], device=obj["device"], id=obj.get("id"))
     assert obj["t"] == "typing"
     return Typing(state=obj["state"])
 

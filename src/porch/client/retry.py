@@ -1,0 +1,176 @@
+"""Retry requests: how a message that could not be decrypted gets resent.
+
+Signal's answer to a failed decryption (its DecryptionErrorMessage, sent when a session was
+lost or a contact reinstalled) is for the receiver to name the failed message and for the
+sender to start a new session and send it again from its own history. Porch does the same with
+a ``retry`` content (docs/protocol.md, section 8), which the receiver sends over a new session
+started from one of the sender's one-time keys, so it is a pre-key message the sender can
+always decrypt. Both sides are bounded, so two broken clients cannot ask each other for ever:
+
+- the receiver asks at most ``MAX_REQUESTS_PER_DEVICE`` times per ``REQUEST_WINDOW_MS`` per
+  sender device (each request claims one of that device's one-time keys);
+- the sender resends a message at most ``MAX_RESENDS_PER_MESSAGE`` times, and only messages of
+  its own history sent within ``RESEND_WINDOW_MS`` (Signal keeps its resend log for a day).
+
+The rules (:func:`plan_resend`, :class:`RequestLimiter`) do no I/O; :class:`Retrier` applies
+them with the store, Olm machine and outbox the Client passes in.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from porch.client.store import HistoryMessage, LocalStore
+from porch.crypto.content import Retry, Text, encode_content
+from porch.crypto.olm import OlmMachine
+
+log = logging.getLogger("porch.client")
+
+RESEND_WINDOW_MS = 24 * 3_600_000
+MAX_RESENDS_PER_MESSAGE = 3
+REQUEST_WINDOW_MS = 3_600_000
+MAX_REQUESTS_PER_DEVICE = 10
+MAX_TRACKED_DEVICES = 1024
+# A failure refetches the sender's keys; a flood of garbage from one device must not turn into
+# a flood of key fetches, so at most this many per device per minute.
+MAX_REFETCHES_PER_DEVICE = 3
+REFETCH_WINDOW_MS = 60_000
+# History statuses of the lines the client writes itself into a conversation.
+UNDECRYPTABLE = "undecryptable"  # a placeholder for a message that could not be decrypted
+NOTICE = "notice"  # e.g. "the safety number changed"
+
+
+@dataclass(frozen=True, slots=True)
+class Resend:
+    """Send ``message`` again (same client message id, so the receiver shows it once)."""
+
+    message: HistoryMessage
+
+
+@dataclass(frozen=True, slots=True)
+class NoResend:
+    reason: str
+
+
+def plan_resend(
+    message: HistoryMessage | None, resent_before: int, now_ms: int
+) -> Resend | NoResend:
+    """What to do with a retry request for ``message`` (None: nothing of ours matched)."""
+    if message is None or not message.outgoing:
+        return NoResend("no message of ours matches the request")
+    if message.status == "pending":
+        return NoResend("the message was never sent")
+    if now_ms - message.ts > RESEND_WINDOW_MS:
+        return NoResend("the message is older than the resend window")
+    if resent_before >= MAX_RESENDS_PER_MESSAGE:
+        return NoResend(f"the message was resent {resent_before} times already")
+    return Resend(message)
+
+
+class RequestLimiter:
+    """Caps the retry requests sent to each peer device: a sliding count per window."""
+
+    def __init__(
+        self,
+        limit: int = MAX_REQUESTS_PER_DEVICE,
+        window_ms: int = REQUEST_WINDOW_MS,
+        max_devices: int = MAX_TRACKED_DEVICES,
+    ) -> None:
+        self._limit, self._window, self._max = limit, window_ms, max_devices
+        self._sent: OrderedDict[tuple[str, int], list[int]] = OrderedDict()
+
+    def allow(self, peer: tuple[str, int], now_ms: int) -> bool:
+        """True (and counted) if one more request to ``peer`` fits in the window."""
+        recent = [t for t in self._sent.pop(peer, []) if now_ms - t < self._window]
+        allowed = len(recent) < self._limit
+        if allowed:
+            recent.append(now_ms)
+        self._sent[peer] = recent
+        while len(self._sent) > self._max:  # bounded: forget the least recently asked
+            self._sent.popitem(last=False)
+        return allowed
+
+
+def placeholder_id(sender_device: int, server_ts: int) -> str:
+    """The history id of the placeholder for a failed envelope (stable, so shown once)."""
+    return f"undecryptable-{sender_device}-{server_ts}"
+
+
+def identity_notice(label: str) -> str:
+    return (
+        f"The safety number with {label} changed (they re-registered or reinstalled). "
+        "Verify it with them."
+    )
+
+
+def placeholder_text(label: str, asked: bool) -> str:
+    if asked:
+        return f"A message from {label} could not be decrypted; asked them to resend."
+    return f"A message from {label} could not be decrypted."
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Retrier:
+    """Both ends of a retry request for one Client: asking for a resend, and answering one.
+
+    Collaborators are the Client's: ``store`` (returns its local store, which a Client reopens
+    when entered again), its Olm machine, ``queue`` (puts a content into the durable outbox for
+    an account) and ``save`` (persists changed Olm state).
+    """
+
+    def __init__(
+        self,
+        store: Callable[[], LocalStore],
+        olm: OlmMachine,
+        device_id: int,
+        queue: Callable[[str, bytes], None],
+        save: Callable[[], None],
+        clock: Callable[[], int] = _now_ms,
+    ) -> None:
+        self._store, self._olm, self._device_id = store, olm, device_id
+        self._queue, self._save, self._clock = queue, save, clock
+        self._limiter = RequestLimiter()
+        self._refetches = RequestLimiter(MAX_REFETCHES_PER_DEVICE, REFETCH_WINDOW_MS)
+
+    def may_refetch(self, sender: str, device: int) -> bool:
+        """Whether a decryption failure from this device may fetch its keys afresh now."""
+        return self._refetches.allow((sender, device), self._clock())
+
+    def request(self, sender: str, device: int, server_ts: int) -> bool:
+        """Queue a retry request for the envelope (sender, device, server_ts); False if the
+        per-device cap says no."""
+        if not self._limiter.allow((sender, device), self._clock()):
+            log.info("no retry request to %s/%s: too many lately", sender[:8], device)
+            return False
+        # Whatever session we hold with that device does not work: drop it, so the outbox
+        # claims a one-time key and the request is a pre-key message the sender can decrypt.
+        self._olm.forget_peer((sender, device))
+        self._save()
+        self._queue(sender, encode_content(Retry(server_ts, device)))
+        return True
+
+    def answer(self, peer: str, peer_device: int, request: Retry) -> None:
+        """The peer could not decrypt one of our messages: new session, then resend it."""
+        if request.device != self._device_id:
+            return  # about a message from another of our devices; that device answers it
+        # The session the peer could not use is void; the next send claims a fresh one.
+        self._olm.forget_peer((peer, peer_device))
+        self._save()
+        store = self._store()
+        message = store.find_outgoing(peer, request.id, request.ts)
+        resent = 0 if message is None else store.resend_count(peer, message.client_id)
+        plan = plan_resend(message, resent, self._clock())
+        if isinstance(plan, NoResend):
+            log.info("retry request from %s/%s unanswered: %s", peer[:8], peer_device, plan.reason)
+            return
+        m = plan.message
+        store.count_resend(peer, m.client_id)
+        # A new outbox id (the server would deduplicate the old one), the same message id.
+        self._queue(peer, encode_content(Text(m.client_id, m.text, m.ts)))
