@@ -1,4 +1,7 @@
-"""Client commands: register, send, recv, devices, block, unblock, whoami."""
+"""Client commands: register, send, recv, devices, block, unblock, whoami (outbox: outbox.py).
+
+Several commands may run on one profile at once (docs/design.md, "Several processes"): the
+first one owns the connection and the others relay through it, so none kicks another off."""
 
 from __future__ import annotations
 
@@ -13,7 +16,15 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from porch.client import Client, ClientError, Drained, Message, ReceiptEvent
+from porch.client.errors import SendFailed, Timeout
 from porch.client.profile import default_profile_dir
+from porch.client.store import ReceivedMessage
+
+# sysexits.h EX_TEMPFAIL: the message is in the outbox and goes out on a later connection.
+EXIT_QUEUED = 75
+QUEUED_HINT = (
+    "queued: will be retried the next time this profile connects (porch outbox to see or cancel)"
+)
 
 Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -41,7 +52,7 @@ def add_parsers(sub: Sub) -> None:
     p.add_argument("--to", required=True, help="+NUMBER, @USERNAME or an account id")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the server")
     p.add_argument("text", nargs="+", help="the message")
-    p.set_defaults(func=_sync(send))
+    p.set_defaults(func=_run_send)
 
     p = sub.add_parser("recv", help="print messages received, acknowledging them")
     _common(p)
@@ -62,6 +73,10 @@ def add_parsers(sub: Sub) -> None:
         _common(p)
         p.add_argument("who")
         p.set_defaults(func=_sync(block), blocked=blocked)
+
+    from porch.cli import outbox  # here, so that main.py needs no change for it
+
+    outbox.add_parser(sub, _common, _sync)
 
 
 def _sync(
@@ -119,9 +134,38 @@ async def register(args: argparse.Namespace) -> int:
     return 0
 
 
-async def send(args: argparse.Namespace) -> int:
+def _run_send(args: argparse.Namespace) -> int:
+    # Three outcomes, three exit codes: 0 sent (the server has it), 75 queued (it stays in the
+    # outbox: a timeout, a server that is down, Ctrl-C after queueing), 1 failed (refused for
+    # good; it stays in the outbox as failed and is never sent by itself).
+    queued: list[str] = []
+    try:
+        code = _sync(lambda a: send(a, queued))(args)
+    except KeyboardInterrupt:
+        code = 130
+    if code == 130 and queued:  # interrupted after the message was stored
+        print(f"porch: {QUEUED_HINT}", file=sys.stderr)
+        return EXIT_QUEUED
+    return code
+
+
+async def send(args: argparse.Namespace, queued: list[str] | None = None) -> int:
+    queued = [] if queued is None else queued
     async with _client(args) as client:
-        result = await client.send_text(args.to, " ".join(args.text), timeout=args.timeout)
+        pending = await client.send_text(args.to, " ".join(args.text), wait=False)
+        queued.append(pending.id)  # durable from here on: a crash or Ctrl-C leaves it queued
+        try:
+            result = await client.wait_sent(pending.id, timeout=args.timeout)
+        except Timeout:
+            print(
+                f"porch: the server did not acknowledge {pending.id} within {args.timeout} s;"
+                f" {QUEUED_HINT}",
+                file=sys.stderr,
+            )
+            return EXIT_QUEUED
+        except SendFailed as exc:
+            print(f"porch: failed: {exc} ({exc.code})", file=sys.stderr)
+            return 1
         await client.flush(timeout=2.0)  # delivery receipts it owes others go out too
     print(f"sent {result.id} at {_iso(result.ts)}", file=sys.stderr)
     return 0
@@ -130,7 +174,10 @@ async def send(args: argparse.Namespace) -> int:
 async def recv(args: argparse.Namespace) -> int:
     async with _client(args) as client:
         await client.wait_connected(timeout=max(args.wait, 10.0))
-        drained = False
+        # First what earlier commands received and nobody has shown (a `porch send` stores
+        # what it receives while it waits); then what arrives while this one runs.
+        await _print_unshown(client, args.json)
+        drained = not client.owner  # a relay has no backlog of its own to wait for
         while True:
             # Until the backlog is drained, wait as long as a reconnect could take.
             event = await client.next_event(args.wait if drained else max(args.wait, 10.0))
@@ -139,7 +186,7 @@ async def recv(args: argparse.Namespace) -> int:
             if isinstance(event, Drained):
                 drained = True
             elif isinstance(event, Message):
-                _print_message(client, event, args.json)
+                await _print_unshown(client, args.json)
             elif isinstance(event, ReceiptEvent) and args.json:
                 print(
                     json.dumps(
@@ -150,20 +197,27 @@ async def recv(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_message(client: Client, m: Message, as_json: bool) -> None:
+async def _print_unshown(client: Client, as_json: bool) -> None:
+    for m in client.unshown():
+        # Claimed before printing: of two commands printing at once, exactly one prints it.
+        if client.claim_shown(m.row):
+            _print_message(m, await client.name_of(m.peer), as_json)
+
+
+def _print_message(m: ReceivedMessage, label: str, as_json: bool) -> None:
     if as_json:
         record: dict[str, Any] = {
-            "from": m.sender,
-            "from_label": client.label(m.sender),
+            "from": m.peer,
+            "from_label": label,
             "device": m.sender_device,
             "text": m.text,
-            "id": m.id,
+            "id": m.client_id,
             "ts": m.ts,
             "server_ts": m.server_ts,
         }
         print(json.dumps(record, ensure_ascii=False), flush=True)
     else:
-        print(f"[{_iso(m.ts)}] {client.label(m.sender)}: {m.text}", flush=True)
+        print(f"[{_iso(m.ts)}] {label}: {m.text}", flush=True)
 
 
 async def devices(args: argparse.Namespace) -> int:
@@ -191,7 +245,8 @@ async def whoami(args: argparse.Namespace) -> int:
 async def block(args: argparse.Namespace) -> int:
     async with _client(args) as client:
         account_id = await client.block(args.who, args.blocked)
-    print(f"{'blocked' if args.blocked else 'unblocked'} {account_id}")
+        name = await client.name_of(account_id)
+    print(f"{'Blocked' if args.blocked else 'Unblocked'} {name}.")
     return 0
 
 
