@@ -61,7 +61,6 @@ async def test_commands_relay_through_a_running_owner_instead_of_kicking_it(
     async with alice, bob:  # alice's Client is the open `porch chat`
         await alice.wait_connected(10)
         await bob.wait_connected(10)
-        assert alice.owner
         code, _, err = await porch(alice.profile_dir, "send", "--to", "@bob", "from a side process")
         assert code == 0, err
         assert "sent" in err
@@ -177,3 +176,31 @@ async def test_senders_and_blocks_show_names_not_ids(
     assert (code, out.strip()) == (0, "Blocked @alice."), err
     code, out, err = await porch(bob.profile_dir, "block", carol.account_id)
     assert (code, out.strip()) == (0, f"Blocked {carol.config.phone}."), err
+
+
+async def test_public_profile_hides_undiscoverable_numbers(
+    server: ServerProcess,
+    register_client,  # type: ignore[no-untyped-def]
+) -> None:
+    from porch.client.api import HttpApi
+    from porch.client.errors import ServerError
+
+    alice = await register_client(username="alice")
+    bob = await register_client()
+    api = HttpApi(server.url, bob.credentials)
+    alice_api = HttpApi(server.url, alice.credentials)
+    try:
+        assert await api.profile(alice.account_id) == ("alice", alice.config.phone)
+        await alice_api.set_discoverable(False)
+        assert await api.profile(alice.account_id) == ("alice", None)
+        assert await alice_api.profile(bob.account_id) == (None, bob.config.phone)
+        for bad, code in ((str(uuid.uuid4()), "not_found"), ("not-an-id", "bad_request")):
+            try:
+                await api.profile(bad)
+            except ServerError as exc:
+                assert exc.code == code, (bad, exc.code)
+            else:
+                raise AssertionError(f"{bad} has a profile")
+    finally:
+        await api.aclose()
+        await alice_api.aclose()
