@@ -18,7 +18,7 @@ from typing import Any, TypeAlias
 from porch.client import Client, ClientError, Drained, Message, ReceiptEvent
 from porch.client.errors import SendFailed, Timeout
 from porch.client.profile import default_profile_dir
-from porch.client.store import ReceivedMessage
+from porch.client.shared import ReceivedMessage
 
 # sysexits.h EX_TEMPFAIL: the message is in the outbox and goes out on a later connection.
 EXIT_QUEUED = 75
@@ -198,10 +198,11 @@ async def recv(args: argparse.Namespace) -> int:
 
 
 async def _print_unshown(client: Client, as_json: bool) -> None:
-    for m in client.unshown():
-        # Claimed before printing: of two commands printing at once, exactly one prints it.
-        if client.claim_shown(m.row):
-            _print_message(m, await client.name_of(m.peer), as_json)
+    while batch := client.unshown():  # in batches: a long backlog is not decrypted at once
+        for m in batch:
+            # Claimed before printing: of two commands printing at once, exactly one prints it.
+            if client.claim_shown(m.row):
+                _print_message(m, await client.name_of(m.peer), as_json)
 
 
 def _print_message(m: ReceivedMessage, label: str, as_json: bool) -> None:

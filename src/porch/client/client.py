@@ -53,15 +53,8 @@ from porch.client.events import (
 )
 from porch.client.ownership import ProfileLock
 from porch.client.profile import ProfileConfig
-from porch.client.store import (
-    Conversation,
-    HistoryMessage,
-    LocalStore,
-    OutboxEntry,
-    OutboxItem,
-    PeerDeviceRow,
-    ReceivedMessage,
-)
+from porch.client.shared import OutboxEntry, ReceivedMessage
+from porch.client.store import Conversation, HistoryMessage, LocalStore, OutboxItem, PeerDeviceRow
 from porch.client.transport import ConnectionClosed, NetworkTransport, Transport, WebSocketLike
 from porch.crypto.at_rest import Sealer, load_or_create_profile_key
 from porch.crypto.content import Receipt, Text, Typing, Unknown, decode_content, encode_content

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from porch.client.shared import SharedState
 from porch.crypto.at_rest import Sealer
 
 SCHEMA = [
@@ -60,7 +61,6 @@ MIGRATIONS = [
 # Several processes share client.db (docs/design.md, "One profile, several processes"): a
 # writer waits this long for another's transaction instead of failing with "database is locked".
 BUSY_TIMEOUT_MS = 10_000
-MAX_OUTBOX_LIST = 1000
 
 # "failed" and "cancelled" are final: an acknowledgement that races a cancel never turns a
 # cancelled message back into a sent one on screen.
@@ -94,32 +94,6 @@ class OutboxItem:
 
 
 @dataclass(frozen=True, slots=True)
-class OutboxEntry:
-    """An outbox row as `porch outbox` lists it: queued (will be sent) or failed (never)."""
-
-    client_id: str
-    recipient: str
-    content: bytes
-    created: int
-    state: str
-    error_code: str | None
-    error: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ReceivedMessage:
-    """A received text message with its row id, for "show what no command has shown yet"."""
-
-    row: int
-    peer: str
-    client_id: str
-    sender_device: int
-    ts: int
-    server_ts: int
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
 class HistoryMessage:
     peer: str
     client_id: str
@@ -138,7 +112,7 @@ class Conversation:
     unread: int
 
 
-class LocalStore:
+class LocalStore(SharedState):
     def __init__(self, path: Path, sealer: Sealer) -> None:
         self._sealer = sealer
         self._db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
@@ -325,85 +299,6 @@ class LocalStore:
         row = self._db.execute("SELECT COUNT(*) FROM outbox WHERE state = 'queued'").fetchone()
         return int(row[0])
 
-    def last_seq(self) -> int:
-        """The newest outbox row, so an owner notices rows other processes added."""
-        return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0])
-
-    def fail(self, client_id: str, code: str, message: str) -> str | None:
-        """Keep a refused item as failed (never resent; docs/design.md); returns its recipient."""
-        with self.transaction() as db:
-            row = db.execute(
-                "UPDATE outbox SET state = 'failed', error_code = ?, error = ?"
-                " WHERE client_id = ? AND state = 'queued' RETURNING recipient",
-                (code[:64], message[:500], client_id),
-            ).fetchone()
-            if row is None:
-                return None
-            db.execute(
-                "UPDATE messages SET status = 'failed'"
-                " WHERE peer = ? AND outgoing = 1 AND client_id = ?",
-                (row[0], client_id),
-            )
-        return str(row[0])
-
-    def outbox_state(self, client_id: str) -> tuple[str, str | None, str | None] | None:
-        """(state, error code, error) of an item, or None once it is gone (sent or cancelled)."""
-        row = self._db.execute(
-            "SELECT state, error_code, error FROM outbox WHERE client_id = ?", (client_id,)
-        ).fetchone()
-        return None if row is None else (str(row[0]), row[1], row[2])
-
-    def outbox_entries(self, limit: int = MAX_OUTBOX_LIST) -> list[OutboxEntry]:
-        rows = self._db.execute(
-            "SELECT client_id, recipient, content, created, state, error_code, error FROM outbox"
-            " ORDER BY seq LIMIT ?",
-            (min(limit, MAX_OUTBOX_LIST),),
-        ).fetchall()
-        return [
-            OutboxEntry(c, r, self._sealer.open(body, aad=b"outbox:" + c.encode()), t, s, ec, e)
-            for c, r, body, t, s, ec, e in rows
-        ]
-
-    def cancel(self, client_ids: list[str] | None) -> list[str]:
-        """Remove queued or failed items (all of them with None); their messages show cancelled.
-
-        Returns the ids removed. An item the connection owner already handed to the server may
-        still arrive: cancelling is for what has not gone yet (docs/design.md)."""
-        with self.transaction() as db:
-            if client_ids is None:
-                rows = db.execute("DELETE FROM outbox RETURNING client_id, recipient").fetchall()
-            else:
-                rows = []
-                for cid in client_ids:
-                    rows += db.execute(
-                        "DELETE FROM outbox WHERE client_id = ? RETURNING client_id, recipient",
-                        (cid,),
-                    ).fetchall()
-            db.executemany(
-                "UPDATE messages SET status = 'cancelled'"
-                " WHERE peer = ? AND outgoing = 1 AND client_id = ?",
-                [(r, c) for c, r in rows],
-            )
-        return [str(c) for c, _ in rows]
-
-    def retry(self, client_id: str) -> bool:
-        """Queue a failed item again (`porch outbox retry`)."""
-        with self.transaction() as db:
-            # A new seq too: a running owner only reads rows after its cursor.
-            row = db.execute(
-                "UPDATE outbox SET state = 'queued', error_code = NULL, error = NULL,"
-                " seq = (SELECT MAX(seq) + 1 FROM outbox)"
-                " WHERE client_id = ? AND state = 'failed' RETURNING recipient",
-                (client_id,),
-            ).fetchone()
-            if row is not None:
-                db.execute(
-                    "UPDATE messages SET status = 'pending'"
-                    " WHERE peer = ? AND outgoing = 1 AND client_id = ?",
-                    (row[0], client_id),
-                )
-        return row is not None
-
     def dequeue(self, client_id: str) -> str | None:
         """Remove an acknowledged (or abandoned) item; returns its recipient."""
         row = self._db.execute(
@@ -450,45 +345,6 @@ class LocalStore:
             ),
         )
         return cur.rowcount > 0
-
-    def last_message_row(self) -> int:
-        return int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0])
-
-    def outgoing_status(self, client_id: str) -> tuple[str, int] | None:
-        """(status, ts) of a message this profile sent, by its client id."""
-        row = self._db.execute(
-            "SELECT status, ts FROM messages WHERE outgoing = 1 AND client_id = ?", (client_id,)
-        ).fetchone()
-        return None if row is None else (str(row[0]), int(row[1]))
-
-    def unshown(self, after_row: int = 0, limit: int = 500) -> list[ReceivedMessage]:
-        """Received messages no command has shown yet, oldest first."""
-        rows = self._db.execute(
-            "SELECT id, peer, client_id, sender_device, ts, server_ts, body FROM messages"
-            " WHERE shown = 0 AND outgoing = 0 AND id > ? ORDER BY id LIMIT ?",
-            (after_row, limit),
-        ).fetchall()
-        out = []
-        for row, peer, cid, dev, ts, server_ts, body in rows:
-            text = self._sealer.open(body, aad=f"msg:{peer}:0:{cid}".encode()).decode("utf-8")
-            out.append(ReceivedMessage(row, peer, cid, dev, ts, server_ts, text))
-        return out
-
-    def mark_shown(self, rows: list[int] | None = None, *, peer: str | None = None) -> int:
-        """Mark messages shown: these rows, or everything received from peer."""
-        if peer is not None:
-            cur = self._db.execute(
-                "UPDATE messages SET shown = 1 WHERE peer = ? AND outgoing = 0 AND shown = 0",
-                (peer,),
-            )
-            return cur.rowcount
-        with self.transaction() as db:
-            changed = 0
-            for row in rows or []:
-                changed += db.execute(
-                    "UPDATE messages SET shown = 1 WHERE id = ? AND shown = 0", (row,)
-                ).rowcount
-        return changed
 
     def set_status(
         self, peer: str, client_ids: list[str], outgoing: bool, status: str, ts: int | None = None
