@@ -204,3 +204,46 @@ async def test_public_profile_hides_undiscoverable_numbers(
     finally:
         await api.aclose()
         await alice_api.aclose()
+
+
+async def test_ctrl_c_after_queueing_says_queued(
+    server: ServerProcess,
+    register_client,  # type: ignore[no-untyped-def]
+) -> None:
+    import signal
+
+    alice = await register_client(username="alice")
+    bob = await register_client(username="bob")
+    async with alice:
+        await alice.resolve("@bob")
+    server.stop()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "porch.cli.main",
+        "send",
+        "--to",
+        "@bob",
+        "--timeout",
+        "60",
+        "interrupted",
+        "--profile",
+        str(alice.profile_dir),
+        stderr=asyncio.subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while True:  # wait until the message is stored, then press Ctrl-C
+        _, out, _ = await porch(alice.profile_dir, "outbox", "--json")
+        if out:
+            break
+        assert time.monotonic() < deadline, "the message was never queued"
+        await asyncio.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 75, err
+    assert b"queued: will be retried" in err
+    [item] = [json.loads(line) for line in out.splitlines()]
+    assert item["state"] == "queued"
+    server.start()
+    async with alice, bob:  # queued means it goes on the next connection
+        assert (await first_message(bob)).text == "interrupted"
