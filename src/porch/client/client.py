@@ -291,7 +291,7 @@ class Client:
                 self._emit(Message(m.client_id, m.peer, m.sender_device, m.text, m.ts, m.server_ts))
 
     def _poll_waiters(self) -> None:
-        """Relay mode: the owner records each outcome in the store; read it back."""
+        """The owner records each outcome in the store; read it back for what we wait on."""
         for client_id, future in list(self._waiters.items()):
             self._resolve_from_store(client_id, future)
 
@@ -315,9 +315,12 @@ class Client:
 
     async def _watch_outbox(self) -> None:
         # Owner: other processes on the profile add outbox rows; SQLite cannot notify across
-        # processes, so look for new rows a few times a second (one indexed MAX query).
+        # processes, so look for new rows a few times a second (one indexed MAX query). Our own
+        # waiters are read back too: another process may cancel what we wait for, and after a
+        # takeover the previous owner may have sent it before we held the lock.
         while True:
             await asyncio.sleep(RELAY_POLL)
+            self._poll_waiters()
             seq = self._store.last_seq()
             if seq > self._outbox_seq:
                 self._outbox_seq = seq
