@@ -76,7 +76,11 @@ AUTH_TIMEOUT = 15.0
 CLOSE_REPLACED = 4409
 CLOSE_AUTH = 4401
 SEEN_RETENTION_MS = 45 * 86_400_000
-RELAY_POLL = 0.2  # how often a relay (or the owner, for others' outbox rows) looks at the store
+# How often the processes on one profile look at the store they share (docs/design.md): the
+# owner for others' outbox rows, a relay for new messages, and faster while it waits on a send.
+OWNER_POLL = 0.1
+RELAY_POLL = 0.2
+RELAY_WAIT_POLL = 0.05
 PERMANENT_SEND_ERRORS = {"unknown_recipient", "bad_frame", "frame_too_large", "forbidden"}
 DEVICE_SEND_ERRORS = {"mismatched_devices", "stale_devices"}
 
@@ -277,7 +281,7 @@ class Client:
 
     async def _relay_loop(self) -> None:
         while True:
-            await asyncio.sleep(RELAY_POLL)
+            await asyncio.sleep(RELAY_WAIT_POLL if self._waiters else RELAY_POLL)
             if self._lock.try_acquire():  # the owner exited: take over where it stopped
                 pickled = self._store.get_pickle("olm_account")
                 assert pickled is not None
@@ -319,7 +323,7 @@ class Client:
         # waiters are read back too: another process may cancel what we wait for, and after a
         # takeover the previous owner may have sent it before we held the lock.
         while True:
-            await asyncio.sleep(RELAY_POLL)
+            await asyncio.sleep(OWNER_POLL)
             self._poll_waiters()
             seq = self._store.last_seq()
             if seq > self._outbox_seq:
