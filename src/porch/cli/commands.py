@@ -1,7 +1,8 @@
 """Client commands: register, send, recv, devices, block, unblock, whoami (outbox: outbox.py).
 
-Several commands may run on one profile at once (docs/design.md, "Several processes"): the
-first one owns the connection and the others relay through it, so none kicks another off."""
+Several commands may run on one profile at once (docs/design.md, "Several processes on one
+profile"): the first owns the connection and the others relay through it, so none kicks
+another off."""
 
 from __future__ import annotations
 
@@ -173,10 +174,10 @@ async def send(args: argparse.Namespace, queued: list[str] | None = None) -> int
 
 async def recv(args: argparse.Namespace) -> int:
     async with _client(args) as client:
-        await client.wait_connected(timeout=max(args.wait, 10.0))
         # First what earlier commands received and nobody has shown (a `porch send` stores
-        # what it receives while it waits); then what arrives while this one runs.
+        # what it receives while it waits), even with the server down; then what arrives.
         await _print_unshown(client, args.json)
+        await client.wait_connected(timeout=max(args.wait, 10.0))
         drained = not client.owner  # a relay has no backlog of its own to wait for
         while True:
             # Until the backlog is drained, wait as long as a reconnect could take.

@@ -1,4 +1,6 @@
-"""Which process on a profile owns its connection (docs/design.md, "Several processes").
+"""Which process on a profile owns its connection.
+
+docs/design.md, "Several processes on one profile".
 
 A device has one WebSocket and one set of Olm sessions. The server keeps one connection per
 device (a second one replaces the first, close code 4409), and the Olm state is cached in memory

@@ -58,7 +58,7 @@ MIGRATIONS = [
     ],
 ]
 
-# Several processes share client.db (docs/design.md, "One profile, several processes"): a
+# Several processes share client.db (docs/design.md, "Several processes on one profile"): a
 # writer waits this long for another's transaction instead of failing with "database is locked".
 BUSY_TIMEOUT_MS = 10_000
 
