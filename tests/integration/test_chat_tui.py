@@ -124,3 +124,24 @@ async def test_chat_shows_a_changed_safety_number_inline(server, tmp_path) -> No
             assert lines.index(line_with(app, "! The safety number")) < lines.index(
                 line_with(app, "new phone, same carol")
             )
+
+
+async def test_chat_names_senders_and_marks_what_it_shows(register_client) -> None:  # type: ignore[no-untyped-def]
+    from tests.integration.test_profiles import porch
+
+    alice = await register_client(username="alice")
+    bob = await register_client(username="bob")
+    async with alice, bob:
+        await alice.wait_connected(TIMEOUT)
+        app = ChatApp(alice)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await bob.send_text(alice.account_id, "who am i", wait=True)  # alice never met @bob
+            await eventually(lambda: bool(line_with(app, "who am i")), pilot.pause)
+            # The server told the chat bob's name when it first saw him: no hex id.
+            assert "@bob" in str(app.query_one("#peer-title").render())
+            # Shown on the chat's screen, so `porch recv` next to it has nothing to print.
+            code, out, err = await porch(alice.profile_dir, "recv", "--wait", "1")
+            assert (code, out) == (0, ""), err
+            await bob.send_text(alice.account_id, "and this one", wait=True)
+            await eventually(lambda: bool(line_with(app, "and this one")), pilot.pause)
+            assert app.client.connected  # the recv did not replace the chat's connection

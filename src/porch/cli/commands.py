@@ -1,4 +1,8 @@
-"""Client commands: register, send, recv, devices, block, unblock, whoami."""
+"""Client commands: register, send, recv, devices, block, unblock, whoami (outbox: outbox.py).
+
+Several commands may run on one profile at once (docs/design.md, "Several processes on one
+profile"): the first owns the connection and the others relay through it, so none kicks
+another off."""
 
 from __future__ import annotations
 
@@ -21,8 +25,16 @@ from porch.client import (
     Message,
     ReceiptEvent,
 )
+from porch.client.errors import SendFailed, Timeout
 from porch.client.profile import default_profile_dir
 from porch.client.retry import identity_notice, placeholder_text
+from porch.client.shared import ReceivedMessage
+
+# sysexits.h EX_TEMPFAIL: the message is in the outbox and goes out on a later connection.
+EXIT_QUEUED = 75
+QUEUED_HINT = (
+    "queued: will be retried the next time this profile connects (porch outbox to see or cancel)"
+)
 
 Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -50,7 +62,7 @@ def add_parsers(sub: Sub) -> None:
     p.add_argument("--to", required=True, help="+NUMBER, @USERNAME or an account id")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the server")
     p.add_argument("text", nargs="+", help="the message")
-    p.set_defaults(func=_sync(send))
+    p.set_defaults(func=_run_send)
 
     p = sub.add_parser("recv", help="print messages received, acknowledging them")
     _common(p)
@@ -71,6 +83,10 @@ def add_parsers(sub: Sub) -> None:
         _common(p)
         p.add_argument("who")
         p.set_defaults(func=_sync(block), blocked=blocked)
+
+    from porch.cli import outbox  # here, so that main.py needs no change for it
+
+    outbox.add_parser(sub, _common, _sync)
 
 
 def _sync(
@@ -128,9 +144,38 @@ async def register(args: argparse.Namespace) -> int:
     return 0
 
 
-async def send(args: argparse.Namespace) -> int:
+def _run_send(args: argparse.Namespace) -> int:
+    # Three outcomes, three exit codes: 0 sent (the server has it), 75 queued (it stays in the
+    # outbox: a timeout, a server that is down, Ctrl-C after queueing), 1 failed (refused for
+    # good; it stays in the outbox as failed and is never sent by itself).
+    queued: list[str] = []
+    try:
+        code = _sync(lambda a: send(a, queued))(args)
+    except KeyboardInterrupt:
+        code = 130
+    if code == 130 and queued:  # interrupted after the message was stored
+        print(f"porch: {QUEUED_HINT}", file=sys.stderr)
+        return EXIT_QUEUED
+    return code
+
+
+async def send(args: argparse.Namespace, queued: list[str] | None = None) -> int:
+    queued = [] if queued is None else queued
     async with _client(args) as client:
-        result = await client.send_text(args.to, " ".join(args.text), timeout=args.timeout)
+        pending = await client.send_text(args.to, " ".join(args.text), wait=False)
+        queued.append(pending.id)  # durable from here on: a crash or Ctrl-C leaves it queued
+        try:
+            result = await client.wait_sent(pending.id, timeout=args.timeout)
+        except Timeout:
+            print(
+                f"porch: the server did not acknowledge {pending.id} within {args.timeout} s;"
+                f" {QUEUED_HINT}",
+                file=sys.stderr,
+            )
+            return EXIT_QUEUED
+        except SendFailed as exc:
+            print(f"porch: failed: {exc} ({exc.code})", file=sys.stderr)
+            return 1
         await client.flush(timeout=2.0)  # delivery receipts it owes others go out too
     print(f"sent {result.id} at {_iso(result.ts)}", file=sys.stderr)
     return 0
@@ -138,8 +183,11 @@ async def send(args: argparse.Namespace) -> int:
 
 async def recv(args: argparse.Namespace) -> int:
     async with _client(args) as client:
+        # First what earlier commands received and nobody has shown (a `porch send` stores
+        # what it receives while it waits), even with the server down; then what arrives.
+        await _print_unshown(client, args.json)
         await client.wait_connected(timeout=max(args.wait, 10.0))
-        drained = False
+        drained = not client.owner  # a relay has no backlog of its own to wait for
         while True:
             # Until the backlog is drained, wait as long as a reconnect could take.
             event = await client.next_event(args.wait if drained else max(args.wait, 10.0))
@@ -148,9 +196,9 @@ async def recv(args: argparse.Namespace) -> int:
             if isinstance(event, Drained):
                 drained = True
             elif isinstance(event, Message):
-                _print_message(client, event, args.json)
+                await _print_unshown(client, args.json)
             elif isinstance(event, IdentityChanged | DecryptionFailed):
-                _print_notice(client, event, args.json)
+                await _print_notice(client, event, args.json)
             elif isinstance(event, ReceiptEvent) and args.json:
                 print(
                     json.dumps(
@@ -161,28 +209,38 @@ async def recv(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_message(client: Client, m: Message, as_json: bool) -> None:
+async def _print_unshown(client: Client, as_json: bool) -> None:
+    while batch := client.unshown():  # in batches: a long backlog is not decrypted at once
+        for m in batch:
+            # Claimed before printing: of two commands printing at once, exactly one prints it.
+            if client.claim_shown(m.row):
+                _print_message(m, await client.name_of(m.peer), as_json)
+
+
+def _print_message(m: ReceivedMessage, label: str, as_json: bool) -> None:
     if as_json:
         record: dict[str, Any] = {
-            "from": m.sender,
-            "from_label": client.label(m.sender),
+            "from": m.peer,
+            "from_label": label,
             "device": m.sender_device,
             "text": m.text,
-            "id": m.id,
+            "id": m.client_id,
             "ts": m.ts,
             "server_ts": m.server_ts,
         }
         print(json.dumps(record, ensure_ascii=False), flush=True)
     else:
-        print(f"[{_iso(m.ts)}] {client.label(m.sender)}: {m.text}", flush=True)
+        print(f"[{_iso(m.ts)}] {label}: {m.text}", flush=True)
 
 
-def _print_notice(client: Client, e: IdentityChanged | DecryptionFailed, as_json: bool) -> None:
+async def _print_notice(
+    client: Client, e: IdentityChanged | DecryptionFailed, as_json: bool
+) -> None:
     """What the user must know about: a changed safety number, a message that was lost."""
     if isinstance(e, IdentityChanged):
         who = e.account_id
         record: dict[str, Any] = {"event": "identity_changed", "account": who}
-        line = identity_notice(client.label(who))
+        line = identity_notice(await client.name_of(who))
     else:
         who = e.sender
         record = {
@@ -192,7 +250,7 @@ def _print_notice(client: Client, e: IdentityChanged | DecryptionFailed, as_json
             "server_ts": e.server_ts,
             "retry_requested": e.retry_requested,
         }
-        line = placeholder_text(client.label(who), e.retry_requested)
+        line = placeholder_text(await client.name_of(who), e.retry_requested)
     if as_json:
         print(json.dumps(record | {"label": client.label(who)}), flush=True)
     else:
@@ -224,7 +282,8 @@ async def whoami(args: argparse.Namespace) -> int:
 async def block(args: argparse.Namespace) -> int:
     async with _client(args) as client:
         account_id = await client.block(args.who, args.blocked)
-    print(f"{'blocked' if args.blocked else 'unblocked'} {account_id}")
+        name = await client.name_of(account_id)
+    print(f"{'Blocked' if args.blocked else 'Unblocked'} {name}.")
     return 0
 
 

@@ -175,6 +175,11 @@ class HttpApi:
         )
         return str(body["account_id"])
 
+    async def profile(self, account_id: str) -> tuple[str | None, str | None]:
+        """(username, phone) the server shows for an account; phone only if discoverable."""
+        body = await self._call("GET", f"/v1/accounts/{account_id}/profile")
+        return body.get("username"), body.get("phone")
+
     async def devices(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self._call("GET", "/v1/devices")
         return result

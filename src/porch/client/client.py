@@ -53,7 +53,9 @@ from porch.client.events import (
     SendFailedEvent,
     TypingEvent,
 )
+from porch.client.ownership import ProfileLock
 from porch.client.profile import ProfileConfig
+from porch.client.shared import OutboxEntry, ReceivedMessage
 from porch.client.store import Conversation, HistoryMessage, LocalStore, OutboxItem, PeerDeviceRow
 from porch.client.transport import ConnectionClosed, NetworkTransport, Transport, WebSocketLike
 from porch.crypto.at_rest import Sealer, load_or_create_profile_key
@@ -85,6 +87,11 @@ AUTH_TIMEOUT = 15.0
 CLOSE_REPLACED = 4409
 CLOSE_AUTH = 4401
 SEEN_RETENTION_MS = 45 * 86_400_000
+# How often the processes on one profile look at the store they share (docs/design.md): the
+# owner for others' outbox rows, a relay for new messages, and faster while it waits on a send.
+OWNER_POLL = 0.1
+RELAY_POLL = 0.2
+RELAY_WAIT_POLL = 0.05
 PERMANENT_SEND_ERRORS = {"unknown_recipient", "bad_frame", "frame_too_large", "forbidden"}
 DEVICE_SEND_ERRORS = {"mismatched_devices", "stale_devices"}
 
@@ -148,9 +155,11 @@ class Client:
         if password is None or pickled is None:
             raise NotRegistered(f"the profile in {self.profile_dir} is incomplete; register again")
         self._pickle_key = sealer.subkey("olm-pickle")
-        self._olm = OlmMachine.from_pickle(pickled, self._pickle_key)
-        for account_id, device_id, sessions in self._store.all_sessions():
-            self._olm.load_sessions((account_id, device_id), sessions)
+        self._olm = self._load_olm(pickled)
+        self._lock = ProfileLock(self.profile_dir)
+        self._outbox_seq = 0
+        self._relay_row = 0
+        self._names_tried: set[str] = set()
         self.credentials = Credentials(
             self.config.account_id, self.config.device_id, password.decode()
         )
@@ -269,6 +278,12 @@ class Client:
 
     # Lifecycle -------------------------------------------------------------------------------
 
+    def _load_olm(self, pickled: str) -> OlmMachine:
+        machine = OlmMachine.from_pickle(pickled, self._pickle_key)
+        for account_id, device_id, sessions in self._store.all_sessions():
+            machine.load_sessions((account_id, device_id), sessions)
+        return machine
+
     async def __aenter__(self) -> Client:
         if self._closed:  # entered again after an exit: reopen what the exit closed
             self._store, _ = _open_store(self.profile_dir)
@@ -278,11 +293,78 @@ class Client:
             self._closed = False
         self._tg = asyncio.TaskGroup()
         await self._tg.__aenter__()
-        self._tasks = [
-            self._tg.create_task(self._connection_loop()),
-            self._tg.create_task(self._outbox_loop()),
-        ]
+        self._tasks = []
+        self._relay_row = self._store.last_message_row()
+        if self._lock.try_acquire():
+            self._become_owner()
+        else:
+            # Another process on this profile owns the connection: never connect (that would
+            # replace its connection), relay through the store instead (ownership.py).
+            log.info("profile in use by another process: relaying through it")
+            self._spawn(self._relay_loop())
         return self
+
+    def _become_owner(self) -> None:
+        self._outbox_seq = self._store.last_seq()
+        self._spawn(self._connection_loop())
+        self._spawn(self._outbox_loop())
+        self._spawn(self._watch_outbox())
+
+    @property
+    def owner(self) -> bool:
+        """True when this process owns the profile's connection; False in relay mode."""
+        return self._lock.held
+
+    async def _relay_loop(self) -> None:
+        while True:
+            await asyncio.sleep(RELAY_WAIT_POLL if self._waiters else RELAY_POLL)
+            if self._lock.try_acquire():  # the owner exited: take over where it stopped
+                pickled = self._store.get_pickle("olm_account")
+                assert pickled is not None
+                self._olm = self._load_olm(pickled)  # it moved the ratchets since we loaded
+                log.info("took over the profile's connection")
+                self._become_owner()
+                return
+            self._poll_waiters()
+            for m in self._store.unshown(self._relay_row):
+                self._relay_row = m.row
+                self._emit(Message(m.client_id, m.peer, m.sender_device, m.text, m.ts, m.server_ts))
+
+    def _poll_waiters(self) -> None:
+        """The owner records each outcome in the store; read it back for what we wait on."""
+        for client_id, future in list(self._waiters.items()):
+            self._resolve_from_store(client_id, future)
+
+    def _resolve_from_store(self, client_id: str, future: asyncio.Future[SendResult]) -> None:
+        if future.done():
+            return
+        state = self._store.outbox_state(client_id)
+        if state is not None:
+            if state[0] == "failed":
+                future.set_exception(
+                    SendFailed(state[2] or "refused", code=state[1] or "send_failed")
+                )
+            return
+        status, ts = self._store.outgoing_status(client_id) or ("cancelled", 0)
+        if status == "pending":  # dequeued, its status not yet raised: look again soon
+            return
+        if status in ("cancelled", "failed"):
+            future.set_exception(SendFailed("cancelled (porch outbox)", code="cancelled"))
+        else:
+            future.set_result(SendResult(client_id, ts))
+
+    async def _watch_outbox(self) -> None:
+        # Owner: other processes on the profile add outbox rows; SQLite cannot notify across
+        # processes, so look for new rows a few times a second (one indexed MAX query). Our own
+        # waiters are read back too: another process may cancel what we wait for, and after a
+        # takeover the previous owner may have sent it before we held the lock.
+        while True:
+            await asyncio.sleep(OWNER_POLL)
+            self._poll_waiters()
+            seq = self._store.last_seq()
+            if seq > self._outbox_seq:
+                self._outbox_seq = seq
+                self._outbox_wake.set()
 
     async def __aexit__(
         self,
@@ -300,11 +382,17 @@ class Client:
         finally:
             self._tg = None
             self._closed = True
+            self._lock.release()
             await self.api.aclose()
             self._store.close()
 
     async def aclose(self) -> None:
-        await self.__aexit__(None, None, None)
+        if self._tg is not None:
+            await self.__aexit__(None, None, None)
+        elif not self._closed:  # used offline (porch outbox): only the store and HTTP are open
+            self._closed = True
+            await self.api.aclose()
+            self._store.close()
 
     @property
     def account_id(self) -> str:
@@ -316,9 +404,12 @@ class Client:
 
     @property
     def connected(self) -> bool:
-        return self._connected.is_set()
+        """Connected, or relaying through the process that owns the profile's connection."""
+        return self._connected.is_set() or (self._tg is not None and not self.owner)
 
     async def wait_connected(self, timeout: float | None = None) -> None:
+        if self._tg is not None and not self.owner:
+            return  # the owner's connection serves this process
         try:
             async with asyncio.timeout(timeout):
                 await self._connected.wait()
@@ -398,8 +489,6 @@ class Client:
         client_id = secrets.token_urlsafe(12)
         now = _now_ms()
         content = encode_content(Text(client_id, text, now))
-        future: asyncio.Future[SendResult] = asyncio.get_running_loop().create_future()
-        self._waiters[client_id] = future
         with self._store.transaction() as db:
             self._store.enqueue(client_id, recipient, content, False, now)
             self._store.add_message(
@@ -407,15 +496,23 @@ class Client:
             )
         self._outbox_wake.set()
         if not wait:
-            self._waiters.pop(client_id, None)
             return SendResult(client_id, 0)
+        return await self.wait_sent(client_id, timeout)
+
+    async def wait_sent(self, client_id: str, timeout: float | None = 30.0) -> SendResult:
+        """Wait until the server acknowledged a queued message (raises SendFailed if refused,
+        Timeout if it is still queued after timeout seconds)."""
+        future: asyncio.Future[SendResult] = asyncio.get_running_loop().create_future()
+        self._waiters[client_id] = future
+        self._resolve_from_store(client_id, future)  # it may have gone already
         try:
             async with asyncio.timeout(timeout):
                 return await future
         except TimeoutError:
             raise Timeout(
                 f"the server did not acknowledge the message within {timeout} s; it stays in "
-                "the outbox and is sent the next time this profile connects"
+                "the outbox and is sent the next time this profile connects",
+                queued_id=client_id,
             ) from None
         finally:
             self._waiters.pop(client_id, None)
@@ -453,6 +550,8 @@ class Client:
 
     async def flush(self, timeout: float = 10.0) -> bool:
         """Wait until the outbox is empty (True) or timeout passes (False)."""
+        if self._tg is not None and not self.owner:
+            return True  # the owner sends the shared outbox, long after this process exits
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._store.outbox_size() == 0 and not self._pending_receipts:
@@ -474,6 +573,45 @@ class Client:
 
     def label(self, account_id: str) -> str:
         return "me" if account_id == self.account_id else self._store.contact_label(account_id)
+
+    async def name_of(self, account_id: str) -> str:
+        """@username or +number for an account, asking the server once when first seen."""
+        if (
+            account_id != self.account_id
+            and account_id not in self._names_tried
+            and not self._store.contact_named(account_id)
+        ):
+            self._names_tried.add(account_id)  # one try per process, even when it fails
+            try:
+                username, phone = await self.api.profile(account_id)
+            except ClientError as exc:
+                log.info("no public name for %s: %s", account_id[:8], exc.code)
+            else:
+                self._store.set_contact_name(account_id, username, phone)
+        return self.label(account_id)
+
+    def unshown(self, limit: int = 500) -> list[ReceivedMessage]:
+        """Received messages that no command on this profile has shown yet, oldest first."""
+        return self._store.unshown(0, limit)
+
+    def mark_shown(self, rows: list[int] | None = None, *, peer: str | None = None) -> None:
+        self._store.mark_shown(rows, peer=peer)
+
+    def claim_shown(self, row: int) -> bool:
+        """Mark one message shown; False when another command showed it first."""
+        return self._store.mark_shown([row]) == 1
+
+    def outbox(self) -> list[OutboxEntry]:
+        return self._store.outbox_entries()
+
+    def cancel(self, client_ids: list[str] | None) -> list[str]:
+        """Cancel queued or failed items (all with None); returns the ids removed."""
+        return self._store.cancel(client_ids)
+
+    def retry(self, client_id: str) -> bool:
+        done = self._store.retry(client_id)
+        self._outbox_wake.set()
+        return done
 
     async def block(self, to: str, blocked: bool = True) -> str:
         account_id = await self.resolve(to)
@@ -713,6 +851,7 @@ class Client:
                     content.body,
                     "received",
                     db,
+                    server_ts=server_ts,
                 )
             if envelope_id:
                 self._store.mark_seen(envelope_id, server_ts, db)
@@ -1048,8 +1187,14 @@ class Client:
 
     def _fail(self, item: OutboxItem, code: str, message: str) -> None:
         self._inflight.pop(item.client_id, None)
-        self._store.dequeue(item.client_id)
-        self._store.set_status(item.recipient, [item.client_id], outgoing=True, status="pending")
+        try:
+            is_text = isinstance(decode_content(item.content), Text)
+        except (ValueError, KeyError):
+            is_text = False
+        if is_text:  # kept as failed, for `porch outbox`; never resent by itself
+            self._store.fail(item.client_id, code, message)
+        else:  # a receipt nobody can act on
+            self._store.dequeue(item.client_id)
         waiter = self._waiters.get(item.client_id)
         error = SendFailed(message, code=code)
         if waiter is not None and not waiter.done():

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from porch.client.shared import SharedState
 from porch.crypto.at_rest import Sealer
 
 SCHEMA = [
@@ -45,6 +46,28 @@ SCHEMA = [
         PRIMARY KEY (peer, client_id))""",
 ]
 
+# Schema changes after the first release, applied once each, in order; PRAGMA user_version
+# counts how many ran. Received messages that existed before `shown` was added were printed
+# (or could have been) by the process that received them: they start as shown (DEFAULT 1), and
+# new rows say otherwise explicitly.
+MIGRATIONS = [
+    [
+        "ALTER TABLE messages ADD COLUMN shown INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE messages ADD COLUMN server_ts INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX IF NOT EXISTS messages_unshown ON messages (shown, id)",
+        "ALTER TABLE outbox ADD COLUMN state TEXT NOT NULL DEFAULT 'queued'",
+        "ALTER TABLE outbox ADD COLUMN error_code TEXT",
+        "ALTER TABLE outbox ADD COLUMN error TEXT",
+        "ALTER TABLE contacts ADD COLUMN named INTEGER NOT NULL DEFAULT 0",
+    ],
+]
+
+# Several processes share client.db (docs/design.md, "Several processes on one profile"): a
+# writer waits this long for another's transaction instead of failing with "database is locked".
+BUSY_TIMEOUT_MS = 10_000
+
+# "failed" and "cancelled" are final: an acknowledgement that races a cancel never turns a
+# cancelled message back into a sent one on screen.
 STATUS_ORDER = {
     "pending": 0,
     "sent": 1,
@@ -53,6 +76,8 @@ STATUS_ORDER = {
     "received": 0,
     "undecryptable": 0,  # a placeholder for a message that could not be decrypted
     "notice": 0,  # a line the client adds itself, e.g. "the safety number changed"
+    "failed": 4,
+    "cancelled": 4,
 }
 
 
@@ -93,15 +118,22 @@ class Conversation:
     unread: int
 
 
-class LocalStore:
+class LocalStore(SharedState):
     def __init__(self, path: Path, sealer: Sealer) -> None:
         self._sealer = sealer
-        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA secure_delete=ON")
-        for statement in SCHEMA:
-            self._db.execute(statement)
+        with self.transaction() as db:  # two processes opening a new profile at once: one wins
+            for statement in SCHEMA:
+                db.execute(statement)
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            for statements in MIGRATIONS[version:]:
+                for statement in statements:
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version={len(MIGRATIONS)}")
 
     def close(self) -> None:
         self._db.close()
@@ -186,6 +218,22 @@ class LocalStore:
         found = row.fetchone()
         return None if found is None else str(found[0])
 
+    def set_contact_name(self, account_id: str, username: str | None, phone: str | None) -> None:
+        """Cache what the server reports as the account's public name (GET .../profile)."""
+        self._db.execute(
+            "INSERT INTO contacts (account_id, phone, username, named) VALUES (?, ?, ?, 1)"
+            " ON CONFLICT (account_id) DO UPDATE SET username = excluded.username,"
+            " phone = COALESCE(excluded.phone, phone), named = 1",
+            (account_id, phone, username),
+        )
+
+    def contact_named(self, account_id: str) -> bool:
+        """Whether the account's public name was fetched (or is known from a lookup)."""
+        row = self._db.execute(
+            "SELECT named, username, phone FROM contacts WHERE account_id = ?", (account_id,)
+        ).fetchone()
+        return row is not None and bool(row[0] or row[1] or row[2])
+
     def contact_label(self, account_id: str) -> str:
         row = self._db.execute(
             "SELECT username, phone FROM contacts WHERE account_id = ?", (account_id,)
@@ -244,7 +292,7 @@ class LocalStore:
     def pending(self, after_seq: int, limit: int) -> list[OutboxItem]:
         rows = self._db.execute(
             "SELECT seq, client_id, recipient, content, ephemeral FROM outbox"
-            " WHERE seq > ? ORDER BY seq LIMIT ?",
+            " WHERE seq > ? AND state = 'queued' ORDER BY seq LIMIT ?",
             (after_seq, limit),
         ).fetchall()
         return [
@@ -253,7 +301,9 @@ class LocalStore:
         ]
 
     def outbox_size(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        """Items still to send (failed ones never are)."""
+        row = self._db.execute("SELECT COUNT(*) FROM outbox WHERE state = 'queued'").fetchone()
+        return int(row[0])
 
     def dequeue(self, client_id: str) -> str | None:
         """Remove an acknowledged (or abandoned) item; returns its recipient."""
@@ -278,11 +328,16 @@ class LocalStore:
         text: str,
         status: str,
         db: sqlite3.Connection | None = None,
+        *,
+        server_ts: int = 0,
     ) -> bool:
-        """Store a message once; False when it was already there (a resend)."""
+        """Store a message once; False when it was already there (a resend).
+
+        A received message starts unshown: `porch recv` prints it unless some command (this
+        process or another on the profile) has shown it already."""
         cur = (db or self._db).execute(
             "INSERT OR IGNORE INTO messages (peer, client_id, outgoing, sender_device, ts, body,"
-            " status) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " status, shown, server_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 peer,
                 client_id,
@@ -291,6 +346,8 @@ class LocalStore:
                 ts,
                 self._seal_body(peer, client_id, outgoing, text),
                 status,
+                int(outgoing),
+                server_ts,
             ),
         )
         return cur.rowcount > 0

@@ -46,6 +46,8 @@ TICKS = {
     "sent": ("✓", "dim"),
     "delivered": ("✓✓", "dim"),
     "read": ("✓✓", "bold cyan"),
+    "failed": ("✗ not sent", "bold red"),
+    "cancelled": ("✗ cancelled", "bold red"),
 }
 
 
@@ -190,6 +192,8 @@ class ChatApp(App[None]):
         self.history_lines = [plain for _, plain in rendered]
         body = Group(*(r for r, _ in rendered)) if rendered else "No messages yet."
         self.query_one("#history", Static).update(body)
+        # On screen now: a `porch recv` on this profile need not print these again.
+        self.client.mark_shown(peer=self.peer)
         self.query_one("#history-scroll", VerticalScroll).scroll_end(animate=False)
 
     def _set_typing(self, shown: bool) -> None:
@@ -220,7 +224,7 @@ class ChatApp(App[None]):
             await self._stop_typing()
             self._set_typing(False)
         self.peer = peer
-        label = self.client.label(peer)
+        label = await self.client.name_of(peer)
         self.query_one("#peer-title", Static).update(Text(label, style="bold"))
         self.query_one("#composer", Input).placeholder = f"Message {label}"
         unread = [
@@ -315,6 +319,7 @@ class ChatApp(App[None]):
     async def handle_event(self, event: Event) -> None:
         label = self.client.label
         if isinstance(event, Message):
+            await self.client.name_of(event.sender)  # first seen: fetch @username or +number
             if self.peer is None:
                 await self.open_peer(event.sender)
             elif event.sender == self.peer:

@@ -322,3 +322,42 @@ def test_resends_are_counted_per_message(store: LocalStore) -> None:
     assert store.resend_count(PEER, "m1") == 2
     assert store.resend_count(PEER, "m2") == 0
     assert store.resend_count(OTHER, "m1") == 0
+
+
+def test_an_old_profile_is_migrated_and_its_messages_count_as_shown(
+    tmp_path: Path, key: bytes
+) -> None:
+    import sqlite3
+
+    from porch.client.store import SCHEMA
+
+    db = sqlite3.connect(tmp_path / "client.db")
+    for statement in SCHEMA:  # the schema as the first release created it
+        db.execute(statement)
+    db.execute(
+        "INSERT INTO outbox (client_id, recipient, content, ephemeral, created)"
+        " VALUES ('old', ?, x'00', 0, 1)",
+        (PEER,),
+    )
+    db.execute(
+        "INSERT INTO messages (peer, client_id, outgoing, sender_device, ts, body, status)"
+        " VALUES (?, 'seen-before', 0, 1, 1, x'00', 'received')",
+        (PEER,),
+    )
+    db.commit()
+    db.close()
+    store = LocalStore(tmp_path / "client.db", Sealer(key))
+    try:
+        assert store.unshown() == []
+        assert store.outbox_state("old") == ("queued", None, None)
+    finally:
+        store.close()
+    LocalStore(tmp_path / "client.db", Sealer(key)).close()  # a second open migrates nothing
+
+
+def test_public_names_are_cached_once_fetched(store: LocalStore) -> None:
+    assert not store.contact_named(PEER)
+    store.set_contact_name(PEER, None, None)  # the server had no public name to give
+    assert store.contact_named(PEER) and store.contact_label(PEER) == PEER[:8]
+    store.set_contact_name(OTHER, "bob", "+14155550100")
+    assert store.contact_label(OTHER) == "@bob"

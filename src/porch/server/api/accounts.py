@@ -57,6 +57,12 @@ class AccountRef(BaseModel):
     account_id: str
 
 
+class PublicProfile(BaseModel):
+    account_id: str
+    username: str | None
+    phone: str | None  # only when the account is discoverable by its number
+
+
 class Blocks(BaseModel):
     blocked: list[str]
 
@@ -105,6 +111,19 @@ async def lookup(body: LookupBody, who: PrincipalDep, svc: ServicesDep) -> Accou
         return AccountRef(account_id=await svc.accounts.lookup_phone(who, body.phone))
     assert body.username is not None
     return AccountRef(account_id=await svc.accounts.lookup_username(who, body.username))
+
+
+@router.get("/accounts/{account_id}/profile", response_model=PublicProfile)
+async def public_profile(
+    account_id: AccountIdPath, who: PrincipalDep, svc: ServicesDep
+) -> PublicProfile:
+    """The name a client shows for a sender. Rate limited with the directory lookups."""
+    account = await svc.accounts.public_profile(who, account_id)
+    return PublicProfile(
+        account_id=account.id,
+        username=account.username,
+        phone=account.phone if account.discoverable else None,
+    )
 
 
 @router.get("/devices", response_model=list[DeviceInfo])

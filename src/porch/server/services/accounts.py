@@ -296,3 +296,13 @@ class AccountService:
         if account is None or account.master_key is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, "no account has this username")
         return account.id
+
+    async def public_profile(self, principal: Principal, account_id: str) -> Account:
+        """What others may show for an account: its username, and its number only if it is
+        discoverable (the same rule as lookup_phone). Counted against the directory limit,
+        so it cannot be used to walk the account space faster than lookups can."""
+        await self._limiter.hit("directory", principal.account_id, self._limits["directory"])
+        account = await self._store.get_account(account_id)
+        if account is None or account.master_key is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no account has this id")
+        return account
