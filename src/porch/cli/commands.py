@@ -24,10 +24,10 @@ from porch.client import (
     IdentityChanged,
     Message,
     ReceiptEvent,
+    retry,
 )
 from porch.client.errors import SendFailed, Timeout
 from porch.client.profile import default_profile_dir
-from porch.client.retry import identity_notice, placeholder_text
 from porch.client.shared import ReceivedMessage
 
 # sysexits.h EX_TEMPFAIL: the message is in the outbox and goes out on a later connection.
@@ -195,10 +195,10 @@ async def recv(args: argparse.Namespace) -> int:
                 break
             if isinstance(event, Drained):
                 drained = True
-            elif isinstance(event, Message):
+            elif isinstance(event, Message | IdentityChanged | DecryptionFailed):
+                # Each of these wrote a line into the history first (a message, a notice, a
+                # placeholder): printed from there, once, whichever command gets to it.
                 await _print_unshown(client, args.json)
-            elif isinstance(event, IdentityChanged | DecryptionFailed):
-                await _print_notice(client, event, args.json)
             elif isinstance(event, ReceiptEvent) and args.json:
                 print(
                     json.dumps(
@@ -219,42 +219,20 @@ async def _print_unshown(client: Client, as_json: bool) -> None:
 
 def _print_message(m: ReceivedMessage, label: str, as_json: bool) -> None:
     if as_json:
-        record: dict[str, Any] = {
-            "from": m.peer,
-            "from_label": label,
-            "device": m.sender_device,
-            "text": m.text,
-            "id": m.client_id,
-            "ts": m.ts,
-            "server_ts": m.server_ts,
-        }
+        record: dict[str, Any] = {"from": m.peer, "from_label": label, "device": m.sender_device}
+        if m.status == retry.NOTICE:  # the safety number changed
+            record |= {"event": "identity_changed", "account": m.peer, "text": m.text}
+        elif m.status == retry.UNDECRYPTABLE:  # a message was lost; maybe a resend comes
+            asked = m.text.endswith(retry.ASKED_TO_RESEND)
+            record |= {"event": "undecryptable", "retry_requested": asked, "text": m.text}
+            record["server_ts"] = m.server_ts or m.ts
+        else:
+            record |= {"text": m.text, "id": m.client_id, "ts": m.ts, "server_ts": m.server_ts}
         print(json.dumps(record, ensure_ascii=False), flush=True)
+    elif m.status in (retry.NOTICE, retry.UNDECRYPTABLE):
+        print(f"! {m.text}", flush=True)
     else:
         print(f"[{_iso(m.ts)}] {label}: {m.text}", flush=True)
-
-
-async def _print_notice(
-    client: Client, e: IdentityChanged | DecryptionFailed, as_json: bool
-) -> None:
-    """What the user must know about: a changed safety number, a message that was lost."""
-    if isinstance(e, IdentityChanged):
-        who = e.account_id
-        record: dict[str, Any] = {"event": "identity_changed", "account": who}
-        line = identity_notice(await client.name_of(who))
-    else:
-        who = e.sender
-        record = {
-            "event": "undecryptable",
-            "from": who,
-            "device": e.sender_device,
-            "server_ts": e.server_ts,
-            "retry_requested": e.retry_requested,
-        }
-        line = placeholder_text(await client.name_of(who), e.retry_requested)
-    if as_json:
-        print(json.dumps(record | {"label": client.label(who)}), flush=True)
-    else:
-        print(f"! {line}", flush=True)
 
 
 async def devices(args: argparse.Namespace) -> int:

@@ -107,9 +107,12 @@ def identity_notice(label: str) -> str:
     )
 
 
+ASKED_TO_RESEND = "asked them to resend."
+
+
 def placeholder_text(label: str, asked: bool) -> str:
     if asked:
-        return f"A message from {label} could not be decrypted; asked them to resend."
+        return f"A message from {label} could not be decrypted; {ASKED_TO_RESEND}"
     return f"A message from {label} could not be decrypted."
 
 

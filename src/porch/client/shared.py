@@ -41,6 +41,7 @@ class ReceivedMessage:
     ts: int
     server_ts: int
     text: str
+    status: str = "received"  # or a line the client wrote itself: "notice", "undecryptable"
 
 
 class SharedState:
@@ -146,14 +147,14 @@ class SharedState:
     def unshown(self, after_row: int = 0, limit: int = 500) -> list[ReceivedMessage]:
         """Received messages no command has shown yet, oldest first."""
         rows = self._db.execute(
-            "SELECT id, peer, client_id, sender_device, ts, server_ts, body FROM messages"
+            "SELECT id, peer, client_id, sender_device, ts, server_ts, body, status FROM messages"
             " WHERE shown = 0 AND outgoing = 0 AND id > ? ORDER BY id LIMIT ?",
             (after_row, limit),
         ).fetchall()
         out = []
-        for row, peer, cid, dev, ts, server_ts, body in rows:
+        for row, peer, cid, dev, ts, server_ts, body, status in rows:
             text = self._sealer.open(body, aad=f"msg:{peer}:0:{cid}".encode()).decode("utf-8")
-            out.append(ReceivedMessage(row, peer, cid, dev, ts, server_ts, text))
+            out.append(ReceivedMessage(row, peer, cid, dev, ts, server_ts, text, status))
         return out
 
     def mark_shown(self, rows: list[int] | None = None, *, peer: str | None = None) -> int:
