@@ -62,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
         # The socket-level cap: frames above max_frame_bytes but below this still get a
         # structured frame_too_large error and the connection lives on; above it, close 1009.
         ws_max_size=max(4 * settings.max_frame_bytes, 1 << 20),
+        # The app decides the client address from PORCH_TRUSTED_PROXIES (server/proxies.py):
+        # uvicorn's own X-Forwarded-For handling, which trusts FORWARDED_ALLOW_IPS, is off.
+        proxy_headers=False,
         # Ciphertext does not compress, and compression beside secrets invites CRIME-style leaks.
         ws_per_message_deflate=False,
         ws_ping_interval=settings.heartbeat_seconds,

@@ -28,6 +28,7 @@ from porch.server.clock import Clock, SystemClock
 from porch.server.gateway.connection import Connection, GatewayConfig
 from porch.server.metrics import Metrics
 from porch.server.providers.sms import ConsoleSms, SmsProvider, TwilioVerify
+from porch.server.proxies import ProxyHeadersMiddleware, TrustedProxies
 from porch.server.ratelimit import Limit, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from porch.server.services.accounts import AccountService
 from porch.server.services.keys import KeyService
@@ -151,6 +152,8 @@ def create_app(
     app.include_router(keys_api.router)
 
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
+    # Outermost: everything inside (rate limits) sees the resolved client address.
+    app.add_middleware(ProxyHeadersMiddleware, proxies=TrustedProxies(settings.trusted_proxies))
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -22,6 +23,11 @@ class Settings(BaseSettings):
     # first use, which every node sharing the database then uses.
     secret: str | None = None
     max_request_bytes: int = 256 * 1024
+    # Peers whose X-Forwarded-For is believed (addresses or CIDR networks, comma-separated).
+    # Loopback by default: the single-machine setup puts nginx on the same host
+    # (deploy/nginx/porch.conf); anything else must be listed, or every client shares the
+    # proxy's rate-limit address. Empty: the socket peer is always the client.
+    trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1", "::1"]
 
     # Storage. SQLite in data_dir unless database_url is postgresql://...
     database_url: str | None = None
@@ -64,6 +70,19 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = 300.0
     auth_timeout_seconds: float = 10.0
     heartbeat_seconds: float = 20.0
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        # Normalised (10.0.0.1 -> 10.0.0.1/32); a typo fails at start-up, not silently.
+        return [str(ipaddress.ip_network(item, strict=False)) for item in value]
 
     @property
     def sqlite_path(self) -> Path:
