@@ -20,6 +20,7 @@ import pytest
 import websockets
 
 from porch.client import Client, Message
+from tests.integration.conftest import register
 from tests.integration.server import ServerProcess
 
 RSS_BOUND = 40 << 20
@@ -123,9 +124,24 @@ async def test_partial_frames_before_auth_are_refused_at_their_header(
     await still_delivers(*pair, "after the partial frames")
 
 
-async def test_unauthenticated_sockets_are_capped_per_address(
-    server: ServerProcess, pair: tuple[Client, Client]
-) -> None:
+async def test_unauthenticated_sockets_are_capped_per_address(tmp_path, server_env) -> None:  # type: ignore[no-untyped-def]
+    # A long auth timeout, so that no waiting socket is let go while the flood is still
+    # being opened on a slow machine (the count below is exact).
+    server = ServerProcess(
+        tmp_path / "capped", env=dict(server_env, PORCH_AUTH_TIMEOUT_SECONDS="120")
+    )
+    server.start()
+    try:
+        pair = (
+            await register(server, tmp_path / "a", username="alice"),
+            await register(server, tmp_path / "b", username="bob"),
+        )
+        await _flood_waiting_sockets(server, pair)
+    finally:
+        server.stop()
+
+
+async def _flood_waiting_sockets(server: ServerProcess, pair: tuple[Client, Client]) -> None:
     # Frames just under the pre-auth cap, held open: the cheapest way to hold memory now.
     outcome: Counter[str] = Counter()
     streams: list[Stream] = []
