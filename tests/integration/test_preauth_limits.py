@@ -215,7 +215,8 @@ async def test_unterminated_headers_are_refused_431(
 
 
 async def test_slow_headers_time_out(tmp_path, server_env) -> None:  # type: ignore[no-untyped-def]
-    srv = ServerProcess(tmp_path / "slow", env=dict(server_env, PORCH_HEADER_TIMEOUT_SECONDS="1"))
+    env = dict(server_env, PORCH_HEADER_TIMEOUT_SECONDS="1", PORCH_AUTH_TIMEOUT_SECONDS="1")
+    srv = ServerProcess(tmp_path / "slow", env=env)
     srv.start()
     try:
         silent = await asyncio.open_connection("127.0.0.1", srv.port)
@@ -235,5 +236,24 @@ async def test_slow_headers_time_out(tmp_path, server_env) -> None:  # type: ign
         assert (await asyncio.wait_for(reader.read(200), 5)).startswith(b"HTTP/1.1 200 ")
         for _, w in (silent, slow, (reader, writer)):
             w.close()
+
+        # Past the handshake, a trickled auth frame is cut off by the auth timeout: each frame
+        # must arrive whole in time, however busy the socket looks.
+        outcome: Counter[str] = Counter()
+        reader, writer = await upgrade(srv, outcome)
+        assert outcome["101"] == 1
+        start = loop.time()
+        frame = b'{"type": "auth", "account": "x", "device": 1, "password": "slow"}'
+        writer.write(frame_head(len(frame)))
+        for byte in frame[:20]:
+            await send_quietly(writer, bytes([byte]))
+            await asyncio.sleep(0.2)
+        data = b""
+        while len(data) < data.find(b"\x88") + 4 or b"\x88" not in data:
+            data += await asyncio.wait_for(reader.read(4096), 5)
+        error, _, close = data.partition(b"\x88")  # RFC 6455: 0x88 starts a close frame
+        assert b"auth_required" in error and close[1:3] == (4401).to_bytes(2, "big")
+        assert loop.time() - start < 6
+        writer.close()
     finally:
         srv.stop()
