@@ -686,3 +686,28 @@ async def test_bad_acks_do_not_fail_other_users_sends(
             await asyncio.sleep(0.05)
     for raw in (sender, spoiler, bob_raw):
         await raw.ws.close()
+
+
+async def test_large_frame_before_auth_closes_1009_and_the_limit_lifts_at_ready(
+    server: ServerProcess, pair: tuple[Client, Client]
+) -> None:
+    alice, bob = pair
+    # Before `ready` a frame is at most PORCH_PREAUTH_MAX_FRAME_BYTES (4 KiB): an auth frame
+    # is tiny, and a bigger one would otherwise sit in memory for an unauthenticated socket.
+    raw = await Raw.open(server)
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await raw.send("x" * 5000)
+        for _ in range(5):
+            await raw.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    # After `ready` the first frame already has the full limit.
+    raw = await Raw.open(server, alice)
+    await raw.send_to(bob, "big1", body(150_000))
+    frame = await raw.recv()
+    while frame["type"] in ("drained", "keys_low"):
+        frame = await raw.recv()
+    assert (frame["type"], frame["id"]) == ("sent", "big1")
+    await raw.send("x" * 300_000)
+    await raw.expect_error("frame_too_large")
+    await raw.alive()
+    await raw.ws.close()

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
-from porch.server import logs
+from porch.server import edge, logs
 from porch.server.app import create_app
 from porch.server.settings import Settings
 
@@ -53,15 +54,19 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    limits = edge.EdgeLimits.from_settings(settings)
     options: dict[str, Any] = dict(
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
-        ws="websockets-sansio",
-        # The socket-level cap: frames above max_frame_bytes but below this still get a
-        # structured frame_too_large error and the connection lives on; above it, close 1009.
-        ws_max_size=max(4 * settings.max_frame_bytes, 1 << 20),
+        # httptools and websockets' sans-I/O protocol, with caps on what a connection holds
+        # before it authenticates (server/edge.py).
+        http=edge.HTTP_PROTOCOL,
+        ws=edge.WS_PROTOCOL,
+        ws_max_size=settings.socket_max_bytes,
+        # The app decides the client address from PORCH_TRUSTED_PROXIES (server/proxies.py):
+        # uvicorn's own X-Forwarded-For handling, which trusts FORWARDED_ALLOW_IPS, is off.
+        proxy_headers=False,
         # Ciphertext does not compress, and compression beside secrets invites CRIME-style leaks.
         ws_per_message_deflate=False,
         ws_ping_interval=settings.heartbeat_seconds,
@@ -80,9 +85,14 @@ def run(args: argparse.Namespace) -> int:
         # Each worker builds its app from PORCH_* variables: hand them the command line's too.
         for name, value in overrides.items():
             os.environ[f"PORCH_{name.upper()}"] = str(value)
-        uvicorn.run(
-            "porch.server.app:app_from_env", factory=True, workers=settings.workers, **options
+        config = edge.Config(
+            "porch.server.app:app_from_env",
+            edge=limits,
+            factory=True,
+            workers=settings.workers,
+            **options,
         )
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
     else:
-        uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run()
+        uvicorn.Server(edge.Config(create_app(settings), edge=limits, **options)).run()
     return 0

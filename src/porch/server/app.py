@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.routing import WebSocketRoute
 
 import porch
+from porch.protocol.errors import ProtocolError
 from porch.server import logs
 from porch.server.api import accounts as accounts_api
 from porch.server.api import errors as api_errors
@@ -25,9 +26,11 @@ from porch.server.bus.base import Bus
 from porch.server.bus.memory import MemoryBus
 from porch.server.bus.redis import RedisBus
 from porch.server.clock import Clock, SystemClock
+from porch.server.gateway.admission import Admission, refuse
 from porch.server.gateway.connection import Connection, GatewayConfig
 from porch.server.metrics import Metrics
 from porch.server.providers.sms import ConsoleSms, SmsProvider, TwilioVerify
+from porch.server.proxies import ProxyHeadersMiddleware, TrustedProxies
 from porch.server.ratelimit import Limit, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from porch.server.services.accounts import AccountService
 from porch.server.services.keys import KeyService
@@ -151,6 +154,8 @@ def create_app(
     app.include_router(keys_api.router)
 
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
+    # Outermost: everything inside (rate limits, admission) sees the resolved client address.
+    app.add_middleware(ProxyHeadersMiddleware, proxies=TrustedProxies(settings.trusted_proxies))
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
@@ -173,8 +178,23 @@ def create_app(
         metrics.queue_depth.set(await store.queue_depth())
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    admission = Admission(
+        settings.preauth_connections_per_address, settings.preauth_connections_total
+    )
+
     async def websocket(ws: WebSocket) -> None:
-        await Connection(ws, accounts, keys, messages, bus, clock, metrics, gateway).run()
+        try:
+            ticket = admission.admit(ws.client.host if ws.client else "")
+        except ProtocolError as exc:
+            metrics.errors.labels(str(exc.code)).inc()
+            await refuse(ws, exc)
+            return
+        try:
+            await Connection(
+                ws, accounts, keys, messages, bus, clock, metrics, gateway, preauth=ticket
+            ).run()
+        finally:
+            ticket.release()
 
     # A plain Starlette route: FastAPI's WebSocket wrapper (dependency solving, exit stacks)
     # costs memory per connection, and a connection is all this endpoint is.

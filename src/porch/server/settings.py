@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from porch.protocol.frames import MAX_CLIENT_FRAME_BYTES
 
@@ -24,6 +25,24 @@ class Settings(BaseSettings):
     # first use, which every node sharing the database then uses.
     secret: str | None = None
     max_request_bytes: int = 256 * 1024
+    # Peers whose X-Forwarded-For is believed (addresses or CIDR networks, comma-separated).
+    # Loopback by default: the single-machine setup puts nginx on the same host
+    # (deploy/nginx/porch.conf); anything else must be listed, or every client shares the
+    # proxy's rate-limit address. Empty: the socket peer is always the client.
+    trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1", "::1"]
+
+    # Before the app sees a request (docs/operations.md, Pre-authentication limits).
+    # Request line and headers, which the HTTP parser buffers whole: larger is 431.
+    max_header_bytes: int = Field(default=16 * 1024, ge=4096, le=1 << 20)
+    # A connection must complete its request head this soon after connecting (or after the
+    # first byte of a later request): slow-header (slowloris) sockets are closed with 408.
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # The largest WebSocket message before `ready`: an auth frame is about 200 bytes.
+    preauth_max_frame_bytes: int = Field(default=4096, ge=512, le=64 * 1024)
+    # WebSocket connections between upgrade and `ready`, per process: per client address
+    # (refused 429) and in total (refused 503).
+    preauth_connections_per_address: int = Field(default=64, ge=1, le=1_000_000)
+    preauth_connections_total: int = Field(default=1024, ge=1, le=1_000_000)
 
     # Storage. SQLite in data_dir unless database_url is postgresql://...
     database_url: str | None = None
@@ -73,6 +92,26 @@ class Settings(BaseSettings):
     auth_timeout_seconds: float = 10.0
     heartbeat_seconds: float = 20.0
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        # Normalised (10.0.0.1 -> 10.0.0.1/32); a typo fails at start-up, not silently.
+        return [str(ipaddress.ip_network(item, strict=False)) for item in value]
+
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "porch.db"
+
+    @property
+    def socket_max_bytes(self) -> int:
+        """The WebSocket layer's cap after `ready`: frames above max_frame_bytes but below
+        this still get a structured frame_too_large error and the connection lives on;
+        above it, close 1009."""
+        return max(4 * self.max_frame_bytes, 1 << 20)

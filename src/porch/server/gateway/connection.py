@@ -24,6 +24,7 @@ from porch.protocol.codec import dumps
 from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.server.bus.base import Bus, DeviceEvent
 from porch.server.clock import Clock
+from porch.server.gateway.admission import Ticket, mark_authenticated
 from porch.server.gateway.delivery import encode_envelope, envelope_batches
 from porch.server.metrics import Metrics
 from porch.server.ratelimit import Limit, count_hit
@@ -64,8 +65,10 @@ class Connection:
         clock: Clock,
         metrics: Metrics,
         config: GatewayConfig,
+        preauth: Ticket | None = None,
     ) -> None:
         self._ws = ws
+        self._preauth = preauth  # this socket's place among the unauthenticated ones
         self._accounts = accounts
         self._keys = keys
         self._messages = messages
@@ -100,11 +103,16 @@ class Connection:
             principal = await self._authenticate()
         except (WebSocketDisconnect, _Closed):
             return
+        finally:
+            if self._preauth is not None:
+                self._preauth.release()
         if principal is None:
             with contextlib.suppress(Exception):
                 await self._ws.close(CLOSE_AUTH, "authentication failed")
             return
         self._principal = principal
+        # Before `ready`, so the client's first frame after it may use the full frame size.
+        mark_authenticated(self._ws)
         sub = self._bus.subscribe(
             principal.account_id, principal.device_id, self._on_event, self._on_replaced
         )
