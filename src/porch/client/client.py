@@ -19,6 +19,7 @@ import contextlib
 import logging
 import random
 import secrets
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -31,14 +32,18 @@ import phonenumbers
 
 from porch.client.api import Bundle, Credentials, HttpApi
 from porch.client.errors import (
+    ClientCode,
     ClientError,
     IdentityError,
+    MessageTooLong,
     NotRegistered,
+    ProfileError,
     RecipientNotFound,
     SendFailed,
     ServerError,
     ServerUnreachable,
     Timeout,
+    UsageError,
 )
 from porch.client.events import (
     ConnectionChanged,
@@ -51,12 +56,26 @@ from porch.client.events import (
     SendFailedEvent,
     TypingEvent,
 )
-from porch.client.profile import ProfileConfig
+from porch.client.profile import (
+    ProfileConfig,
+    create_private_file,
+    ensure_private_dir,
+    profile_error,
+    restrict_profile,
+)
 from porch.client.store import Conversation, HistoryMessage, LocalStore, OutboxItem, PeerDeviceRow
 from porch.client.transport import ConnectionClosed, NetworkTransport, Transport, WebSocketLike
 from porch.crypto.at_rest import Sealer, load_or_create_profile_key
-from porch.crypto.content import Receipt, Text, Typing, Unknown, decode_content, encode_content
-from porch.crypto.errors import CryptoError, SignatureError
+from porch.crypto.content import (
+    MAX_TEXT_BYTES,
+    Receipt,
+    Text,
+    Typing,
+    Unknown,
+    decode_content,
+    encode_content,
+)
+from porch.crypto.errors import PROFILE_LOCKED, CryptoError, ProfileKeyError, SignatureError
 from porch.crypto.olm import OlmCiphertext, OlmMachine
 from porch.crypto.signing import MasterKey, verify_device_binding, verify_one_time_key
 from porch.protocol.codec import b64decode, b64encode
@@ -99,16 +118,47 @@ def normalize_phone(raw: str) -> str:
     try:
         number = phonenumbers.parse(raw, None)
     except phonenumbers.NumberParseException:
-        raise ClientError(f"{raw!r} is not a phone number; use E.164, like +14155550100") from None
+        raise UsageError(f"{raw!r} is not a phone number; use E.164, like +14155550100") from None
     if not phonenumbers.is_valid_number(number):
-        raise ClientError(f"{raw!r} is not a valid phone number")
+        raise UsageError(f"{raw!r} is not a valid phone number")
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
+class _Rollback(Exception):
+    pass
+
+
 def _open_store(profile_dir: Path) -> tuple[LocalStore, Sealer]:
-    key, _source = load_or_create_profile_key(profile_dir)
+    """Open the profile's store, or ProfileError saying what is wrong with the profile.
+
+    A write is tried (and rolled back) at once: a read-only profile is reported here, before
+    anything is sent, rather than by whichever write comes first later."""
+    ensure_private_dir(profile_dir)
+    restrict_profile(profile_dir)
+    try:
+        key, _source = load_or_create_profile_key(profile_dir)
+    except ProfileKeyError as exc:
+        code = ClientCode.PROFILE_LOCKED if exc.code == PROFILE_LOCKED else ClientCode.PROFILE
+        raise ProfileError(exc.message, code=code) from None
+    except OSError as exc:
+        raise profile_error(exc, profile_dir) from None
     sealer = Sealer(key)
-    return LocalStore(profile_dir / "client.db", sealer), sealer
+    path = profile_dir / "client.db"
+    create_private_file(path)
+    try:
+        store = LocalStore(path, sealer)
+    except (sqlite3.Error, OSError) as exc:
+        raise profile_error(exc, profile_dir) from None
+    try:
+        with store.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO kv (name, value) VALUES ('write-check', x'')")
+            raise _Rollback
+    except _Rollback:
+        pass
+    except (sqlite3.Error, OSError) as exc:
+        store.close()
+        raise profile_error(exc, profile_dir) from None
+    return store, sealer
 
 
 class Client:
@@ -180,7 +230,7 @@ class Client:
             reg = await api.verify(phone, code, name)
         finally:
             await api.aclose()
-        profile_dir.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(profile_dir)
         for stale in profile_dir.glob("client.db*"):
             stale.unlink()  # a new registration is a new identity: old sessions are void
         (profile_dir / "profile.json").unlink(missing_ok=True)
@@ -361,7 +411,15 @@ class Client:
         recipient = await self.resolve(to)
         client_id = secrets.token_urlsafe(12)
         now = _now_ms()
-        content = encode_content(Text(client_id, text, now))
+        if len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
+            raise MessageTooLong(
+                f"the message is {len(text.encode('utf-8', 'surrogatepass')):,} bytes; the limit "
+                f"is {MAX_TEXT_BYTES:,} bytes (64 KiB): shorten it or split it into several"
+            )
+        try:
+            content = encode_content(Text(client_id, text, now))
+        except CryptoError as exc:  # invalid Unicode, say
+            raise UsageError(f"cannot send that text: {exc.message}") from None
         future: asyncio.Future[SendResult] = asyncio.get_running_loop().create_future()
         self._waiters[client_id] = future
         with self._store.transaction() as db:

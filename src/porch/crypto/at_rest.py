@@ -299,7 +299,10 @@ def load_or_create_profile_key(profile_dir: Path) -> tuple[bytes, str]:
             raise ProfileKeyError(f"unknown key source {source!r} in {source_path}")
         if not _check_value_matches(profile, key):
             if source == SOURCE_PASSPHRASE:
-                message = f"wrong passphrase for {profile}: set {ENV_PASSPHRASE} to the right one"
+                message = (
+                    f"{ENV_PASSPHRASE} does not unlock the profile {profile}; set it to the "
+                    "passphrase the profile was created with"
+                )
             else:
                 message = f"the profile key from the {source} does not unlock {profile}"
             raise ProfileKeyError(message, code=PROFILE_LOCKED)
