@@ -1,19 +1,26 @@
-"""Client commands: register, send, recv, devices, block, unblock, whoami."""
+"""Client commands: register, send, recv, devices, block, unblock, whoami.
+
+The SDK is imported inside the commands, not here: building the parser must stay cheap
+(porch.cli.main, lazy start-up). Errors are not caught here either: they reach the one
+boundary in porch.cli.main, which prints a sentence and picks the exit code. Everything shown
+to people that someone else chose (message text, names, labels) goes through `printable`.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import getpass
 import json
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from porch.client import Client, ClientError, Drained, Message, ReceiptEvent
-from porch.client.profile import default_profile_dir
+from porch.cli.text import printable
+
+if TYPE_CHECKING:
+    from porch.client import Client, Message
+    from porch.client.profile import ProfileConfig
 
 Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -34,6 +41,12 @@ def add_parsers(sub: Sub) -> None:
     p.add_argument("--phone", required=True, help="E.164 number, like +14155550100")
     p.add_argument("--name", default="", help="a name for this device")
     p.add_argument("--username", help="also claim this @username")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a profile already in --profile DIR without asking (its identity, "
+        "history and contacts are lost)",
+    )
     p.set_defaults(func=_sync(register))
 
     p = sub.add_parser("send", help="send a text message; exits 0 once the server has it")
@@ -68,38 +81,109 @@ def _sync(
     fn: Callable[[argparse.Namespace], Coroutine[Any, Any, int]],
 ) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
+        import asyncio
+
+        from porch.client.profile import check_server_url, default_profile_dir
+
         if getattr(args, "profile", None) is None:
             args.profile = default_profile_dir()
-        try:
-            return asyncio.run(fn(args))
-        except ClientError as exc:
-            print(f"porch: {exc}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            return 130
+        if getattr(args, "server", None):
+            args.server = check_server_url(args.server)  # a usage error before any I/O
+        return asyncio.run(fn(args))
 
     return run
 
 
 def _client(args: argparse.Namespace) -> Client:
+    from porch.client import Client
+
     return Client(args.profile, server=args.server)
 
 
+CODE_HINT = (
+    "(A development server's console SMS provider writes the code to the server's log and to "
+    "sms-outbox.jsonl in its data directory, porch-data/ by default.)"
+)
+
+
+def _read_code() -> str:
+    """The verification code, from the terminal (not echoed) or one line of standard input.
+
+    Read on the event loop's own thread, on purpose: nothing else runs during the prompt, and
+    Ctrl-C then interrupts getpass at once (a worker thread would keep asyncio.run waiting for
+    the Enter key) and getpass restores the terminal's echo itself."""
+    import getpass
+
+    from porch.client.errors import UsageError
+
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        if not line.strip():
+            raise UsageError(
+                "no verification code on standard input; pipe the code in, or run "
+                "the command in a terminal to type it"
+            )
+        return line.strip()
+    for _ in range(3):
+        code = getpass.getpass("Verification code: ").strip().replace(" ", "").replace("-", "")
+        # Checked here so that a typo does not use up one of the server's attempts.
+        if len(code) == 6 and code.isascii() and code.isdigit():
+            return code
+        print("The code is six digits; type it again.", file=sys.stderr)
+    raise UsageError("no six-digit code was typed; run the command again for a new code")
+
+
+def _confirm_replace(args: argparse.Namespace, old: ProfileConfig | None) -> bool:
+    """Whether registering may replace the profile already in args.profile."""
+    from porch.client.errors import UsageError
+
+    who = "an unreadable profile"
+    if old is not None:
+        handle = f" (@{old.username})" if old.username else ""
+        who = f"the profile of {old.phone}{handle}, account {old.account_id}"
+    lost = (
+        f"{args.profile} holds {printable(who)}. Registering into it replaces this device's "
+        "identity keys and deletes its message history and contacts, and the people you talk "
+        "to will see your safety number change."
+    )
+    if args.force:
+        print(f"{lost} Replacing it (--force).", file=sys.stderr)
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"{lost} Pass --force to replace it, or register into another --profile DIR"
+        )
+    print(lost, file=sys.stderr)
+    answer = input("Replace it? Type yes to continue: ")
+    return answer.strip().lower() == "yes"
+
+
 async def register(args: argparse.Namespace) -> int:
+    from porch.client import Client
+    from porch.client.errors import ClientError, UsageError
+    from porch.client.profile import PROFILE_FILE, ProfileConfig, check_writable
+
     if not args.server:
-        print("porch: register needs --server URL (e.g. http://127.0.0.1:8000)", file=sys.stderr)
-        return 2
+        raise UsageError("register needs --server URL (for example http://127.0.0.1:8000)")
+    profile = Path(args.profile)
+    if (profile / PROFILE_FILE).exists():
+        try:
+            old: ProfileConfig | None = ProfileConfig.load(profile)
+        except ClientError:
+            old = None
+        if not _confirm_replace(args, old):
+            print("porch: nothing changed.", file=sys.stderr)
+            return 1
+    # Before the server is asked: an account whose keys cannot be saved would be lost.
+    check_writable(profile)
 
     async def read_code() -> str:
-        if sys.stdin.isatty():
-            return await asyncio.to_thread(getpass.getpass, "Verification code: ")
-        line = await asyncio.to_thread(sys.stdin.readline)
-        if not line:
-            raise ClientError("no verification code on standard input")
-        return str(line).strip()
+        return _read_code()
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr)
+        if message.startswith("A verification code was sent"):
+            print(CODE_HINT, file=sys.stderr)
 
     config = await Client.register(
         args.server,
@@ -128,6 +212,8 @@ async def send(args: argparse.Namespace) -> int:
 
 
 async def recv(args: argparse.Namespace) -> int:
+    from porch.client import Drained, Message, ReceiptEvent
+
     async with _client(args) as client:
         await client.wait_connected(timeout=max(args.wait, 10.0))
         drained = False
@@ -163,7 +249,8 @@ def _print_message(client: Client, m: Message, as_json: bool) -> None:
         }
         print(json.dumps(record, ensure_ascii=False), flush=True)
     else:
-        print(f"[{_iso(m.ts)}] {client.label(m.sender)}: {m.text}", flush=True)
+        label, text = printable(client.label(m.sender)), printable(m.text, multiline=True)
+        print(f"[{_iso(m.ts)}] {label}: {text}", flush=True)
 
 
 async def devices(args: argparse.Namespace) -> int:
@@ -171,7 +258,8 @@ async def devices(args: argparse.Namespace) -> int:
         for d in await client.api.devices():
             me = " (this device)" if d["device_id"] == client.device_id else ""
             seen = datetime.fromtimestamp(d["last_seen_day"] * 86400, UTC).date()
-            print(f"{d['device_id']:>3}  {d['name'] or '-':<20} last seen {seen}{me}")
+            name = printable(d["name"] or "-")
+            print(f"{d['device_id']:>3}  {name:<20} last seen {seen}{me}")
     return 0
 
 
@@ -183,8 +271,8 @@ async def whoami(args: argparse.Namespace) -> int:
     print(
         f"phone     {me['phone']} ({'discoverable' if me['discoverable'] else 'not discoverable'})"
     )
-    print(f"username  {'@' + me['username'] if me['username'] else '-'}")
-    print(f"server    {args.server or client.config.server}")
+    print(f"username  {printable('@' + me['username']) if me['username'] else '-'}")
+    print(f"server    {printable(args.server or client.config.server)}")
     return 0
 
 

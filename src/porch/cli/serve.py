@@ -9,12 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
-from porch.server import logs
-from porch.server.app import create_app
-from porch.server.settings import Settings
-
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="run the server (every option also reads PORCH_*)")
@@ -33,6 +27,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
+    import uvicorn  # loaded for this command only (porch.cli.main, lazy start-up)
+
+    from porch.server import logs
+    from porch.server.app import create_app
+    from porch.server.settings import Settings
+
     overrides = {
         k: v
         for k, v in {
