@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input
 
 from porch.cli.main import main
 from porch.client import Client
@@ -76,3 +77,21 @@ def test_chat_shows_controls_escaped(pair: tuple[Path, Path, str]) -> None:
     assert any("\\x1b[2J" in line and "[bold]markup[/bold]" in line for line in history)
     assert not any("\x1b" in line or "\r" in line for line in history)
     assert "\\x1b" in preview and "\x1b" not in preview
+
+
+def test_chat_survives_a_pasted_100_kb_message(pair: tuple[Path, Path, str]) -> None:
+    alice, _bob, bob_phone = pair
+
+    async def paste() -> list[str]:
+        client = Client(alice)
+        app = ChatApp(client, open_to=bob_phone)
+        async with client, app.run_test() as pilot:
+            await pilot.pause()
+            app.query_one("#composer", Input).value = "x" * 100_000
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.is_running
+            return [str(n.message) for n in app._notifications]
+
+    notes = asyncio.run(paste())
+    assert any("65,536 bytes" in n for n in notes), notes
