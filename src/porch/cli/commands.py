@@ -106,12 +106,28 @@ CODE_HINT = (
 )
 
 
-def _read_code() -> str:
-    """The verification code, from the terminal (not echoed) or one line of standard input.
+def _interruptible(prompt: Callable[[], str]) -> str:
+    """Run a blocking prompt on the event loop's own thread so that Ctrl-C ends it at once.
 
-    Read on the event loop's own thread, on purpose: nothing else runs during the prompt, and
-    Ctrl-C then interrupts getpass at once (a worker thread would keep asyncio.run waiting for
-    the Enter key) and getpass restores the terminal's echo itself."""
+    On purpose: nothing else runs during a prompt, and getpass restores the terminal's echo
+    itself when interrupted (a worker thread would keep asyncio.run waiting for the Enter key
+    after Ctrl-C). asyncio.run's own SIGINT handler only cancels the task, which a blocking
+    read never notices, so Python's default handler, which raises KeyboardInterrupt at once,
+    is put back for the prompt."""
+    import signal
+    import threading
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler) if main_thread else None
+    try:
+        return prompt()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _read_code() -> str:
+    """The verification code, from the terminal (not echoed) or one line of standard input."""
     import getpass
 
     from porch.client.errors import UsageError
@@ -154,7 +170,7 @@ def _confirm_replace(args: argparse.Namespace, old: ProfileConfig | None) -> boo
             f"{lost} Pass --force to replace it, or register into another --profile DIR"
         )
     print(lost, file=sys.stderr)
-    answer = input("Replace it? Type yes to continue: ")
+    answer = _interruptible(lambda: input("Replace it? Type yes to continue: "))
     return answer.strip().lower() == "yes"
 
 
@@ -178,7 +194,7 @@ async def register(args: argparse.Namespace) -> int:
     check_writable(profile)
 
     async def read_code() -> str:
-        return _read_code()
+        return _interruptible(_read_code)
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr)
