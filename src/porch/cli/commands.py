@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from porch.cli.exits import bounded
 from porch.cli.text import printable
 
 if TYPE_CHECKING:
@@ -52,13 +53,23 @@ def add_parsers(sub: Sub) -> None:
     p = sub.add_parser("send", help="send a text message; exits 0 once the server has it")
     _common(p)
     p.add_argument("--to", required=True, help="+NUMBER, @USERNAME or an account id")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the server")
+    p.add_argument(
+        "--timeout",
+        type=bounded(float, 0.1, 3600),
+        default=30.0,
+        help="seconds to wait for the server (0.1-3600)",
+    )
     p.add_argument("text", nargs="+", help="the message")
     p.set_defaults(func=_sync(send))
 
     p = sub.add_parser("recv", help="print messages received, acknowledging them")
     _common(p)
-    p.add_argument("--wait", type=float, default=2.0, help="exit after this many idle seconds")
+    p.add_argument(
+        "--wait",
+        type=bounded(float, 0, 86400),
+        default=2.0,
+        help="exit after this many idle seconds (0-86400)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=_sync(recv))
 

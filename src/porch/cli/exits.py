@@ -7,11 +7,14 @@ do>`, and an exit code that says which kind of failure it was, so scripts can br
 
 from __future__ import annotations
 
+import argparse
 import os
 import sqlite3
 import sys
+from collections.abc import Callable
 from enum import IntEnum
 from pathlib import Path
+from typing import Any
 
 from porch.cli.text import printable
 
@@ -27,6 +30,29 @@ class Exit(IntEnum):
     QUEUED = 75  # reserved: `porch send` stored the message to retry later (EX_TEMPFAIL)
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
     BROKEN_PIPE = 141  # the reader of our output went away (128 + SIGPIPE, as shells report)
+
+
+class CommandError(Exception):
+    """A failure the command itself detected, outside the SDK (a bad server setting, ...)."""
+
+    def __init__(self, message: str, code: Exit = Exit.USAGE) -> None:
+        super().__init__(message)
+        self.exit = code
+
+
+def bounded(kind: type[int] | type[float], low: float, high: float) -> Callable[[str], Any]:
+    """An argparse type: a number within [low, high] (bounds on every number we accept)."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is outside {low:g}..{high:g}")
+        return value
+
+    return parse
 
 
 def _leaf(exc: BaseException) -> BaseException:
@@ -47,6 +73,8 @@ def classify(exc: BaseException) -> tuple[Exit, str]:
     exc = _leaf(exc)
     if isinstance(exc, KeyboardInterrupt):
         return Exit.INTERRUPTED, "interrupted"
+    if isinstance(exc, CommandError):
+        return exc.exit, str(exc)
     if isinstance(exc, errors.UsageError):
         return Exit.USAGE, str(exc)
     if isinstance(exc, errors.ServerUnreachable | errors.Timeout):
@@ -97,5 +125,6 @@ def report(exc: BaseException) -> int:
     code, message = classify(exc)
     if code is Exit.SOFTWARE and os.environ.get("PORCH_DEBUG") == "1":
         raise exc
-    print(f"porch: {printable(message)}", file=sys.stderr)
+    # One line: whitespace runs (newlines from a library's message) become single spaces.
+    print(f"porch: {printable(' '.join(message.split()))}", file=sys.stderr)
     return int(code)

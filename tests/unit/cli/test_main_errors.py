@@ -127,3 +127,31 @@ def test_an_internal_error_is_one_line_not_a_traceback(
     err = _one_sentence(capsys.readouterr().err)
     assert code == Exit.SOFTWARE
     assert "bug in porch" in err and "RuntimeError: boom" in err
+
+
+def test_a_bad_server_setting_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PORCH_PORT", "abc")
+    code = main(["serve"])
+    err = _one_sentence(capsys.readouterr().err)
+    assert code == Exit.USAGE
+    assert "PORCH_PORT" in err and "docs/operations.md" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["serve", "--port", "99999"],
+        ["serve", "--workers", "0"],
+        ["send", "--to", "@bob", "--timeout", "-1", "hi"],
+        ["recv", "--wait", "1e9"],
+    ],
+)
+def test_numbers_on_the_command_line_have_bounds(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == Exit.USAGE
+    assert "is outside" in capsys.readouterr().err
