@@ -128,8 +128,11 @@ def _interruptible(prompt: Callable[[], str]) -> str:
     import signal
     import threading
 
+    previous = None
+    # Not when SIGINT is ignored (a background job, nohup): that choice is the caller's.
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler) if main_thread else None
+    if main_thread and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return prompt()
     finally:
