@@ -141,6 +141,9 @@ def _pty_porch(args: list[str]) -> tuple[subprocess.Popen[bytes], int]:
         stdout=slave,
         stderr=slave,
         start_new_session=True,
+        # As a terminal's foreground job has it, even if this test runs as a background job
+        # (which starts with SIGINT ignored, and porch rightly leaves it so).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     os.close(slave)
     return proc, master
