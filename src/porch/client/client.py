@@ -19,7 +19,6 @@ import contextlib
 import logging
 import random
 import secrets
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -32,12 +31,10 @@ import phonenumbers
 
 from porch.client.api import Bundle, Credentials, HttpApi
 from porch.client.errors import (
-    ClientCode,
     ClientError,
     IdentityError,
     MessageTooLong,
     NotRegistered,
-    ProfileError,
     RecipientNotFound,
     SendFailed,
     ServerError,
@@ -56,16 +53,10 @@ from porch.client.events import (
     SendFailedEvent,
     TypingEvent,
 )
-from porch.client.profile import (
-    ProfileConfig,
-    create_private_file,
-    ensure_private_dir,
-    profile_error,
-    restrict_profile,
-)
-from porch.client.store import Conversation, HistoryMessage, LocalStore, OutboxItem, PeerDeviceRow
+from porch.client.profile import ProfileConfig, ensure_private_dir
+from porch.client.profile import open_store as _open_store
+from porch.client.store import Conversation, HistoryMessage, OutboxItem, PeerDeviceRow
 from porch.client.transport import ConnectionClosed, NetworkTransport, Transport, WebSocketLike
-from porch.crypto.at_rest import Sealer, load_or_create_profile_key
 from porch.crypto.content import (
     MAX_TEXT_BYTES,
     Receipt,
@@ -75,7 +66,7 @@ from porch.crypto.content import (
     decode_content,
     encode_content,
 )
-from porch.crypto.errors import PROFILE_LOCKED, CryptoError, ProfileKeyError, SignatureError
+from porch.crypto.errors import CryptoError, SignatureError
 from porch.crypto.olm import OlmCiphertext, OlmMachine
 from porch.crypto.signing import MasterKey, verify_device_binding, verify_one_time_key
 from porch.protocol.codec import b64decode, b64encode
@@ -122,43 +113,6 @@ def normalize_phone(raw: str) -> str:
     if not phonenumbers.is_valid_number(number):
         raise UsageError(f"{raw!r} is not a valid phone number")
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
-
-
-class _Rollback(Exception):
-    pass
-
-
-def _open_store(profile_dir: Path) -> tuple[LocalStore, Sealer]:
-    """Open the profile's store, or ProfileError saying what is wrong with the profile.
-
-    A write is tried (and rolled back) at once: a read-only profile is reported here, before
-    anything is sent, rather than by whichever write comes first later."""
-    ensure_private_dir(profile_dir)
-    restrict_profile(profile_dir)
-    try:
-        key, _source = load_or_create_profile_key(profile_dir)
-    except ProfileKeyError as exc:
-        code = ClientCode.PROFILE_LOCKED if exc.code == PROFILE_LOCKED else ClientCode.PROFILE
-        raise ProfileError(exc.message, code=code) from None
-    except OSError as exc:
-        raise profile_error(exc, profile_dir) from None
-    sealer = Sealer(key)
-    path = profile_dir / "client.db"
-    create_private_file(path)
-    try:
-        store = LocalStore(path, sealer)
-    except (sqlite3.Error, OSError) as exc:
-        raise profile_error(exc, profile_dir) from None
-    try:
-        with store.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO kv (name, value) VALUES ('write-check', x'')")
-            raise _Rollback
-    except _Rollback:
-        pass
-    except (sqlite3.Error, OSError) as exc:
-        store.close()
-        raise profile_error(exc, profile_dir) from None
-    return store, sealer
 
 
 class Client:
@@ -411,10 +365,11 @@ class Client:
         recipient = await self.resolve(to)
         client_id = secrets.token_urlsafe(12)
         now = _now_ms()
-        if len(text.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_TEXT_BYTES:
             raise MessageTooLong(
-                f"the message is {len(text.encode('utf-8', 'surrogatepass')):,} bytes; the limit "
-                f"is {MAX_TEXT_BYTES:,} bytes (64 KiB): shorten it or split it into several"
+                f"the message is {size:,} bytes; the limit is {MAX_TEXT_BYTES:,} bytes "
+                "(64 KiB): shorten it or split it into several"
             )
         try:
             content = encode_content(Text(client_id, text, now))

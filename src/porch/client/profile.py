@@ -2,6 +2,10 @@
 
 profile.json holds what is not secret (server address, ids); everything secret is in the
 local store, sealed with the profile key (docs/security.md, "Client profile").
+
+This module is also where the SDK meets the file system for a profile: it opens the store
+(`open_store`), maps OS and SQLite failures to ProfileError with a sentence saying what to do,
+and keeps the directory 0700 and its files 0600 whatever the umask.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from urllib.parse import urlsplit
 import platformdirs
 
 from porch.client.errors import ClientCode, NotRegistered, ProfileError, UsageError
+from porch.client.store import LocalStore
+from porch.crypto.at_rest import Sealer, load_or_create_profile_key
+from porch.crypto.errors import PROFILE_LOCKED, ProfileKeyError
 
 PROFILE_FILE = "profile.json"
 # Contacts, numbers and message history are nobody else's business on a shared machine, so the
@@ -132,6 +139,43 @@ def check_writable(directory: Path) -> None:
                 raise PermissionError(13, "Permission denied", str(existing))
     except OSError as exc:
         raise profile_error(exc, directory) from None
+
+
+class _Rollback(Exception):
+    pass
+
+
+def open_store(profile_dir: Path) -> tuple[LocalStore, Sealer]:
+    """Open the profile's store, or ProfileError saying what is wrong with the profile.
+
+    A write is tried (and rolled back) at once: a read-only profile is reported here, before
+    anything is sent, rather than by whichever write comes first later."""
+    ensure_private_dir(profile_dir)
+    restrict_profile(profile_dir)
+    try:
+        key, _source = load_or_create_profile_key(profile_dir)
+    except ProfileKeyError as exc:
+        code = ClientCode.PROFILE_LOCKED if exc.code == PROFILE_LOCKED else ClientCode.PROFILE
+        raise ProfileError(exc.message, code=code) from None
+    except OSError as exc:
+        raise profile_error(exc, profile_dir) from None
+    sealer = Sealer(key)
+    path = profile_dir / "client.db"
+    create_private_file(path)
+    try:
+        store = LocalStore(path, sealer)
+    except (sqlite3.Error, OSError) as exc:
+        raise profile_error(exc, profile_dir) from None
+    try:
+        with store.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO kv (name, value) VALUES ('write-check', x'')")
+            raise _Rollback
+    except _Rollback:
+        pass
+    except (sqlite3.Error, OSError) as exc:
+        store.close()
+        raise profile_error(exc, profile_dir) from None
+    return store, sealer
 
 
 @dataclass
