@@ -226,8 +226,10 @@ async def register(args: argparse.Namespace) -> int:
     )
     handle = f" (@{config.username})" if config.username else ""
     print(
-        f"Registered {config.phone}{handle} as account {config.account_id}, "
-        f"device {config.device_id}."
+        printable(
+            f"Registered {config.phone}{handle} as account {config.account_id}, "
+            f"device {config.device_id}."
+        )
     )
     print(f"Profile: {Path(args.profile).resolve()}")
     return 0
@@ -296,11 +298,10 @@ async def devices(args: argparse.Namespace) -> int:
 async def whoami(args: argparse.Namespace) -> int:
     async with _client(args) as client:
         me = await client.api.me()
-    print(f"account   {me['account_id']}")
+    print(f"account   {printable(str(me['account_id']))}")
     print(f"device    {me['device_id']}")
-    print(
-        f"phone     {me['phone']} ({'discoverable' if me['discoverable'] else 'not discoverable'})"
-    )
+    phone, discoverable = printable(str(me["phone"])), bool(me["discoverable"])
+    print(f"phone     {phone} ({'discoverable' if discoverable else 'not discoverable'})")
     print(f"username  {printable('@' + me['username']) if me['username'] else '-'}")
     print(f"server    {printable(args.server or client.config.server)}")
     return 0
@@ -309,7 +310,7 @@ async def whoami(args: argparse.Namespace) -> int:
 async def block(args: argparse.Namespace) -> int:
     async with _client(args) as client:
         account_id = await client.block(args.who, args.blocked)
-    print(f"{'blocked' if args.blocked else 'unblocked'} {account_id}")
+    print(f"{'blocked' if args.blocked else 'unblocked'} {printable(account_id)}")
     return 0
 
 
