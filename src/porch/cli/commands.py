@@ -208,12 +208,11 @@ async def register(args: argparse.Namespace) -> int:
     check_writable(profile)
 
     async def read_code() -> str:
+        print(CODE_HINT, file=sys.stderr)
         return _interruptible(_read_code)
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr)
-        if message.startswith("A verification code was sent"):
-            print(CODE_HINT, file=sys.stderr)
 
     config = await Client.register(
         args.server,
