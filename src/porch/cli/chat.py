@@ -3,13 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
-import sys
 from pathlib import Path
-
-from porch.client import Client, ClientError
-from porch.client.profile import default_profile_dir
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,14 +32,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from porch.client import Client
+    from porch.client.profile import default_profile_dir
     from porch.tui import ChatApp  # Textual loads only for this command
 
     profile: Path = args.profile or default_profile_dir()
-    try:
-        client = Client(profile, server=args.server)
-    except ClientError as exc:
-        print(f"porch chat: {exc}", file=sys.stderr)
-        return 1
+    client = Client(profile, server=args.server)  # errors: the boundary in porch.cli.main
     # The SDK logs warnings; with no handler Python would print them over the screen.
     logging.getLogger("porch").addHandler(logging.NullHandler())
     app = ChatApp(client, open_to=args.to)
@@ -54,8 +49,5 @@ def run(args: argparse.Namespace) -> int:
         async with client:
             await app.run_async()
 
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        return 130
+    asyncio.run(main())
     return app.return_code or 0

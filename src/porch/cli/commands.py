@@ -2,36 +2,32 @@
 
 Several commands may run on one profile at once (docs/design.md, "Several processes on one
 profile"): the first owns the connection and the others relay through it, so none kicks
-another off."""
+another off.
+
+The SDK is imported inside the commands, not here: building the parser must stay cheap
+(porch.cli.main, lazy start-up). Errors are not caught here either: they reach the one
+boundary in porch.cli.main, which prints a sentence and picks the exit code. Everything shown
+to people that someone else chose (message text, names, labels) goes through `printable`.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import getpass
 import json
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from porch.client import (
-    Client,
-    ClientError,
-    DecryptionFailed,
-    Drained,
-    IdentityChanged,
-    Message,
-    ReceiptEvent,
-    retry,
-)
-from porch.client.errors import SendFailed, Timeout
-from porch.client.profile import default_profile_dir
-from porch.client.shared import ReceivedMessage
+from porch.cli.exits import Exit, bounded
+from porch.cli.text import printable
 
-# sysexits.h EX_TEMPFAIL: the message is in the outbox and goes out on a later connection.
-EXIT_QUEUED = 75
+if TYPE_CHECKING:
+    from porch.client import Client
+    from porch.client.profile import ProfileConfig
+    from porch.client.shared import ReceivedMessage
+
 QUEUED_HINT = (
     "queued: will be retried the next time this profile connects (porch outbox to see or cancel)"
 )
@@ -55,18 +51,34 @@ def add_parsers(sub: Sub) -> None:
     p.add_argument("--phone", required=True, help="E.164 number, like +14155550100")
     p.add_argument("--name", default="", help="a name for this device")
     p.add_argument("--username", help="also claim this @username")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a profile already in --profile DIR without asking (its identity, "
+        "history and contacts are lost)",
+    )
     p.set_defaults(func=_sync(register))
 
     p = sub.add_parser("send", help="send a text message; exits 0 once the server has it")
     _common(p)
     p.add_argument("--to", required=True, help="+NUMBER, @USERNAME or an account id")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the server")
+    p.add_argument(
+        "--timeout",
+        type=bounded(float, 0.1, 3600),
+        default=30.0,
+        help="seconds to wait for the server (0.1-3600)",
+    )
     p.add_argument("text", nargs="+", help="the message")
     p.set_defaults(func=_run_send)
 
     p = sub.add_parser("recv", help="print messages received, acknowledging them")
     _common(p)
-    p.add_argument("--wait", type=float, default=2.0, help="exit after this many idle seconds")
+    p.add_argument(
+        "--wait",
+        type=bounded(float, 0, 86400),
+        default=2.0,
+        help="exit after this many idle seconds (0-86400)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=_sync(recv))
 
@@ -93,35 +105,124 @@ def _sync(
     fn: Callable[[argparse.Namespace], Coroutine[Any, Any, int]],
 ) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
+        import asyncio
+
+        from porch.client.profile import check_server_url, default_profile_dir
+
         if getattr(args, "profile", None) is None:
             args.profile = default_profile_dir()
-        try:
-            return asyncio.run(fn(args))
-        except ClientError as exc:
-            print(f"porch: {exc}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            return 130
+        if getattr(args, "server", None):
+            args.server = check_server_url(args.server)  # a usage error before any I/O
+        return asyncio.run(fn(args))
 
     return run
 
 
 def _client(args: argparse.Namespace) -> Client:
+    from porch.client import Client
+
     return Client(args.profile, server=args.server)
 
 
+CODE_HINT = (
+    "(A development server's console SMS provider writes the code to the server's log and to "
+    "sms-outbox.jsonl in its data directory, porch-data/ by default.)"
+)
+
+
+def _interruptible(prompt: Callable[[], str]) -> str:
+    """Run a blocking prompt on the event loop's own thread so that Ctrl-C ends it at once.
+
+    On purpose: nothing else runs during a prompt, and getpass restores the terminal's echo
+    itself when interrupted (a worker thread would keep asyncio.run waiting for the Enter key
+    after Ctrl-C). asyncio.run's own SIGINT handler only cancels the task, which a blocking
+    read never notices, so Python's default handler, which raises KeyboardInterrupt at once,
+    is put back for the prompt."""
+    import signal
+    import threading
+
+    previous = None
+    # Not when SIGINT is ignored (a background job, nohup): that choice is the caller's.
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return prompt()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _read_code() -> str:
+    """The verification code, from the terminal (not echoed) or one line of standard input."""
+    import getpass
+
+    from porch.client.errors import UsageError
+
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        if not line.strip():
+            raise UsageError(
+                "no verification code on standard input; pipe the code in, or run "
+                "the command in a terminal to type it"
+            )
+        return line.strip()
+    for _ in range(3):
+        code = getpass.getpass("Verification code: ").strip().replace(" ", "").replace("-", "")
+        # Checked here so that a typo does not use up one of the server's attempts.
+        if len(code) == 6 and code.isascii() and code.isdigit():
+            return code
+        print("The code is six digits; type it again.", file=sys.stderr)
+    raise UsageError("no six-digit code was typed; run the command again for a new code")
+
+
+def _confirm_replace(args: argparse.Namespace, old: ProfileConfig | None) -> bool:
+    """Whether registering may replace the profile already in args.profile."""
+    from porch.client.errors import UsageError
+
+    who = "an unreadable profile"
+    if old is not None:
+        handle = f" (@{old.username})" if old.username else ""
+        who = f"the profile of {old.phone}{handle}, account {old.account_id}"
+    lost = (
+        f"{args.profile} holds {printable(who)}. Registering into it replaces this device's "
+        "identity keys and deletes its message history and contacts, and the people you talk "
+        "to will see your safety number change."
+    )
+    if args.force:
+        print(f"{lost} Replacing it (--force).", file=sys.stderr)
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"{lost} Pass --force to replace it, or register into another --profile DIR"
+        )
+    print(lost, file=sys.stderr)
+    answer = _interruptible(lambda: input("Replace it? Type yes to continue: "))
+    return answer.strip().lower() == "yes"
+
+
 async def register(args: argparse.Namespace) -> int:
+    from porch.client import Client
+    from porch.client.errors import ClientError, UsageError
+    from porch.client.profile import PROFILE_FILE, ProfileConfig, check_writable
+
     if not args.server:
-        print("porch: register needs --server URL (e.g. http://127.0.0.1:8000)", file=sys.stderr)
-        return 2
+        raise UsageError("register needs --server URL (for example http://127.0.0.1:8000)")
+    profile = Path(args.profile)
+    if (profile / PROFILE_FILE).exists():
+        try:
+            old: ProfileConfig | None = ProfileConfig.load(profile)
+        except ClientError:
+            old = None
+        if not _confirm_replace(args, old):
+            print("porch: nothing changed.", file=sys.stderr)
+            return 1
+    # Before the server is asked: an account whose keys cannot be saved would be lost.
+    check_writable(profile)
 
     async def read_code() -> str:
-        if sys.stdin.isatty():
-            return await asyncio.to_thread(getpass.getpass, "Verification code: ")
-        line = await asyncio.to_thread(sys.stdin.readline)
-        if not line:
-            raise ClientError("no verification code on standard input")
-        return str(line).strip()
+        print(CODE_HINT, file=sys.stderr)
+        return _interruptible(_read_code)
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr)
@@ -137,8 +238,10 @@ async def register(args: argparse.Namespace) -> int:
     )
     handle = f" (@{config.username})" if config.username else ""
     print(
-        f"Registered {config.phone}{handle} as account {config.account_id}, "
-        f"device {config.device_id}."
+        printable(
+            f"Registered {config.phone}{handle} as account {config.account_id}, "
+            f"device {config.device_id}."
+        )
     )
     print(f"Profile: {Path(args.profile).resolve()}")
     return 0
@@ -155,11 +258,13 @@ def _run_send(args: argparse.Namespace) -> int:
         code = 130
     if code == 130 and queued:  # interrupted after the message was stored
         print(f"porch: {QUEUED_HINT}", file=sys.stderr)
-        return EXIT_QUEUED
+        return Exit.QUEUED
     return code
 
 
 async def send(args: argparse.Namespace, queued: list[str] | None = None) -> int:
+    from porch.client.errors import SendFailed, Timeout
+
     queued = [] if queued is None else queued
     async with _client(args) as client:
         pending = await client.send_text(args.to, " ".join(args.text), wait=False)
@@ -172,16 +277,18 @@ async def send(args: argparse.Namespace, queued: list[str] | None = None) -> int
                 f" {QUEUED_HINT}",
                 file=sys.stderr,
             )
-            return EXIT_QUEUED
+            return Exit.QUEUED
         except SendFailed as exc:
-            print(f"porch: failed: {exc} ({exc.code})", file=sys.stderr)
-            return 1
+            print(f"porch: failed: {printable(str(exc))} ({exc.code})", file=sys.stderr)
+            return Exit.FAILED
         await client.flush(timeout=2.0)  # delivery receipts it owes others go out too
     print(f"sent {result.id} at {_iso(result.ts)}", file=sys.stderr)
     return 0
 
 
 async def recv(args: argparse.Namespace) -> int:
+    from porch.client import DecryptionFailed, Drained, IdentityChanged, Message, ReceiptEvent
+
     async with _client(args) as client:
         # First what earlier commands received and nobody has shown (a `porch send` stores
         # what it receives while it waits), even with the server down; then what arrives.
@@ -218,6 +325,8 @@ async def _print_unshown(client: Client, as_json: bool) -> None:
 
 
 def _print_message(m: ReceivedMessage, label: str, as_json: bool) -> None:
+    from porch.client import retry
+
     if as_json:
         record: dict[str, Any] = {"from": m.peer, "from_label": label, "device": m.sender_device}
         if m.status == retry.NOTICE:  # the safety number changed
@@ -230,9 +339,10 @@ def _print_message(m: ReceivedMessage, label: str, as_json: bool) -> None:
             record |= {"text": m.text, "id": m.client_id, "ts": m.ts, "server_ts": m.server_ts}
         print(json.dumps(record, ensure_ascii=False), flush=True)
     elif m.status in (retry.NOTICE, retry.UNDECRYPTABLE):
-        print(f"! {m.text}", flush=True)
+        print(f"! {printable(m.text, multiline=True)}", flush=True)
     else:
-        print(f"[{_iso(m.ts)}] {label}: {m.text}", flush=True)
+        text = printable(m.text, multiline=True)
+        print(f"[{_iso(m.ts)}] {printable(label)}: {text}", flush=True)
 
 
 async def devices(args: argparse.Namespace) -> int:
@@ -240,20 +350,20 @@ async def devices(args: argparse.Namespace) -> int:
         for d in await client.api.devices():
             me = " (this device)" if d["device_id"] == client.device_id else ""
             seen = datetime.fromtimestamp(d["last_seen_day"] * 86400, UTC).date()
-            print(f"{d['device_id']:>3}  {d['name'] or '-':<20} last seen {seen}{me}")
+            name = printable(d["name"] or "-")
+            print(f"{d['device_id']:>3}  {name:<20} last seen {seen}{me}")
     return 0
 
 
 async def whoami(args: argparse.Namespace) -> int:
     async with _client(args) as client:
         me = await client.api.me()
-    print(f"account   {me['account_id']}")
+    print(f"account   {printable(str(me['account_id']))}")
     print(f"device    {me['device_id']}")
-    print(
-        f"phone     {me['phone']} ({'discoverable' if me['discoverable'] else 'not discoverable'})"
-    )
-    print(f"username  {'@' + me['username'] if me['username'] else '-'}")
-    print(f"server    {args.server or client.config.server}")
+    phone, discoverable = printable(str(me["phone"])), bool(me["discoverable"])
+    print(f"phone     {phone} ({'discoverable' if discoverable else 'not discoverable'})")
+    print(f"username  {printable('@' + me['username']) if me['username'] else '-'}")
+    print(f"server    {printable(args.server or client.config.server)}")
     return 0
 
 
@@ -261,7 +371,7 @@ async def block(args: argparse.Namespace) -> int:
     async with _client(args) as client:
         account_id = await client.block(args.who, args.blocked)
         name = await client.name_of(account_id)
-    print(f"{'Blocked' if args.blocked else 'Unblocked'} {name}.")
+    print(f"{'Blocked' if args.blocked else 'Unblocked'} {printable(name)}.")
     return 0
 
 

@@ -1,35 +1,79 @@
-"""Entry point of the `porch` command."""
+"""Entry point of the `porch` command, and its one error boundary.
+
+Start-up is lazy: the sub-command modules import only argparse at the top and load what they
+run (the SDK, uvicorn and the server, Textual, the bench) inside their `run`, so
+`porch --version` and `porch --help` start in a fraction of the time an eager import takes and
+`porch send` never loads the server or the TUI (docs/design.md, "CLI start-up").
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from porch import __version__
 from porch.cli import bench, chat, commands, serve
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command(argv: list[str]) -> str | None:
+    """The sub-command named in argv (the first word that is not an option), if any."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="porch", description="Porch: end-to-end encrypted messaging you can host yourself."
+        prog="porch",
+        description="Porch: end-to-end encrypted messaging you can host yourself.",
+        epilog="Exit codes: 0 ok, 1 failed, 2 usage, 3 network, 4 refused by the server, "
+        "5 local profile, 75 queued for retry, 130 interrupted (README.md, 'Exit codes').",
     )
     parser.add_argument("--version", action="version", version=f"porch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve.add_parser(sub)
     commands.add_parsers(sub)
     chat.add_parser(sub)
-    bench.add_parser(sub)
+    # The bench's options come from its scenario classes: load them only when asked for.
+    bench.add_parser(sub, full=_command(sys.argv[1:] if argv is None else argv) == "bench")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def _run(argv: list[str] | None) -> int:
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     code: int = args.func(args)
+    sys.stdout.flush()  # a closed pipe surfaces here, inside the boundary, not at exit
     return code
+
+
+def _quiet_stdout() -> None:
+    """After EPIPE: point stdout at /dev/null so the interpreter's final flush is silent (the
+    recipe in the Python docs, "Note on SIGPIPE")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a file (captured by a test, say)
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    from porch.cli.exits import Exit, report
+
+    try:
+        return _run(argv)
+    except SystemExit:
+        raise  # argparse: --help, --version and usage errors (exit 2) are already printed
+    except BrokenPipeError:
+        _quiet_stdout()
+        return int(Exit.BROKEN_PIPE)
+    except BaseException as exc:  # the boundary: every error becomes a sentence
+        if isinstance(exc, BaseExceptionGroup) and exc.subgroup(BrokenPipeError):
+            _quiet_stdout()
+            return int(Exit.BROKEN_PIPE)
+        return report(exc)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,13 @@ import json
 import sys
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from porch.client import Client
-from porch.crypto.content import Text, decode_content
+from porch.cli.exits import Exit
+from porch.cli.text import printable
+
+if TYPE_CHECKING:  # the SDK is imported when the command runs (porch.cli.main, lazy start-up)
+    from porch.client import Client
 
 Common = Callable[[argparse.ArgumentParser], None]
 Sync = Callable[
@@ -46,23 +49,25 @@ def _age(ms: int) -> str:
 
 
 async def outbox(args: argparse.Namespace) -> int:
+    from porch.client import Client
+
     client = Client(args.profile, server=args.server)
     try:
         if args.action == "cancel":
             if not args.ids and not args.all:
                 print("porch: outbox cancel needs message ids or --all", file=sys.stderr)
-                return 2
+                return Exit.USAGE
             removed = client.cancel(None if args.all else list(args.ids))
             missing = sorted(set(args.ids) - set(removed))
             for cid in removed:
                 print(f"cancelled {cid}")
             for cid in missing:
-                print(f"porch: no queued or failed message {cid}", file=sys.stderr)
+                print(f"porch: no queued or failed message {printable(cid)}", file=sys.stderr)
             return 1 if missing else 0
         if args.action == "retry":
             failed = [cid for cid in args.ids if not client.retry(cid)]
             for cid in failed:
-                print(f"porch: no failed message {cid}", file=sys.stderr)
+                print(f"porch: no failed message {printable(cid)}", file=sys.stderr)
             return 1 if failed or not args.ids else 0
         _list(client, args.json)
         return 0
@@ -71,6 +76,8 @@ async def outbox(args: argparse.Namespace) -> int:
 
 
 def _list(client: Client, as_json: bool) -> None:
+    from porch.crypto.content import Text, decode_content
+
     for entry in client.outbox():
         try:
             content = decode_content(entry.content)
@@ -90,9 +97,14 @@ def _list(client: Client, as_json: bool) -> None:
         if as_json:
             print(json.dumps(record, ensure_ascii=False))
             continue
-        preview = "" if text is None else text.replace("\n", " ")[:PREVIEW]
-        error = f"  {entry.error} ({entry.error_code})" if entry.state == "failed" else ""
+        preview = "" if text is None else printable(text.replace("\n", " ")[:PREVIEW])
+        error = (
+            f"  {printable(entry.error or '')} ({entry.error_code})"
+            if entry.state == "failed"
+            else ""
+        )
         print(
             f"{entry.client_id}  {entry.state:<6}  {_age(entry.created):>4}  "
-            f"{record['to_label']:<16}  {preview or '(' + str(record['kind']) + ')'}{error}"
+            f"{printable(str(record['to_label'])):<16}  "
+            f"{preview or '(' + str(record['kind']) + ')'}{error}"
         )

@@ -9,31 +9,34 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-from uvicorn.supervisors import Multiprocess
-
-from porch.server import edge, logs
-from porch.server.app import create_app
-from porch.server.settings import Settings
+from porch.cli.exits import CommandError, bounded
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="run the server (every option also reads PORCH_*)")
     p.add_argument("--host", help="address to listen on (PORCH_HOST, default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port (PORCH_PORT, default 8000)")
+    p.add_argument("--port", type=bounded(int, 1, 65535), help="port (PORCH_PORT, default 8000)")
     p.add_argument(
         "--data-dir", type=Path, help="data directory (PORCH_DATA_DIR, default ./porch-data)"
     )
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     p.add_argument(
         "--workers",
-        type=int,
+        type=bounded(int, 1, 64),
         help="worker processes (PORCH_WORKERS); more than one needs PORCH_REDIS_URL",
     )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import uvicorn  # loaded for this command only (porch.cli.main, lazy start-up)
+    from pydantic import ValidationError
+    from uvicorn.supervisors import Multiprocess
+
+    from porch.server import edge, logs
+    from porch.server.app import create_app
+    from porch.server.settings import Settings
+
     overrides = {
         k: v
         for k, v in {
@@ -45,7 +48,13 @@ def run(args: argparse.Namespace) -> int:
         }.items()
         if v is not None
     }
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"PORCH_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise CommandError(f"bad setting ({problems}); see docs/operations.md") from None
     logs.configure(settings)
     if settings.workers > 1 and not settings.redis_url:
         print(

@@ -7,7 +7,8 @@ from typing import Any
 
 import httpx
 
-from porch.client.errors import ServerError, ServerUnreachable
+from porch.client.errors import ClientCode, ServerError, ServerUnreachable
+from porch.client.profile import check_server_url
 from porch.crypto.olm import OneTimeKey
 
 
@@ -70,7 +71,7 @@ class HttpApi:
         timeout: float = 15.0,
     ) -> None:
         self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
+            base_url=check_server_url(base_url),
             transport=transport,
             timeout=timeout,
             auth=credentials.basic() if credentials else None,
@@ -88,6 +89,11 @@ class HttpApi:
                 f"cannot reach the server at {self._http.base_url} ({type(exc).__name__}); "
                 "check the address and that `porch serve` is running"
             ) from None
+        except httpx.HTTPError as exc:  # e.g. too many redirects: not a Porch server there
+            raise ServerUnreachable(
+                f"the server at {self._http.base_url} did not answer as a Porch server does "
+                f"({type(exc).__name__}); check the address"
+            ) from None
         if response.status_code == 204:
             return None
         try:
@@ -101,7 +107,12 @@ class HttpApi:
                 raise ServerError(
                     str(err.get("code")), str(err.get("message")), response.status_code, **details
                 )
-            raise ServerError("http_error", f"HTTP {response.status_code}", response.status_code)
+            raise ServerError(
+                ClientCode.HTTP_ERROR,
+                f"the server answered HTTP {response.status_code} without a Porch error; "
+                "check that the address is a Porch server",
+                response.status_code,
+            )
         return body
 
     # Registration

@@ -35,12 +35,14 @@ from porch.client.api import Bundle, Credentials, HttpApi
 from porch.client.errors import (
     ClientError,
     IdentityError,
+    MessageTooLong,
     NotRegistered,
     RecipientNotFound,
     SendFailed,
     ServerError,
     ServerUnreachable,
     Timeout,
+    UsageError,
 )
 from porch.client.events import (
     ConnectionChanged,
@@ -54,12 +56,13 @@ from porch.client.events import (
     TypingEvent,
 )
 from porch.client.ownership import ProfileLock
-from porch.client.profile import ProfileConfig
+from porch.client.profile import ProfileConfig, ensure_private_dir
+from porch.client.profile import open_store as _open_store
 from porch.client.shared import OutboxEntry, ReceivedMessage
-from porch.client.store import Conversation, HistoryMessage, LocalStore, OutboxItem, PeerDeviceRow
+from porch.client.store import Conversation, HistoryMessage, OutboxItem, PeerDeviceRow
 from porch.client.transport import ConnectionClosed, NetworkTransport, Transport, WebSocketLike
-from porch.crypto.at_rest import Sealer, load_or_create_profile_key
 from porch.crypto.content import (
+    MAX_TEXT_BYTES,
     Receipt,
     Retry,
     Text,
@@ -124,16 +127,10 @@ def normalize_phone(raw: str) -> str:
     try:
         number = phonenumbers.parse(raw, None)
     except phonenumbers.NumberParseException:
-        raise ClientError(f"{raw!r} is not a phone number; use E.164, like +14155550100") from None
+        raise UsageError(f"{raw!r} is not a phone number; use E.164, like +14155550100") from None
     if not phonenumbers.is_valid_number(number):
-        raise ClientError(f"{raw!r} is not a valid phone number")
+        raise UsageError(f"{raw!r} is not a valid phone number")
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
-
-
-def _open_store(profile_dir: Path) -> tuple[LocalStore, Sealer]:
-    key, _source = load_or_create_profile_key(profile_dir)
-    sealer = Sealer(key)
-    return LocalStore(profile_dir / "client.db", sealer), sealer
 
 
 class Client:
@@ -225,7 +222,7 @@ class Client:
                     progress(f"{text[:1].upper()}{text[1:]}; type the code again.")
         finally:
             await api.aclose()
-        profile_dir.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(profile_dir)
         for stale in profile_dir.glob("client.db*"):
             stale.unlink()  # a new registration is a new identity: old sessions are void
         (profile_dir / "profile.json").unlink(missing_ok=True)
@@ -488,7 +485,16 @@ class Client:
         recipient = await self.resolve(to)
         client_id = secrets.token_urlsafe(12)
         now = _now_ms()
-        content = encode_content(Text(client_id, text, now))
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_TEXT_BYTES:
+            raise MessageTooLong(
+                f"the message is {size:,} bytes; the limit is {MAX_TEXT_BYTES:,} bytes "
+                "(64 KiB): shorten it or split it into several"
+            )
+        try:
+            content = encode_content(Text(client_id, text, now))
+        except CryptoError as exc:  # invalid Unicode, say
+            raise UsageError(f"cannot send that text: {exc.message}") from None
         with self._store.transaction() as db:
             self._store.enqueue(client_id, recipient, content, False, now)
             self._store.add_message(

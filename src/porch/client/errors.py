@@ -1,20 +1,67 @@
-"""Every error the SDK raises: one tree, each with a stable code (httpx-style: one module)."""
+"""Every error the SDK raises: one tree, each with a stable code (httpx-style: one module).
+
+    ClientError                 the root; `code` is stable, `str(error)` is for people
+      UsageError                bad input from the caller (a malformed number or URL, ...)
+        MessageTooLong          a text above the content limit (docs/protocol.md)
+      ServerUnreachable         the network: no connection to the server
+      Timeout                   the server did not answer in time
+      ServerError               the server refused; `code` is the server's (docs/protocol.md)
+      ProfileError              the local profile: unreadable, read-only, corrupt, locked
+        NotRegistered           no (complete) profile in the directory
+      RecipientNotFound         the directory has nobody by that number or name
+      IdentityError             keys from the directory do not verify
+      SendFailed                the server refused a message for good
+
+Library exceptions (httpx, sqlite3, OSError, porch.crypto) are mapped to these where the SDK
+calls the library, so applications catch one tree. Codes never change meaning once released,
+like the server's `porch.protocol.errors.ErrorCode`.
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
+
+
+class ClientCode(StrEnum):
+    CLIENT_ERROR = "client_error"
+    USAGE = "usage"
+    MESSAGE_TOO_LONG = "message_too_long"
+    UNREACHABLE = "unreachable"
+    TIMEOUT = "timeout"
+    PROFILE = "profile"
+    PROFILE_READ_ONLY = "profile_read_only"
+    PROFILE_CORRUPT = "profile_corrupt"
+    PROFILE_LOCKED = "profile_locked"
+    NOT_REGISTERED = "not_registered"
+    NOT_FOUND = "not_found"
+    BAD_IDENTITY = "bad_identity"
+    SEND_FAILED = "send_failed"
+    REPLACED = "replaced"
+    REVOKED = "revoked"
+    HTTP_ERROR = "http_error"
 
 
 class ClientError(Exception):
     """Base of SDK errors. `code` is stable; `str(error)` is for people."""
 
-    code = "client_error"
+    code: str = ClientCode.CLIENT_ERROR
 
     def __init__(self, message: str, *, code: str | None = None, **details: Any) -> None:
         super().__init__(message)
         if code is not None:
             self.code = code
         self.details = details
+
+
+class UsageError(ClientError):
+    """The caller passed something unusable; fixing the input fixes it."""
+
+    code = ClientCode.USAGE
+
+
+class MessageTooLong(UsageError):
+    code = ClientCode.MESSAGE_TOO_LONG
 
 
 class ServerError(ClientError):
@@ -26,28 +73,34 @@ class ServerError(ClientError):
 
 
 class ServerUnreachable(ClientError):
-    code = "unreachable"
+    code = ClientCode.UNREACHABLE
 
 
-class NotRegistered(ClientError):
-    code = "not_registered"
+class Timeout(ClientError):
+    code = ClientCode.TIMEOUT
+
+
+class ProfileError(ClientError):
+    """The local profile cannot be used: read-only, locked, corrupt or a wrong passphrase."""
+
+    code = ClientCode.PROFILE
+
+
+class NotRegistered(ProfileError):
+    code = ClientCode.NOT_REGISTERED
 
 
 class RecipientNotFound(ClientError):
-    code = "not_found"
+    code = ClientCode.NOT_FOUND
 
 
 class IdentityError(ClientError):
     """A key from the directory does not verify against the account's master key."""
 
-    code = "bad_identity"
+    code = ClientCode.BAD_IDENTITY
 
 
 class SendFailed(ClientError):
     """The server refused a message for good (not a transient failure)."""
 
-    code = "send_failed"
-
-
-class Timeout(ClientError):
-    code = "timeout"
+    code = ClientCode.SEND_FAILED

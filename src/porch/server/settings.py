@@ -16,7 +16,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PORCH_", extra="ignore")
 
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=1, le=65535)
     data_dir: Path = Path("porch-data")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Off by default: request lines are metadata (who talked to the server, when).

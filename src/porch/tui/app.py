@@ -1,5 +1,9 @@
 """ChatApp: conversations on the left, the open conversation on the right, a composer below.
 
+Everything someone else chose (labels, message text, error messages) is shown through
+`printable` inside rich Text objects: control characters appear as escapes instead of moving
+the cursor, and `[` is never read as Textual markup (porch.cli.text).
+
 The app never owns the Client's lifecycle: the caller enters `async with client:` and runs the
 app inside it. A worker consumes the client's events and refreshes the widgets from the local
 store (the store is the source of truth for history, ticks and unread counts).
@@ -22,6 +26,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from porch.cli.text import one_line, printable
 from porch.client import (
     Client,
     ClientError,
@@ -146,33 +151,36 @@ class ChatApp(App[None]):
         options: list[Option] = []
         peers: list[str] = []
         for conv in self.client.conversations():
-            line = Text(self.client.label(conv.peer), style="bold")
+            line = Text(self._label(conv.peer), style="bold")
             if conv.unread:
                 line.append(f"  ({conv.unread})", style="bold magenta")
-            line.append("\n" + conv.last_text.replace("\n", " ")[:28], style="dim")
+            line.append("\n" + one_line(conv.last_text, 28), style="dim")
             options.append(Option(line, id=conv.peer))
             peers.append(conv.peer)
         if self.peer is not None and self.peer not in peers:
-            options.insert(
-                0, Option(Text(self.client.label(self.peer), style="bold"), id=self.peer)
-            )
+            options.insert(0, Option(Text(self._label(self.peer), style="bold"), id=self.peer))
             peers.insert(0, self.peer)
         listing = self.query_one("#conversations", OptionList)
         listing.set_options(options)
         if self.peer is not None:
             listing.highlighted = peers.index(self.peer)
 
+    def _label(self, account_id: str) -> str:
+        return printable(self.client.label(account_id))
+
     def _render_message(self, msg: HistoryMessage) -> tuple[RenderableType, str]:
         if msg.status in (UNDECRYPTABLE, NOTICE):  # written by the client, not by the peer
-            notice = Text(f"! {msg.text}", style="bold yellow", justify="center")
+            notice = Text("! " + printable(msg.text, multiline=True), style="bold yellow")
+            notice.justify = "center"
             return notice, notice.plain
+        text = printable(msg.text, multiline=True)
         if not msg.outgoing:  # a grid, so that long lines wrap under the text, not the time
             grid = Table.grid(padding=(0, 2))
             grid.add_column(style="dim", no_wrap=True)
             grid.add_column(ratio=1)
-            grid.add_row(_clock(msg.ts), Text(msg.text))
-            return grid, f"{_clock(msg.ts)}  {msg.text}"
-        line = Text(msg.text + "  ", style="green", justify="right")
+            grid.add_row(_clock(msg.ts), Text(text))
+            return grid, f"{_clock(msg.ts)}  {text}"
+        line = Text(text + "  ", style="green", justify="right")
         line.append(_clock(msg.ts) + " ", style="dim")
         if msg.client_id in self._failed:
             line.append("✗ not sent", style="bold red")
@@ -198,8 +206,8 @@ class ChatApp(App[None]):
 
     def _set_typing(self, shown: bool) -> None:
         self.typing_shown = shown
-        label = self.client.label(self.peer) if self.peer else ""
-        self.query_one("#typing", Static).update(f"{label} is typing…" if shown else "")
+        label = self._label(self.peer) if self.peer else ""
+        self.query_one("#typing", Static).update(Text(f"{label} is typing…" if shown else ""))
 
     def _tick(self) -> None:
         if self.typing_shown and time.monotonic() > self._typing_until:
@@ -214,7 +222,10 @@ class ChatApp(App[None]):
             peer = await self.client.resolve(to)
         except ClientError as exc:
             self.notify(
-                str(exc), title="Cannot open that conversation", severity="error", markup=False
+                printable(str(exc)),
+                title="Cannot open that conversation",
+                severity="error",
+                markup=False,
             )
             return
         await self.open_peer(peer)
@@ -224,7 +235,7 @@ class ChatApp(App[None]):
             await self._stop_typing()
             self._set_typing(False)
         self.peer = peer
-        label = await self.client.name_of(peer)
+        label = printable(await self.client.name_of(peer))
         self.query_one("#peer-title", Static).update(Text(label, style="bold"))
         self.query_one("#composer", Input).placeholder = f"Message {label}"
         unread = [
@@ -270,7 +281,7 @@ class ChatApp(App[None]):
         try:
             await self.client.send_text(self.peer, event.value, wait=False)
         except ClientError as exc:
-            self.notify(str(exc), title="Not sent", severity="error", markup=False)
+            self.notify(printable(str(exc)), title="Not sent", severity="error", markup=False)
         self.refresh_history()
         self.refresh_conversations()
 
@@ -307,17 +318,21 @@ class ChatApp(App[None]):
             except ClientError as exc:  # replaced by another connection, or refused
                 self._show_connection(False)
                 self.notify(
-                    str(exc), title="Disconnected", severity="error", timeout=30, markup=False
+                    printable(str(exc)),
+                    title="Disconnected",
+                    severity="error",
+                    timeout=30,
+                    markup=False,
                 )
                 return
             if event is not None:
                 try:
                     await self.handle_event(event)
                 except Exception as exc:  # one bad event must not stop the stream
-                    self.notify(str(exc), severity="error", markup=False)
+                    self.notify(printable(str(exc)), severity="error", markup=False)
 
     async def handle_event(self, event: Event) -> None:
-        label = self.client.label
+        label = self._label
         if isinstance(event, Message):
             await self.client.name_of(event.sender)  # first seen: fetch @username or +number
             if self.peer is None:
@@ -327,7 +342,9 @@ class ChatApp(App[None]):
                 self._set_typing(False)
                 self.refresh_history()
             else:
-                self.notify(event.text[:80], title=f"From {label(event.sender)}", markup=False)
+                self.notify(
+                    one_line(event.text, 80), title=f"From {label(event.sender)}", markup=False
+                )
             self.refresh_conversations()
         elif isinstance(event, ReceiptEvent):
             if event.sender == self.peer:
@@ -339,7 +356,7 @@ class ChatApp(App[None]):
         elif isinstance(event, SendFailedEvent):
             self._failed.add(event.id)
             self.notify(
-                f"{event.message} ({event.code})",
+                printable(f"{event.message} ({event.code})"),
                 title=f"Not sent to {label(event.recipient)}",
                 severity="error",
                 timeout=10,
