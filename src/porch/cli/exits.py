@@ -27,7 +27,7 @@ class Exit(IntEnum):
     REFUSED = 4  # the server refused the request (wrong code, rate limited, unknown recipient)
     PROFILE = 5  # the local profile: missing, read-only, locked, damaged, wrong passphrase
     SOFTWARE = 70  # a bug in porch (sysexits.h EX_SOFTWARE)
-    QUEUED = 75  # reserved: `porch send` stored the message to retry later (EX_TEMPFAIL)
+    QUEUED = 75  # `porch send` stored the message and retries it later (EX_TEMPFAIL)
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
     BROKEN_PIPE = 141  # the reader of our output went away (128 + SIGPIPE, as shells report)
 
@@ -104,9 +104,12 @@ def _refusal(exc: BaseException) -> str:
     assert isinstance(exc, ServerError)
     message = str(exc)
     if exc.code == "code_invalid" and "attempts_left" in exc.details:
-        # The server counts attempts for this code, but `porch register` asks for a code once:
-        # "N attempt(s) left" would promise retries this run cannot make.
-        return "wrong verification code, nothing was registered; run the same command again"
+        # Client.register asks again while the session has attempts left; what reaches here is
+        # the last wrong code (or one read from a pipe, which cannot be asked again).
+        return (
+            "wrong verification code, nothing was registered; run the same command again "
+            "for a new code"
+        )
     if exc.code == "rate_limited":
         after = exc.details.get("retry_after")
         return f"{message} (the server is rate limiting; try again" + (

@@ -173,8 +173,13 @@ class Client:
         self._pending_acks: list[int] = []
         self._pending_rejects: dict[str, list[int]] = {}  # by reason (the `reject` frame)
         self._pending_receipts: dict[str, list[str]] = {}
+        # Peer devices whose next message must start a new Olm session (a retry request).
+        self._renew: set[tuple[str, int]] = set()
         self._retry = retry.Retrier(
-            lambda: self._store, self._olm, self.device_id, self._queue_content, self._save_olm
+            lambda: self._store,
+            self.device_id,
+            self._queue_content,
+            lambda peer, device: self._renew.add((peer, device)),
         )
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -1050,13 +1055,15 @@ class Client:
         need = [
             d
             for d in devices
-            if not self._olm.has_session((recipient, d)) and not self._is_me(recipient, d)
+            if not self._is_me(recipient, d)
+            and (not self._olm.has_session((recipient, d)) or (recipient, d) in self._renew)
         ]
         if fix is not None:
             need.extend(fix.missing | fix.stale)
         if not devices or need:
             bundle = await self.api.claim_keys(recipient, sorted(set(need)) if devices else None)
             self._start_sessions(bundle)
+            self._renew.difference_update((recipient, d) for d in need)
             devices = {d.device_id: d for d in self._store.peer_devices(recipient)}
         targets = [d for d in devices.values() if not self._is_me(recipient, d.device_id)]
         if not targets:

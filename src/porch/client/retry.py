@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 from porch.client.store import HistoryMessage, LocalStore
 from porch.crypto.content import Retry, Text, encode_content
-from porch.crypto.olm import OlmMachine
 
 log = logging.getLogger("porch.client")
 
@@ -124,21 +123,25 @@ class Retrier:
     """Both ends of a retry request for one Client: asking for a resend, and answering one.
 
     Collaborators are the Client's: ``store`` (returns its local store, which a Client reopens
-    when entered again), its Olm machine, ``queue`` (puts a content into the durable outbox for
-    an account) and ``save`` (persists changed Olm state).
+    when entered again), ``queue`` (puts a content into the durable outbox for an account) and
+    ``renew`` (the next message to that device starts a new session from a freshly claimed
+    key).
+
+    Neither side throws sessions away: as Signal archives rather than deletes a session that
+    failed, the older ones stay to decrypt messages already in flight, and a new session
+    becomes the preferred one for what is sent next.
     """
 
     def __init__(
         self,
         store: Callable[[], LocalStore],
-        olm: OlmMachine,
         device_id: int,
         queue: Callable[[str, bytes], None],
-        save: Callable[[], None],
+        renew: Callable[[str, int], None],
         clock: Callable[[], int] = _now_ms,
     ) -> None:
-        self._store, self._olm, self._device_id = store, olm, device_id
-        self._queue, self._save, self._clock = queue, save, clock
+        self._store, self._device_id = store, device_id
+        self._queue, self._renew, self._clock = queue, renew, clock
         self._limiter = RequestLimiter()
         self._refetches = RequestLimiter(MAX_REFETCHES_PER_DEVICE, REFETCH_WINDOW_MS)
 
@@ -152,10 +155,9 @@ class Retrier:
         if not self._limiter.allow((sender, device), self._clock()):
             log.info("no retry request to %s/%s: too many lately", sender[:8], device)
             return False
-        # Whatever session we hold with that device does not work: drop it, so the outbox
-        # claims a one-time key and the request is a pre-key message the sender can decrypt.
-        self._olm.forget_peer((sender, device))
-        self._save()
+        # Whatever session we hold with that device may not work: the request goes out on a new
+        # one, a pre-key message from a claimed key that the sender can always decrypt.
+        self._renew(sender, device)
         self._queue(sender, encode_content(Retry(server_ts, device)))
         return True
 
@@ -163,9 +165,8 @@ class Retrier:
         """The peer could not decrypt one of our messages: new session, then resend it."""
         if request.device != self._device_id:
             return  # about a message from another of our devices; that device answers it
-        # The session the peer could not use is void; the next send claims a fresh one.
-        self._olm.forget_peer((peer, peer_device))
-        self._save()
+        # The peer could not use our session: what we send next goes on a fresh one.
+        self._renew(peer, peer_device)
         store = self._store()
         message = store.find_outgoing(peer, request.id, request.ts)
         resent = 0 if message is None else store.resend_count(peer, message.client_id)

@@ -13,7 +13,6 @@ from porch.client.retry import MAX_RESENDS_PER_MESSAGE, RESEND_WINDOW_MS, Retrie
 from porch.client.store import HistoryMessage, LocalStore
 from porch.crypto.at_rest import Sealer
 from porch.crypto.content import Retry, Text, decode_content
-from porch.crypto.olm import OlmMachine
 
 PEER = "0f8e2a3c-1b2d-4e5f-8a9b-0c1d2e3f4a5b"
 NOW = 1_700_000_000_000
@@ -59,18 +58,17 @@ def store(tmp_path: Path) -> Iterator[LocalStore]:
 class Outbox:
     def __init__(self) -> None:
         self.items: list[tuple[str, bytes]] = []
-        self.saves = 0
+        self.renewed: list[tuple[str, int]] = []
 
     def queue(self, recipient: str, content: bytes) -> None:
         self.items.append((recipient, content))
 
-    def save(self) -> None:
-        self.saves += 1
+    def renew(self, peer: str, device: int) -> None:
+        self.renewed.append((peer, device))
 
 
 def _retrier(store: LocalStore, outbox: Outbox, now: int = NOW) -> Retrier:
-    olm = OlmMachine.create(os.urandom(32))
-    return Retrier(lambda: store, olm, 1, outbox.queue, outbox.save, clock=lambda: now)
+    return Retrier(lambda: store, 1, outbox.queue, outbox.renew, clock=lambda: now)
 
 
 def test_answer_resends_the_same_message_at_most_n_times(store: LocalStore) -> None:
@@ -81,6 +79,8 @@ def test_answer_resends_the_same_message_at_most_n_times(store: LocalStore) -> N
     for _ in range(MAX_RESENDS_PER_MESSAGE + 2):
         retrier.answer(PEER, 1, Retry(ts=NOW - 2000, device=1))
     assert len(outbox.items) == MAX_RESENDS_PER_MESSAGE
+    # Every request renews the session (the peer could not use it), resent or not.
+    assert outbox.renewed == [(PEER, 1)] * (MAX_RESENDS_PER_MESSAGE + 2)
     for recipient, content in outbox.items:
         assert recipient == PEER
         assert decode_content(content) == Text("m1", "hello", NOW - 2000)
@@ -103,14 +103,14 @@ def test_answer_ignores_what_it_must_not_resend(store: LocalStore) -> None:
     assert outbox.items == []
 
 
-def test_request_drops_the_session_and_is_capped(store: LocalStore) -> None:
+def test_request_renews_the_session_and_is_capped(store: LocalStore) -> None:
     outbox = Outbox()
     retrier = _retrier(store, outbox)
     for i in range(retry.MAX_REQUESTS_PER_DEVICE + 3):
         retrier.request(PEER, 4, NOW - i)
     assert len(outbox.items) == retry.MAX_REQUESTS_PER_DEVICE
     assert decode_content(outbox.items[0][1]) == Retry(ts=NOW, device=4)
-    assert outbox.saves == retry.MAX_REQUESTS_PER_DEVICE
+    assert outbox.renewed == [(PEER, 4)] * retry.MAX_REQUESTS_PER_DEVICE
 
 
 def test_key_refetches_are_capped_per_device(store: LocalStore) -> None:
