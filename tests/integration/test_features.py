@@ -19,7 +19,7 @@ from tests.integration.server import ServerProcess
 from tests.integration.test_bad_input import Raw, body
 
 
-async def first_message(client: Client, timeout: float = 10) -> Message:
+async def first_message(client: Client, timeout: float = 15) -> Message:
     deadline = time.monotonic() + timeout
     while True:
         event = await client.next_event(max(0.01, deadline - time.monotonic()))

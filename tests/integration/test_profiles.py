@@ -13,8 +13,9 @@ import time
 import uuid
 from pathlib import Path
 
-from porch.client import Client, ConnectionChanged, Event, Message
+from porch.client import Client, ConnectionChanged, Event
 from tests.integration.server import ServerProcess
+from tests.integration.test_features import first_message
 
 
 async def porch(profile: Path, *args: str, timeout: float = 60) -> tuple[int, str, str]:
@@ -42,15 +43,6 @@ async def events_for(client: Client, seconds: float) -> list[Event]:
         if event is not None:
             got.append(event)
     return got
-
-
-async def first_message(client: Client, timeout: float = 15) -> Message:
-    deadline = time.monotonic() + timeout
-    while True:
-        event = await client.next_event(max(0.01, deadline - time.monotonic()))
-        assert event is not None, "no message arrived"
-        if isinstance(event, Message):
-            return event
 
 
 async def test_commands_relay_through_a_running_owner_instead_of_kicking_it(

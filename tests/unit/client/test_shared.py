@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from porch.client.store import LocalStore
 from porch.crypto.at_rest import Sealer
@@ -14,18 +10,6 @@ from porch.crypto.at_rest import Sealer
 PEER = "0f8e2a3c-1b2d-4e5f-8a9b-0c1d2e3f4a5b"
 OTHER = "11111111-2222-4333-8444-555555555555"
 NOW = 1_700_000_000_000
-
-
-@pytest.fixture
-def key() -> bytes:
-    return os.urandom(32)
-
-
-@pytest.fixture
-def store(tmp_path: Path, key: bytes) -> Iterator[LocalStore]:
-    s = LocalStore(tmp_path / "client.db", Sealer(key))
-    yield s
-    s.close()
 
 
 def test_received_messages_stay_unshown_until_a_command_shows_them(store: LocalStore) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,18 +14,6 @@ from porch.crypto.errors import DecryptError
 PEER = "0f8e2a3c-1b2d-4e5f-8a9b-0c1d2e3f4a5b"
 OTHER = "11111111-2222-4333-8444-555555555555"
 NOW = 1_700_000_000_000
-
-
-@pytest.fixture
-def key() -> bytes:
-    return os.urandom(32)
-
-
-@pytest.fixture
-def store(tmp_path: Path, key: bytes) -> Iterator[LocalStore]:
-    s = LocalStore(tmp_path / "client.db", Sealer(key))
-    yield s
-    s.close()
 
 
 def _file_bytes(tmp_path: Path) -> bytes:
