@@ -1,5 +1,5 @@
-"""End-to-end encryption building blocks: signatures, safety numbers, message content, Olm and
-keys at rest.
+"""End-to-end encryption building blocks: signatures, safety numbers, message content, Olm,
+keys at rest and provisioning of linked devices.
 
 Sans-IO apart from :mod:`porch.crypto.at_rest`, which reads and writes the profile's key files
 and the OS keyring. Byte layouts are specified in docs/protocol.md.
@@ -25,9 +25,19 @@ from porch.crypto.errors import (
     CryptoError,
     DecryptError,
     ProfileKeyError,
+    ProvisioningError,
     SignatureError,
 )
 from porch.crypto.olm import OlmCiphertext, OlmMachine, OneTimeKey, PeerDevice
+from porch.crypto.provisioning import (
+    ProvisioningKeyPair,
+    ProvisioningUri,
+    ProvisionMessage,
+    build_provisioning_uri,
+    encrypt_provision,
+    parse_provisioning_uri,
+    qr_text,
+)
 from porch.crypto.safety import Comparison, SafetyNumber, SafetyNumberError, safety_number
 from porch.crypto.signing import (
     MasterKey,
@@ -53,6 +63,10 @@ __all__ = [
     "OneTimeKey",
     "PeerDevice",
     "ProfileKeyError",
+    "ProvisionMessage",
+    "ProvisioningError",
+    "ProvisioningKeyPair",
+    "ProvisioningUri",
     "Receipt",
     "Retry",
     "SafetyNumber",
@@ -62,12 +76,16 @@ __all__ = [
     "Text",
     "Typing",
     "Unknown",
+    "build_provisioning_uri",
     "decode_content",
     "device_binding_payload",
     "encode_content",
+    "encrypt_provision",
     "load_or_create_profile_key",
     "one_time_key_payload",
     "pad",
+    "parse_provisioning_uri",
+    "qr_text",
     "safety_number",
     "unpad",
     "verify_device_binding",

@@ -13,6 +13,8 @@ DECRYPT_FAILED = "decrypt_failed"
 BAD_CONTENT = "bad_content"
 BAD_KEY = "bad_key"
 PROFILE_LOCKED = "profile_locked"
+BAD_PROVISIONING = "bad_provisioning"
+UNSUPPORTED_VERSION = "unsupported_version"
 
 
 class CryptoError(Exception):
@@ -55,3 +57,11 @@ class ProfileKeyError(CryptoError):
     """
 
     default_code = BAD_KEY
+
+
+class ProvisioningError(CryptoError):
+    """A provisioning URI or decrypted provision message is malformed (``bad_provisioning``), or
+    a URI, envelope or message has a version this client does not know
+    (``unsupported_version``). Tampered envelopes raise :class:`DecryptError` instead."""
+
+    default_code = BAD_PROVISIONING
