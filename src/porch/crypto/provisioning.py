@@ -372,8 +372,8 @@ def parse_provisioning_uri(text: str) -> ProvisioningUri:
     version = params.get("v")
     if version is None:
         raise _bad("provisioning URI has no version (v)")
-    if not re.fullmatch(r"[0-9]{1,9}", version):
-        raise _bad("provisioning URI version must be a small decimal integer")
+    if not re.fullmatch(r"0|[1-9][0-9]{0,8}", version):
+        raise _bad("provisioning URI version must be a small decimal integer without leading 0")
     if int(version) != URI_VERSION:
         raise ProvisioningError(
             f"provisioning URI version {version} is not supported (only {URI_VERSION}); "
