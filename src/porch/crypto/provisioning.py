@@ -197,7 +197,8 @@ def _raw_public(key: X25519PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
-def _derive(shared: bytes, recipient_pub: bytes, ephemeral_pub: bytes) -> tuple[bytes, bytes]:
+def derive_keys(shared: bytes, recipient_pub: bytes, ephemeral_pub: bytes) -> tuple[bytes, bytes]:
+    """(AES key, MAC key) from the X25519 shared secret and both public keys."""
     okm = HKDF(
         algorithm=hashes.SHA256(),
         length=2 * KEY_LEN,
@@ -234,7 +235,9 @@ def encrypt_provision_with(
     if not plaintext or len(plaintext) > MAX_PADDED_LEN:
         raise ValueError(f"plaintext must be 1..{MAX_PADDED_LEN} bytes")
     ephemeral_pub = _raw_public(ephemeral.public_key())
-    aes_key, mac_key = _derive(_agree(ephemeral, recipient_public), recipient_public, ephemeral_pub)
+    aes_key, mac_key = derive_keys(
+        _agree(ephemeral, recipient_public), recipient_public, ephemeral_pub
+    )
     padder = padding.PKCS7(AES_BLOCK * 8).padder()
     padded = padder.update(plaintext) + padder.finalize()
     encryptor = Cipher(algorithms.AES256(aes_key), modes.CBC(iv)).encryptor()
@@ -290,7 +293,7 @@ class ProvisioningKeyPair:
         ciphertext = body[_HEADER_LEN:]
         if len(ciphertext) % AES_BLOCK:
             raise DecryptError("provisioning ciphertext is not a whole number of blocks")
-        aes_key, mac_key = _derive(
+        aes_key, mac_key = derive_keys(
             _agree(self._private, ephemeral_pub), self.public_bytes, ephemeral_pub
         )
         try:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from porch.crypto.at_rest import Sealer
 from porch.crypto.content import (
@@ -19,6 +20,16 @@ from porch.crypto.content import (
     encode_content,
     pad,
     unpad,
+)
+from porch.crypto.provisioning import (
+    ProvisioningKeyPair,
+    ProvisionMessage,
+    build_provisioning_uri,
+    derive_keys,
+    encrypt_provision_with,
+    pad_plaintext,
+    parse_provisioning_uri,
+    provision_message_to_json,
 )
 from porch.crypto.safety import (
     Comparison,
@@ -139,6 +150,39 @@ def test_safety_number_libsignal(v: dict[str, Any]) -> None:
     assert ours.compare(theirs.qr_payload()) is Comparison.MATCH
 
 
+@pytest.mark.parametrize("v", VECTORS["provisioning"])
+def test_provisioning(v: dict[str, Any]) -> None:
+    new_device = ProvisioningKeyPair.from_private_bytes(bytes.fromhex(v["new_device_private_hex"]))
+    ephemeral = X25519PrivateKey.from_private_bytes(bytes.fromhex(v["ephemeral_private_hex"]))
+    new_public = bytes.fromhex(v["new_device_public_hex"])
+    ephemeral_public = bytes.fromhex(v["ephemeral_public_hex"])
+    assert new_device.public_bytes == new_public
+    assert ephemeral.public_key().public_bytes_raw() == ephemeral_public
+    shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(new_public))
+    assert shared.hex() == v["shared_secret_hex"]
+    aes_key, mac_key = derive_keys(shared, new_public, ephemeral_public)
+    assert (aes_key.hex(), mac_key.hex()) == (v["aes_key_hex"], v["mac_key_hex"])
+    m = v["message"]
+    message = ProvisionMessage(
+        account_id=m["account_id"],
+        master_seed=bytes.fromhex(m["master_seed_hex"]),
+        phone=m["phone"],
+        username=m["username"],
+        provisioning_code=m["provisioning_code"],
+        primary_device_id=m["primary_device_id"],
+    )
+    raw = provision_message_to_json(message)
+    assert raw == v["json"].encode("ascii")
+    padded = pad_plaintext(raw)
+    assert len(padded) == v["padded_length"]
+    envelope = encrypt_provision_with(padded, new_public, ephemeral, bytes.fromhex(v["iv_hex"]))
+    assert envelope.hex() == v["envelope_hex"]
+    assert new_device.decrypt(envelope) == message
+    assert build_provisioning_uri(v["channel_id"], new_public) == v["uri"]
+    parsed = parse_provisioning_uri(v["uri"])
+    assert (parsed.channel_id, parsed.public_key) == (v["channel_id"], new_public)
+
+
 def test_vector_file_is_not_empty() -> None:
     for section in (
         "device_binding",
@@ -148,5 +192,6 @@ def test_vector_file_is_not_empty() -> None:
         "subkey",
         "safety_number",
         "safety_number_libsignal",
+        "provisioning",
     ):
         assert VECTORS[section], section
