@@ -39,7 +39,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import segno
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, hmac, padding, serialization
+from cryptography.hazmat.primitives import hashes, hmac, padding
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -102,10 +102,7 @@ class ProvisionMessage:
 
     def __repr__(self) -> str:
         # Never let the master key or the provisioning code reach logs through a repr.
-        return (
-            f"ProvisionMessage(account_id={self.account_id!r}, "
-            f"primary_device_id={self.primary_device_id})"
-        )
+        return f"ProvisionMessage(account_id={self.account_id!r}, device={self.primary_device_id})"
 
 
 def _bad(message: str) -> ProvisioningError:
@@ -193,10 +190,6 @@ def _unpad_plaintext(data: bytes) -> bytes:
     return stripped[:-1]
 
 
-def _raw_public(key: X25519PublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-
 def derive_keys(shared: bytes, recipient_pub: bytes, ephemeral_pub: bytes) -> tuple[bytes, bytes]:
     """(AES key, MAC key) from the X25519 shared secret and both public keys."""
     okm = HKDF(
@@ -234,7 +227,7 @@ def encrypt_provision_with(
         raise ValueError(f"recipient key must be {KEY_LEN} bytes and IV {IV_LEN} bytes")
     if not plaintext or len(plaintext) > MAX_PADDED_LEN:
         raise ValueError(f"plaintext must be 1..{MAX_PADDED_LEN} bytes")
-    ephemeral_pub = _raw_public(ephemeral.public_key())
+    ephemeral_pub = ephemeral.public_key().public_bytes_raw()
     aes_key, mac_key = derive_keys(
         _agree(ephemeral, recipient_public), recipient_public, ephemeral_pub
     )
@@ -259,7 +252,7 @@ class ProvisioningKeyPair:
 
     def __init__(self, private: X25519PrivateKey) -> None:
         self._private = private
-        self.public_bytes: bytes = _raw_public(private.public_key())
+        self.public_bytes: bytes = private.public_key().public_bytes_raw()
 
     @classmethod
     def generate(cls) -> ProvisioningKeyPair:
