@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import segno
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, hmac, padding
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -398,6 +397,8 @@ def qr_text(uri: str, *, border: int = 4) -> str:
     Light modules are drawn as blocks (the foreground), for terminals with dark backgrounds;
     the quiet zone ``border`` (the QR spec's 4 by default) keeps it scannable on light ones.
     """
+    import segno  # only where a QR code is drawn: every other import of porch.crypto stays lean
+
     qr = segno.make(uri, micro=False)
     out = io.StringIO()
     qr.terminal(out=out, compact=True, border=border)

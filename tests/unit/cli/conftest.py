@@ -53,7 +53,8 @@ class CodeFromServer:
     """Standard input that is not a terminal and yields the newest code the server sent (read
     at the moment the command reads its input, after it asked for the code)."""
 
-    def __init__(self, server: ServerProcess, phone: str, wrong: bool = False) -> None:
+    def __init__(self, server: ServerProcess, phone: str, wrong: int = 0) -> None:
+        # The first `wrong` codes read are wrong ones (every one, for a large number).
         self.server, self.phone, self.wrong = server, phone, wrong
 
     def isatty(self) -> bool:
@@ -61,7 +62,8 @@ class CodeFromServer:
 
     def readline(self) -> str:
         code = self.server.last_code(self.phone)
-        if self.wrong:
+        if self.wrong > 0:
+            self.wrong -= 1
             code = f"{(int(code) + 1) % 1_000_000:06d}"
         return code + "\n"
 

@@ -77,20 +77,36 @@ def test_register_over_a_profile_needs_force_and_says_what_is_lost(
     assert json.loads((profile / "profile.json").read_text())["phone"] == phone
 
 
-def test_a_wrong_code_does_not_promise_attempts_this_run_cannot_make(
+def test_a_wrong_code_is_asked_again_with_the_attempts_that_are_left(
     server: ServerProcess,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     phone = next_phone()
-    monkeypatch.setattr(sys, "stdin", CodeFromServer(server, phone, wrong=True))
+    monkeypatch.setattr(sys, "stdin", CodeFromServer(server, phone, wrong=2))
     code = _register(server, tmp_path / "p", phone)
     err = capsys.readouterr().err
-    assert code == Exit.REFUSED
-    assert "attempt" not in err
-    assert "wrong verification code" in err and "run the same command again" in err
+    assert code == Exit.OK, err
+    assert "5 attempts to type it" in err
+    assert err.index("4 attempts left") < err.index("3 attempts left"), err
     assert "sms-outbox.jsonl" in err  # where a development server puts the code
+
+
+def test_the_last_wrong_code_says_to_start_again(
+    server: ServerProcess,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    phone = next_phone()
+    monkeypatch.setattr(sys, "stdin", CodeFromServer(server, phone, wrong=99))
+    code = _register(server, tmp_path / "p", phone)
+    err = capsys.readouterr().err
+    assert code == Exit.REFUSED, err
+    assert "1 attempt left" in err  # counted down to the last one, then refused
+    assert "wrong verification code" in err and "run the same command again" in err
+    assert not (tmp_path / "p" / "profile.json").exists()
 
 
 def test_a_registered_profile_is_private_under_umask_022(
