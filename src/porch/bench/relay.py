@@ -25,6 +25,8 @@ import uvloop
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from porch.protocol.close_codes import CloseCode
+
 connections: dict[str, ServerConnection] = {}
 envelope_ids = itertools.count(1)
 
@@ -39,7 +41,7 @@ async def handler(ws: ServerConnection) -> None:
     except (TimeoutError, ConnectionClosed, orjson.JSONDecodeError):
         return
     if not isinstance(auth, dict) or auth.get("type") != "auth":
-        await ws.close(4401, "authentication failed")
+        await ws.close(CloseCode.AUTH, "authentication failed")
         return
     account = str(auth.get("account"))
     device = int(auth.get("device") or 1)

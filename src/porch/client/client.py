@@ -71,6 +71,7 @@ from porch.crypto.content import (
 from porch.crypto.errors import CryptoError, SignatureError
 from porch.crypto.olm import OlmCiphertext, OlmMachine
 from porch.crypto.signing import MasterKey, verify_device_binding, verify_one_time_key
+from porch.protocol.close_codes import CloseCode
 from porch.protocol.codec import b64decode, b64encode
 from porch.protocol.frames import ACCOUNT_ID_PATTERN, MAX_ACK_IDS, MAX_DEVICE_ID, MAX_ENVELOPE_ID
 
@@ -84,8 +85,6 @@ ACK_DELAY = 0.02
 BACKOFF_BASE = 0.25
 BACKOFF_CAP = 8.0
 AUTH_TIMEOUT = 15.0
-CLOSE_REPLACED = 4409
-CLOSE_AUTH = 4401
 SEEN_RETENTION_MS = 45 * 86_400_000
 # How often the processes on one profile look at the store they share (docs/design.md): the
 # owner for others' outbox rows, a relay for new messages, and faster while it waits on a send.
@@ -647,7 +646,7 @@ class Client:
                     self._spawn(self._top_up_keys())
                 await self._read_loop(ws)
             except ConnectionClosed as exc:
-                if exc.code == CLOSE_REPLACED:
+                if exc.code == CloseCode.REPLACED:
                     self._events.put_nowait(
                         ClientError(
                             "this device connected from somewhere else; this session ended",
@@ -655,7 +654,7 @@ class Client:
                         )
                     )
                     return
-                if exc.code == CLOSE_AUTH:
+                if exc.code == CloseCode.AUTH:
                     self._events.put_nowait(
                         ClientError(
                             "this device was removed, or its number was registered again "
