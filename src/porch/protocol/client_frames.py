@@ -1,7 +1,10 @@
 """Client -> server frames (docs/protocol.md, "Client frames").
 
 The models validate what the server receives; anything else becomes a ProtocolError with a
-stable code.
+stable code. The builders at the bottom (auth, send, ack, reject, ping) are what the SDK and
+the benchmark write: plain dicts for orjson, because a send is built per message, and a test
+(tests/unit/protocol/test_encoders.py) proves each one's JSON equal to its model's
+`model_dump_json`.
 """
 
 from __future__ import annotations
@@ -27,11 +30,15 @@ from porch.protocol.fields import (
 CLIENT_FRAME_TYPES = frozenset({"auth", "send", "ack", "reject", "ping"})
 # Why a client could not take an envelope (`reject`); the server counts them by reason.
 RejectReason = Literal["too_large", "malformed", "unprocessable"]
+# An error message quotes at most this much of what it refuses (a field name can be as long
+# as the frame), so that the error frame stays small whatever the client sent.
+MAX_ERROR_MESSAGE = 1024
+_MAX_QUOTED = 64
 
 
 class _Frame(BaseModel):
     # Strict: unknown fields are refused and nothing is coerced ("1" is not an integer).
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, serialize_by_alias=True)
 
 
 class AuthFrame(_Frame):
@@ -120,5 +127,43 @@ def _describe(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors()[:3]:
         where = ".".join(str(p) for p in err["loc"][1:]) or "frame"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
+        if len(where) > _MAX_QUOTED:  # an unknown field's name is the client's to choose
+            where = where[:_MAX_QUOTED] + "..."
+        parts.append(f"{where}: {err['msg'][:200]}")
+    return "; ".join(parts)[:MAX_ERROR_MESSAGE]
+
+
+# Builders: the wire form of each model, as a dict for orjson ----------------------------------
+
+
+def auth(account: str, device: int, password: str, batch: bool = False) -> dict[str, Any]:
+    return {
+        "type": "auth",
+        "account": account,
+        "device": device,
+        "password": password,
+        "batch": batch,
+    }
+
+
+def device_message(device: int, registration: int, kind: int, body: str) -> dict[str, Any]:
+    return {"device": device, "registration": registration, "kind": kind, "body": body}
+
+
+def send(
+    client_id: str, to: str, messages: list[dict[str, Any]], ephemeral: bool = False
+) -> dict[str, Any]:
+    """messages are device_message dicts."""
+    return {"type": "send", "id": client_id, "to": to, "messages": messages, "ephemeral": ephemeral}
+
+
+def ack(ids: list[int]) -> dict[str, Any]:
+    return {"type": "ack", "ids": ids}
+
+
+def reject(ids: list[int], reason: RejectReason) -> dict[str, Any]:
+    return {"type": "reject", "ids": ids, "reason": reason}
+
+
+def ping(n: int | None = None) -> dict[str, Any]:
+    return {"type": "ping", "n": n}

@@ -17,6 +17,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from porch.protocol import frames as f
@@ -299,7 +300,14 @@ class Connection:
 
     async def _send_error(self, exc: ProtocolError) -> None:
         self._metrics.errors.labels(str(exc.code)).inc()
-        frame = f.error(exc)
+        try:
+            frame = f.error(exc)
+        except ValidationError:
+            # A detail the protocol does not declare (a programming error, caught by the schema
+            # tests): logged loudly, and the client still gets the code, so that one refused
+            # frame never ends the connection.
+            log.exception("error frame for %s does not fit the protocol", exc.code)
+            frame = f.error(ProtocolError(exc.code, "the server refused this frame"))
         if self._tg is None:  # before the writer runs (authentication)
             await self._ws.send_text(dumps(frame).decode())
         else:
