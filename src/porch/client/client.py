@@ -71,6 +71,7 @@ from porch.crypto.content import (
 from porch.crypto.errors import CryptoError, SignatureError
 from porch.crypto.olm import OlmCiphertext, OlmMachine
 from porch.crypto.signing import MasterKey, verify_device_binding, verify_one_time_key
+from porch.protocol import client_frames as cf
 from porch.protocol.close_codes import CloseCode
 from porch.protocol.codec import b64decode, b64encode
 from porch.protocol.frames import ACCOUNT_ID_PATTERN, MAX_ACK_IDS, MAX_DEVICE_ID, MAX_ENVELOPE_ID
@@ -534,13 +535,7 @@ class Client:
             return False
         content = encode_content(Typing("started" if started else "stopped"))
         messages = self._encrypt_to(peer, devices, content)
-        frame = {
-            "type": "send",
-            "id": secrets.token_urlsafe(12),
-            "to": peer,
-            "messages": messages,
-            "ephemeral": True,
-        }
+        frame = cf.send(secrets.token_urlsafe(12), peer, messages, ephemeral=True)
         try:
             await ws.send(orjson.dumps(frame).decode())
         except ConnectionClosed:
@@ -687,17 +682,8 @@ class Client:
 
     async def _authenticate(self, ws: WebSocketLike) -> dict[str, Any]:
         c = self.credentials
-        await ws.send(
-            orjson.dumps(
-                {
-                    "type": "auth",
-                    "account": c.account_id,
-                    "device": c.device_id,
-                    "password": c.password,
-                    "batch": True,
-                }
-            ).decode()
-        )
+        frame = cf.auth(c.account_id, c.device_id, c.password, batch=True)
+        await ws.send(orjson.dumps(frame).decode())
         try:
             async with asyncio.timeout(AUTH_TIMEOUT):
                 frame = orjson.loads(await ws.recv())
@@ -755,12 +741,12 @@ class Client:
                 self._queue_content(sender, encode_content(receipt))
         if self._pending_acks:
             acks, self._pending_acks = self._pending_acks, []
-            await ws.send(orjson.dumps({"type": "ack", "ids": acks}).decode())
+            await ws.send(orjson.dumps(cf.ack(acks)).decode())
         if self._pending_rejects:
             rejects, self._pending_rejects = self._pending_rejects, {}
             for reason, ids in rejects.items():
                 for i in range(0, len(ids), MAX_ACK_IDS):
-                    frame = {"type": "reject", "ids": ids[i : i + MAX_ACK_IDS], "reason": reason}
+                    frame = cf.reject(ids[i : i + MAX_ACK_IDS], reason)
                     await ws.send(orjson.dumps(frame).decode())
 
     async def _top_up_keys(self) -> None:
@@ -1055,7 +1041,7 @@ class Client:
         if not targets:
             raise SendFailed(f"{recipient[:8]} has no device that can receive messages")
         messages = self._encrypt_to(recipient, targets, item.content)
-        return {"type": "send", "id": item.client_id, "to": recipient, "messages": messages}
+        return cf.send(item.client_id, recipient, messages)
 
     def _encrypt_to(
         self, recipient: str, devices: list[PeerDeviceRow], content: bytes
@@ -1064,12 +1050,7 @@ class Client:
         for d in devices:
             ct = self._olm.encrypt((recipient, d.device_id), content)
             messages.append(
-                {
-                    "device": d.device_id,
-                    "registration": d.registration_id,
-                    "kind": ct.kind,
-                    "body": b64encode(ct.body),
-                }
+                cf.device_message(d.device_id, d.registration_id, ct.kind, b64encode(ct.body))
             )
         # The ratchet moved: persist before the ciphertext leaves, so a crash never reuses keys.
         self._save_olm()

@@ -161,7 +161,8 @@ def ack(ids: list[int]) -> dict[str, Any]:
     return {"type": "ack", "ids": ids}
 
 
-def reject(ids: list[int], reason: RejectReason) -> dict[str, Any]:
+def reject(ids: list[int], reason: str) -> dict[str, Any]:
+    """reason is one of RejectReason (the SDK keeps them as plain strings)."""
     return {"type": "reject", "ids": ids, "reason": reason}
 
 
