@@ -20,7 +20,8 @@ def test_codes_are_in_their_rfc_6455_ranges() -> None:
 
 
 def test_every_code_sent_on_the_wire_is_in_the_docs_table() -> None:
-    table = DOCS.read_text(encoding="utf-8").split("Close codes:", 1)[1].split("\n\n", 2)[1]
+    section = DOCS.read_text(encoding="utf-8").split("\nClose codes (", 1)[1]
+    table = section.split("\n\n", 2)[1]
     for code in CloseCode:
         if code not in (CloseCode.NORMAL, CloseCode.GOING_AWAY, CloseCode.ABNORMAL):
-            assert f"| {int(code)} |" in table, code
+            assert f"| {int(code)} (`{code.name}`) |" in table, code
