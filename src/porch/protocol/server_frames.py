@@ -231,6 +231,7 @@ ServerFrame = Annotated[
 ]
 _server_frame: TypeAdapter[AnyServerFrame] = TypeAdapter(ServerFrame)
 SERVER_FRAME_TYPES = frozenset(SERVER_FRAME_MODELS) - {"envelope_too_large"}
+_KNOWN_CODES = frozenset(code.value for code in ErrorCode)
 
 
 def parse_server_frame(data: str | bytes) -> AnyServerFrame | UnknownFrame:
@@ -243,8 +244,9 @@ def parse_server_frame(data: str | bytes) -> AnyServerFrame | UnknownFrame:
     kind = obj.get("type")
     if not isinstance(kind, str):
         raise ProtocolError(ErrorCode.BAD_FRAME, "a frame needs a string field 'type'")
+    code = obj.get("code")
     if kind not in SERVER_FRAME_TYPES or (
-        kind == "error" and obj.get("code") not in ErrorCode.__members__.values()
+        kind == "error" and isinstance(code, str) and code not in _KNOWN_CODES
     ):
         return UnknownFrame(type=kind, data=obj)
     try:

@@ -114,6 +114,7 @@ def test_unknown_fields_are_ignored() -> None:
         b'{"type":7}',
         b"not json",
         b'{"type":"pong"}',
+        b'{"type":"error","code":5,"message":"not a code"}',
         dumps(HEAD),  # neither kind and body nor too_large and size
         dumps({**HEAD, "too_large": True}),
     ],
