@@ -14,13 +14,15 @@ import struct
 from typing import Any
 
 from porch.bench.raw import RawDevice
+from porch.protocol import client_frames as cf
+from porch.protocol import fields
 
 HEADER = struct.Struct(">QI")  # send time (ns since the epoch), sequence number
 HEADER_B64 = 16  # 12 bytes -> 16 base64 characters, no padding, so bodies can be concatenated
 POOL = 32
 ACK_BATCH = 64  # a receiver acknowledges every ACK_BATCH envelopes...
 ACK_EVERY = 0.002  # ...or every ACK_EVERY seconds, like a real client
-MAX_ACK_IDS = 1000
+MAX_ACK_IDS = fields.MAX_ACK_IDS
 
 
 class Bodies:
@@ -39,16 +41,5 @@ def read_header(body: str) -> tuple[int, int]:
 
 
 def send_frame(client_id: str, to: RawDevice, body: str) -> dict[str, Any]:
-    return {
-        "type": "send",
-        "id": client_id,
-        "to": to.account_id,
-        "messages": [
-            {
-                "device": to.device_id,
-                "registration": to.registration_id,
-                "kind": 1,
-                "body": body,
-            }
-        ],
-    }
+    message = cf.device_message(to.device_id, to.registration_id, 1, body)
+    return cf.send(client_id, to.account_id, [message])

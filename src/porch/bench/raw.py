@@ -3,7 +3,8 @@
 :func:`provision` registers accounts through the HTTP API the way a real client does (code by
 SMS, verify, upload identity keys), reading codes from the console SMS provider's outbox, so it
 only works against a server run with ``PORCH_SMS_PROVIDER=console`` (the default) and raised
-rate limits. :class:`RawConnection` speaks the WebSocket protocol with plain dicts.
+rate limits. :class:`RawConnection` speaks the WebSocket protocol with plain dicts, written by
+the builders of porch.protocol.client_frames.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from porch.client.api import Credentials, HttpApi
 from porch.client.transport import MAX_RECEIVE_BYTES
 from porch.crypto import MasterKey, OlmMachine
+from porch.protocol import client_frames as cf
 
 E164_US_LEN = 12  # "+1" and ten digits
 PROGRESS_FROM = 50  # report progress on stderr from this many devices on
@@ -74,17 +76,7 @@ class RawConnection:
             **extra,
         )
         try:
-            await ws.send(
-                orjson.dumps(
-                    {
-                        "type": "auth",
-                        "account": account,
-                        "device": device,
-                        "password": password,
-                        "batch": batch,
-                    }
-                ).decode()
-            )
+            await ws.send(orjson.dumps(cf.auth(account, device, password, batch)).decode())
             ready = orjson.loads(await asyncio.wait_for(ws.recv(), open_timeout))
         except BaseException:
             await ws.close()

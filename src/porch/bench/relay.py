@@ -25,6 +25,9 @@ import uvloop
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from porch.protocol import server_frames as sf
+from porch.protocol.close_codes import CloseCode
+
 connections: dict[str, ServerConnection] = {}
 envelope_ids = itertools.count(1)
 
@@ -39,13 +42,14 @@ async def handler(ws: ServerConnection) -> None:
     except (TimeoutError, ConnectionClosed, orjson.JSONDecodeError):
         return
     if not isinstance(auth, dict) or auth.get("type") != "auth":
-        await ws.close(4401, "authentication failed")
+        await ws.close(CloseCode.AUTH, "authentication failed")
         return
     account = str(auth.get("account"))
     device = int(auth.get("device") or 1)
     connections[account] = ws
     try:
         now = time.time_ns() // 1_000_000
+        # Hand-written, not sf.ready: that one validates, and the relay checks nothing.
         await ws.send(
             dumps(
                 {
@@ -63,7 +67,7 @@ async def handler(ws: ServerConnection) -> None:
             if kind == "send":
                 await forward(account, device, frame, ws)
             elif kind == "ping":
-                await ws.send(dumps({"type": "pong", "n": frame.get("n")}))
+                await ws.send(dumps(sf.pong(frame.get("n"))))
             # "ack" and anything else: ignored
     except ConnectionClosed:
         pass
@@ -88,19 +92,11 @@ async def forward(sender: str, device: int, frame: dict[str, Any], ws: ServerCon
         )
         return
     for m in frame["messages"]:
-        envelope = {
-            "type": "envelope",
-            "id": next(envelope_ids),
-            "from": sender,
-            "from_device": device,
-            "ts": ts,
-            "kind": m["kind"],
-            "body": m["body"],
-        }
+        envelope = sf.envelope(next(envelope_ids), sender, device, ts, m["kind"], m["body"])
         # No persistence: a message to a peer that just left is lost, as in any bare relay.
         with contextlib.suppress(ConnectionClosed):
             await peer.send(dumps(envelope))
-    await ws.send(dumps({"type": "sent", "id": frame["id"], "ts": ts}))
+    await ws.send(dumps(sf.sent(frame["id"], ts)))
 
 
 async def main(host: str, port: int) -> None:

@@ -74,6 +74,8 @@ from porch.crypto.content import (
 from porch.crypto.errors import CryptoError, SignatureError
 from porch.crypto.olm import OlmCiphertext, OlmMachine
 from porch.crypto.signing import MasterKey, verify_device_binding, verify_one_time_key
+from porch.protocol import client_frames as cf
+from porch.protocol.close_codes import CloseCode
 from porch.protocol.codec import b64decode, b64encode
 from porch.protocol.frames import ACCOUNT_ID_PATTERN, MAX_ACK_IDS, MAX_DEVICE_ID, MAX_ENVELOPE_ID
 
@@ -87,8 +89,6 @@ ACK_DELAY = 0.02
 BACKOFF_BASE = 0.25
 BACKOFF_CAP = 8.0
 AUTH_TIMEOUT = 15.0
-CLOSE_REPLACED = 4409
-CLOSE_AUTH = 4401
 SEEN_RETENTION_MS = 45 * 86_400_000
 # How often the processes on one profile look at the store they share (docs/design.md): the
 # owner for others' outbox rows, a relay for new messages, and faster while it waits on a send.
@@ -546,13 +546,7 @@ class Client:
             return False
         content = encode_content(Typing("started" if started else "stopped"))
         messages = self._encrypt_to(peer, devices, content)
-        frame = {
-            "type": "send",
-            "id": secrets.token_urlsafe(12),
-            "to": peer,
-            "messages": messages,
-            "ephemeral": True,
-        }
+        frame = cf.send(secrets.token_urlsafe(12), peer, messages, ephemeral=True)
         try:
             await ws.send(orjson.dumps(frame).decode())
         except ConnectionClosed:
@@ -658,7 +652,7 @@ class Client:
                     self._spawn(self._top_up_keys())
                 await self._read_loop(ws)
             except ConnectionClosed as exc:
-                if exc.code == CLOSE_REPLACED:
+                if exc.code == CloseCode.REPLACED:
                     self._events.put_nowait(
                         ClientError(
                             "this device connected from somewhere else; this session ended",
@@ -666,7 +660,7 @@ class Client:
                         )
                     )
                     return
-                if exc.code == CLOSE_AUTH:
+                if exc.code == CloseCode.AUTH:
                     self._events.put_nowait(
                         ClientError(
                             "this device was removed, or its number was registered again "
@@ -699,17 +693,8 @@ class Client:
 
     async def _authenticate(self, ws: WebSocketLike) -> dict[str, Any]:
         c = self.credentials
-        await ws.send(
-            orjson.dumps(
-                {
-                    "type": "auth",
-                    "account": c.account_id,
-                    "device": c.device_id,
-                    "password": c.password,
-                    "batch": True,
-                }
-            ).decode()
-        )
+        frame = cf.auth(c.account_id, c.device_id, c.password, batch=True)
+        await ws.send(orjson.dumps(frame).decode())
         try:
             async with asyncio.timeout(AUTH_TIMEOUT):
                 frame = orjson.loads(await ws.recv())
@@ -767,12 +752,12 @@ class Client:
                 self._queue_content(sender, encode_content(receipt))
         if self._pending_acks:
             acks, self._pending_acks = self._pending_acks, []
-            await ws.send(orjson.dumps({"type": "ack", "ids": acks}).decode())
+            await ws.send(orjson.dumps(cf.ack(acks)).decode())
         if self._pending_rejects:
             rejects, self._pending_rejects = self._pending_rejects, {}
             for reason, ids in rejects.items():
                 for i in range(0, len(ids), MAX_ACK_IDS):
-                    frame = {"type": "reject", "ids": ids[i : i + MAX_ACK_IDS], "reason": reason}
+                    frame = cf.reject(ids[i : i + MAX_ACK_IDS], reason)
                     await ws.send(orjson.dumps(frame).decode())
 
     async def _top_up_keys(self) -> None:
@@ -1069,7 +1054,7 @@ class Client:
         if not targets:
             raise SendFailed(f"{recipient[:8]} has no device that can receive messages")
         messages = self._encrypt_to(recipient, targets, item.content)
-        return {"type": "send", "id": item.client_id, "to": recipient, "messages": messages}
+        return cf.send(item.client_id, recipient, messages)
 
     def _encrypt_to(
         self, recipient: str, devices: list[PeerDeviceRow], content: bytes
@@ -1078,12 +1063,7 @@ class Client:
         for d in devices:
             ct = self._olm.encrypt((recipient, d.device_id), content)
             messages.append(
-                {
-                    "device": d.device_id,
-                    "registration": d.registration_id,
-                    "kind": ct.kind,
-                    "body": b64encode(ct.body),
-                }
+                cf.device_message(d.device_id, d.registration_id, ct.kind, b64encode(ct.body))
             )
         # The ratchet moved: persist before the ciphertext leaves, so a crash never reuses keys.
         self._save_olm()

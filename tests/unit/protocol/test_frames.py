@@ -250,9 +250,9 @@ def test_error_message_lists_at_most_three_problems() -> None:
 
 
 def test_server_frames() -> None:
-    assert f.ready("a", 1, 5, 9) == {
+    assert f.ready(ACCOUNT, 1, 5, 9) == {  # validated: a real account id
         "type": "ready",
-        "account": "a",
+        "account": ACCOUNT,
         "device": 1,
         "server_time": 5,
         "one_time_keys": 9,

@@ -24,6 +24,7 @@ from porch.bench.raw import RawConnection, RawDevice
 from porch.bench.scenarios.base import Scenario, UsageError, duplicates_note, register
 from porch.bench.stats import ProcessSampler
 from porch.bench.targets import Target
+from porch.protocol import client_frames as cf
 
 
 @dataclass
@@ -107,7 +108,7 @@ async def _drain(spec: Spec, result: Result) -> None:
         nonlocal pending
         while pending:
             ids, pending = pending[:MAX_ACK_IDS], pending[MAX_ACK_IDS:]
-            await conn.send_frame({"type": "ack", "ids": ids})
+            await conn.send_frame(cf.ack(ids))
 
     async def ack_timer() -> None:
         while True:

@@ -28,6 +28,7 @@ from porch.bench.raw import RawConnection, RawDevice
 from porch.bench.scenarios.base import Scenario, UsageError, register
 from porch.bench.stats import ProcessSampler
 from porch.bench.targets import Target, raise_nofile
+from porch.protocol import client_frames as cf
 
 FD_SPARE = 200  # file descriptors a process needs besides its sockets
 IN_FLIGHT = 64  # connection attempts in flight per load process
@@ -95,7 +96,7 @@ async def work(spec: Spec, channel: Channel) -> Result:
         async with gate:
             try:
                 async with asyncio.timeout(30):
-                    await conn.send_frame({"type": "ping", "n": 7})
+                    await conn.send_frame(cf.ping(7))
                     while (await conn.recv_frame()).get("type") != "pong":
                         pass
             except Exception as exc:

@@ -28,6 +28,7 @@ from porch.bench.raw import RawConnection, RawDevice
 from porch.bench.scenarios.base import Scenario, UsageError, duplicates_note, register
 from porch.bench.stats import ProcessSampler, latency_summary, percentile, time_series
 from porch.bench.targets import Target
+from porch.protocol import client_frames as cf
 
 # Load process ------------------------------------------------------------------------------
 
@@ -140,7 +141,7 @@ class Pair:
         while self.pending_acks:
             ids = self.pending_acks[:MAX_ACK_IDS]
             self.pending_acks = self.pending_acks[MAX_ACK_IDS:]
-            await self.receiver.send_frame({"type": "ack", "ids": ids})
+            await self.receiver.send_frame(cf.ack(ids))
 
     async def ack_timer(self) -> None:
         while True:

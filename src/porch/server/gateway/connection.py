@@ -17,9 +17,11 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from porch.protocol import frames as f
+from porch.protocol.close_codes import CloseCode
 from porch.protocol.codec import dumps
 from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.server.bus.base import Bus, DeviceEvent
@@ -35,8 +37,6 @@ from porch.server.store.base import Envelope
 
 log = logging.getLogger("porch.gateway")
 
-CLOSE_AUTH = 4401
-CLOSE_REPLACED = 4409
 MAX_AUTH_TRIES = 3
 MAX_PENDING_SENDS = 256
 
@@ -108,7 +108,7 @@ class Connection:
                 self._preauth.release()
         if principal is None:
             with contextlib.suppress(Exception):
-                await self._ws.close(CLOSE_AUTH, "authentication failed")
+                await self._ws.close(CloseCode.AUTH, "authentication failed")
             return
         self._principal = principal
         # Before `ready`, so the client's first frame after it may use the full frame size.
@@ -300,7 +300,14 @@ class Connection:
 
     async def _send_error(self, exc: ProtocolError) -> None:
         self._metrics.errors.labels(str(exc.code)).inc()
-        frame = f.error(exc)
+        try:
+            frame = f.error(exc)
+        except ValidationError:
+            # A detail the protocol does not declare (a programming error, caught by the schema
+            # tests): logged loudly, and the client still gets the code, so that one refused
+            # frame never ends the connection.
+            log.exception("error frame for %s does not fit the protocol", exc.code)
+            frame = f.error(ProtocolError(exc.code, "the server refused this frame"))
         if self._tg is None:  # before the writer runs (authentication)
             await self._ws.send_text(dumps(frame).decode())
         else:
@@ -355,7 +362,7 @@ class Connection:
     def _on_event(self, event: DeviceEvent) -> None:
         """Bus callback (synchronous): hand over at once if possible, else wake the pump."""
         if event.revoked:
-            self._end(CLOSE_AUTH)
+            self._end(CloseCode.AUTH)
             return
         if event.frame is not None:
             self._try_push(event.frame["type"], dumps(event.frame))
@@ -414,7 +421,7 @@ class Connection:
 
     def _on_replaced(self) -> None:
         """The same device connected again (here or on another node): this session ends."""
-        self._end(CLOSE_REPLACED)
+        self._end(CloseCode.REPLACED)
 
     def _end(self, code: int) -> None:
         self._close_code = code

@@ -1,0 +1,48 @@
+"""Bounds and field types shared by the frames of both directions (docs/protocol.md, "Frames").
+
+Every integer on the wire has a range here, so that the models, the gateway and the exported
+JSON Schema (docs/protocol.schema.json) agree on it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+ACCOUNT_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+CLIENT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+MAX_DEVICES_PER_SEND = 64
+MAX_ACK_IDS = 1000
+ENVELOPES_PER_FRAME = 64
+
+# Integer bounds (docs/protocol.md, "Frames"): ids are SQL BIGINT / INTEGER columns, so a
+# number outside them is refused here, as bad_frame, before any store sees it.
+MAX_ENVELOPE_ID = 2**63 - 1
+MAX_DEVICE_ID = 2**31 - 1
+MAX_REGISTRATION_ID = 2**32 - 1
+MAX_PING_N = 2**53 - 1  # exact in a JavaScript number, so a browser echoes it unchanged
+# Server timestamps are milliseconds since the epoch, stored as BIGINT.
+MAX_TIMESTAMP_MS = 2**63 - 1
+
+# Size promises (docs/protocol.md, "Frame size limits"). PORCH_MAX_FRAME_BYTES may not exceed
+# MAX_CLIENT_FRAME_BYTES; an envelope's body is a part of one accepted client frame, and the
+# envelope's other fields (ids, account, timestamp) with the `envelopes` wrapper take far
+# less than ENVELOPE_OVERHEAD_BYTES. So every envelope the protocol accepts fits in a server
+# frame of MAX_SERVER_FRAME_BYTES; one stored by other means that does not is replaced by a
+# `too_large` marker rather than sent.
+MAX_CLIENT_FRAME_BYTES = 1 << 20
+ENVELOPE_OVERHEAD_BYTES = 1024
+MAX_SERVER_FRAME_BYTES = MAX_CLIENT_FRAME_BYTES + ENVELOPE_OVERHEAD_BYTES
+
+# Checked by pattern (in pydantic's Rust core) rather than by decoding: the server never
+# decodes ciphertext, so it only needs to know the text is base64, not what it holds.
+BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2,3}(?:==?)?)?$"
+
+AccountId = Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]
+DeviceId = Annotated[int, Field(ge=1, le=MAX_DEVICE_ID)]
+EnvelopeId = Annotated[int, Field(ge=1, le=MAX_ENVELOPE_ID)]
+ClientMessageId = Annotated[str, Field(pattern=CLIENT_ID_PATTERN)]
+Timestamp = Annotated[int, Field(ge=0, le=MAX_TIMESTAMP_MS)]
+PingN = Annotated[int, Field(ge=0, le=MAX_PING_N)]
+OlmKind = Annotated[int, Field(ge=0, le=1)]
