@@ -28,9 +28,8 @@ from types import TracebackType
 from typing import Any
 
 import orjson
-import phonenumbers
 
-from porch.client import retry
+from porch.client import registration, retry
 from porch.client.api import Bundle, Credentials, HttpApi
 from porch.client.errors import (
     ClientError,
@@ -56,8 +55,9 @@ from porch.client.events import (
     TypingEvent,
 )
 from porch.client.ownership import ProfileLock
-from porch.client.profile import ProfileConfig, ensure_private_dir
+from porch.client.profile import ProfileConfig
 from porch.client.profile import open_store as _open_store
+from porch.client.registration import normalize_phone
 from porch.client.shared import OutboxEntry, ReceivedMessage
 from porch.client.store import Conversation, HistoryMessage, OutboxItem, PeerDeviceRow
 from porch.client.transport import ConnectionClosed, NetworkTransport, Transport, WebSocketLike
@@ -73,7 +73,7 @@ from porch.crypto.content import (
 )
 from porch.crypto.errors import CryptoError, SignatureError
 from porch.crypto.olm import OlmCiphertext, OlmMachine
-from porch.crypto.signing import MasterKey, verify_device_binding, verify_one_time_key
+from porch.crypto.signing import verify_device_binding, verify_one_time_key
 from porch.protocol.codec import b64decode, b64encode
 from porch.protocol.frames import ACCOUNT_ID_PATTERN, MAX_ACK_IDS, MAX_DEVICE_ID, MAX_ENVELOPE_ID
 
@@ -121,16 +121,6 @@ def _is_int(value: object, low: int = 0, high: int = 2**63 - 1) -> bool:
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def normalize_phone(raw: str) -> str:
-    try:
-        number = phonenumbers.parse(raw, None)
-    except phonenumbers.NumberParseException:
-        raise UsageError(f"{raw!r} is not a phone number; use E.164, like +14155550100") from None
-    if not phonenumbers.is_valid_number(number):
-        raise UsageError(f"{raw!r} is not a valid phone number")
-    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
 class Client:
@@ -200,83 +190,18 @@ class Client:
         transport: Transport | None = None,
         progress: Callable[[str], None] = lambda _: None,
     ) -> ProfileConfig:
-        """Register this machine as device 1 of the phone number's account, in profile_dir.
-
-        Registering a number that already has an account replaces all its devices. A wrong
-        code asks again (read_code is called once per try) while the registration session
-        has attempts left; the server counts them (docs/protocol.md, "Registration")."""
-        phone = normalize_phone(phone)
-        transport = transport or NetworkTransport()
-        api = HttpApi(server, transport=transport.http_transport())
-        try:
-            session = await api.request_code(phone)
-            progress(
-                f"A verification code was sent to {phone}; "
-                f"{session.attempts_left} attempts to type it."
-            )
-            reg = None
-            while reg is None:  # ends: every wrong code uses one of the session's attempts
-                code = (await read_code()).strip().replace(" ", "").replace("-", "")
-                try:
-                    reg = await api.verify(session.session_id, code, name)
-                except ServerError as exc:
-                    left = exc.details.get("attempts_left")
-                    if exc.code != "code_invalid" or not isinstance(left, int) or left < 1:
-                        raise
-                    text = str(exc)
-                    progress(f"{text[:1].upper()}{text[1:]}; type the code again.")
-        finally:
-            await api.aclose()
-        ensure_private_dir(profile_dir)
-        for stale in profile_dir.glob("client.db*"):
-            stale.unlink()  # a new registration is a new identity: old sessions are void
-        (profile_dir / "profile.json").unlink(missing_ok=True)
-        store, sealer = _open_store(profile_dir)
-        try:
-            machine = OlmMachine.create(sealer.subkey("olm-pickle"))
-            master = MasterKey.generate()
-            one_time_keys = machine.generate_one_time_keys(ONE_TIME_KEYS_TARGET)
-            fallback = machine.generate_fallback_key()
-            with store.transaction():
-                store.put_secret("password", reg.password.encode())
-                store.put_secret("master_key", master.private_bytes())
-                store.put_pickle("olm_account", machine.pickle_account())
-            signature = master.sign_device(
-                reg.account_id,
-                reg.device_id,
-                reg.registration_id,
-                machine.curve25519,
-                machine.ed25519,
-            )
-            creds = Credentials(reg.account_id, reg.device_id, reg.password)
-            api = HttpApi(server, creds, transport.http_transport())
-            try:
-                await api.upload_keys(
-                    identity={
-                        "master_key": master.public_b64,
-                        "curve25519": machine.curve25519,
-                        "ed25519": machine.ed25519,
-                        "signature": signature,
-                    },
-                    one_time_keys=one_time_keys,
-                    fallback_key=fallback,
-                )
-                if username:
-                    username = await api.set_username(username)
-            finally:
-                await api.aclose()
-        finally:
-            store.close()
-        config = ProfileConfig(
-            server=server,
-            account_id=reg.account_id,
-            device_id=reg.device_id,
-            registration_id=reg.registration_id,
-            phone=phone,
+        """Register this machine as device 1 of the phone number's account, in profile_dir
+        (porch.client.registration.register)."""
+        return await registration.register(
+            server,
+            phone,
+            read_code,
+            profile_dir,
+            name=name,
             username=username,
+            transport=transport,
+            progress=progress,
         )
-        config.save(profile_dir)  # written last: a profile.json means a complete registration
-        return config
 
     # Lifecycle -------------------------------------------------------------------------------
 
