@@ -144,6 +144,10 @@ class Receiver:
             cache_directory(self._state, bundle, replace=fetch.fresh)
         except IdentityError as exc:  # keys that do not verify: asking again cannot help
             self._undecryptable(head.env, str(exc))
+        except Exception as exc:  # a bug or bad data: as for a failure inside the envelope
+            log.exception("the keys for envelope %d could not be taken", head.env.id)
+            env = head.env
+            self._state.refuse(env.id, "unprocessable", env.sender, env.device, type(exc).__name__)
         else:
             self._guarded(head, fetched=True)
         self._resume(account)

@@ -6,7 +6,8 @@ import base64
 import os
 
 from porch.client import retry
-from porch.client.core import ClaimKeys, Reconnect, SendFrame, SendSettled, WakeOutbox
+from porch.client.core import ClaimKeys, Reconnect, SendFrame, SendSettled, TopUpKeys, WakeOutbox
+from porch.client.core.state import ONE_TIME_KEYS_LOW, ONE_TIME_KEYS_TARGET
 from porch.client.errors import ServerError, ServerUnreachable
 from porch.client.events import DecryptionFailed, Message, ReceiptEvent
 from porch.crypto.content import Retry, decode_content
@@ -210,3 +211,31 @@ def test_a_batch_of_envelopes_is_acked_at_its_end(make_peer: PeerFactory) -> Non
     actions = bob.core.receive({"type": "envelopes", "items": items})
     assert [e.text for e in events(actions) if isinstance(e, Message)] == ["one", "two", "three"]
     assert frames_of(actions, "ack") == [{"type": "ack", "ids": [i["id"] for i in items]}]
+
+
+def test_parked_envelopes_are_bounded(make_peer: PeerFactory) -> None:
+    senders = [make_peer() for _ in range(3)]
+    bob = make_peer()
+    bob.core = type(bob.core)(bob.store, bob.olm, bob.account_id, bob.device_id, max_parked=2)
+    directory = {p.account_id: p for p in (*senders, bob)}.__getitem__
+    envelopes = []
+    for sender in senders:
+        sender.queue_text(bob, "waits for keys")
+        [send] = sender.send_all(directory)
+        envelopes += sender.envelopes_for(send.frame, bob)
+    assert len(fetches(bob.core.receive(envelopes[0]) + bob.core.receive(envelopes[1]))) == 2
+    assert bob.core.parked == 2
+    # A server that overruns its delivery window: reconnect, nothing acknowledged.
+    assert any(isinstance(a, Reconnect) for a in bob.core.receive(envelopes[2]))
+    assert bob.core.parked == 0 and frames_of(bob.core.flush(), "ack") == []
+
+
+def test_keys_run_low_then_are_topped_up(make_peer: PeerFactory) -> None:
+    bob = make_peer()
+    assert bob.core.connected({"type": "ready", "one_time_keys": 50}) == []
+    assert bob.core.connected({"type": "ready", "one_time_keys": 3}) == [TopUpKeys()]
+    assert bob.core.receive({"type": "keys_low"}) == [TopUpKeys()]
+    assert bob.core.one_time_keys(ONE_TIME_KEYS_LOW) == []
+    assert bob.store.get_pickle("olm_account") is None
+    assert len(bob.core.one_time_keys(5)) == ONE_TIME_KEYS_TARGET - 5
+    assert bob.store.get_pickle("olm_account") is not None  # saved before the upload
