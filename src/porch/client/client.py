@@ -21,21 +21,19 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from porch.client import registration
 from porch.client.api import Credentials, HttpApi
-from porch.client.core import Bundle, ClientCore, SendSettled
+from porch.client.core import Bundle, ClientCore
 from porch.client.core.context import now_ms
 from porch.client.errors import (
     ClientError,
     MessageTooLong,
     NotRegistered,
     RecipientNotFound,
-    SendFailed,
     ServerError,
     Timeout,
     UsageError,
@@ -49,6 +47,7 @@ from porch.client.runner import Runner
 from porch.client.shared import OutboxEntry, ReceivedMessage
 from porch.client.store import Conversation, HistoryMessage
 from porch.client.transport import NetworkTransport, Transport
+from porch.client.waiters import SendResult, Waiters
 from porch.crypto.content import MAX_TEXT_BYTES, Receipt, Text, encode_content
 from porch.crypto.errors import CryptoError
 from porch.crypto.olm import OlmMachine
@@ -62,12 +61,6 @@ RELAY_POLL = 0.2
 RELAY_WAIT_POLL = 0.05
 
 __all__ = ["Client", "SendResult", "normalize_phone"]
-
-
-@dataclass(frozen=True, slots=True)
-class SendResult:
-    id: str
-    ts: int
 
 
 class Client:
@@ -101,7 +94,7 @@ class Client:
         )
         self.api = HttpApi(self.config.server, self.credentials, self._transport.http_transport())
         self._events: asyncio.Queue[Event | BaseException] = asyncio.Queue()
-        self._waiters: dict[str, asyncio.Future[SendResult]] = {}
+        self._waiters = Waiters()
         self._runner = Runner(
             self._core,
             lambda: self.api,
@@ -109,7 +102,7 @@ class Client:
             self.config.ws_url,
             self.credentials.password,
             self._events.put_nowait,
-            self._settle,
+            self._waiters.settle,
             self._spawn,
         )
         self._stack: contextlib.AsyncExitStack | None = None
@@ -195,42 +188,10 @@ class Client:
                 log.info("took over the profile's connection")
                 self._become_owner()
                 return
-            self._poll_waiters()
+            self._waiters.poll(self._store)
             for m in self._store.unshown(self._relay_row):
                 self._relay_row = m.row
                 self._emit(Message(m.client_id, m.peer, m.sender_device, m.text, m.ts, m.server_ts))
-
-    def _poll_waiters(self) -> None:
-        """The owner records each outcome in the store; read it back for what we wait on."""
-        for client_id, future in list(self._waiters.items()):
-            self._resolve_from_store(client_id, future)
-
-    def _resolve_from_store(self, client_id: str, future: asyncio.Future[SendResult]) -> None:
-        if future.done():
-            return
-        state = self._store.outbox_state(client_id)
-        if state is not None:
-            if state[0] == "failed":
-                future.set_exception(
-                    SendFailed(state[2] or "refused", code=state[1] or "send_failed")
-                )
-            return
-        status, ts = self._store.outgoing_status(client_id) or ("cancelled", 0)
-        if status == "pending":  # dequeued, its status not yet raised: look again soon
-            return
-        if status in ("cancelled", "failed"):
-            future.set_exception(SendFailed("cancelled (porch outbox)", code="cancelled"))
-        else:
-            future.set_result(SendResult(client_id, ts))
-
-    def _settle(self, settled: SendSettled) -> None:
-        waiter = self._waiters.get(settled.client_id)
-        if waiter is None or waiter.done():
-            return
-        if settled.error is not None:
-            waiter.set_exception(settled.error)
-        else:
-            waiter.set_result(SendResult(settled.client_id, settled.ts))
 
     async def _watch_outbox(self) -> None:
         # Owner: other processes on the profile add outbox rows; SQLite cannot notify across
@@ -239,7 +200,7 @@ class Client:
         # takeover the previous owner may have sent it before we held the lock.
         while True:
             await asyncio.sleep(OWNER_POLL)
-            self._poll_waiters()
+            self._waiters.poll(self._store)
             seq = self._store.last_seq()
             if seq > self._outbox_seq:
                 self._outbox_seq = seq
@@ -395,20 +356,7 @@ class Client:
     async def wait_sent(self, client_id: str, timeout: float | None = 30.0) -> SendResult:
         """Wait until the server acknowledged a queued message (raises SendFailed if refused,
         Timeout if it is still queued after timeout seconds)."""
-        future: asyncio.Future[SendResult] = asyncio.get_running_loop().create_future()
-        self._waiters[client_id] = future
-        self._resolve_from_store(client_id, future)  # it may have gone already
-        try:
-            async with asyncio.timeout(timeout):
-                return await future
-        except TimeoutError:
-            raise Timeout(
-                f"the server did not acknowledge the message within {timeout} s; it stays in "
-                "the outbox and is sent the next time this profile connects",
-                queued_id=client_id,
-            ) from None
-        finally:
-            self._waiters.pop(client_id, None)
+        return await self._waiters.wait(self._store, client_id, timeout)
 
     async def mark_read(self, peer: str, ids: Sequence[str]) -> None:
         """Mark received messages read here and tell the sender (a read receipt)."""
