@@ -7,7 +7,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from porch.client import Client, Message, ReceiptEvent
+import httpx
+
+from porch.client import Client, Message, NetworkTransport, ReceiptEvent
 from tests.integration.server import ServerProcess
 
 
@@ -128,3 +130,69 @@ async def test_survives_sigkill_with_nothing_lost_or_duplicated(
     assert len(set(ids)) == total
     assert {m.text for m in received} == set(texts)
     assert acknowledged <= set(ids)
+
+
+class _HeldKeys(NetworkTransport):
+    """The network, except that fetching one account's keys waits until released."""
+
+    def __init__(self, account_id: str) -> None:
+        super().__init__()
+        self.path = f"/v1/keys/{account_id}"
+        self.asked = asyncio.Event()
+        self.release = asyncio.Event()
+
+    def http_transport(self) -> httpx.AsyncBaseTransport:
+        return _Gate(self)
+
+
+class _Gate(httpx.AsyncBaseTransport):
+    def __init__(self, held: _HeldKeys) -> None:
+        self._held, self._inner = held, httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path == self._held.path:
+            self._held.asked.set()
+            await self._held.release.wait()
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def test_a_slow_key_fetch_does_not_stall_other_senders(
+    register_client,  # type: ignore[no-untyped-def]
+) -> None:
+    """Bob does not know Alice's device yet, and the key directory is slow to answer for her:
+    Carol's message, behind Alice's, is shown meanwhile; Alice's come in order once it does."""
+    alice = await register_client(username="alice")
+    carol = await register_client(username="carol")
+    registered = await register_client(username="bob")
+    await registered.aclose()  # reopened with the slow transport
+    held = _HeldKeys(alice.account_id)
+    bob = Client(registered.profile_dir, transport=held)
+    async with alice, carol, bob:
+        try:
+            await carol.send_text("@bob", "carol 1", timeout=10)
+            assert [m.text for m in await collect_messages(bob, 1, 10)] == ["carol 1"]
+            await alice.send_text("@bob", "alice 1", timeout=10)
+            await alice.send_text("@bob", "alice 2", timeout=10)
+            await asyncio.wait_for(held.asked.wait(), 10)  # bob is fetching alice's keys
+            await carol.send_text("@bob", "carol 2", timeout=10)
+            assert [m.text for m in await collect_messages(bob, 1, 5)] == ["carol 2"]
+        finally:
+            held.release.set()
+        got = await collect_messages(bob, 2, 10)
+        assert [(m.sender, m.text) for m in got] == [
+            (alice.account_id, "alice 1"),
+            (alice.account_id, "alice 2"),
+        ]
+    # Everything was stored and acknowledged: shown once, never again after a reconnect.
+    async with bob:
+        await bob.wait_connected(10)
+        deadline, late = time.monotonic() + 1.5, []
+        while (left := deadline - time.monotonic()) > 0:
+            event = await bob.next_event(left)
+            if isinstance(event, Message):
+                late.append(event)
+        assert late == []
+        assert [m.text for m in bob.history(alice.account_id)] == ["alice 1", "alice 2"]

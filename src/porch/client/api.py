@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from porch.client.core.keys import Bundle as Bundle
+from porch.client.core.keys import DirectoryDevice as DirectoryDevice
 from porch.client.errors import ClientCode, ServerError, ServerUnreachable
 from porch.client.profile import check_server_url
 from porch.crypto.olm import OneTimeKey
@@ -39,23 +41,6 @@ class CodeSession:
     expires_in: int
     next_code_in: int
     attempts_left: int
-
-
-@dataclass(frozen=True, slots=True)
-class DirectoryDevice:
-    device_id: int
-    registration_id: int
-    curve25519: str
-    ed25519: str
-    signature: str
-    one_time_key: OneTimeKey | None
-
-
-@dataclass(frozen=True, slots=True)
-class Bundle:
-    account_id: str
-    master_key: str
-    devices: list[DirectoryDevice]
 
 
 def _otk_json(k: OneTimeKey) -> dict[str, str]:

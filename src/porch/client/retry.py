@@ -13,7 +13,7 @@ always decrypt. Both sides are bounded, so two broken clients cannot ask each ot
   its own history sent within ``RESEND_WINDOW_MS`` (Signal keeps its resend log for a day).
 
 The rules (:func:`plan_resend`, :class:`RequestLimiter`) do no I/O; :class:`Retrier` applies
-them with the store, Olm machine and outbox the Client passes in.
+them with the store and outbox the client core (porch.client.core) passes in.
 """
 
 from __future__ import annotations
@@ -122,10 +122,10 @@ def _now_ms() -> int:
 class Retrier:
     """Both ends of a retry request for one Client: asking for a resend, and answering one.
 
-    Collaborators are the Client's: ``store`` (returns its local store, which a Client reopens
-    when entered again), ``queue`` (puts a content into the durable outbox for an account) and
-    ``renew`` (the next message to that device starts a new session from a freshly claimed
-    key).
+    Collaborators are the client core's: ``store`` (returns its local store, which a Client
+    reopens when entered again), ``queue`` (puts a content into the durable outbox for an
+    account) and ``renew`` (the next message to that device starts a new session from a
+    freshly claimed key).
 
     Neither side throws sessions away: as Signal archives rather than deletes a session that
     failed, the older ones stay to decrypt messages already in flight, and a new session

@@ -1,0 +1,37 @@
+"""The sans-IO client core: state, sessions and content handling (docs/design.md)."""
+
+from porch.client.core.actions import (
+    Action,
+    ClaimKeys,
+    EmitEvent,
+    FetchKeys,
+    PauseOutbox,
+    Reconnect,
+    SendFrame,
+    SendSettled,
+    TopUpKeys,
+    WakeOutbox,
+)
+from porch.client.core.handlers import Envelope, Handler, Handlers, default_handlers
+from porch.client.core.keys import Bundle, DirectoryDevice
+from porch.client.core.state import ClientCore
+
+__all__ = [
+    "Action",
+    "Bundle",
+    "ClaimKeys",
+    "ClientCore",
+    "DirectoryDevice",
+    "EmitEvent",
+    "Envelope",
+    "FetchKeys",
+    "Handler",
+    "Handlers",
+    "PauseOutbox",
+    "Reconnect",
+    "SendFrame",
+    "SendSettled",
+    "TopUpKeys",
+    "WakeOutbox",
+    "default_handlers",
+]

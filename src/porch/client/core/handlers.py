@@ -1,0 +1,121 @@
+"""One handler per content kind, looked up by the content's class.
+
+A handler works in two steps, because the store-before-ack rule (docs/design.md, "The client")
+puts whatever must survive a crash into the transaction that also records the envelope as
+seen: ``persist`` runs inside that transaction, ``react`` after it commits (events, receipts,
+answers). New kinds (media, reactions, group updates) register a handler; a kind without one
+is logged and acknowledged, never an error, so an older client survives newer senders.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from porch.client.core.context import CoreState
+from porch.client.events import Message, ReceiptEvent, TypingEvent
+from porch.crypto.content import Content, Receipt, Retry, Text, Typing, Unknown
+
+log = logging.getLogger("porch.client")
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A validated envelope: where it came from, when the server stored it."""
+
+    id: int
+    ts: int
+    sender: str
+    device: int
+
+
+class Handler(Protocol):
+    def persist(
+        self, state: CoreState, env: Envelope, content: Any, db: sqlite3.Connection
+    ) -> bool:
+        """Write what must be stored before the ack; True when it was new."""
+        ...
+
+    def react(self, state: CoreState, env: Envelope, content: Any, new: bool) -> None:
+        """After the commit: emit events, queue answers."""
+        ...
+
+
+class _NothingToStore:
+    def persist(
+        self, state: CoreState, env: Envelope, content: Any, db: sqlite3.Connection
+    ) -> bool:
+        return True
+
+
+class TextHandler:
+    def persist(
+        self, state: CoreState, env: Envelope, content: Text, db: sqlite3.Connection
+    ) -> bool:
+        # Unique on (peer, direction, client message id): a resend shows once.
+        return state.store.add_message(
+            env.sender,
+            content.id,
+            False,
+            env.device,
+            content.ts,
+            content.body,
+            "received",
+            db,
+            server_ts=env.ts,
+        )
+
+    def react(self, state: CoreState, env: Envelope, content: Text, new: bool) -> None:
+        if not new:
+            return
+        if env.sender != state.account_id:  # our own other devices need no receipt
+            state.pending_receipts.setdefault(env.sender, []).append(content.id)
+        state.emit(Message(content.id, env.sender, env.device, content.body, content.ts, env.ts))
+
+
+class ReceiptHandler(_NothingToStore):
+    def react(self, state: CoreState, env: Envelope, content: Receipt, new: bool) -> None:
+        state.store.set_status(env.sender, list(content.ids), outgoing=True, status=content.kind)
+        state.emit(ReceiptEvent(env.sender, content.kind, content.ids))
+
+
+class TypingHandler(_NothingToStore):
+    def react(self, state: CoreState, env: Envelope, content: Typing, new: bool) -> None:
+        state.emit(TypingEvent(env.sender, content.state == "started"))
+
+
+class RetryHandler(_NothingToStore):
+    def react(self, state: CoreState, env: Envelope, content: Retry, new: bool) -> None:
+        state.retrier.answer(env.sender, env.device, content)
+
+
+class UnknownHandler(_NothingToStore):
+    def react(self, state: CoreState, env: Envelope, content: Any, new: bool) -> None:
+        kind = content.t if isinstance(content, Unknown) else type(content).__name__
+        log.info("ignored content of a kind this version does not know (%s)", kind[:32])
+
+
+class Handlers:
+    """The registry: content class -> handler, with a harmless fallback."""
+
+    def __init__(self) -> None:
+        self._by_kind: dict[type, Handler] = {}
+        self.fallback: Handler = UnknownHandler()
+
+    def register(self, kind: type, handler: Handler) -> None:
+        self._by_kind[kind] = handler
+
+    def for_content(self, content: Content) -> Handler:
+        return self._by_kind.get(type(content), self.fallback)
+
+
+def default_handlers() -> Handlers:
+    handlers = Handlers()
+    handlers.register(Text, TextHandler())
+    handlers.register(Receipt, ReceiptHandler())
+    handlers.register(Typing, TypingHandler())
+    handlers.register(Retry, RetryHandler())
+    handlers.register(Unknown, UnknownHandler())
+    return handlers

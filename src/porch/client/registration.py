@@ -1,0 +1,120 @@
+"""Registering a profile: the phone number's verification, then this device's keys.
+
+Registration makes device 1 of the account, generates the Olm account, the master key that
+signs device keys (docs/protocol.md, "Keys") and the first one-time keys, and uploads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import phonenumbers
+
+from porch.client.api import Credentials, HttpApi
+from porch.client.core.state import ONE_TIME_KEYS_TARGET
+from porch.client.errors import ServerError, UsageError
+from porch.client.profile import ProfileConfig, ensure_private_dir
+from porch.client.profile import open_store as _open_store
+from porch.client.transport import NetworkTransport, Transport
+from porch.crypto.olm import OlmMachine
+from porch.crypto.signing import MasterKey
+
+
+def normalize_phone(raw: str) -> str:
+    try:
+        number = phonenumbers.parse(raw, None)
+    except phonenumbers.NumberParseException:
+        raise UsageError(f"{raw!r} is not a phone number; use E.164, like +14155550100") from None
+    if not phonenumbers.is_valid_number(number):
+        raise UsageError(f"{raw!r} is not a valid phone number")
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+async def register(
+    server: str,
+    phone: str,
+    read_code: Callable[[], Awaitable[str]],
+    profile_dir: Path,
+    *,
+    name: str = "",
+    username: str | None = None,
+    transport: Transport | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> ProfileConfig:
+    """Register this machine as device 1 of the phone number's account, in profile_dir.
+
+    Registering a number that already has an account replaces all its devices. A wrong
+    code asks again (read_code is called once per try) while the registration session
+    has attempts left; the server counts them (docs/protocol.md, "Registration")."""
+    phone = normalize_phone(phone)
+    transport = transport or NetworkTransport()
+    api = HttpApi(server, transport=transport.http_transport())
+    try:
+        session = await api.request_code(phone)
+        progress(
+            f"A verification code was sent to {phone}; {session.attempts_left} attempts to type it."
+        )
+        reg = None
+        while reg is None:  # ends: every wrong code uses one of the session's attempts
+            code = (await read_code()).strip().replace(" ", "").replace("-", "")
+            try:
+                reg = await api.verify(session.session_id, code, name)
+            except ServerError as exc:
+                left = exc.details.get("attempts_left")
+                if exc.code != "code_invalid" or not isinstance(left, int) or left < 1:
+                    raise
+                text = str(exc)
+                progress(f"{text[:1].upper()}{text[1:]}; type the code again.")
+    finally:
+        await api.aclose()
+    ensure_private_dir(profile_dir)
+    for stale in profile_dir.glob("client.db*"):
+        stale.unlink()  # a new registration is a new identity: old sessions are void
+    (profile_dir / "profile.json").unlink(missing_ok=True)
+    store, sealer = _open_store(profile_dir)
+    try:
+        machine = OlmMachine.create(sealer.subkey("olm-pickle"))
+        master = MasterKey.generate()
+        one_time_keys = machine.generate_one_time_keys(ONE_TIME_KEYS_TARGET)
+        fallback = machine.generate_fallback_key()
+        with store.transaction():
+            store.put_secret("password", reg.password.encode())
+            store.put_secret("master_key", master.private_bytes())
+            store.put_pickle("olm_account", machine.pickle_account())
+        signature = master.sign_device(
+            reg.account_id,
+            reg.device_id,
+            reg.registration_id,
+            machine.curve25519,
+            machine.ed25519,
+        )
+        creds = Credentials(reg.account_id, reg.device_id, reg.password)
+        api = HttpApi(server, creds, transport.http_transport())
+        try:
+            await api.upload_keys(
+                identity={
+                    "master_key": master.public_b64,
+                    "curve25519": machine.curve25519,
+                    "ed25519": machine.ed25519,
+                    "signature": signature,
+                },
+                one_time_keys=one_time_keys,
+                fallback_key=fallback,
+            )
+            if username:
+                username = await api.set_username(username)
+        finally:
+            await api.aclose()
+    finally:
+        store.close()
+    config = ProfileConfig(
+        server=server,
+        account_id=reg.account_id,
+        device_id=reg.device_id,
+        registration_id=reg.registration_id,
+        phone=phone,
+        username=username,
+    )
+    config.save(profile_dir)  # written last: a profile.json means a complete registration
+    return config
