@@ -272,11 +272,14 @@ async def send(args: argparse.Namespace, queued: list[str] | None = None) -> int
         try:
             result = await client.wait_sent(pending.id, timeout=args.timeout)
         except Timeout:
-            print(
-                f"porch: the server did not acknowledge {pending.id} within {args.timeout} s;"
-                f" {QUEUED_HINT}",
-                file=sys.stderr,
-            )
+            why = f"the server did not acknowledge {pending.id} within {args.timeout} s"
+            if not client.connected:  # say why: a wrong port or a server that is down
+                reason = f" ({client.connect_error})" if client.connect_error else ""
+                why = (
+                    f"could not reach {args.server or client.config.server} within "
+                    f"{args.timeout} s{reason}; check the address and that the server is running"
+                )
+            print(f"porch: {printable(why)}; {QUEUED_HINT}", file=sys.stderr)
             return Exit.QUEUED
         except SendFailed as exc:
             print(f"porch: failed: {printable(str(exc))} ({exc.code})", file=sys.stderr)

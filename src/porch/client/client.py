@@ -165,6 +165,8 @@ class Client:
         self._ws: WebSocketLike | None = None
         self._generation = 0
         self._connected = asyncio.Event()
+        # Why the last connection attempt failed (None once connected): for error messages.
+        self.connect_error: str | None = None
         self._outbox_wake = asyncio.Event()
         self._cursor = 0
         self._inflight: dict[str, OutboxItem] = {}
@@ -632,12 +634,14 @@ class Client:
                 ws = await self._transport.connect(self.config.ws_url)
             except ConnectionClosed as exc:
                 log.info("connect failed: %s", exc.reason)
+                self.connect_error = exc.reason
                 attempt += 1
                 await asyncio.sleep(self._backoff(attempt))
                 continue
             try:
                 ready = await self._authenticate(ws)
                 attempt = 0
+                self.connect_error = None
                 self._generation += 1
                 self._ws = ws
                 self._inflight.clear()

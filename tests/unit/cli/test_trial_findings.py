@@ -1,0 +1,42 @@
+"""What a new user met trying the CLI after issue 6: each ends in a sentence that says what to
+do, with the README's exit code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from porch.cli.exits import Exit
+from porch.cli.main import main
+from tests.integration.server import ServerProcess, free_port
+from tests.unit.cli.conftest import register
+
+
+@pytest.fixture
+def alice(server: ServerProcess, tmp_path: Path) -> Path:
+    profile = tmp_path / "alice"
+    register(server, profile)
+    return profile
+
+
+def test_send_to_a_wrong_port_says_the_server_was_not_reached(
+    alice: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    account = json.loads((alice / "profile.json").read_text())["account_id"]  # no lookup
+    argv = ["send", "--profile", str(alice), "--server", url, "--timeout", "1", "--to", account]
+    code = main([*argv, "hi"])
+    err = capsys.readouterr().err
+    assert code == Exit.QUEUED
+    assert f"could not reach {url}" in err and "cannot connect" in err and "queued" in err
+
+
+def test_https_to_a_plain_http_server_suggests_http(
+    server: ServerProcess, alice: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = server.url.replace("http://", "https://")
+    code = main(["whoami", "--profile", str(alice), "--server", url])
+    assert code == Exit.NETWORK
+    assert "is it an http:// server?" in capsys.readouterr().err
