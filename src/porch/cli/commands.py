@@ -263,11 +263,14 @@ def _run_send(args: argparse.Namespace) -> int:
 
 
 async def send(args: argparse.Namespace, queued: list[str] | None = None) -> int:
-    from porch.client.errors import SendFailed, Timeout
+    from porch.client.errors import SendFailed, Timeout, UsageError
 
     queued = [] if queued is None else queued
+    text = " ".join(args.text)
+    if not text.strip():  # `porch send --to @bob "$EMPTY"`: nothing to say, nothing sent
+        raise UsageError('the message is empty; give its text, like porch send --to @bob "hi"')
     async with _client(args) as client:
-        pending = await client.send_text(args.to, " ".join(args.text), wait=False)
+        pending = await client.send_text(args.to, text, wait=False)
         queued.append(pending.id)  # durable from here on: a crash or Ctrl-C leaves it queued
         try:
             result = await client.wait_sent(pending.id, timeout=args.timeout)

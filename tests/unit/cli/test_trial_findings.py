@@ -21,6 +21,17 @@ def alice(server: ServerProcess, tmp_path: Path) -> Path:
     return profile
 
 
+@pytest.mark.parametrize("text", ["", "   "])
+def test_an_empty_message_is_a_usage_error_and_nothing_is_queued(
+    text: str, alice: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["send", "--profile", str(alice), "--to", "@nobody", text])
+    assert code == Exit.USAGE
+    assert "the message is empty" in capsys.readouterr().err
+    assert main(["outbox", "--profile", str(alice)]) == 0
+    assert capsys.readouterr().out == ""
+
+
 def test_send_to_a_wrong_port_says_the_server_was_not_reached(
     alice: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
