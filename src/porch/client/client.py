@@ -473,15 +473,18 @@ class Client:
             return account_id
         if len(to) == 36 and to.count("-") == 4:
             return to.lower()
-        raise ClientError(f"{to!r} is not a +phone number, an @username or an account id")
+        raise UsageError(
+            f"{to!r} is not a +phone number, an @username or an account id (@{to}, say)"
+        )
 
     async def _lookup(self, **query: str) -> str:
         try:
             return await self.api.lookup(**query)
         except ServerError as exc:
             if exc.code == "not_found":
+                who = query.get("phone") or f"@{query.get('username')}"
                 raise RecipientNotFound(
-                    f"nobody on this server is {next(iter(query.values()))}"
+                    f"nobody on this server is {who}; check the spelling, or ask them for it"
                 ) from None
             raise
 

@@ -32,6 +32,22 @@ def test_an_empty_message_is_a_usage_error_and_nothing_is_queued(
     assert capsys.readouterr().out == ""
 
 
+def test_a_recipient_without_at_sign_is_a_usage_error(
+    alice: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["send", "--profile", str(alice), "--to", "bob", "hi"])
+    assert code == Exit.USAGE
+    assert "@bob" in capsys.readouterr().err
+
+
+def test_an_unknown_username_is_named_with_its_at_sign(
+    alice: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["send", "--profile", str(alice), "--to", "@nosuchuser", "hi"])
+    assert code == Exit.REFUSED
+    assert "nobody on this server is @nosuchuser; check the spelling" in capsys.readouterr().err
+
+
 def test_send_to_a_wrong_port_says_the_server_was_not_reached(
     alice: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
