@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from porch.cli.exits import Exit
+from porch.cli.exits import Exit, classify
 from porch.cli.main import main
+from porch.client.errors import ServerError
 from tests.integration.server import ServerProcess, free_port
 from tests.unit.cli.conftest import register
 
@@ -67,3 +68,11 @@ def test_https_to_a_plain_http_server_suggests_http(
     code = main(["whoami", "--profile", str(alice), "--server", url])
     assert code == Exit.NETWORK
     assert "is it an http:// server?" in capsys.readouterr().err
+
+
+def test_a_rate_limit_says_when_to_try_again_once() -> None:
+    sentence = "a code was sent a short while ago; try again in 15 seconds"
+    exc = ServerError("rate_limited", sentence, 429, retry_after=15)
+    code, message = classify(exc)
+    assert code == Exit.REFUSED
+    assert message.count("try again") == 1
