@@ -70,6 +70,15 @@ def test_https_to_a_plain_http_server_suggests_http(
     assert "is it an http:// server?" in capsys.readouterr().err
 
 
+def test_outbox_ids_may_follow_options(alice: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["outbox", "retry", "--profile", str(alice), "nosuchid"])
+    assert code == 1  # ran, and said there is no such message (not a usage error)
+    assert "no failed message nosuchid" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["whoami", "--profile", str(alice), "extra"])
+    assert info.value.code == Exit.USAGE
+
+
 def test_a_rate_limit_says_when_to_try_again_once() -> None:
     sentence = "a code was sent a short while ago; try again in 15 seconds"
     exc = ServerError("rate_limited", sentence, 429, retry_after=15)
