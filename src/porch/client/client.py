@@ -33,10 +33,12 @@ import phonenumbers
 from porch.client import retry
 from porch.client.api import Bundle, Credentials, HttpApi
 from porch.client.errors import (
+    ClientCode,
     ClientError,
     IdentityError,
     MessageTooLong,
     NotRegistered,
+    ProfileError,
     RecipientNotFound,
     SendFailed,
     ServerError,
@@ -208,6 +210,35 @@ class Client:
         code asks again (read_code is called once per try) while the registration session
         has attempts left; the server counts them (docs/protocol.md, "Registration")."""
         phone = normalize_phone(phone)
+        # Not under a running `porch chat` or `porch recv`: it would go on as the old identity
+        # with the deleted database, and relays would hand their messages to it (ownership.py).
+        lock = ProfileLock(profile_dir)
+        with contextlib.suppress(OSError):  # a read-only or missing profile fails later
+            if Path(profile_dir).is_dir() and not lock.try_acquire():
+                raise ProfileError(
+                    f"the profile {profile_dir} is in use by another porch process (porch chat "
+                    "or porch recv, say); close it, then register again",
+                    code=ClientCode.PROFILE_LOCKED,
+                )
+        try:
+            return await cls._register(
+                server, phone, read_code, profile_dir, name, username, transport, progress
+            )
+        finally:
+            lock.release()
+
+    @classmethod
+    async def _register(
+        cls,
+        server: str,
+        phone: str,
+        read_code: Callable[[], Awaitable[str]],
+        profile_dir: Path,
+        name: str,
+        username: str | None,
+        transport: Transport | None,
+        progress: Callable[[str], None],
+    ) -> ProfileConfig:
         transport = transport or NetworkTransport()
         api = HttpApi(server, transport=transport.http_transport())
         try:

@@ -12,7 +12,7 @@ from porch.cli.exits import Exit, classify
 from porch.cli.main import main
 from porch.client.errors import ServerError
 from tests.integration.server import ServerProcess, free_port
-from tests.unit.cli.conftest import register
+from tests.unit.cli.conftest import codes_requested, next_phone, register
 
 
 @pytest.fixture
@@ -85,3 +85,24 @@ def test_a_rate_limit_says_when_to_try_again_once() -> None:
     code, message = classify(exc)
     assert code == Exit.REFUSED
     assert message.count("try again") == 1
+
+
+def test_register_refuses_a_profile_that_a_running_command_uses(
+    server: ServerProcess, alice: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from porch.client.ownership import ProfileLock
+
+    before = (alice / "profile.json").read_text()
+    phone = next_phone()
+    chat = ProfileLock(alice)  # what an open `porch chat` on the profile holds
+    assert chat.try_acquire()
+    try:
+        argv = ["register", "--force", "--server", server.url, "--profile", str(alice)]
+        code = main([*argv, "--phone", phone])
+    finally:
+        chat.release()
+    err = capsys.readouterr().err
+    assert code == Exit.PROFILE
+    assert "in use by another porch process" in err and "close it" in err
+    assert (alice / "profile.json").read_text() == before
+    assert codes_requested(server, phone) == 0  # refused before any code was sent
