@@ -84,6 +84,7 @@ from porch.protocol.frames import ACCOUNT_ID_PATTERN, MAX_ACK_IDS, MAX_DEVICE_ID
 log = logging.getLogger("porch.client")
 
 ONE_TIME_KEYS_TARGET = 50
+USERNAME_RE = re.compile(r"^[a-z][a-z0-9_]{2,31}$")  # as the server checks it (accounts.py)
 ONE_TIME_KEYS_LOW = 20
 MAX_INFLIGHT = 128
 ACK_BATCH = 128
@@ -210,6 +211,12 @@ class Client:
         code asks again (read_code is called once per try) while the registration session
         has attempts left; the server counts them (docs/protocol.md, "Registration")."""
         phone = normalize_phone(phone)
+        if username is not None and not USERNAME_RE.match(username.lstrip("@").lower()):
+            # Checked before a code is sent: the server would refuse it after registering.
+            raise UsageError(
+                "usernames are 3-32 characters: a letter, then letters, digits or _; "
+                "choose another --username"
+            )
         # Not under a running `porch chat` or `porch recv`: it would go on as the old identity
         # with the deleted database, and relays would hand their messages to it (ownership.py).
         lock = ProfileLock(profile_dir)
@@ -264,6 +271,7 @@ class Client:
         for stale in profile_dir.glob("client.db*"):
             stale.unlink()  # a new registration is a new identity: old sessions are void
         (profile_dir / "profile.json").unlink(missing_ok=True)
+        unclaimed: ServerError | None = None  # the username, when the server refused it
         store, sealer = _open_store(profile_dir)
         try:
             machine = OlmMachine.create(sealer.subkey("olm-pickle"))
@@ -295,7 +303,10 @@ class Client:
                     fallback_key=fallback,
                 )
                 if username:
-                    username = await api.set_username(username)
+                    try:
+                        username = await api.set_username(username)
+                    except ServerError as exc:  # taken: the account exists all the same
+                        unclaimed, username = exc, None
             finally:
                 await api.aclose()
         finally:
@@ -309,6 +320,14 @@ class Client:
             username=username,
         )
         config.save(profile_dir)  # written last: a profile.json means a complete registration
+        if unclaimed is not None:
+            raise ServerError(
+                unclaimed.code,
+                f"registered {phone} as account {reg.account_id} in {profile_dir}, but "
+                f"{unclaimed}; others can reach you by phone number (a username is claimed "
+                "when registering)",
+                unclaimed.status,
+            )
         return config
 
     # Lifecycle -------------------------------------------------------------------------------

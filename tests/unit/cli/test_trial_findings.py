@@ -4,6 +4,7 @@ do, with the README's exit code."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from porch.cli.exits import Exit, classify
 from porch.cli.main import main
 from porch.client.errors import ServerError
 from tests.integration.server import ServerProcess, free_port
-from tests.unit.cli.conftest import codes_requested, next_phone, register
+from tests.unit.cli.conftest import CodeFromServer, codes_requested, next_phone, register
 
 
 @pytest.fixture
@@ -106,3 +107,33 @@ def test_register_refuses_a_profile_that_a_running_command_uses(
     assert "in use by another porch process" in err and "close it" in err
     assert (alice / "profile.json").read_text() == before
     assert codes_requested(server, phone) == 0  # refused before any code was sent
+
+
+def test_a_bad_username_is_refused_before_a_code_is_sent(
+    server: ServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    phone = next_phone()
+    argv = ["register", "--server", server.url, "--phone", phone, "--username", "a"]
+    code = main([*argv, "--profile", str(tmp_path / "p")])
+    assert code == Exit.USAGE
+    assert "3-32 characters" in capsys.readouterr().err
+    assert codes_requested(server, phone) == 0
+
+
+def test_a_taken_username_still_leaves_a_working_profile(
+    server: ServerProcess,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    register(server, tmp_path / "first", username="takenname")
+    phone = next_phone()
+    monkeypatch.setattr(sys, "stdin", CodeFromServer(server, phone))
+    profile = tmp_path / "second"
+    argv = ["register", "--server", server.url, "--phone", phone, "--username", "takenname"]
+    code = main([*argv, "--profile", str(profile)])
+    err = capsys.readouterr().err
+    assert code == Exit.REFUSED
+    assert "@takenname is taken" in err and "others can reach you by phone number" in err
+    assert json.loads((profile / "profile.json").read_text())["phone"] == phone
+    assert main(["whoami", "--profile", str(profile)]) == 0  # the account works
