@@ -220,8 +220,12 @@ async def register(args: argparse.Namespace) -> int:
     # Before the server is asked: an account whose keys cannot be saved would be lost.
     check_writable(profile)
 
+    hinted: list[bool] = []
+
     async def read_code() -> str:
-        print(CODE_HINT, file=sys.stderr)
+        if not hinted:  # once: after a wrong code it would be the same two lines again
+            print(CODE_HINT, file=sys.stderr)
+            hinted.append(True)
         return _interruptible(_read_code)
 
     def progress(message: str) -> None:
