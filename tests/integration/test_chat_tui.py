@@ -145,3 +145,17 @@ async def test_chat_names_senders_and_marks_what_it_shows(register_client) -> No
             await bob.send_text(alice.account_id, "and this one", wait=True)
             await eventually(lambda: bool(line_with(app, "and this one")), pilot.pause)
             assert app.client.connected  # the recv did not replace the chat's connection
+
+
+async def test_chat_says_why_it_cannot_connect(register_client) -> None:  # type: ignore[no-untyped-def]
+    from tests.integration.server import free_port
+
+    alice = await register_client()
+    await alice.aclose()
+    elsewhere = Client(alice.profile_dir, server=f"http://127.0.0.1:{free_port()}")
+    async with elsewhere:
+        app = ChatApp(elsewhere)
+        async with app.run_test(size=(120, 30)) as pilot:
+            # Not only "connecting…" forever: the reason, as `porch send` gives it.
+            await eventually(lambda: "cannot connect" in str(app.sub_title), pilot.pause)
+            assert "connecting…" in str(app.sub_title)

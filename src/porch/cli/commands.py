@@ -220,8 +220,12 @@ async def register(args: argparse.Namespace) -> int:
     # Before the server is asked: an account whose keys cannot be saved would be lost.
     check_writable(profile)
 
+    hinted: list[bool] = []
+
     async def read_code() -> str:
-        print(CODE_HINT, file=sys.stderr)
+        if not hinted:  # once: after a wrong code it would be the same two lines again
+            print(CODE_HINT, file=sys.stderr)
+            hinted.append(True)
         return _interruptible(_read_code)
 
     def progress(message: str) -> None:
@@ -263,20 +267,26 @@ def _run_send(args: argparse.Namespace) -> int:
 
 
 async def send(args: argparse.Namespace, queued: list[str] | None = None) -> int:
-    from porch.client.errors import SendFailed, Timeout
+    from porch.client.errors import SendFailed, Timeout, UsageError
 
     queued = [] if queued is None else queued
+    text = " ".join(args.text)
+    if not text.strip():  # `porch send --to @bob "$EMPTY"`: nothing to say, nothing sent
+        raise UsageError('the message is empty; give its text, like porch send --to @bob "hi"')
     async with _client(args) as client:
-        pending = await client.send_text(args.to, " ".join(args.text), wait=False)
+        pending = await client.send_text(args.to, text, wait=False)
         queued.append(pending.id)  # durable from here on: a crash or Ctrl-C leaves it queued
         try:
             result = await client.wait_sent(pending.id, timeout=args.timeout)
         except Timeout:
-            print(
-                f"porch: the server did not acknowledge {pending.id} within {args.timeout} s;"
-                f" {QUEUED_HINT}",
-                file=sys.stderr,
-            )
+            why = f"the server did not acknowledge {pending.id} within {args.timeout} s"
+            if not client.connected:  # say why: a wrong port or a server that is down
+                reason = f" ({client.connect_error})" if client.connect_error else ""
+                why = (
+                    f"could not reach {args.server or client.config.server} within "
+                    f"{args.timeout} s{reason}; check the address and that the server is running"
+                )
+            print(f"porch: {printable(why)}; {QUEUED_HINT}", file=sys.stderr)
             return Exit.QUEUED
         except SendFailed as exc:
             print(f"porch: failed: {printable(str(exc))} ({exc.code})", file=sys.stderr)

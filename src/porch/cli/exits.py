@@ -110,6 +110,8 @@ def _refusal(exc: BaseException) -> str:
             "wrong verification code, nothing was registered; run the same command again "
             "for a new code"
         )
+    if exc.code == "rate_limited" and "try again" in message:
+        return message  # the server's sentence already says when
     if exc.code == "rate_limited":
         after = exc.details.get("retry_after")
         return f"{message} (the server is rate limiting; try again" + (

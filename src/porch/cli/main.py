@@ -40,7 +40,14 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def _run(argv: list[str] | None) -> int:
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # `porch outbox retry --profile DIR ID`: argparse ends a positional list at the first
+    # option, so ids after an option come back here; they are ids all the same.
+    if extra and args.command == "outbox" and not any(e.startswith("-") for e in extra):
+        args.ids.extend(extra)
+        extra = []
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -47,6 +47,14 @@ def _otk_json(k: OneTimeKey) -> dict[str, str]:
     return {"key_id": k.key_id, "curve25519": k.curve25519, "signature": k.signature}
 
 
+def _why(exc: httpx.TransportError) -> str:
+    """What went wrong, for people: "ConnectError: [Errno 111] Connection refused", say."""
+    text = str(exc)
+    if "WRONG_VERSION_NUMBER" in text:  # TLS spoken to a plain-HTTP server
+        return "TLS handshake failed: is it an http:// server?"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 class HttpApi:
     def __init__(
         self,
@@ -71,7 +79,7 @@ class HttpApi:
             response = await self._http.request(method, path, json=json)
         except httpx.TransportError as exc:
             raise ServerUnreachable(
-                f"cannot reach the server at {self._http.base_url} ({type(exc).__name__}); "
+                f"cannot reach the server at {self._http.base_url} ({_why(exc)}); "
                 "check the address and that `porch serve` is running"
             ) from None
         except httpx.HTTPError as exc:  # e.g. too many redirects: not a Porch server there

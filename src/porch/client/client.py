@@ -245,6 +245,11 @@ class Client:
         return self.config.device_id
 
     @property
+    def connect_error(self) -> str | None:
+        """Why the last connection attempt failed; None once connected (or never tried)."""
+        return self._runner.connect_error
+
+    @property
     def connected(self) -> bool:
         """Connected, or relaying through the process that owns the profile's connection."""
         return self._runner.connected.is_set() or (self._tg is not None and not self.owner)
@@ -314,15 +319,18 @@ class Client:
             return account_id
         if len(to) == 36 and to.count("-") == 4:
             return to.lower()
-        raise ClientError(f"{to!r} is not a +phone number, an @username or an account id")
+        raise UsageError(
+            f"{to!r} is not a +phone number, an @username or an account id (@{to}, say)"
+        )
 
     async def _lookup(self, **query: str) -> str:
         try:
             return await self.api.lookup(**query)
         except ServerError as exc:
             if exc.code == "not_found":
+                who = query.get("phone") or f"@{query.get('username')}"
                 raise RecipientNotFound(
-                    f"nobody on this server is {next(iter(query.values()))}"
+                    f"nobody on this server is {who}; check the spelling, or ask them for it"
                 ) from None
             raise
 

@@ -6,6 +6,8 @@ signs device keys (docs/protocol.md, "Keys") and the first one-time keys, and up
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -13,12 +15,15 @@ import phonenumbers
 
 from porch.client.api import Credentials, HttpApi
 from porch.client.core.state import ONE_TIME_KEYS_TARGET
-from porch.client.errors import ServerError, UsageError
+from porch.client.errors import ClientCode, ProfileError, ServerError, UsageError
+from porch.client.ownership import ProfileLock
 from porch.client.profile import ProfileConfig, ensure_private_dir
 from porch.client.profile import open_store as _open_store
 from porch.client.transport import NetworkTransport, Transport
 from porch.crypto.olm import OlmMachine
 from porch.crypto.signing import MasterKey
+
+USERNAME_RE = re.compile(r"^[a-z][a-z0-9_]{2,31}$")  # as the server checks it (accounts.py)
 
 
 def normalize_phone(raw: str) -> str:
@@ -48,6 +53,40 @@ async def register(
     code asks again (read_code is called once per try) while the registration session
     has attempts left; the server counts them (docs/protocol.md, "Registration")."""
     phone = normalize_phone(phone)
+    if username is not None and not USERNAME_RE.match(username.lstrip("@").lower()):
+        # Checked before a code is sent: the server would refuse it after registering.
+        raise UsageError(
+            "usernames are 3-32 characters: a letter, then letters, digits or _; "
+            "choose another --username"
+        )
+    # Not under a running `porch chat` or `porch recv`: it would go on as the old identity
+    # with the deleted database, and relays would hand their messages to it (ownership.py).
+    lock = ProfileLock(profile_dir)
+    with contextlib.suppress(OSError):  # a read-only or missing profile fails later
+        if Path(profile_dir).is_dir() and not lock.try_acquire():
+            raise ProfileError(
+                f"the profile {profile_dir} is in use by another porch process (porch chat "
+                "or porch recv, say); close it, then register again",
+                code=ClientCode.PROFILE_LOCKED,
+            )
+    try:
+        return await _register(
+            server, phone, read_code, profile_dir, name, username, transport, progress
+        )
+    finally:
+        lock.release()
+
+
+async def _register(
+    server: str,
+    phone: str,
+    read_code: Callable[[], Awaitable[str]],
+    profile_dir: Path,
+    name: str,
+    username: str | None,
+    transport: Transport | None,
+    progress: Callable[[str], None],
+) -> ProfileConfig:
     transport = transport or NetworkTransport()
     api = HttpApi(server, transport=transport.http_transport())
     try:
@@ -72,6 +111,7 @@ async def register(
     for stale in profile_dir.glob("client.db*"):
         stale.unlink()  # a new registration is a new identity: old sessions are void
     (profile_dir / "profile.json").unlink(missing_ok=True)
+    unclaimed: ServerError | None = None  # the username, when the server refused it
     store, sealer = _open_store(profile_dir)
     try:
         machine = OlmMachine.create(sealer.subkey("olm-pickle"))
@@ -103,7 +143,10 @@ async def register(
                 fallback_key=fallback,
             )
             if username:
-                username = await api.set_username(username)
+                try:
+                    username = await api.set_username(username)
+                except ServerError as exc:  # taken: the account exists all the same
+                    unclaimed, username = exc, None
         finally:
             await api.aclose()
     finally:
@@ -117,4 +160,12 @@ async def register(
         username=username,
     )
     config.save(profile_dir)  # written last: a profile.json means a complete registration
+    if unclaimed is not None:
+        raise ServerError(
+            unclaimed.code,
+            f"registered {phone} as account {reg.account_id} in {profile_dir}, but "
+            f"{unclaimed}; others can reach you by phone number (a username is claimed "
+            "when registering)",
+            unclaimed.status,
+        )
     return config

@@ -70,6 +70,8 @@ class Runner:
         self._emit, self._settle, self._spawn = emit, settle, spawn
         self.ws: WebSocketLike | None = None
         self.generation = 0
+        # Why the last connection attempt failed (None once connected): for error messages.
+        self.connect_error: str | None = None
         self.connected = asyncio.Event()
         self.outbox_wake = asyncio.Event()
         self._reconnect: str | None = None
@@ -161,12 +163,14 @@ class Runner:
                 ws = await self._transport.connect(self._ws_url)
             except ConnectionClosed as exc:
                 log.info("connect failed: %s", exc.reason)
+                self.connect_error = exc.reason
                 attempt += 1
                 await asyncio.sleep(backoff(attempt))
                 continue
             try:
                 ready = await self._authenticate(ws)
                 attempt = 0
+                self.connect_error = None
                 self.generation += 1
                 self.ws = ws
                 self._reconnect = None

@@ -178,3 +178,11 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
 
     def _authenticated(self) -> None:
         self.conn.max_message_size = self._full_size
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.http.response.body" and not message.get("more_body"):
+            # A denial response (429/503, gateway/admission.py) ends the handshake as well;
+            # uvicorn does not count it so, and would log "ASGI callable returned without
+            # completing handshake." at ERROR for each refused socket: a flood of errors.
+            self.handshake_complete = True

@@ -143,7 +143,11 @@ class ChatApp(App[None]):
             await self.open_peer(conversations[0].peer)
 
     def _show_connection(self, connected: bool) -> None:
-        self.sub_title = f"{self._me}  {'● connected' if connected else '○ connecting…'}"
+        state = "● connected"
+        if not connected:  # with why the last attempt failed: a wrong port, a server down
+            why = self.client.connect_error
+            state = "○ connecting…" + (f" ({one_line(why, 80)})" if why else "")
+        self.sub_title = f"{self._me}  {state}"
 
     # Rendering ---------------------------------------------------------------------------------
 
@@ -214,6 +218,8 @@ class ChatApp(App[None]):
             self._set_typing(False)
         if self._pending_ticks:  # "sent" has no event of its own: poll while something waits
             self.refresh_history()
+        if not self.client.connected:  # a failed attempt has no event of its own either
+            self._show_connection(False)
 
     # Conversations -----------------------------------------------------------------------------
 
