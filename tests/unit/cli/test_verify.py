@@ -3,6 +3,7 @@ the contact verified, and a later key change pauses `porch send` until `--accept
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from pathlib import Path
@@ -11,6 +12,8 @@ import pytest
 
 from porch.cli.exits import Exit
 from porch.cli.main import main
+from porch.client import Client, Verification
+from porch.client.errors import IdentityError
 from tests.integration.server import ServerProcess
 from tests.unit.cli.conftest import register
 
@@ -21,8 +24,16 @@ def _json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dic
     return code, json.loads(out[-1])
 
 
+class _Terminal:
+    def isatty(self) -> bool:
+        return True
+
+
 def test_verify_scan_then_a_key_change_pauses_send_until_accepted(
-    server: ServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: ServerProcess,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     alice_dir, bob_dir, new_bob_dir = tmp_path / "alice", tmp_path / "bob", tmp_path / "bob2"
     tag = secrets.token_hex(3)
@@ -40,6 +51,15 @@ def test_verify_scan_then_a_key_change_pauses_send_until_accepted(
     digits = mine["digits"]
     assert isinstance(digits, str) and len(digits) == 60 and digits == theirs["digits"]
     assert mine["qr"] != theirs["qr"]
+
+    # In a terminal it asks; anything but "yes" marks nothing.
+    asked: list[str] = []
+    with monkeypatch.context() as m:
+        m.setattr("sys.stdin", _Terminal())
+        m.setattr("builtins.input", lambda prompt: asked.append(prompt) or "no")
+        assert main(["verify", bob, *a]) == Exit.FAILED
+    assert asked == [f"Do these numbers match what {bob} sees? Type yes to mark them verified: "]
+    assert "Not marked verified" in capsys.readouterr().err
 
     # Scanning one's own code is a mismatch: a warning, exit 1, still unverified.
     assert main(["verify", bob, "--scan", str(mine["qr"]), *a]) == Exit.FAILED
@@ -86,3 +106,18 @@ def test_verify_scan_then_a_key_change_pauses_send_until_accepted(
     assert main(["outbox", "--json", *a]) == 0
     left = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [e for e in left if e["kind"] == "text"] == []
+
+    # Verifying the new number needs the key it was computed over to be the current one.
+    code, again = _json(["verify", bob, "--yes", "--json", *a], capsys)
+    assert code == 0 and again["state"] == "verified" and again["digits"] == changed["digits"]
+
+    async def mark_another_key() -> None:
+        client = Client(alice_dir)
+        try:
+            with pytest.raises(IdentityError, match="changed while it was compared"):
+                await client.mark_verified(bob, "A" * 43 + "=")
+            assert await client.verification(bob) is Verification.VERIFIED
+        finally:
+            await client.aclose()
+
+    asyncio.run(mark_another_key())
