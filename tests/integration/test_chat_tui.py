@@ -126,6 +126,40 @@ async def test_chat_shows_a_changed_safety_number_inline(server, tmp_path) -> No
             )
 
 
+async def test_chat_shows_verification_and_a_paused_send(server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from textual.widgets import Static
+
+    from porch.tui.app import PAUSED_LINE
+
+    def title(app: ChatApp) -> str:
+        return str(app.query_one("#peer-title", Static).render())
+
+    phone = next_phone()
+    alice = await register(server, tmp_path / "alice")
+    carol_old = await register(server, tmp_path / "carol-old", phone)
+    async with alice, carol_old:
+        await converse(alice, carol_old)
+        ident = await alice.identity(carol_old.account_id)
+        await alice.mark_verified(carol_old.account_id, ident.master_key)
+        app = ChatApp(alice, open_to=carol_old.account_id)
+        async with app.run_test(size=(140, 30)) as pilot:
+            await eventually(lambda: "✓ verified" in title(app), pilot.pause)
+    carol = await register(server, tmp_path / "carol-new", phone)  # a new phone
+    async with alice, carol:
+        await alice.wait_connected(TIMEOUT)
+        app = ChatApp(alice, open_to=carol.account_id)
+        async with app.run_test(size=(140, 30)) as pilot:
+            await eventually(lambda: app.peer == carol.account_id, pilot.pause)
+            app.query_one("#composer", Input).focus()
+            await pilot.press(*"still you?", "enter")
+            # The stale session, then the claim, show the new key: the send waits.
+            await eventually(lambda: PAUSED_LINE in line_with(app, "still you?"), pilot.pause)
+            await eventually(lambda: "safety number changed" in title(app), pilot.pause)
+            assert await alice.accept_identity(carol.account_id) == 1
+            received = await next_message(carol)
+            assert received.text == "still you?"
+
+
 async def test_chat_names_senders_and_marks_what_it_shows(register_client) -> None:  # type: ignore[no-untyped-def]
     from tests.integration.test_profiles import porch
 

@@ -1,4 +1,5 @@
-"""Client commands: register, send, recv, devices, block, unblock, whoami (outbox: outbox.py).
+"""Client commands: register, send, recv, devices, block, unblock, whoami (outbox: outbox.py,
+verify: verify.py).
 
 Several commands may run on one profile at once (docs/design.md, "Several processes on one
 profile"): the first owns the connection and the others relay through it, so none kicks
@@ -31,6 +32,17 @@ if TYPE_CHECKING:
 QUEUED_HINT = (
     "queued: will be retried the next time this profile connects (porch outbox to see or cancel)"
 )
+
+
+def paused_hint(to: str) -> str:
+    """What `porch send` says when the recipient's key changed since it was verified."""
+    who = printable(to.strip())
+    return (
+        f"{who}'s safety number changed since you verified it; compare it again with "
+        f"`porch verify {who}`, or accept the new key with `porch verify {who} --accept`. "
+        "The message stays queued and is sent once you do."
+    )
+
 
 Sub: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -96,9 +108,10 @@ def add_parsers(sub: Sub) -> None:
         p.add_argument("who")
         p.set_defaults(func=_sync(block), blocked=blocked)
 
-    from porch.cli import outbox  # here, so that main.py needs no change for it
+    from porch.cli import outbox, verify  # here, so that main.py needs no change for them
 
     outbox.add_parser(sub, _common, _sync)
+    verify.add_parser(sub, _common, _sync)
 
 
 def _sync(
@@ -267,7 +280,7 @@ def _run_send(args: argparse.Namespace) -> int:
 
 
 async def send(args: argparse.Namespace, queued: list[str] | None = None) -> int:
-    from porch.client.errors import SendFailed, Timeout, UsageError
+    from porch.client.errors import SendFailed, SendPaused, Timeout, UsageError
 
     queued = [] if queued is None else queued
     text = " ".join(args.text)
@@ -287,6 +300,9 @@ async def send(args: argparse.Namespace, queued: list[str] | None = None) -> int
                     f"{args.timeout} s{reason}; check the address and that the server is running"
                 )
             print(f"porch: {printable(why)}; {QUEUED_HINT}", file=sys.stderr)
+            return Exit.QUEUED
+        except SendPaused:
+            print(f"porch: {paused_hint(args.to)}", file=sys.stderr)
             return Exit.QUEUED
         except SendFailed as exc:
             print(f"porch: failed: {printable(str(exc))} ({exc.code})", file=sys.stderr)

@@ -1,4 +1,6 @@
-"""`porch outbox`: list, cancel and retry what is queued or failed in a profile's outbox.
+"""`porch outbox`: list, cancel and retry what is queued, paused or failed in a profile's outbox.
+
+Paused items wait for a verified contact's changed key to be accepted (`porch verify`).
 
 It never connects, so listing or cancelling cannot itself send what it is about to cancel. An
 item that the process owning the connection has already handed to the server may still arrive
@@ -100,7 +102,7 @@ def _list(client: Client, as_json: bool) -> None:
         preview = "" if text is None else printable(text.replace("\n", " ")[:PREVIEW])
         error = (
             f"  {printable(entry.error or '')} ({entry.error_code})"
-            if entry.state == "failed"
+            if entry.state in ("failed", "paused")
             else ""
         )
         print(

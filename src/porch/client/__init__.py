@@ -1,7 +1,14 @@
 """The Porch Python SDK: an async Client with end-to-end encryption (see client.Client)."""
 
 from porch.client.client import Client, SendResult
-from porch.client.errors import ClientError, NotRegistered, SendFailed, ServerError, Timeout
+from porch.client.errors import (
+    ClientError,
+    NotRegistered,
+    SendFailed,
+    SendPaused,
+    ServerError,
+    Timeout,
+)
 from porch.client.events import (
     ConnectionChanged,
     DecryptionFailed,
@@ -11,9 +18,11 @@ from porch.client.events import (
     Message,
     ReceiptEvent,
     SendFailedEvent,
+    SendPausedEvent,
     TypingEvent,
 )
 from porch.client.transport import NetworkTransport, Transport
+from porch.client.verified import Verification
 
 __all__ = [
     "Client",
@@ -29,9 +38,12 @@ __all__ = [
     "ReceiptEvent",
     "SendFailed",
     "SendFailedEvent",
+    "SendPaused",
+    "SendPausedEvent",
     "SendResult",
     "ServerError",
     "Timeout",
     "Transport",
     "TypingEvent",
+    "Verification",
 ]

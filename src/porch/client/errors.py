@@ -11,6 +11,7 @@
       RecipientNotFound         the directory has nobody by that number or name
       IdentityError             keys from the directory do not verify
       SendFailed                the server refused a message for good
+      SendPaused                a verified contact's key changed: the message waits, queued
 
 Library exceptions (httpx, sqlite3, OSError, porch.crypto) are mapped to these where the SDK
 calls the library, so applications catch one tree. Codes never change meaning once released,
@@ -37,6 +38,7 @@ class ClientCode(StrEnum):
     NOT_FOUND = "not_found"
     BAD_IDENTITY = "bad_identity"
     SEND_FAILED = "send_failed"
+    SEND_PAUSED = "send_paused"
     REPLACED = "replaced"
     REVOKED = "revoked"
     HTTP_ERROR = "http_error"
@@ -104,3 +106,11 @@ class SendFailed(ClientError):
     """The server refused a message for good (not a transient failure)."""
 
     code = ClientCode.SEND_FAILED
+
+
+class SendPaused(ClientError):
+    """The recipient's master key is not the one the user verified: the message stays in the
+    outbox (state ``paused``) until the new key is verified or accepted (docs/design.md,
+    "Verified contacts"). Not a failure: ``details["queued_id"]`` names the waiting item."""
+
+    code = ClientCode.SEND_PAUSED

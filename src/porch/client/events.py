@@ -40,6 +40,15 @@ class SendFailedEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class SendPausedEvent:
+    """A message to a verified contact whose key changed waits in the outbox (``paused``)
+    until the user verifies or accepts the new key."""
+
+    id: str
+    recipient: str
+
+
+@dataclass(frozen=True, slots=True)
 class IdentityChanged:
     """A contact's master key changed (they re-registered); their safety number changed too."""
 
@@ -73,6 +82,7 @@ Event = (
     | ReceiptEvent
     | TypingEvent
     | SendFailedEvent
+    | SendPausedEvent
     | IdentityChanged
     | DecryptionFailed
     | ConnectionChanged

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from porch.client.shared import SharedState
+from porch.client.verified import VerifiedKeys
 from porch.crypto.at_rest import Sealer
 
 SCHEMA = [
@@ -60,6 +61,8 @@ MIGRATIONS = [
         "ALTER TABLE outbox ADD COLUMN error TEXT",
         "ALTER TABLE contacts ADD COLUMN named INTEGER NOT NULL DEFAULT 0",
     ],
+    # The master key whose safety number the user verified (porch.client.verified).
+    ["ALTER TABLE contacts ADD COLUMN verified_key TEXT"],
 ]
 
 # Several processes share client.db (docs/design.md, "Several processes on one profile"): a
@@ -118,7 +121,7 @@ class Conversation:
     unread: int
 
 
-class LocalStore(SharedState):
+class LocalStore(SharedState, VerifiedKeys):
     def __init__(self, path: Path, sealer: Sealer) -> None:
         self._sealer = sealer
         self._db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)

@@ -11,8 +11,9 @@ import asyncio
 from dataclasses import dataclass
 
 from porch.client.core import SendSettled
-from porch.client.errors import SendFailed, Timeout
+from porch.client.errors import SendFailed, SendPaused, Timeout
 from porch.client.store import LocalStore
+from porch.client.verified import PAUSED
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,8 @@ class Waiters:
                 future.set_exception(
                     SendFailed(state[2] or "refused", code=state[1] or "send_failed")
                 )
+            elif state[0] == PAUSED:  # recorded by the owner (or before this wait began)
+                future.set_exception(SendPaused(state[2] or PAUSED, queued_id=client_id))
             return
         status, ts = store.outgoing_status(client_id) or ("cancelled", 0)
         if status == "pending":  # dequeued, its status not yet raised: look again soon

@@ -38,7 +38,9 @@ from porch.client import (
     Message,
     ReceiptEvent,
     SendFailedEvent,
+    SendPausedEvent,
     TypingEvent,
+    Verification,
 )
 from porch.client.retry import NOTICE, UNDECRYPTABLE
 from porch.client.store import HistoryMessage
@@ -54,6 +56,12 @@ TICKS = {
     "failed": ("✗ not sent", "bold red"),
     "cancelled": ("✗ cancelled", "bold red"),
 }
+# The title's mark for a contact's verification (docs/design.md, "Verified contacts").
+VERIFIED_MARKS = {
+    Verification.VERIFIED: ("  ✓ verified", "bold green"),
+    Verification.KEY_CHANGED: ("  ⚠ safety number changed", "bold yellow"),
+}
+PAUSED_LINE = "⏸ waiting: safety number changed (porch verify to compare or --accept)"
 
 
 def _clock(ts: int) -> str:
@@ -113,6 +121,7 @@ class ChatApp(App[None]):
         self._typing_active = False
         self._typing_idle: Timer | None = None
         self._failed: set[str] = set()
+        self._paused: set[str] = set()  # outbox items waiting for a changed key's acceptance
         self._pending_ticks = False
         me = client.config
         self._me = f"@{me.username}" if me.username else me.phone
@@ -188,6 +197,8 @@ class ChatApp(App[None]):
         line.append(_clock(msg.ts) + " ", style="dim")
         if msg.client_id in self._failed:
             line.append("✗ not sent", style="bold red")
+        elif msg.client_id in self._paused and msg.status == "pending":
+            line.append(PAUSED_LINE, style="bold yellow")
         else:
             mark, style = TICKS.get(msg.status, ("?", "dim"))
             line.append(mark, style=style)
@@ -199,8 +210,15 @@ class ChatApp(App[None]):
         if self.peer is None:
             return
         messages = self.client.history(self.peer)
+        waiting = [m.client_id for m in messages if m.outgoing and m.status == "pending"]
+        if waiting:  # paused ones are shown as waiting, and need no polling
+            self._paused = {
+                e.client_id
+                for e in self.client.outbox()
+                if e.state == "paused" and e.recipient == self.peer
+            }
         rendered = [self._render_message(m) for m in messages]
-        self._pending_ticks = any(m.outgoing and m.status == "pending" for m in messages)
+        self._pending_ticks = any(cid not in self._paused for cid in waiting)
         self.history_lines = [plain for _, plain in rendered]
         body = Group(*(r for r, _ in rendered)) if rendered else "No messages yet."
         self.query_one("#history", Static).update(body)
@@ -242,7 +260,7 @@ class ChatApp(App[None]):
             self._set_typing(False)
         self.peer = peer
         label = printable(await self.client.name_of(peer))
-        self.query_one("#peer-title", Static).update(Text(label, style="bold"))
+        await self._show_title(peer, label)
         self.query_one("#composer", Input).placeholder = f"Message {label}"
         unread = [
             m.client_id
@@ -253,6 +271,13 @@ class ChatApp(App[None]):
             await self.client.mark_read(peer, unread)
         self.refresh_history()
         self.refresh_conversations()
+
+    async def _show_title(self, peer: str, label: str) -> None:
+        title = Text(label, style="bold")
+        mark = VERIFIED_MARKS.get(await self.client.verification(peer))
+        if mark is not None:
+            title.append(*mark)
+        self.query_one("#peer-title", Static).update(title)
 
     @on(OptionList.OptionSelected, "#conversations")
     async def conversation_selected(self, event: OptionList.OptionSelected) -> None:
@@ -380,7 +405,12 @@ class ChatApp(App[None]):
                 markup=False,
             )
             if event.account_id == self.peer:
+                await self._show_title(self.peer, label(self.peer))
                 self.refresh_history()  # the notice is in the conversation too
+        elif isinstance(event, SendPausedEvent):
+            self._paused.add(event.id)
+            if event.recipient == self.peer:
+                self.refresh_history()
         elif isinstance(event, DecryptionFailed):
             asked = "; asked them to resend" if event.retry_requested else ""
             self.notify(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from porch.client.errors import SendFailed
+from porch.client.errors import ClientError
 from porch.client.events import Event
 from porch.client.store import OutboxItem
 
@@ -80,11 +80,13 @@ class PauseOutbox:
 
 @dataclass(frozen=True, slots=True)
 class SendSettled:
-    """The outbox item ``client_id`` is done: sent at ``ts``, or refused with ``error``."""
+    """The outbox item ``client_id`` is done for whoever waits on it: sent at ``ts``, refused
+    (``error`` a SendFailed), or paused until its recipient's new key is accepted (``error`` a
+    SendPaused; the item stays in the outbox)."""
 
     client_id: str
     ts: int = 0
-    error: SendFailed | None = None
+    error: ClientError | None = None
 
 
 @dataclass(frozen=True, slots=True)

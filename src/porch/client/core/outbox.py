@@ -5,6 +5,10 @@ outbox in order, at most MAX_INFLIGHT unanswered. Preparing one needs a session 
 current device of the recipient; when one is missing (or must be renewed after a retry
 request, or the server named devices we did not know), ``prepare`` returns ClaimKeys and the
 async layer feeds the claimed bundle back through ``keys_claimed``.
+
+A text to a verified contact whose master key changed is not encrypted at all: it is paused
+(porch.client.verified) until the user verifies or accepts the new key. Receipts and retry
+requests still go (docs/design.md, "Verified contacts").
 """
 
 from __future__ import annotations
@@ -30,10 +34,12 @@ from porch.client.errors import (
     IdentityError,
     RecipientNotFound,
     SendFailed,
+    SendPaused,
     ServerError,
 )
-from porch.client.events import SendFailedEvent
+from porch.client.events import SendFailedEvent, SendPausedEvent
 from porch.client.store import OutboxItem, PeerDeviceRow
+from porch.client.verified import Verification
 from porch.crypto.content import Text, decode_content
 from porch.crypto.errors import CryptoError
 from porch.protocol.codec import b64encode
@@ -63,6 +69,13 @@ def _device_ids(value: Any) -> set[int]:
     return {d for d in value[:MAX_FIX_IDS] if isinstance(d, int) and not isinstance(d, bool)}
 
 
+def _is_text(content: bytes) -> bool:
+    try:
+        return isinstance(decode_content(content), Text)
+    except (ValueError, KeyError):
+        return False
+
+
 class Outbox:
     def __init__(self, state: CoreState) -> None:
         self._state = state
@@ -86,6 +99,9 @@ class Outbox:
         """Encrypt one outbox item for every current device of its recipient, or ask for
         the keys that are missing first."""
         state, recipient = self._state, item.recipient
+        paused = self._pause_if_unaccepted(item)
+        if paused:
+            return paused
         fix = self.device_fixes.pop(recipient, None)
         devices = {d.device_id: d for d in state.store.peer_devices(recipient)}
         if fix is not None:
@@ -115,6 +131,10 @@ class Outbox:
             start_sessions(state, bundle)
         except (IdentityError, CryptoError) as exc:
             return self.fail(claim.item, getattr(exc, "code", "identity"), str(exc))
+        # The claim is often where a changed key shows first (a stale device, then new keys).
+        paused = self._pause_if_unaccepted(claim.item)
+        if paused:
+            return paused
         state.renew.difference_update((recipient, d) for d in claim.devices or ())
         # Devices the directory did not give keys for stay out; the server names them, if
         # they exist, in a mismatched_devices error, and they are claimed then.
@@ -132,6 +152,26 @@ class Outbox:
             return self.fail(claim.item, error.code, str(error))
         log.info("outbox waits: %s", error)
         return [PauseOutbox(CLAIM_RETRY_DELAY)]
+
+    def _pause_if_unaccepted(self, item: OutboxItem) -> list[Action]:
+        """Pause a text to a verified contact whose key changed; [] to go on."""
+        state = self._state
+        if state.store.verification(item.recipient) is not Verification.KEY_CHANGED:
+            return []
+        if not _is_text(item.content):  # receipts and retry requests carry no user content
+            return []
+        message = (
+            f"{state.label(item.recipient)}'s safety number changed since you verified it; "
+            "the message waits until the new key is verified or accepted"
+        )
+        state.store.pause(item.client_id, message)
+        self.inflight.pop(item.client_id, None)
+        log.info("message %s paused: the recipient's key changed", item.client_id)
+        error = SendPaused(message, queued_id=item.client_id)
+        return [
+            SendSettled(item.client_id, error=error),
+            EmitEvent(SendPausedEvent(item.client_id, item.recipient)),
+        ]
 
     def _encrypt(self, item: OutboxItem, devices: list[PeerDeviceRow]) -> list[Action]:
         recipient = item.recipient
@@ -206,11 +246,7 @@ class Outbox:
     def fail(self, item: OutboxItem, code: str, message: str) -> list[Action]:
         store = self._state.store
         self.inflight.pop(item.client_id, None)
-        try:
-            is_text = isinstance(decode_content(item.content), Text)
-        except (ValueError, KeyError):
-            is_text = False
-        if is_text:  # kept as failed, for `porch outbox`; never resent by itself
+        if _is_text(item.content):  # kept as failed, for `porch outbox`; never resent by itself
             store.fail(item.client_id, code, message)
         else:  # a receipt nobody can act on
             store.dequeue(item.client_id)

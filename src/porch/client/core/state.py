@@ -22,6 +22,7 @@ from porch.client.core.receive import MAX_PARKED, Receiver
 from porch.client.errors import ClientError
 from porch.client.events import Drained
 from porch.client.store import LocalStore, OutboxItem
+from porch.client.verified import Verification
 from porch.crypto.content import Receipt, Typing, encode_content
 from porch.crypto.olm import OlmMachine, OneTimeKey
 
@@ -187,6 +188,8 @@ class ClientCore:
         """An online-only typing frame, or None when a device lacks a session (never
         claimed for: typing is not worth a one-time key)."""
         state = self.state
+        if state.store.verification(peer) is Verification.KEY_CHANGED:
+            return None  # like its messages, it waits until the new key is accepted
         devices = [d for d in state.store.peer_devices(peer) if not state.is_me(peer, d.device_id)]
         if not devices or not all(state.olm.has_session((peer, d.device_id)) for d in devices):
             return None

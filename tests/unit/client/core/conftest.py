@@ -128,12 +128,16 @@ PeerFactory = Callable[..., Peer]
 def make_peer(tmp_path: Path) -> Iterator[PeerFactory]:
     stores: list[LocalStore] = []
 
-    def make(of: Peer | None = None, device_id: int = 1) -> Peer:
+    def make(of: Peer | None = None, device_id: int = 1, reregister: Peer | None = None) -> Peer:
+        """A new account; with ``of``, another device of that account; with ``reregister``,
+        that account registered again (the same id, a new master key and device keys)."""
         store = LocalStore(tmp_path / f"p{next(_ids)}.db", Sealer(os.urandom(32)))
         stores.append(store)
         olm = OlmMachine.create(os.urandom(32))
         master = of.master if of is not None else MasterKey.generate()
         account = of.account_id if of is not None else str(uuid.uuid4())
+        if reregister is not None:
+            account = reregister.account_id
         registration = 4000 + device_id
         signature = master.sign_device(
             account, device_id, registration, olm.curve25519, olm.ed25519
