@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from porch.server.store.base import Envelope
+from porch.server.domain import Envelope
 
 
 @dataclass(frozen=True, slots=True)

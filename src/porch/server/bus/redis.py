@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from porch.server.bus.base import ALL_ACCOUNTS, DeviceEvent, Handler
-from porch.server.store.base import Envelope
+from porch.server.domain import Envelope
 
 log = logging.getLogger("porch.bus")
 
@@ -183,6 +183,7 @@ class RedisBus:
                         e.ts,
                         e.kind,
                         e.body,
+                        e.ephemeral,
                     ],
                 }
             )

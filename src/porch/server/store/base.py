@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from porch.server.domain import Envelope
+
 
 class StoreError(Exception):
     """Base of store failures that services translate into API errors."""
@@ -95,18 +97,6 @@ class OutgoingCopy:
     """One ciphertext addressed to one recipient device, as accepted from a send frame."""
 
     device_id: int
-    kind: int
-    body: str
-
-
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    id: int
-    account_id: str
-    device_id: int
-    sender_account: str
-    sender_device: int
-    ts: int
     kind: int
     body: str
 

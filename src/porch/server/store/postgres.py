@@ -19,13 +19,13 @@ from typing import Any
 
 import asyncpg
 
+from porch.server.domain import Envelope
 from porch.server.store.base import (
     Account,
     ClaimedDevice,
     CodeSlot,
     Device,
     DeviceAuth,
-    Envelope,
     IdentityKeyTaken,
     OutgoingCopy,
     PreKey,

@@ -19,13 +19,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from porch.server.domain import Envelope
 from porch.server.store.base import (
     Account,
     ClaimedDevice,
     CodeSlot,
     Device,
     DeviceAuth,
-    Envelope,
     IdentityKeyTaken,
     OutgoingCopy,
     PreKey,
