@@ -23,12 +23,8 @@ def dsn() -> Iterator[str]:
 
 @pytest.fixture
 async def store(dsn: str) -> AsyncIterator[PostgresStore]:
-    s = PostgresStore(dsn, pool_size=4)
-    await s.open()
-    try:
+    async with PostgresStore(dsn, pool_size=4) as s:
         yield s
-    finally:
-        await s.close()
 
 
 async def _register(store: PostgresStore, phone: str) -> str:
@@ -70,8 +66,7 @@ async def test_a_bad_ack_in_a_batch_fails_alone(store: PostgresStore) -> None:
 
 async def test_writes_after_close_are_refused_not_left_waiting(dsn: str) -> None:
     s = PostgresStore(dsn, pool_size=2)
-    await s.open()
-    alice = await _register(s, "+14155550102")
-    await s.close()
+    async with s:
+        alice = await _register(s, "+14155550102")
     with pytest.raises(StoreError):
         await asyncio.wait_for(s.delete_envelopes(alice, 1, [1]), 5)

@@ -18,13 +18,8 @@ from tests.integration.backends import REDIS_URL, require_services
 async def nodes() -> AsyncIterator[tuple[RedisBus, RedisBus]]:
     require_services()
     a, b = RedisBus(REDIS_URL), RedisBus(REDIS_URL)
-    await a.start()
-    await b.start()
-    try:
+    async with a, b:
         yield a, b
-    finally:
-        await a.stop()
-        await b.stop()
 
 
 async def _received(bus: RedisBus, account: str, sender: RedisBus, event: DeviceEvent) -> Envelope:

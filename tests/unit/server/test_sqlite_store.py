@@ -40,11 +40,11 @@ def db_path(tmp_path: Path) -> Path:
 @pytest.fixture
 async def store(db_path: Path) -> AsyncIterator[SqliteStore]:
     s = SqliteStore(db_path)
-    await s.open()
+    await s.__aenter__()
     try:
         yield s
     finally:
-        await s.close()
+        await s.__aexit__(None, None, None)
 
 
 async def _register(store: SqliteStore, phone: str, pw: bytes = b"h" * 32) -> str:
@@ -93,9 +93,9 @@ def _versions(path: Path) -> list[int]:
 
 async def test_migrations_create_schema_and_are_idempotent(db_path: Path) -> None:
     store = SqliteStore(db_path)
-    await store.open()
+    await store.__aenter__()
     await store.ping()
-    await store.close()
+    await store.__aexit__(None, None, None)
     expected = {
         "accounts",
         "devices",
@@ -119,9 +119,9 @@ async def test_migrations_create_schema_and_are_idempotent(db_path: Path) -> Non
 
     for _ in range(2):  # reopening applies nothing twice
         again = SqliteStore(db_path)
-        await again.open()
+        await again.__aenter__()
         await again.ping()
-        await again.close()
+        await again.__aexit__(None, None, None)
     assert _versions(db_path) == latest
 
 
@@ -135,7 +135,7 @@ async def test_open_failure_is_a_store_error(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     store = SqliteStore(blocker / "porch.db")
     with pytest.raises(StoreError):
-        await store.open()
+        await store.__aenter__()
 
 
 async def test_secret_is_created_once_and_kept(store: SqliteStore, db_path: Path) -> None:
@@ -143,8 +143,8 @@ async def test_secret_is_created_once_and_kept(store: SqliteStore, db_path: Path
     assert first == b"a" * 32
     assert await store.secret("code-hmac", b"b" * 32) == first  # the stored one wins
     assert await store.secret("other", b"c" * 32) == b"c" * 32
-    await store.close()
-    await store.open()
+    await store.__aexit__(None, None, None)
+    await store.__aenter__()
     assert await store.secret("code-hmac", b"d" * 32) == first
 
 
@@ -286,7 +286,7 @@ async def test_migration_clears_clones_for_the_unique_indexes(
     store = SqliteStore(db_path)
     with monkeypatch.context() as m:
         m.setattr(sqlite_store, "MIGRATIONS", [x for x in MIGRATIONS if x[0] < 4])
-        await store.open()
+        await store.__aenter__()
         alice = await _register(store, PHONE_A)
         await _register(store, PHONE_B)
         await store.set_identity(alice, 1, "m-a", "curve", "ed", "sig")
@@ -302,8 +302,8 @@ async def test_migration_clears_clones_for_the_unique_indexes(
                 " WHERE account_id <> ?",
                 (alice,),
             )
-        await store.close()
-    await store.open()
+        await store.__aexit__(None, None, None)
+    await store.__aenter__()
     try:
         by_phone = {}
         for phone in (PHONE_A, PHONE_B):
@@ -315,7 +315,7 @@ async def test_migration_clears_clones_for_the_unique_indexes(
         assert await store.count_one_time_keys(by_phone[PHONE_B].account_id, 1) == 0
         assert await store.count_one_time_keys(alice, 1) == 1
     finally:
-        await store.close()
+        await store.__aexit__(None, None, None)
 
 
 async def test_claim_keys_filters_devices(store: SqliteStore) -> None:
@@ -556,17 +556,17 @@ async def test_failed_operation_does_not_roll_back_its_batch(
     assert await store.get_account_by_phone(PHONE_C) is not None
     assert await store.list_blocks(bob) == [alice]
 
-    await store.close()
+    await store.__aexit__(None, None, None)
     reopened = SqliteStore(db_path)
-    await reopened.open()
+    await reopened.__aenter__()
     try:
         a = await reopened.get_account(alice)
         assert a is not None and a.discoverable is False
         assert len(await reopened.fetch_envelopes(bob, 1, 10)) == 1
         assert await reopened.get_account_by_phone(PHONE_C) is not None
     finally:
-        await reopened.close()
-    await store.open()  # for the fixture's close
+        await reopened.__aexit__(None, None, None)
+    await store.__aenter__()  # for the fixture's close
 
 
 async def test_failed_operation_rolls_back_its_own_writes(store: SqliteStore) -> None:
@@ -599,7 +599,7 @@ async def test_many_concurrent_writes(store: SqliteStore) -> None:
 
 async def test_data_survives_close_and_reopen(db_path: Path) -> None:
     store = SqliteStore(db_path)
-    await store.open()
+    await store.__aenter__()
     alice = await _register(store, PHONE_A)
     bob = await _register(store, PHONE_B)
     await _with_keys(store, bob, 3, fallback=True)
@@ -607,10 +607,10 @@ async def test_data_survives_close_and_reopen(db_path: Path) -> None:
     await _send(store, alice, "c1", bob)
     session = RegistrationSession(b"c" * 32, PHONE_C, b"h", 2, NOW)
     await store.put_registration_session(session)
-    await store.close()
+    await store.__aexit__(None, None, None)
 
     reopened = SqliteStore(db_path)
-    await reopened.open()
+    await reopened.__aenter__()
     try:
         a = await reopened.get_account_by_username("alice")
         assert a is not None and a.id == alice and a.phone == PHONE_A
@@ -620,24 +620,55 @@ async def test_data_survives_close_and_reopen(db_path: Path) -> None:
         assert (await _send(reopened, alice, "c1", bob)).duplicate is True
         assert await reopened.get_registration_session(b"c" * 32) == session
     finally:
-        await reopened.close()
+        await reopened.__aexit__(None, None, None)
 
 
 async def test_same_instance_can_reopen(db_path: Path) -> None:
     store = SqliteStore(db_path)
-    await store.open()
+    await store.__aenter__()
     alice = await _register(store, PHONE_A)
-    await store.close()
-    await store.open()
+    await store.__aexit__(None, None, None)
+    await store.__aenter__()
     try:
         assert await store.get_account(alice) is not None
     finally:
-        await store.close()
+        await store.__aexit__(None, None, None)
 
 
 async def test_call_after_close_raises(db_path: Path) -> None:
     store = SqliteStore(db_path)
-    await store.open()
-    await store.close()
+    await store.__aenter__()
+    await store.__aexit__(None, None, None)
     with pytest.raises(StoreError):
         await asyncio.wait_for(store.ping(), 2.0)
+
+
+async def test_a_locked_database_is_retried_not_failed(db_path: Path) -> None:
+    # Another process (porch serve --workers, a backup) holds the write lock for longer than
+    # busy_timeout: SQLITE_BUSY is transient, so the batch is run again, not failed.
+    async with SqliteStore(db_path, busy_timeout_ms=20) as store:
+        other = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+        release = threading.Timer(0.1, other.rollback)
+        release.start()
+        try:
+            account_id = await _register(store, PHONE_A)
+        finally:
+            release.join()
+            other.close()
+        assert (await store.get_account(account_id)) is not None
+
+
+async def test_a_failure_that_is_not_transient_is_not_retried(store: SqliteStore) -> None:
+    calls = 0
+
+    def op(c: sqlite3.Connection) -> None:
+        nonlocal calls
+        calls += 1
+        c.execute("SELECT * FROM no_such_table")
+
+    with pytest.raises(sqlite3.OperationalError):
+        await store._exec.call(op)
+    assert calls == 1
+    assert sqlite_store.is_transient(sqlite3.OperationalError("database is locked"))
+    assert not sqlite_store.is_transient(sqlite3.OperationalError("no such table: x"))

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
 
 from porch.server.domain import Envelope
 
@@ -116,8 +117,16 @@ class SweepResult:
 
 
 class Store(Protocol):
-    async def open(self) -> None: ...
-    async def close(self) -> None: ...
+    """Entered (`async with store:`) before use: that opens it and starts its writer, if it
+    has one; leaving closes it, after every waiting call has been answered (lifecycle.py)."""
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None: ...
     async def ping(self) -> None: ...
     async def secret(self, name: str, candidate: bytes) -> bytes:
         """The stored secret called name; candidate is stored first if there is none, so

@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
 from porch.server.domain import Envelope
+from porch.server.lifecycle import Component
+from porch.server.retry import retry
 from porch.server.store.base import (
     Account,
     ClaimedDevice,
@@ -70,13 +72,12 @@ class _AckRequest:
     future: asyncio.Future[int]
 
 
-class PostgresStore:
+class PostgresStore(Component):
     def __init__(self, dsn: str, pool_size: int = 10) -> None:
         self._dsn = dsn
         self._pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
         self._queue: asyncio.Queue[_SendRequest | _AckRequest] = asyncio.Queue()
-        self._tg: asyncio.TaskGroup | None = None
         self._writer: asyncio.Task[None] | None = None
 
     @property
@@ -85,33 +86,38 @@ class PostgresStore:
             raise StoreError("store is not open")
         return self._pool
 
-    async def open(self) -> None:
+    @contextlib.asynccontextmanager
+    async def _lifetime(self) -> AsyncIterator[None]:
         try:
-            self._pool = await asyncpg.create_pool(
-                self._dsn, min_size=2, max_size=self._pool_size, command_timeout=30
+            self._pool = await retry(
+                lambda: asyncpg.create_pool(
+                    self._dsn, min_size=2, max_size=self._pool_size, command_timeout=30
+                ),
+                is_transient,
+                "connecting to PostgreSQL",
             )
         except (OSError, asyncpg.PostgresError) as exc:
             raise StoreError(f"cannot connect to PostgreSQL: {exc}") from None
-        async with self.pool.acquire() as conn:
-            await _migrate(conn)
-        self._tg = asyncio.TaskGroup()
-        await self._tg.__aenter__()
-        self._writer = self._tg.create_task(self._write_forever())
-
-    async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-        if self._tg is not None:
-            await self._tg.__aexit__(None, None, None)
-            self._tg = None
-        # Writes queued after the writer stopped: their callers are told, never left waiting.
-        while not self._queue.empty():
-            _resolve([(self._queue.get_nowait(), StoreError("store is closed"))])
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        try:
+            async with self.pool.acquire() as conn:
+                await _migrate(conn)
+            async with asyncio.TaskGroup() as tg:
+                self._writer = tg.create_task(self._write_forever())
+                try:
+                    yield
+                finally:
+                    self._writer.cancel()
+        finally:
+            # Writes queued after the writer stopped: their callers are told, never left waiting.
+            while not self._queue.empty():
+                _resolve([(self._queue.get_nowait(), StoreError("store is closed"))])
+            pool, self._pool = self._pool, None
+            if pool is not None:
+                await pool.close()
 
     async def ping(self) -> None:
+        if self._writer is None or self._writer.done():  # sends would never be answered
+            raise StoreError("the store's writer is not running")
         await self.pool.fetchval("SELECT 1")
 
     async def secret(self, name: str, candidate: bytes) -> bytes:
@@ -490,10 +496,18 @@ class PostgresStore:
         its own, so that one bad operation fails alone (as in the SQLite store)."""
         sends = [r for r in batch if isinstance(r, _SendRequest)]
         acks = [r for r in batch if isinstance(r, _AckRequest)]
-        try:
+
+        async def attempt() -> tuple[list[StoredMessage], list[int]]:
             async with self.pool.acquire() as c, c.transaction():
                 stored = await _store_sends(c, sends) if sends else []
                 deleted = await _delete_acks(c, acks) if acks else []
+            return stored, deleted
+
+        try:
+            # A lost connection or a failover is retried as a whole. A send retried after a
+            # commit whose answer was lost is found by its idempotency record: answered as a
+            # duplicate with its first timestamp, never stored twice.
+            stored, deleted = await retry(attempt, is_transient, f"a write batch of {len(batch)}")
         except Exception as exc:
             log.warning("a write batch of %d failed (%s)", len(batch), type(exc).__name__)
             if len(batch) == 1:
@@ -521,6 +535,26 @@ class PostgresStore:
         except Exception as exc:  # the commit (or the connection) failed: nothing was written
             outcomes = [(r, _failure(exc)) for r in batch]
         _resolve(outcomes)  # only after the commit: a result means "stored"
+
+
+def is_transient(exc: BaseException) -> bool:
+    """PostgreSQL's transient failures, retried with backoff (retry.py): the connection lost or
+    refused (a restart, a failover, the pool's connections cut), too many connections, and
+    the two errors PostgreSQL asks clients to retry, serialization failures and deadlocks
+    (https://www.postgresql.org/docs/current/mvcc-serialization-failure-handling.html)."""
+    return isinstance(
+        exc,
+        (
+            OSError,
+            TimeoutError,
+            asyncpg.PostgresConnectionError,
+            asyncpg.CannotConnectNowError,
+            asyncpg.TooManyConnectionsError,
+            asyncpg.AdminShutdownError,
+            asyncpg.SerializationError,
+            asyncpg.DeadlockDetectedError,
+        ),
+    ) or (isinstance(exc, asyncpg.InterfaceError) and "connection" in str(exc).lower())
 
 
 def _failure(exc: BaseException) -> StoreError:

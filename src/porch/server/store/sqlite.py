@@ -12,14 +12,18 @@ in WAL mode keeps every committed transaction across a process crash
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from porch.server.domain import Envelope
+from porch.server.lifecycle import Component
+from porch.server.retry import retry_sync
 from porch.server.store.base import (
     Account,
     ClaimedDevice,
@@ -44,20 +48,29 @@ from porch.server.store.rows import (
     device_from,
 )
 
+log = logging.getLogger("porch.store")
+
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], Any]
 MAX_BATCH = 512
 
 
 class _Executor:
-    """The store thread and its queue of pending calls."""
+    """The store thread and its queue of pending calls.
 
-    def __init__(self, path: Path, synchronous: str) -> None:
+    Every future handed out is resolved: by its batch, or, once the thread has stopped for any
+    reason, with StoreError. A call is queued under the same lock that marks the executor
+    closed, so no call can slip in behind the thread's last look at the queue."""
+
+    def __init__(self, path: Path, synchronous: str, busy_timeout_ms: int) -> None:
         self._path = path
         self._synchronous = synchronous
+        self._busy_timeout_ms = busy_timeout_ms
         self._queue: queue.SimpleQueue[tuple[Op, asyncio.Future[Any]] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+        self._accepting = False
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
 
@@ -69,19 +82,29 @@ class _Executor:
         self._thread.start()
         self._ready.wait()
         if self._startup_error is not None:
+            self._thread.join()
             self._thread = None
             raise StoreError(f"cannot open {self._path}: {self._startup_error}")
 
     async def call(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        if self._loop is None or self._thread is None:
-            raise StoreError("the store is not open")
-        fut: asyncio.Future[T] = self._loop.create_future()
-        self._queue.put((op, fut))
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        with self._lock:
+            if not self._accepting:
+                raise StoreError("the store is not open")
+            self._queue.put((op, fut))
         return await fut
 
+    @property
+    def running(self) -> bool:
+        return self._accepting
+
     def stop(self) -> None:
+        with self._lock:
+            if self._accepting:
+                self._accepting = False
+                self._queue.put(None)  # after everything already queued: that still runs
         if self._thread is not None:
-            self._queue.put(None)
             self._thread.join()
             self._thread = None
 
@@ -91,7 +114,7 @@ class _Executor:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
         # Deleted envelopes are overwritten, not left in free pages (forward secrecy at rest).
         conn.execute("PRAGMA secure_delete=ON")
         _migrate(conn)
@@ -104,59 +127,119 @@ class _Executor:
             self._startup_error = exc
             self._ready.set()
             return
+        with self._lock:
+            self._accepting = True
         self._ready.set()
         try:
-            while True:
-                item = self._queue.get()
-                if item is None:
-                    return
-                batch = [item]
-                stop = False
-                while len(batch) < MAX_BATCH:
-                    try:
-                        nxt = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is None:
-                        stop = True
-                        break
-                    batch.append(nxt)
-                self._run_batch(conn, batch)
-                if stop:
-                    return
+            self._serve(conn)
         finally:
+            with self._lock:
+                self._accepting = False
+            self._fail_queued()
             conn.close()
+
+    def _serve(self, conn: sqlite3.Connection) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            stop = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._run_batch(conn, batch)
+            if stop:
+                return
+
+    def _fail_queued(self) -> None:
+        closed = StoreError("the store is closed")
+        left: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                left.append((item[1], None, closed))
+        if left:
+            self._post(left)
+
+    def _post(self, outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # the loop is gone: so is every waiter
+            self._loop.call_soon_threadsafe(_resolve, outcomes)
 
     def _run_batch(
         self, conn: sqlite3.Connection, batch: list[tuple[Op, asyncio.Future[Any]]]
     ) -> None:
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for op, fut in batch:
-                conn.execute("SAVEPOINT op")
-                try:
-                    result = op(conn)
-                except Exception as exc:  # handed to the caller's future, not swallowed
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
-                    outcomes.append((fut, None, exc))
-                else:
-                    conn.execute("RELEASE op")
-                    outcomes.append((fut, result, None))
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
+            outcomes = retry_sync(
+                lambda: _attempt(conn, batch), is_transient, f"a SQLite batch of {len(batch)}"
+            )
+        except BaseException as exc:
+            failure = StoreError(f"transaction failed: {type(exc).__name__}: {exc}")
+            self._post([(fut, None, failure) for _, fut in batch])
+            if not isinstance(exc, Exception):
+                raise
+            if not isinstance(exc, sqlite3.Error):
+                log.error("a SQLite batch of %d failed", len(batch), exc_info=exc)
+            return
+        self._post(outcomes)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """SQLite's transient failures: the write lock held past busy_timeout by another process
+    (porch serve --workers, a backup) and I/O errors (https://www.sqlite.org/rescode.html:
+    SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR). A retry of the whole batch is safe: a failed
+    transaction has been rolled back, and each operation is a function of the database alone."""
+    if isinstance(exc, sqlite3.OperationalError):
+        message = str(exc).lower()
+        return any(m in message for m in ("locked", "busy", "disk i/o error"))
+    return isinstance(exc, OSError)
+
+
+def _attempt(
+    conn: sqlite3.Connection, batch: list[tuple[Op, asyncio.Future[Any]]]
+) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]]:
+    """The batch in one transaction, each operation in a savepoint of its own, so that one
+    that fails rolls back alone. A transient failure of any operation fails the whole attempt,
+    to be retried."""
+    outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for op, fut in batch:
+            conn.execute("SAVEPOINT op")
+            try:
+                result = op(conn)
+            except Exception as exc:  # handed to the caller's future, not swallowed
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                if is_transient(exc):
+                    raise
+                outcomes.append((fut, None, exc))
+            else:
+                conn.execute("RELEASE op")
+                outcomes.append((fut, result, None))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            failure = StoreError(f"transaction failed: {exc}")
-            outcomes = [(fut, None, failure) for _, fut in batch]
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(_resolve, outcomes)
+        raise
+    return outcomes
 
 
 def _resolve(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
     for fut, result, exc in outcomes:
-        if fut.cancelled():
+        if fut.done():
             continue
         if exc is not None:
             fut.set_exception(exc)
@@ -184,15 +267,19 @@ def _migrate(conn: sqlite3.Connection) -> None:
             raise
 
 
-class SqliteStore:
-    def __init__(self, path: Path, synchronous: str = "NORMAL") -> None:
-        self._exec = _Executor(path, synchronous)
+class SqliteStore(Component):
+    def __init__(
+        self, path: Path, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000
+    ) -> None:
+        self._exec = _Executor(path, synchronous, busy_timeout_ms)
 
-    async def open(self) -> None:
+    @contextlib.asynccontextmanager
+    async def _lifetime(self) -> AsyncIterator[None]:
         await asyncio.to_thread(self._exec.start, asyncio.get_running_loop())
-
-    async def close(self) -> None:
-        await asyncio.to_thread(self._exec.stop)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(self._exec.stop)
 
     async def ping(self) -> None:
         await self._exec.call(lambda c: c.execute("SELECT 1").fetchone())
