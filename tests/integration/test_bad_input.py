@@ -567,8 +567,7 @@ async def test_stored_envelopes_a_client_cannot_take_do_not_wedge_the_queue(
         # 5 MiB, far past both MAX_SERVER_FRAME_BYTES and the old SDK's 4 MiB socket limit.
         url = server_env.get("PORCH_DATABASE_URL")
         store = PostgresStore(url) if url else SqliteStore(srv.data_dir / "porch.db")
-        await store.open()
-        try:
+        async with store:
             copy = OutgoingCopy(1, 1, body(5 << 20))
             ts = int(time.time() * 1000)
             stored = await store.store_message(
@@ -584,8 +583,6 @@ async def test_stored_envelopes_a_client_cannot_take_do_not_wedge_the_queue(
                 ts,
                 ts + 86_400_000,
             )
-        finally:
-            await store.close()
         huge_id = stored.envelopes[0].id
         srv.start()
 

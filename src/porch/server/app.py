@@ -39,6 +39,7 @@ from porch.server.settings import Settings
 from porch.server.store.base import Store
 from porch.server.store.postgres import PostgresStore
 from porch.server.store.sqlite import SqliteStore
+from porch.server.store.sweeper import Sweeper
 
 log = logging.getLogger("porch.server")
 
@@ -119,23 +120,24 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await store.open()
-        await bus.start()
-        if sms.name == "console":
-            log.warning(
-                "DEVELOPMENT MODE: verification codes are not sent by SMS; they are logged and "
-                "written to %s. Set PORCH_SMS_PROVIDER=twilio for real SMS.",
-                settings.data_dir / "sms-outbox.jsonl",
-            )
-        metrics.queue_depth.set(await store.queue_depth())
+        # Entered in order and left in reverse: the sweeper stops before the store closes, the
+        # bus before the store, and each component's tasks are done before it lets go of what
+        # they use (lifecycle.py). A component whose task crashes cancels this lifespan.
+        sweeper = Sweeper(
+            store.sweep, store.queue_depth, clock, metrics, settings.sweep_interval_seconds
+        )
         try:
-            async with asyncio.TaskGroup() as tg:
-                sweeper = tg.create_task(_sweep_forever(store, clock, metrics, settings))
-                yield
-                sweeper.cancel()
+            async with store, bus:
+                if sms.name == "console":
+                    log.warning(
+                        "DEVELOPMENT MODE: verification codes are not sent by SMS; they are "
+                        "logged and written to %s. Set PORCH_SMS_PROVIDER=twilio for real SMS.",
+                        settings.data_dir / "sms-outbox.jsonl",
+                    )
+                metrics.queue_depth.set(await store.queue_depth())
+                async with sweeper:
+                    yield
         finally:
-            await bus.stop()
-            await store.close()
             await sms.aclose()
 
     app = FastAPI(
@@ -201,16 +203,6 @@ def create_app(
     app.router.routes.append(WebSocketRoute("/v1/ws", websocket))
 
     return app
-
-
-async def _sweep_forever(store: Store, clock: Clock, metrics: Metrics, settings: Settings) -> None:
-    """Delete expired envelopes, idempotency records and verification codes."""
-    while True:
-        result = await store.sweep(clock.now_ms())
-        if result.envelopes:
-            log.info("expired %d undelivered envelope(s)", result.envelopes)
-        metrics.queue_depth.set(await store.queue_depth())
-        await asyncio.sleep(settings.sweep_interval_seconds)
 
 
 def app_from_env() -> FastAPI:

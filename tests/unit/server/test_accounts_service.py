@@ -66,7 +66,6 @@ class Env:
 async def _env(tmp_path: Path, **overrides: object) -> AsyncIterator[Env]:
     settings = Settings(data_dir=tmp_path, **overrides)  # type: ignore[arg-type]
     store = SqliteStore(settings.sqlite_path)
-    await store.open()
     bus = MemoryBus()
     clock = FakeClock()
     outbox = tmp_path / "sms-outbox.jsonl"
@@ -78,10 +77,8 @@ async def _env(tmp_path: Path, **overrides: object) -> AsyncIterator[Env]:
         clock,
         settings,
     )
-    try:
+    async with store:
         yield Env(service, store, bus, clock, settings, outbox)
-    finally:
-        await store.close()
 
 
 @pytest.fixture

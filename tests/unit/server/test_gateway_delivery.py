@@ -6,8 +6,8 @@ import orjson
 
 from porch.protocol import frames as f
 from porch.protocol.codec import dumps
+from porch.server.domain import Envelope
 from porch.server.gateway.delivery import encode_envelope, envelope_batches
-from porch.server.store.base import Envelope
 
 ALICE = "0f8e2a3c-1b2d-4e5f-8a9b-0c1d2e3f4a5b"
 BOB = "1f8e2a3c-1b2d-4e5f-8a9b-0c1d2e3f4a5b"

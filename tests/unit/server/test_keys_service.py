@@ -31,12 +31,8 @@ class FakeClock:
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "porch.db")
-    await s.open()
-    try:
+    async with SqliteStore(tmp_path / "porch.db") as s:
         yield s
-    finally:
-        await s.close()
 
 
 @pytest.fixture

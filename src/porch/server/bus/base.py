@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Protocol, Self
 
-from porch.server.store.base import Envelope
+from porch.server.domain import Envelope
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +36,15 @@ class Subscription(Protocol):
 
 
 class Bus(Protocol):
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
+    """Entered (`async with bus:`) before use; leaving stops its tasks (lifecycle.py)."""
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None: ...
     def subscribe(
         self,
         account_id: str,

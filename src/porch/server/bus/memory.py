@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 
 from porch.server.bus.base import DeviceEvent, Handler
+from porch.server.lifecycle import Component
 
 _Key = tuple[str, int]
 
@@ -23,16 +25,17 @@ class _MemorySubscription:
             del self._bus._subs[self.key]
 
 
-class MemoryBus:
+class MemoryBus(Component):
     def __init__(self) -> None:
         self._subs: dict[_Key, _MemorySubscription] = {}
         self._account_handlers: list[Callable[[str], None]] = []
 
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        self._subs.clear()
+    @contextlib.asynccontextmanager
+    async def _lifetime(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            self._subs.clear()
 
     def subscribe(
         self,

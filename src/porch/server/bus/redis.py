@@ -17,20 +17,40 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from porch.server.bus.base import ALL_ACCOUNTS, DeviceEvent, Handler
-from porch.server.store.base import Envelope
+from porch.server.domain import Envelope
+from porch.server.lifecycle import Component
 
 log = logging.getLogger("porch.bus")
 
 ACCOUNTS_CHANNEL = b"porch:accounts"
-RECONNECT_DELAY = 0.5
+RECONNECT_DELAY = 0.5  # the first wait before reconnecting; doubled per failure up to the cap
+RECONNECT_CAP = 4.0
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Redis's transient failures: the connection lost, refused or timed out (a restart, a
+    failover). They cost wake-ups, never messages (the store is the record), and are retried;
+    any other error (a refused command) is a bug and is raised, loudly."""
+    return isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError))
+
+
+def _raise_if_cancelled() -> None:
+    """redis-py (8.1) can swallow a cancellation that lands inside a pub/sub command and
+    return normally; a task of ours that was asked to stop then stops here, so leaving the bus
+    never waits for ever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _channel(account_id: str, device_id: int) -> bytes:
@@ -56,7 +76,7 @@ class _RedisSubscription:
         self._bus._unsubscribe(self)
 
 
-class RedisBus:
+class RedisBus(Component):
     def __init__(self, url: str, resync_interval: float = 60.0) -> None:
         self._url = url
         self._node = secrets.token_hex(6)
@@ -71,39 +91,38 @@ class RedisBus:
         self._subs: dict[tuple[str, int], _RedisSubscription] = {}
         self._account_handlers: list[Callable[[str], None]] = []
         self._resync_interval = resync_interval
-        self._tg: asyncio.TaskGroup | None = None
-        self._tasks: list[asyncio.Task[None]] = []
         self._connected = asyncio.Event()
         self._outgoing: list[tuple[bytes, bytes]] = []
         self._changed: set[tuple[str, int]] = set()
         self._subscribe_wake = asyncio.Event()
         self._publish_wake = asyncio.Event()
 
-    async def start(self) -> None:
-        self._tg = asyncio.TaskGroup()
-        await self._tg.__aenter__()
-        self._tasks = [
-            self._tg.create_task(self._listen_forever()),
-            self._tg.create_task(self._resync_forever()),
-            self._tg.create_task(self._publish_forever()),
-            self._tg.create_task(self._subscriptions_forever()),
-        ]
+    @contextlib.asynccontextmanager
+    async def _lifetime(self) -> AsyncIterator[None]:
         try:
-            async with asyncio.timeout(10):
-                await self._connected.wait()
-        except TimeoutError:
-            log.error(
-                "Redis at %s does not answer; running without cross-node wake-ups", self._safe_url()
-            )
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        if self._tg is not None:
-            await self._tg.__aexit__(None, None, None)
-            self._tg = None
-        with contextlib.suppress(RedisError, OSError):
-            await self._redis.aclose()
+            async with asyncio.TaskGroup() as tg:
+                tasks = [
+                    tg.create_task(self._listen_forever()),
+                    tg.create_task(self._resync_forever()),
+                    tg.create_task(self._publish_forever()),
+                    tg.create_task(self._subscriptions_forever()),
+                ]
+                try:
+                    async with asyncio.timeout(10):
+                        await self._connected.wait()
+                except TimeoutError:
+                    log.error(
+                        "Redis at %s does not answer; running without cross-node wake-ups",
+                        self._safe_url(),
+                    )
+                try:
+                    yield
+                finally:
+                    for task in tasks:
+                        task.cancel()
+        finally:
+            with contextlib.suppress(RedisError, OSError):
+                await self._redis.aclose()
 
     def _safe_url(self) -> str:
         return self._url.split("@")[-1]
@@ -155,7 +174,10 @@ class RedisBus:
                     await pubsub.subscribe(*wanted)
                 if unwanted:
                     await pubsub.unsubscribe(*unwanted)
-            except (RedisError, OSError) as exc:
+                _raise_if_cancelled()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
                 log.warning(
                     "Redis (un)subscribe failed (%s); retried on reconnect", type(exc).__name__
                 )
@@ -183,6 +205,7 @@ class RedisBus:
                         e.ts,
                         e.kind,
                         e.body,
+                        e.ephemeral,
                     ],
                 }
             )
@@ -208,7 +231,10 @@ class RedisBus:
                 for channel, payload in batch:
                     pipe.publish(channel, payload)
                 await pipe.execute()
-            except (RedisError, OSError) as exc:
+                _raise_if_cancelled()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
                 # The envelopes are in the database: their devices read them on the next resync
                 # (at once when Redis comes back, or every PORCH_RESYNC_SECONDS).
                 log.warning(
@@ -228,12 +254,14 @@ class RedisBus:
     # Listening -----------------------------------------------------------------------------
 
     async def _listen_forever(self) -> None:
+        failures = 0
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 channels = [ACCOUNTS_CHANNEL, *(_channel(*k) for k in self._subs)]
                 await pubsub.subscribe(*channels)
                 self._pubsub = pubsub
+                failures = 0
                 if self._connected.is_set():
                     log.info("resubscribed to Redis")
                 self._connected.set()
@@ -241,15 +269,19 @@ class RedisBus:
                 self._resync(caches_too=True)
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
+                    _raise_if_cancelled()
                     if message is not None:
                         self._dispatch(message["channel"], message["data"])
-            except (RedisError, OSError) as exc:
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
                 log.warning("Redis connection lost (%s); reconnecting", type(exc).__name__)
             finally:
                 self._pubsub = None
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
-            await asyncio.sleep(RECONNECT_DELAY)
+            await asyncio.sleep(min(RECONNECT_CAP, RECONNECT_DELAY * 2**failures))
+            failures += 1
 
     async def _resync_forever(self) -> None:
         while True:

@@ -26,6 +26,7 @@ from porch.protocol.codec import dumps
 from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.server.bus.base import Bus, DeviceEvent
 from porch.server.clock import Clock
+from porch.server.domain import Envelope
 from porch.server.gateway.admission import Ticket, mark_authenticated
 from porch.server.gateway.delivery import encode_envelope, envelope_batches
 from porch.server.metrics import Metrics
@@ -33,7 +34,6 @@ from porch.server.ratelimit import Limit, count_hit
 from porch.server.services.accounts import AccountService, Principal
 from porch.server.services.keys import KeyService
 from porch.server.services.messages import MessageService
-from porch.server.store.base import Envelope
 
 log = logging.getLogger("porch.gateway")
 
@@ -354,7 +354,9 @@ class Connection:
             return data
         log.warning("envelope %d of %d bytes is too large to deliver", e.id, len(data))
         self._metrics.envelopes_too_large.inc()
-        return dumps(f.envelope_too_large(e.id, e.sender_account, e.sender_device, e.ts, len(data)))
+        return dumps(
+            f.envelope_too_large(e.wire_id, e.sender_account, e.sender_device, e.ts, len(data))
+        )
 
     def _envelope_frame(self, e: Envelope) -> tuple[str, bytes]:
         return "envelope", self._encode_envelope(e)
@@ -373,7 +375,7 @@ class Connection:
             self._dirty = True
             self._wake.set()
             return
-        if e.id == 0:  # online-only: best effort, never queued behind a slow reader
+        if e.ephemeral:  # online-only: best effort, never queued behind a slow reader
             self._try_push(*self._envelope_frame(e))
             return
         if (

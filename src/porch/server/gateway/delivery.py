@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from porch.protocol import frames as f
 from porch.protocol.codec import dumps
-from porch.server.store.base import Envelope
+from porch.server.domain import Envelope
 
 # More than an envelope frame's bytes besides its body and sender: the keys (74), four
 # integers of at most 20 digits, and a comma.
@@ -15,7 +15,7 @@ ITEM_FIXED_BYTES = 160
 
 
 def encode_envelope(e: Envelope) -> bytes:
-    return dumps(f.envelope(e.id, e.sender_account, e.sender_device, e.ts, e.kind, e.body))
+    return dumps(f.envelope(e.wire_id, e.sender_account, e.sender_device, e.ts, e.kind, e.body))
 
 
 def envelope_batches(chosen: list[Envelope], encode: Callable[[Envelope], bytes]) -> list[bytes]:
@@ -31,7 +31,7 @@ def envelope_batches(chosen: list[Envelope], encode: Callable[[Envelope], bytes]
         estimate = sum(len(e.body) + len(e.sender_account) + ITEM_FIXED_BYTES for e in group)
         if estimate <= f.MAX_SERVER_FRAME_BYTES:
             items = [
-                f.envelope(e.id, e.sender_account, e.sender_device, e.ts, e.kind, e.body)
+                f.envelope(e.wire_id, e.sender_account, e.sender_device, e.ts, e.kind, e.body)
                 for e in group
             ]
             data = dumps(f.envelopes(items))

@@ -17,9 +17,10 @@ from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.protocol.frames import SendFrame
 from porch.server.bus.base import ALL_ACCOUNTS, Bus, DeviceEvent
 from porch.server.clock import Clock
+from porch.server.domain import Envelope
 from porch.server.metrics import Metrics
 from porch.server.services.accounts import Principal
-from porch.server.store.base import Envelope, OutgoingCopy, Store
+from porch.server.store.base import OutgoingCopy, Store
 
 CACHE_ACCOUNTS = 10_000
 
@@ -141,8 +142,8 @@ class MessageService:
     async def _forward_ephemeral(self, sender: Principal, frame: SendFrame, now: int) -> None:
         # Online-only content (typing): handed to connected devices, never written anywhere.
         for m in frame.messages:
-            envelope = Envelope(
-                0, frame.to, m.device, sender.account_id, sender.device_id, now, m.kind, m.body
+            envelope = Envelope.online_only(
+                frame.to, m.device, sender.account_id, sender.device_id, now, m.kind, m.body
             )
             await self._bus.publish(frame.to, m.device, DeviceEvent(envelope=envelope))
 

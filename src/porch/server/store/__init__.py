@@ -1,4 +1,5 @@
-"""Persistence behind one interface (base.Store); SQLite by default."""
+"""Persistence behind per-domain interfaces (base.py), composed into one Store; SQLite by
+default, PostgreSQL for several nodes."""
 
 from porch.server.store.base import Store, StoreError
 

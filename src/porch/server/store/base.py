@@ -1,14 +1,22 @@
-"""The store interface: what services may ask of persistence, nothing about SQL.
+"""The store interfaces: what services may ask of persistence, nothing about SQL.
 
-Every method is one transaction. Implementations: sqlite.SqliteStore (default). Services receive
-a Store and never see a connection, so the PostgreSQL store slots in behind the same methods.
+Per domain, as Synapse composes its DataStore from DeviceInboxStore, EndToEndKeyStore and the
+rest: AccountStore (accounts, devices, blocks), KeyStore (identity and one-time keys),
+RegistrationStore (verification sessions, per-number code schedules), MessageStore (device
+queues, send idempotency, expiry). Store is all of them plus the lifecycle, and is what
+create_app hands the services. Every method is one transaction. Implementations:
+sqlite.SqliteStore (default) and postgres.PostgresStore, each composed of the same per-domain
+classes (accounts.py, keys.py, registration.py, messages.py) over its own executor.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
+
+from porch.server.domain import Envelope
 
 
 class StoreError(Exception):
@@ -100,18 +108,6 @@ class OutgoingCopy:
 
 
 @dataclass(frozen=True, slots=True)
-class Envelope:
-    id: int
-    account_id: str
-    device_id: int
-    sender_account: str
-    sender_device: int
-    ts: int
-    kind: int
-    body: str
-
-
-@dataclass(frozen=True, slots=True)
 class StoredMessage:
     ts: int
     envelopes: tuple[Envelope, ...]
@@ -125,16 +121,14 @@ class SweepResult:
     verifications: int  # registration sessions and per-number code schedules
 
 
-class Store(Protocol):
-    async def open(self) -> None: ...
-    async def close(self) -> None: ...
-    async def ping(self) -> None: ...
+class AccountStore(Protocol):
+    """Accounts, their devices and their blocks (store/accounts.py)."""
+
     async def secret(self, name: str, candidate: bytes) -> bytes:
         """The stored secret called name; candidate is stored first if there is none, so
         every node sharing the database gets the same value."""
         ...
 
-    # Accounts and devices
     async def register(
         self,
         phone: str,
@@ -151,14 +145,28 @@ class Store(Protocol):
     async def get_account(self, account_id: str) -> Account | None: ...
     async def get_account_by_phone(self, phone: str) -> Account | None: ...
     async def get_account_by_username(self, username: str) -> Account | None: ...
-    async def set_username(self, account_id: str, username: str | None) -> None: ...
+    async def set_username(self, account_id: str, username: str | None) -> None:
+        """Raises UsernameTaken when another account has it."""
+        ...
+
     async def set_discoverable(self, account_id: str, discoverable: bool) -> None: ...
     async def get_device_auth(self, account_id: str, device_id: int) -> DeviceAuth | None: ...
-    async def list_devices(self, account_id: str) -> list[Device]: ...
-    async def delete_device(self, account_id: str, device_id: int) -> bool: ...
-    async def touch_device(self, account_id: str, device_id: int, day: int) -> None: ...
+    async def list_devices(self, account_id: str) -> list[Device]:
+        """Ordered by device id."""
+        ...
 
-    # Keys
+    async def delete_device(self, account_id: str, device_id: int) -> bool: ...
+    async def touch_device(self, account_id: str, device_id: int, day: int) -> None:
+        """Record the day (epoch days) the device was last seen; writes only on a new day."""
+        ...
+
+    async def set_block(self, account_id: str, blocked_id: str, blocked: bool) -> None: ...
+    async def list_blocks(self, account_id: str) -> list[str]: ...
+
+
+class KeyStore(Protocol):
+    """Device identity keys, one-time keys and fallback keys (store/keys.py)."""
+
     async def set_identity(
         self,
         account_id: str,
@@ -177,9 +185,15 @@ class Store(Protocol):
     async def count_one_time_keys(self, account_id: str, device_id: int) -> int: ...
     async def claim_keys(
         self, account_id: str, device_ids: Sequence[int] | None
-    ) -> list[ClaimedDevice]: ...
+    ) -> list[ClaimedDevice]:
+        """For each device with keys (of device_ids, if given), ordered by device id: its
+        lowest one-time key, deleted as it is handed out, else its fallback key, else None."""
+        ...
 
-    # Registration sessions
+
+class RegistrationStore(Protocol):
+    """Verification sessions and per-number code schedules (store/registration.py)."""
+
     async def claim_code_send(
         self, phone: str, now: int, interval_ms: Callable[[int], int], quiet_ms: int
     ) -> CodeSlot:
@@ -203,11 +217,10 @@ class Store(Protocol):
         that of two verifies of one code only one goes on to register."""
         ...
 
-    # Blocks
-    async def set_block(self, account_id: str, blocked_id: str, blocked: bool) -> None: ...
-    async def list_blocks(self, account_id: str) -> list[str]: ...
 
-    # Messages
+class MessageStore(Protocol):
+    """Device queues, send idempotency and expiry (store/messages.py)."""
+
     async def store_message(
         self,
         sender_account: str,
@@ -217,7 +230,12 @@ class Store(Protocol):
         copies: Sequence[OutgoingCopy],
         now: int,
         expires: int,
-    ) -> StoredMessage: ...
+    ) -> StoredMessage:
+        """One envelope per copy and the send's idempotency record, in one transaction; a
+        client_id seen before stores nothing and answers with the first send's timestamp.
+        Sends commit in the order they were made."""
+        ...
+
     async def fetch_envelopes(
         self, account_id: str, device_id: int, limit: int
     ) -> list[Envelope]: ...
@@ -226,3 +244,24 @@ class Store(Protocol):
     ) -> int: ...
     async def queue_depth(self) -> int: ...
     async def sweep(self, now: int) -> SweepResult: ...
+
+
+# The groups issue adds GroupStore here (groups, members, shared ciphertexts): a protocol of
+# its own, a class in store/groups.py, and one more base of Store and of both backends.
+
+
+class Store(AccountStore, KeyStore, RegistrationStore, MessageStore, Protocol):
+    """Every domain, and the lifecycle. Entered (`async with store:`) before use: that opens
+    it and starts its writer, if it has one; leaving closes it, after every waiting call has
+    been answered (lifecycle.py)."""
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None: ...
+    async def ping(self) -> None:
+        """Raise unless the store can answer calls now (readiness)."""
+        ...

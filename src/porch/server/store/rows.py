@@ -1,11 +1,13 @@
-"""Column lists and row decoding shared by the SQLite and PostgreSQL stores."""
+"""Column lists and row decoding shared by every store (sqlite3 rows and asyncpg records are
+both indexed by position)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from porch.server.store.base import Account, Device
+from porch.server.domain import Envelope
+from porch.server.store.base import Account, Device, RegistrationSession
 
 ACCOUNT_COLS = "id, phone, username, discoverable, master_key, created"
 DEVICE_COLS = (
@@ -13,6 +15,7 @@ DEVICE_COLS = (
     "last_seen_day"
 )
 ENVELOPE_COLS = "id, account_id, device_id, sender_account, sender_device, ts, kind, body"
+SESSION_COLS = "id_hash, phone, code_hash, attempts, expires"
 
 
 def account_from(row: Sequence[Any] | None) -> Account | None:
@@ -23,3 +26,14 @@ def account_from(row: Sequence[Any] | None) -> Account | None:
 
 def device_from(row: Sequence[Any]) -> Device:
     return Device(*row)
+
+
+def envelope_from(row: Sequence[Any]) -> Envelope:
+    return Envelope(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7])
+
+
+def session_from(row: Sequence[Any] | None) -> RegistrationSession | None:
+    if row is None:
+        return None
+    code_hash = None if row[2] is None else bytes(row[2])
+    return RegistrationSession(bytes(row[0]), row[1], code_hash, row[3], row[4])

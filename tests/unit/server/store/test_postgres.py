@@ -6,11 +6,12 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
+import asyncpg
 import pytest
 
 from porch.server.store.base import OutgoingCopy, StoredMessage, StoreError
-from porch.server.store.postgres import PostgresStore
-from tests.integration.backends import fresh_database, require_services
+from porch.server.store.postgres import PostgresStore, is_transient
+from tests.integration.backends import PG_ADMIN_DSN, fresh_database, require_services
 
 NOW = 1_700_000_000_000
 
@@ -23,12 +24,8 @@ def dsn() -> Iterator[str]:
 
 @pytest.fixture
 async def store(dsn: str) -> AsyncIterator[PostgresStore]:
-    s = PostgresStore(dsn, pool_size=4)
-    await s.open()
-    try:
+    async with PostgresStore(dsn, pool_size=4) as s:
         yield s
-    finally:
-        await s.close()
 
 
 async def _register(store: PostgresStore, phone: str) -> str:
@@ -70,8 +67,46 @@ async def test_a_bad_ack_in_a_batch_fails_alone(store: PostgresStore) -> None:
 
 async def test_writes_after_close_are_refused_not_left_waiting(dsn: str) -> None:
     s = PostgresStore(dsn, pool_size=2)
-    await s.open()
-    alice = await _register(s, "+14155550102")
-    await s.close()
+    async with s:
+        alice = await _register(s, "+14155550102")
     with pytest.raises(StoreError):
         await asyncio.wait_for(s.delete_envelopes(alice, 1, [1]), 5)
+
+
+async def _terminate_connections(dsn: str) -> int:
+    """What a PostgreSQL restart or failover does to a node's pool: every connection cut."""
+    name = dsn.rsplit("/", 1)[-1]
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        return len(
+            await admin.fetch(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
+            )
+        )
+    finally:
+        await admin.close()
+
+
+async def test_lost_connections_are_retried_not_failed(dsn: str) -> None:
+    async with PostgresStore(dsn, pool_size=2) as store:
+        alice = await _register(store, "+14155550103")
+        bob = await _register(store, "+14155550104")
+        assert await _terminate_connections(dsn) >= 1
+        # A read, a write through the pool, and a send through the batch writer: each meets a
+        # dead connection first, which is transient (is_transient), and is run again.
+        assert (await store.get_account(alice)) is not None
+        await _terminate_connections(dsn)
+        await store.set_discoverable(alice, False)
+        await _terminate_connections(dsn)
+        stored = await _send(store, alice, bob, 1)
+        assert not stored.duplicate
+        assert [e.body for e in await store.fetch_envelopes(bob, 1, 10)] == ["body1"]
+        await store.ping()
+
+
+def test_transient_errors_are_named() -> None:
+    assert is_transient(asyncpg.ConnectionDoesNotExistError("gone"))
+    assert is_transient(asyncpg.DeadlockDetectedError("deadlock"))
+    assert is_transient(ConnectionRefusedError())
+    assert not is_transient(asyncpg.UniqueViolationError("dup"))
+    assert not is_transient(asyncpg.NumericValueOutOfRangeError("too big"))

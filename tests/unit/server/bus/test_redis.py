@@ -1,0 +1,54 @@
+"""RedisBus between two nodes on the real Redis: what one node publishes, the other receives
+as it was sent, the online-only flag included."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from porch.server.bus.base import DeviceEvent
+from porch.server.bus.redis import RedisBus
+from porch.server.domain import Envelope
+from tests.integration.backends import REDIS_URL, require_services
+
+
+@pytest.fixture
+async def nodes() -> AsyncIterator[tuple[RedisBus, RedisBus]]:
+    require_services()
+    a, b = RedisBus(REDIS_URL), RedisBus(REDIS_URL)
+    async with a, b:
+        yield a, b
+
+
+async def _received(bus: RedisBus, account: str, sender: RedisBus, event: DeviceEvent) -> Envelope:
+    got: asyncio.Queue[DeviceEvent] = asyncio.Queue()
+    sub = bus.subscribe(account, 1, got.put_nowait)
+    try:
+        await asyncio.sleep(0.2)  # the subscription reaches Redis
+        await sender.publish(account, 1, event)
+        while True:
+            e = (await asyncio.wait_for(got.get(), 5)).envelope
+            if e is not None:  # resyncs (empty events) may come first
+                return e
+    finally:
+        sub.close()
+
+
+async def test_an_online_only_envelope_stays_online_only_across_nodes(
+    nodes: tuple[RedisBus, RedisBus],
+) -> None:
+    a, b = nodes
+    typing = Envelope.online_only("acct-eph", 1, "alice", 2, 1_700_000_000_000, 1, "ct")
+    got = await _received(b, "acct-eph", a, DeviceEvent(envelope=typing))
+    assert got == typing
+    assert got.ephemeral and got.wire_id == 0
+
+
+async def test_a_stored_envelope_crosses_nodes_unchanged(nodes: tuple[RedisBus, RedisBus]) -> None:
+    a, b = nodes
+    stored = Envelope(41, "acct-st", 1, "alice", 2, 1_700_000_000_000, 0, "ct")
+    got = await _received(b, "acct-st", a, DeviceEvent(envelope=stored))
+    assert got == stored
+    assert not got.ephemeral and got.wire_id == 41
