@@ -44,10 +44,11 @@ MAX_NAME_CHARS: Final = 128
 MAX_DESCRIPTION_CHARS: Final = 1024
 MAX_AVATAR_CHARS: Final = 512
 MAX_TIMER_SECONDS: Final = 365 * 24 * 3600
-# Padded plaintext sizes. Every name (ASCII or not) with a short description fits the first
-# bucket, so the blob size says nothing about the name's length; the largest state allowed
-# (4-byte characters everywhere, escaped quotes in the avatar) stays under the last one.
-BUCKETS: Final = (512, 1024, 2048, 4096, 8192)
+# Padded plaintext sizes. Any name (128 characters of up to 4 UTF-8 bytes) with the other fields
+# and a description of a few hundred bytes fits the first bucket, so the blob size says nothing
+# about the name's length; the largest state allowed (4-byte characters everywhere, escaped
+# quotes in the avatar) stays under the last one.
+BUCKETS: Final = (1024, 2048, 4096, 8192)
 MAX_BLOB_BYTES: Final = HEADER_LEN + NONCE_LEN + BUCKETS[-1] + TAG_LEN
 
 
