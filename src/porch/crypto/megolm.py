@@ -44,13 +44,14 @@ _NONCE_LEN: Final = 12
 MAX_MESSAGE_BYTES: Final = 80 * 1024
 # Bound on the replay record of one inbound session. A sender rotates after at most
 # RotationPolicy.max_messages messages (<= this), so an honest session never reaches it.
-MAX_TRACKED_INDICES: Final = 10_000
+MAX_TRACKED_INDICES: Final = 1_000
 MAX_MESSAGE_INDEX: Final = 2**32 - 1  # Megolm's counter is a u32
 GROUP_KEY_LABEL: Final = b"porch/group-key/v1\x00"
 MAX_GROUP_ID_BYTES: Final = 128
 _DIGEST_LEN: Final = 16  # truncated SHA-256: collisions would need 2^64 work by the sender
 
 DAY_MS: Final = 24 * 3600 * 1000
+MAX_TIME_MS: Final = 2**53 - 1  # timestamps survive a JavaScript number (as in contents)
 
 
 def _check_pickle_key(pickle_key: bytes) -> None:
@@ -196,6 +197,8 @@ class OutboundGroupSession:
 
     @classmethod
     def create(cls, pickle_key: bytes, now_ms: int) -> OutboundGroupSession:
+        if type(now_ms) is not int or not 0 <= now_ms <= MAX_TIME_MS:
+            raise ValueError("now_ms must be an integer in 0..2**53-1")
         return cls(vodozemac.GroupSession(), now_ms, pickle_key)
 
     @property
@@ -217,7 +220,12 @@ class OutboundGroupSession:
         return self._session.session_key.to_base64()
 
     def encrypt(self, plaintext: bytes) -> bytes:
-        """Encrypt one (already padded) content; the ciphertext goes once to every member."""
+        """Encrypt one (already padded) content; the ciphertext goes once to every member.
+
+        Persist :meth:`pickle` before uploading the ciphertext: a crash that restores an older
+        pickle would encrypt a different message at an index already sent, which receivers
+        refuse as a replay.
+        """
         if self._session.message_index >= MAX_MESSAGE_INDEX:
             raise CryptoError("Megolm session is exhausted; rotate it", code=BAD_KEY)
         return bytes(self._session.encrypt(plaintext).to_bytes())
