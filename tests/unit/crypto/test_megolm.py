@@ -189,6 +189,9 @@ def test_pickles_round_trip_and_refuse_a_wrong_key(alice: OlmMachine) -> None:
         InboundGroupSession.from_pickle("not base64!", KEY)
     with pytest.raises(CryptoError):
         OutboundGroupSession.create(b"short", T0)
+    for bad_time in (-1, 2**53, True):
+        with pytest.raises(ValueError):
+            OutboundGroupSession.create(KEY, bad_time)
 
 
 def test_the_replay_record_is_bounded(alice: OlmMachine, monkeypatch: pytest.MonkeyPatch) -> None:
