@@ -1,5 +1,6 @@
 """End-to-end encryption building blocks: signatures, safety numbers, message content, Olm,
-keys at rest and provisioning of linked devices.
+Megolm group sessions, the sealed group state, keys at rest and provisioning of linked
+devices.
 
 Sans-IO apart from :mod:`porch.crypto.at_rest`, which reads and writes the profile's key files
 and the OS keyring. Byte layouts are specified in docs/protocol.md.
@@ -10,6 +11,8 @@ from porch.crypto.content import (
     MAX_TEXT_BYTES,
     PAD_BLOCK,
     Content,
+    GroupKey,
+    GroupStateKey,
     Receipt,
     Retry,
     Text,
@@ -27,6 +30,22 @@ from porch.crypto.errors import (
     ProfileKeyError,
     ProvisioningError,
     SignatureError,
+)
+from porch.crypto.group_state import (
+    GroupSettings,
+    GroupState,
+    blob_epoch,
+    open_group_state,
+    seal_group_state,
+)
+from porch.crypto.megolm import (
+    GroupPlaintext,
+    InboundGroupSession,
+    OutboundGroupSession,
+    RotationPolicy,
+    group_key_payload,
+    must_rotate,
+    rotation_reason,
 )
 from porch.crypto.olm import OlmCiphertext, OlmMachine, OneTimeKey, PeerDevice
 from porch.crypto.provisioning import (
@@ -57,10 +76,17 @@ __all__ = [
     "ContentError",
     "CryptoError",
     "DecryptError",
+    "GroupKey",
+    "GroupPlaintext",
+    "GroupSettings",
+    "GroupState",
+    "GroupStateKey",
+    "InboundGroupSession",
     "MasterKey",
     "OlmCiphertext",
     "OlmMachine",
     "OneTimeKey",
+    "OutboundGroupSession",
     "PeerDevice",
     "ProfileKeyError",
     "ProvisionMessage",
@@ -69,6 +95,7 @@ __all__ = [
     "ProvisioningUri",
     "Receipt",
     "Retry",
+    "RotationPolicy",
     "SafetyNumber",
     "SafetyNumberError",
     "Sealer",
@@ -76,17 +103,23 @@ __all__ = [
     "Text",
     "Typing",
     "Unknown",
+    "blob_epoch",
     "build_provisioning_uri",
     "decode_content",
     "device_binding_payload",
     "encode_content",
     "encrypt_provision",
+    "group_key_payload",
     "load_or_create_profile_key",
+    "must_rotate",
     "one_time_key_payload",
+    "open_group_state",
     "pad",
     "parse_provisioning_uri",
     "qr_text",
+    "rotation_reason",
     "safety_number",
+    "seal_group_state",
     "unpad",
     "verify_device_binding",
     "verify_ed25519",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, NoReturn
 
 from porch.crypto.errors import ContentError
+from porch.protocol.codec import b64decode
 
 VERSION = 1
 PAD_BLOCK = 160
@@ -21,6 +22,11 @@ MAX_TEXT_BYTES = 64 * 1024
 MAX_SAFE_INTEGER = 2**53 - 1
 
 MAX_DEVICE_ID = 2**31 - 1  # the wire's device id range (docs/protocol.md, "Frames")
+
+MAX_GROUP_ID_BYTES = 128
+MAX_EPOCH = 2**32 - 1
+# A vodozemac SessionKey (v2) is 229 bytes: 306 characters of unpadded base64.
+MAX_SESSION_KEY_CHARS = 512
 
 _RECEIPT_KINDS = ("delivered", "read")
 _TYPING_STATES = ("started", "stopped")
@@ -59,6 +65,30 @@ class Retry:
 
 
 @dataclass(frozen=True)
+class GroupKey:
+    """A Megolm session shared with one member device over Olm (Matrix's ``m.room_key``).
+
+    ``session`` is the session id (its Ed25519 key, base64), ``key`` the signed session key at
+    the index from which the recipient may read, and ``sig`` the sending device's Ed25519
+    signature over ``porch.crypto.megolm.group_key_payload(group, session)``.
+    """
+
+    group: str
+    session: str
+    key: str
+    sig: str
+
+
+@dataclass(frozen=True)
+class GroupStateKey:
+    """The 32-byte key (base64) that seals a group's state from key ``epoch`` on."""
+
+    group: str
+    epoch: int
+    key: str
+
+
+@dataclass(frozen=True)
 class Unknown:
     """A well-formed v1 content of a kind this client does not know; ``raw`` is the object."""
 
@@ -66,8 +96,8 @@ class Unknown:
     raw: dict[str, Any]
 
 
-Content = Text | Receipt | Typing | Retry | Unknown
-Encodable = Text | Receipt | Typing | Retry
+Content = Text | Receipt | Typing | Retry | GroupKey | GroupStateKey | Unknown
+Encodable = Text | Receipt | Typing | Retry | GroupKey | GroupStateKey
 
 
 def pad(data: bytes) -> bytes:
@@ -127,6 +157,25 @@ def content_to_json(content: Encodable) -> bytes:
         obj = {"v": VERSION, "t": "retry", "ts": content.ts, "device": content.device}
         if content.id is not None:
             obj["id"] = content.id
+    elif isinstance(content, GroupKey):
+        _validate_group_key(content.group, content.session, content.key, content.sig)
+        obj = {
+            "v": VERSION,
+            "t": "group_key",
+            "group": content.group,
+            "session": content.session,
+            "key": content.key,
+            "sig": content.sig,
+        }
+    elif isinstance(content, GroupStateKey):
+        _validate_group_state_key(content.group, content.epoch, content.key)
+        obj = {
+            "v": VERSION,
+            "t": "group_state_key",
+            "group": content.group,
+            "epoch": content.epoch,
+            "key": content.key,
+        }
     else:
         raise ContentError(f"cannot encode {type(content).__name__}")
     return _to_json(obj)
@@ -181,6 +230,38 @@ def _validate_retry(ts: Any, device: Any, msg_id: Any) -> None:
         _validate_id(msg_id, "retry id")
 
 
+def _validate_group_id(value: Any) -> None:
+    _validate_id(value, "group id")
+    raw = value.encode("utf-8")
+    if len(raw) > MAX_GROUP_ID_BYTES or b"\x00" in raw:
+        _fail(f"group id must be at most {MAX_GROUP_ID_BYTES} bytes without NUL")
+
+
+def _validate_b64(value: Any, what: str, *, size: int | None, max_chars: int) -> None:
+    if not isinstance(value, str) or not value or len(value) > max_chars:
+        _fail(f"{what} must be a base64 string of at most {max_chars} characters")
+    try:
+        raw = b64decode(value)
+    except ValueError:
+        _fail(f"{what} is not base64")
+    if size is not None and len(raw) != size:
+        _fail(f"{what} must encode {size} bytes")
+
+
+def _validate_group_key(group: Any, session: Any, key: Any, sig: Any) -> None:
+    _validate_group_id(group)
+    _validate_b64(session, "group_key session", size=32, max_chars=44)
+    _validate_b64(key, "group_key key", size=None, max_chars=MAX_SESSION_KEY_CHARS)
+    _validate_b64(sig, "group_key sig", size=64, max_chars=88)
+
+
+def _validate_group_state_key(group: Any, epoch: Any, key: Any) -> None:
+    _validate_group_id(group)
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= MAX_EPOCH:
+        _fail("group_state_key epoch must be an integer in 0..2**32-1")
+    _validate_b64(key, "group_state_key key", size=32, max_chars=44)
+
+
 def decode_content(data: bytes) -> Content:
     """Unpad and parse a decrypted content; ContentError on anything malformed."""
     raw = unpad(data)
@@ -215,4 +296,10 @@ def decode_content(data: bytes) -> Content:
     if kind == "retry":
         _validate_retry(obj.get("ts"), obj.get("device"), obj.get("id"))
         return Retry(ts=obj["ts"], device=obj["device"], id=obj.get("id"))
+    if kind == "group_key":
+        _validate_group_key(obj.get("group"), obj.get("session"), obj.get("key"), obj.get("sig"))
+        return GroupKey(group=obj["group"], session=obj["session"], key=obj["key"], sig=obj["sig"])
+    if kind == "group_state_key":
+        _validate_group_state_key(obj.get("group"), obj.get("epoch"), obj.get("key"))
+        return GroupStateKey(group=obj["group"], epoch=obj["epoch"], key=obj["key"])
     return Unknown(t=_check_str(kind, "content kind"), raw=obj)

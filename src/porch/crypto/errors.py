@@ -15,6 +15,10 @@ BAD_KEY = "bad_key"
 PROFILE_LOCKED = "profile_locked"
 BAD_PROVISIONING = "bad_provisioning"
 UNSUPPORTED_VERSION = "unsupported_version"
+# Megolm and the sealed group state (docs/protocol.md, "Megolm group sessions").
+REPLAYED = "replayed"
+UNKNOWN_INDEX = "unknown_index"
+STALE_REVISION = "stale_revision"
 
 
 class CryptoError(Exception):
@@ -38,7 +42,13 @@ class SignatureError(CryptoError):
 
 
 class DecryptError(CryptoError):
-    """A ciphertext could not be decrypted or authenticated (tampered, replayed, wrong key)."""
+    """A ciphertext could not be decrypted or authenticated (tampered, replayed, wrong key).
+
+    Megolm refines the code: ``"replayed"`` when a message index already decrypted a
+    different ciphertext, ``"unknown_index"`` when the message precedes the first index the
+    session knows (sent before this device got the key); a sealed group state older than one
+    already seen is ``"stale_revision"``.
+    """
 
     default_code = DECRYPT_FAILED
 

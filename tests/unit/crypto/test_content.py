@@ -9,6 +9,8 @@ import pytest
 from porch.crypto.content import (
     MAX_TEXT_BYTES,
     PAD_BLOCK,
+    GroupKey,
+    GroupStateKey,
     Receipt,
     Retry,
     Text,
@@ -190,3 +192,41 @@ def test_retry_without_id_omits_it() -> None:
     assert decode_content(_padded({"v": 1, "t": "retry", "ts": 5, "device": 3, "id": None})) == (
         Retry(ts=5, device=3)
     )
+
+
+SESSION = "A" * 43  # 32 bytes of unpadded base64
+SIG = "B" * 86  # 64 bytes
+GOOD_GROUP_KEY = {"group": "g-1", "session": SESSION, "key": "QUJD", "sig": SIG}
+
+
+def _raw(obj: dict[str, object]) -> bytes:
+    return pad(json.dumps({"v": 1, **obj}).encode())
+
+
+def test_group_key_contents_round_trip() -> None:
+    key = GroupKey(**GOOD_GROUP_KEY)  # type: ignore[arg-type]
+    state_key = GroupStateKey(group="g-1", epoch=2**32 - 1, key=SESSION)
+    for content in (key, state_key):
+        assert decode_content(encode_content(content)) == content
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"t": "group_key", **GOOD_GROUP_KEY, "group": ""},
+        {"t": "group_key", **GOOD_GROUP_KEY, "group": "g" * 129},
+        {"t": "group_key", **GOOD_GROUP_KEY, "group": "a\u0000b"},
+        {"t": "group_key", **GOOD_GROUP_KEY, "session": "A" * 42},
+        {"t": "group_key", **GOOD_GROUP_KEY, "session": "!" * 43},
+        {"t": "group_key", **GOOD_GROUP_KEY, "key": "Q" * 513},
+        {"t": "group_key", **GOOD_GROUP_KEY, "sig": SESSION},
+        {"t": "group_key", "group": "g-1", "session": SESSION, "key": "QUJD"},
+        {"t": "group_state_key", "group": "g-1", "epoch": -1, "key": SESSION},
+        {"t": "group_state_key", "group": "g-1", "epoch": 2**32, "key": SESSION},
+        {"t": "group_state_key", "group": "g-1", "epoch": True, "key": SESSION},
+        {"t": "group_state_key", "group": "g-1", "epoch": 0, "key": "QUJD"},
+    ],
+)
+def test_malformed_group_keys_rejected(obj: dict[str, object]) -> None:
+    with pytest.raises(ContentError):
+        decode_content(_raw(obj))

@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from porch.crypto.at_rest import Sealer
 from porch.crypto.content import (
+    GroupKey,
+    GroupStateKey,
     Receipt,
     Retry,
     Text,
@@ -21,6 +24,16 @@ from porch.crypto.content import (
     pad,
     unpad,
 )
+from porch.crypto.group_state import (
+    GroupSettings,
+    GroupState,
+    associated_data,
+    open_group_state,
+    pad_state,
+    seal_group_state_with,
+    state_to_json,
+)
+from porch.crypto.megolm import group_key_payload
 from porch.crypto.provisioning import (
     ProvisioningKeyPair,
     ProvisionMessage,
@@ -47,6 +60,7 @@ from porch.crypto.signing import (
     verify_ed25519,
     verify_one_time_key,
 )
+from porch.protocol.codec import b64encode
 
 VECTORS: dict[str, Any] = json.loads(
     (Path(__file__).parents[2] / "vectors" / "crypto.json").read_text("utf-8")
@@ -83,7 +97,11 @@ def test_padding(v: dict[str, Any]) -> None:
     assert unpad(bytes.fromhex(v["padded_hex"])) == data
 
 
-def _content(obj: dict[str, Any]) -> Text | Receipt | Typing | Retry:
+def _content(obj: dict[str, Any]) -> Text | Receipt | Typing | Retry | GroupKey | GroupStateKey:
+    if obj["t"] == "group_key":
+        return GroupKey(group=obj["group"], session=obj["session"], key=obj["key"], sig=obj["sig"])
+    if obj["t"] == "group_state_key":
+        return GroupStateKey(group=obj["group"], epoch=obj["epoch"], key=obj["key"])
     if obj["t"] == "text":
         return Text(id=obj["id"], body=obj["body"], ts=obj["ts"])
     if obj["t"] == "receipt":
@@ -103,6 +121,38 @@ def test_content(v: dict[str, Any]) -> None:
     encoded = encode_content(content)
     assert len(encoded) == v["padded_length"]
     assert decode_content(encoded) == content
+
+
+@pytest.mark.parametrize("v", VECTORS["group_key_signature"])
+def test_group_key_signature(v: dict[str, Any]) -> None:
+    device = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(v["device_seed_hex"]))
+    payload = group_key_payload(v["group"], v["session"])
+    assert payload.hex() == v["payload_hex"]
+    assert b64encode(device.public_key().public_bytes_raw()) == v["device_ed25519"]
+    assert b64encode(device.sign(payload)) == v["signature"]
+    verify_ed25519(v["device_ed25519"], payload, v["signature"])
+
+
+@pytest.mark.parametrize("v", VECTORS["group_state"])
+def test_group_state(v: dict[str, Any]) -> None:
+    s = v["state"]
+    state = GroupState(
+        name=s["name"],
+        description=s["description"],
+        avatar=s["avatar"],
+        timer_seconds=s["timer"],
+        settings=GroupSettings(
+            members_can_edit=s["members_can_edit"], join_approval=s["join_approval"]
+        ),
+    )
+    raw = state_to_json(state)
+    assert raw == v["json"].encode("utf-8")
+    assert len(pad_state(raw)) == v["padded_length"]
+    key, nonce = bytes.fromhex(v["key_hex"]), bytes.fromhex(v["nonce_hex"])
+    blob = seal_group_state_with(key, v["group"], v["revision"], v["epoch"], state, nonce)
+    assert associated_data(v["group"], v["revision"], blob[:5]).hex() == v["aad_hex"]
+    assert blob.hex() == v["blob_hex"]
+    assert open_group_state(key, v["group"], v["revision"], blob) == state
 
 
 @pytest.mark.parametrize("v", VECTORS["subkey"])
@@ -193,5 +243,7 @@ def test_vector_file_is_not_empty() -> None:
         "safety_number",
         "safety_number_libsignal",
         "provisioning",
+        "group_key_signature",
+        "group_state",
     ):
         assert VECTORS[section], section
