@@ -270,9 +270,10 @@ class Receiver:
         # would block the queue), but never silently: history keeps a placeholder, the
         # application is told, and where a resend can help the sender is asked for one.
         state = self._state
-        log.warning(
-            "could not decrypt a message from %s/%s: %s", env.sender[:8], env.device, reason
-        )
+        # Info, not a warning: the user is told through the placeholder and the event, and
+        # anyone can send undecryptable envelopes, so a warning per envelope would let them
+        # flood a `porch recv`'s terminal.
+        log.info("could not decrypt a message from %s/%s: %s", env.sender[:8], env.device, reason)
         asked = request_retry and state.retrier.request(env.sender, env.device, env.ts)
         text = retry.placeholder_text(state.label(env.sender), asked)
         with state.store.transaction() as db:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import logging
 import os
+
+import pytest
 
 from porch.client import retry
 from porch.client.core import ClaimKeys, Reconnect, SendFrame, SendSettled, TopUpKeys, WakeOutbox
@@ -117,7 +120,9 @@ def _garbage(alice_env: dict[str, object]) -> dict[str, object]:
     return {**alice_env, "id": int(str(alice_env["id"])) + 1, "kind": 1, "body": body}
 
 
-def test_a_failed_decryption_refetches_then_asks_for_a_resend(make_peer: PeerFactory) -> None:
+def test_a_failed_decryption_refetches_then_asks_for_a_resend(
+    make_peer: PeerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     alice, bob = make_peer(), make_peer()
     directory = {alice.account_id: alice, bob.account_id: bob}.__getitem__
     alice.queue_text(bob, "first")
@@ -139,6 +144,9 @@ def test_a_failed_decryption_refetches_then_asks_for_a_resend(make_peer: PeerFac
         m for m in bob.store.history(alice.account_id) if m.status == retry.UNDECRYPTABLE
     ]
     assert retry.ASKED_TO_RESEND in placeholder.text
+    # Told through the placeholder and the event: no warning per envelope, which anyone could
+    # turn into a flood of lines on a `porch recv` terminal.
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
     # The request goes out on a new session: a claim for alice's device first.
     [item] = bob.core.next_outbox_items()
     assert decode_content(item.content) == Retry(int(str(broken["ts"])), alice.device_id)
