@@ -9,6 +9,7 @@ run (the SDK, uvicorn and the server, Textual, the bench) inside their `run`, so
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -59,11 +60,9 @@ def _run(argv: list[str] | None) -> int:
 def _quiet_stdout() -> None:
     """After EPIPE: point stdout at /dev/null so the interpreter's final flush is silent (the
     recipe in the Python docs, "Note on SIGPIPE")."""
-    try:
+    with contextlib.suppress(OSError, ValueError):  # stdout may not be a file (a test's)
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):  # stdout is not a file (captured by a test, say)
-        pass
 
 
 def main(argv: list[str] | None = None) -> int:

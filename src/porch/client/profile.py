@@ -10,6 +10,7 @@ and keeps the directory 0700 and its files 0600 whatever the umask.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -142,7 +143,7 @@ def check_writable(directory: Path) -> None:
 
 
 class _Rollback(Exception):
-    pass
+    """Raised inside the write check's transaction to undo it."""
 
 
 def open_store(profile_dir: Path) -> tuple[LocalStore, Sealer]:
@@ -167,11 +168,9 @@ def open_store(profile_dir: Path) -> tuple[LocalStore, Sealer]:
     except (sqlite3.Error, OSError) as exc:
         raise profile_error(exc, profile_dir) from None
     try:
-        with store.transaction() as db:
+        with contextlib.suppress(_Rollback), store.transaction() as db:
             db.execute("INSERT OR REPLACE INTO kv (name, value) VALUES ('write-check', x'')")
             raise _Rollback
-    except _Rollback:
-        pass
     except (sqlite3.Error, OSError) as exc:
         store.close()
         raise profile_error(exc, profile_dir) from None

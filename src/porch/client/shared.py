@@ -9,6 +9,7 @@ of LocalStore, kept apart so that store.py stays about one screenful per concern
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
@@ -48,8 +49,8 @@ class SharedState:
     _db: sqlite3.Connection
     _sealer: Sealer
 
-    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError  # LocalStore's
+    # Provided by LocalStore, which this mixin is part of.
+    transaction: Callable[[], AbstractContextManager[sqlite3.Connection]]
 
     # Outbox states ---------------------------------------------------------------------------
 

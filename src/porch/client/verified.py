@@ -12,6 +12,7 @@ verifying it again queues them again. A mixin of LocalStore, like porch.client.s
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from enum import StrEnum
 
@@ -28,8 +29,8 @@ class Verification(StrEnum):
 class VerifiedKeys:
     _db: sqlite3.Connection
 
-    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        raise NotImplementedError  # LocalStore's
+    # Provided by LocalStore, which this mixin is part of.
+    transaction: Callable[[], AbstractContextManager[sqlite3.Connection]]
 
     def verified_key(self, account_id: str) -> str | None:
         row = self._db.execute(

@@ -30,6 +30,7 @@ from porch.client.store import PeerDeviceRow
 from porch.crypto.content import decode_content
 from porch.crypto.errors import CryptoError
 from porch.crypto.olm import OlmCiphertext
+from porch.failures import log_failure
 from porch.protocol.codec import b64decode
 from porch.protocol.frames import ACCOUNT_ID_PATTERN, MAX_DEVICE_ID, MAX_ENVELOPE_ID
 
@@ -145,7 +146,7 @@ class Receiver:
         except IdentityError as exc:  # keys that do not verify: asking again cannot help
             self._undecryptable(head.env, str(exc))
         except Exception as exc:  # a bug or bad data: as for a failure inside the envelope
-            log.exception("the keys for envelope %d could not be taken", head.env.id)
+            log_failure(log, "the keys for envelope %d could not be taken", head.env.id, exc=exc)
             env = head.env
             self._state.refuse(env.id, "unprocessable", env.sender, env.device, type(exc).__name__)
         else:
@@ -185,7 +186,7 @@ class Receiver:
         try:
             self._handle(item, fetched, queued)
         except Exception as exc:  # a bug or bad data: the same bytes would fail again
-            log.exception("envelope %d could not be handled", item.env.id)
+            log_failure(log, "envelope %d could not be handled", item.env.id, exc=exc)
             self._state.refuse(
                 item.env.id, "unprocessable", item.env.sender, item.env.device, type(exc).__name__
             )

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from porch.failures import log_failure
 from porch.protocol import frames as f
 from porch.protocol.close_codes import CloseCode
 from porch.protocol.codec import dumps
@@ -239,8 +240,8 @@ class Connection:
         except ProtocolError as exc:
             exc.details.setdefault("ref", client_id)
             await self._send_error(exc)
-        except Exception:
-            log.exception("send failed")
+        except Exception as exc:
+            log_failure(log, "send failed", exc=exc)
             await self._send_error(
                 ProtocolError(
                     ErrorCode.INTERNAL,
@@ -259,8 +260,8 @@ class Connection:
             await self._messages.acknowledge(self._principal, ids)
         except ProtocolError:
             raise
-        except Exception:  # one failed delete fails alone; the connection carries on
-            log.exception("ack failed")
+        except Exception as exc:  # one failed delete fails alone; the connection carries on
+            log_failure(log, "ack failed", exc=exc)
             raise ProtocolError(
                 ErrorCode.INTERNAL,
                 "the server could not delete these envelopes; they may come again",

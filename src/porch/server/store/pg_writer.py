@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 
+from porch.failures import log_failure
 from porch.server.domain import Envelope
 from porch.server.retry import Classifier, retry
 from porch.server.store.base import OutgoingCopy, StoredMessage, StoreError
@@ -75,7 +76,7 @@ class BatchWriter:
                 _resolve([(r, _failure(exc)) for r in batch])
                 if not isinstance(exc, Exception):
                     raise
-                log.error("the writer failed on a batch of %d", len(batch), exc_info=exc)
+                log_failure(log, "the writer failed on a batch of %d", len(batch), exc=exc)
 
     async def _write_batch(self, batch: list[SendRequest | AckRequest]) -> None:
         """The whole batch in one transaction; if that fails, each operation in a savepoint of

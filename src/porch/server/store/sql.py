@@ -20,6 +20,7 @@ it into its own error (UsernameTaken, IdentityKeyTaken).
 
 from __future__ import annotations
 
+import abc
 import functools
 import re
 import sqlite3
@@ -110,15 +111,15 @@ def postgres_text(sql: str) -> str:
     return _PLACEHOLDER.sub(lambda _: f"${next(numbers)}", sql.format_map(POSTGRES_HOOKS))
 
 
-class SqlDomain:
+class SqlDomain(abc.ABC):
     """Base of the per-domain stores (accounts.py, keys.py, ...): they run operations through
     the two methods a backend provides. Reads may skip the transaction a write needs."""
 
-    async def _read(self, op: OpFactory[T]) -> T:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def _read(self, op: OpFactory[T]) -> T: ...
 
-    async def _write(self, op: OpFactory[T]) -> T:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def _write(self, op: OpFactory[T]) -> T: ...
 
 
 # SQLite ------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from porch.failures import log_failure
 from porch.server.lifecycle import Component
 from porch.server.retry import retry_sync
 from porch.server.store.accounts import SqlAccountStore
@@ -168,12 +169,12 @@ class _Executor:
                 lambda: _attempt(conn, batch), is_transient, f"a SQLite batch of {len(batch)}"
             )
         except BaseException as exc:
-            failure = StoreError(f"transaction failed: {type(exc).__name__}: {exc}")
+            failure = StoreError(f"transaction failed: {type(exc).__name__}")
             self._post([(fut, None, failure) for _, fut in batch])
             if not isinstance(exc, Exception):
                 raise
             if not isinstance(exc, sqlite3.Error):
-                log.error("a SQLite batch of %d failed", len(batch), exc_info=exc)
+                log_failure(log, "a SQLite batch of %d failed", len(batch), exc=exc)
             return
         self._post(outcomes)
 

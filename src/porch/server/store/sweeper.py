@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from porch.failures import log_failure
 from porch.server.clock import Clock
 from porch.server.lifecycle import Component
 from porch.server.metrics import Metrics
@@ -54,14 +55,7 @@ class Sweeper(Component):
             self._metrics.queue_depth.set(await self._queue_depth())
         except Exception as exc:
             self.failures += 1
-            # The type only: a store error's text may carry a path, never a payload, but the
-            # next line of the log is what an operator needs.
-            log.error(
-                "retention sweep failed (%s); next try in %.0f s",
-                type(exc).__name__,
-                self._interval,
-                exc_info=exc,
-            )
+            log_failure(log, "retention sweep failed; next try in %.0f s", self._interval, exc=exc)
             return False
         self.last = result
         if result.envelopes:

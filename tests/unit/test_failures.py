@@ -1,0 +1,24 @@
+"""porch.failures: an unexpected failure is logged by type and place, never by its text."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from porch.failures import log_failure
+
+
+def test_a_failure_is_logged_without_its_message(caplog: pytest.LogCaptureFixture) -> None:
+    log = logging.getLogger("porch.test")
+    try:
+        # As asyncpg's DataError does: the text quotes the argument it could not encode.
+        raise ValueError("invalid input for query argument $5: b'SECRET-CIPHERTEXT'")
+    except ValueError as exc:
+        with caplog.at_level(logging.ERROR, "porch.test"):
+            log_failure(log, "a batch of %d failed", 3, exc=exc)
+    [record] = caplog.records
+    text = record.getMessage()
+    assert "a batch of 3 failed (ValueError)" in text
+    assert "test_failures.py" in text  # where it happened
+    assert "SECRET" not in caplog.text and record.exc_info is None
