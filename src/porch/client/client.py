@@ -29,13 +29,11 @@ from porch.client import identities, registration
 from porch.client.api import Credentials, HttpApi
 from porch.client.core import Bundle, ClientCore
 from porch.client.core.context import now_ms
+from porch.client.directory import Directory
 from porch.client.errors import (
-    ClientError,
     IdentityError,
     MessageTooLong,
     NotRegistered,
-    RecipientNotFound,
-    ServerError,
     Timeout,
     UsageError,
 )
@@ -91,7 +89,9 @@ class Client:
         self._lock = ProfileLock(self.profile_dir)
         self._outbox_seq = 0
         self._relay_row = 0
-        self._names_tried: set[str] = set()
+        self._directory = Directory(
+            lambda: self._store, lambda: self.api, self.account_id, self.label
+        )
         self.credentials = Credentials(
             self.config.account_id, self.config.device_id, password.decode()
         )
@@ -303,39 +303,7 @@ class Client:
 
     async def resolve(self, to: str) -> str:
         """+NUMBER, @USERNAME or an account id -> account id (asks the directory once)."""
-        to = to.strip()
-        if to.startswith("+"):
-            phone = normalize_phone(to)
-            found = self._store.find_contact(phone=phone)
-            if found:
-                return found
-            account_id = await self._lookup(phone=phone)
-            self._store.set_contact(account_id, phone=phone)
-            return account_id
-        if to.startswith("@"):
-            username = to[1:].lower()
-            found = self._store.find_contact(username=username)
-            if found:
-                return found
-            account_id = await self._lookup(username=username)
-            self._store.set_contact(account_id, username=username)
-            return account_id
-        if len(to) == 36 and to.count("-") == 4:
-            return to.lower()
-        raise UsageError(
-            f"{to!r} is not a +phone number, an @username or an account id (@{to}, say)"
-        )
-
-    async def _lookup(self, **query: str) -> str:
-        try:
-            return await self.api.lookup(**query)
-        except ServerError as exc:
-            if exc.code == "not_found":
-                who = query.get("phone") or f"@{query.get('username')}"
-                raise RecipientNotFound(
-                    f"nobody on this server is {who}; check the spelling, or ask them for it"
-                ) from None
-            raise
+        return await self._directory.resolve(to)
 
     async def send_text(
         self, to: str, text: str, *, wait: bool = True, timeout: float | None = 30.0
@@ -407,19 +375,7 @@ class Client:
 
     async def name_of(self, account_id: str) -> str:
         """@username or +number for an account, asking the server once when first seen."""
-        if (
-            account_id != self.account_id
-            and account_id not in self._names_tried
-            and not self._store.contact_named(account_id)
-        ):
-            self._names_tried.add(account_id)  # one try per process, even when it fails
-            try:
-                username, phone = await self.api.profile(account_id)
-            except ClientError as exc:
-                log.info("no public name for %s: %s", account_id[:8], exc.code)
-            else:
-                self._store.set_contact_name(account_id, username, phone)
-        return self.label(account_id)
+        return await self._directory.name_of(account_id)
 
     def unshown(self, limit: int = 500) -> list[ReceivedMessage]:
         """Received messages that no command on this profile has shown yet, oldest first."""
