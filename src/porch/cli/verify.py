@@ -114,6 +114,8 @@ async def _verify(client: Client, args: argparse.Namespace) -> int:
     from porch.crypto.errors import CryptoError
     from porch.crypto.safety import Comparison
 
+    # A malformed --scan is a usage error before anything is shown or fetched.
+    scanned = None if args.scan is None else _scanned(args.scan)
     ident = await client.identity(args.contact)
     label = printable(await client.name_of(ident.account_id))
     number = ident.safety_number
@@ -142,9 +144,9 @@ async def _verify(client: Client, args: argparse.Namespace) -> int:
         print(qr_text(number.qr_payload()))
         print(_state_line(ident.verification, label))
     confirmed = False
-    if args.scan is not None:
+    if scanned is not None:
         try:
-            comparison = number.compare(_scanned(args.scan))
+            comparison = number.compare(scanned)
         except CryptoError as exc:
             from porch.client.errors import UsageError
 

@@ -66,7 +66,7 @@ def test_verify_scan_then_a_key_change_pauses_send_until_accepted(
     err = capsys.readouterr().err
     assert "does not match" in err
     assert main(["verify", bob, "--scan", "zz", *a]) == Exit.USAGE
-    capsys.readouterr()
+    assert "Safety number" not in capsys.readouterr().out  # refused before anything is shown
     # Bob's code matches.
     code, scanned = _json(["verify", bob, "--json", "--scan", str(theirs["qr"]), *a], capsys)
     assert code == 0 and scanned["match"] is True and scanned["state"] == "verified"
