@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from porch.client.contacts import Contacts, PeerDeviceRow
+from porch.client.group_store import GROUP_SCHEMA, GroupStore
 from porch.client.shared import SharedState
 from porch.client.verified import VerifiedKeys
 from porch.crypto.at_rest import Sealer
@@ -115,7 +116,7 @@ class Conversation:
     unread: int
 
 
-class LocalStore(Contacts, SharedState, VerifiedKeys):
+class LocalStore(Contacts, SharedState, VerifiedKeys, GroupStore):
     def __init__(self, path: Path, sealer: Sealer) -> None:
         self._sealer = sealer
         self._db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
@@ -124,7 +125,7 @@ class LocalStore(Contacts, SharedState, VerifiedKeys):
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA secure_delete=ON")
         with self.transaction() as db:  # two processes opening a new profile at once: one wins
-            for statement in SCHEMA:
+            for statement in SCHEMA + GROUP_SCHEMA:
                 db.execute(statement)
             version = int(db.execute("PRAGMA user_version").fetchone()[0])
             for statements in MIGRATIONS[version:]:

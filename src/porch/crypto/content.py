@@ -9,11 +9,13 @@ Receivers ignore unknown fields and surface unknown kinds as :class:`Unknown`, s
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Literal, NoReturn
 
 from porch.crypto.errors import ContentError
 from porch.protocol.codec import b64decode
+from porch.protocol.fields import ACCOUNT_ID_PATTERN
 
 VERSION = 1
 PAD_BLOCK = 160
@@ -28,6 +30,22 @@ MAX_EPOCH = 2**32 - 1
 # A vodozemac SessionKey (v2) is 229 bytes: 306 characters of unpadded base64.
 MAX_SESSION_KEY_CHARS = 512
 
+# group_update (issue 7 spec E): what the change was, and on whom (at most one server call's
+# worth of accounts: the server adds at most 1000 at once).
+GROUP_ACTIONS = (
+    "create",
+    "add",
+    "remove",
+    "leave",
+    "promote",
+    "demote",
+    "join",
+    "state",
+    "settings",
+)
+MAX_GROUP_UPDATE_TARGETS = 1000
+_ACCOUNT_ID = re.compile(ACCOUNT_ID_PATTERN)
+
 _RECEIPT_KINDS = ("delivered", "read")
 _TYPING_STATES = ("started", "stopped")
 
@@ -37,6 +55,9 @@ class Text:
     id: str
     body: str
     ts: int
+    # The group a text belongs to when it travels inside Megolm (spec E); the receiver checks
+    # that the session it came in belongs to that group. Absent in 1:1 texts.
+    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +109,22 @@ class GroupStateKey:
     key: str
 
 
+GroupAction = Literal[
+    "create", "add", "remove", "leave", "promote", "demote", "join", "state", "settings"
+]
+
+
+@dataclass(frozen=True)
+class GroupUpdate:
+    """A change to a group, told by the device that made it ("Alice added Bob"), so members
+    see who did what; the server's ``group_changed`` hint says only that something changed."""
+
+    group: str
+    revision: int
+    action: GroupAction
+    targets: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class Unknown:
     """A well-formed v1 content of a kind this client does not know; ``raw`` is the object."""
@@ -96,8 +133,8 @@ class Unknown:
     raw: dict[str, Any]
 
 
-Content = Text | Receipt | Typing | Retry | GroupKey | GroupStateKey | Unknown
-Encodable = Text | Receipt | Typing | Retry | GroupKey | GroupStateKey
+Content = Text | Receipt | Typing | Retry | GroupKey | GroupStateKey | GroupUpdate | Unknown
+Encodable = Text | Receipt | Typing | Retry | GroupKey | GroupStateKey | GroupUpdate
 
 
 def pad(data: bytes) -> bytes:
@@ -145,6 +182,9 @@ def content_to_json(content: Encodable) -> bytes:
     if isinstance(content, Text):
         _validate_text(content.id, content.body, content.ts)
         obj = {"v": VERSION, "t": "text", "id": content.id, "body": content.body, "ts": content.ts}
+        if content.group is not None:
+            _validate_group_id(content.group)
+            obj["group"] = content.group
     elif isinstance(content, Receipt):
         _validate_receipt(content.kind, list(content.ids))
         obj = {"v": VERSION, "t": "receipt", "kind": content.kind, "ids": list(content.ids)}
@@ -175,6 +215,17 @@ def content_to_json(content: Encodable) -> bytes:
             "group": content.group,
             "epoch": content.epoch,
             "key": content.key,
+        }
+    elif isinstance(content, GroupUpdate):
+        targets = list(content.targets)
+        _validate_group_update(content.group, content.revision, content.action, targets)
+        obj = {
+            "v": VERSION,
+            "t": "group_update",
+            "group": content.group,
+            "revision": content.revision,
+            "action": content.action,
+            "targets": targets,
         }
     else:
         raise ContentError(f"cannot encode {type(content).__name__}")
@@ -262,6 +313,21 @@ def _validate_group_state_key(group: Any, epoch: Any, key: Any) -> None:
     _validate_b64(key, "group_state_key key", size=32, max_chars=44)
 
 
+def _validate_group_update(group: Any, revision: Any, action: Any, targets: Any) -> None:
+    _validate_group_id(group)
+    if type(revision) is not int or not 0 <= revision <= MAX_SAFE_INTEGER:
+        _fail("group_update revision must be an integer in 0..2**53-1")
+    if action not in GROUP_ACTIONS:
+        _fail(f"group_update action must be one of {', '.join(GROUP_ACTIONS)}")
+    if not isinstance(targets, list) or len(targets) > MAX_GROUP_UPDATE_TARGETS:
+        _fail(f"group_update targets must be a list of at most {MAX_GROUP_UPDATE_TARGETS}")
+    for target in targets:
+        if not isinstance(target, str) or not _ACCOUNT_ID.fullmatch(target):
+            _fail("group_update targets must be account ids")
+    if len(set(targets)) != len(targets):
+        _fail("group_update targets must not repeat")
+
+
 def decode_content(data: bytes) -> Content:
     """Unpad and parse a decrypted content; ContentError on anything malformed."""
     raw = unpad(data)
@@ -284,7 +350,10 @@ def decode_content(data: bytes) -> Content:
         _fail("content kind 't' must be a string")
     if kind == "text":
         _validate_text(obj.get("id"), obj.get("body"), obj.get("ts"))
-        return Text(id=obj["id"], body=obj["body"], ts=obj["ts"])
+        group = obj.get("group")
+        if group is not None:
+            _validate_group_id(group)
+        return Text(id=obj["id"], body=obj["body"], ts=obj["ts"], group=group)
     if kind == "receipt":
         _validate_receipt(obj.get("kind"), obj.get("ids"))
         return Receipt(kind=obj["kind"], ids=tuple(obj["ids"]))
@@ -302,4 +371,13 @@ def decode_content(data: bytes) -> Content:
     if kind == "group_state_key":
         _validate_group_state_key(obj.get("group"), obj.get("epoch"), obj.get("key"))
         return GroupStateKey(group=obj["group"], epoch=obj["epoch"], key=obj["key"])
+    if kind == "group_update":
+        update = (obj.get("group"), obj.get("revision"), obj.get("action"), obj.get("targets"))
+        _validate_group_update(*update)
+        return GroupUpdate(
+            group=obj["group"],
+            revision=obj["revision"],
+            action=obj["action"],
+            targets=tuple(obj["targets"]),
+        )
     return Unknown(t=_check_str(kind, "content kind"), raw=obj)

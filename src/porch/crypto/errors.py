@@ -19,6 +19,8 @@ UNSUPPORTED_VERSION = "unsupported_version"
 REPLAYED = "replayed"
 UNKNOWN_INDEX = "unknown_index"
 STALE_REVISION = "stale_revision"
+# No inbound Megolm session from that device for that group (yet): its group_key has not come.
+UNKNOWN_SESSION = "unknown_session"
 
 
 class CryptoError(Exception):
@@ -46,7 +48,8 @@ class DecryptError(CryptoError):
 
     Megolm refines the code: ``"replayed"`` when a message index already decrypted a
     different ciphertext, ``"unknown_index"`` when the message precedes the first index the
-    session knows (sent before this device got the key); a sealed group state older than one
+    session knows (sent before this device got the key), ``"unknown_session"`` when no session
+    from the sending device for that group is known; a sealed group state older than one
     already seen is ``"stale_revision"``.
     """
 
