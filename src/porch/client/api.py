@@ -74,6 +74,11 @@ class HttpApi:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    async def request(self, method: str, path: str, json: Any = None) -> Any:
+        """One call with the errors mapped (ServerError, ServerUnreachable); the decoded JSON
+        body, or None for 204. For the route groups kept in their own modules (group_api)."""
+        return await self._call(method, path, json)
+
     async def _call(self, method: str, path: str, json: Any = None) -> Any:
         try:
             response = await self._http.request(method, path, json=json)

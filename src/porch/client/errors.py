@@ -42,6 +42,8 @@ class ClientCode(StrEnum):
     REPLACED = "replaced"
     REVOKED = "revoked"
     HTTP_ERROR = "http_error"
+    BAD_RESPONSE = "bad_response"  # the server's answer is malformed or out of bounds
+    BAD_LINK = "bad_link"  # a group invite link that cannot be used (porch.client.group_links)
 
 
 class ClientError(Exception):
