@@ -217,7 +217,8 @@ def content_to_json(content: Encodable) -> bytes:
             "key": content.key,
         }
     elif isinstance(content, GroupUpdate):
-        targets = list(content.targets)
+        raw_targets: Any = content.targets
+        targets = list(raw_targets) if isinstance(raw_targets, (list, tuple)) else raw_targets
         _validate_group_update(content.group, content.revision, content.action, targets)
         obj = {
             "v": VERSION,

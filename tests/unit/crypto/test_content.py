@@ -230,3 +230,74 @@ def test_group_key_contents_round_trip() -> None:
 def test_malformed_group_keys_rejected(obj: dict[str, object]) -> None:
     with pytest.raises(ContentError):
         decode_content(_raw(obj))
+
+
+# group_update and group texts (issue 7 spec E) ------------------------------------------------
+
+_A = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+_B = "b7f3c2a0-0000-4000-8000-00000000beef"
+
+
+def test_group_update_round_trips_every_action() -> None:
+    from typing import get_args
+
+    from porch.crypto.content import GROUP_ACTIONS, GroupAction, GroupUpdate
+
+    assert set(get_args(GroupAction)) == set(GROUP_ACTIONS)
+    for action in GROUP_ACTIONS:
+        update = GroupUpdate("g", 7, action, (_A, _B))  # type: ignore[arg-type]
+        assert decode_content(encode_content(update)) == update
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"action": "kick"},
+        {"revision": -1},
+        {"revision": 2**53},
+        {"revision": True},
+        {"group": ""},
+        {"targets": "nobody"},
+        {"targets": ["not-an-account"]},
+        {"targets": [_A, _A]},
+        {"targets": [_A] * 1001},
+        {"targets": None},
+    ],
+)
+def test_group_update_out_of_bounds_is_refused(fields: dict[str, object]) -> None:
+    import json
+
+    from porch.crypto.content import GroupUpdate, pad
+
+    obj = {"v": 1, "t": "group_update", "group": "g", "revision": 1, "action": "add"}
+    obj["targets"] = [_A]
+    obj.update(fields)
+    with pytest.raises(ContentError):
+        decode_content(pad(json.dumps(obj).encode()))
+    targets = obj["targets"]
+    update = GroupUpdate(
+        obj["group"],  # type: ignore[arg-type]
+        obj["revision"],  # type: ignore[arg-type]
+        obj["action"],  # type: ignore[arg-type]
+        tuple(targets) if isinstance(targets, list) else targets,  # type: ignore[arg-type]
+    )
+    with pytest.raises(ContentError):
+        encode_content(update)
+
+
+def test_a_1000_target_update_is_accepted() -> None:
+    import uuid
+
+    from porch.crypto.content import GroupUpdate
+
+    update = GroupUpdate("g", 1, "add", tuple(str(uuid.uuid4()) for _ in range(1000)))
+    assert decode_content(encode_content(update)) == update
+
+
+def test_a_text_may_name_its_group() -> None:
+    text = Text("m1", "hi", 1, group="g-1")
+    assert b'"group":"g-1"' in encode_content(text)
+    assert decode_content(encode_content(text)) == text
+    assert b"group" not in encode_content(Text("m1", "hi", 1))
+    with pytest.raises(ContentError):
+        encode_content(Text("m1", "hi", 1, group=""))

@@ -14,6 +14,7 @@ from porch.crypto.at_rest import Sealer
 from porch.crypto.content import (
     GroupKey,
     GroupStateKey,
+    GroupUpdate,
     Receipt,
     Retry,
     Text,
@@ -24,6 +25,7 @@ from porch.crypto.content import (
     pad,
     unpad,
 )
+from porch.crypto.group_message import GroupMessage, decode_group_message, encode_group_message
 from porch.crypto.group_state import (
     GroupSettings,
     GroupState,
@@ -97,13 +99,17 @@ def test_padding(v: dict[str, Any]) -> None:
     assert unpad(bytes.fromhex(v["padded_hex"])) == data
 
 
-def _content(obj: dict[str, Any]) -> Text | Receipt | Typing | Retry | GroupKey | GroupStateKey:
+def _content(
+    obj: dict[str, Any],
+) -> Text | Receipt | Typing | Retry | GroupKey | GroupStateKey | GroupUpdate:
+    if obj["t"] == "group_update":
+        return GroupUpdate(obj["group"], obj["revision"], obj["action"], tuple(obj["targets"]))
     if obj["t"] == "group_key":
         return GroupKey(group=obj["group"], session=obj["session"], key=obj["key"], sig=obj["sig"])
     if obj["t"] == "group_state_key":
         return GroupStateKey(group=obj["group"], epoch=obj["epoch"], key=obj["key"])
     if obj["t"] == "text":
-        return Text(id=obj["id"], body=obj["body"], ts=obj["ts"])
+        return Text(id=obj["id"], body=obj["body"], ts=obj["ts"], group=obj.get("group"))
     if obj["t"] == "receipt":
         return Receipt(kind=obj["kind"], ids=tuple(obj["ids"]))
     if obj["t"] == "retry":
@@ -121,6 +127,13 @@ def test_content(v: dict[str, Any]) -> None:
     encoded = encode_content(content)
     assert len(encoded) == v["padded_length"]
     assert decode_content(encoded) == content
+
+
+@pytest.mark.parametrize("v", VECTORS["group_message"])
+def test_group_message(v: dict[str, Any]) -> None:
+    message = GroupMessage(v["group"], v["session"], bytes.fromhex(v["megolm_hex"]))
+    assert encode_group_message(message).hex() == v["body_hex"]
+    assert decode_group_message(bytes.fromhex(v["body_hex"])) == message
 
 
 @pytest.mark.parametrize("v", VECTORS["group_key_signature"])
