@@ -160,6 +160,7 @@ class Group:
     id: str
     revision: int
     state: bytes  # sealed by the clients: opaque here
+    state_revision: int  # the revision the state was stored under (its sealing binds it)
     members_can_edit: bool
     join_approval: bool
     members: tuple[GroupMember, ...]  # ordered by (since, account_id)

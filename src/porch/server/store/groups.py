@@ -27,18 +27,18 @@ from porch.server.store.base import (
 )
 from porch.server.store.sql import Op, SqlDomain, UniqueViolation, count, row, rows, value
 
-GROUP_COLS = "id, revision, state, members_can_edit, join_approval, invite_hash"
+GROUP_COLS = "id, revision, state, state_revision, members_can_edit, join_approval, invite_hash"
 GROUP_ADD = (
-    "INSERT INTO groups (id, revision, state, members_can_edit, join_approval)"
-    " VALUES (?, 1, ?, ?, ?)"
+    "INSERT INTO groups (id, revision, state, state_revision, members_can_edit, join_approval)"
+    " VALUES (?, 1, ?, 1, ?, ?)"
 )
 GROUP_BY_ID = "SELECT " + GROUP_COLS + " FROM groups WHERE id = ?"
 GROUP_LOCKED = "SELECT " + GROUP_COLS + " FROM groups WHERE id = ?{for_update}"
 GROUP_BY_INVITE = "SELECT id FROM groups WHERE invite_hash = ?"
 # The compare-and-set: 0 rows changed means another change got there first.
 GROUP_UPDATE = (
-    "UPDATE groups SET revision = ?, state = ?, members_can_edit = ?, join_approval = ?,"
-    " invite_hash = ? WHERE id = ? AND revision = ?"
+    "UPDATE groups SET revision = ?, state = ?, state_revision = ?, members_can_edit = ?,"
+    " join_approval = ?, invite_hash = ? WHERE id = ? AND revision = ?"
 )
 GROUP_DELETE = (
     "DELETE FROM group_requests WHERE group_id = ?",
@@ -148,13 +148,14 @@ def _load(sql: str, group_id: str) -> Op[Group | None]:
 
 
 def _group(found: Any, members: tuple[GroupMember, ...], pending: tuple[str, ...]) -> Group:
-    invite = found[5]
+    invite = found[6]
     return Group(
         id=str(found[0]),
         revision=int(found[1]),
         state=bytes(found[2]),
-        members_can_edit=bool(found[3]),
-        join_approval=bool(found[4]),
+        state_revision=int(found[3]),
+        members_can_edit=bool(found[4]),
+        join_approval=bool(found[5]),
         members=members,
         pending=pending,
         invite_hash=None if invite is None else bytes(invite),
@@ -182,6 +183,7 @@ def _apply(g: Group, edit: GroupEdit) -> Op[None]:
         GROUP_UPDATE,
         revision,
         g.state if edit.state is None else edit.state,
+        g.state_revision if edit.state is None else revision,
         int(g.members_can_edit if edit.members_can_edit is None else edit.members_can_edit),
         int(g.join_approval if edit.join_approval is None else edit.join_approval),
         invite,

@@ -146,10 +146,13 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         [
             # Exactly what docs/security.md lists for groups (spec B): the state is a sealed
             # blob the server cannot read; the invite token is kept as its SHA-256 only.
+            # state_revision is the revision the blob was stored under, which its sealing
+            # binds (docs/protocol.md, "Sealed group state"): other changes move `revision`.
             """CREATE TABLE groups (
                 id TEXT PRIMARY KEY,
                 revision BIGINT NOT NULL,
                 state BYTEA NOT NULL,
+                state_revision BIGINT NOT NULL,
                 members_can_edit INTEGER NOT NULL,
                 join_approval INTEGER NOT NULL,
                 invite_hash BYTEA

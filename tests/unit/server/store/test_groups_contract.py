@@ -78,6 +78,7 @@ async def test_change_applies_an_edit_and_bumps_the_revision(store: Store) -> No
     assert change is not None and change.changed and change.after is not None
     after = change.after
     assert after.revision == 2 and after.state == b"s2" and after.join_approval
+    assert after.state_revision == 2
     assert [m.account_id for m in after.members] == [a, b]
     assert after.member(b) is not None and after.member(b).since == 2  # type: ignore[union-attr]
     assert after.pending == (c,) and after.invite_hash == b"h" * 32
@@ -91,6 +92,7 @@ async def test_change_applies_an_edit_and_bumps_the_revision(store: Store) -> No
     assert change is not None and change.after is not None
     g = change.after
     assert g.revision == 3 and g.pending == () and not g.join_approval
+    assert g.state_revision == 2  # the state did not change: the revision it was sealed for
     assert g.admins == (a, b) and g.invite_hash is None
     assert await store.group_by_invite(b"h" * 32) is None
     # No edit: nothing changes, the revision stays.
