@@ -150,7 +150,7 @@ MEMBER = "member"
 class GroupMember:
     account_id: str
     role: str  # ADMIN or MEMBER
-    since: int  # the revision that added it: members in order of how long they have been in
+    since: int  # the revision that added it (the creator: 0): orders members by seniority
 
 
 @dataclass(frozen=True, slots=True)

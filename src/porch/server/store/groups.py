@@ -85,7 +85,8 @@ class SqlGroupStore(SqlDomain):
                 yield count(GROUP_ADD, group_id, state, int(members_can_edit), int(join_approval))
             except UniqueViolation:
                 raise GroupExists(group_id) from None
-            yield count(MEMBER_ADD, group_id, creator, ADMIN, 1)
+            # The creator comes first of all (since 0), the members it named next (since 1).
+            yield count(MEMBER_ADD, group_id, creator, ADMIN, 0)
             for account_id in members:
                 yield count(MEMBER_ADD, group_id, account_id, MEMBER, 1)
             group = yield from _load(GROUP_BY_ID, group_id)

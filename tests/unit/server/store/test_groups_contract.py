@@ -45,7 +45,10 @@ async def test_create_get_and_list(store: Store) -> None:
     group = await store.create_group(gid, b"sealed", True, False, a, [b], MAX)
     assert group.revision == 1 and group.state == b"sealed"
     assert group.members_can_edit and not group.join_approval
-    assert {(m.account_id, m.role) for m in group.members} == {(a, ADMIN), (b, MEMBER)}
+    assert [(m.account_id, m.role, m.since) for m in group.members] == [
+        (a, ADMIN, 0),
+        (b, MEMBER, 1),
+    ]
     assert group.member(a) is not None and group.member(a).role == ADMIN  # type: ignore[union-attr]
     assert group.member(c) is None and group.pending == () and group.invite_hash is None
     assert await store.get_group(gid) == group
