@@ -119,14 +119,15 @@ def remove_member(actor: str, revision: int, target: str) -> Decide:
 
 def leave(actor: str) -> Decide:
     """The last admin leaving with others left hands the group to the longest-standing
-    member (the lowest `since`, then the lowest id: members come in that order)."""
+    member (the lowest `since`, then the lowest id)."""
 
     def decide(g: Group) -> GroupEdit:
         me = member_of(g, actor)
         others = [m for m in g.members if m.account_id != actor]
         roles: tuple[tuple[str, str], ...] = ()
         if me.role == ADMIN and others and not any(m.role == ADMIN for m in others):
-            roles = ((others[0].account_id, ADMIN),)
+            heir = min(others, key=lambda m: (m.since, m.account_id))
+            roles = ((heir.account_id, ADMIN),)
         return GroupEdit(remove=(actor,), roles=roles)
 
     return decide
