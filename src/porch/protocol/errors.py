@@ -39,6 +39,12 @@ class ErrorCode(StrEnum):
     MISMATCHED_DEVICES = "mismatched_devices"
     STALE_DEVICES = "stale_devices"
     UNKNOWN_RECIPIENT = "unknown_recipient"
+    # Groups (docs/protocol.md, "Groups")
+    REVISION_CONFLICT = "revision_conflict"
+    GROUP_FULL = "group_full"
+    TOO_MANY_GROUPS = "too_many_groups"
+    GROUP_EXISTS = "group_exists"
+    LAST_ADMIN = "last_admin"
     # General
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"

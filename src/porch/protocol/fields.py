@@ -22,6 +22,8 @@ MAX_ENVELOPE_ID = 2**63 - 1
 MAX_DEVICE_ID = 2**31 - 1
 MAX_REGISTRATION_ID = 2**32 - 1
 MAX_PING_N = 2**53 - 1  # exact in a JavaScript number, so a browser echoes it unchanged
+# Group revisions (spec B): exact in a JavaScript number, like ping's n.
+MAX_GROUP_REVISION = 2**53 - 1
 # Server timestamps are milliseconds since the epoch, stored as BIGINT.
 MAX_TIMESTAMP_MS = 2**63 - 1
 
@@ -40,6 +42,8 @@ MAX_SERVER_FRAME_BYTES = MAX_CLIENT_FRAME_BYTES + ENVELOPE_OVERHEAD_BYTES
 BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2,3}(?:==?)?)?$"
 
 AccountId = Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]
+GroupId = Annotated[str, Field(pattern=ACCOUNT_ID_PATTERN)]  # a UUID4 the creator chose
+GroupRevision = Annotated[int, Field(ge=0, le=MAX_GROUP_REVISION)]
 DeviceId = Annotated[int, Field(ge=1, le=MAX_DEVICE_ID)]
 EnvelopeId = Annotated[int, Field(ge=1, le=MAX_ENVELOPE_ID)]
 ClientMessageId = Annotated[str, Field(pattern=CLIENT_ID_PATTERN)]

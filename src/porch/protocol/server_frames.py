@@ -42,6 +42,8 @@ from porch.protocol.fields import (
     ClientMessageId,
     DeviceId,
     EnvelopeId,
+    GroupId,
+    GroupRevision,
     PingN,
     Timestamp,
 )
@@ -163,6 +165,15 @@ class KeysLowFrame(_ServerFrame):
     count: Annotated[int, Field(ge=0, le=MAX_COUNT)]
 
 
+class GroupChangedFrame(_ServerFrame):
+    """A group this device's account is (or was, until now) a member of changed: a hint to
+    refetch it (GET /v1/groups/{id}); online-only, never stored (docs/protocol.md, "Groups")."""
+
+    type: Literal["group_changed"]
+    group: GroupId
+    revision: GroupRevision
+
+
 class DrainedFrame(_ServerFrame):
     """Once per connection: the queued backlog has been handed over (not acknowledged)."""
 
@@ -203,6 +214,7 @@ AnyServerFrame = (
     | EnvelopesFrame
     | ErrorFrame
     | KeysLowFrame
+    | GroupChangedFrame
     | DrainedFrame
     | PongFrame
 )
@@ -214,6 +226,7 @@ SERVER_FRAME_MODELS: dict[str, type[_ServerFrame]] = {
     "envelopes": EnvelopesFrame,
     "error": ErrorFrame,
     "keys_low": KeysLowFrame,
+    "group_changed": GroupChangedFrame,
     "drained": DrainedFrame,
     "pong": PongFrame,
 }
@@ -225,6 +238,7 @@ ServerFrame = Annotated[
     | Annotated[EnvelopesFrame, Tag("envelopes")]
     | Annotated[ErrorFrame, Tag("error")]
     | Annotated[KeysLowFrame, Tag("keys_low")]
+    | Annotated[GroupChangedFrame, Tag("group_changed")]
     | Annotated[DrainedFrame, Tag("drained")]
     | Annotated[PongFrame, Tag("pong")],
     Discriminator(_server_tag),
@@ -356,6 +370,10 @@ def error(exc: ProtocolError) -> dict[str, Any]:
 
 def keys_low(count: int) -> dict[str, Any]:
     return {"type": "keys_low", "count": count}
+
+
+def group_changed(group_id: str, revision: int) -> dict[str, Any]:
+    return {"type": "group_changed", "group": group_id, "revision": revision}
 
 
 def drained() -> dict[str, Any]:

@@ -18,6 +18,7 @@ from porch.protocol.errors import ProtocolError
 from porch.server import logs
 from porch.server.api import accounts as accounts_api
 from porch.server.api import errors as api_errors
+from porch.server.api import groups as groups_api
 from porch.server.api import keys as keys_api
 from porch.server.api import registration as registration_api
 from porch.server.api.deps import Services
@@ -33,6 +34,7 @@ from porch.server.providers.sms import ConsoleSms, SmsProvider, TwilioVerify
 from porch.server.proxies import ProxyHeadersMiddleware, TrustedProxies
 from porch.server.ratelimit import Limit, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from porch.server.services.accounts import AccountService
+from porch.server.services.groups import GroupService
 from porch.server.services.keys import KeyService
 from porch.server.services.messages import MessageService
 from porch.server.settings import Settings
@@ -109,7 +111,15 @@ def create_app(
         settings.one_time_keys_low,
     )
     messages = MessageService(store, bus, clock, metrics, settings.retention_days)
-    services = Services(store, accounts, keys, messages)
+    groups = GroupService(
+        store,
+        bus,
+        limiter,
+        Limit.parse(settings.limit_group_joins_per_account),
+        settings.max_group_members,
+        settings.max_groups_per_account,
+    )
+    services = Services(store, accounts, keys, messages, groups)
     gateway = GatewayConfig(
         max_frame_bytes=settings.max_frame_bytes,
         delivery_window=settings.delivery_window,
@@ -154,6 +164,7 @@ def create_app(
     app.include_router(registration_api.router)
     app.include_router(accounts_api.router)
     app.include_router(keys_api.router)
+    app.include_router(groups_api.router)
 
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
     # Outermost: everything inside (rate limits, admission) sees the resolved client address.

@@ -44,6 +44,7 @@ SCOPE_WORDS = {
     "directory": "directory lookups",
     "auth-failures": "failed sign-ins from this address",
     "key-claims": "key requests",
+    "group-joins": "group joins",
 }
 
 

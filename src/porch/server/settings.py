@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     # Claims take one-time keys for good: without a limit anyone could drain a device's.
     limit_key_claims_per_account: str = "600/3600"
     limit_auth_failures_per_address: str = "30/60"
+    # Joins by invite token: a token is 256 random bits, so this bounds work, not guessing.
+    limit_group_joins_per_account: str = "60/3600"
     # Per connection, counted in the connection itself (no shared state on the hot path).
     limit_sends_per_connection: str = "6000/60"
 
@@ -88,6 +90,10 @@ class Settings(BaseSettings):
     delivery_window: int = Field(default=256, ge=1, le=10_000)
     send_queue_frames: int = Field(default=1024, ge=16)
     one_time_keys_low: int = 10
+
+    # Groups (docs/protocol.md, "Groups"): members per group, groups per account.
+    max_group_members: int = Field(default=1000, ge=2, le=100_000)
+    max_groups_per_account: int = Field(default=500, ge=1, le=100_000)
     sweep_interval_seconds: float = 300.0
     auth_timeout_seconds: float = 10.0
     heartbeat_seconds: float = 20.0

@@ -70,6 +70,7 @@ def server_samples() -> dict[str, dict[str, Any]]:
             ProtocolError(ErrorCode.RATE_LIMITED, "slow down", ref="m2", retry_after=30)
         ),
         "keys_low": sf.keys_low(4),
+        "group_changed": sf.group_changed("0b9f0c4e-5a4c-4d8e-9b1e-2f3a4b5c6d7e", 3),
         "drained": sf.drained(),
         "pong": sf.pong(7),
         "pong_none": sf.pong(None),

@@ -108,6 +108,8 @@ class ClientCore:
             state.out.extend(self._outbox.on_error(frame))
         elif kind == "keys_low":
             state.out.append(TopUpKeys())
+        elif kind == "group_changed":
+            pass  # a hint to refetch a group: the group SDK (gsdk) acts on it; nothing yet
         elif kind == "drained":
             state.out.append(EmitEvent(Drained()))
         return state.take()

@@ -3,10 +3,11 @@
 Per domain, as Synapse composes its DataStore from DeviceInboxStore, EndToEndKeyStore and the
 rest: AccountStore (accounts, devices, blocks), KeyStore (identity and one-time keys),
 RegistrationStore (verification sessions, per-number code schedules), MessageStore (device
-queues, send idempotency, expiry). Store is all of them plus the lifecycle, and is what
-create_app hands the services. Every method is one transaction. Implementations:
-sqlite.SqliteStore (default) and postgres.PostgresStore, each composed of the same per-domain
-classes (accounts.py, keys.py, registration.py, messages.py) over its own executor.
+queues, send idempotency, expiry), GroupStore (groups, members, join requests). Store is all
+of them plus the lifecycle, and is what create_app hands the services. Every method is one
+transaction. Implementations: sqlite.SqliteStore (default) and postgres.PostgresStore, each
+composed of the same per-domain classes (accounts.py, keys.py, registration.py, messages.py,
+groups.py) over its own executor.
 """
 
 from __future__ import annotations
@@ -29,6 +30,26 @@ class UsernameTaken(StoreError):
 
 class IdentityKeyTaken(StoreError):
     """Another device already has this curve25519 or ed25519 identity key."""
+
+
+class GroupExists(StoreError):
+    """A group with this id exists already."""
+
+
+class NoSuchAccount(StoreError):
+    """An account to be added to a group does not exist or has no keys."""
+
+
+class TooManyGroups(StoreError):
+    """An account to be added to a group is in as many groups as it may be."""
+
+    def __init__(self, account_id: str) -> None:
+        super().__init__("an account is in too many groups")
+        self.account_id = account_id
+
+
+class RevisionConflict(StoreError):
+    """The group's revision moved between the read and the write (compare-and-set)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +140,69 @@ class SweepResult:
     envelopes: int
     sent_records: int
     verifications: int  # registration sessions and per-number code schedules
+
+
+ADMIN = "admin"
+MEMBER = "member"
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMember:
+    account_id: str
+    role: str  # ADMIN or MEMBER
+    since: int  # the revision that added it (the creator: 0): orders members by seniority
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A group as stored (spec B): nothing but what docs/security.md lists."""
+
+    id: str
+    revision: int
+    state: bytes  # sealed by the clients: opaque here
+    state_revision: int  # the revision the state was stored under (its sealing binds it)
+    members_can_edit: bool
+    join_approval: bool
+    members: tuple[GroupMember, ...]  # ordered by (since, account_id)
+    pending: tuple[str, ...]  # join requests, oldest first
+    invite_hash: bytes | None  # SHA-256 of the active invite token
+
+    def member(self, account_id: str) -> GroupMember | None:
+        for m in self.members:
+            if m.account_id == account_id:
+                return m
+        return None
+
+    @property
+    def admins(self) -> tuple[str, ...]:
+        return tuple(m.account_id for m in self.members if m.role == ADMIN)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupEdit:
+    """One change to a group, decided against the locked row; applying it adds one to the
+    revision. Accounts in `add` must exist with keys and have room for one more group."""
+
+    state: bytes | None = None
+    members_can_edit: bool | None = None
+    join_approval: bool | None = None
+    add: tuple[str, ...] = ()  # new members, with role MEMBER
+    remove: tuple[str, ...] = ()
+    roles: tuple[tuple[str, str], ...] = ()  # (account, role) of existing members
+    request: tuple[str, ...] = ()  # new join requests
+    drop_requests: tuple[str, ...] = ()
+    invite_hash: bytes | None = None  # a new invite token's hash (replaces the old one)
+    revoke_invite: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GroupChange:
+    before: Group
+    after: Group | None  # None: the last member left and the group is gone
+
+    @property
+    def changed(self) -> bool:
+        return self.after is None or self.after.revision != self.before.revision
 
 
 class AccountStore(Protocol):
@@ -246,11 +330,45 @@ class MessageStore(Protocol):
     async def sweep(self, now: int) -> SweepResult: ...
 
 
-# The groups issue adds GroupStore here (groups, members, shared ciphertexts): a protocol of
-# its own, a class in store/groups.py, and one more base of Store and of both backends.
+class GroupStore(Protocol):
+    """Groups, their members, join requests and invite hashes (store/groups.py)."""
+
+    async def create_group(
+        self,
+        group_id: str,
+        state: bytes,
+        members_can_edit: bool,
+        join_approval: bool,
+        creator: str,
+        members: Sequence[str],
+        max_groups: int,
+    ) -> Group:
+        """The group at revision 1, the creator its admin and members (which must not include
+        the creator) its members. Raises GroupExists, NoSuchAccount or TooManyGroups (an
+        account, the creator included, already in max_groups groups)."""
+        ...
+
+    async def get_group(self, group_id: str) -> Group | None: ...
+    async def list_groups(self, account_id: str) -> list[tuple[str, int]]:
+        """(group id, revision) of every group the account is a member of, by id."""
+        ...
+
+    async def group_by_invite(self, invite_hash: bytes) -> str | None: ...
+    async def change_group(
+        self,
+        group_id: str,
+        decide: Callable[[Group], GroupEdit | None],
+        max_groups: int,
+    ) -> GroupChange | None:
+        """In one transaction: lock the group, decide(group) -> the edit (None: nothing to
+        do; an exception aborts and propagates), check the added accounts (NoSuchAccount,
+        TooManyGroups), apply it with a compare-and-set on the revision, and delete the
+        group once it has no members. None if there is no such group. decide runs on the
+        store's thread: it must be quick and must not do I/O."""
+        ...
 
 
-class Store(AccountStore, KeyStore, RegistrationStore, MessageStore, Protocol):
+class Store(AccountStore, KeyStore, RegistrationStore, MessageStore, GroupStore, Protocol):
     """Every domain, and the lifecycle. Entered (`async with store:`) before use: that opens
     it and starts its writer, if it has one; leaving closes it, after every waiting call has
     been answered (lifecycle.py)."""

@@ -140,6 +140,42 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE UNIQUE INDEX devices_ed25519 ON devices (ed25519)",
         ],
     ),
+    (
+        6,
+        "groups: members with roles, join requests, invite token hash",
+        [
+            # Exactly what docs/security.md lists for groups (spec B): the state is a sealed
+            # blob the server cannot read; the invite token is kept as its SHA-256 only.
+            # state_revision is the revision the blob was stored under, which its sealing
+            # binds (docs/protocol.md, "Sealed group state"): other changes move `revision`.
+            """CREATE TABLE groups (
+                id TEXT PRIMARY KEY,
+                revision BIGINT NOT NULL,
+                state BYTEA NOT NULL,
+                state_revision BIGINT NOT NULL,
+                members_can_edit INTEGER NOT NULL,
+                join_approval INTEGER NOT NULL,
+                invite_hash BYTEA
+            )""",
+            "CREATE UNIQUE INDEX groups_invite ON groups (invite_hash)",
+            # `since` is the revision that added the member: it orders members by how long
+            # they have been in (the last admin's successor) without storing any time.
+            """CREATE TABLE group_members (
+                group_id TEXT NOT NULL,
+                account_id TEXT NOT NULL,
+                role TEXT NOT NULL,
+                since BIGINT NOT NULL,
+                PRIMARY KEY (group_id, account_id)
+            )""",
+            "CREATE INDEX group_members_account ON group_members (account_id, group_id)",
+            """CREATE TABLE group_requests (
+                group_id TEXT NOT NULL,
+                account_id TEXT NOT NULL,
+                since BIGINT NOT NULL,
+                PRIMARY KEY (group_id, account_id)
+            )""",
+        ],
+    ),
 ]
 
 # Dialect differences are confined to these two spellings.

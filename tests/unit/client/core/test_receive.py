@@ -247,3 +247,15 @@ def test_keys_run_low_then_are_topped_up(make_peer: PeerFactory) -> None:
     assert bob.store.get_pickle("olm_account") is None
     assert len(bob.core.one_time_keys(5)) == ONE_TIME_KEYS_TARGET - 5
     assert bob.store.get_pickle("olm_account") is not None  # saved before the upload
+
+
+def test_group_changed_is_ignored_for_now(make_peer: PeerFactory) -> None:
+    # A hint the group SDK will act on (spec B); until then it changes nothing.
+    bob = make_peer()
+    frame = {
+        "type": "group_changed",
+        "group": "0b9f0c4e-5a4c-4d8e-9b1e-2f3a4b5c6d7e",
+        "revision": 2,
+    }
+    assert bob.core.receive(frame) == []
+    assert bob.core.parked == 0 and bob.core.flush() == []
