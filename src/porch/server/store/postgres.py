@@ -20,6 +20,7 @@ from porch.server.lifecycle import Component
 from porch.server.retry import retry
 from porch.server.store.accounts import SqlAccountStore
 from porch.server.store.base import OutgoingCopy, StoredMessage, StoreError
+from porch.server.store.devices import SqlDeviceStore
 from porch.server.store.keys import SqlKeyStore
 from porch.server.store.messages import SqlMessageStore
 from porch.server.store.migrations import MIGRATIONS, POSTGRES_TYPES, render
@@ -33,7 +34,9 @@ T = TypeVar("T")
 MIGRATION_LOCK = 0x504F524348  # pg_advisory_lock key: "PORCH"
 
 
-class PostgresStore(SqlAccountStore, SqlKeyStore, SqlRegistrationStore, SqlMessageStore, Component):
+class PostgresStore(
+    SqlAccountStore, SqlKeyStore, SqlRegistrationStore, SqlMessageStore, SqlDeviceStore, Component
+):
     def __init__(self, dsn: str, pool_size: int = 10) -> None:
         self._dsn = dsn
         self._pool_size = pool_size

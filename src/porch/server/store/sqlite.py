@@ -26,6 +26,7 @@ from porch.server.lifecycle import Component
 from porch.server.retry import retry_sync
 from porch.server.store.accounts import SqlAccountStore
 from porch.server.store.base import StoreError
+from porch.server.store.devices import SqlDeviceStore
 from porch.server.store.keys import SqlKeyStore
 from porch.server.store.messages import SqlMessageStore
 from porch.server.store.migrations import MIGRATIONS, SQLITE_TYPES, render
@@ -251,7 +252,9 @@ def _migrate(conn: sqlite3.Connection) -> None:
             raise
 
 
-class SqliteStore(SqlAccountStore, SqlKeyStore, SqlRegistrationStore, SqlMessageStore, Component):
+class SqliteStore(
+    SqlAccountStore, SqlKeyStore, SqlRegistrationStore, SqlMessageStore, SqlDeviceStore, Component
+):
     """The per-domain stores over the group-commit thread: every operation, read or write, is
     one call queued to the thread, run in a savepoint of the batch's transaction."""
 
