@@ -44,6 +44,8 @@ SCOPE_WORDS = {
     "directory": "directory lookups",
     "auth-failures": "failed sign-ins from this address",
     "key-claims": "key requests",
+    "provisioning-address": "device-linking channels from this address",
+    "link-address": "device links from this address",
 }
 
 

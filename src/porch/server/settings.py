@@ -78,8 +78,14 @@ class Settings(BaseSettings):
     # Claims take one-time keys for good: without a limit anyone could drain a device's.
     limit_key_claims_per_account: str = "600/3600"
     limit_auth_failures_per_address: str = "30/60"
+    # Linking (spec C): channels opened and links tried, per client address, before any auth.
+    limit_provisioning_per_address: str = "30/3600"
+    limit_link_per_address: str = "20/3600"
     # Per connection, counted in the connection itself (no shared state on the hot path).
     limit_sends_per_connection: str = "6000/60"
+
+    # Devices per account, the first one included (linking refuses beyond it).
+    max_devices: int = Field(default=5, ge=1, le=64)
 
     # Messaging
     retention_days: float = 30.0

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 
 from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.server.services.accounts import AccountService, Principal
+from porch.server.services.devices import DeviceService
 from porch.server.services.keys import KeyService
 from porch.server.services.messages import MessageService
 from porch.server.store.base import Store
@@ -22,6 +23,7 @@ class Services:
     accounts: AccountService
     keys: KeyService
     messages: MessageService
+    devices: DeviceService
 
 
 def services(request: Request) -> Services:
