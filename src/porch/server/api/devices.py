@@ -20,7 +20,7 @@ B64 = r"^[A-Za-z0-9+/]+={0,2}$"
 ChannelIdPath = Annotated[str, Path(min_length=36, max_length=36)]
 # 4/3 of the raw cap, rounded up to whole base64 quanta.
 ChannelBody = Annotated[
-    str, Field(min_length=4, max_length=-(-MAX_CHANNEL_BODY // 3) * 4, pattern=B64)
+    str, Field(min_length=2, max_length=-(-MAX_CHANNEL_BODY // 3) * 4, pattern=B64)
 ]
 # A list of 64 devices is 2.6 KiB raw.
 ListBlob = Annotated[str, Field(min_length=4, max_length=4096, pattern=B64)]

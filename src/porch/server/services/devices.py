@@ -116,9 +116,10 @@ class DeviceService:
                 raise _gone()
             if body is not None:
                 return body
-            if asyncio.get_running_loop().time() + POLL_SECONDS > deadline:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
                 return None
-            await asyncio.sleep(POLL_SECONDS)
+            await asyncio.sleep(min(POLL_SECONDS, left))
 
     async def fill_channel(self, principal: Principal, channel_id: str, body: str) -> None:
         id_hash = _channel_hash(channel_id)
