@@ -43,6 +43,8 @@ class ServerProcess:
                 "PORCH_LIMIT_REGISTER_PER_ADDRESS": "100000/1",
                 "PORCH_LIMIT_DIRECTORY_PER_ACCOUNT": "100000/1",
                 "PORCH_CODE_INTERVAL_SECONDS": "0",
+                "PORCH_LIMIT_PROVISIONING_PER_ADDRESS": "100000/1",
+                "PORCH_LIMIT_LINK_PER_ADDRESS": "100000/1",
             }
         )
         env.update(self.env)

@@ -1,5 +1,5 @@
-"""Client commands: register, send, recv, devices, block, unblock, whoami (outbox: outbox.py,
-verify: verify.py).
+"""Client commands: register, send, recv, block, unblock, whoami (outbox: outbox.py,
+verify: verify.py, link and devices: devices.py).
 
 Several commands may run on one profile at once (docs/design.md, "Several processes on one
 profile"): the first owns the connection and the others relay through it, so none kicks
@@ -94,10 +94,6 @@ def add_parsers(sub: Sub) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(func=_sync(recv))
 
-    p = sub.add_parser("devices", help="list this account's devices")
-    _common(p)
-    p.set_defaults(func=_sync(devices))
-
     p = sub.add_parser("whoami", help="show this profile's account")
     _common(p)
     p.set_defaults(func=_sync(whoami))
@@ -108,8 +104,9 @@ def add_parsers(sub: Sub) -> None:
         p.add_argument("who")
         p.set_defaults(func=_sync(block), blocked=blocked)
 
-    from porch.cli import outbox, verify  # here, so that main.py needs no change for them
+    from porch.cli import devices, outbox, verify  # here: main.py needs no change for them
 
+    devices.add_parsers(sub, _common, _sync)
     outbox.add_parser(sub, _common, _sync)
     verify.add_parser(sub, _common, _sync)
 
@@ -369,16 +366,6 @@ def _print_message(m: ReceivedMessage, label: str, as_json: bool) -> None:
     else:
         text = printable(m.text, multiline=True)
         print(f"[{_iso(m.ts)}] {printable(label)}: {text}", flush=True)
-
-
-async def devices(args: argparse.Namespace) -> int:
-    async with _client(args) as client:
-        for d in await client.api.devices():
-            me = " (this device)" if d["device_id"] == client.device_id else ""
-            seen = datetime.fromtimestamp(d["last_seen_day"] * 86400, UTC).date()
-            name = printable(d["name"] or "-")
-            print(f"{d['device_id']:>3}  {name:<20} last seen {seen}{me}")
-    return 0
 
 
 async def whoami(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from porch.client.errors import (
 from porch.client.events import (
     ConnectionChanged,
     DecryptionFailed,
+    DevicesChanged,
     Drained,
     Event,
     IdentityChanged,
@@ -29,6 +30,7 @@ __all__ = [
     "ClientError",
     "ConnectionChanged",
     "DecryptionFailed",
+    "DevicesChanged",
     "Drained",
     "Event",
     "IdentityChanged",

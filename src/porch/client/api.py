@@ -196,6 +196,30 @@ class HttpApi:
     async def delete_device(self, device_id: int) -> None:
         await self._call("DELETE", f"/v1/devices/{device_id}")
 
+    # Linking devices (docs/protocol.md section 3, "Linked devices")
+    async def open_channel(self) -> str:
+        return str((await self._call("POST", "/v1/provisioning"))["id"])
+
+    async def wait_channel(self, channel_id: str, wait: int) -> str | None:
+        """The channel's message (base64), or None if none came within wait seconds."""
+        body = await self._call("GET", f"/v1/provisioning/{channel_id}?wait={int(wait)}")
+        return None if body is None else str(body["body"])
+
+    async def fill_channel(self, channel_id: str, body_b64: str) -> None:
+        await self._call("PUT", f"/v1/provisioning/{channel_id}", {"body": body_b64})
+
+    async def provisioning_code(self) -> str:
+        return str((await self._call("POST", "/v1/devices/provisioning_code"))["code"])
+
+    async def link(self, code: str, name: str) -> RegisteredDevice:
+        body = await self._call("POST", "/v1/devices/link", {"code": code, "name": name})
+        return RegisteredDevice(
+            body["account_id"], body["device_id"], body["registration_id"], body["password"], False
+        )
+
+    async def put_device_list(self, list_b64: str, signature_b64: str) -> None:
+        await self._call("PUT", "/v1/devices/list", {"list": list_b64, "signature": signature_b64})
+
     async def blocks(self) -> list[str]:
         return list((await self._call("GET", "/v1/blocks"))["blocked"])
 
@@ -222,4 +246,8 @@ def _bundle(body: dict[str, Any]) -> Bundle:
                 otk,
             )
         )
-    return Bundle(body["account_id"], body["master_key"], devices)
+    listed = body.get("device_list")
+    device_list = None
+    if isinstance(listed, dict):
+        device_list = (str(listed["list"]), str(listed["signature"]))
+    return Bundle(body["account_id"], body["master_key"], devices, device_list)

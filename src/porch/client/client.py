@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from porch.client import identities, registration
+from porch.client import identities, linking, registration
 from porch.client.api import Credentials, HttpApi
 from porch.client.core import Bundle, ClientCore
 from porch.client.core.context import now_ms
@@ -137,6 +137,23 @@ class Client:
             username=username,
             transport=transport,
             progress=progress,
+        )
+
+    @classmethod
+    async def link(
+        cls,
+        server: str,
+        profile_dir: Path,
+        *,
+        show_uri: Callable[[str], None],
+        name: str = "",
+        transport: Transport | None = None,
+        timeout: float = linking.LINK_TIMEOUT,
+    ) -> ProfileConfig:
+        """Make profile_dir a new device of an existing account: show_uri gets the
+        ``porch://link`` URI to approve on one of its devices (porch.client.linking.link)."""
+        return await linking.link(
+            server, profile_dir, name=name, show_uri=show_uri, transport=transport, timeout=timeout
         )
 
     # Lifecycle -------------------------------------------------------------------------------
@@ -399,6 +416,21 @@ class Client:
         done = self._store.retry(client_id)
         self._runner.wake_outbox()
         return done
+
+    # Linked devices (spec C) -----------------------------------------------------------------
+
+    async def devices(self) -> list[dict[str, Any]]:
+        """This account's devices: device_id, name, created, last_seen_day, has_keys."""
+        return await self.api.devices()
+
+    async def link_device(self, uri: str) -> None:
+        """Give the new device that shows ``uri`` this account's keys (UsageError if ``uri``
+        is not a linking URI). The new device then publishes the account's device list."""
+        await linking.approve_link(self.api, self._store, self.config, linking.parse_link_uri(uri))
+
+    async def remove_device(self, device_id: int) -> None:
+        """Revoke one of this account's other devices and publish the list without it."""
+        await linking.remove_device(self.api, self._store, self.config, device_id)
 
     async def block(self, to: str, blocked: bool = True) -> str:
         account_id = await self.resolve(to)

@@ -32,6 +32,28 @@ class Contacts:
         ).fetchone()
         return None if row is None else row[0]
 
+    def contact_device_list(self, account_id: str) -> tuple[int, frozenset[int]] | None:
+        """The (version, device ids) of the contact's signed device list last accepted."""
+        row = self._db.execute(
+            "SELECT list_version, list_devices FROM contacts WHERE account_id = ?", (account_id,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        ids = frozenset(int(i) for i in str(row[1] or "").split(",") if i)
+        return int(row[0]), ids
+
+    def set_contact_device_list(
+        self, account_id: str, listed: tuple[int, frozenset[int]] | None
+    ) -> None:
+        version, ids = (None, None) if listed is None else listed
+        text = None if ids is None else ",".join(str(i) for i in sorted(ids))
+        self._db.execute(
+            "INSERT INTO contacts (account_id, list_version, list_devices) VALUES (?, ?, ?)"
+            " ON CONFLICT (account_id) DO UPDATE SET list_version = excluded.list_version,"
+            " list_devices = excluded.list_devices",
+            (account_id, version, text),
+        )
+
     def set_contact(
         self,
         account_id: str,

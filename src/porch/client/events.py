@@ -56,6 +56,16 @@ class IdentityChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class DevicesChanged:
+    """A contact's signed device list changed (a device linked or removed); messages now go
+    to exactly the devices it lists. Not emitted for the first list seen."""
+
+    account_id: str
+    added: tuple[int, ...]
+    removed: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class DecryptionFailed:
     """A message could not be decrypted, even with the sender's keys fetched afresh. History
     holds a placeholder; with retry_requested the sender was asked to resend it."""
@@ -84,6 +94,7 @@ Event = (
     | SendFailedEvent
     | SendPausedEvent
     | IdentityChanged
+    | DevicesChanged
     | DecryptionFailed
     | ConnectionChanged
     | Drained

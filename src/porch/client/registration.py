@@ -16,12 +16,13 @@ import phonenumbers
 from porch.client.api import Credentials, HttpApi
 from porch.client.core.state import ONE_TIME_KEYS_TARGET
 from porch.client.errors import ClientCode, ProfileError, ServerError, UsageError
+from porch.client.linking import publish_device_list
 from porch.client.ownership import ProfileLock
 from porch.client.profile import ProfileConfig, ensure_private_dir
 from porch.client.profile import open_store as _open_store
 from porch.client.transport import NetworkTransport, Transport
 from porch.crypto.olm import OlmMachine
-from porch.crypto.signing import MasterKey
+from porch.crypto.signing import ListedDevice, MasterKey
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9_]{2,31}$")  # as the server checks it (accounts.py)
 
@@ -141,6 +142,13 @@ async def _register(
                 },
                 one_time_keys=one_time_keys,
                 fallback_key=fallback,
+            )
+            # The account's first signed device list: version 1, this device (spec C).
+            await publish_device_list(
+                api,
+                master,
+                reg.account_id,
+                add=ListedDevice(reg.device_id, reg.registration_id, machine.ed25519),
             )
             if username:
                 try:

@@ -67,6 +67,11 @@ MIGRATIONS = [
     ],
     # The master key whose safety number the user verified (porch.client.verified).
     ["ALTER TABLE contacts ADD COLUMN verified_key TEXT"],
+    # The contact's signed device list last accepted: its version and device ids (spec C).
+    [
+        "ALTER TABLE contacts ADD COLUMN list_version INTEGER",
+        "ALTER TABLE contacts ADD COLUMN list_devices TEXT",
+    ],
 ]
 
 # Several processes share client.db (docs/design.md, "Several processes on one profile"): a

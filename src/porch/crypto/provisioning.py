@@ -72,6 +72,8 @@ URI_SCHEME: Final = "porch"
 URI_HOST: Final = "link"
 MAX_URI_LEN: Final = 512
 MAX_URI_PARAMS: Final = 8
+# 32 characters of UTF-8, percent-encoded, stay within MAX_URI_LEN with the other parameters.
+MAX_URI_NAME: Final = 32
 
 MAX_DEVICE_ID: Final = 2**31 - 1  # the wire's device id range (docs/protocol.md, section 2)
 MAX_CODE_LEN: Final = 128
@@ -322,19 +324,33 @@ class ProvisioningUri:
 
     channel_id: str
     public_key: bytes
+    # The new device's name, to show in the primary's confirmation ("Link a new device
+    # 'NAME'?"). Unauthenticated: whoever made the URI chose it.
+    name: str | None = None
 
     def __str__(self) -> str:
-        return build_provisioning_uri(self.channel_id, self.public_key)
+        return build_provisioning_uri(self.channel_id, self.public_key, self.name)
 
 
-def build_provisioning_uri(channel_id: str, public_key: bytes) -> str:
-    """The URI text; ProvisioningError (``bad_provisioning``) on a bad id or key length."""
+def _clean_name(name: str) -> str:
+    return "".join(c for c in name if c.isprintable()).strip()[:MAX_URI_NAME]
+
+
+def build_provisioning_uri(channel_id: str, public_key: bytes, name: str | None = None) -> str:
+    """The URI text; ProvisioningError (``bad_provisioning``) on a bad id or key length.
+    A name is optional (after ``v``, trimmed to MAX_URI_NAME printable characters)."""
     if not _UUID_RE.fullmatch(channel_id):
         raise _bad("channel id must be a lowercase UUID")
     if len(public_key) != KEY_LEN:
         raise _bad(f"public key must be {KEY_LEN} bytes")
-    query = urlencode({"uuid": channel_id, "pub_key": b64url_key(public_key), "v": URI_VERSION})
-    return f"{URI_SCHEME}://{URI_HOST}?{query}"
+    params: dict[str, str | int] = {
+        "uuid": channel_id,
+        "pub_key": b64url_key(public_key),
+        "v": URI_VERSION,
+    }
+    if name and _clean_name(name):
+        params["name"] = _clean_name(name)
+    return f"{URI_SCHEME}://{URI_HOST}?{urlencode(params)}"
 
 
 def parse_provisioning_uri(text: str) -> ProvisioningUri:
@@ -388,7 +404,10 @@ def parse_provisioning_uri(text: str) -> ProvisioningUri:
     # 43 characters carry 258 bits: refuse the non-canonical spellings of the same 32 bytes.
     if b64url_key(public_key) != key_text:
         raise _bad("pub_key is not canonical base64url")
-    return ProvisioningUri(channel_id=channel_id, public_key=public_key)
+    name = params.get("name")
+    if name is not None and (len(name) > MAX_URI_NAME or _clean_name(name) != name):
+        raise _bad(f"name must be at most {MAX_URI_NAME} printable characters")
+    return ProvisioningUri(channel_id=channel_id, public_key=public_key, name=name or None)
 
 
 def qr_text(uri: str, *, border: int = 4) -> str:

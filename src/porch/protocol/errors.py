@@ -35,6 +35,10 @@ class ErrorCode(StrEnum):
     MASTER_KEY_MISMATCH = "master_key_mismatch"
     NO_KEYS = "no_keys"
     IDENTITY_KEY_IN_USE = "identity_key_in_use"
+    # Linked devices
+    TOO_MANY_DEVICES = "too_many_devices"
+    CHANNEL_FILLED = "channel_filled"
+    STALE_DEVICE_LIST = "stale_device_list"
     # Messaging
     MISMATCHED_DEVICES = "mismatched_devices"
     STALE_DEVICES = "stale_devices"

@@ -17,6 +17,7 @@ import porch
 from porch.protocol.errors import ProtocolError
 from porch.server import logs
 from porch.server.api import accounts as accounts_api
+from porch.server.api import devices as devices_api
 from porch.server.api import errors as api_errors
 from porch.server.api import groups as groups_api
 from porch.server.api import keys as keys_api
@@ -34,11 +35,12 @@ from porch.server.providers.sms import ConsoleSms, SmsProvider, TwilioVerify
 from porch.server.proxies import ProxyHeadersMiddleware, TrustedProxies
 from porch.server.ratelimit import Limit, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from porch.server.services.accounts import AccountService
+from porch.server.services.devices import DeviceService
 from porch.server.services.groups import GroupService
 from porch.server.services.keys import KeyService
 from porch.server.services.messages import MessageService
 from porch.server.settings import Settings
-from porch.server.store.base import Store
+from porch.server.store.base import Store, SweepResult
 from porch.server.store.postgres import PostgresStore
 from porch.server.store.sqlite import SqliteStore
 from porch.server.store.sweeper import Sweeper
@@ -119,7 +121,8 @@ def create_app(
         settings.max_group_members,
         settings.max_groups_per_account,
     )
-    services = Services(store, accounts, keys, messages, groups)
+    devices = DeviceService(store, bus, limiter, clock, settings)
+    services = Services(store, accounts, keys, messages, groups, devices)
     gateway = GatewayConfig(
         max_frame_bytes=settings.max_frame_bytes,
         delivery_window=settings.delivery_window,
@@ -133,9 +136,13 @@ def create_app(
         # Entered in order and left in reverse: the sweeper stops before the store closes, the
         # bus before the store, and each component's tasks are done before it lets go of what
         # they use (lifecycle.py). A component whose task crashes cancels this lifespan.
-        sweeper = Sweeper(
-            store.sweep, store.queue_depth, clock, metrics, settings.sweep_interval_seconds
-        )
+        async def sweep(now: int) -> SweepResult:
+            # Expired provisioning channels and codes go with everything else (spec C).
+            result = await store.sweep(now)
+            await store.sweep_provisioning(now)
+            return result
+
+        sweeper = Sweeper(sweep, store.queue_depth, clock, metrics, settings.sweep_interval_seconds)
         try:
             async with store, bus:
                 if sms.name == "console":
@@ -165,6 +172,7 @@ def create_app(
     app.include_router(accounts_api.router)
     app.include_router(keys_api.router)
     app.include_router(groups_api.router)
+    app.include_router(devices_api.router)
 
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
     # Outermost: everything inside (rate limits, admission) sees the resolved client address.

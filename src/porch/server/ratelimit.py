@@ -45,6 +45,8 @@ SCOPE_WORDS = {
     "auth-failures": "failed sign-ins from this address",
     "key-claims": "key requests",
     "group-joins": "group joins",
+    "provisioning-address": "device-linking channels from this address",
+    "link-address": "device links from this address",
 }
 
 

@@ -80,8 +80,14 @@ class Settings(BaseSettings):
     limit_auth_failures_per_address: str = "30/60"
     # Joins by invite token: a token is 256 random bits, so this bounds work, not guessing.
     limit_group_joins_per_account: str = "60/3600"
+    # Linking (spec C): channels opened and links tried, per client address, before any auth.
+    limit_provisioning_per_address: str = "30/3600"
+    limit_link_per_address: str = "20/3600"
     # Per connection, counted in the connection itself (no shared state on the hot path).
     limit_sends_per_connection: str = "6000/60"
+
+    # Devices per account, the first one included (linking refuses beyond it).
+    max_devices: int = Field(default=5, ge=1, le=64)
 
     # Messaging
     retention_days: float = 30.0

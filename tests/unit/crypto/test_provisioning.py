@@ -299,3 +299,17 @@ def test_qr_text_decodes_back_to_the_uri(new_device: ProvisioningKeyPair) -> Non
     # Version 6 (41 modules) plus the 4-module quiet zone each side, two rows per line.
     assert len(lines[0]) == 41 + 8
     assert len(lines) == (41 + 8 + 1) // 2
+
+
+def test_uri_name_is_optional_trimmed_and_checked() -> None:
+    key = bytes(range(32))
+    plain = build_provisioning_uri(CHANNEL, key)
+    assert parse_provisioning_uri(plain).name is None
+    named = build_provisioning_uri(CHANNEL, key, "Anna's laptop ✓")
+    assert parse_provisioning_uri(named).name == "Anna's laptop ✓"
+    assert str(parse_provisioning_uri(named)) == named
+    long = parse_provisioning_uri(build_provisioning_uri(CHANNEL, key, "x" * 100))
+    assert long.name == "x" * 32
+    for bad in ("x" * 33, "tab%09here"):
+        with pytest.raises(ProvisioningError):
+            parse_provisioning_uri(f"{plain}&name={bad}")

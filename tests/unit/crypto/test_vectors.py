@@ -55,10 +55,13 @@ from porch.crypto.safety import (
     safety_number,
 )
 from porch.crypto.signing import (
+    ListedDevice,
     MasterKey,
     device_binding_payload,
+    device_list_payload,
     one_time_key_payload,
     verify_device_binding,
+    verify_device_list,
     verify_ed25519,
     verify_one_time_key,
 )
@@ -90,6 +93,19 @@ def test_one_time_key(v: dict[str, Any]) -> None:
     verify_one_time_key(
         v["signer_ed25519"], v["key_id"], v["curve25519"], v["fallback"], v["signature"]
     )
+
+
+@pytest.mark.parametrize("v", VECTORS["device_list"])
+def test_device_list(v: dict[str, Any]) -> None:
+    master = MasterKey.from_private_bytes(bytes.fromhex(v["master_seed_hex"]))
+    assert master.public_b64 == v["master_public"]
+    devices = [ListedDevice(**d) for d in v["devices"]]
+    payload = device_list_payload(v["account_id"], v["version"], devices)
+    assert payload.hex() == v["payload_hex"]
+    assert master.sign_device_list(v["account_id"], v["version"], devices) == v["signature"]
+    parsed = verify_device_list(v["master_public"], payload, v["signature"])
+    assert (parsed.account_id, parsed.version) == (v["account_id"], v["version"])
+    assert list(parsed.devices) == sorted(devices, key=lambda d: d.device_id)
 
 
 @pytest.mark.parametrize("v", VECTORS["padding"])

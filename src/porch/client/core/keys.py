@@ -8,16 +8,22 @@ seen for an account is pinned; a later, different one that verifies is a changed
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from porch.client import retry
 from porch.client.core.context import CoreState
 from porch.client.errors import IdentityError
-from porch.client.events import IdentityChanged
+from porch.client.events import DevicesChanged, IdentityChanged
 from porch.client.store import PeerDeviceRow
 from porch.crypto.errors import SignatureError
 from porch.crypto.olm import OneTimeKey
-from porch.crypto.signing import verify_device_binding, verify_one_time_key
+from porch.crypto.signing import (
+    DeviceList,
+    verify_device_binding,
+    verify_device_list,
+    verify_one_time_key,
+)
+from porch.protocol.codec import b64decode, b64encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +41,8 @@ class Bundle:
     account_id: str
     master_key: str
     devices: list[DirectoryDevice]
+    # (list, signature), base64: the account's signed device list, if it published one.
+    device_list: tuple[str, str] | None = None
 
 
 def device_rows(bundle: Bundle) -> list[PeerDeviceRow]:
@@ -44,8 +52,11 @@ def device_rows(bundle: Bundle) -> list[PeerDeviceRow]:
     ]
 
 
-def verify_bundle(state: CoreState, bundle: Bundle, check_one_time_keys: bool) -> None:
-    """Check master key -> device keys -> one-time key; pin the master key on first use."""
+def verify_bundle(state: CoreState, bundle: Bundle, check_one_time_keys: bool) -> Bundle:
+    """Check master key -> device keys -> one-time key; pin the master key on first use.
+
+    Returns the bundle with only the devices its signed device list names (spec C), when it
+    has one: the server cannot add a device the account's master key did not list."""
     pinned = state.store.contact_master_key(bundle.account_id)
     try:
         for d in bundle.devices:
@@ -74,13 +85,63 @@ def verify_bundle(state: CoreState, bundle: Bundle, check_one_time_keys: bool) -
             bundle.account_id, f"identity-{now}", False, 0, now, notice, retry.NOTICE
         )
         state.emit(IdentityChanged(bundle.account_id))
+    listed = check_device_list(state, bundle, same_identity=pinned in (None, bundle.master_key))
     state.store.set_contact(bundle.account_id, master_key=bundle.master_key)
+    if listed is None:
+        return bundle
+    state.store.set_contact_device_list(bundle.account_id, (listed.version, listed.device_ids))
+    keys = {(d.device_id, d.registration_id, d.ed25519) for d in listed.devices}
+    devices = [
+        d
+        for d in bundle.devices
+        if (d.device_id, d.registration_id, b64encode(b64decode(d.ed25519))) in keys
+    ]
+    return replace(bundle, devices=devices)
+
+
+def check_device_list(state: CoreState, bundle: Bundle, same_identity: bool) -> DeviceList | None:
+    """Verify the bundle's device list with its master key; refuse a lower version than the
+    one last accepted (a replayed old list would hide a linked device or revive a removed
+    one), and tell the user when the list changed. None when the account has no list."""
+    account = bundle.account_id
+    # A changed master key (re-registration) starts the account's lists afresh.
+    before = state.store.contact_device_list(account) if same_identity else None
+    if bundle.device_list is None:
+        if before is not None:
+            raise IdentityError(
+                f"the key directory no longer shows the device list of {account[:8]}; "
+                "not trusting its devices"
+            )
+        return None
+    payload_b64, signature = bundle.device_list
+    try:
+        listed = verify_device_list(bundle.master_key, b64decode(payload_b64), signature)
+    except (SignatureError, ValueError):
+        raise IdentityError(
+            f"the device list of {account[:8]} is not signed by its master key"
+        ) from None
+    if listed.account_id != account:
+        raise IdentityError(
+            f"the key directory gave another account's device list for {account[:8]}"
+        )
+    if before is not None:
+        version, ids = before
+        if listed.version < version:
+            raise IdentityError(
+                f"the key directory gave an older device list of {account[:8]} "
+                f"(version {listed.version}, after {version}); not trusting it"
+            )
+        if listed.version > version and listed.device_ids != ids:
+            added = tuple(sorted(listed.device_ids - ids))
+            removed = tuple(sorted(ids - listed.device_ids))
+            state.emit(DevicesChanged(account, added, removed))
+    return listed
 
 
 def cache_directory(state: CoreState, bundle: Bundle, replace: bool) -> None:
     """Verify a fetched (unclaimed) bundle and cache its devices; with replace, devices it no
     longer lists are dropped. Sessions with a device whose keys changed are void."""
-    verify_bundle(state, bundle, check_one_time_keys=False)
+    bundle = verify_bundle(state, bundle, check_one_time_keys=False)
     cached = {d.device_id: d for d in state.store.peer_devices(bundle.account_id)}
     rows = device_rows(bundle)
     for row in rows:
@@ -100,7 +161,7 @@ def find_device(state: CoreState, account: str, device_id: int) -> PeerDeviceRow
 
 def start_sessions(state: CoreState, bundle: Bundle) -> list[int]:
     """Start an outbound session with each device of a claimed bundle (not our own)."""
-    verify_bundle(state, bundle, check_one_time_keys=True)
+    bundle = verify_bundle(state, bundle, check_one_time_keys=True)
     started = []
     for d in bundle.devices:
         if state.is_me(bundle.account_id, d.device_id):

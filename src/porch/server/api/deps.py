@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 
 from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.server.services.accounts import AccountService, Principal
+from porch.server.services.devices import DeviceService
 from porch.server.services.groups import GroupService
 from porch.server.services.keys import KeyService
 from porch.server.services.messages import MessageService
@@ -24,6 +25,7 @@ class Services:
     keys: KeyService
     messages: MessageService
     groups: GroupService
+    devices: DeviceService
 
 
 def services(request: Request) -> Services:

@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
+from porch.protocol.codec import b64encode
 from porch.protocol.frames import ACCOUNT_ID_PATTERN, DeviceId
 from porch.server.api.deps import PrincipalDep, ServicesDep
 from porch.server.services.keys import IdentityUpload, KeyBundle
-from porch.server.store.base import PreKey
+from porch.server.store.base import PreKey, StoredDeviceList
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
@@ -66,13 +67,20 @@ class DeviceKeysOut(BaseModel):
     one_time_key: OneTimeKeyOut | None = None
 
 
+class DeviceListOut(BaseModel):
+    list: str  # base64 of the signed bytes (docs/protocol.md section 7, "Device list")
+    signature: str
+
+
 class BundleOut(BaseModel):
     account_id: str
     master_key: str
     devices: list[DeviceKeysOut]
+    # The account's signed device list; null until it publishes one (spec C).
+    device_list: DeviceListOut | None = None
 
 
-def _bundle(bundle: KeyBundle) -> BundleOut:
+def _bundle(bundle: KeyBundle, device_list: StoredDeviceList | None) -> BundleOut:
     devices = []
     for claimed in bundle.devices:
         d, k = claimed.device, claimed.one_time_key
@@ -94,7 +102,17 @@ def _bundle(bundle: KeyBundle) -> BundleOut:
                 ),
             )
         )
-    return BundleOut(account_id=bundle.account_id, master_key=bundle.master_key, devices=devices)
+    listed = None
+    if device_list is not None:
+        listed = DeviceListOut(
+            list=b64encode(device_list.payload), signature=b64encode(device_list.signature)
+        )
+    return BundleOut(
+        account_id=bundle.account_id,
+        master_key=bundle.master_key,
+        devices=devices,
+        device_list=listed,
+    )
 
 
 @router.put("", response_model=KeyCount)
@@ -120,7 +138,8 @@ async def count(who: PrincipalDep, svc: ServicesDep) -> KeyCount:
 @router.get("/{account_id}", response_model=BundleOut)
 async def identity(account_id: AccountIdPath, who: PrincipalDep, svc: ServicesDep) -> BundleOut:
     """An account's master key and device identity keys, without taking any one-time key."""
-    return _bundle(await svc.keys.bundle(who, account_id, claim=False, device_ids=None))
+    bundle = await svc.keys.bundle(who, account_id, claim=False, device_ids=None)
+    return _bundle(bundle, await svc.devices.device_list(account_id))
 
 
 @router.post("/{account_id}/claim", response_model=BundleOut)
@@ -128,4 +147,5 @@ async def claim(
     account_id: AccountIdPath, body: ClaimBody, who: PrincipalDep, svc: ServicesDep
 ) -> BundleOut:
     """Take one one-time key per device (the fallback key once none is left)."""
-    return _bundle(await svc.keys.bundle(who, account_id, claim=True, device_ids=body.devices))
+    bundle = await svc.keys.bundle(who, account_id, claim=True, device_ids=body.devices)
+    return _bundle(bundle, await svc.devices.device_list(account_id))

@@ -60,10 +60,9 @@ class MessageService:
         if cached is not None:
             self._devices.move_to_end(account_id)
             return cached
+        # Keyed devices, and only those in the signed device list once there is one (spec C).
         devices = {
-            d.device_id: d.registration_id
-            for d in await self._store.list_devices(account_id)
-            if d.has_keys
+            d.device_id: d.registration_id for d in await self._store.current_devices(account_id)
         }
         self._devices[account_id] = devices
         if len(self._devices) > CACHE_ACCOUNTS:

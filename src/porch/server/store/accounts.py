@@ -25,6 +25,10 @@ ACCOUNT_RESET = (
     "DELETE FROM devices WHERE account_id = ?",
     "DELETE FROM sent_messages WHERE sender_account = ?",
     "UPDATE accounts SET master_key = NULL WHERE id = ?",
+    # The old master key's device list and codes mean nothing to the new identity (spec C).
+    "DELETE FROM device_lists WHERE account_id = ?",
+    "DELETE FROM device_list_entries WHERE account_id = ?",
+    "DELETE FROM provisioning_codes WHERE account_id = ?",
 )
 DEVICE_ADD = (
     "INSERT INTO devices (account_id, device_id, registration_id, name, password_hash,"
@@ -43,6 +47,8 @@ DEVICE_DELETE_RELATED = (
     "DELETE FROM envelopes WHERE account_id = ? AND device_id = ?",
     "DELETE FROM one_time_keys WHERE account_id = ? AND device_id = ?",
     "DELETE FROM fallback_keys WHERE account_id = ? AND device_id = ?",
+    # Out of the send check at once, before the account publishes a list without it.
+    "DELETE FROM device_list_entries WHERE account_id = ? AND device_id = ?",
 )
 DEVICE_DELETE = "DELETE FROM devices WHERE account_id = ? AND device_id = ?"
 # Only a new day is written: a connection costs no write on the days it was seen already.

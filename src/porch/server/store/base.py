@@ -52,6 +52,18 @@ class RevisionConflict(StoreError):
     """The group's revision moved between the read and the write (compare-and-set)."""
 
 
+class CodeNotFound(StoreError):
+    """No live provisioning code has this hash (unknown, used or expired)."""
+
+
+class TooManyDevices(StoreError):
+    """The account has its maximum number of devices already."""
+
+
+class DeviceListStale(StoreError):
+    """The stored device list has this version or a higher one."""
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     id: str
@@ -133,6 +145,19 @@ class StoredMessage:
     ts: int
     envelopes: tuple[Envelope, ...]
     duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedDevice:
+    account_id: str
+    device_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDeviceList:
+    version: int
+    payload: bytes  # the signed bytes (crypto/signing.py device_list_payload)
+    signature: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,7 +393,63 @@ class GroupStore(Protocol):
         ...
 
 
-class Store(AccountStore, KeyStore, RegistrationStore, MessageStore, GroupStore, Protocol):
+class DeviceStore(Protocol):
+    """Provisioning channels and codes, linking, signed device lists (store/devices.py)."""
+
+    async def open_channel(self, id_hash: bytes, expires: int) -> None: ...
+    async def take_channel(self, id_hash: bytes, now: int) -> tuple[bool, str | None]:
+        """(exists, body): a live channel's body, deleted as it is read (once); (True, None)
+        while it is empty; (False, None) when unknown or expired."""
+        ...
+
+    async def fill_channel(self, id_hash: bytes, body: str, now: int) -> bool | None:
+        """Put the body into an empty live channel: True; False if it is filled already;
+        None if unknown or expired."""
+        ...
+
+    async def put_provisioning_code(
+        self, code_hash: bytes, account_id: str, expires: int
+    ) -> None: ...
+
+    async def link_device(
+        self,
+        code_hash: bytes,
+        now: int,
+        password_hash: bytes,
+        registration_id: int,
+        name: str,
+        max_devices: int,
+    ) -> LinkedDevice:
+        """Use up the code and add the account's next device (id above every id it ever had),
+        in one transaction. CodeNotFound, TooManyDevices (the code is then kept)."""
+        ...
+
+    async def current_devices(self, account_id: str) -> list[Device]:
+        """The devices a send must address: those with keys and, once the account has a
+        signed device list, in it. Ordered by device id."""
+        ...
+
+    async def get_device_list(self, account_id: str) -> StoredDeviceList | None: ...
+    async def put_device_list(
+        self,
+        account_id: str,
+        version: int,
+        payload: bytes,
+        signature: bytes,
+        device_ids: Sequence[int],
+    ) -> None:
+        """Store the list (and its device ids) if version is above the stored one, atomically
+        (DeviceListStale otherwise). The service has checked the signature and the devices."""
+        ...
+
+    async def sweep_provisioning(self, now: int) -> int:
+        """Delete expired channels and codes; how many."""
+        ...
+
+
+class Store(
+    AccountStore, KeyStore, RegistrationStore, MessageStore, GroupStore, DeviceStore, Protocol
+):
     """Every domain, and the lifecycle. Entered (`async with store:`) before use: that opens
     it and starts its writer, if it has one; leaving closes it, after every waiting call has
     been answered (lifecycle.py)."""

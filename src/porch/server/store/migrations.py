@@ -176,6 +176,44 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        7,
+        "linked devices: provisioning channels and codes, signed device lists",
+        [
+            # Keyed by the SHA-256 of the channel id; the body is the provisioning ciphertext,
+            # deleted when it is read or after ten minutes (docs/security.md).
+            """CREATE TABLE provisioning_channels (
+                id_hash BYTEA PRIMARY KEY,
+                body TEXT,
+                expires BIGINT NOT NULL
+            )""",
+            "CREATE INDEX provisioning_channels_expiry ON provisioning_channels (expires)",
+            """CREATE TABLE provisioning_codes (
+                code_hash BYTEA PRIMARY KEY,
+                account_id TEXT NOT NULL,
+                expires BIGINT NOT NULL
+            )""",
+            "CREATE INDEX provisioning_codes_expiry ON provisioning_codes (expires)",
+            """CREATE TABLE device_lists (
+                account_id TEXT PRIMARY KEY,
+                version BIGINT NOT NULL,
+                list BYTEA NOT NULL,
+                signature BYTEA NOT NULL
+            )""",
+            # The listed device ids, so that the send check is one indexed query.
+            """CREATE TABLE device_list_entries (
+                account_id TEXT NOT NULL,
+                device_id INTEGER NOT NULL,
+                PRIMARY KEY (account_id, device_id)
+            )""",
+            # The highest device id the account ever had: a linked device gets the next one,
+            # so a removed device's id (and its contacts' sessions with it) never come back.
+            """CREATE TABLE device_counters (
+                account_id TEXT PRIMARY KEY,
+                last_device_id INTEGER NOT NULL
+            )""",
+        ],
+    ),
 ]
 
 # Dialect differences are confined to these two spellings.

@@ -20,6 +20,7 @@ from porch.server.lifecycle import Component
 from porch.server.retry import retry
 from porch.server.store.accounts import SqlAccountStore
 from porch.server.store.base import OutgoingCopy, StoredMessage, StoreError
+from porch.server.store.devices import SqlDeviceStore
 from porch.server.store.groups import SqlGroupStore
 from porch.server.store.keys import SqlKeyStore
 from porch.server.store.messages import SqlMessageStore
@@ -40,6 +41,7 @@ class PostgresStore(
     SqlRegistrationStore,
     SqlMessageStore,
     SqlGroupStore,
+    SqlDeviceStore,
     Component,
 ):
     def __init__(self, dsn: str, pool_size: int = 10) -> None:

@@ -26,6 +26,7 @@ from porch.server.lifecycle import Component
 from porch.server.retry import retry_sync
 from porch.server.store.accounts import SqlAccountStore
 from porch.server.store.base import StoreError
+from porch.server.store.devices import SqlDeviceStore
 from porch.server.store.groups import SqlGroupStore
 from porch.server.store.keys import SqlKeyStore
 from porch.server.store.messages import SqlMessageStore
@@ -258,6 +259,7 @@ class SqliteStore(
     SqlRegistrationStore,
     SqlMessageStore,
     SqlGroupStore,
+    SqlDeviceStore,
     Component,
 ):
     """The per-domain stores over the group-commit thread: every operation, read or write, is
