@@ -29,6 +29,7 @@ from porch.client import identities, linking, registration
 from porch.client.api import Credentials, HttpApi
 from porch.client.core import Bundle, ClientCore
 from porch.client.core.context import now_ms
+from porch.client.core.groups import MEGOLM_PICKLE_LABEL, GroupCrypto
 from porch.client.directory import Directory
 from porch.client.errors import (
     IdentityError,
@@ -38,6 +39,8 @@ from porch.client.errors import (
     UsageError,
 )
 from porch.client.events import Event, Message
+from porch.client.group_api import GroupApi
+from porch.client.groups import Groups
 from porch.client.ownership import ProfileLock
 from porch.client.profile import ProfileConfig
 from porch.client.profile import open_store as _open_store
@@ -107,6 +110,16 @@ class Client:
             self._events.put_nowait,
             self._waiters.settle,
             self._spawn,
+        )
+        self.groups = Groups(  # porch.client.groups: the group façade (spec B, E)
+            lambda: self._store,
+            lambda: GroupApi(self.api),
+            GroupCrypto(self._core.state, sealer.subkey(MEGOLM_PICKLE_LABEL)),
+            self.account_id,
+            self.device_id,
+            self.resolve,
+            self._runner.wake_outbox,
+            now_ms,
         )
         self._stack: contextlib.AsyncExitStack | None = None
         self._tg: asyncio.TaskGroup | None = None

@@ -16,6 +16,7 @@ class Message:
     text: str
     ts: int  # the sender's clock, ms
     server_ts: int  # when the server stored it, ms
+    group: str | None = None  # the group id for a group text (history peer "g:<id>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,18 @@ class DecryptionFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupUpdated:
+    """A member changed a group (a ``group_update`` content, spec E): ``by`` did ``action``
+    (create, add, remove, leave, promote, demote, join, state, settings) to ``targets``."""
+
+    group: str
+    revision: int
+    by: str
+    action: str
+    targets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionChanged:
     connected: bool
 
@@ -96,6 +109,7 @@ Event = (
     | IdentityChanged
     | DevicesChanged
     | DecryptionFailed
+    | GroupUpdated
     | ConnectionChanged
     | Drained
 )

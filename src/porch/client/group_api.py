@@ -49,6 +49,9 @@ class Group:
     members: tuple[GroupMember, ...]
     pending: tuple[str, ...]  # join requests awaiting approval (admins see them; others [])
     invite: bool  # whether an invite link is active
+    # The revision the state blob was stored under (what its sealing binds): open ``state``
+    # with it; a new state is sealed for ``revision + 1``, the revision its upload makes.
+    state_revision: int = 0
 
     def role_of(self, account: str) -> Role | None:
         for m in self.members:
@@ -147,6 +150,7 @@ def parse_group(obj: Any) -> Group:
         members=tuple(members),
         pending=tuple(pending),
         invite=_bool(_field(obj, "invite"), "invite"),
+        state_revision=_revision(_field(obj, "state_revision")),
     )
 
 

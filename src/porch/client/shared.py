@@ -43,6 +43,7 @@ class ReceivedMessage:
     server_ts: int
     text: str
     status: str = "received"  # or a line the client wrote itself: "notice", "undecryptable"
+    author: str | None = None  # who wrote it, in a group conversation (peer "g:<id>")
 
 
 class SharedState:
@@ -148,14 +149,18 @@ class SharedState:
     def unshown(self, after_row: int = 0, limit: int = 500) -> list[ReceivedMessage]:
         """Received messages no command has shown yet, oldest first."""
         rows = self._db.execute(
-            "SELECT id, peer, client_id, sender_device, ts, server_ts, body, status FROM messages"
-            " WHERE shown = 0 AND outgoing = 0 AND id > ? ORDER BY id LIMIT ?",
+            "SELECT id, peer, client_id, sender_device, ts, server_ts, body, status, author"
+            " FROM messages WHERE shown = 0 AND outgoing = 0 AND id > ? ORDER BY id LIMIT ?",
             (after_row, limit),
         ).fetchall()
         out = []
-        for row, peer, cid, dev, ts, server_ts, body, status in rows:
-            text = self._sealer.open(body, aad=f"msg:{peer}:0:{cid}".encode()).decode("utf-8")
-            out.append(ReceivedMessage(row, peer, cid, dev, ts, server_ts, text, status))
+        for row, peer, cid, dev, ts, server_ts, body, status, author in rows:
+            # The same binding as store.body_aad (imported there; this mixin sits below it).
+            aad = f"msg:{peer}:0:{cid}" + (f":{author}" if author else "")
+            text = self._sealer.open(body, aad=aad.encode()).decode("utf-8")
+            out.append(
+                ReceivedMessage(row, peer, cid, dev, ts, server_ts, text, status, author or None)
+            )
         return out
 
     def mark_shown(self, rows: list[int] | None = None, *, peer: str | None = None) -> int:

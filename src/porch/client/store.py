@@ -72,6 +72,24 @@ MIGRATIONS = [
         "ALTER TABLE contacts ADD COLUMN list_version INTEGER",
         "ALTER TABLE contacts ADD COLUMN list_devices TEXT",
     ],
+    # Group conversations (peer "g:<group id>") hold messages of many authors, whose client
+    # ids are only unique per author: the author joins the uniqueness ('' in 1:1 rows, so
+    # that the constraint still holds there; SQLite cannot change a UNIQUE in place).
+    [
+        """CREATE TABLE messages_v4 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, peer TEXT NOT NULL, client_id TEXT NOT NULL,
+            outgoing INTEGER NOT NULL, sender_device INTEGER NOT NULL, ts INTEGER NOT NULL,
+            body BLOB NOT NULL, status TEXT NOT NULL, shown INTEGER NOT NULL DEFAULT 1,
+            server_ts INTEGER NOT NULL DEFAULT 0, author TEXT NOT NULL DEFAULT '',
+            UNIQUE (peer, outgoing, author, client_id))""",
+        "INSERT INTO messages_v4 (id, peer, client_id, outgoing, sender_device, ts, body,"
+        " status, shown, server_ts) SELECT id, peer, client_id, outgoing, sender_device, ts,"
+        " body, status, shown, server_ts FROM messages",
+        "DROP TABLE messages",
+        "ALTER TABLE messages_v4 RENAME TO messages",
+        "CREATE INDEX IF NOT EXISTS messages_peer ON messages (peer, id)",
+        "CREATE INDEX IF NOT EXISTS messages_unshown ON messages (shown, id)",
+    ],
 ]
 
 # Several processes share client.db (docs/design.md, "Several processes on one profile"): a
@@ -111,6 +129,13 @@ class HistoryMessage:
     ts: int
     text: str
     status: str
+    author: str | None = None  # who wrote it, in a group conversation (peer "g:<id>")
+
+
+def body_aad(peer: str, outgoing: bool | int, client_id: str, author: str | None) -> bytes:
+    """What a message body's sealing binds: its row's identity (the author too in groups)."""
+    base = f"msg:{peer}:{int(outgoing)}:{client_id}"
+    return (base + f":{author}" if author else base).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,8 +248,10 @@ class LocalStore(Contacts, SharedState, VerifiedKeys, GroupStore):
 
     # History ---------------------------------------------------------------------------------
 
-    def _seal_body(self, peer: str, client_id: str, outgoing: bool, text: str) -> bytes:
-        aad = f"msg:{peer}:{int(outgoing)}:{client_id}".encode()
+    def _seal_body(
+        self, peer: str, client_id: str, outgoing: bool, text: str, author: str | None = None
+    ) -> bytes:
+        aad = body_aad(peer, outgoing, client_id, author)
         return self._sealer.seal(text.encode("utf-8"), aad=aad)
 
     def add_message(
@@ -239,24 +266,27 @@ class LocalStore(Contacts, SharedState, VerifiedKeys, GroupStore):
         db: sqlite3.Connection | None = None,
         *,
         server_ts: int = 0,
+        author: str | None = None,
     ) -> bool:
         """Store a message once; False when it was already there (a resend).
 
-        A received message starts unshown: `porch recv` prints it unless some command (this
-        process or another on the profile) has shown it already."""
+        ``author``: the account that wrote it, in a group conversation (peer ``g:<id>``);
+        None in 1:1 conversations. A received message starts unshown: `porch recv` prints it
+        unless some command (this process or another on the profile) has shown it already."""
         cur = (db or self._db).execute(
             "INSERT OR IGNORE INTO messages (peer, client_id, outgoing, sender_device, ts, body,"
-            " status, shown, server_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " status, shown, server_ts, author) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 peer,
                 client_id,
                 int(outgoing),
                 sender_device,
                 ts,
-                self._seal_body(peer, client_id, outgoing, text),
+                self._seal_body(peer, client_id, outgoing, text, author),
                 status,
                 int(outgoing),
                 server_ts,
+                author or "",
             ),
         )
         return cur.rowcount > 0
@@ -292,22 +322,24 @@ class LocalStore(Contacts, SharedState, VerifiedKeys, GroupStore):
 
     def history(self, peer: str, limit: int = 200) -> list[HistoryMessage]:
         rows = self._db.execute(
-            "SELECT peer, client_id, outgoing, sender_device, ts, body, status FROM messages"
-            " WHERE peer = ? ORDER BY id DESC LIMIT ?",
+            "SELECT peer, client_id, outgoing, sender_device, ts, body, status, author"
+            " FROM messages WHERE peer = ? ORDER BY id DESC LIMIT ?",
             (peer, limit),
         ).fetchall()
         out = []
-        for p, cid, outgoing, dev, ts, body, status in reversed(rows):
-            aad = f"msg:{p}:{outgoing}:{cid}".encode()
+        for p, cid, outgoing, dev, ts, body, status, author in reversed(rows):
+            aad = body_aad(p, outgoing, cid, author)
             text = self._sealer.open(body, aad=aad).decode("utf-8")
-            out.append(HistoryMessage(p, cid, bool(outgoing), dev, ts, text, status))
+            out.append(
+                HistoryMessage(p, cid, bool(outgoing), dev, ts, text, status, author or None)
+            )
         return out
 
     def find_outgoing(self, peer: str, client_id: str | None, ts: int) -> HistoryMessage | None:
         """A message sent to peer, by client id if given, else by its server timestamp (which
         replaced the local one when the server acknowledged it)."""
         query = (
-            "SELECT client_id, sender_device, ts, body, status FROM messages"
+            "SELECT client_id, sender_device, ts, body, status, author FROM messages"
             " WHERE peer = ? AND outgoing = 1 AND "
         )
         if client_id is not None:
@@ -317,9 +349,9 @@ class LocalStore(Contacts, SharedState, VerifiedKeys, GroupStore):
         row = cur.fetchone()
         if row is None:
             return None
-        cid, dev, found_ts, body, status = row
-        text = self._sealer.open(body, aad=f"msg:{peer}:1:{cid}".encode()).decode("utf-8")
-        return HistoryMessage(peer, cid, True, dev, found_ts, text, status)
+        cid, dev, found_ts, body, status, author = row
+        text = self._sealer.open(body, aad=body_aad(peer, 1, cid, author)).decode("utf-8")
+        return HistoryMessage(peer, cid, True, dev, found_ts, text, status, author or None)
 
     def count_resend(self, peer: str, client_id: str) -> int:
         """Record one more resend of a message; returns how many there were before."""
@@ -349,9 +381,10 @@ class LocalStore(Contacts, SharedState, VerifiedKeys, GroupStore):
         out = []
         for peer, last_id, unread in rows:
             last = self._db.execute(
-                "SELECT client_id, outgoing, ts, body FROM messages WHERE id = ?", (last_id,)
+                "SELECT client_id, outgoing, ts, body, author FROM messages WHERE id = ?",
+                (last_id,),
             ).fetchone()
-            aad = f"msg:{peer}:{last[1]}:{last[0]}".encode()
+            aad = body_aad(peer, last[1], last[0], last[4])
             text = self._sealer.open(last[3], aad=aad).decode("utf-8")
             out.append(Conversation(peer, last[2], text, int(unread or 0)))
         return out

@@ -36,6 +36,7 @@ def group_json(**changes: Any) -> dict[str, Any]:
     obj: dict[str, Any] = {
         "id": G,
         "revision": 2,
+        "state_revision": 1,
         "state": b64encode(b"\x01blob"),
         "settings": {"members_can_edit": True, "join_approval": False},
         "members": [{"account": A, "role": "admin"}, {"account": B, "role": "member"}],
@@ -51,7 +52,7 @@ def test_a_group_parses() -> None:
     assert group.id == G and group.revision == 2 and group.state == b"\x01blob"
     assert group.settings == GroupSettings(members_can_edit=True, join_approval=False)
     assert group.members == (GroupMember(A, "admin"), GroupMember(B, "member"))
-    assert group.pending == (B,) and group.invite is True
+    assert group.pending == (B,) and group.invite is True and group.state_revision == 1
     assert group.role_of(A) == "admin" and group.role_of(G) is None
 
 

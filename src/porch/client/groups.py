@@ -1,0 +1,516 @@
+"""Groups for people: create, list, change, invite, join, send (``client.groups``).
+
+Issue 7 spec B (the server's routes, porch.client.group_api) and E (what members tell each
+other). Each change goes: the server first (the authority on members and roles; a
+``revision_conflict`` is answered by refetching and trying once more), then the local
+GroupStore, then the outbox: a ``group_update`` content for ``g:<group id>`` (the outbox
+delivers an item with that recipient to every member device), and a ``group_state_key`` when
+the key changed or someone new must be able to open the state.
+
+The sealed state (name, description, settings) is opened with the group state key of the
+epoch its blob names, bound to the revision the server stored it under (``state_revision``);
+a new state is sealed for ``revision + 1``, the revision its upload makes. A member leaving or
+being removed gets a new key (a new epoch) so that they cannot read the state from then on.
+
+Sans-IO it is not (it calls the server), but it holds no connection: it needs only the HTTP
+API and the store, so `porch group` commands work while another process owns the profile.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Final
+
+from porch.client.core.groups import GroupCrypto
+from porch.client.errors import ClientError, MessageTooLong, ServerError, UsageError
+from porch.client.group_api import Group, GroupApi, Role
+from porch.client.group_links import GroupLink, format_group_link, parse_group_link
+from porch.client.group_store import GroupMemberRow, LocalGroup
+from porch.client.store import LocalStore
+from porch.crypto.content import (
+    MAX_TEXT_BYTES,
+    Encodable,
+    GroupAction,
+    GroupStateKey,
+    GroupUpdate,
+    Text,
+    encode_content,
+)
+from porch.crypto.errors import CryptoError
+from porch.crypto.group_state import (
+    GroupSettings,
+    GroupState,
+    blob_epoch,
+    open_group_state,
+    seal_group_state,
+)
+from porch.protocol.codec import b64encode
+
+log = logging.getLogger("porch.client")
+
+GROUP_PEER_PREFIX: Final = "g:"  # the outbox recipient and history peer of a group
+_HEX_PREFIX = re.compile(r"[0-9a-f-]{1,36}")
+
+
+# The façade has a method named ``list``: inside the class, annotations use these.
+Infos = list["GroupInfo"]
+Ids = list[str]
+
+
+def group_peer(group_id: str) -> str:
+    return GROUP_PEER_PREFIX + group_id
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    id: str
+    name: str  # "" while this device has no key that opens the state
+    description: str
+    revision: int
+    role: Role | None  # None once this account is no longer a member
+    members: tuple[tuple[str, Role], ...]  # (account id, role), sorted by account id
+    pending: tuple[str, ...]  # join requests (admins see them)
+    invite: bool
+    settings: GroupSettings
+
+    @property
+    def label(self) -> str:
+        return self.name or f"group {self.id[:8]}"
+
+
+def info_of(group: LocalGroup, me: str) -> GroupInfo:
+    state = group.state
+    members = tuple((m.account_id, m.role) for m in group.members)
+    role = next((r for a, r in members if a == me), None)
+    return GroupInfo(
+        id=group.group_id,
+        name=state.name if state else "",
+        description=state.description if state else "",
+        revision=group.revision,
+        role=role,
+        members=members,
+        pending=group.pending,
+        invite=group.invite,
+        settings=group.settings,
+    )
+
+
+class Groups:
+    def __init__(
+        self,
+        store: Callable[[], LocalStore],
+        api: Callable[[], GroupApi],
+        crypto: GroupCrypto,
+        me: str,
+        device_id: int,
+        resolve: Callable[[str], Awaitable[str]],
+        wake: Callable[[], None],
+        clock: Callable[[], int],
+    ) -> None:
+        # Getters: the Client opens a new store and HTTP client when it is entered again.
+        self._store, self._api, self._crypto = store, api, crypto
+        self._me, self._device_id = me, device_id
+        self._resolve, self._wake, self._clock = resolve, wake, clock
+
+    # Reading ---------------------------------------------------------------------------------
+
+    async def list(self) -> Infos:
+        """This account's groups, refreshed from the server (those whose revision moved are
+        fetched again; those it is no longer in are forgotten once nothing waits to go to
+        them)."""
+        store = self._store()
+        refs = {r.id: r.revision for r in await self._api().list_groups()}
+        for gid in store.group_ids():
+            if gid not in refs and not _queued_for(store, gid):
+                store.forget_group(gid)
+        for gid, revision in refs.items():
+            local = store.get_group(gid)
+            if local is None or local.revision != revision or local.state is None:
+                await self._fetch(gid)
+        infos = [self._info(gid) for gid in store.group_ids() if gid in refs]
+        return sorted(infos, key=lambda g: (g.label.casefold(), g.id))
+
+    async def info(self, group: str) -> GroupInfo:
+        gid = self.find(group)
+        await self._fetch(gid)
+        return self._info(gid)
+
+    def local(self) -> Infos:
+        """The groups as last fetched, without asking the server (for labels)."""
+        store = self._store()
+        return [info_of(g, self._me) for gid in store.group_ids() if (g := store.get_group(gid))]
+
+    def find(self, group: str) -> str:
+        """A group id from a full id, an unambiguous prefix of a known group's id, or the
+        exact name of one known group; UsageError in words otherwise."""
+        text = group.strip().lower()
+        if text.startswith(GROUP_PEER_PREFIX):
+            text = text[len(GROUP_PEER_PREFIX) :]
+        if not text:
+            raise UsageError("name a group: its id, the start of its id, or its name")
+        known = self._store().group_ids()
+        if len(text) == 36 and text.count("-") == 4:
+            return text
+        found = [g for g in known if g.startswith(text)] if _HEX_PREFIX.fullmatch(text) else []
+        if not found:
+            found = [i.id for i in self.local() if i.name.casefold() == group.strip().casefold()]
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise UsageError(
+                f"no group of yours matches {group.strip()!r:.60}; `porch group list` shows them"
+            )
+        shown = ", ".join(g[:8] for g in found[:5])
+        raise UsageError(
+            f"{group.strip()!r:.60} matches {len(found)} groups ({shown}); "
+            "give more characters of the id"
+        )
+
+    # Creating and joining --------------------------------------------------------------------
+
+    async def create(
+        self,
+        name: str,
+        members: Sequence[str],
+        description: str = "",
+        members_can_edit: bool = True,
+        join_approval: bool = False,
+    ) -> GroupInfo:
+        accounts = await self._accounts(members)
+        settings = GroupSettings(members_can_edit, join_approval)
+        state = _checked(GroupState(name.strip(), description, settings=settings))
+        gid = str(uuid.uuid4())
+        key = self._crypto.new_state_key(gid)  # epoch 0: the group's first key
+        blob = seal_group_state(_raw(key), gid, 1, key.epoch, state)
+        group = await self._api().create(gid, blob, settings, accounts)
+        self._put(group)
+        self._tell(gid, key)
+        self._tell(gid, GroupUpdate(gid, group.revision, "create", tuple(accounts)))
+        return self._info(gid)
+
+    async def invite(self, group: str) -> str:
+        """A new invite link (the old one stops working); it carries the state key."""
+        gid = self.find(group)
+        token = await self._api().create_invite(gid)
+        await self._fetch(gid)
+        epoch, key = self._key(gid)
+        return format_group_link(GroupLink(token, key, epoch))
+
+    async def revoke_invite(self, group: str) -> None:
+        gid = self.find(group)
+        await self._api().revoke_invite(gid)
+        await self._fetch(gid)
+
+    async def join(self, link: str) -> GroupInfo | None:
+        """Join by an invite link; None while an admin has to approve the request."""
+        parsed = parse_group_link(link)  # malformed links are refused before any I/O
+        result = await self._api().join(parsed.token)
+        # Kept even while pending: once approved, it opens the state.
+        self._store().put_state_key(result.group_id, parsed.epoch, parsed.state_key)
+        if result.group is None:
+            return None
+        self._put(result.group)
+        self._tell(result.group_id, GroupUpdate(result.group_id, result.group.revision, "join"))
+        return self._info(result.group_id)
+
+    async def answer(self, group: str, member: str, approve: bool) -> GroupInfo:
+        """Approve or deny a join request."""
+        gid = self.find(group)
+        account = await self._resolve(member)
+        local = self._store().get_group(gid)
+        if local is None or account not in local.pending:
+            local = await self._fetch(gid)
+        if account not in local.pending:
+            raise UsageError(f"{self._name(account)} has not asked to join {self._label(gid)}")
+        group_ = await self._api().answer_request(gid, account, approve)
+        self._put(group_)
+        if approve:
+            self._tell(gid, self._current_key(gid))
+            self._tell(gid, GroupUpdate(gid, group_.revision, "add", (account,)))
+        return self._info(gid)
+
+    # Members ---------------------------------------------------------------------------------
+
+    async def add(self, group: str, members: Sequence[str]) -> GroupInfo:
+        gid = self.find(group)
+        accounts = await self._accounts(members)
+        known = await self._current(gid)
+        already = [a for a in accounts if known.role_of(a) is not None]
+        if already:
+            raise UsageError(f"{self._name(already[0])} is in {self._label(gid)} already")
+        group_ = await self._retry(gid, known, lambda g: self._api().add_members(gid, g, accounts))
+        self._put(group_)
+        self._tell(gid, self._current_key(gid))  # so that the new members can open the state
+        self._tell(gid, GroupUpdate(gid, group_.revision, "add", tuple(accounts)))
+        return self._info(gid)
+
+    async def remove(self, group: str, member: str) -> GroupInfo:
+        gid = self.find(group)
+        account = await self._member(gid, member)
+        if account == self._me:
+            raise UsageError("to remove yourself from a group, leave it (porch group leave)")
+        known = await self._current(gid)
+        group_ = await self._retry(gid, known, lambda g: self._api().remove_member(gid, account, g))
+        self._put(group_)
+        self._tell(gid, GroupUpdate(gid, group_.revision, "remove", (account,)))
+        await self.rotate_state_key(gid)
+        return self._info(gid)
+
+    async def leave(self, group: str) -> None:
+        """Leave a group. Its row stays (without this account) until the ``leave`` update
+        has gone to the members; the remaining members choose the next state key."""
+        gid = self.find(group)
+        store = self._store()
+        local = store.get_group(gid) or self._local(await self._api().get(gid))
+        await self._api().leave(gid)
+        others = tuple(m for m in local.members if m.account_id != self._me)
+        store.put_group(replace(local, members=others, role="member", revision=local.revision + 1))
+        self._tell(gid, GroupUpdate(gid, local.revision + 1, "leave"))
+
+    async def promote(self, group: str, member: str) -> GroupInfo:
+        return await self._set_role(group, member, "admin")
+
+    async def demote(self, group: str, member: str) -> GroupInfo:
+        return await self._set_role(group, member, "member")
+
+    async def _set_role(self, group: str, member: str, role: Role) -> GroupInfo:
+        gid = self.find(group)
+        account = await self._member(gid, member)
+        known = await self._current(gid)
+        group_ = await self._retry(
+            gid, known, lambda g: self._api().set_role(gid, account, g, role)
+        )
+        self._put(group_)
+        action: GroupAction = "promote" if role == "admin" else "demote"
+        self._tell(gid, GroupUpdate(gid, group_.revision, action, (account,)))
+        return self._info(gid)
+
+    # The sealed state ------------------------------------------------------------------------
+
+    async def rename(self, group: str, name: str) -> GroupInfo:
+        gid = self.find(group)
+        return await self._change_state(gid, lambda s: replace(s, name=name.strip()), "state")
+
+    async def set_description(self, group: str, description: str) -> GroupInfo:
+        gid = self.find(group)
+        return await self._change_state(gid, lambda s: replace(s, description=description), "state")
+
+    async def rotate_state_key(self, group_id: str) -> GroupInfo:
+        """A new state key (next epoch), the state sealed under it, the key told to the
+        members: after someone left or was removed, so they cannot read what follows. Also
+        starts a new Megolm session on the next send (GroupCrypto.member_removed)."""
+        self._crypto.member_removed(group_id)
+        key = self._crypto.new_state_key(group_id)
+        info = await self._change_state(group_id, lambda s: s, "state", told=False)
+        self._tell(group_id, key)
+        return info
+
+    async def _change_state(
+        self,
+        gid: str,
+        change: Callable[[GroupState], GroupState],
+        action: GroupAction,
+        told: bool = True,
+    ) -> GroupInfo:
+        async def put(group: Group) -> Group:
+            local = self._store().get_group(gid)
+            if local is None or local.state is None:
+                raise ClientError(
+                    f"this device has no key for {self._label(gid)} yet, so it cannot change "
+                    "its name or description; try again once a member's key has arrived"
+                )
+            state = _checked(change(local.state))
+            epoch, key = self._key(gid)
+            blob = seal_group_state(key, gid, group.revision + 1, epoch, state)
+            return await self._api().put_state(gid, group.revision, blob)
+
+        group_ = await self._retry_group(gid, await self._current(gid), put)
+        self._put(group_)
+        if told:
+            self._tell(gid, GroupUpdate(gid, group_.revision, action))
+        return self._info(gid)
+
+    # Sending ---------------------------------------------------------------------------------
+
+    def send_text(self, group: str, text: str) -> str:
+        """Queue a text for the group (delivered by the outbox to every member device);
+        returns its client id, for Client.wait_sent."""
+        gid = self.find(group)
+        store = self._store()
+        local = store.get_group(gid)
+        if local is None or not any(m.account_id == self._me for m in local.members):
+            raise UsageError(f"you are not a member of {self._label(gid)}")
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_TEXT_BYTES:
+            raise MessageTooLong(
+                f"the message is {size:,} bytes; the limit is {MAX_TEXT_BYTES:,} bytes "
+                "(64 KiB): shorten it or split it into several"
+            )
+        client_id, now = secrets.token_urlsafe(12), self._clock()
+        try:
+            content = encode_content(Text(client_id, text, now, group=gid))
+        except CryptoError as exc:
+            raise UsageError(f"cannot send that text: {exc.message}") from None
+        peer = group_peer(gid)
+        with store.transaction() as db:
+            store.enqueue(client_id, peer, content, False, now)
+            store.add_message(
+                peer, client_id, True, self._device_id, now, text, "pending", db, author=self._me
+            )
+        self._wake()
+        return client_id
+
+    # Helpers ---------------------------------------------------------------------------------
+
+    def _tell(self, gid: str, content: Encodable) -> None:
+        """Queue a content for every member device of the group (recipient ``g:<id>``)."""
+        store = self._store()
+        store.enqueue(
+            secrets.token_urlsafe(12),
+            group_peer(gid),
+            encode_content(content),
+            False,
+            self._clock(),
+        )
+        self._wake()
+
+    def _info(self, gid: str) -> GroupInfo:
+        local = self._store().get_group(gid)
+        if local is None:
+            raise UsageError(f"no group {gid[:8]} is known here")
+        return info_of(local, self._me)
+
+    def _label(self, gid: str) -> str:
+        local = self._store().get_group(gid)
+        return info_of(local, self._me).label if local else f"group {gid[:8]}"
+
+    def _name(self, account: str) -> str:
+        return self._store().contact_label(account)
+
+    async def _accounts(self, members: Sequence[str]) -> Ids:
+        accounts: Ids = []
+        for m in members:
+            account = await self._resolve(m)
+            if account == self._me:
+                raise UsageError("you are in your own groups already: name the others")
+            if account not in accounts:
+                accounts.append(account)
+        return accounts
+
+    async def _member(self, gid: str, member: str) -> str:
+        account = await self._resolve(member)
+        group = await self._current(gid)
+        if group.role_of(account) is None:
+            raise UsageError(f"{self._name(account)} is not a member of {self._label(gid)}")
+        return account
+
+    async def _current(self, gid: str) -> Group:
+        """The group as the server has it now (stored locally on the way)."""
+        try:
+            group = await self._api().get(gid)
+        except ServerError as exc:
+            if exc.code != "not_found":
+                raise
+            # The server answers alike for an unknown group and one we are not in (spec B).
+            raise ServerError(
+                "not_found",
+                f"the server knows no group {gid[:8]} with you in it (it does not exist, or "
+                "you left or were removed)",
+                exc.status,
+            ) from None
+        self._put(group)
+        return group
+
+    async def _fetch(self, gid: str) -> LocalGroup:
+        return self._local(await self._current(gid))
+
+    def _local(self, group: Group) -> LocalGroup:
+        local = self._store().get_group(group.id)
+        return local if local is not None else self._to_local(group, None)
+
+    async def _retry(
+        self, gid: str, group: Group, call: Callable[[int], Awaitable[Group]]
+    ) -> Group:
+        return await self._retry_group(gid, group, lambda g: call(g.revision))
+
+    async def _retry_group(
+        self, gid: str, group: Group, call: Callable[[Group], Awaitable[Group]]
+    ) -> Group:
+        try:
+            return await call(group)
+        except ServerError as exc:
+            if exc.code != "revision_conflict":
+                raise
+        log.info("group %s changed meanwhile: refetching once", gid[:8])
+        return await call(await self._current(gid))
+
+    def _put(self, group: Group) -> None:
+        store = self._store()
+        store.put_group(self._to_local(group, store.get_group(group.id)))
+
+    def _to_local(self, group: Group, old: LocalGroup | None) -> LocalGroup:
+        """The server's group with its state opened, if this device has the key (else the
+        state it opened before, which stays until a newer one opens)."""
+        state, state_revision = (old.state, old.state_revision) if old else (None, 0)
+        try:
+            key = self._store().state_key(group.id, blob_epoch(group.state))
+            if key is not None:
+                state = open_group_state(
+                    key, group.id, group.state_revision, group.state, min_revision=state_revision
+                )
+                state_revision = group.state_revision
+        except CryptoError as exc:
+            log.warning("group %s: its state does not open: %s", group.id[:8], exc.code)
+        role = group.role_of(self._me) or "member"
+        return LocalGroup(
+            group_id=group.id,
+            revision=group.revision,
+            role=role,
+            blob=group.state,
+            settings=group.settings,
+            invite=group.invite,
+            members=tuple(GroupMemberRow(m.account, m.role) for m in group.members),
+            pending=group.pending,
+            state=state,
+            state_revision=state_revision,
+        )
+
+    def _key(self, gid: str) -> tuple[int, bytes]:
+        latest = self._store().latest_state_key(gid)
+        if latest is None:
+            raise ClientError(
+                f"this device has no key for {self._label(gid)} yet; try again once a "
+                "member's key has arrived"
+            )
+        return latest
+
+    def _current_key(self, gid: str) -> GroupStateKey:
+        epoch, key = self._key(gid)
+        return GroupStateKey(group=gid, epoch=epoch, key=b64encode(key))
+
+
+def _queued_for(store: LocalStore, gid: str) -> bool:
+    peer = group_peer(gid)
+    return any(e.recipient == peer and e.state == "queued" for e in store.outbox_entries())
+
+
+def _raw(key: GroupStateKey) -> bytes:
+    from porch.protocol.codec import b64decode
+
+    return b64decode(key.key)
+
+
+def _checked(state: GroupState) -> GroupState:
+    """A state within the bounds, or UsageError saying which bound (a name too long...)."""
+    from porch.crypto.group_state import state_to_json
+
+    try:
+        state_to_json(state)
+    except CryptoError as exc:
+        raise UsageError(f"cannot use that: {exc.message}") from None
+    return state
