@@ -25,7 +25,7 @@ from porch.cli.exits import Exit, bounded
 from porch.cli.text import printable
 
 if TYPE_CHECKING:
-    from porch.client import Client
+    from porch.client import Client, GroupUpdated
     from porch.client.profile import ProfileConfig
     from porch.client.shared import ReceivedMessage
 
@@ -73,7 +73,9 @@ def add_parsers(sub: Sub) -> None:
 
     p = sub.add_parser("send", help="send a text message; exits 0 once the server has it")
     _common(p)
-    p.add_argument("--to", required=True, help="+NUMBER, @USERNAME or an account id")
+    to = p.add_mutually_exclusive_group(required=True)
+    to.add_argument("--to", help="+NUMBER, @USERNAME or an account id")
+    to.add_argument("--group", help="a group: its id, the start of its id, or its name")
     p.add_argument(
         "--timeout",
         type=bounded(float, 0.1, 3600),
@@ -104,9 +106,10 @@ def add_parsers(sub: Sub) -> None:
         p.add_argument("who")
         p.set_defaults(func=_sync(block), blocked=blocked)
 
-    from porch.cli import devices, outbox, verify  # here: main.py needs no change for them
+    from porch.cli import devices, groups, outbox, verify  # here: main.py needs no change
 
     devices.add_parsers(sub, _common, _sync)
+    groups.add_parser(sub, _common, _sync)
     outbox.add_parser(sub, _common, _sync)
     verify.add_parser(sub, _common, _sync)
 
@@ -284,12 +287,15 @@ async def send(args: argparse.Namespace, queued: list[str] | None = None) -> int
     if not text.strip():  # `porch send --to @bob "$EMPTY"`: nothing to say, nothing sent
         raise UsageError('the message is empty; give its text, like porch send --to @bob "hi"')
     async with _client(args) as client:
-        pending = await client.send_text(args.to, text, wait=False)
-        queued.append(pending.id)  # durable from here on: a crash or Ctrl-C leaves it queued
+        if args.group is not None:
+            pending_id = client.groups.send_text(args.group, text)
+        else:
+            pending_id = (await client.send_text(args.to, text, wait=False)).id
+        queued.append(pending_id)  # durable from here on: a crash or Ctrl-C leaves it queued
         try:
-            result = await client.wait_sent(pending.id, timeout=args.timeout)
+            result = await client.wait_sent(pending_id, timeout=args.timeout)
         except Timeout:
-            why = f"the server did not acknowledge {pending.id} within {args.timeout} s"
+            why = f"the server did not acknowledge {pending_id} within {args.timeout} s"
             if not client.connected:  # say why: a wrong port or a server that is down
                 reason = f" ({client.connect_error})" if client.connect_error else ""
                 why = (
@@ -299,7 +305,7 @@ async def send(args: argparse.Namespace, queued: list[str] | None = None) -> int
             print(f"porch: {printable(why)}; {QUEUED_HINT}", file=sys.stderr)
             return Exit.QUEUED
         except SendPaused:
-            print(f"porch: {paused_hint(args.to)}", file=sys.stderr)
+            print(f"porch: {paused_hint(args.to or args.group)}", file=sys.stderr)
             return Exit.QUEUED
         except SendFailed as exc:
             print(f"porch: failed: {printable(str(exc))} ({exc.code})", file=sys.stderr)
@@ -310,7 +316,14 @@ async def send(args: argparse.Namespace, queued: list[str] | None = None) -> int
 
 
 async def recv(args: argparse.Namespace) -> int:
-    from porch.client import DecryptionFailed, Drained, IdentityChanged, Message, ReceiptEvent
+    from porch.client import (
+        DecryptionFailed,
+        Drained,
+        GroupUpdated,
+        IdentityChanged,
+        Message,
+        ReceiptEvent,
+    )
 
     async with _client(args) as client:
         # First what earlier commands received and nobody has shown (a `porch send` stores
@@ -329,6 +342,8 @@ async def recv(args: argparse.Namespace) -> int:
                 # Each of these wrote a line into the history first (a message, a notice, a
                 # placeholder): printed from there, once, whichever command gets to it.
                 await _print_unshown(client, args.json)
+            elif isinstance(event, GroupUpdated):
+                await _print_group_update(client, event, args.json)
             elif isinstance(event, ReceiptEvent) and args.json:
                 print(
                     json.dumps(
@@ -339,19 +354,50 @@ async def recv(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _print_group_update(client: Client, event: GroupUpdated, as_json: bool) -> None:
+    from porch.client.group_view import describe_update, update_record
+
+    labels = {a: await client.name_of(a) for a in (event.by, *event.targets)}
+    known = {g.id: g.label for g in client.groups.local()}
+    group = known.get(event.group, f"group {event.group[:8]}")
+
+    def label(account: str) -> str:
+        return "you" if account == client.account_id else labels.get(account, account[:8])
+
+    text = describe_update(event, label, group)
+    if as_json:
+        print(json.dumps(update_record(event, text), ensure_ascii=False), flush=True)
+    else:
+        print(f"* {printable(text)}", flush=True)
+
+
 async def _print_unshown(client: Client, as_json: bool) -> None:
+    from porch.client.groups import GROUP_PEER_PREFIX
+
+    groups = {g.id: g.label for g in client.groups.local()}
     while batch := client.unshown():  # in batches: a long backlog is not decrypted at once
         for m in batch:
             # Claimed before printing: of two commands printing at once, exactly one prints it.
             if client.claim_shown(m.row):
-                _print_message(m, await client.name_of(m.peer), as_json)
+                group = m.peer[len(GROUP_PEER_PREFIX) :] if m.peer.startswith("g:") else None
+                label = await client.name_of(m.author or m.peer) if m.author or not group else ""
+                if group is not None:
+                    name = groups.get(group, "group " + group[:8])
+                    label = f"{name}/{label}" if label else name
+                _print_message(m, label, as_json, group)
 
 
-def _print_message(m: ReceivedMessage, label: str, as_json: bool) -> None:
+def _print_message(m: ReceivedMessage, label: str, as_json: bool, group: str | None = None) -> None:
     from porch.client import retry
 
     if as_json:
-        record: dict[str, Any] = {"from": m.peer, "from_label": label, "device": m.sender_device}
+        sender = m.author if group is not None and m.author else m.peer
+        record: dict[str, Any] = {
+            "from": sender,
+            "from_label": label,
+            "device": m.sender_device,
+            "group": group,
+        }
         if m.status == retry.NOTICE:  # the safety number changed
             record |= {"event": "identity_changed", "account": m.peer, "text": m.text}
         elif m.status == retry.UNDECRYPTABLE:  # a message was lost; maybe a resend comes
