@@ -34,12 +34,12 @@ def _groups(store: LocalStore) -> Groups:
     return Groups(
         lambda: store,
         _unused,
-        None,
+        None,  # type: ignore[arg-type]
         ME,
         1,
         _unused,
         lambda: None,
-        lambda: 1000,  # type: ignore[arg-type]
+        lambda: 1000,
     )
 
 
