@@ -42,13 +42,14 @@ def add_parser(sub: Any, common: Common, sync: Sync) -> None:
     def action(name: str, fn: Any, help: str, *, change: bool = True) -> argparse.ArgumentParser:
         q: argparse.ArgumentParser = actions.add_parser(name, help=help)
         common(q)
-        if change:
-            q.add_argument(
-                "--no-send",
-                action="store_true",
-                help="only queue the update for the members (the next porch recv, send or "
-                "chat sends it)",
-            )
+        q.add_argument(  # accepted everywhere (scripts pass it alike); shown where it acts
+            "--no-send",
+            action="store_true",
+            help="only queue the update for the members (the next porch recv, send or chat "
+            "sends it)"
+            if change
+            else argparse.SUPPRESS,
+        )
         q.add_argument("--json", action="store_true", help="one JSON object")
         q.set_defaults(func=sync(fn))
         return q
