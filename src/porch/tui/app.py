@@ -34,6 +34,7 @@ from porch.client import (
     DecryptionFailed,
     Drained,
     Event,
+    GroupUpdated,
     IdentityChanged,
     Message,
     ReceiptEvent,
@@ -42,8 +43,10 @@ from porch.client import (
     TypingEvent,
     Verification,
 )
+from porch.client.groups import group_peer
 from porch.client.retry import NOTICE, UNDECRYPTABLE
 from porch.client.store import HistoryMessage
+from porch.tui.groups import GroupView, is_group
 
 TYPING_SEND_EVERY = 3.0  # at most one "started" per this many seconds while typing
 TYPING_IDLE = 4.0  # send "stopped" after this long without a keystroke
@@ -114,6 +117,7 @@ class ChatApp(App[None]):
         self.client = client
         self.open_to = open_to
         self.peer: str | None = None
+        self.groups = GroupView(client)  # group conversations and their changes (groups.py)
         self.history_lines: list[str] = []  # the plain text of the history pane, one per message
         self.typing_shown = False
         self._typing_until = 0.0
@@ -163,7 +167,7 @@ class ChatApp(App[None]):
     def refresh_conversations(self) -> None:
         options: list[Option] = []
         peers: list[str] = []
-        for conv in self.client.conversations():
+        for conv in self.groups.conversations():
             line = Text(self._label(conv.peer), style="bold")
             if conv.unread:
                 line.append(f"  ({conv.unread})", style="bold magenta")
@@ -179,7 +183,7 @@ class ChatApp(App[None]):
             listing.highlighted = peers.index(self.peer)
 
     def _label(self, account_id: str) -> str:
-        return printable(self.client.label(account_id))
+        return self.groups.label(account_id)  # group peers (g:<id>) by their name
 
     def _render_message(self, msg: HistoryMessage) -> tuple[RenderableType, str]:
         if msg.status in (UNDECRYPTABLE, NOTICE):  # written by the client, not by the peer
@@ -187,6 +191,8 @@ class ChatApp(App[None]):
             notice.justify = "center"
             return notice, notice.plain
         text = printable(msg.text, multiline=True)
+        if not msg.outgoing and msg.author:  # a group message: say who wrote it
+            text = self.groups.author(msg.author) + text
         if not msg.outgoing:  # a grid, so that long lines wrap under the text, not the time
             grid = Table.grid(padding=(0, 2))
             grid.add_column(style="dim", no_wrap=True)
@@ -217,7 +223,11 @@ class ChatApp(App[None]):
                 for e in self.client.outbox()
                 if e.state == "paused" and e.recipient == self.peer
             }
-        rendered = [self._render_message(m) for m in messages]
+        timed = [(m.ts, self._render_message(m)) for m in messages]
+        for line in self.groups.system_lines(self.peer):  # group changes, among them by time
+            shown = Text("* " + printable(line.text), style="italic cyan")
+            timed.append((line.ts, (shown, shown.plain)))
+        rendered = [r for _, r in sorted(timed, key=lambda t: t[0])]
         self._pending_ticks = any(cid not in self._paused for cid in waiting)
         self.history_lines = [plain for _, plain in rendered]
         body = Group(*(r for r, _ in rendered)) if rendered else "No messages yet."
@@ -259,7 +269,8 @@ class ChatApp(App[None]):
             await self._stop_typing()
             self._set_typing(False)
         self.peer = peer
-        label = printable(await self.client.name_of(peer))
+        group = is_group(peer)
+        label = self._label(peer) if group else printable(await self.client.name_of(peer))
         await self._show_title(peer, label)
         self.query_one("#composer", Input).placeholder = f"Message {label}"
         unread = [
@@ -267,13 +278,16 @@ class ChatApp(App[None]):
             for m in self.client.history(peer)
             if not m.outgoing and m.status == "received"
         ]
-        if unread:
+        if unread and not group:  # read receipts in groups: not yet (spec E sends none)
             await self.client.mark_read(peer, unread)
         self.refresh_history()
         self.refresh_conversations()
 
     async def _show_title(self, peer: str, label: str) -> None:
         title = Text(label, style="bold")
+        if is_group(peer):
+            self.query_one("#peer-title", Static).update(title)
+            return
         mark = VERIFIED_MARKS.get(await self.client.verification(peer))
         if mark is not None:
             title.append(*mark)
@@ -310,7 +324,10 @@ class ChatApp(App[None]):
         composer.clear()
         await self._stop_typing()
         try:
-            await self.client.send_text(self.peer, event.value, wait=False)
+            if is_group(self.peer):
+                self.client.groups.send_text(self.peer, event.value)
+            else:
+                await self.client.send_text(self.peer, event.value, wait=False)
         except ClientError as exc:
             self.notify(printable(str(exc)), title="Not sent", severity="error", markup=False)
         self.refresh_history()
@@ -364,7 +381,22 @@ class ChatApp(App[None]):
 
     async def handle_event(self, event: Event) -> None:
         label = self._label
-        if isinstance(event, Message):
+        if isinstance(event, Message) and event.group is not None:
+            await self.client.name_of(event.sender)
+            if group_peer(event.group) == self.peer:
+                self.refresh_history()
+            else:
+                title = f"From {label(event.sender)} in {label(group_peer(event.group))}"
+                self.notify(one_line(event.text, 80), title=title, markup=False)
+            self.refresh_conversations()
+        elif isinstance(event, GroupUpdated):
+            text = self.groups.update(event)
+            if group_peer(event.group) == self.peer:
+                self.refresh_history()
+            else:
+                self.notify(printable(text), markup=False)
+            self.refresh_conversations()
+        elif isinstance(event, Message):
             await self.client.name_of(event.sender)  # first seen: fetch @username or +number
             if self.peer is None:
                 await self.open_peer(event.sender)
