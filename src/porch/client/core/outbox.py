@@ -52,6 +52,7 @@ DEVICE_SEND_ERRORS = {"mismatched_devices", "stale_devices"}
 # How long the outbox waits after the key directory could not be reached.
 CLAIM_RETRY_DELAY = 1.0
 MAX_FIX_IDS = 1024  # device ids remembered per recipient from one error frame
+MAX_FIX_ACCOUNTS = 1000  # accounts read from one error frame (the protocol's bound)
 
 
 @dataclass(slots=True)
@@ -67,6 +68,17 @@ def _device_ids(value: Any) -> set[int]:
     if not isinstance(value, list):
         return set()
     return {d for d in value[:MAX_FIX_IDS] if isinstance(d, int) and not isinstance(d, bool)}
+
+
+def _account_fixes(value: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(account, its entry) of an error's `accounts` detail (spec A), bounded."""
+    if not isinstance(value, list):
+        return []
+    return [
+        (entry["account"], entry)
+        for entry in value[:MAX_FIX_ACCOUNTS]
+        if isinstance(entry, dict) and isinstance(entry.get("account"), str)
+    ]
 
 
 def _is_text(content: bytes) -> bool:
@@ -182,7 +194,8 @@ class Outbox:
         messages = self.encrypt_to(recipient, targets, item.content)
         self.inflight[item.client_id] = item
         self.cursor = max(self.cursor, item.seq)
-        return [SendFrame(frames.send(item.client_id, recipient, messages), item.client_id)]
+        frame = frames.send(item.client_id, [frames.destination(recipient, messages)])
+        return [SendFrame(frame, item.client_id)]
 
     def encrypt_to(
         self, recipient: str, devices: list[PeerDeviceRow], content: bytes
@@ -227,10 +240,11 @@ class Outbox:
             log.warning("server error %s: %s", code, message)
             return []
         if code in DEVICE_SEND_ERRORS:
-            fix = self.device_fixes.setdefault(item.recipient, DeviceFix())
-            fix.missing.update(_device_ids(frame.get("missing")))
-            fix.extra.update(_device_ids(frame.get("extra")))
-            fix.stale.update(_device_ids(frame.get("stale")))
+            for account, wrong in _account_fixes(frame.get("accounts")):
+                fix = self.device_fixes.setdefault(account, DeviceFix())
+                fix.missing.update(_device_ids(wrong.get("missing")))
+                fix.extra.update(_device_ids(wrong.get("extra")))
+                fix.stale.update(_device_ids(wrong.get("stale")))
             return self._requeue(item)
         if code in PERMANENT_SEND_ERRORS:
             return self.fail(item, code, message)

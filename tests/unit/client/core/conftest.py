@@ -94,6 +94,7 @@ class Peer:
         self, frame: dict[str, Any], to: Peer, ts: int | None = None
     ) -> list[dict[str, Any]]:
         """The envelopes the server would store for ``to``'s device from one `send` frame."""
+        shared = frame.get("shared") or {}
         return [
             {
                 "type": "envelope",
@@ -101,12 +102,24 @@ class Peer:
                 "from": self.account_id,
                 "from_device": self.device_id,
                 "ts": ts if ts is not None else 1_700_000_000_000 + next(_ids),
-                "kind": m["kind"],
-                "body": m["body"],
+                "kind": m.get("kind", shared.get("kind")),
+                "body": m.get("body", shared.get("body")),
             }
-            for m in frame["messages"]
+            for m in devices_of(frame, to.account_id)
             if m["device"] == to.device_id
         ]
+
+
+def devices_of(frame: dict[str, Any], account: str) -> list[dict[str, Any]]:
+    """The device entries of ``account``'s destination in a `send` frame ([] if none)."""
+    for d in frame["destinations"]:
+        if d["account"] == account:
+            return list(d["devices"])
+    return []
+
+
+def accounts_of(frame: dict[str, Any]) -> list[str]:
+    return [d["account"] for d in frame["destinations"]]
 
 
 def events(actions: list[Action]) -> list[Event]:

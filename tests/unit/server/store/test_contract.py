@@ -39,6 +39,7 @@ from tests.unit.server.store.helpers import (
     PHONE_C,
     register,
     send,
+    to,
     with_keys,
 )
 
@@ -310,7 +311,7 @@ async def test_store_message_is_idempotent_by_client_id(store: Store) -> None:
     other = await send(store, bob, "c1", alice)
     assert other.duplicate is False
     other_device = await store.store_message(
-        alice, 2, "c1", bob, [OutgoingCopy(1, 0, "x")], NOW, NOW + DAY
+        alice, 2, "c1", to(bob, OutgoingCopy(1, 0, "x")), None, NOW, NOW + DAY
     )
     assert other_device.duplicate is False
 
