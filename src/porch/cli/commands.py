@@ -347,10 +347,10 @@ async def _print_unshown(client: Client, as_json: bool) -> None:
         for m in batch:
             # Claimed before printing: of two commands printing at once, exactly one prints it.
             if client.claim_shown(m.row):
-                _print_message(m, await client.name_of(m.peer), as_json)
+                _print_message(m, await client.name_of(m.peer), as_json, client.account_id)
 
 
-def _print_message(m: ReceivedMessage, label: str, as_json: bool) -> None:
+def _print_message(m: ReceivedMessage, label: str, as_json: bool, me: str = "") -> None:
     from porch.client import retry
 
     if as_json:
@@ -363,12 +363,15 @@ def _print_message(m: ReceivedMessage, label: str, as_json: bool) -> None:
             record["server_ts"] = m.server_ts or m.ts
         else:
             record |= {"text": m.text, "id": m.client_id, "ts": m.ts, "server_ts": m.server_ts}
+        if m.outgoing:  # a sent copy (spec D): written on another of our devices, to m.peer
+            record |= {"from": me, "from_label": "me", "outgoing": True, "to": m.peer}
         print(json.dumps(record, ensure_ascii=False), flush=True)
     elif m.status in (retry.NOTICE, retry.UNDECRYPTABLE):
         print(f"! {printable(m.text, multiline=True)}", flush=True)
     else:
         text = printable(m.text, multiline=True)
-        print(f"[{_iso(m.ts)}] {printable(label)}: {text}", flush=True)
+        who = f"me -> {printable(label)}" if m.outgoing else printable(label)
+        print(f"[{_iso(m.ts)}] {who}: {text}", flush=True)
 
 
 async def devices(args: argparse.Namespace) -> int:

@@ -16,6 +16,9 @@ class Message:
     text: str
     ts: int  # the sender's clock, ms
     server_ts: int  # when the server stored it, ms
+    # A sent copy (spec D): this account wrote it on another device, ``to`` that account.
+    outgoing: bool = False
+    to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -271,9 +271,10 @@ class Runner:
                 if generation != self.generation:
                     break
                 actions = core.prepare(item)
-                claim = next((a for a in actions if isinstance(a, ClaimKeys)), None)
-                if claim is not None:
-                    actions = [a for a in actions if a is not claim]
+                # One claim per account (the recipient, one's own for sent copies).
+                claims = [a for a in actions if isinstance(a, ClaimKeys)]
+                actions = [a for a in actions if not isinstance(a, ClaimKeys)]
+                for claim in claims:
                     devices = list(claim.devices) if claim.devices is not None else None
                     try:
                         bundle = await self._api().claim_keys(claim.account, devices)

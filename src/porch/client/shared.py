@@ -43,6 +43,7 @@ class ReceivedMessage:
     server_ts: int
     text: str
     status: str = "received"  # or a line the client wrote itself: "notice", "undecryptable"
+    outgoing: bool = False  # a sent copy: written on another of this account's devices
 
 
 class SharedState:
@@ -146,23 +147,27 @@ class SharedState:
         return None if row is None else (str(row[0]), int(row[1]))
 
     def unshown(self, after_row: int = 0, limit: int = 500) -> list[ReceivedMessage]:
-        """Received messages no command has shown yet, oldest first."""
+        """Received messages (and sent copies from one's other devices, spec D) no command
+        has shown yet, oldest first."""
         rows = self._db.execute(
-            "SELECT id, peer, client_id, sender_device, ts, server_ts, body, status FROM messages"
-            " WHERE shown = 0 AND outgoing = 0 AND id > ? ORDER BY id LIMIT ?",
+            "SELECT id, peer, client_id, sender_device, ts, server_ts, body, status, outgoing"
+            " FROM messages WHERE shown = 0 AND id > ? ORDER BY id LIMIT ?",
             (after_row, limit),
         ).fetchall()
         out = []
-        for row, peer, cid, dev, ts, server_ts, body, status in rows:
-            text = self._sealer.open(body, aad=f"msg:{peer}:0:{cid}".encode()).decode("utf-8")
-            out.append(ReceivedMessage(row, peer, cid, dev, ts, server_ts, text, status))
+        for row, peer, cid, dev, ts, server_ts, body, status, outgoing in rows:
+            aad = f"msg:{peer}:{int(outgoing)}:{cid}".encode()
+            text = self._sealer.open(body, aad=aad).decode("utf-8")
+            out.append(
+                ReceivedMessage(row, peer, cid, dev, ts, server_ts, text, status, bool(outgoing))
+            )
         return out
 
     def mark_shown(self, rows: list[int] | None = None, *, peer: str | None = None) -> int:
         """Mark messages shown: these rows, or everything received from peer."""
         if peer is not None:
             cur = self._db.execute(
-                "UPDATE messages SET shown = 1 WHERE peer = ? AND outgoing = 0 AND shown = 0",
+                "UPDATE messages SET shown = 1 WHERE peer = ? AND shown = 0",
                 (peer,),
             )
             return cur.rowcount

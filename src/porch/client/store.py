@@ -233,6 +233,7 @@ class LocalStore(Contacts, SharedState, VerifiedKeys):
         db: sqlite3.Connection | None = None,
         *,
         server_ts: int = 0,
+        shown: bool | None = None,
     ) -> bool:
         """Store a message once; False when it was already there (a resend).
 
@@ -249,7 +250,7 @@ class LocalStore(Contacts, SharedState, VerifiedKeys):
                 ts,
                 self._seal_body(peer, client_id, outgoing, text),
                 status,
-                int(outgoing),
+                int(outgoing if shown is None else shown),
                 server_ts,
             ),
         )

@@ -16,6 +16,7 @@ from porch.crypto.content import (
     GroupStateKey,
     Receipt,
     Retry,
+    Sent,
     Text,
     Typing,
     content_to_json,
@@ -97,7 +98,13 @@ def test_padding(v: dict[str, Any]) -> None:
     assert unpad(bytes.fromhex(v["padded_hex"])) == data
 
 
-def _content(obj: dict[str, Any]) -> Text | Receipt | Typing | Retry | GroupKey | GroupStateKey:
+def _content(
+    obj: dict[str, Any],
+) -> Text | Receipt | Typing | Retry | GroupKey | GroupStateKey | Sent:
+    if obj["t"] == "sent":
+        inner = _content(obj["c"])
+        assert isinstance(inner, Text | Receipt)
+        return Sent(to=obj["to"], content=inner)
     if obj["t"] == "group_key":
         return GroupKey(group=obj["group"], session=obj["session"], key=obj["key"], sig=obj["sig"])
     if obj["t"] == "group_state_key":

@@ -85,7 +85,9 @@ class Peer:
         for item in self.core.next_outbox_items():
             actions = self.core.prepare(item)
             for claim in [a for a in actions if isinstance(a, ClaimKeys)]:
-                target = directory(claim.account)
+                # One's own account (sent copies) is always in the directory.
+                own = claim.account == self.account_id
+                target = self if own else directory(claim.account)
                 actions = self.core.keys_claimed(claim, target.bundle(True, claim.devices))
             frames += [a for a in actions if isinstance(a, SendFrame)]
         return frames

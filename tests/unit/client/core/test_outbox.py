@@ -113,8 +113,11 @@ def test_a_claim_that_fails_pauses_or_fails_the_item(make_peer: PeerFactory) -> 
     alice, bob = make_peer(), make_peer()
     client_id = alice.queue_text(bob, "keys?")
     [item] = alice.core.next_outbox_items()
-    [claim] = alice.core.prepare(item)
+    # Bob's devices, and (once) alice's own, for sent copies to her other devices.
+    claim, own = alice.core.prepare(item)
     assert isinstance(claim, ClaimKeys) and claim.devices is None  # no device known: all
+    assert claim.account == bob.account_id
+    assert isinstance(own, ClaimKeys) and (own.account, own.devices) == (alice.account_id, None)
     [pause] = alice.core.keys_claim_failed(claim, ServerUnreachable("down"))
     assert isinstance(pause, PauseOutbox)
     assert alice.store.outbox_state(client_id) == ("queued", None, None)
@@ -129,7 +132,7 @@ def test_a_bundle_that_does_not_verify_fails_the_item(make_peer: PeerFactory) ->
     alice, bob, mallory = make_peer(), make_peer(), make_peer()
     alice.queue_text(bob, "for bob only")
     [item] = alice.core.next_outbox_items()
-    [claim] = alice.core.prepare(item)
+    claim, _own = alice.core.prepare(item)
     assert isinstance(claim, ClaimKeys)
     forged = bob.bundle(True)
     forged = type(forged)(forged.account_id, mallory.master.public_b64, forged.devices)
