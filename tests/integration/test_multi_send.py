@@ -86,6 +86,9 @@ async def test_one_send_with_a_shared_body_reaches_every_device_once(
         [env] = await device.envelopes()
         assert (env["from"], env["kind"], env["body"]) == (alice.account_id, 2, SHARED)
         await device.send(cf.ack([env["id"]]))
+        # The reader handles one frame at a time: the pong comes once the ack is committed.
+        await device.send(cf.ping(1))
+        await device.next_of("pong")
         await device.ws.close()
         again = await Raw.open(server, c)
         assert await again.envelopes() == []  # exactly once

@@ -47,6 +47,9 @@ class ClaimKeys:
     item: OutboxItem
     devices: tuple[int, ...] | None
     for_account: str | None = None
+    # Only list the account's devices (``GET /v1/keys/{account}``, no one-time key is taken):
+    # how one's own other devices are found; ``keys_claimed`` then claims those it needs.
+    listing: bool = False
 
     @property
     def account(self) -> str:

@@ -18,7 +18,8 @@ claim is answered), and ``_destination`` encrypts one destination per account. T
 group sends: a group item supplies its own account list to ``destinations_for`` and a shared
 (Megolm) body to ``frames.send(..., shared=(2, body))``, its device entries then carrying no
 ciphertext of their own (``frames.ciphertext(device, registration)``). Own devices are learnt
-by one claim of one's own account per Outbox (per process), then from the server's
+by listing one's own account once per Outbox (per process; `GET /v1/keys`, which takes no
+one-time key) and claiming only those without a session, then from the server's
 `mismatched_devices` refusals, which name each wrong account.
 """
 
@@ -39,7 +40,7 @@ from porch.client.core.actions import (
     WakeOutbox,
 )
 from porch.client.core.context import CoreState
-from porch.client.core.keys import Bundle, start_sessions
+from porch.client.core.keys import Bundle, cache_directory, start_sessions
 from porch.client.errors import (
     ClientError,
     IdentityError,
@@ -179,7 +180,7 @@ class Outbox:
         if fix is not None:
             need |= fix.missing | fix.stale
         if own and not self._own_known:
-            return ClaimKeys(item, None, account)
+            return ClaimKeys(item, None, account, listing=True)
         if not devices and not own:  # nothing cached: every device of the account
             return ClaimKeys(item, None, account)
         if need:
@@ -188,6 +189,8 @@ class Outbox:
 
     def keys_claimed(self, claim: ClaimKeys, bundle: Bundle) -> list[Action]:
         state, account = self._state, claim.account
+        if claim.listing:
+            return self._own_listed(claim, bundle)
         try:
             if bundle.account_id != account:
                 raise IdentityError(
@@ -201,6 +204,29 @@ class Outbox:
             self._claiming.pop(claim.item.client_id, None)
             return self.fail(claim.item, getattr(exc, "code", "identity"), str(exc))
         state.renew.difference_update((account, d) for d in claim.devices or ())
+        return self._claim_done(claim)
+
+    def _own_listed(self, claim: ClaimKeys, bundle: Bundle) -> list[Action]:
+        """One's own devices, listed: claim keys of the other ones without a session."""
+        state, account = self._state, claim.account
+        self._own_known = True
+        try:
+            if bundle.account_id != account:
+                raise IdentityError("the key directory answered for another account")
+            cache_directory(state, bundle, replace=False)
+        except IdentityError as exc:
+            log.info("no sent copies this time: %s", exc)
+            return self._claim_done(claim)
+        need = tuple(
+            sorted(
+                d.device_id
+                for d in bundle.devices
+                if not state.is_me(account, d.device_id)
+                and not state.olm.has_session((account, d.device_id))
+            )
+        )
+        if need and claim.item.client_id in self._claiming:
+            return [ClaimKeys(claim.item, need, account)]  # the account stays awaited
         return self._claim_done(claim)
 
     def _claim_done(self, claim: ClaimKeys) -> list[Action]:

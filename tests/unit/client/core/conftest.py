@@ -84,11 +84,15 @@ class Peer:
         frames = []
         for item in self.core.next_outbox_items():
             actions = self.core.prepare(item)
-            for claim in [a for a in actions if isinstance(a, ClaimKeys)]:
+            claims = [a for a in actions if isinstance(a, ClaimKeys)]
+            while claims:  # as the runner does: an answer may ask for one more
+                claim = claims.pop(0)
                 # One's own account (sent copies) is always in the directory.
                 own = claim.account == self.account_id
                 target = self if own else directory(claim.account)
-                actions = self.core.keys_claimed(claim, target.bundle(True, claim.devices))
+                bundle = target.bundle(not claim.listing, claim.devices)
+                actions = self.core.keys_claimed(claim, bundle)
+                claims += [a for a in actions if isinstance(a, ClaimKeys)]
             frames += [a for a in actions if isinstance(a, SendFrame)]
         return frames
 

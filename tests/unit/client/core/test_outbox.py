@@ -118,6 +118,7 @@ def test_a_claim_that_fails_pauses_or_fails_the_item(make_peer: PeerFactory) -> 
     assert isinstance(claim, ClaimKeys) and claim.devices is None  # no device known: all
     assert claim.account == bob.account_id
     assert isinstance(own, ClaimKeys) and (own.account, own.devices) == (alice.account_id, None)
+    assert own.listing  # listed first (no one-time key taken), then claimed if needed
     [pause] = alice.core.keys_claim_failed(claim, ServerUnreachable("down"))
     assert isinstance(pause, PauseOutbox)
     assert alice.store.outbox_state(client_id) == ("queued", None, None)
