@@ -17,7 +17,7 @@ from porch.client import Client, DecryptionFailed, Message
 from porch.crypto.olm import OlmMachine
 from porch.crypto.signing import MasterKey
 from porch.protocol.frames import MAX_SERVER_FRAME_BYTES
-from porch.server.store.base import OutgoingCopy
+from porch.server.store.base import OutgoingCopy, OutgoingDestination
 from porch.server.store.postgres import PostgresStore
 from porch.server.store.sqlite import SqliteStore
 from tests.integration.conftest import next_phone
@@ -61,13 +61,17 @@ class Raw:
             {
                 "type": "send",
                 "id": client_id,
-                "to": recipient.account_id,
-                "messages": [
+                "destinations": [
                     {
-                        "device": 1,
-                        "registration": recipient.config.registration_id,
-                        "kind": 1,
-                        "body": ciphertext,
+                        "account": recipient.account_id,
+                        "devices": [
+                            {
+                                "device": 1,
+                                "registration": recipient.config.registration_id,
+                                "kind": 1,
+                                "body": ciphertext,
+                            }
+                        ],
                     }
                 ],
             }
@@ -118,14 +122,32 @@ async def test_malformed_frames_get_errors_and_the_connection_lives(
         ({"type": "teleport"}, "unknown_type"),
         ({"type": "ack", "ids": ["one"]}, "bad_frame"),
         ({"type": "ack", "ids": []}, "bad_frame"),
-        ({"type": "send", "id": "has space", "to": bob.account_id, "messages": []}, "bad_frame"),
-        ({"type": "send", "id": "m1", "to": "not-an-account", "messages": []}, "bad_frame"),
+        (
+            {
+                "type": "send",
+                "id": "has space",
+                "destinations": [{"account": bob.account_id, "devices": []}],
+            },
+            "bad_frame",
+        ),
+        (
+            {
+                "type": "send",
+                "id": "m1",
+                "destinations": [{"account": "not-an-account", "devices": []}],
+            },
+            "bad_frame",
+        ),
         (
             {
                 "type": "send",
                 "id": "m2",
-                "to": bob.account_id,
-                "messages": [{"device": 1, "registration": 1, "kind": 1, "body": "!!!"}],
+                "destinations": [
+                    {
+                        "account": bob.account_id,
+                        "devices": [{"device": 1, "registration": 1, "kind": 1, "body": "!!!"}],
+                    }
+                ],
             },
             "bad_frame",
         ),
@@ -133,8 +155,12 @@ async def test_malformed_frames_get_errors_and_the_connection_lives(
             {
                 "type": "send",
                 "id": "m3",
-                "to": bob.account_id,
-                "messages": [{"device": "1", "registration": 1, "kind": 1, "body": body()}],
+                "destinations": [
+                    {
+                        "account": bob.account_id,
+                        "devices": [{"device": "1", "registration": 1, "kind": 1, "body": body()}],
+                    }
+                ],
             },
             "bad_frame",
         ),
@@ -165,8 +191,12 @@ async def test_sends_are_checked_against_the_device_list(
         {
             "type": "send",
             "id": "u1",
-            "to": unknown,
-            "messages": [{"device": 1, "registration": 1, "kind": 1, "body": body()}],
+            "destinations": [
+                {
+                    "account": unknown,
+                    "devices": [{"device": 1, "registration": 1, "kind": 1, "body": body()}],
+                }
+            ],
         }
     )
     assert (await raw.expect_error("unknown_recipient"))["ref"] == "u1"
@@ -175,29 +205,47 @@ async def test_sends_are_checked_against_the_device_list(
         {
             "type": "send",
             "id": "d1",
-            "to": bob.account_id,
-            "messages": [{"device": 2, "registration": reg, "kind": 1, "body": body()}],
+            "destinations": [
+                {
+                    "account": bob.account_id,
+                    "devices": [{"device": 2, "registration": reg, "kind": 1, "body": body()}],
+                }
+            ],
         }
     )
     error = await raw.expect_error("mismatched_devices")
-    assert (error["missing"], error["extra"], error["ref"]) == ([1], [2], "d1")
+    assert error["ref"] == "d1"
+    assert error["accounts"] == [
+        {"account": bob.account_id, "missing": [1], "extra": [2], "stale": []}
+    ]
 
     await raw.send(
         {
             "type": "send",
             "id": "s1",
-            "to": bob.account_id,
-            "messages": [{"device": 1, "registration": reg + 1, "kind": 1, "body": body()}],
+            "destinations": [
+                {
+                    "account": bob.account_id,
+                    "devices": [{"device": 1, "registration": reg + 1, "kind": 1, "body": body()}],
+                }
+            ],
         }
     )
-    assert (await raw.expect_error("stale_devices"))["stale"] == [1]
+    stale = await raw.expect_error("stale_devices")
+    assert stale["accounts"] == [
+        {"account": bob.account_id, "missing": [], "extra": [], "stale": [1]}
+    ]
 
     # A replayed send (same client id) is acknowledged again but stored once.
     frame = {
         "type": "send",
         "id": "r1",
-        "to": bob.account_id,
-        "messages": [{"device": 1, "registration": reg, "kind": 1, "body": body(40)}],
+        "destinations": [
+            {
+                "account": bob.account_id,
+                "devices": [{"device": 1, "registration": reg, "kind": 1, "body": body(40)}],
+            }
+        ],
     }
     await raw.send(frame)
     first = await raw.recv()
@@ -563,6 +611,10 @@ async def test_stored_envelopes_a_client_cannot_take_do_not_wedge_the_queue(
         alice = await register(srv, tmp_path / "a")
         bob = await register(srv, tmp_path / "b")
         srv.stop()
+
+        def to_bob(copy: OutgoingCopy) -> OutgoingDestination:
+            return OutgoingDestination(bob.account_id, (copy,))
+
         # Stored by other means than a send (an older server with a larger limit, a restore):
         # 5 MiB, far past both MAX_SERVER_FRAME_BYTES and the old SDK's 4 MiB socket limit.
         url = server_env.get("PORCH_DATABASE_URL")
@@ -571,15 +623,15 @@ async def test_stored_envelopes_a_client_cannot_take_do_not_wedge_the_queue(
             copy = OutgoingCopy(1, 1, body(5 << 20))
             ts = int(time.time() * 1000)
             stored = await store.store_message(
-                alice.account_id, 1, "huge", bob.account_id, [copy], ts, ts + 86_400_000
+                alice.account_id, 1, "huge", [to_bob(copy)], None, ts, ts + 86_400_000
             )
             # And one whose sender is no account id: the SDK's key lookup would fail for ever.
             await store.store_message(
                 "not-an-account",
                 1,
                 "odd",
-                bob.account_id,
-                [OutgoingCopy(1, 1, body())],
+                [to_bob(OutgoingCopy(1, 1, body()))],
+                None,
                 ts,
                 ts + 86_400_000,
             )

@@ -42,4 +42,4 @@ def read_header(body: str) -> tuple[int, int]:
 
 def send_frame(client_id: str, to: RawDevice, body: str) -> dict[str, Any]:
     message = cf.device_message(to.device_id, to.registration_id, 1, body)
-    return cf.send(client_id, to.account_id, [message])
+    return cf.send(client_id, [cf.destination(to.account_id, [message])])

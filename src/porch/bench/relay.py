@@ -78,7 +78,9 @@ async def handler(ws: ServerConnection) -> None:
 
 async def forward(sender: str, device: int, frame: dict[str, Any], ws: ServerConnection) -> None:
     ts = time.time_ns() // 1_000_000
-    peer = connections.get(str(frame.get("to")))
+    # The bench sends to one account, one device (payload.send_frame).
+    dest = frame["destinations"][0]
+    peer = connections.get(str(dest.get("account")))
     if peer is None:
         await ws.send(
             dumps(
@@ -91,7 +93,7 @@ async def forward(sender: str, device: int, frame: dict[str, Any], ws: ServerCon
             )
         )
         return
-    for m in frame["messages"]:
+    for m in dest["devices"]:
         envelope = sf.envelope(next(envelope_ids), sender, device, ts, m["kind"], m["body"])
         # No persistence: a message to a peer that just left is lost, as in any bare relay.
         with contextlib.suppress(ConnectionClosed):

@@ -384,10 +384,12 @@ async def _print_unshown(client: Client, as_json: bool) -> None:
                 if group is not None:
                     name = groups.get(group, "group " + group[:8])
                     label = f"{name}/{label}" if label else name
-                _print_message(m, label, as_json, group)
+                _print_message(m, label, as_json, client.account_id, group)
 
 
-def _print_message(m: ReceivedMessage, label: str, as_json: bool, group: str | None = None) -> None:
+def _print_message(
+    m: ReceivedMessage, label: str, as_json: bool, me: str = "", group: str | None = None
+) -> None:
     from porch.client import retry
 
     if as_json:
@@ -406,12 +408,16 @@ def _print_message(m: ReceivedMessage, label: str, as_json: bool, group: str | N
             record["server_ts"] = m.server_ts or m.ts
         else:
             record |= {"text": m.text, "id": m.client_id, "ts": m.ts, "server_ts": m.server_ts}
+        if m.outgoing:  # a sent copy (spec D): written on another of our devices, to m.peer
+            to = None if group is not None else m.peer
+            record |= {"from": me, "from_label": "me", "outgoing": True, "to": to}
         print(json.dumps(record, ensure_ascii=False), flush=True)
     elif m.status in (retry.NOTICE, retry.UNDECRYPTABLE):
         print(f"! {printable(m.text, multiline=True)}", flush=True)
     else:
         text = printable(m.text, multiline=True)
-        print(f"[{_iso(m.ts)}] {printable(label)}: {text}", flush=True)
+        who = f"me -> {printable(label)}" if m.outgoing else printable(label)
+        print(f"[{_iso(m.ts)}] {who}: {text}", flush=True)
 
 
 async def whoami(args: argparse.Namespace) -> int:

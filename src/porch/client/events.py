@@ -17,6 +17,9 @@ class Message:
     ts: int  # the sender's clock, ms
     server_ts: int  # when the server stored it, ms
     group: str | None = None  # the group id for a group text (history peer "g:<id>")
+    # A sent copy (spec D): this account wrote it on another device, ``to`` that account.
+    outgoing: bool = False
+    to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -271,16 +271,24 @@ class Runner:
                 if generation != self.generation:
                     break
                 actions = core.prepare(item)
-                claim = next((a for a in actions if isinstance(a, ClaimKeys)), None)
-                if claim is not None:
-                    actions = [a for a in actions if a is not claim]
+                # One claim per account (the recipient, one's own for sent copies); an
+                # answer may ask for one more (one's own devices listed, then claimed).
+                claims = [a for a in actions if isinstance(a, ClaimKeys)]
+                actions = [a for a in actions if not isinstance(a, ClaimKeys)]
+                while claims:
+                    claim = claims.pop(0)
                     devices = list(claim.devices) if claim.devices is not None else None
                     try:
-                        bundle = await self._api().claim_keys(claim.account, devices)
+                        if claim.listing:
+                            bundle = await self._api().get_keys(claim.account)
+                        else:
+                            bundle = await self._api().claim_keys(claim.account, devices)
                     except ClientError as exc:
-                        actions += core.keys_claim_failed(claim, exc)
+                        result = core.keys_claim_failed(claim, exc)
                     else:
-                        actions += core.keys_claimed(claim, bundle)
+                        result = core.keys_claimed(claim, bundle)
+                    claims += [a for a in result if isinstance(a, ClaimKeys)]
+                    actions += [a for a in result if not isinstance(a, ClaimKeys)]
                 if not await self._send_prepared(actions, ws, generation):
                     break
 

@@ -44,6 +44,7 @@ class ReceivedMessage:
     text: str
     status: str = "received"  # or a line the client wrote itself: "notice", "undecryptable"
     author: str | None = None  # who wrote it, in a group conversation (peer "g:<id>")
+    outgoing: bool = False  # a sent copy: written on another of this account's devices
 
 
 class SharedState:
@@ -147,19 +148,31 @@ class SharedState:
         return None if row is None else (str(row[0]), int(row[1]))
 
     def unshown(self, after_row: int = 0, limit: int = 500) -> list[ReceivedMessage]:
-        """Received messages no command has shown yet, oldest first."""
+        """Received messages (and sent copies from one's other devices, spec D) no command
+        has shown yet, oldest first."""
         rows = self._db.execute(
-            "SELECT id, peer, client_id, sender_device, ts, server_ts, body, status, author"
-            " FROM messages WHERE shown = 0 AND outgoing = 0 AND id > ? ORDER BY id LIMIT ?",
+            "SELECT id, peer, client_id, sender_device, ts, server_ts, body, status, outgoing,"
+            " author FROM messages WHERE shown = 0 AND id > ? ORDER BY id LIMIT ?",
             (after_row, limit),
         ).fetchall()
         out = []
-        for row, peer, cid, dev, ts, server_ts, body, status, author in rows:
+        for row, peer, cid, dev, ts, server_ts, body, status, outgoing, author in rows:
             # The same binding as store.body_aad (imported there; this mixin sits below it).
-            aad = f"msg:{peer}:0:{cid}" + (f":{author}" if author else "")
+            aad = f"msg:{peer}:{int(outgoing)}:{cid}" + (f":{author}" if author else "")
             text = self._sealer.open(body, aad=aad.encode()).decode("utf-8")
             out.append(
-                ReceivedMessage(row, peer, cid, dev, ts, server_ts, text, status, author or None)
+                ReceivedMessage(
+                    row,
+                    peer,
+                    cid,
+                    dev,
+                    ts,
+                    server_ts,
+                    text,
+                    status,
+                    author or None,
+                    bool(outgoing),
+                )
             )
         return out
 
@@ -167,7 +180,7 @@ class SharedState:
         """Mark messages shown: these rows, or everything received from peer."""
         if peer is not None:
             cur = self._db.execute(
-                "UPDATE messages SET shown = 1 WHERE peer = ? AND outgoing = 0 AND shown = 0",
+                "UPDATE messages SET shown = 1 WHERE peer = ? AND shown = 0",
                 (peer,),
             )
             return cur.rowcount

@@ -267,6 +267,7 @@ class LocalStore(Contacts, SharedState, VerifiedKeys, GroupStore):
         *,
         server_ts: int = 0,
         author: str | None = None,
+        shown: bool | None = None,
     ) -> bool:
         """Store a message once; False when it was already there (a resend).
 
@@ -284,7 +285,7 @@ class LocalStore(Contacts, SharedState, VerifiedKeys, GroupStore):
                 ts,
                 self._seal_body(peer, client_id, outgoing, text, author),
                 status,
-                int(outgoing),
+                int(outgoing if shown is None else shown),
                 server_ts,
                 author or "",
             ),

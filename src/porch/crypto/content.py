@@ -126,6 +126,16 @@ class GroupUpdate:
 
 
 @dataclass(frozen=True)
+class Sent:
+    """A copy, for the sender's own other devices, of a content it sent ``to`` an account
+    (spec D): a text shows there as outgoing, a read receipt marks those messages read (read
+    state sync). ``content`` is a text or a receipt; a copy never holds another copy."""
+
+    to: str
+    content: Text | Receipt
+
+
+@dataclass(frozen=True)
 class Unknown:
     """A well-formed v1 content of a kind this client does not know; ``raw`` is the object."""
 
@@ -133,8 +143,8 @@ class Unknown:
     raw: dict[str, Any]
 
 
-Content = Text | Receipt | Typing | Retry | GroupKey | GroupStateKey | GroupUpdate | Unknown
-Encodable = Text | Receipt | Typing | Retry | GroupKey | GroupStateKey | GroupUpdate
+Content = Text | Receipt | Typing | Retry | GroupKey | GroupStateKey | GroupUpdate | Sent | Unknown
+Encodable = Text | Receipt | Typing | Retry | GroupKey | GroupStateKey | GroupUpdate | Sent
 
 
 def pad(data: bytes) -> bytes:
@@ -178,8 +188,17 @@ def _to_json(obj: dict[str, Any]) -> bytes:
 
 def content_to_json(content: Encodable) -> bytes:
     """The exact JSON bytes (before padding) for a content; ContentError if it is invalid."""
+    return _to_json(_to_obj(content))
+
+
+def _to_obj(content: Encodable) -> dict[str, Any]:
     obj: dict[str, Any]
-    if isinstance(content, Text):
+    if isinstance(content, Sent):
+        _validate_sent_to(content.to)
+        if not isinstance(content.content, Text | Receipt):
+            raise ContentError("a sent copy holds a text or a receipt")
+        obj = {"v": VERSION, "t": "sent", "to": content.to, "c": _to_obj(content.content)}
+    elif isinstance(content, Text):
         _validate_text(content.id, content.body, content.ts)
         obj = {"v": VERSION, "t": "text", "id": content.id, "body": content.body, "ts": content.ts}
         if content.group is not None:
@@ -230,7 +249,7 @@ def content_to_json(content: Encodable) -> bytes:
         }
     else:
         raise ContentError(f"cannot encode {type(content).__name__}")
-    return _to_json(obj)
+    return obj
 
 
 def encode_content(content: Encodable) -> bytes:
@@ -329,6 +348,11 @@ def _validate_group_update(group: Any, revision: Any, action: Any, targets: Any)
         _fail("group_update targets must not repeat")
 
 
+def _validate_sent_to(value: Any) -> None:
+    if not isinstance(value, str) or not _ACCOUNT_ID.fullmatch(value):
+        _fail("sent 'to' must be an account id")
+
+
 def decode_content(data: bytes) -> Content:
     """Unpad and parse a decrypted content; ContentError on anything malformed."""
     raw = unpad(data)
@@ -340,6 +364,10 @@ def decode_content(data: bytes) -> Content:
         obj = json.loads(text, parse_constant=_reject_constant)
     except (json.JSONDecodeError, RecursionError):
         raise ContentError("content is not valid JSON") from None
+    return _from_obj(obj, nested=False)
+
+
+def _from_obj(obj: Any, nested: bool) -> Content:
     if not isinstance(obj, dict):
         _fail("content must be a JSON object")
     version = obj.get("v")
@@ -349,6 +377,14 @@ def decode_content(data: bytes) -> Content:
     kind = obj.get("t")
     if not isinstance(kind, str):
         _fail("content kind 't' must be a string")
+    if kind == "sent":
+        if nested:
+            _fail("a sent copy cannot hold another")
+        _validate_sent_to(obj.get("to"))
+        inner = _from_obj(obj.get("c"), nested=True)
+        if not isinstance(inner, Text | Receipt):
+            _fail("a sent copy holds a text or a receipt")
+        return Sent(to=obj["to"], content=inner)
     if kind == "text":
         _validate_text(obj.get("id"), obj.get("body"), obj.get("ts"))
         group = obj.get("group")

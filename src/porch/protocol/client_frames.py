@@ -1,26 +1,38 @@
 """Client -> server frames (docs/protocol.md, "Client frames").
 
 The models validate what the server receives; anything else becomes a ProtocolError with a
-stable code. The builders at the bottom (auth, send, ack, reject, ping) are what the SDK and
-the benchmark write: plain dicts for orjson, because a send is built per message, and a test
-(tests/unit/protocol/test_encoders.py) proves each one's JSON equal to its model's
-`model_dump_json`.
+stable code. The builders at the bottom (auth; send with destination, device_message and
+shared; ack, reject, ping) are what the SDK and the benchmark write: plain dicts for orjson,
+because a send is built per message, and a test (tests/unit/protocol/test_encoders.py) proves
+each one's JSON equal to its model's `model_dump_json`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    MISSING,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from porch.protocol.codec import loads
 from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.protocol.fields import (
     BASE64_PATTERN,
     MAX_ACK_IDS,
+    MAX_DESTINATIONS,
+    MAX_DEVICES_PER_DESTINATION,
     MAX_DEVICES_PER_SEND,
     MAX_REGISTRATION_ID,
     AccountId,
+    CiphertextKind,
     ClientMessageId,
     DeviceId,
     EnvelopeId,
@@ -51,26 +63,78 @@ class AuthFrame(_Frame):
     batch: bool = False
 
 
+Body = Annotated[str, Field(min_length=1, pattern=BASE64_PATTERN)]
+
+
 class DeviceMessage(_Frame):
+    """One device of a destination: its own ciphertext (`kind` and `body`), or neither, when
+    it gets the send's `shared` one (docs/protocol.md, "Sending")."""
+
     device: DeviceId
     registration: Annotated[int, Field(ge=0, le=MAX_REGISTRATION_ID)]
-    kind: Literal[0, 1]
-    body: Annotated[str, Field(min_length=1, pattern=BASE64_PATTERN)]
+    kind: CiphertextKind | MISSING = MISSING
+    body: Body | MISSING = MISSING
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> Self:
+        if (self.kind is MISSING) != (self.body is MISSING):
+            raise ValueError("a device has both kind and body, or neither")
+        return self
+
+    @property
+    def own(self) -> bool:
+        """True when the device has a ciphertext of its own (not the shared one)."""
+        return self.body is not MISSING
+
+    def ciphertext(self) -> tuple[int, str] | None:
+        """(kind, body) of the device's own ciphertext; None when it gets the shared one."""
+        if isinstance(self.kind, int) and isinstance(self.body, str):
+            return self.kind, self.body
+        return None
 
 
-class SendFrame(_Frame):
-    type: Literal["send"]
-    id: ClientMessageId
-    to: AccountId
-    messages: Annotated[list[DeviceMessage], Field(min_length=1, max_length=MAX_DEVICES_PER_SEND)]
-    ephemeral: bool = False
+class Destination(_Frame):
+    account: AccountId
+    devices: Annotated[
+        list[DeviceMessage], Field(min_length=1, max_length=MAX_DEVICES_PER_DESTINATION)
+    ]
 
-    @field_validator("messages")
+    @field_validator("devices")
     @classmethod
     def _distinct_devices(cls, value: list[DeviceMessage]) -> list[DeviceMessage]:
         if len({m.device for m in value}) != len(value):
             raise ValueError("each device may appear once")
         return value
+
+
+class SharedBody(_Frame):
+    """One ciphertext for every device without its own (a Megolm message): stored once."""
+
+    kind: CiphertextKind
+    body: Body
+
+
+class SendFrame(_Frame):
+    type: Literal["send"]
+    id: ClientMessageId
+    destinations: Annotated[list[Destination], Field(min_length=1, max_length=MAX_DESTINATIONS)]
+    shared: SharedBody | None = None
+    ephemeral: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if len({d.account for d in self.destinations}) != len(self.destinations):
+            raise ValueError("each account may appear once")
+        total = sum(len(d.devices) for d in self.destinations)
+        if total > MAX_DEVICES_PER_SEND:
+            raise ValueError(f"at most {MAX_DEVICES_PER_SEND} devices in one send")
+        uses_shared = any(not m.own for d in self.destinations for m in d.devices)
+        if uses_shared and self.shared is None:
+            raise ValueError("a device without its own body needs the send's shared body")
+        if self.shared is not None and not uses_shared:
+            # Refused rather than stored for nobody (docs/protocol.md, "Sending").
+            raise ValueError("shared is given but no device uses it")
+        return self
 
 
 class AckFrame(_Frame):
@@ -146,15 +210,38 @@ def auth(account: str, device: int, password: str, batch: bool = False) -> dict[
     }
 
 
-def device_message(device: int, registration: int, kind: int, body: str) -> dict[str, Any]:
+def device_message(
+    device: int, registration: int, kind: int | None = None, body: str | None = None
+) -> dict[str, Any]:
+    """A device entry: with kind and body, its own ciphertext; without, the shared one."""
+    if kind is None or body is None:
+        return {"device": device, "registration": registration}
     return {"device": device, "registration": registration, "kind": kind, "body": body}
 
 
+def destination(account: str, devices: list[dict[str, Any]]) -> dict[str, Any]:
+    """devices are device_message dicts."""
+    return {"account": account, "devices": devices}
+
+
+def shared(kind: int, body: str) -> dict[str, Any]:
+    return {"kind": kind, "body": body}
+
+
 def send(
-    client_id: str, to: str, messages: list[dict[str, Any]], ephemeral: bool = False
+    client_id: str,
+    destinations: list[dict[str, Any]],
+    shared: dict[str, Any] | None = None,
+    ephemeral: bool = False,
 ) -> dict[str, Any]:
-    """messages are device_message dicts."""
-    return {"type": "send", "id": client_id, "to": to, "messages": messages, "ephemeral": ephemeral}
+    """destinations are destination dicts; shared a shared() dict or None."""
+    return {
+        "type": "send",
+        "id": client_id,
+        "destinations": destinations,
+        "shared": shared,
+        "ephemeral": ephemeral,
+    }
 
 
 def ack(ids: list[int]) -> dict[str, Any]:

@@ -12,7 +12,11 @@ from pydantic import Field
 
 ACCOUNT_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 CLIENT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-MAX_DEVICES_PER_SEND = 64
+# A send (docs/protocol.md, "Sending"): at most MAX_DESTINATIONS accounts, each with at most
+# MAX_DEVICES_PER_DESTINATION devices, and at most MAX_DEVICES_PER_SEND devices in all.
+MAX_DESTINATIONS = 1000
+MAX_DEVICES_PER_DESTINATION = 64
+MAX_DEVICES_PER_SEND = 5000
 MAX_ACK_IDS = 1000
 ENVELOPES_PER_FRAME = 64
 
@@ -50,3 +54,7 @@ ClientMessageId = Annotated[str, Field(pattern=CLIENT_ID_PATTERN)]
 Timestamp = Annotated[int, Field(ge=0, le=MAX_TIMESTAMP_MS)]
 PingN = Annotated[int, Field(ge=0, le=MAX_PING_N)]
 OlmKind = Annotated[int, Field(ge=0, le=1)]
+# Ciphertext kinds (docs/protocol.md, "Sending"): 0 Olm pre-key, 1 Olm message, 2 Megolm; the
+# rest are reserved and stored opaquely, so that a new kind needs no server upgrade.
+MAX_CIPHERTEXT_KIND = 255
+CiphertextKind = Annotated[int, Field(ge=0, le=MAX_CIPHERTEXT_KIND)]

@@ -82,6 +82,8 @@ def build_schema() -> dict[str, Any]:
             "max_envelope_bytes": MAX_ENVELOPE_BYTES,
             "envelopes_per_frame": lim.ENVELOPES_PER_FRAME,
             "max_ack_ids": lim.MAX_ACK_IDS,
+            "max_destinations": lim.MAX_DESTINATIONS,
+            "max_devices_per_destination": lim.MAX_DEVICES_PER_DESTINATION,
             "max_devices_per_send": lim.MAX_DEVICES_PER_SEND,
             "max_error_message": MAX_ERROR_MESSAGE,
         },

@@ -35,10 +35,13 @@ from porch.protocol.fields import (
     BASE64_PATTERN,
     ENVELOPES_PER_FRAME,
     MAX_CLIENT_FRAME_BYTES,
+    MAX_DESTINATIONS,
+    MAX_DEVICES_PER_DESTINATION,
     MAX_ENVELOPE_ID,
     MAX_PING_N,
     MAX_SERVER_FRAME_BYTES,
     AccountId,
+    CiphertextKind,
     ClientMessageId,
     DeviceId,
     EnvelopeId,
@@ -52,9 +55,8 @@ _BATCH_HEAD = b'{"type":"envelopes","items":['
 _BATCH_TAIL = b"]}"
 # The largest encoded envelope that can go out, alone or as the one item of a batch.
 MAX_ENVELOPE_BYTES = MAX_SERVER_FRAME_BYTES - len(_BATCH_HEAD) - len(_BATCH_TAIL)
-# Counts: one-time keys (the server keeps at most 500 a device), device ids in an error.
+# Counts: one-time keys (the server keeps at most 500 a device).
 MAX_COUNT = 2**31 - 1
-MAX_DEVICES_IN_ERROR = 1024
 MAX_REF = 64
 
 ClientFrameType = Literal["auth", "send", "ack", "reject", "ping"]
@@ -100,7 +102,7 @@ class EnvelopeFrame(_ServerFrame):
     from_: Annotated[AccountId, Field(alias="from")]
     from_device: DeviceId
     ts: Timestamp
-    kind: Literal[0, 1]
+    kind: CiphertextKind
     body: Annotated[str, Field(min_length=1, max_length=MAX_ENVELOPE_BYTES, pattern=BASE64_PATTERN)]
 
 
@@ -138,7 +140,16 @@ class EnvelopesFrame(_ServerFrame):
     items: Annotated[list[AnyEnvelope], Field(min_length=1, max_length=ENVELOPES_PER_FRAME)]
 
 
-DeviceIds = Annotated[list[DeviceId], Field(max_length=MAX_DEVICES_IN_ERROR)]
+DeviceIds = Annotated[list[DeviceId], Field(max_length=MAX_DEVICES_PER_DESTINATION)]
+
+
+class AccountDevices(_ServerFrame):
+    """One destination whose device list was wrong (mismatched_devices, stale_devices)."""
+
+    account: AccountId
+    missing: DeviceIds
+    extra: DeviceIds
+    stale: DeviceIds
 
 
 class ErrorFrame(_ServerFrame):
@@ -151,9 +162,10 @@ class ErrorFrame(_ServerFrame):
     message: Annotated[str, Field(min_length=1, max_length=MAX_ERROR_MESSAGE)]
     ref: Annotated[str, Field(max_length=MAX_REF)] | MISSING | None = MISSING
     frame_type: ClientFrameType | MISSING = MISSING
-    missing: DeviceIds | MISSING = MISSING
-    extra: DeviceIds | MISSING = MISSING
-    stale: DeviceIds | MISSING = MISSING
+    # Only the wrong destinations, each once (docs/protocol.md, "Sending").
+    accounts: Annotated[list[AccountDevices], Field(max_length=MAX_DESTINATIONS)] | MISSING = (
+        MISSING
+    )
     limit: Annotated[int, Field(ge=1, le=MAX_CLIENT_FRAME_BYTES)] | MISSING = MISSING
     retry_after: Annotated[int, Field(ge=1, le=MAX_COUNT)] | MISSING = MISSING
 

@@ -17,6 +17,7 @@ from porch.crypto.content import (
     GroupUpdate,
     Receipt,
     Retry,
+    Sent,
     Text,
     Typing,
     content_to_json,
@@ -117,9 +118,13 @@ def test_padding(v: dict[str, Any]) -> None:
 
 def _content(
     obj: dict[str, Any],
-) -> Text | Receipt | Typing | Retry | GroupKey | GroupStateKey | GroupUpdate:
+) -> Text | Receipt | Typing | Retry | GroupKey | GroupStateKey | GroupUpdate | Sent:
     if obj["t"] == "group_update":
         return GroupUpdate(obj["group"], obj["revision"], obj["action"], tuple(obj["targets"]))
+    if obj["t"] == "sent":
+        inner = _content(obj["c"])
+        assert isinstance(inner, Text | Receipt)
+        return Sent(to=obj["to"], content=inner)
     if obj["t"] == "group_key":
         return GroupKey(group=obj["group"], session=obj["session"], key=obj["key"], sig=obj["sig"])
     if obj["t"] == "group_state_key":

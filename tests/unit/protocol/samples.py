@@ -25,11 +25,16 @@ def stored(envelope_id: int, body: str = BODY) -> Envelope:
 
 def client_samples() -> dict[str, dict[str, Any]]:
     msg = cf.device_message(1, 583681599, 0, BODY)
+    to_other = cf.destination(OTHER, [msg, cf.device_message(2, 0, 1, "AAAA")])
+    fanned = [cf.device_message(3, 1), cf.device_message(4, 2**32 - 1)]
     return {
         "auth": cf.auth(ACCOUNT, 1, "pw", batch=True),
         "auth_default": cf.auth(ACCOUNT, 2**31 - 1, "p" * 256),
-        "send": cf.send("Qm9b3e0T1mFv", OTHER, [msg, cf.device_message(2, 0, 1, "AAAA")]),
-        "send_ephemeral": cf.send("t-1", OTHER, [msg], ephemeral=True),
+        "send": cf.send("Qm9b3e0T1mFv", [to_other]),
+        "send_shared": cf.send(
+            "g-1", [to_other, cf.destination(ACCOUNT, fanned)], shared=cf.shared(2, BODY)
+        ),
+        "send_ephemeral": cf.send("t-1", [cf.destination(OTHER, [msg])], ephemeral=True),
         "ack": cf.ack([1, 2, 2**63 - 1]),
         "reject": cf.reject([7], "too_large"),
         "ping": cf.ping(2**53 - 1),
@@ -45,7 +50,13 @@ def server_samples() -> dict[str, dict[str, Any]]:
     (batch,) = envelope_batches([stored(1), stored(2)], encode_envelope)
     (packed,) = sf.pack_envelopes([encode_envelope(stored(3)), orjson.dumps(too_large)])
     mismatch = ProtocolError(
-        ErrorCode.MISMATCHED_DEVICES, "devices differ", ref="m1", missing=[2, 3], extra=[4]
+        ErrorCode.MISMATCHED_DEVICES,
+        "devices differ",
+        ref="m1",
+        accounts=[
+            {"account": ACCOUNT, "missing": [2, 3], "extra": [4], "stale": []},
+            {"account": OTHER, "missing": [], "extra": [1], "stale": []},
+        ],
     )
     return {
         "ready": sf.ready(ACCOUNT, 1, TS, 50),
@@ -58,7 +69,12 @@ def server_samples() -> dict[str, dict[str, Any]]:
         "error": sf.error(ProtocolError(ErrorCode.AUTH_FAILED, "wrong password")),
         "error_mismatched": sf.error(mismatch),
         "error_stale": sf.error(
-            ProtocolError(ErrorCode.STALE_DEVICES, "re-registered", ref="m1", stale=[1])
+            ProtocolError(
+                ErrorCode.STALE_DEVICES,
+                "re-registered",
+                ref="m1",
+                accounts=[{"account": OTHER, "missing": [], "extra": [], "stale": [1]}],
+            )
         ),
         "error_bad_frame": sf.error(
             ProtocolError(ErrorCode.BAD_FRAME, "ids: too short", ref=None, frame_type="ack")

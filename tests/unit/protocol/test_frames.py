@@ -18,8 +18,21 @@ def _msg(device: int = 1, **kw: Any) -> dict[str, Any]:
     return {"device": device, "registration": 7, "kind": 0, "body": BODY, **kw}
 
 
-def _send(**kw: Any) -> dict[str, Any]:
-    return {"type": "send", "id": "msg_1-A", "to": ACCOUNT, "messages": [_msg()], **kw}
+OTHER = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+
+
+def _dest(*devices: dict[str, Any], account: str = ACCOUNT) -> dict[str, Any]:
+    return {"account": account, "devices": list(devices) or [_msg()]}
+
+
+def _send(messages: list[dict[str, Any]] | None = None, **kw: Any) -> dict[str, Any]:
+    """A send to ACCOUNT's devices `messages` (one destination), or to kw["destinations"]."""
+    frame = {"type": "send", "id": "msg_1-A", "destinations": [_dest(*(messages or []))]}
+    return {**frame, **kw}
+
+
+def _accounts(n: int) -> list[str]:
+    return [f"{i:08x}-0000-4000-8000-000000000000" for i in range(n)]
 
 
 class _Raw:
@@ -57,9 +70,31 @@ def test_send_frame() -> None:
     frame = _parse(_send(messages=[_msg(1), _msg(2, kind=1)], ephemeral=True))
     assert isinstance(frame, f.SendFrame)
     assert frame.id == "msg_1-A"
-    assert frame.to == ACCOUNT
-    assert [(m.device, m.kind) for m in frame.messages] == [(1, 0), (2, 1)]
+    (dest,) = frame.destinations
+    assert dest.account == ACCOUNT
+    assert [(m.device, m.kind) for m in dest.devices] == [(1, 0), (2, 1)]
+    assert frame.shared is None
     assert frame.ephemeral is True
+
+
+def test_send_frame_with_a_shared_body() -> None:
+    shared_only = {"device": 3, "registration": 9}
+    frame = _parse(
+        _send(
+            destinations=[_dest(_msg(1), shared_only), _dest(shared_only, account=OTHER)],
+            shared={"kind": 2, "body": BODY},
+        )
+    )
+    assert isinstance(frame, f.SendFrame) and frame.shared is not None
+    assert (frame.shared.kind, frame.shared.body) == (2, BODY)
+    first, second = frame.destinations
+    assert [m.own for m in first.devices] == [True, False]
+    assert second.account == OTHER and not second.devices[0].own
+
+
+def test_send_frame_reserved_kind_is_opaque() -> None:
+    frame = _parse(_send([_msg(kind=255)]))
+    assert isinstance(frame, f.SendFrame) and frame.destinations[0].devices[0].kind == 255
 
 
 def test_send_frame_ephemeral_defaults_to_false() -> None:
@@ -73,11 +108,20 @@ def test_send_frame_accepts_padded_base64_body() -> None:
     assert isinstance(frame, f.SendFrame)
 
 
-def test_send_frame_at_device_limit() -> None:
-    messages = [_msg(i) for i in range(1, f.MAX_DEVICES_PER_SEND + 1)]
-    frame = _parse(_send(messages=messages))
+def test_send_frame_at_device_limits() -> None:
+    per = f.MAX_DEVICES_PER_DESTINATION
+    messages = [{"device": i, "registration": 1} for i in range(1, per + 1)]
+    n = f.MAX_DEVICES_PER_SEND // per
+    dests = [{"account": a, "devices": messages} for a in _accounts(n)]
+    frame = _parse(_send(destinations=dests, shared={"kind": 2, "body": BODY}))
     assert isinstance(frame, f.SendFrame)
-    assert len(frame.messages) == f.MAX_DEVICES_PER_SEND
+    assert sum(len(d.devices) for d in frame.destinations) == n * per <= f.MAX_DEVICES_PER_SEND
+
+
+def test_send_frame_at_destination_limit() -> None:
+    dests = [_dest(account=a) for a in _accounts(f.MAX_DESTINATIONS)]
+    frame = _parse(_send(destinations=dests))
+    assert isinstance(frame, f.SendFrame) and len(frame.destinations) == f.MAX_DESTINATIONS
 
 
 def test_ack_frame() -> None:
@@ -179,24 +223,57 @@ def test_auth_missing_field(missing: str) -> None:
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"to": "nobody"}, "to"),
-        ({"messages": []}, "messages"),
-        ({"messages": [_msg(i) for i in range(1, f.MAX_DEVICES_PER_SEND + 2)]}, "messages"),
-        ({"messages": [_msg(1), _msg(1)]}, "messages"),  # a device twice
+        ({"destinations": [_dest(account="nobody")]}, "account"),
+        ({"destinations": []}, "destinations"),
+        (
+            {"destinations": [_dest(account=a) for a in _accounts(f.MAX_DESTINATIONS + 1)]},
+            "destinations",
+        ),
+        ({"destinations": [_dest(), _dest()]}, "each account may appear once"),
+        ({"destinations": [{"account": ACCOUNT, "devices": []}]}, "devices"),
+        (
+            {
+                "destinations": [
+                    _dest(*[_msg(i) for i in range(1, f.MAX_DEVICES_PER_DESTINATION + 2)])
+                ]
+            },
+            "devices",
+        ),
+        ({"destinations": [{"account": ACCOUNT}]}, "devices"),
+        ({"destinations": [{**_dest(), "extra": 1}]}, "extra"),
+        ({"messages": [_msg(1), _msg(1)]}, "each device may appear once"),
         ({"messages": [_msg(body="")]}, "body"),
         ({"messages": [_msg(body="not base64!")]}, "body"),
         ({"messages": [_msg(body="abcde")]}, "body"),  # impossible length
-        ({"messages": [_msg(kind=2)]}, "kind"),
+        ({"messages": [_msg(kind=256)]}, "kind"),
+        ({"messages": [_msg(kind=-1)]}, "kind"),
+        ({"messages": [{"device": 1, "registration": 1, "kind": 1}]}, "both kind and body"),
+        ({"messages": [{"device": 1, "registration": 1, "body": BODY}]}, "both kind and body"),
+        ({"messages": [{"device": 1, "registration": 1, "kind": None, "body": None}]}, "kind"),
+        ({"messages": [{"device": 2, "registration": 1}]}, "needs the send's shared body"),
+        ({"shared": {"kind": 2, "body": BODY}}, "no device uses it"),
+        (
+            {"messages": [{"device": 2, "registration": 1}], "shared": {"kind": 256, "body": BODY}},
+            "kind",
+        ),
+        (
+            {"messages": [{"device": 2, "registration": 1}], "shared": {"kind": 2, "body": ""}},
+            "body",
+        ),
+        ({"messages": [{"device": 2, "registration": 1}], "shared": {"kind": 2}}, "body"),
         ({"messages": [_msg(registration=-1)]}, "registration"),
         ({"messages": [_msg(registration=2**32)]}, "registration"),
         ({"messages": [_msg(device=0)]}, "device"),
         ({"messages": [_msg(extra=1)]}, "extra"),
+        ({"to": ACCOUNT}, "to"),  # the old form is gone
         ({"ephemeral": "yes"}, "ephemeral"),
-        ({"messages": "nope"}, "messages"),
+        ({"destinations": "nope"}, "destinations"),
     ],
 )
 def test_bad_send_frame_keeps_ref(change: dict[str, Any], field: str) -> None:
-    err = _reject(_send(**change))
+    change = dict(change)
+    messages = change.pop("messages", None)
+    err = _reject(_send(messages, **change))
     assert field in err.message
     assert err.details == {"ref": "msg_1-A", "frame_type": "send"}
     assert err.to_dict()["ref"] == "msg_1-A"
@@ -319,7 +396,7 @@ def test_ping_n_at_the_bound() -> None:
         ({"device": 2**63}, "device"),
         ({"registration": 2**32}, "registration"),
         ({"registration": -1}, "registration"),
-        ({"kind": 2}, "kind"),
+        ({"kind": 256}, "kind"),
         ({"kind": 2**64}, "kind"),
     ],
 )

@@ -23,11 +23,11 @@ def test_the_largest_accepted_send_gives_an_envelope_that_fits() -> None:
     skeleton = {
         "type": "send",
         "id": "x",
-        "to": ACCOUNT,
-        "messages": [{"device": 1, "registration": 0, "kind": 1, "body": ""}],
+        "destinations": [{"account": ACCOUNT, "devices": [{"device": 1, "registration": 0}]}],
+        "shared": {"kind": 2, "body": ""},
     }
     body_len = f.MAX_CLIENT_FRAME_BYTES - len(dumps(skeleton))
-    frame = dict(skeleton, messages=[dict(skeleton["messages"][0], body="A" * body_len)])  # type: ignore[index]
+    frame = dict(skeleton, shared={"kind": 2, "body": "A" * body_len})
     assert len(dumps(frame)) == f.MAX_CLIENT_FRAME_BYTES
     # Every field of the envelope at its widest.
     widest = dumps(

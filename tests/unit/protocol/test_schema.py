@@ -101,7 +101,13 @@ def _msg(**kw: Any) -> dict[str, Any]:
 
 
 AUTH = {"type": "auth", "account": ACCOUNT, "device": 1, "password": "pw"}
-SEND = {"type": "send", "id": "m1", "to": ACCOUNT, "messages": [_msg()]}
+
+
+def _to(*devices: dict[str, Any], account: str = ACCOUNT) -> dict[str, Any]:
+    return {"destinations": [{"account": account, "devices": list(devices)}]}
+
+
+SEND = {"type": "send", "id": "m1", **_to(_msg())}
 BAD_CLIENT_FRAMES: list[dict[str, Any]] = [
     {**AUTH, "device": 0},
     {**AUTH, "device": 2**31},
@@ -110,14 +116,19 @@ BAD_CLIENT_FRAMES: list[dict[str, Any]] = [
     {**AUTH, "batch": 1},
     {**AUTH, "extra": 1},
     {**SEND, "id": "x" * 65},
-    {**SEND, "to": "ACCOUNT"},
-    {**SEND, "messages": []},
-    {**SEND, "messages": [_msg(device=i) for i in range(1, 66)]},
-    {**SEND, "messages": [_msg(registration=2**32)]},
-    {**SEND, "messages": [_msg(registration=-1)]},
-    {**SEND, "messages": [_msg(kind=2)]},
-    {**SEND, "messages": [_msg(body="")]},
-    {**SEND, "messages": [_msg(body="no spaces in base64")]},
+    {**SEND, "to": ACCOUNT},
+    {**SEND, **_to(_msg(), account="ACCOUNT")},
+    {**SEND, "destinations": []},
+    {**SEND, "destinations": [_to(_msg())["destinations"][0]] * 1001},
+    {**SEND, **_to()},
+    {**SEND, **_to(*[_msg(device=i) for i in range(1, 66)])},
+    {**SEND, **_to(_msg(registration=2**32))},
+    {**SEND, **_to(_msg(registration=-1))},
+    {**SEND, **_to(_msg(kind=256))},
+    {**SEND, **_to(_msg(body=""))},
+    {**SEND, **_to(_msg(body="no spaces in base64"))},
+    {**SEND, "shared": {"kind": 256, "body": BODY}},
+    {**SEND, "shared": {"kind": 2}},
     {"type": "ack", "ids": []},
     {"type": "ack", "ids": [0]},
     {"type": "ack", "ids": [2**63]},

@@ -30,7 +30,8 @@ OUT_OF_BOUNDS: list[tuple[str, str, Any]] = [
     ("envelope", "id", 2**63),
     ("envelope", "from", "x"),
     ("envelope", "from_device", 0),
-    ("envelope", "kind", 2),
+    ("envelope", "kind", 256),
+    ("envelope", "kind", -1),
     ("envelope", "body", ""),
     ("envelope", "body", "not base64!"),
     ("envelope", "body", "A" * (sf.MAX_ENVELOPE_BYTES + 1)),
@@ -44,9 +45,36 @@ OUT_OF_BOUNDS: list[tuple[str, str, Any]] = [
     ("error", "message", "m" * (MAX_ERROR_MESSAGE + 1)),
     ("error_bad_frame", "ref", "r" * 65),
     ("error_bad_frame", "frame_type", "teleport"),
-    ("error_mismatched", "missing", [0]),
-    ("error_mismatched", "extra", list(range(1, sf.MAX_DEVICES_IN_ERROR + 2))),
-    ("error_stale", "stale", [2**31]),
+    (
+        "error_mismatched",
+        "accounts",
+        [{"account": ACCOUNT, "missing": [0], "extra": [], "stale": []}],
+    ),
+    (
+        "error_mismatched",
+        "accounts",
+        [
+            {
+                "account": ACCOUNT,
+                "missing": [],
+                "stale": [],
+                "extra": list(range(1, sf.MAX_DEVICES_PER_DESTINATION + 2)),
+            }
+        ],
+    ),
+    ("error_mismatched", "accounts", [{"account": "x", "missing": [], "extra": [], "stale": []}]),
+    ("error_mismatched", "accounts", [{"account": ACCOUNT, "missing": [], "extra": []}]),
+    (
+        "error_mismatched",
+        "accounts",
+        [{"account": ACCOUNT, "missing": [], "extra": [1], "stale": []}]
+        * (sf.MAX_DESTINATIONS + 1),
+    ),
+    (
+        "error_stale",
+        "accounts",
+        [{"account": ACCOUNT, "missing": [], "extra": [], "stale": [2**31]}],
+    ),
     ("error_too_large", "limit", 0),
     ("error_too_large", "limit", (1 << 20) + 1),
     ("error_rate_limited", "retry_after", 0),
@@ -85,12 +113,11 @@ def test_every_kind_parses_to_its_model() -> None:
     assert [type(i) for i in batch.items] == [sf.EnvelopeFrame, sf.TooLargeEnvelopeFrame]
     error = sf.parse_server_frame(dumps(samples["error_mismatched"]))
     assert isinstance(error, sf.ErrorFrame)
-    assert (error.code, error.ref, error.missing, error.extra) == (
-        ErrorCode.MISMATCHED_DEVICES,
-        "m1",
-        [2, 3],
-        [4],
-    )
+    assert (error.code, error.ref) == (ErrorCode.MISMATCHED_DEVICES, "m1")
+    assert not isinstance(error.accounts, type(sf.MISSING))
+    first, second = error.accounts
+    assert (first.account, first.missing, first.extra, first.stale) == (ACCOUNT, [2, 3], [4], [])
+    assert (second.account, second.extra) == (samples["error_stale"]["accounts"][0]["account"], [1])
 
 
 def test_unknown_types_and_codes_are_unknown_frames() -> None:

@@ -39,15 +39,21 @@ class FetchKeys:
 
 @dataclass(frozen=True, slots=True)
 class ClaimKeys:
-    """Claim one-time keys of ``devices`` of ``item``'s recipient (None: all its devices),
-    then ``keys_claimed(claim, bundle)`` or ``keys_claim_failed(claim, error)``."""
+    """Claim one-time keys of ``devices`` of ``account`` (None: all its devices), then
+    ``keys_claimed(claim, bundle)`` or ``keys_claim_failed(claim, error)``. One item may need
+    several (its recipient, one's own account for sent copies; spec D): it is encrypted once
+    each is answered. ``for_account`` None means the item's recipient."""
 
     item: OutboxItem
     devices: tuple[int, ...] | None
+    for_account: str | None = None
+    # Only list the account's devices (``GET /v1/keys/{account}``, no one-time key is taken):
+    # how one's own other devices are found; ``keys_claimed`` then claims those it needs.
+    listing: bool = False
 
     @property
     def account(self) -> str:
-        return self.item.recipient
+        return self.for_account if self.for_account is not None else self.item.recipient
 
 
 @dataclass(frozen=True, slots=True)

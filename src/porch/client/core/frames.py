@@ -28,11 +28,24 @@ def rejects(reason: str, ids: list[int]) -> Iterator[dict[str, Any]]:
         yield cf.reject(ids[i : i + MAX_ACK_IDS], reason)
 
 
-def ciphertext(device: int, registration: int, kind: int, body: str) -> dict[str, Any]:
+def ciphertext(
+    device: int, registration: int, kind: int | None = None, body: str | None = None
+) -> dict[str, Any]:
+    """A device entry: its own ciphertext, or (kind and body None) the send's shared one."""
     return cf.device_message(device, registration, kind, body)
 
 
+def destination(account: str, devices: list[dict[str, Any]]) -> dict[str, Any]:
+    return cf.destination(account, devices)
+
+
 def send(
-    client_id: str, to: str, messages: list[dict[str, Any]], ephemeral: bool = False
+    client_id: str,
+    destinations: list[dict[str, Any]],
+    shared: tuple[int, str] | None = None,
+    ephemeral: bool = False,
 ) -> dict[str, Any]:
-    return cf.send(client_id, to, messages, ephemeral=ephemeral)
+    """destinations are destination dicts; shared (kind, base64 body) for devices without
+    their own ciphertext (a group's Megolm message)."""
+    body = None if shared is None else cf.shared(*shared)
+    return cf.send(client_id, destinations, body, ephemeral=ephemeral)

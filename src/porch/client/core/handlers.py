@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from porch.client.core.context import CoreState
 from porch.client.events import Message, ReceiptEvent, TypingEvent
-from porch.crypto.content import Content, Receipt, Retry, Text, Typing, Unknown
+from porch.crypto.content import Content, Receipt, Retry, Sent, Text, Typing, Unknown
 
 log = logging.getLogger("porch.client")
 
@@ -91,6 +91,54 @@ class RetryHandler(_NothingToStore):
         state.retrier.answer(env.sender, env.device, content)
 
 
+class SentHandler:
+    """A copy of what this account sent from another of its devices (spec D): a text shows
+    as outgoing in the conversation with ``to``; a read receipt marks those received
+    messages read here too (read-state sync). From anyone else it means nothing."""
+
+    def persist(
+        self, state: CoreState, env: Envelope, content: Sent, db: sqlite3.Connection
+    ) -> bool:
+        if env.sender != state.account_id or not isinstance(content.content, Text):
+            return env.sender == state.account_id
+        text = content.content
+        return state.store.add_message(
+            content.to,
+            text.id,
+            True,
+            env.device,
+            text.ts,
+            text.body,
+            "sent",
+            db,
+            server_ts=env.ts,
+            shown=False,  # `porch recv` prints it, as outgoing
+        )
+
+    def react(self, state: CoreState, env: Envelope, content: Sent, new: bool) -> None:
+        if env.sender != state.account_id:
+            log.info("ignored a sent copy from another account")
+            return
+        inner = content.content
+        if isinstance(inner, Receipt):
+            if inner.kind == "read":
+                state.store.set_status(content.to, list(inner.ids), outgoing=False, status="read")
+            return
+        if new:
+            state.emit(
+                Message(
+                    inner.id,
+                    env.sender,
+                    env.device,
+                    inner.body,
+                    inner.ts,
+                    env.ts,
+                    outgoing=True,
+                    to=content.to,
+                )
+            )
+
+
 class UnknownHandler(_NothingToStore):
     def react(self, state: CoreState, env: Envelope, content: Any, new: bool) -> None:
         kind = content.t if isinstance(content, Unknown) else type(content).__name__
@@ -117,5 +165,6 @@ def default_handlers() -> Handlers:
     handlers.register(Receipt, ReceiptHandler())
     handlers.register(Typing, TypingHandler())
     handlers.register(Retry, RetryHandler())
+    handlers.register(Sent, SentHandler())
     handlers.register(Unknown, UnknownHandler())
     return handlers

@@ -9,6 +9,18 @@ async layer feeds the claimed bundle back through ``keys_claimed``.
 A text to a verified contact whose master key changed is not encrypted at all: it is paused
 (porch.client.verified) until the user verifies or accepts the new key. Receipts and retry
 requests still go (docs/design.md, "Verified contacts").
+
+Many destinations, one frame (spec A and D). An item goes to the accounts
+``destinations_for(state, item)`` names: its recipient and, for texts and read receipts, one's
+own account, whose other devices get a ``sent`` copy (read-state sync) in the SAME `send`
+frame. Preparing claims keys per account (one ClaimKeys each; the item is encrypted once every
+claim is answered), and ``_destination`` encrypts one destination per account. The seam for
+group sends: a group item supplies its own account list to ``destinations_for`` and a shared
+(Megolm) body to ``frames.send(..., shared=(2, body))``, its device entries then carrying no
+ciphertext of their own (``frames.ciphertext(device, registration)``). Own devices are learnt
+by listing one's own account once per Outbox (per process; `GET /v1/keys`, which takes no
+one-time key) and claiming only those without a session, then from the server's
+`mismatched_devices` refusals, which name each wrong account.
 """
 
 from __future__ import annotations
@@ -28,7 +40,7 @@ from porch.client.core.actions import (
     WakeOutbox,
 )
 from porch.client.core.context import CoreState
-from porch.client.core.keys import Bundle, start_sessions
+from porch.client.core.keys import Bundle, cache_directory, start_sessions
 from porch.client.errors import (
     ClientError,
     IdentityError,
@@ -40,7 +52,7 @@ from porch.client.errors import (
 from porch.client.events import SendFailedEvent, SendPausedEvent
 from porch.client.store import OutboxItem, PeerDeviceRow
 from porch.client.verified import Verification
-from porch.crypto.content import Text, decode_content
+from porch.crypto.content import Receipt, Sent, Text, decode_content, encode_content
 from porch.crypto.errors import CryptoError
 from porch.protocol.codec import b64encode
 
@@ -52,6 +64,7 @@ DEVICE_SEND_ERRORS = {"mismatched_devices", "stale_devices"}
 # How long the outbox waits after the key directory could not be reached.
 CLAIM_RETRY_DELAY = 1.0
 MAX_FIX_IDS = 1024  # device ids remembered per recipient from one error frame
+MAX_FIX_ACCOUNTS = 1000  # accounts read from one error frame (the protocol's bound)
 
 
 @dataclass(slots=True)
@@ -69,6 +82,39 @@ def _device_ids(value: Any) -> set[int]:
     return {d for d in value[:MAX_FIX_IDS] if isinstance(d, int) and not isinstance(d, bool)}
 
 
+def _account_fixes(value: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(account, its entry) of an error's `accounts` detail (spec A), bounded."""
+    if not isinstance(value, list):
+        return []
+    return [
+        (entry["account"], entry)
+        for entry in value[:MAX_FIX_ACCOUNTS]
+        if isinstance(entry, dict) and isinstance(entry.get("account"), str)
+    ]
+
+
+def _copied(content: bytes) -> Text | Receipt | None:
+    """The content one's own other devices get a `sent` copy of: texts and read receipts
+    (typing is ephemeral, delivered receipts and retry requests are per device)."""
+    try:
+        decoded = decode_content(content)
+    except (ValueError, KeyError):
+        return None
+    if isinstance(decoded, Text) or (isinstance(decoded, Receipt) and decoded.kind == "read"):
+        return decoded
+    return None
+
+
+def destinations_for(state: CoreState, item: OutboxItem) -> list[str]:
+    """The accounts an outbox item goes to, recipient first (spec D): its recipient, and one's
+    own account for what is copied to one's other devices. A group send supplies its
+    members here (the seam the groups SDK builds on)."""
+    accounts = [item.recipient]
+    if item.recipient != state.account_id and _copied(item.content) is not None:
+        accounts.append(state.account_id)
+    return accounts
+
+
 def _is_text(content: bytes) -> bool:
     try:
         return isinstance(decode_content(content), Text)
@@ -82,6 +128,10 @@ class Outbox:
         self.inflight: dict[str, OutboxItem] = {}
         self.cursor = 0  # the highest outbox seq sent on this connection
         self.device_fixes: dict[str, DeviceFix] = {}
+        # client id -> accounts whose claim is still unanswered
+        self._claiming: dict[str, set[str]] = {}
+        # One's own other devices were claimed once (so a sent copy finds them).
+        self._own_known = False
 
     def reset(self) -> None:
         """A new connection: everything still in the outbox goes again (same client ids)."""
@@ -96,56 +146,114 @@ class Outbox:
     # Preparing -----------------------------------------------------------------------------
 
     def prepare(self, item: OutboxItem) -> list[Action]:
-        """Encrypt one outbox item for every current device of its recipient, or ask for
-        the keys that are missing first."""
-        state, recipient = self._state, item.recipient
+        """Encrypt one outbox item for every current device of each destination account, or
+        ask for the keys that are missing first (one ClaimKeys per account)."""
         paused = self._pause_if_unaccepted(item)
         if paused:
             return paused
-        fix = self.device_fixes.pop(recipient, None)
-        devices = {d.device_id: d for d in state.store.peer_devices(recipient)}
+        claims = [
+            claim
+            for account in destinations_for(self._state, item)
+            if (claim := self._claim_for(item, account)) is not None
+        ]
+        if claims:
+            self._claiming[item.client_id] = {c.account for c in claims}
+            return list(claims)
+        return self._encrypt(item)
+
+    def _claim_for(self, item: OutboxItem, account: str) -> ClaimKeys | None:
+        state = self._state
+        own = account == state.account_id and item.recipient != account
+        fix = self.device_fixes.pop(account, None)
+        devices = {d.device_id: d for d in state.store.peer_devices(account)}
         if fix is not None:
             for device_id in fix.extra | fix.stale:
-                state.store.drop_peer_device(recipient, device_id)
-                state.olm.forget_peer((recipient, device_id))
+                state.store.drop_peer_device(account, device_id)
+                state.olm.forget_peer((account, device_id))
                 devices.pop(device_id, None)
         need = {
             d
             for d in devices
-            if not state.is_me(recipient, d)
-            and (not state.olm.has_session((recipient, d)) or (recipient, d) in state.renew)
+            if not state.is_me(account, d)
+            and (not state.olm.has_session((account, d)) or (account, d) in state.renew)
         }
         if fix is not None:
             need |= fix.missing | fix.stale
-        if not devices or need:
-            return [ClaimKeys(item, tuple(sorted(need)) if devices else None)]
-        return self._encrypt(item, list(devices.values()))
+        if own and not self._own_known:
+            return ClaimKeys(item, None, account, listing=True)
+        if not devices and not own:  # nothing cached: every device of the account
+            return ClaimKeys(item, None, account)
+        if need:
+            return ClaimKeys(item, tuple(sorted(need)), account)
+        return None
 
     def keys_claimed(self, claim: ClaimKeys, bundle: Bundle) -> list[Action]:
-        state, recipient = self._state, claim.account
+        state, account = self._state, claim.account
+        if claim.listing:
+            return self._own_listed(claim, bundle)
         try:
-            if bundle.account_id != recipient:
+            if bundle.account_id != account:
                 raise IdentityError(
-                    f"the key directory answered for another account than {recipient[:8]}"
+                    f"the key directory answered for another account than {account[:8]}"
                 )
             start_sessions(state, bundle)
         except (IdentityError, CryptoError) as exc:
+            if account == state.account_id and claim.item.recipient != account:
+                log.info("no sent copies this time: %s", exc)
+                return self._claim_done(claim)
+            self._claiming.pop(claim.item.client_id, None)
             return self.fail(claim.item, getattr(exc, "code", "identity"), str(exc))
+        state.renew.difference_update((account, d) for d in claim.devices or ())
+        return self._claim_done(claim)
+
+    def _own_listed(self, claim: ClaimKeys, bundle: Bundle) -> list[Action]:
+        """One's own devices, listed: claim keys of the other ones without a session."""
+        state, account = self._state, claim.account
+        self._own_known = True
+        try:
+            if bundle.account_id != account:
+                raise IdentityError("the key directory answered for another account")
+            cache_directory(state, bundle, replace=False)
+        except IdentityError as exc:
+            log.info("no sent copies this time: %s", exc)
+            return self._claim_done(claim)
+        need = tuple(
+            sorted(
+                d.device_id
+                for d in bundle.devices
+                if not state.is_me(account, d.device_id)
+                and not state.olm.has_session((account, d.device_id))
+            )
+        )
+        if need and claim.item.client_id in self._claiming:
+            return [ClaimKeys(claim.item, need, account)]  # the account stays awaited
+        return self._claim_done(claim)
+
+    def _claim_done(self, claim: ClaimKeys) -> list[Action]:
+        if claim.account == self._state.account_id:
+            self._own_known = True
+        waiting = self._claiming.get(claim.item.client_id)
+        if waiting is None:
+            return []  # another claim of the item failed it or paused the outbox
+        waiting.discard(claim.account)
+        if waiting:
+            return []  # the other accounts' claims are still out
+        del self._claiming[claim.item.client_id]
         # The claim is often where a changed key shows first (a stale device, then new keys).
         paused = self._pause_if_unaccepted(claim.item)
         if paused:
             return paused
-        state.renew.difference_update((recipient, d) for d in claim.devices or ())
         # Devices the directory did not give keys for stay out; the server names them, if
         # they exist, in a mismatched_devices error, and they are claimed then.
-        devices = [
-            d
-            for d in state.store.peer_devices(recipient)
-            if state.olm.has_session((recipient, d.device_id))
-        ]
-        return self._encrypt(claim.item, devices)
+        return self._encrypt(claim.item)
 
     def keys_claim_failed(self, claim: ClaimKeys, error: ClientError) -> list[Action]:
+        own = self._state.account_id
+        if claim.account == own and claim.item.recipient != own:
+            # Sent copies are a courtesy: the message goes without them.
+            log.info("no sent copies this time: %s", error)
+            return self._claim_done(claim)
+        self._claiming.pop(claim.item.client_id, None)
         if isinstance(error, (RecipientNotFound, IdentityError, SendFailed)) or (
             isinstance(error, ServerError) and error.code in ("not_found", "bad_request")
         ):
@@ -173,16 +281,38 @@ class Outbox:
             EmitEvent(SendPausedEvent(item.client_id, item.recipient)),
         ]
 
-    def _encrypt(self, item: OutboxItem, devices: list[PeerDeviceRow]) -> list[Action]:
-        recipient = item.recipient
-        targets = [d for d in devices if not self._state.is_me(recipient, d.device_id)]
+    def _encrypt(self, item: OutboxItem) -> list[Action]:
+        """One `send` frame: a destination per account of destinations_for(item)."""
+        state, recipient = self._state, item.recipient
+        targets = self._ready_devices(recipient)
         if not targets:
             error = f"{recipient[:8]} has no device that can receive messages"
             return self.fail(item, "send_failed", error)
-        messages = self.encrypt_to(recipient, targets, item.content)
+        destinations = [self._destination(recipient, targets, item.content)]
+        inner = _copied(item.content)
+        if state.account_id in destinations_for(state, item) and inner is not None:
+            own = self._ready_devices(state.account_id)
+            if own:  # the sent copy (spec D) for one's own other devices
+                copy = encode_content(Sent(recipient, inner))
+                destinations.append(self._destination(state.account_id, own, copy))
         self.inflight[item.client_id] = item
         self.cursor = max(self.cursor, item.seq)
-        return [SendFrame(frames.send(item.client_id, recipient, messages), item.client_id)]
+        return [SendFrame(frames.send(item.client_id, destinations), item.client_id)]
+
+    def _ready_devices(self, account: str) -> list[PeerDeviceRow]:
+        """The account's known devices with a session, never this one."""
+        state = self._state
+        return [
+            d
+            for d in state.store.peer_devices(account)
+            if not state.is_me(account, d.device_id)
+            and state.olm.has_session((account, d.device_id))
+        ]
+
+    def _destination(
+        self, account: str, devices: list[PeerDeviceRow], content: bytes
+    ) -> dict[str, Any]:
+        return frames.destination(account, self.encrypt_to(account, devices, content))
 
     def encrypt_to(
         self, recipient: str, devices: list[PeerDeviceRow], content: bytes
@@ -227,10 +357,11 @@ class Outbox:
             log.warning("server error %s: %s", code, message)
             return []
         if code in DEVICE_SEND_ERRORS:
-            fix = self.device_fixes.setdefault(item.recipient, DeviceFix())
-            fix.missing.update(_device_ids(frame.get("missing")))
-            fix.extra.update(_device_ids(frame.get("extra")))
-            fix.stale.update(_device_ids(frame.get("stale")))
+            for account, wrong in _account_fixes(frame.get("accounts")):
+                fix = self.device_fixes.setdefault(account, DeviceFix())
+                fix.missing.update(_device_ids(wrong.get("missing")))
+                fix.extra.update(_device_ids(wrong.get("extra")))
+                fix.stale.update(_device_ids(wrong.get("stale")))
             return self._requeue(item)
         if code in PERMANENT_SEND_ERRORS:
             return self.fail(item, code, message)

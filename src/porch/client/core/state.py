@@ -197,7 +197,7 @@ class ClientCore:
             return None
         content = encode_content(Typing("started" if started else "stopped"))
         messages = self._outbox.encrypt_to(peer, devices, content)
-        return frames.send(frame_id, peer, messages, ephemeral=True)
+        return frames.send(frame_id, [frames.destination(peer, messages)], ephemeral=True)
 
     def label(self, account_id: str) -> str:
         return self.state.label(account_id)

@@ -1,10 +1,14 @@
 """Sending, acknowledging and blocking: the rules of the message path (ARCHITECTURE.md).
 
-A send is checked against the recipient's current device list, written as one envelope per
-device in one transaction, acknowledged only after that commit, then announced on the bus.
-Checking and committing are two steps so that a connection can check its sends in order and
-then let the commits run concurrently: the store commits them in the order they were queued,
-which keeps one sender's messages in order without a round trip per message.
+A send names one or more destination accounts, each with its devices (docs/protocol.md,
+"Sending"; spec A). It is checked against every destination's current device list at once and
+refused with the exact missing, extra and stale devices of each wrong account, written as one
+envelope per device in one transaction (a shared ciphertext, for Megolm, stored once), then
+acknowledged only after that commit and announced on the bus. Destinations that block the
+sender are skipped silently. Checking and committing are two steps so that a connection can
+check its sends in order and then let the commits run concurrently: the store commits them in
+the order they were queued, which keeps one sender's messages in order without a round trip
+per message.
 """
 
 from __future__ import annotations
@@ -12,15 +16,17 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from porch.protocol.errors import ErrorCode, ProtocolError
-from porch.protocol.frames import SendFrame
+from porch.protocol.fields import MAX_DEVICES_PER_DESTINATION
+from porch.protocol.frames import Destination, SendFrame
 from porch.server.bus.base import ALL_ACCOUNTS, Bus, DeviceEvent
 from porch.server.clock import Clock
 from porch.server.domain import Envelope
 from porch.server.metrics import Metrics
 from porch.server.services.accounts import Principal
-from porch.server.store.base import OutgoingCopy, Store
+from porch.server.store.base import OutgoingCopy, OutgoingDestination, SharedPayload, Store
 
 CACHE_ACCOUNTS = 10_000
 
@@ -29,7 +35,13 @@ CACHE_ACCOUNTS = 10_000
 class CheckedSend:
     sender: Principal
     frame: SendFrame
-    drop: bool  # blocked by the recipient: acknowledged like any other, stored nowhere
+    # The destinations to store (or forward): the frame's, less those that block the sender.
+    destinations: tuple[Destination, ...]
+
+    @property
+    def drop(self) -> bool:
+        """Every destination blocks the sender: acknowledged like any other, stored nowhere."""
+        return not self.destinations
 
 
 class MessageService:
@@ -80,36 +92,55 @@ class MessageService:
         return blocks
 
     async def check(self, sender: Principal, frame: SendFrame) -> CheckedSend:
-        """Refuse a send whose device list is not the recipient's current one, with exact ids."""
-        current = await self._device_list(frame.to)
-        if not current:
+        """Refuse a send whose device list is not every destination's current one, naming
+        each wrong account's devices (spec A); skip the destinations that block the sender."""
+        wrong: list[dict[str, Any]] = []
+        mismatched = False
+        keyed = False
+        for dest in frame.destinations:
+            expected = dict(await self._device_list(dest.account))
+            keyed = keyed or bool(expected)
+            if dest.account == sender.account_id:
+                # Sent copies go to one's other devices, never back to the sending one.
+                expected.pop(sender.device_id, None)
+            given = {m.device: m.registration for m in dest.devices}
+            missing = sorted(expected.keys() - given.keys())
+            extra = sorted(given.keys() - expected.keys())
+            stale = sorted(d for d in given.keys() & expected.keys() if expected[d] != given[d])
+            if missing or extra or stale:
+                mismatched = mismatched or bool(missing or extra)
+                cap = MAX_DEVICES_PER_DESTINATION  # the error frame's bound per list
+                wrong.append(
+                    {
+                        "account": dest.account,
+                        "missing": missing[:cap],
+                        "extra": extra[:cap],
+                        "stale": stale[:cap],
+                    }
+                )
+        if not keyed:
             raise ProtocolError(
                 ErrorCode.UNKNOWN_RECIPIENT, "no account with keys has this id", ref=frame.id
             )
-        expected = dict(current)
-        if frame.to == sender.account_id:
-            expected.pop(sender.device_id, None)  # never to oneself, only to one's other devices
-        given = {m.device: m.registration for m in frame.messages}
-        missing = sorted(expected.keys() - given.keys())
-        extra = sorted(given.keys() - expected.keys())
-        if missing or extra:
+        if mismatched:
             raise ProtocolError(
                 ErrorCode.MISMATCHED_DEVICES,
-                "the recipient's devices have changed; fetch their keys and send again",
+                "some recipients' devices have changed; fetch their keys and send again",
                 ref=frame.id,
-                missing=missing,
-                extra=extra,
+                accounts=wrong,
             )
-        stale = sorted(d for d, reg in given.items() if expected[d] != reg)
-        if stale:
+        if wrong:
             raise ProtocolError(
                 ErrorCode.STALE_DEVICES,
-                "some of the recipient's devices were re-registered; fetch their keys again",
+                "some recipients' devices were re-registered; fetch their keys again",
                 ref=frame.id,
-                stale=stale,
+                accounts=wrong,
             )
-        drop = sender.account_id in await self._blocked_by(frame.to)
-        return CheckedSend(sender, frame, drop)
+        kept = []
+        for dest in frame.destinations:
+            if sender.account_id not in await self._blocked_by(dest.account):
+                kept.append(dest)
+        return CheckedSend(sender, frame, tuple(kept))
 
     async def commit(self, checked: CheckedSend) -> int:
         """Persist (or, for online-only frames, just forward) a checked send. Returns the
@@ -119,14 +150,27 @@ class MessageService:
         if checked.drop:
             return now
         if frame.ephemeral:
-            await self._forward_ephemeral(sender, frame, now)
+            await self._forward_ephemeral(checked, now)
             return now
+        destinations = [
+            OutgoingDestination(
+                d.account, tuple(OutgoingCopy.of(m.device, m.ciphertext()) for m in d.devices)
+            )
+            for d in checked.destinations
+        ]
+        # The shared body is stored only if a device that is kept uses it.
+        uses_shared = any(c.body is None for d in destinations for c in d.copies)
+        shared = (
+            SharedPayload(frame.shared.kind, frame.shared.body)
+            if frame.shared is not None and uses_shared
+            else None
+        )
         stored = await self._store.store_message(
             sender.account_id,
             sender.device_id,
             frame.id,
-            frame.to,
-            [OutgoingCopy(m.device, m.kind, m.body) for m in frame.messages],
+            destinations,
+            shared,
             now,
             now + self._retention_ms,
         )
@@ -138,13 +182,20 @@ class MessageService:
                 )
         return stored.ts
 
-    async def _forward_ephemeral(self, sender: Principal, frame: SendFrame, now: int) -> None:
+    async def _forward_ephemeral(self, checked: CheckedSend, now: int) -> None:
         # Online-only content (typing): handed to connected devices, never written anywhere.
-        for m in frame.messages:
-            envelope = Envelope.online_only(
-                frame.to, m.device, sender.account_id, sender.device_id, now, m.kind, m.body
-            )
-            await self._bus.publish(frame.to, m.device, DeviceEvent(envelope=envelope))
+        sender, shared = checked.sender, checked.frame.shared
+        for dest in checked.destinations:
+            for m in dest.devices:
+                own = m.ciphertext()
+                if own is None:
+                    assert shared is not None  # SendFrame refuses a device without either
+                    own = (shared.kind, shared.body)
+                kind, body = own
+                envelope = Envelope.online_only(
+                    dest.account, m.device, sender.account_id, sender.device_id, now, kind, body
+                )
+                await self._bus.publish(dest.account, m.device, DeviceEvent(envelope=envelope))
 
     async def fetch(self, principal: Principal, limit: int) -> list[Envelope]:
         return await self._store.fetch_envelopes(principal.account_id, principal.device_id, limit)

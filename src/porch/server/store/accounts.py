@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from porch.server.store import payloads
 from porch.server.store.base import Account, Device, DeviceAuth, UsernameTaken
 from porch.server.store.rows import ACCOUNT_COLS, DEVICE_COLS, account_from, device_from
 from porch.server.store.sql import Op, SqlDomain, UniqueViolation, count, row, rows, value
@@ -92,8 +93,10 @@ class SqlAccountStore(SqlDomain):
             else:
                 account_id = existing
             if replaced:
+                found = yield rows(payloads.OF_ACCOUNT, account_id)
                 for sql in ACCOUNT_RESET:
                     yield count(sql, account_id)
+                yield from payloads.drop_orphans(r[0] for r in found)
             yield count(
                 DEVICE_ADD, account_id, registration_id, name, password_hash, now, now // DAY_MS
             )
@@ -137,8 +140,10 @@ class SqlAccountStore(SqlDomain):
 
     async def delete_device(self, account_id: str, device_id: int) -> bool:
         def op() -> Op[bool]:
+            found = yield rows(payloads.OF_DEVICE, account_id, device_id)
             for sql in DEVICE_DELETE_RELATED:
                 yield count(sql, account_id, device_id)
+            yield from payloads.drop_orphans(r[0] for r in found)
             return bool((yield count(DEVICE_DELETE, account_id, device_id)) > 0)
 
         return await self._write(op)

@@ -133,9 +133,33 @@ class CodeSlot:
 
 @dataclass(frozen=True, slots=True)
 class OutgoingCopy:
-    """One ciphertext addressed to one recipient device, as accepted from a send frame."""
+    """One recipient device of a send: its own ciphertext, or (kind and body None) the
+    send's shared one (SharedPayload)."""
 
     device_id: int
+    kind: int | None
+    body: str | None
+
+    @classmethod
+    def of(cls, device_id: int, ciphertext: tuple[int, str] | None) -> OutgoingCopy:
+        if ciphertext is None:
+            return cls(device_id, None, None)
+        return cls(device_id, ciphertext[0], ciphertext[1])
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingDestination:
+    """One destination account of a send and its devices (spec A)."""
+
+    account_id: str
+    copies: tuple[OutgoingCopy, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SharedPayload:
+    """One ciphertext for every copy without its own (Megolm): one `payloads` row, however
+    many envelopes point at it (docs/design.md, "Store layout")."""
+
     kind: int
     body: str
 
@@ -165,6 +189,7 @@ class SweepResult:
     envelopes: int
     sent_records: int
     verifications: int  # registration sessions and per-number code schedules
+    payloads: int = 0  # shared payloads expired or no longer pointed at
 
 
 ADMIN = "admin"
@@ -335,22 +360,26 @@ class MessageStore(Protocol):
         sender_account: str,
         sender_device: int,
         client_id: str,
-        recipient: str,
-        copies: Sequence[OutgoingCopy],
+        destinations: Sequence[OutgoingDestination],
+        shared: SharedPayload | None,
         now: int,
         expires: int,
     ) -> StoredMessage:
-        """One envelope per copy and the send's idempotency record, in one transaction; a
-        client_id seen before stores nothing and answers with the first send's timestamp.
-        Sends commit in the order they were made."""
+        """One envelope per copy of every destination, the shared payload (once, if given)
+        and the send's idempotency record, in one transaction; a client_id seen before stores
+        nothing and answers with the first send's timestamp. Sends commit in the order they
+        were made. The envelopes returned carry the body they deliver (the shared one for
+        copies without their own). Every copy without a body needs `shared`."""
         ...
 
     async def fetch_envelopes(
         self, account_id: str, device_id: int, limit: int
     ) -> list[Envelope]: ...
-    async def delete_envelopes(
-        self, account_id: str, device_id: int, ids: Sequence[int]
-    ) -> int: ...
+    async def delete_envelopes(self, account_id: str, device_id: int, ids: Sequence[int]) -> int:
+        """Delete the device's envelopes among ids, and every shared payload none points at
+        any more. Returns how many envelopes were deleted."""
+        ...
+
     async def queue_depth(self) -> int: ...
     async def sweep(self, now: int) -> SweepResult: ...
 

@@ -10,8 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from porch.server.domain import Envelope
-from porch.server.store.base import OutgoingCopy, StoredMessage, SweepResult
-from porch.server.store.rows import ENVELOPE_COLS, envelope_from
+from porch.server.store import payloads
+from porch.server.store.base import (
+    OutgoingDestination,
+    SharedPayload,
+    StoredMessage,
+    SweepResult,
+)
+from porch.server.store.rows import envelope_from
 from porch.server.store.sql import Op, SqlDomain, count, many, new_id, rows, value
 
 SENT_ADD = (
@@ -23,15 +29,19 @@ SENT_TS = (
 )
 ENVELOPE_ADD = (
     "INSERT INTO envelopes (account_id, device_id, sender_account, sender_device, ts, kind,"
-    " body, expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " body, expires, payload_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# A shared envelope's kind and body are its payload's (spec A: the device sees no difference).
 QUEUE = (
-    "SELECT " + ENVELOPE_COLS + " FROM envelopes WHERE account_id = ? AND device_id = ?"
-    " ORDER BY id LIMIT ?"
+    "SELECT e.id, e.account_id, e.device_id, e.sender_account, e.sender_device, e.ts,"
+    " COALESCE(p.kind, e.kind), COALESCE(p.body, e.body)"
+    " FROM envelopes e LEFT JOIN payloads p ON p.id = e.payload_id"
+    " WHERE e.account_id = ? AND e.device_id = ? ORDER BY e.id LIMIT ?"
 )
 # Scoped to the device, so a device can only ever delete its own envelopes.
 ENVELOPE_DELETE = "DELETE FROM envelopes WHERE id = ? AND account_id = ? AND device_id = ?"
 QUEUE_DEPTH = "SELECT COUNT(*) FROM envelopes"
+# Envelopes first, so that the payloads they pointed at are orphans when payloads.sweep runs.
 EXPIRED = (
     "DELETE FROM envelopes WHERE expires <= ?",
     "DELETE FROM sent_messages WHERE expires <= ?",
@@ -46,20 +56,27 @@ class SqlMessageStore(SqlDomain):
         sender_account: str,
         sender_device: int,
         client_id: str,
-        recipient: str,
-        copies: Sequence[OutgoingCopy],
+        destinations: Sequence[OutgoingDestination],
+        shared: SharedPayload | None,
         now: int,
         expires: int,
     ) -> StoredMessage:
         return await self._write(
             lambda: store_one(
-                sender_account, sender_device, client_id, recipient, copies, now, expires
+                sender_account, sender_device, client_id, destinations, shared, now, expires
             )
         )
 
     async def delete_envelopes(self, account_id: str, device_id: int, ids: Sequence[int]) -> int:
         def op() -> Op[int]:
-            return int((yield many(ENVELOPE_DELETE, [(i, account_id, device_id) for i in ids])))
+            if not ids:
+                return 0
+            # The payloads in the acknowledged range: a device acknowledges what it was just
+            # sent, oldest first, so the range is short and the queue index finds it.
+            found = yield rows(payloads.OF_DEVICE_RANGE, account_id, device_id, min(ids), max(ids))
+            deleted = yield many(ENVELOPE_DELETE, [(i, account_id, device_id) for i in ids])
+            yield from payloads.drop_orphans(r[0] for r in found)
+            return int(deleted)
 
         return await self._write(op)
 
@@ -81,7 +98,8 @@ class SqlMessageStore(SqlDomain):
             for sql in EXPIRED:
                 counts.append((yield count(sql, now)))
             envelopes, sent, sessions, numbers = counts
-            return SweepResult(envelopes, sent, sessions + numbers)
+            dropped = yield from payloads.sweep(now)
+            return SweepResult(envelopes, sent, sessions + numbers, dropped)
 
         return await self._write(op)
 
@@ -90,8 +108,8 @@ def store_one(
     sender_account: str,
     sender_device: int,
     client_id: str,
-    recipient: str,
-    copies: Sequence[OutgoingCopy],
+    destinations: Sequence[OutgoingDestination],
+    shared: SharedPayload | None,
     now: int,
     expires: int,
 ) -> Op[StoredMessage]:
@@ -99,29 +117,41 @@ def store_one(
         # A resend: acknowledged with the first copy's timestamp, stored nowhere.
         ts = yield value(SENT_TS, sender_account, sender_device, client_id)
         return StoredMessage(int(ts), (), True)
+    payload_id = None
+    if shared is not None:
+        payload_id = yield new_id(payloads.PAYLOAD_ADD, shared.kind, shared.body, expires)
     stored = []
-    for c in copies:
-        envelope_id = yield new_id(
-            ENVELOPE_ADD,
-            recipient,
-            c.device_id,
-            sender_account,
-            sender_device,
-            now,
-            c.kind,
-            c.body,
-            expires,
-        )
-        stored.append(
-            Envelope(
-                envelope_id,
-                recipient,
+    for d in destinations:
+        for c in d.copies:
+            if c.body is None or c.kind is None:
+                if shared is None or payload_id is None:
+                    raise ValueError("a copy without a body needs the shared payload")
+                kind, body, points = shared.kind, shared.body, payload_id
+                stored_body = ""  # the payload holds it, once
+            else:
+                kind, body, points, stored_body = c.kind, c.body, None, c.body
+            envelope_id = yield new_id(
+                ENVELOPE_ADD,
+                d.account_id,
                 c.device_id,
                 sender_account,
                 sender_device,
                 now,
-                c.kind,
-                c.body,
+                kind,
+                stored_body,
+                expires,
+                points,
             )
-        )
+            stored.append(
+                Envelope(
+                    envelope_id,
+                    d.account_id,
+                    c.device_id,
+                    sender_account,
+                    sender_device,
+                    now,
+                    kind,
+                    body,
+                )
+            )
     return StoredMessage(now, tuple(stored), False)

@@ -141,6 +141,24 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         ],
     ),
     (
+        5,
+        "multi-destination sends: a shared ciphertext stored once",
+        [
+            # One row per shared ciphertext (Megolm); the envelopes of its devices point at it
+            # with body '' (spec A). Deleted with its last envelope (store/payloads.py).
+            """CREATE TABLE payloads (
+                id BIGSERIAL_PK,
+                kind SMALLINT NOT NULL,
+                body TEXT NOT NULL,
+                expires BIGINT NOT NULL
+            )""",
+            "CREATE INDEX payloads_expiry ON payloads (expires)",
+            "ALTER TABLE envelopes ADD COLUMN payload_id BIGINT",
+            # Partial: 1:1 envelopes (no payload) cost the index nothing.
+            "CREATE INDEX envelopes_payload ON envelopes (payload_id) WHERE payload_id IS NOT NULL",
+        ],
+    ),
+    (
         6,
         "groups: members with roles, join requests, invite token hash",
         [

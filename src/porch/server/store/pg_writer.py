@@ -1,5 +1,6 @@
 """PostgreSQL's batch writer: the two hot writes (storing sends, deleting acknowledged
-envelopes) of every connection on a node, a batch at a time, as a few set-based statements.
+envelopes) of every connection on a node, a batch at a time, as a few set-based statements
+(a send's shared payload, spec A, is one more; its last envelope's ack deletes it).
 
 The counterpart of the SQLite store thread's group commit: one task takes every request
 waiting at that moment (up to MAX_BATCH) and runs them in one transaction, so a burst costs
@@ -23,7 +24,13 @@ import asyncpg
 from porch.failures import log_failure
 from porch.server.domain import Envelope
 from porch.server.retry import Classifier, retry
-from porch.server.store.base import OutgoingCopy, StoredMessage, StoreError
+from porch.server.store.base import (
+    OutgoingCopy,
+    OutgoingDestination,
+    SharedPayload,
+    StoredMessage,
+    StoreError,
+)
 
 log = logging.getLogger("porch.store")
 
@@ -35,8 +42,8 @@ class SendRequest:
     sender_account: str
     sender_device: int
     client_id: str
-    recipient: str
-    copies: Sequence[OutgoingCopy]
+    destinations: Sequence[OutgoingDestination]
+    shared: SharedPayload | None
     now: int
     expires: int
     future: asyncio.Future[StoredMessage]
@@ -178,45 +185,45 @@ async def _store_sends(c: asyncpg.Connection, sends: list[SendRequest]) -> list[
         )
         old_ts = {(r[0], r[1], r[2]): int(r[3]) for r in rows}
     fresh = [i for i in unique if keys[i] in new]
-    copies = [(i, copy) for i in fresh for copy in sends[i].copies]
+    payload_of = await _store_payloads(c, [(i, sends[i]) for i in fresh])
+    copies = [
+        (i, d.account_id, copy) for i in fresh for d in sends[i].destinations for copy in d.copies
+    ]
     ids: list[int] = []
+    # What each copy delivers (kind, body) and what its row holds (body, payload id).
+    delivered = [_delivered(sends[i], copy) for i, _, copy in copies]
     if copies:
         # Ids are taken first so that the order of the envelopes is the order of the batch.
-        ids = [
-            r[0]
-            for r in await c.fetch(
-                "SELECT nextval(pg_get_serial_sequence('envelopes', 'id'))"
-                " FROM generate_series(1, $1)",
-                len(copies),
-            )
-        ]
+        ids = await _next_ids(c, "envelopes", len(copies))
         await c.execute(
             "INSERT INTO envelopes (id, account_id, device_id, sender_account, sender_device,"
-            " ts, kind, body, expires) SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[],"
-            " $4::text[], $5::int[], $6::bigint[], $7::smallint[], $8::text[], $9::bigint[])",
+            " ts, kind, body, expires, payload_id) SELECT * FROM unnest($1::bigint[],"
+            " $2::text[], $3::int[], $4::text[], $5::int[], $6::bigint[], $7::smallint[],"
+            " $8::text[], $9::bigint[], $10::bigint[])",
             ids,
-            [sends[i].recipient for i, _ in copies],
-            [copy.device_id for _, copy in copies],
-            [sends[i].sender_account for i, _ in copies],
-            [sends[i].sender_device for i, _ in copies],
-            [sends[i].now for i, _ in copies],
-            [copy.kind for _, copy in copies],
-            [copy.body for _, copy in copies],
-            [sends[i].expires for i, _ in copies],
+            [account for _, account, _ in copies],
+            [copy.device_id for _, _, copy in copies],
+            [sends[i].sender_account for i, _, _ in copies],
+            [sends[i].sender_device for i, _, _ in copies],
+            [sends[i].now for i, _, _ in copies],
+            [kind for kind, _ in delivered],
+            ["" if copy.body is None else copy.body for _, _, copy in copies],
+            [sends[i].expires for i, _, _ in copies],
+            [None if copy.body is not None else payload_of[i] for i, _, copy in copies],
         )
     envelopes: dict[int, list[Envelope]] = {}
-    for envelope_id, (i, copy) in zip(ids, copies, strict=True):
+    for envelope_id, (i, account, copy), (kind, body) in zip(ids, copies, delivered, strict=True):
         r = sends[i]
         envelopes.setdefault(i, []).append(
             Envelope(
                 envelope_id,
-                r.recipient,
+                account,
                 copy.device_id,
                 r.sender_account,
                 r.sender_device,
                 r.now,
-                copy.kind,
-                copy.body,
+                kind,
+                body,
             )
         )
     results = []
@@ -229,12 +236,49 @@ async def _store_sends(c: asyncpg.Connection, sends: list[SendRequest]) -> list[
     return results
 
 
+def _delivered(r: SendRequest, copy: OutgoingCopy) -> tuple[int, str]:
+    if copy.kind is not None and copy.body is not None:
+        return copy.kind, copy.body
+    if r.shared is None:
+        raise ValueError("a copy without a body needs the shared payload")
+    return r.shared.kind, r.shared.body
+
+
+async def _next_ids(c: asyncpg.Connection, table: str, n: int) -> list[int]:
+    return [
+        r[0]
+        for r in await c.fetch(
+            f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, $1)",
+            n,
+        )
+    ]
+
+
+async def _store_payloads(
+    c: asyncpg.Connection, sends: list[tuple[int, SendRequest]]
+) -> dict[int, int]:
+    """One payloads row per send with a shared body: {index in the batch: payload id}."""
+    with_shared = [(i, r, r.shared) for i, r in sends if r.shared is not None]
+    if not with_shared:
+        return {}
+    ids = await _next_ids(c, "payloads", len(with_shared))
+    await c.execute(
+        "INSERT INTO payloads (id, kind, body, expires)"
+        " SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::text[], $4::bigint[])",
+        ids,
+        [p.kind for _, _, p in with_shared],
+        [p.body for _, _, p in with_shared],
+        [r.expires for _, r, _ in with_shared],
+    )
+    return {i: pid for (i, _, _), pid in zip(with_shared, ids, strict=True)}
+
+
 async def _delete_acks(c: asyncpg.Connection, acks: list[AckRequest]) -> list[int]:
     flat = [(i, a.account_id, a.device_id, n) for n, a in enumerate(acks) for i in a.ids]
     rows = await c.fetch(
         "DELETE FROM envelopes e USING unnest($1::bigint[], $2::text[], $3::int[], $4::int[])"
         " AS t(id, a, d, n) WHERE e.id = t.id AND e.account_id = t.a AND e.device_id = t.d"
-        " RETURNING t.n",
+        " RETURNING t.n, e.payload_id",
         [f[0] for f in flat],
         [f[1] for f in flat],
         [f[2] for f in flat],
@@ -243,4 +287,12 @@ async def _delete_acks(c: asyncpg.Connection, acks: list[AckRequest]) -> list[in
     counts = [0] * len(acks)
     for r in rows:
         counts[r[0]] += 1
+    released = sorted({r[1] for r in rows if r[1] is not None})
+    if released:
+        # Shared payloads whose last envelope this batch deleted (store/payloads.py).
+        await c.execute(
+            "DELETE FROM payloads p USING unnest($1::bigint[]) AS t(id) WHERE p.id = t.id"
+            " AND NOT EXISTS (SELECT 1 FROM envelopes e WHERE e.payload_id = p.id)",
+            released,
+        )
     return counts

@@ -19,7 +19,12 @@ import asyncpg
 from porch.server.lifecycle import Component
 from porch.server.retry import retry
 from porch.server.store.accounts import SqlAccountStore
-from porch.server.store.base import OutgoingCopy, StoredMessage, StoreError
+from porch.server.store.base import (
+    OutgoingDestination,
+    SharedPayload,
+    StoredMessage,
+    StoreError,
+)
 from porch.server.store.devices import SqlDeviceStore
 from porch.server.store.groups import SqlGroupStore
 from porch.server.store.keys import SqlKeyStore
@@ -119,15 +124,22 @@ class PostgresStore(
         sender_account: str,
         sender_device: int,
         client_id: str,
-        recipient: str,
-        copies: Sequence[OutgoingCopy],
+        destinations: Sequence[OutgoingDestination],
+        shared: SharedPayload | None,
         now: int,
         expires: int,
     ) -> StoredMessage:
         fut: asyncio.Future[StoredMessage] = asyncio.get_running_loop().create_future()
         self._submit(
             SendRequest(
-                sender_account, sender_device, client_id, recipient, copies, now, expires, fut
+                sender_account,
+                sender_device,
+                client_id,
+                destinations,
+                shared,
+                now,
+                expires,
+                fut,
             )
         )
         return await fut

@@ -14,7 +14,6 @@ DEVICE_COLS = (
     "account_id, device_id, registration_id, name, curve25519, ed25519, signature, created, "
     "last_seen_day"
 )
-ENVELOPE_COLS = "id, account_id, device_id, sender_account, sender_device, ts, kind, body"
 SESSION_COLS = "id_hash, phone, code_hash, attempts, expires"
 
 

@@ -15,7 +15,7 @@ from porch.client.errors import ServerError, ServerUnreachable
 from porch.client.events import DecryptionFailed, Message, ReceiptEvent
 from porch.crypto.content import Retry, decode_content
 
-from .conftest import PeerFactory, events, fetches, frames_of
+from .conftest import PeerFactory, accounts_of, devices_of, events, fetches, frames_of
 
 
 def test_a_text_round_trip_with_acks_and_delivered_receipts(make_peer: PeerFactory) -> None:
@@ -23,7 +23,7 @@ def test_a_text_round_trip_with_acks_and_delivered_receipts(make_peer: PeerFacto
     directory = {alice.account_id: alice, bob.account_id: bob}.__getitem__
     client_id = alice.queue_text(bob, "hello bob")
     [send] = alice.send_all(directory)
-    assert send.client_id == client_id and send.frame["to"] == bob.account_id
+    assert send.client_id == client_id and accounts_of(send.frame) == [bob.account_id]
     # The server's answer settles the waiter and marks the message sent.
     sent = alice.core.receive({"type": "sent", "id": client_id, "ts": 1_700_000_000_500})
     assert SendSettled(client_id, 1_700_000_000_500) in sent
@@ -155,7 +155,9 @@ def test_a_failed_decryption_refetches_then_asks_for_a_resend(
     [frame] = [
         a for a in bob.core.keys_claimed(claim, alice.bundle(True)) if isinstance(a, SendFrame)
     ]
-    assert frame.frame["messages"][0]["kind"] == 0  # a pre-key message alice can always read
+    assert (
+        devices_of(frame.frame, alice.account_id)[0]["kind"] == 0
+    )  # a pre-key message alice can always read
 
 
 def test_refetches_after_failures_are_capped_per_device(make_peer: PeerFactory) -> None:

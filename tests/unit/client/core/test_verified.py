@@ -9,7 +9,7 @@ from porch.client.events import IdentityChanged, Message, SendPausedEvent
 from porch.client.verified import Verification
 from porch.crypto.content import Receipt, encode_content
 
-from .conftest import Peer, PeerFactory, events, fetches
+from .conftest import Peer, PeerFactory, accounts_of, events, fetches
 
 
 def _verified_then_reregistered(make_peer: PeerFactory) -> tuple[Peer, Peer, Peer]:
@@ -42,7 +42,10 @@ def test_a_text_to_a_verified_contact_whose_key_changed_pauses(make_peer: PeerFa
     [item] = alice.core.next_outbox_items()
     [old] = alice.core.prepare(item)
     assert isinstance(old, SendFrame)
-    alice.core.receive({"type": "error", "code": "stale_devices", "ref": client_id, "stale": [1]})
+    wrong = {"account": bob.account_id, "missing": [], "extra": [], "stale": [1]}
+    alice.core.receive(
+        {"type": "error", "code": "stale_devices", "ref": client_id, "accounts": [wrong]}
+    )
     [item] = alice.core.next_outbox_items()
     [claim] = alice.core.prepare(item)
     assert isinstance(claim, ClaimKeys)
@@ -76,7 +79,7 @@ def test_receipts_still_go_to_a_paused_contact(make_peer: PeerFactory) -> None:
     assert alice.store.verification(bob.account_id) is Verification.KEY_CHANGED
     alice.core.queue_content(bob.account_id, encode_content(Receipt("delivered", ("x",))))
     frames = alice.send_all({bob.account_id: new_bob}.__getitem__)
-    assert len(frames) == 1 and frames[0].frame["to"] == bob.account_id
+    assert len(frames) == 1 and accounts_of(frames[0].frame) == [bob.account_id]
 
 
 def test_accepting_the_new_key_sends_the_paused_texts_once_in_order(

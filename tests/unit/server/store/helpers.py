@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from porch.server.store.base import OutgoingCopy, PreKey, Store, StoredMessage
+from porch.server.store.base import (
+    OutgoingCopy,
+    OutgoingDestination,
+    PreKey,
+    Store,
+    StoredMessage,
+)
 
 NOW = 1_700_000_000_000
 DAY = 86_400_000
@@ -40,4 +46,11 @@ async def send(
     expires: int = NOW + DAY,
 ) -> StoredMessage:
     copies = [OutgoingCopy(d, 1, f"body-{client_id}-{d}") for d in devices]
-    return await store.store_message(sender, 1, client_id, recipient, copies, now, expires)
+    return await store.store_message(
+        sender, 1, client_id, to(recipient, *copies), None, now, expires
+    )
+
+
+def to(account: str, *copies: OutgoingCopy) -> list[OutgoingDestination]:
+    """One destination: account with these copies."""
+    return [OutgoingDestination(account, copies)]

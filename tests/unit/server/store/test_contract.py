@@ -21,9 +21,12 @@ from porch.server.store.base import (
     CodeSlot,
     IdentityKeyTaken,
     OutgoingCopy,
+    OutgoingDestination,
     PreKey,
     RegistrationSession,
+    SharedPayload,
     Store,
+    StoredMessage,
     StoreError,
     UsernameTaken,
 )
@@ -39,6 +42,7 @@ from tests.unit.server.store.helpers import (
     PHONE_C,
     register,
     send,
+    to,
     with_keys,
 )
 
@@ -310,7 +314,7 @@ async def test_store_message_is_idempotent_by_client_id(store: Store) -> None:
     other = await send(store, bob, "c1", alice)
     assert other.duplicate is False
     other_device = await store.store_message(
-        alice, 2, "c1", bob, [OutgoingCopy(1, 0, "x")], NOW, NOW + DAY
+        alice, 2, "c1", to(bob, OutgoingCopy(1, 0, "x")), None, NOW, NOW + DAY
     )
     assert other_device.duplicate is False
 
@@ -543,3 +547,96 @@ async def test_queries_read_what_they_wrote_in_one_operation(store: Store) -> No
         return int((yield value("SELECT COUNT(*) FROM blocks WHERE account_id = ?", "a")))
 
     assert await store._write(op) == 1  # type: ignore[attr-defined]
+
+
+# Shared payloads (spec A, migration 5) ------------------------------------------------------
+
+
+async def _scalar(store: Store, sql: str) -> int:
+    def op() -> Op[int]:
+        return int((yield value(sql)) or 0)
+
+    return int(await store._read(op))  # type: ignore[attr-defined]
+
+
+async def _shared_send(store: Store, client_id: str, body: str, *accounts: str) -> StoredMessage:
+    """Device 1 of each account gets the shared body; the first also its own on device 2."""
+    dests = [OutgoingDestination(a, (OutgoingCopy(1, None, None),)) for a in accounts]
+    return await store.store_message(
+        accounts[0], 1, client_id, dests, SharedPayload(2, body), NOW, NOW + DAY
+    )
+
+
+async def test_a_shared_payload_is_stored_once_and_fetched_by_every_device(store: Store) -> None:
+    alice, bob, carol = [await register(store, p) for p in (PHONE_A, PHONE_B, PHONE_C)]
+    body = "S" * 4000
+    stored = await _shared_send(store, "g1", body, alice, bob, carol)
+    assert [(e.account_id, e.kind, e.body) for e in stored.envelopes] == [
+        (a, 2, body) for a in (alice, bob, carol)
+    ]
+    assert await _scalar(store, "SELECT COUNT(*) FROM payloads") == 1
+    # Stored once: the envelopes hold no copy of it.
+    assert await _scalar(store, "SELECT SUM(LENGTH(body)) FROM payloads") == len(body)
+    assert await _scalar(store, "SELECT SUM(LENGTH(body)) FROM envelopes") == 0
+    for account in (alice, bob, carol):
+        [env] = await store.fetch_envelopes(account, 1, 10)
+        assert (env.kind, env.body, env.sender_account) == (2, body, alice)
+    # A resend stores nothing more.
+    again = await _shared_send(store, "g1", body, alice, bob, carol)
+    assert again.duplicate and await _scalar(store, "SELECT COUNT(*) FROM payloads") == 1
+
+
+async def test_own_and_shared_copies_mix_in_one_send(store: Store) -> None:
+    alice, bob = await register(store, PHONE_A), await register(store, PHONE_B)
+    dests = [
+        OutgoingDestination(bob, (OutgoingCopy(1, 1, "own"), OutgoingCopy(2, None, None))),
+    ]
+    stored = await store.store_message(alice, 1, "m", dests, SharedPayload(2, "sh"), NOW, NOW + DAY)
+    assert [(e.device_id, e.kind, e.body) for e in stored.envelopes] == [
+        (1, 1, "own"),
+        (2, 2, "sh"),
+    ]
+    assert [e.body for e in await store.fetch_envelopes(bob, 2, 10)] == ["sh"]
+    assert [e.body for e in await store.fetch_envelopes(bob, 1, 10)] == ["own"]
+
+
+async def test_the_payload_goes_with_its_last_envelope(store: Store) -> None:
+    alice, bob, carol = [await register(store, p) for p in (PHONE_A, PHONE_B, PHONE_C)]
+    stored = await _shared_send(store, "g1", "body", alice, bob, carol)
+    ids = {e.account_id: e.id for e in stored.envelopes}
+    assert await store.delete_envelopes(alice, 1, [ids[alice]]) == 1
+    assert await store.delete_envelopes(bob, 1, [ids[bob]]) == 1
+    assert await _scalar(store, "SELECT COUNT(*) FROM payloads") == 1  # carol's still points
+    [env] = await store.fetch_envelopes(carol, 1, 10)
+    assert env.body == "body"
+    assert await store.delete_envelopes(carol, 1, [ids[carol]]) == 1
+    assert await _scalar(store, "SELECT COUNT(*) FROM payloads") == 0  # promptly, no sweep
+
+
+async def test_removing_a_device_or_account_releases_its_payloads(store: Store) -> None:
+    alice, bob = await register(store, PHONE_A), await register(store, PHONE_B)
+    await _shared_send(store, "g1", "b1", bob)  # bob's device 1 only
+    assert await store.delete_device(bob, 1)
+    assert await _scalar(store, "SELECT COUNT(*) FROM payloads") == 0
+    await _shared_send(store, "g2", "b2", alice)
+    await store.register(PHONE_A, b"p" * 32, 7, "new", NOW, str(uuid.uuid4()))  # re-registers
+    assert await _scalar(store, "SELECT COUNT(*) FROM payloads") == 0
+
+
+async def test_the_sweep_removes_expired_and_orphaned_payloads(store: Store) -> None:
+    alice, bob = await register(store, PHONE_A), await register(store, PHONE_B)
+    await _shared_send(store, "g1", "old", alice, bob)
+
+    def orphan() -> Op[int]:  # as two nodes racing on the last two acks could leave one
+        return int(
+            (
+                yield count(
+                    "INSERT INTO payloads (kind, body, expires) VALUES (2, 'x', ?)", NOW + 10 * DAY
+                )
+            )
+        )
+
+    await store._write(orphan)  # type: ignore[attr-defined]
+    result = await store.sweep(NOW + DAY)
+    assert (result.envelopes, result.payloads) == (2, 2)
+    assert await _scalar(store, "SELECT COUNT(*) FROM payloads") == 0

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 
-from porch.server.store.base import OutgoingCopy, StoredMessage, StoreError
+from porch.server.store.base import OutgoingCopy, OutgoingDestination, StoredMessage, StoreError
 from porch.server.store.postgres import PostgresStore, is_transient
 from tests.integration.backends import PG_ADMIN_DSN, fresh_database, require_services
 
@@ -35,7 +35,8 @@ async def _register(store: PostgresStore, phone: str) -> str:
 
 async def _send(store: PostgresStore, sender: str, to: str, n: int, kind: int = 1) -> StoredMessage:
     copy = OutgoingCopy(1, kind, f"body{n}")
-    return await store.store_message(sender, 1, f"m{n}", to, [copy], NOW + n, NOW + 10**9)
+    dest = [OutgoingDestination(to, (copy,))]
+    return await store.store_message(sender, 1, f"m{n}", dest, None, NOW + n, NOW + 10**9)
 
 
 async def test_a_bad_ack_in_a_batch_fails_alone(store: PostgresStore) -> None:

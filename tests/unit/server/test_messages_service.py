@@ -1,0 +1,267 @@
+"""MessageService.check and commit with a real SQLite store: the multi-destination rules of
+spec A (per-account refusals, blocked destinations, one's own account, shared bodies)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from porch.protocol import client_frames as cf
+from porch.protocol.codec import dumps
+from porch.protocol.errors import ErrorCode, ProtocolError
+from porch.protocol.frames import SendFrame, parse_client_frame
+from porch.server.bus.memory import MemoryBus
+from porch.server.metrics import Metrics
+from porch.server.services.accounts import Principal
+from porch.server.services.messages import MessageService
+from porch.server.store.sql import Op, count, value
+from porch.server.store.sqlite import SqliteStore
+
+NOW = 1_700_000_000_000
+REG = 4242
+BODY = "aGVsbG8"
+
+
+class FakeClock:
+    def now_ms(self) -> int:
+        return NOW
+
+    def monotonic(self) -> float:
+        return NOW / 1000
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    async with SqliteStore(tmp_path / "porch.db") as s:
+        yield s
+
+
+@pytest.fixture
+def service(store: SqliteStore) -> MessageService:
+    return MessageService(store, MemoryBus(), FakeClock(), Metrics(), 30)
+
+
+async def _account(store: SqliteStore, phone: str, keyed: bool = True) -> str:
+    account_id, _, _ = await store.register(phone, b"h" * 32, REG, "", NOW, str(uuid.uuid4()))
+    if keyed:
+        await store.set_identity(account_id, 1, "m", f"c-{account_id}", f"e-{account_id}", "s")
+    return account_id
+
+
+async def _second_device(store: SqliteStore, account_id: str) -> None:
+    """A keyed device 2 (linking lands with the link work; the row is what counts here)."""
+
+    def op() -> Op[int]:
+        return int(
+            (
+                yield count(
+                    "INSERT INTO devices (account_id, device_id, registration_id, name,"
+                    " password_hash, curve25519, ed25519, signature, created, last_seen_day)"
+                    " VALUES (?, 2, ?, '', ?, ?, ?, 's', ?, 0)",
+                    account_id,
+                    REG,
+                    b"h" * 32,
+                    f"c2-{account_id}",
+                    f"e2-{account_id}",
+                    NOW,
+                )
+            )
+        )
+
+    await store._write(op)
+
+
+def _frame(dests: dict[str, list[int]], shared: bool = False, **kw: Any) -> SendFrame:
+    """A send to {account: [device ids]}; own bodies, or (shared) the shared one."""
+    destinations = [
+        cf.destination(
+            a,
+            [
+                cf.device_message(d, REG) if shared else cf.device_message(d, REG, 1, BODY)
+                for d in ds
+            ],
+        )
+        for a, ds in dests.items()
+    ]
+    frame = cf.send(kw.pop("id", "m1"), destinations, cf.shared(2, BODY) if shared else None, **kw)
+    parsed = parse_client_frame(dumps(frame))
+    assert isinstance(parsed, SendFrame)
+    return parsed
+
+
+async def _refusal(service: MessageService, who: Principal, frame: SendFrame) -> ProtocolError:
+    with pytest.raises(ProtocolError) as info:
+        await service.check(who, frame)
+    return info.value
+
+
+async def _rows(store: SqliteStore, table: str) -> int:
+    def op() -> Op[int]:
+        return int((yield value(f"SELECT COUNT(*) FROM {table}")))
+
+    return await store._read(op)
+
+
+async def test_every_wrong_account_is_named_and_nothing_is_stored(
+    store: SqliteStore, service: MessageService
+) -> None:
+    alice, bob, carol, dave = [await _account(store, f"+1415555010{i}") for i in range(4)]
+    await _second_device(store, carol)
+    me = Principal(alice, 1)
+    # bob right, carol missing device 2, dave given a device 3 he does not have.
+    err = await _refusal(service, me, _frame({bob: [1], carol: [1], dave: [1, 3]}))
+    assert err.code is ErrorCode.MISMATCHED_DEVICES and err.details["ref"] == "m1"
+    assert err.details["accounts"] == [
+        {"account": carol, "missing": [2], "extra": [], "stale": []},
+        {"account": dave, "missing": [], "extra": [3], "stale": []},
+    ]
+    assert await _rows(store, "envelopes") == 0 and await _rows(store, "sent_messages") == 0
+
+
+async def test_stale_only_is_stale_devices(store: SqliteStore, service: MessageService) -> None:
+    alice, bob = await _account(store, "+14155550100"), await _account(store, "+14155550101")
+    frame = parse_client_frame(
+        dumps(cf.send("s", [cf.destination(bob, [cf.device_message(1, REG + 1, 1, BODY)])]))
+    )
+    assert isinstance(frame, SendFrame)
+    err = await _refusal(service, Principal(alice, 1), frame)
+    assert err.code is ErrorCode.STALE_DEVICES
+    assert err.details["accounts"] == [{"account": bob, "missing": [], "extra": [], "stale": [1]}]
+
+
+async def test_unkeyed_accounts(store: SqliteStore, service: MessageService) -> None:
+    alice, bob = await _account(store, "+14155550100"), await _account(store, "+14155550101")
+    nokeys = await _account(store, "+14155550102", keyed=False)
+    unknown = str(uuid.uuid4())
+    me = Principal(alice, 1)
+    # Every destination without keys: unknown_recipient, as a 1:1 send has always had.
+    err = await _refusal(service, me, _frame({nokeys: [1], unknown: [1]}))
+    assert err.code is ErrorCode.UNKNOWN_RECIPIENT
+    # Beside a keyed one, its devices are extra.
+    err = await _refusal(service, me, _frame({bob: [1], nokeys: [1]}))
+    assert err.code is ErrorCode.MISMATCHED_DEVICES
+    assert err.details["accounts"] == [
+        {"account": nokeys, "missing": [], "extra": [1], "stale": []}
+    ]
+
+
+async def test_own_account_lists_exactly_the_other_devices(
+    store: SqliteStore, service: MessageService
+) -> None:
+    alice, bob = await _account(store, "+14155550100"), await _account(store, "+14155550101")
+    me = Principal(alice, 1)
+    # Never the sending device itself.
+    err = await _refusal(service, me, _frame({bob: [1], alice: [1]}))
+    assert err.details["accounts"] == [{"account": alice, "missing": [], "extra": [1], "stale": []}]
+    await _second_device(store, alice)
+    service._forget(alice)  # as the bus would tell it
+    # Listed, one's own account must name device 2; a sent copy goes there.
+    err = await _refusal(service, me, _frame({bob: [1], alice: [1, 2]}, id="m2"))
+    assert err.details["accounts"] == [{"account": alice, "missing": [], "extra": [1], "stale": []}]
+    checked = await service.check(me, _frame({bob: [1], alice: [2]}, id="m3"))
+    await service.commit(checked)
+    assert [e.body for e in await store.fetch_envelopes(alice, 2, 10)] == [BODY]
+    assert await store.fetch_envelopes(alice, 1, 10) == []
+    # Only listed accounts are checked: leaving one's own out is a send without copies.
+    await service.commit(await service.check(me, _frame({bob: [1]}, id="m4")))
+
+
+async def test_blocked_destinations_are_skipped(
+    store: SqliteStore, service: MessageService
+) -> None:
+    alice, bob, carol = [await _account(store, f"+1415555010{i}") for i in range(3)]
+    await store.set_block(bob, alice, True)
+    me = Principal(alice, 1)
+    checked = await service.check(me, _frame({bob: [1], carol: [1]}, shared=True))
+    assert [d.account for d in checked.destinations] == [carol] and not checked.drop
+    await service.commit(checked)
+    assert await store.fetch_envelopes(bob, 1, 10) == []
+    [env] = await store.fetch_envelopes(carol, 1, 10)
+    assert (env.kind, env.body) == (2, BODY)
+    # Every destination blocks: acknowledged, stored nowhere.
+    only_bob = await service.check(me, _frame({bob: [1]}, id="m2"))
+    assert only_bob.drop and await service.commit(only_bob) == NOW
+    assert await _rows(store, "sent_messages") == 1
+
+
+async def test_a_shared_body_is_stored_once_for_every_device(
+    store: SqliteStore, service: MessageService
+) -> None:
+    alice, bob, carol = [await _account(store, f"+1415555010{i}") for i in range(3)]
+    await _second_device(store, bob)
+    me = Principal(alice, 1)
+    await service.commit(await service.check(me, _frame({bob: [1, 2], carol: [1]}, shared=True)))
+    assert await _rows(store, "payloads") == 1 and await _rows(store, "envelopes") == 3
+    for account, device in ((bob, 1), (bob, 2), (carol, 1)):
+        [env] = await store.fetch_envelopes(account, device, 10)
+        assert (env.kind, env.body) == (2, BODY)
+
+
+async def test_a_shared_body_nobody_kept_is_not_stored(
+    store: SqliteStore, service: MessageService
+) -> None:
+    alice, bob, carol = [await _account(store, f"+1415555010{i}") for i in range(3)]
+    await store.set_block(carol, alice, True)
+    frame = parse_client_frame(
+        dumps(
+            cf.send(
+                "m1",
+                [
+                    cf.destination(bob, [cf.device_message(1, REG, 1, BODY)]),
+                    cf.destination(carol, [cf.device_message(1, REG)]),
+                ],
+                cf.shared(2, BODY),
+            )
+        )
+    )
+    assert isinstance(frame, SendFrame)
+    await service.commit(await service.check(Principal(alice, 1), frame))
+    assert await _rows(store, "payloads") == 0 and await _rows(store, "envelopes") == 1
+
+
+async def test_an_ephemeral_send_is_never_stored(
+    store: SqliteStore, service: MessageService
+) -> None:
+    alice, bob = await _account(store, "+14155550100"), await _account(store, "+14155550101")
+    checked = await service.check(
+        Principal(alice, 1), _frame({bob: [1]}, shared=True, ephemeral=True)
+    )
+    await service.commit(checked)
+    assert await _rows(store, "envelopes") == 0 and await _rows(store, "payloads") == 0
+
+
+def _account_ids(n: int) -> list[str]:
+    return [f"{i:08x}-0000-4000-8000-000000000000" for i in range(n)]
+
+
+_OWN = cf.device_message(1, REG, 1, BODY)
+_SHARED_ONLY = cf.device_message(1, REG)
+OUT_OF_BOUNDS: dict[str, dict[str, Any]] = {
+    "1001 destinations": cf.send("b", [cf.destination(a, [_OWN]) for a in _account_ids(1001)]),
+    "65 devices": cf.send(
+        "b",
+        [
+            cf.destination(
+                _account_ids(1)[0], [cf.device_message(d, REG, 1, BODY) for d in range(1, 66)]
+            )
+        ],
+    ),
+    "kind 256": cf.send(
+        "b", [cf.destination(_account_ids(1)[0], [cf.device_message(1, REG, 256, BODY)])]
+    ),
+    "kind but no body": cf.send(
+        "b", [cf.destination(_account_ids(1)[0], [{"device": 1, "registration": REG, "kind": 1}])]
+    ),
+    "shared missing": cf.send("b", [cf.destination(_account_ids(1)[0], [_SHARED_ONLY])]),
+}
+
+
+@pytest.mark.parametrize("name", list(OUT_OF_BOUNDS))
+def test_sends_out_of_bounds_never_reach_the_check(name: str) -> None:
+    with pytest.raises(ProtocolError) as info:
+        parse_client_frame(dumps(OUT_OF_BOUNDS[name]))
+    assert info.value.code is ErrorCode.BAD_FRAME and info.value.details["ref"] == "b"
