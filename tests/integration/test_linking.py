@@ -79,6 +79,9 @@ async def test_a_linked_device_is_counted_and_receives(
             while not isinstance(event, DevicesChanged) and time.monotonic() < deadline:
                 event = await bob.next_event(0.5)
             assert event == DevicesChanged(alice.account_id, (2,), ())
+            # The conversation says so too, as the safety-number notice does.
+            notices = [m.text for m in bob.history(alice.account_id) if m.status == "notice"]
+            assert len(notices) == 1 and "linked a new device" in notices[0], notices
 
 
 async def test_too_many_devices(tmp_path: Path) -> None:

@@ -400,8 +400,10 @@ def _print_message(
             "device": m.sender_device,
             "group": group,
         }
-        if m.status == retry.NOTICE:  # the safety number changed
-            record |= {"event": "identity_changed", "account": m.peer, "text": m.text}
+        if m.status == retry.NOTICE:  # the safety number or the device list changed
+            devices = m.client_id.startswith(retry.DEVICES_NOTICE_PREFIX)
+            event = "devices_changed" if devices else "identity_changed"
+            record |= {"event": event, "account": m.peer, "text": m.text}
         elif m.status == retry.UNDECRYPTABLE:  # a message was lost; maybe a resend comes
             asked = m.text.endswith(retry.ASKED_TO_RESEND)
             record |= {"event": "undecryptable", "retry_requested": asked, "text": m.text}

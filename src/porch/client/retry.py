@@ -106,6 +106,20 @@ def identity_notice(label: str) -> str:
     )
 
 
+DEVICES_NOTICE_PREFIX = "devices-"  # the client id of a devices_notice row
+
+
+def devices_notice(label: str, added: int, removed: int) -> str:
+    """A contact's signed device list changed (spec C): said in their conversation, as Signal
+    does, so that a device the user did not expect is seen."""
+    parts = []
+    if added:
+        parts.append(f"linked {'a new device' if added == 1 else f'{added} new devices'}")
+    if removed:
+        parts.append(f"removed {'a device' if removed == 1 else f'{removed} devices'}")
+    return f"{label} {' and '.join(parts)}. Messages now go to the devices they list."
+
+
 ASKED_TO_RESEND = "asked them to resend."
 
 

@@ -134,6 +134,11 @@ def check_device_list(state: CoreState, bundle: Bundle, same_identity: bool) -> 
         if listed.version > version and listed.device_ids != ids:
             added = tuple(sorted(listed.device_ids - ids))
             removed = tuple(sorted(ids - listed.device_ids))
+            if account != state.account_id:
+                now = state.clock()
+                notice = retry.devices_notice(state.label(account), len(added), len(removed))
+                client_id = f"{retry.DEVICES_NOTICE_PREFIX}{listed.version}"
+                state.store.add_message(account, client_id, False, 0, now, notice, retry.NOTICE)
             state.emit(DevicesChanged(account, added, removed))
     return listed
 
