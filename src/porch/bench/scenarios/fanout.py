@@ -247,9 +247,7 @@ class Fanout(Scenario):
                 "processes": len(results),
                 "cpu_s": load_cpu,  # the sender first, then each receiver process
                 "cpu_pct": round(100 * sum(load_cpu) / wall, 1),
-                "receiver_cpu_ms_per_message": round(
-                    1000 * max(load_cpu[1:], default=0.0) / m, 2
-                ),
+                "receiver_cpu_ms_per_message": round(1000 * max(load_cpu[1:], default=0.0) / m, 2),
                 "connect_s": round(max((r.connect_s for r in receivers), default=0.0), 2),
             },
         }
