@@ -108,3 +108,43 @@ def test_pairs_cluster(tmp_path: Path) -> None:
     r = doc["results"]["cluster"]
     _common(r)
     assert r["target"]["nodes"] == 2 and r["received"] == 100 and r["left_in_store"] == 0
+
+
+def test_fanout(tmp_path: Path) -> None:
+    """One sender, a group of 5 devices, 3 shared group messages (and 20 to them offline)."""
+    doc = _run(tmp_path, "fanout", "--devices", "5", "--messages", "3", "--interval", "0.05")
+    assert set(doc["results"]) == {"sqlite n=5"}
+    r = doc["results"]["sqlite n=5"]
+    _common(r)
+    assert r["devices"] == 5 and r["group_members"] == 6
+    assert r["expected"] == r["received"] == 5 * (20 + 3) and r["duplicates"] == 0
+    assert r["left_in_store"] == 0  # every envelope, stored or live, acknowledged
+    done, dev = r["completion_ms"], r["latency_ms"]
+    assert done["count"] == 3 and dev["count"] == 15
+    assert 0 < dev["p50"] <= done["p50"] <= done["max"], (dev, done)
+    assert r["sent_ms"]["count"] == 3
+    stored = r["stored"]
+    assert stored["messages"] == 20 and stored["bytes_per_message"] > 0
+    assert stored["naive_bytes_per_message"] == 5 * 300
+    assert stored["growth"]["envelopes"] > 0 and stored["growth"]["payloads"] > 0
+    load = r["load"]
+    assert load["processes"] == 3 and len(load["cpu_s"]) == 3  # the sender + --procs 2
+    assert r["server_cpu_ms_per_message"] > 0 and r["server_cpu_us_per_envelope"] > 0
+
+
+def test_fanout_refuses_more_destinations_than_a_send_carries(tmp_path: Path) -> None:
+    code = bench(["fanout", "--devices", "1001", "--out", str(tmp_path), "--no-plot"])
+    assert code == 2
+
+
+def test_fanout_cluster(tmp_path: Path) -> None:
+    """Two nodes: receivers on both, stored bytes from PostgreSQL's relation sizes."""
+    require_services()
+    doc = _run(
+        tmp_path, "fanout", "--target", "cluster", "--devices", "4", "--messages", "2",
+        "--interval", "0.05", "--stored", "5",
+    )  # fmt: skip
+    r = doc["results"]["cluster n=4"]
+    _common(r)
+    assert r["target"]["nodes"] == 2 and r["received"] == 4 * 7 and r["left_in_store"] == 0
+    assert r["stored"]["growth"]["envelopes"] > 0 and r["stored"]["growth"]["database"] > 0

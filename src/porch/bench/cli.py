@@ -56,6 +56,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         p = sub.add_parser(name, help=cls.help, description=(cls.__doc__ or cls.help))
         cls.add_arguments(p)
         add_common(p)
+        p.set_defaults(**cls.option_defaults)
 
 
 def choose_targets(scenario: Scenario, spec: str | None) -> list[str]:

@@ -1,6 +1,6 @@
 """Benchmark scenarios, registered by name (see base.py for the interface)."""
 
-from porch.bench.scenarios import connect, drain, idle, pairs
+from porch.bench.scenarios import connect, drain, fanout, idle, pairs
 from porch.bench.scenarios.base import SCENARIOS, Scenario, UsageError, run_scenario
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "UsageError",
     "connect",
     "drain",
+    "fanout",
     "idle",
     "pairs",
     "run_scenario",

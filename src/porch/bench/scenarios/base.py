@@ -42,9 +42,12 @@ class Scenario(ABC):
     default_targets: ClassVar[tuple[str, ...]] = ("sqlite", "relay")
     #: Main figure of a target, compared porch/relay: (result key, label, unit).
     headline: ClassVar[tuple[str, str]] = ("delivered_per_s", "msgs/s")
+    #: Defaults of common options that differ for this scenario (e.g. ``{"procs": 2}``).
+    option_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
+        self.variant: Any = None
 
     @classmethod  # noqa: B027
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
@@ -52,6 +55,12 @@ class Scenario(ABC):
 
     def check(self) -> None:  # noqa: B027
         """Raise UsageError for options that cannot work."""
+
+    def variants(self) -> list[tuple[str, Any]]:
+        """(label, value) of each run on every target, each on a fresh target, with
+        ``self.variant`` set to the value before ``setup``; a run's result is keyed
+        "TARGET LABEL" (just "TARGET" for the single default variant, label "")."""
+        return [("", None)]
 
     def env(self) -> dict[str, str]:
         """PORCH_* settings this scenario needs on the server (before --server-env)."""
@@ -130,24 +139,27 @@ def run_scenario(scenario: Scenario, chosen: list[str]) -> dict[str, Any]:
     results: dict[str, dict[str, Any]] = {}
     env = scenario.env() | dict(args.server_env or {})
     for kind in chosen:
-        print(f"{scenario.name} on {kind}: starting", file=sys.stderr, flush=True)
-        started = time.monotonic()
-        with (
-            tempfile.TemporaryDirectory(prefix=f"porch-bench-{kind}-") as tmp,
-            targets.running(kind, Path(tmp), nodes=args.nodes, env=env) as target,
-        ):
-            scenario.setup(target)
-            with ProcessSampler(target.pids) as sampler:
-                result = scenario.run(target, sampler)
-                result["server_series"] = sampler.series_dict()
-            result |= target.queue_left() if target.porch else {}
-            result["server_log_errors"] = target.log_errors()
-            result["target"] = target.describe()
-        result["ok"] = scenario.ok(result)
-        results[kind] = result
-        print(
-            f"{scenario.name} on {kind}: done in {time.monotonic() - started:.0f} s",
-            file=sys.stderr,
-            flush=True,
-        )
+        for label, value in scenario.variants():
+            key = f"{kind} {label}" if label else kind
+            scenario.variant = value
+            print(f"{scenario.name} on {key}: starting", file=sys.stderr, flush=True)
+            started = time.monotonic()
+            with (
+                tempfile.TemporaryDirectory(prefix=f"porch-bench-{kind}-") as tmp,
+                targets.running(kind, Path(tmp), nodes=args.nodes, env=env) as target,
+            ):
+                scenario.setup(target)
+                with ProcessSampler(target.pids) as sampler:
+                    result = scenario.run(target, sampler)
+                    result["server_series"] = sampler.series_dict()
+                result |= target.queue_left() if target.porch else {}
+                result["server_log_errors"] = target.log_errors()
+                result["target"] = target.describe()
+            result["ok"] = scenario.ok(result)
+            results[key] = result
+            print(
+                f"{scenario.name} on {key}: done in {time.monotonic() - started:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     return {"results": results, "ratio_to_relay": ratios(scenario, results)}
