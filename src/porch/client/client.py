@@ -29,7 +29,6 @@ from porch.client import identities, linking, registration
 from porch.client.api import Credentials, HttpApi
 from porch.client.core import Bundle, ClientCore
 from porch.client.core.context import now_ms
-from porch.client.core.groups import MEGOLM_PICKLE_LABEL, GroupCrypto
 from porch.client.directory import Directory
 from porch.client.errors import (
     IdentityError,
@@ -110,11 +109,12 @@ class Client:
             self._events.put_nowait,
             self._waiters.settle,
             self._spawn,
+            lambda group_id: self.groups.rotate_state_key(group_id),
         )
         self.groups = Groups(  # porch.client.groups: the group façade (spec B, E)
             lambda: self._store,
             lambda: GroupApi(self.api),
-            GroupCrypto(self._core.state, sealer.subkey(MEGOLM_PICKLE_LABEL)),
+            self._core.groups,  # the core's GroupCrypto: one outbound session per group
             self.account_id,
             self.device_id,
             self.resolve,
