@@ -57,9 +57,11 @@ async def test_no_group_plaintext_in_server_data(server: ServerProcess, register
             "bob to get alice's texts",
         )
         await until(
-            lambda: (g := bob._store.get_group(gid)) is not None
-            and g.state is not None
-            and g.state.name == RENAMED,
+            lambda: (
+                (g := bob._store.get_group(gid)) is not None
+                and g.state is not None
+                and g.state.name == RENAMED
+            ),
             "bob to see the new name",
         )
         running = server_data(server)  # with the WAL as it is while the server runs
