@@ -370,9 +370,21 @@ class Client:
     async def mark_read(self, peer: str, ids: Sequence[str]) -> None:
         """Mark received messages read here and tell the sender (a read receipt)."""
         changed = self._store.set_status(peer, list(ids), outgoing=False, status="read")
-        if changed:
-            content = encode_content(Receipt("read", tuple(changed)))
-            self._runner.perform(self._core.queue_content(peer, content))
+        if not changed:
+            return
+        if peer.startswith("g:"):
+            # A group's read receipts go 1:1 to each author, never to the whole group.
+            authors: dict[str, list[str]] = {}
+            wanted = set(changed)
+            for m in self._store.history(peer, limit=1000):
+                if m.client_id in wanted and m.author and not m.outgoing:
+                    authors.setdefault(m.author, []).append(m.client_id)
+            for author, author_ids in authors.items():
+                content = encode_content(Receipt("read", tuple(author_ids)))
+                self._runner.perform(self._core.queue_content(author, content))
+            return
+        content = encode_content(Receipt("read", tuple(changed)))
+        self._runner.perform(self._core.queue_content(peer, content))
 
     async def set_typing(self, peer: str, started: bool) -> bool:
         """Send an online-only typing indicator; False if it could not go now (never queued)."""
