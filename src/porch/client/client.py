@@ -390,7 +390,11 @@ class Client:
         """Send an online-only typing indicator; False if it could not go now (never queued)."""
         if self._runner.ws is None:
             return False
-        frame = self._core.typing_frame(peer, started, secrets.token_urlsafe(12))
+        frame_id = secrets.token_urlsafe(12)
+        if peer.startswith("g:"):  # Megolm to the group's devices (never stored, spec E)
+            frame = self._core.group_typing_frame(peer[2:], started, frame_id)
+        else:
+            frame = self._core.typing_frame(peer, started, frame_id)
         return frame is not None and await self._runner.send_now(frame)
 
     async def flush(self, timeout: float = 10.0) -> bool:
