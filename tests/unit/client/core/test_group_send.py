@@ -203,3 +203,58 @@ def test_a_group_update_is_told_and_the_group_fetched(make_peer: PeerFactory) ->
             got += [a for a in actions if isinstance(a, FetchGroup)]
     assert GroupUpdated(GID, 2, alice.account_id, "add", (bob.account_id,)) in got
     assert FetchGroup(GID) in got
+
+
+def _server_group(accounts: list[tuple[str, str]], revision: int = 2) -> Any:
+    from porch.client.group_api import Group, GroupMember
+
+    return Group(
+        id=GID,
+        revision=revision,
+        state=b"\x01" + bytes(40),
+        settings=GroupSettings(True, False),
+        members=tuple(GroupMember(a, r) for a, r in accounts),  # type: ignore[arg-type]
+        pending=(),
+        invite=False,
+    )
+
+
+def test_a_refetch_that_loses_a_member_rotates(make_peer: PeerFactory) -> None:
+    alice, bob, carol = make_peer(), make_peer(), make_peer()
+    put_group([alice], [alice.account_id, bob.account_id, carol.account_id])
+    leave = GroupUpdate(GID, 3, "leave")
+    # A leave update (as a handler would see it), then the fetch without carol.
+    from porch.client.core.group_receive import GroupUpdateHandler
+    from porch.client.core.handlers import Envelope
+
+    handler = GroupUpdateHandler(alice.core._sync)
+    handler.react(alice.core.state, Envelope(1, NOW, carol.account_id, 1), leave, True)
+    out = alice.core.state.take()
+    assert FetchGroup(GID) in out
+    group = _server_group([(alice.account_id, "admin"), (bob.account_id, "member")])
+    after = alice.core.group_fetched(group)
+    from porch.client.core import RotateStateKey
+
+    assert RotateStateKey(GID) in after  # alice is the lowest (only) admin
+    assert alice.store.outbound_session(GID)[1] is True  # the session rotates next send
+    assert {m.account_id for m in alice.store.group_members(GID)} == {
+        alice.account_id,
+        bob.account_id,
+    }
+
+
+def test_a_404_marks_the_group_left(make_peer: PeerFactory) -> None:
+    from porch.client.errors import ServerError
+
+    alice, bob = make_peer(), make_peer()
+    put_group([alice], [alice.account_id, bob.account_id])
+    alice.core.receive({"type": "group_changed", "group": GID, "revision": 5})
+    out = alice.core.group_fetch_failed(GID, ServerError("not_found", "no such group", 404))
+    assert events(out) == [GroupUpdated(GID, 1, "", "remove", (alice.account_id,))]
+    assert {m.account_id for m in alice.store.group_members(GID)} == {bob.account_id}
+    # A second 404 says nothing more; a send to it fails in words.
+    assert events(alice.core.group_fetch_failed(GID, ServerError("not_found", "x", 404))) == []
+    queue_group_text(alice, "anyone?", "z1")
+    [item] = alice.core.next_outbox_items()
+    [failed] = [e for e in events(alice.core.prepare(item)) if hasattr(e, "code")]
+    assert failed.code == "not_member"
