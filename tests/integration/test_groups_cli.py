@@ -2,8 +2,8 @@
 the server (checked through GroupApi) and queues the expected contents for ``g:<group id>``;
 mistakes end in one sentence and a non-zero exit, never a traceback.
 
-Delivery of the queued contents to the members is the group send path's test (the outbox
-half of spec E), not this file's: the commands here run with --no-send.
+Most commands here run with --no-send (delivery is test_groups_e2e.py's); one test sends a
+group text for real and reads it on a member's `porch recv --json`.
 """
 
 from __future__ import annotations
@@ -148,3 +148,24 @@ async def test_group_mistakes_end_in_one_sentence(register_client) -> None:  # t
     unknown = "00000000-0000-4000-8000-000000000000"
     await refused(a, 4, "knows no group", "group", "info", unknown)
     await refused(a, 3, "", "group", "list", "--server", "http://127.0.0.1:9")
+
+
+async def test_a_group_text_sent_from_the_cli_reaches_a_member(register_client) -> None:  # type: ignore[no-untyped-def]
+    # For real this time (no --no-send): the create's contents and the text are delivered.
+    alice = await register_client(username="alice")
+    bob = await register_client(username="bob")
+    code, out, err = await porch(
+        alice.profile_dir, "group", "create", "Hikers", "--member", "@bob", "--json"
+    )
+    assert code == 0, err
+    gid = json.loads(out)["id"]
+    code, out, err = await porch(alice.profile_dir, "send", "--group", "Hikers", "hello hikers")
+    assert code == 0, err
+    assert not (await queued(alice, gid))  # everything for the group left the outbox
+    code, out, err = await porch(bob.profile_dir, "recv", "--wait", "3", "--json")
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines() if line.strip()]
+    texts = [r for r in records if r.get("text") == "hello hikers"]
+    assert len(texts) == 1, records
+    assert texts[0]["group"] == gid and texts[0]["from"] == alice.account_id
+    assert not [r for r in records if r.get("event") == "undecryptable"], records

@@ -29,7 +29,6 @@ from porch.client import identities, linking, registration
 from porch.client.api import Credentials, HttpApi
 from porch.client.core import Bundle, ClientCore
 from porch.client.core.context import now_ms
-from porch.client.core.groups import MEGOLM_PICKLE_LABEL, GroupCrypto
 from porch.client.directory import Directory
 from porch.client.errors import (
     IdentityError,
@@ -110,11 +109,12 @@ class Client:
             self._events.put_nowait,
             self._waiters.settle,
             self._spawn,
+            lambda group_id: self.groups.rotate_state_key(group_id),
         )
         self.groups = Groups(  # porch.client.groups: the group façade (spec B, E)
             lambda: self._store,
             lambda: GroupApi(self.api),
-            GroupCrypto(self._core.state, sealer.subkey(MEGOLM_PICKLE_LABEL)),
+            self._core.groups,  # the core's GroupCrypto: one outbound session per group
             self.account_id,
             self.device_id,
             self.resolve,
@@ -370,15 +370,31 @@ class Client:
     async def mark_read(self, peer: str, ids: Sequence[str]) -> None:
         """Mark received messages read here and tell the sender (a read receipt)."""
         changed = self._store.set_status(peer, list(ids), outgoing=False, status="read")
-        if changed:
-            content = encode_content(Receipt("read", tuple(changed)))
-            self._runner.perform(self._core.queue_content(peer, content))
+        if not changed:
+            return
+        if peer.startswith("g:"):
+            # A group's read receipts go 1:1 to each author, never to the whole group.
+            authors: dict[str, list[str]] = {}
+            wanted = set(changed)
+            for m in self._store.history(peer, limit=1000):
+                if m.client_id in wanted and m.author and not m.outgoing:
+                    authors.setdefault(m.author, []).append(m.client_id)
+            for author, author_ids in authors.items():
+                content = encode_content(Receipt("read", tuple(author_ids)))
+                self._runner.perform(self._core.queue_content(author, content))
+            return
+        content = encode_content(Receipt("read", tuple(changed)))
+        self._runner.perform(self._core.queue_content(peer, content))
 
     async def set_typing(self, peer: str, started: bool) -> bool:
         """Send an online-only typing indicator; False if it could not go now (never queued)."""
         if self._runner.ws is None:
             return False
-        frame = self._core.typing_frame(peer, started, secrets.token_urlsafe(12))
+        frame_id = secrets.token_urlsafe(12)
+        if peer.startswith("g:"):  # Megolm to the group's devices (never stored, spec E)
+            frame = self._core.group_typing_frame(peer[2:], started, frame_id)
+        else:
+            frame = self._core.typing_frame(peer, started, frame_id)
         return frame is not None and await self._runner.send_now(frame)
 
     async def flush(self, timeout: float = 10.0) -> bool:

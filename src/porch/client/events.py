@@ -33,6 +33,7 @@ class ReceiptEvent:
 class TypingEvent:
     sender: str
     started: bool
+    group: str | None = None  # typing in a group conversation (online only, spec E)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,11 +26,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
+from porch.client.core.group_sync import local_group
 from porch.client.core.groups import GroupCrypto
 from porch.client.errors import ClientError, MessageTooLong, ServerError, UsageError
 from porch.client.group_api import Group, GroupApi, Role
 from porch.client.group_links import GroupLink, format_group_link, parse_group_link
-from porch.client.group_store import GroupMemberRow, LocalGroup
+from porch.client.group_store import LocalGroup
 from porch.client.store import LocalStore
 from porch.crypto.content import (
     MAX_TEXT_BYTES,
@@ -45,8 +46,6 @@ from porch.crypto.errors import CryptoError
 from porch.crypto.group_state import (
     GroupSettings,
     GroupState,
-    blob_epoch,
-    open_group_state,
     seal_group_state,
 )
 from porch.protocol.codec import b64encode
@@ -454,31 +453,7 @@ class Groups:
         store.put_group(self._to_local(group, store.get_group(group.id)))
 
     def _to_local(self, group: Group, old: LocalGroup | None) -> LocalGroup:
-        """The server's group with its state opened, if this device has the key (else the
-        state it opened before, which stays until a newer one opens)."""
-        state, state_revision = (old.state, old.state_revision) if old else (None, 0)
-        try:
-            key = self._store().state_key(group.id, blob_epoch(group.state))
-            if key is not None:
-                state = open_group_state(
-                    key, group.id, group.state_revision, group.state, min_revision=state_revision
-                )
-                state_revision = group.state_revision
-        except CryptoError as exc:
-            log.warning("group %s: its state does not open: %s", group.id[:8], exc.code)
-        role = group.role_of(self._me) or "member"
-        return LocalGroup(
-            group_id=group.id,
-            revision=group.revision,
-            role=role,
-            blob=group.state,
-            settings=group.settings,
-            invite=group.invite,
-            members=tuple(GroupMemberRow(m.account, m.role) for m in group.members),
-            pending=group.pending,
-            state=state,
-            state_revision=state_revision,
-        )
+        return local_group(self._store(), self._me, group, old)
 
     def _key(self, gid: str) -> tuple[int, bytes]:
         latest = self._store().latest_state_key(gid)

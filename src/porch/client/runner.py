@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import orjson
@@ -25,9 +25,11 @@ from porch.client.core import (
     ClaimKeys,
     ClientCore,
     EmitEvent,
+    FetchGroup,
     FetchKeys,
     PauseOutbox,
     Reconnect,
+    RotateStateKey,
     SendFrame,
     SendSettled,
     TopUpKeys,
@@ -35,6 +37,7 @@ from porch.client.core import (
 )
 from porch.client.errors import ClientError, IdentityError, ServerError
 from porch.client.events import ConnectionChanged, Event
+from porch.client.group_api import GroupApi
 from porch.client.transport import ConnectionClosed, Transport, WebSocketLike
 from porch.protocol.close_codes import CloseCode
 
@@ -64,8 +67,10 @@ class Runner:
         emit: Callable[[Event | BaseException], None],
         settle: Callable[[SendSettled], None],
         spawn: Callable[[Coroutine[Any, Any, None]], None],
+        rotate: Callable[[str], Awaitable[object]] | None = None,
     ) -> None:
         self._core, self._api, self._transport = core, api, transport
+        self._rotate = rotate  # client.groups.rotate_state_key
         self._ws_url, self._password = ws_url, password
         self._emit, self._settle, self._spawn = emit, settle, spawn
         self.ws: WebSocketLike | None = None
@@ -100,6 +105,10 @@ class Runner:
                 self._spawn(self._fetch_keys(action, self.generation))
             elif isinstance(action, TopUpKeys):
                 self._spawn(self._top_up_keys())
+            elif isinstance(action, FetchGroup):
+                self._spawn(self._fetch_group(action.group_id, self.generation))
+            elif isinstance(action, RotateStateKey):
+                self._spawn(self._rotate_state_key(action.group_id))
             elif isinstance(action, Reconnect):
                 self._reconnect = action.reason
             elif isinstance(action, (ClaimKeys, PauseOutbox)):  # only the outbox asks these
@@ -126,6 +135,33 @@ class Runner:
             actions = self._core.keys_fetched(fetch.account, fetch.token, bundle)
         # Acks and receipts wait in the core; the receiver flushes them (it polls while
         # envelopes are parked). Frames built for a connection that is gone are dropped.
+        ws = self.ws
+        for frame in self.perform(actions):
+            if ws is None or generation != self.generation:
+                break
+            try:
+                await ws.send(orjson.dumps(frame.frame).decode())
+            except ConnectionClosed:
+                break
+
+    async def _fetch_group(self, group_id: str, generation: int) -> None:
+        try:
+            group = await GroupApi(self._api()).get(group_id)
+        except ClientError as exc:
+            actions = self._core.group_fetch_failed(group_id, exc)
+        else:
+            actions = self._core.group_fetched(group)
+        await self._send_from_task(actions, generation)
+
+    async def _rotate_state_key(self, group_id: str) -> None:
+        if self._rotate is None:
+            return
+        try:
+            await self._rotate(group_id)
+        except ClientError as exc:  # another admin's device may have done it first
+            log.info("group %s: no new state key: %s", group_id[:8], exc)
+
+    async def _send_from_task(self, actions: list[Action], generation: int) -> None:
         ws = self.ws
         for frame in self.perform(actions):
             if ws is None or generation != self.generation:

@@ -176,6 +176,10 @@ class LocalStore(Contacts, SharedState, VerifiedKeys, GroupStore):
             raise
         self._db.execute("COMMIT")
 
+    def subkey(self, label: str) -> bytes:
+        """A key derived from the profile key for ``label`` (Megolm pickles, say)."""
+        return self._sealer.subkey(label)
+
     # Secrets and pickles ---------------------------------------------------------------------
 
     def put_secret(self, name: str, value: bytes) -> None:

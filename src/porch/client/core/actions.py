@@ -96,6 +96,24 @@ class SendSettled:
 
 
 @dataclass(frozen=True, slots=True)
+class FetchGroup:
+    """``GET /v1/groups/{group_id}`` (a ``group_update`` or the server's ``group_changed``
+    said it changed), then ``ClientCore.group_fetched(group)`` or
+    ``group_fetch_failed(group_id, error)`` (a 404: this account is no longer a member)."""
+
+    group_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RotateStateKey:
+    """A member left: give the group a new state key (``client.groups.rotate_state_key``).
+    Asked of one admin's device only (the lowest admin account id's), so that the leaver
+    cannot choose the next key."""
+
+    group_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Reconnect:
     """Close the connection without acknowledging what waits (it comes again after the
     reconnect): a transient failure that only a redelivery heals."""
@@ -112,5 +130,7 @@ Action = (
     | WakeOutbox
     | PauseOutbox
     | SendSettled
+    | FetchGroup
+    | RotateStateKey
     | Reconnect
 )

@@ -10,6 +10,9 @@ A text to a verified contact whose master key changed is not encrypted at all: i
 (porch.client.verified) until the user verifies or accepts the new key. Receipts and retry
 requests still go (docs/design.md, "Verified contacts").
 
+Group sends (``g:<group id>`` recipients, spec E) are porch.client.core.group_send's: their
+destinations are the member accounts, their frames key shares then one shared Megolm body.
+
 Many destinations, one frame (spec A and D). An item goes to the accounts
 ``destinations_for(state, item)`` names: its recipient and, for texts and read receipts, one's
 own account, whose other devices get a ``sent`` copy (read-state sync) in the SAME `send`
@@ -40,6 +43,8 @@ from porch.client.core.actions import (
     WakeOutbox,
 )
 from porch.client.core.context import CoreState
+from porch.client.core.group_send import GroupSends, group_of
+from porch.client.core.groups import GroupCrypto
 from porch.client.core.keys import Bundle, cache_directory, start_sessions
 from porch.client.errors import (
     ClientError,
@@ -106,9 +111,9 @@ def _copied(content: bytes) -> Text | Receipt | None:
 
 
 def destinations_for(state: CoreState, item: OutboxItem) -> list[str]:
-    """The accounts an outbox item goes to, recipient first (spec D): its recipient, and one's
-    own account for what is copied to one's other devices. A group send supplies its
-    members here (the seam the groups SDK builds on)."""
+    """The accounts a 1:1 outbox item goes to, recipient first (spec D): its recipient, and
+    one's own account for what is copied to one's other devices. (A group item's are its
+    members: GroupSends.accounts.)"""
     accounts = [item.recipient]
     if item.recipient != state.account_id and _copied(item.content) is not None:
         accounts.append(state.account_id)
@@ -123,8 +128,9 @@ def _is_text(content: bytes) -> bool:
 
 
 class Outbox:
-    def __init__(self, state: CoreState) -> None:
+    def __init__(self, state: CoreState, crypto: GroupCrypto) -> None:
         self._state = state
+        self.groups = GroupSends(state, crypto, self.encrypt_to)
         self.inflight: dict[str, OutboxItem] = {}
         self.cursor = 0  # the highest outbox seq sent on this connection
         self.device_fixes: dict[str, DeviceFix] = {}
@@ -137,6 +143,22 @@ class Outbox:
         """A new connection: everything still in the outbox goes again (same client ids)."""
         self.inflight.clear()
         self.cursor = 0
+        self.groups.reset()
+
+    def own_devices_changed(self) -> None:
+        """One's own device list changed (a device linked while running): list it again."""
+        self._own_known = False
+
+    def _accounts(self, item: OutboxItem) -> list[str]:
+        if group_of(item.recipient) is not None:
+            return self.groups.accounts(item)
+        return destinations_for(self._state, item)
+
+    def _optional(self, item: OutboxItem, account: str) -> bool:
+        """Whether the item goes without ``account`` when its keys cannot be had: one's own
+        (sent copies are a courtesy), or a member of a group (the others still get it)."""
+        own = account == self._state.account_id and item.recipient != account
+        return own or group_of(item.recipient) is not None
 
     def next_items(self) -> list[OutboxItem]:
         room = MAX_INFLIGHT - len(self.inflight)
@@ -148,12 +170,16 @@ class Outbox:
     def prepare(self, item: OutboxItem) -> list[Action]:
         """Encrypt one outbox item for every current device of each destination account, or
         ask for the keys that are missing first (one ClaimKeys per account)."""
+        if group_of(item.recipient) is not None:
+            refusal = self.groups.refusal(item)
+            if refusal is not None:
+                return self.fail(item, "not_member", refusal)
         paused = self._pause_if_unaccepted(item)
         if paused:
             return paused
         claims = [
             claim
-            for account in destinations_for(self._state, item)
+            for account in self._accounts(item)
             if (claim := self._claim_for(item, account)) is not None
         ]
         if claims:
@@ -198,8 +224,8 @@ class Outbox:
                 )
             start_sessions(state, bundle)
         except (IdentityError, CryptoError) as exc:
-            if account == state.account_id and claim.item.recipient != account:
-                log.info("no sent copies this time: %s", exc)
+            if self._optional(claim.item, account):
+                log.info("not to %s this time: %s", account[:8], exc)
                 return self._claim_done(claim)
             self._claiming.pop(claim.item.client_id, None)
             return self.fail(claim.item, getattr(exc, "code", "identity"), str(exc))
@@ -253,10 +279,15 @@ class Outbox:
             # Sent copies are a courtesy: the message goes without them.
             log.info("no sent copies this time: %s", error)
             return self._claim_done(claim)
-        self._claiming.pop(claim.item.client_id, None)
-        if isinstance(error, (RecipientNotFound, IdentityError, SendFailed)) or (
+        permanent = isinstance(error, (RecipientNotFound, IdentityError, SendFailed)) or (
             isinstance(error, ServerError) and error.code in ("not_found", "bad_request")
-        ):
+        )
+        if permanent and self._optional(claim.item, claim.account):
+            # A member without keys (deleted, say): the group's other members still get it.
+            log.info("group send without %s: %s", claim.account[:8], error)
+            return self._claim_done(claim)
+        self._claiming.pop(claim.item.client_id, None)
+        if permanent:
             return self.fail(claim.item, error.code, str(error))
         log.info("outbox waits: %s", error)
         return [PauseOutbox(CLAIM_RETRY_DELAY)]
@@ -283,6 +314,8 @@ class Outbox:
 
     def _encrypt(self, item: OutboxItem) -> list[Action]:
         """One `send` frame: a destination per account of destinations_for(item)."""
+        if group_of(item.recipient) is not None:
+            return self._encrypt_group(item)
         state, recipient = self._state, item.recipient
         targets = self._ready_devices(recipient)
         if not targets:
@@ -298,6 +331,21 @@ class Outbox:
         self.inflight[item.client_id] = item
         self.cursor = max(self.cursor, item.seq)
         return [SendFrame(frames.send(item.client_id, destinations), item.client_id)]
+
+    def _encrypt_group(self, item: OutboxItem) -> list[Action]:
+        """Key shares, then the one shared frame (porch.client.core.group_send)."""
+        try:
+            built = self.groups.frames(item)
+        except CryptoError as exc:
+            return self.fail(item, exc.code, f"the group message could not be encrypted: {exc}")
+        self.inflight[item.client_id] = item
+        self.cursor = max(self.cursor, item.seq)
+        if not built or built[-1]["id"] != item.client_id:
+            # No other device is in the group: nothing leaves, and the item is done.
+            out = [SendFrame(f) for f in built]
+            return out + self.on_sent({"id": item.client_id, "ts": self._state.clock()})
+        shares = [SendFrame(f) for f in built[:-1]]
+        return [*shares, SendFrame(built[-1], item.client_id)]
 
     def _ready_devices(self, account: str) -> list[PeerDeviceRow]:
         """The account's known devices with a session, never this one."""
@@ -339,6 +387,8 @@ class Outbox:
     def on_sent(self, frame: dict[str, Any]) -> list[Action]:
         store = self._state.store
         client_id = str(frame.get("id"))
+        if self.groups.on_sent(client_id):
+            return []  # a key share: its devices hold the session now
         item = self.inflight.pop(client_id, None)
         recipient = store.dequeue(client_id)
         ts = frame.get("ts", 0)
@@ -352,16 +402,19 @@ class Outbox:
 
     def on_error(self, frame: dict[str, Any]) -> list[Action]:
         code, message, ref = str(frame.get("code")), str(frame.get("message")), frame.get("ref")
+        if isinstance(ref, str) and self.groups.on_error(ref, code in DEVICE_SEND_ERRORS):
+            # A key share refused: the message frame after it answers for the item.
+            log.info("a group key share was refused: %s", code)
+            if code not in DEVICE_SEND_ERRORS:
+                return []
+            self._record_fixes(frame)
+            return []
         item = self.inflight.pop(ref, None) if isinstance(ref, str) else None
         if item is None:
             log.warning("server error %s: %s", code, message)
             return []
         if code in DEVICE_SEND_ERRORS:
-            for account, wrong in _account_fixes(frame.get("accounts")):
-                fix = self.device_fixes.setdefault(account, DeviceFix())
-                fix.missing.update(_device_ids(wrong.get("missing")))
-                fix.extra.update(_device_ids(wrong.get("extra")))
-                fix.stale.update(_device_ids(wrong.get("stale")))
+            self._record_fixes(frame)
             return self._requeue(item)
         if code in PERMANENT_SEND_ERRORS:
             return self.fail(item, code, message)
@@ -369,6 +422,13 @@ class Outbox:
         delay = frame.get("retry_after", 1.0)
         ok = isinstance(delay, (int, float)) and not isinstance(delay, bool) and 0 <= delay <= 3600
         return self._requeue(item, float(delay) if ok else 1.0)
+
+    def _record_fixes(self, frame: dict[str, Any]) -> None:
+        for account, wrong in _account_fixes(frame.get("accounts")):
+            fix = self.device_fixes.setdefault(account, DeviceFix())
+            fix.missing.update(_device_ids(wrong.get("missing")))
+            fix.extra.update(_device_ids(wrong.get("extra")))
+            fix.stale.update(_device_ids(wrong.get("stale")))
 
     def _requeue(self, item: OutboxItem, delay: float = 0.0) -> list[Action]:
         self.cursor = min(self.cursor, item.seq - 1)

@@ -22,6 +22,7 @@ from typing import Any
 from porch.client import retry
 from porch.client.core.actions import FetchKeys, Reconnect
 from porch.client.core.context import CoreState
+from porch.client.core.group_receive import GroupReceiver
 from porch.client.core.handlers import Envelope, Handlers
 from porch.client.core.keys import Bundle, cache_directory, find_device
 from porch.client.errors import ClientError, IdentityError, ServerError
@@ -40,6 +41,7 @@ _ACCOUNT_ID = re.compile(ACCOUNT_ID_PATTERN)
 # The server's default delivery window (PORCH_DELIVERY_WINDOW): it sends no more unacknowledged
 # envelopes than that, so more parked ones mean a server that does not keep its bound.
 MAX_PARKED = 256
+KIND_MEGOLM = 2  # spec A: ciphertext kind 2 is a group (Megolm) message
 
 
 def _is_int(value: object, low: int = 0, high: int = 2**63 - 1) -> bool:
@@ -61,8 +63,15 @@ class _Fetch:
 
 
 class Receiver:
-    def __init__(self, state: CoreState, handlers: Handlers, max_parked: int = MAX_PARKED) -> None:
+    def __init__(
+        self,
+        state: CoreState,
+        handlers: Handlers,
+        groups: GroupReceiver,
+        max_parked: int = MAX_PARKED,
+    ) -> None:
         self._state, self._handlers, self._max_parked = state, handlers, max_parked
+        self._groups = groups
         self._parked: dict[str, deque[_Parked]] = {}  # by sender, oldest first
         self._fetching: dict[str, _Fetch] = {}  # by sender: the fetch the head waits for
         self._tokens = 0
@@ -206,6 +215,9 @@ class Receiver:
 
     def _handle(self, item: _Parked, fetched: bool, queued: bool) -> None:
         env, frame = item.env, item.frame
+        if frame["kind"] == KIND_MEGOLM:  # a group message: no Olm session, no key fetch
+            self._groups.take(env, frame)
+            return
         try:
             ciphertext = OlmCiphertext(int(frame["kind"]), b64decode(str(frame["body"])))
         except (ValueError, KeyError) as exc:

@@ -9,7 +9,15 @@ import os
 import pytest
 
 from porch.client import retry
-from porch.client.core import ClaimKeys, Reconnect, SendFrame, SendSettled, TopUpKeys, WakeOutbox
+from porch.client.core import (
+    ClaimKeys,
+    FetchGroup,
+    Reconnect,
+    SendFrame,
+    SendSettled,
+    TopUpKeys,
+    WakeOutbox,
+)
 from porch.client.core.state import ONE_TIME_KEYS_LOW, ONE_TIME_KEYS_TARGET
 from porch.client.errors import ServerError, ServerUnreachable
 from porch.client.events import DecryptionFailed, Message, ReceiptEvent
@@ -251,13 +259,12 @@ def test_keys_run_low_then_are_topped_up(make_peer: PeerFactory) -> None:
     assert bob.store.get_pickle("olm_account") is not None  # saved before the upload
 
 
-def test_group_changed_is_ignored_for_now(make_peer: PeerFactory) -> None:
-    # A hint the group SDK will act on (spec B); until then it changes nothing.
+def test_group_changed_asks_for_the_group_once(make_peer: PeerFactory) -> None:
+    # A hint to refetch (spec B): one FetchGroup, a second hint meanwhile fetches once more.
     bob = make_peer()
-    frame = {
-        "type": "group_changed",
-        "group": "0b9f0c4e-5a4c-4d8e-9b1e-2f3a4b5c6d7e",
-        "revision": 2,
-    }
+    gid = "0b9f0c4e-5a4c-4d8e-9b1e-2f3a4b5c6d7e"
+    frame = {"type": "group_changed", "group": gid, "revision": 2}
+    assert bob.core.receive(frame) == [FetchGroup(gid)]
     assert bob.core.receive(frame) == []
+    assert bob.core.receive({"type": "group_changed", "group": "nope", "revision": 2}) == []
     assert bob.core.parked == 0 and bob.core.flush() == []

@@ -1,0 +1,122 @@
+"""Keeping the local GroupStore in step with the server (issue 7 spec B, E).
+
+A ``group_update`` from a member, or the server's ``group_changed`` hint, makes the core ask
+for the group again (FetchGroup); the answer comes back through ``GroupSync.fetched``: the
+group is stored with its state opened (``local_group``, shared with client.groups), a member
+that disappeared starts a new Megolm session on the next send (GroupCrypto.member_removed),
+and after a ``leave`` the lowest admin account's device gives the group a new state key
+(RotateStateKey; the leaver must not choose it). A 404 means this account is no longer a
+member (the server answers alike for an unknown group): the group is marked left here
+(this account taken out of its members; history and name stay) and GroupUpdated says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from porch.client.core.actions import FetchGroup, RotateStateKey
+from porch.client.core.context import CoreState
+from porch.client.core.groups import GroupCrypto
+from porch.client.errors import ClientError, ServerError
+from porch.client.events import GroupUpdated
+from porch.client.group_store import GroupMemberRow, LocalGroup
+from porch.client.store import LocalStore
+from porch.crypto.errors import CryptoError
+from porch.crypto.group_state import blob_epoch, open_group_state
+
+log = logging.getLogger("porch.client")
+
+if TYPE_CHECKING:  # porch.client.api imports the core: no import at run time
+    from porch.client.group_api import Group
+
+MAX_FETCHING = 1024  # groups asked for at once; a flood of hints beyond that is dropped
+
+
+def local_group(store: LocalStore, me: str, group: Group, old: LocalGroup | None) -> LocalGroup:
+    """The server's group with its state opened, if this device has the key (else the state
+    it opened before, which stays until a newer one opens)."""
+    state, state_revision = (old.state, old.state_revision) if old else (None, 0)
+    try:
+        key = store.state_key(group.id, blob_epoch(group.state))
+        if key is not None:
+            state = open_group_state(
+                key, group.id, group.state_revision, group.state, min_revision=state_revision
+            )
+            state_revision = group.state_revision
+    except CryptoError as exc:
+        log.warning("group %s: its state does not open: %s", group.id[:8], exc.code)
+    role = group.role_of(me) or "member"
+    return LocalGroup(
+        group_id=group.id,
+        revision=group.revision,
+        role=role,
+        blob=group.state,
+        settings=group.settings,
+        invite=group.invite,
+        members=tuple(GroupMemberRow(m.account, m.role) for m in group.members),
+        pending=group.pending,
+        state=state,
+        state_revision=state_revision,
+    )
+
+
+class GroupSync:
+    def __init__(self, state: CoreState, crypto: GroupCrypto) -> None:
+        self._state, self._crypto = state, crypto
+        self._fetching: set[str] = set()
+        self._again: set[str] = set()  # asked for again while a fetch was out
+        self._left: set[str] = set()  # a member left: choose a new state key if it is ours
+
+    def fetch(self, group_id: str, left: bool = False) -> None:
+        """Ask for the group (once at a time; a hint during a fetch fetches once more)."""
+        if left:
+            self._left.add(group_id)
+        if group_id in self._fetching:
+            self._again.add(group_id)
+            return
+        if len(self._fetching) >= MAX_FETCHING:
+            log.info("too many group fetches at once: one dropped")
+            return
+        self._fetching.add(group_id)
+        self._state.out.append(FetchGroup(group_id))
+
+    def reset(self) -> None:
+        self._fetching.clear()
+        self._again.clear()
+
+    def _done(self, group_id: str) -> None:
+        self._fetching.discard(group_id)
+        if group_id in self._again:
+            self._again.discard(group_id)
+            self.fetch(group_id)
+
+    def fetched(self, group: Group) -> None:
+        state, store, me = self._state, self._state.store, self._state.account_id
+        old = store.get_group(group.id)
+        new = local_group(store, me, group, old)
+        store.put_group(new)
+        members = {m.account_id for m in new.members}
+        if old is not None and {m.account_id for m in old.members} - members:
+            self._crypto.member_removed(group.id)  # no key of ours for whoever went
+        if group.id in self._left:
+            self._left.discard(group.id)
+            admins = sorted(m.account_id for m in new.members if m.role == "admin")
+            if admins and admins[0] == me:
+                state.out.append(RotateStateKey(group.id))
+        self._done(group.id)
+
+    def failed(self, group_id: str, error: ClientError) -> None:
+        self._done(group_id)
+        if not (isinstance(error, ServerError) and error.code == "not_found"):
+            log.info("group %s could not be fetched: %s", group_id[:8], error)
+            return
+        state, store, me = self._state, self._state.store, self._state.account_id
+        local = store.get_group(group_id)
+        if local is None or all(m.account_id != me for m in local.members):
+            return  # unknown here, or left already
+        others = tuple(m for m in local.members if m.account_id != me)
+        store.put_group(replace(local, members=others, role="member"))
+        self._left.discard(group_id)
+        state.emit(GroupUpdated(group_id, local.revision, "", "remove", (me,)))
