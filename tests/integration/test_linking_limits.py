@@ -1,0 +1,56 @@
+"""What one address can hold open while linking, and removing devices that are not there:
+each a structured error, and the server goes on delivering (found trying the features)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from porch.client.errors import ServerError
+from porch.server.services.devices import MAX_WAITS_PER_ADDRESS
+from tests.integration.server import ServerProcess
+from tests.integration.test_linking import message
+
+
+async def test_one_address_holds_a_few_long_polls_and_messages_still_flow(
+    server: ServerProcess, register_client
+) -> None:
+    alice = await register_client()
+    bob = await register_client()
+    limits = httpx.Limits(max_connections=MAX_WAITS_PER_ADDRESS + 4)
+    async with alice, bob, httpx.AsyncClient(timeout=20, limits=limits) as http:
+        channel = (await http.post(f"{server.url}/v1/provisioning")).json()["id"]
+        url = f"{server.url}/v1/provisioning/{channel}"
+        waits = [
+            asyncio.create_task(http.get(url, params={"wait": 3}))
+            for _ in range(MAX_WAITS_PER_ADDRESS)
+        ]
+        await asyncio.sleep(1.0)  # all of them are waiting now
+        refused = await http.get(url, params={"wait": 3})
+        assert refused.status_code == 429
+        error = refused.json()["error"]
+        assert error["code"] == "rate_limited"
+        assert error["limit"] == MAX_WAITS_PER_ADDRESS
+        assert "device-linking waits open from this address" in error["message"]
+        await alice.send_text(bob.account_id, "still here")  # the node still delivers
+        assert (await message(bob)).text == "still here"
+        assert [r.status_code for r in await asyncio.gather(*waits)] == [204] * len(waits)
+        # The waits that ended are counted out: the next one is taken again.
+        assert (await http.get(url, params={"wait": 0})).status_code == 204
+
+
+async def test_removing_an_unknown_device_or_oneself_says_what_to_do(
+    server: ServerProcess, register_client
+) -> None:
+    alice = await register_client()
+    async with alice:
+        with pytest.raises(ServerError) as unknown:
+            await alice.api.delete_device(77)
+        assert unknown.value.code == "not_found"
+        assert "no device 77; see its devices with `porch devices`" in str(unknown.value)
+        with pytest.raises(ServerError) as itself:
+            await alice.api.delete_device(alice.device_id)
+        assert itself.value.code == "forbidden"
+        assert "remove it from another device of the account" in str(itself.value)
