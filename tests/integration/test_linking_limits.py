@@ -9,7 +9,10 @@ import httpx
 import pytest
 
 from porch.client.errors import ServerError
-from porch.server.services.devices import MAX_WAITS_PER_ADDRESS
+from porch.client.linking import listed_devices
+from porch.crypto.signing import MasterKey, device_list_payload
+from porch.protocol.codec import b64encode
+from porch.server.services.devices import MAX_LIST_STEP, MAX_WAITS_PER_ADDRESS
 from tests.integration.server import ServerProcess
 from tests.integration.test_linking import message
 
@@ -54,3 +57,26 @@ async def test_removing_an_unknown_device_or_oneself_says_what_to_do(
             await alice.api.delete_device(alice.device_id)
         assert itself.value.code == "forbidden"
         assert "remove it from another device of the account" in str(itself.value)
+
+
+async def test_a_device_list_cannot_jump_to_the_last_version(register_client) -> None:
+    alice = await register_client()
+    try:
+        keys = await alice.api.get_keys(alice.account_id)
+        version, listed = listed_devices(keys, keys.master_key)
+        seed = alice._store.get_secret("master_key")
+        assert seed is not None
+        master = MasterKey.from_private_bytes(seed)
+        for far in (2**63 - 1, version + MAX_LIST_STEP + 1):
+            payload = device_list_payload(alice.account_id, far, listed)
+            with pytest.raises(ServerError) as jumped:
+                await alice.api.put_device_list(b64encode(payload), master.sign(payload))
+            assert jumped.value.code == "bad_request"
+            assert jumped.value.details["version"] == version
+            assert f"the next device list is version {version + 1}" in str(jumped.value)
+        # The largest step is still taken, and the next list follows it.
+        for step in (MAX_LIST_STEP, MAX_LIST_STEP + 1):
+            payload = device_list_payload(alice.account_id, version + step, listed)
+            await alice.api.put_device_list(b64encode(payload), master.sign(payload))
+    finally:
+        await alice.aclose()

@@ -48,6 +48,10 @@ POLL_SECONDS = 0.25  # the long poll reads the store this often (any node may fi
 # times a second, and every other request waited (docs/protocol.md, "Linked devices").
 MAX_WAITS_PER_ADDRESS = 8
 MAX_LIST_VERSION = 2**63 - 1  # the BIGINT column; a client adds one per change
+# How far past the stored version a new list may jump. Without it one PUT of version 2**63-1
+# froze the account's list for good (no higher version exists), so no device could be
+# removed from it again; a client adds one per change.
+MAX_LIST_STEP = 1 << 20
 CHANNEL_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 
@@ -226,6 +230,15 @@ class DeviceService:
                 "the device list is malformed or not signed by this account's master key",
             ) from None
         await self._check_listed(principal, parsed)
+        current = await self._store.get_device_list(principal.account_id)
+        stored = 0 if current is None else current.version
+        if parsed.version > stored + MAX_LIST_STEP:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST,
+                f"the next device list is version {stored + 1} (at most {MAX_LIST_STEP} "
+                "above the stored one); fetch the list, then publish the next version",
+                version=stored,
+            )
         try:
             await self._store.put_device_list(
                 principal.account_id,
