@@ -4,11 +4,13 @@ each a structured error, and the server goes on delivering (found trying the fea
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx
 import pytest
 
-from porch.client.errors import ServerError
+from porch.client import Client
+from porch.client.errors import ServerError, UsageError
 from porch.client.linking import listed_devices
 from porch.crypto.signing import MasterKey, device_list_payload
 from porch.protocol.codec import b64encode
@@ -80,3 +82,13 @@ async def test_a_device_list_cannot_jump_to_the_last_version(register_client) ->
             await alice.api.put_device_list(b64encode(payload), master.sign(payload))
     finally:
         await alice.aclose()
+
+
+async def test_a_long_device_name_is_refused_before_a_channel_opens(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    shown: list[str] = []
+    with pytest.raises(UsageError, match="at most 64 characters"):
+        await Client.link(server.url, tmp_path / "new", name="n" * 65, show_uri=shown.append)
+    assert shown == []
+    assert not (tmp_path / "new" / "profile.json").exists()
