@@ -49,7 +49,9 @@ def bounded(kind: type[int] | type[float], low: float, high: float) -> Callable[
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
         if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{text} is outside {low:g}..{high:g}")
+            # Whole bounds for whole numbers: `1..2147483647`, not `1..2.14748e+09`.
+            span = f"{int(low)}..{int(high)}" if kind is int else f"{low:g}..{high:g}"
+            raise argparse.ArgumentTypeError(f"{text} is outside {span}")
         return value
 
     return parse

@@ -36,7 +36,30 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     chat.add_parser(sub)
     # The bench's options come from its scenario classes: load them only when asked for.
     bench.add_parser(sub, full=_command(sys.argv[1:] if argv is None else argv) == "bench")
+    _inherit_options(parser)
     return parser
+
+
+def _inherit_options(parser: argparse.ArgumentParser, depth: int = 0) -> None:
+    """`porch devices --profile DIR remove 2`: an option given before an action must hold.
+
+    argparse copies every default of a sub-parser over what its parent parsed, so the
+    action's own `--profile` default (None) would silently replace the DIR given to
+    `devices` (and the command would use the default profile). Below the first level of
+    commands the defaults are suppressed instead: an option not given there keeps the
+    parent's value.
+    """
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for child in set(action.choices.values()):
+            if depth >= 1:
+                for option in child._actions:
+                    if option.option_strings and option.dest != "help":
+                        parent = next((a for a in parser._actions if a.dest == option.dest), None)
+                        if parent is not None and parent.option_strings:
+                            option.default = argparse.SUPPRESS
+            _inherit_options(child, depth + 1)
 
 
 def _run(argv: list[str] | None) -> int:

@@ -117,6 +117,8 @@ async def publish_device_list(
 
 # The new device ----------------------------------------------------------------------------
 
+MAX_LINK_NAME = 64  # POST /v1/devices/link refuses a longer name (docs/protocol.md)
+
 
 async def link(
     server: str,
@@ -131,6 +133,11 @@ async def link(
 
     ``show_uri`` is called once with the URI to scan or paste on that device. Timeout after
     ``timeout`` seconds without an answer; cancelling (Ctrl-C) leaves no profile behind."""
+    if len(name.strip()) > MAX_LINK_NAME:
+        # Checked first: the server refuses it only at the last step, after the approval.
+        raise UsageError(
+            f"a device name is at most {MAX_LINK_NAME} characters; choose a shorter --name"
+        )
     lock = ProfileLock(profile_dir)
     with contextlib.suppress(OSError):
         if Path(profile_dir).is_dir() and not lock.try_acquire():

@@ -72,11 +72,13 @@ async def open_channel(request: Request, svc: ServicesDep) -> ChannelOut:
 @router.get("/provisioning/{channel_id}", response_model=ChannelBodyIO)
 async def wait_channel(
     channel_id: ChannelIdPath,
+    request: Request,
     svc: ServicesDep,
     wait: Annotated[int, Query(ge=0, le=MAX_WAIT_SECONDS)] = 0,
 ) -> ChannelBodyIO | Response:
-    """The message once (the channel is then deleted); 204 if none came within `wait` s."""
-    body = await svc.devices.wait_channel(channel_id, wait)
+    """The message once (the channel is then deleted); 204 if none came within `wait` s.
+    At most MAX_WAITS_PER_ADDRESS waits are open at once from one address."""
+    body = await svc.devices.wait_channel(channel_id, wait, client_address(request))
     if body is None:
         return Response(status_code=204)
     return ChannelBodyIO(body=body)

@@ -273,9 +273,15 @@ class AccountService:
 
     async def delete_device(self, principal: Principal, device_id: int) -> None:
         if device_id == principal.device_id:
-            raise ProtocolError(ErrorCode.FORBIDDEN, "a device cannot remove itself")
+            raise ProtocolError(
+                ErrorCode.FORBIDDEN,
+                "a device cannot remove itself; remove it from another device of the account",
+            )
         if not await self._store.delete_device(principal.account_id, device_id):
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no device {device_id}")
+            raise ProtocolError(
+                ErrorCode.NOT_FOUND,
+                f"this account has no device {device_id}; see its devices with `porch devices`",
+            )
         await self._bus.account_changed(principal.account_id)
         await self._bus.publish(principal.account_id, device_id, DeviceEvent(revoked=True))
 

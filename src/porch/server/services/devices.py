@@ -25,7 +25,7 @@ from porch.protocol.codec import b64decode
 from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.server.bus.base import Bus
 from porch.server.clock import Clock
-from porch.server.ratelimit import Limit, RateLimiter
+from porch.server.ratelimit import Limit, RateLimiter, too_many
 from porch.server.services.accounts import MAX_DEVICE_NAME, Principal, hash_secret
 from porch.server.settings import Settings
 from porch.server.store.base import (
@@ -43,7 +43,15 @@ CODE_TTL_MS = 10 * 60_000
 MAX_CHANNEL_BODY = 16 * 1024  # raw bytes; a v1 provisioning envelope is about 1.1 KiB
 MAX_WAIT_SECONDS = 30
 POLL_SECONDS = 0.25  # the long poll reads the store this often (any node may fill it)
+# Long polls open at once from one address (on this node). A new device waits on one channel
+# at a time; without a cap, one address holding 1000 waits made the node read the store 4000
+# times a second, and every other request waited (docs/protocol.md, "Linked devices").
+MAX_WAITS_PER_ADDRESS = 8
 MAX_LIST_VERSION = 2**63 - 1  # the BIGINT column; a client adds one per change
+# How far past the stored version a new list may jump. Without it one PUT of version 2**63-1
+# froze the account's list for good (no higher version exists), so no device could be
+# removed from it again; a client adds one per change.
+MAX_LIST_STEP = 1 << 20
 CHANNEL_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
 
@@ -95,6 +103,7 @@ class DeviceService:
         self._max_devices = settings.max_devices
         self._channels = Limit.parse(settings.limit_provisioning_per_address)
         self._links = Limit.parse(settings.limit_link_per_address)
+        self._waits: dict[str, int] = {}  # address -> long polls open now
 
     # Channels ------------------------------------------------------------------------------
 
@@ -106,9 +115,25 @@ class DeviceService:
         await self._store.open_channel(_hash(channel_id), expires)
         return Channel(channel_id, expires)
 
-    async def wait_channel(self, channel_id: str, wait_seconds: int) -> str | None:
+    async def wait_channel(self, channel_id: str, wait_seconds: int, address: str) -> str | None:
         """The body once it is there (then the channel is gone), None after wait_seconds."""
         id_hash = _channel_hash(channel_id)
+        open_now = self._waits.get(address, 0)
+        if open_now >= MAX_WAITS_PER_ADDRESS:
+            raise too_many(
+                "device-linking waits open from this address",
+                MAX_WAIT_SECONDS,
+                limit=MAX_WAITS_PER_ADDRESS,
+            )
+        self._waits[address] = open_now + 1
+        try:
+            return await self._wait(id_hash, wait_seconds)
+        finally:
+            left = self._waits.pop(address) - 1
+            if left:
+                self._waits[address] = left
+
+    async def _wait(self, id_hash: bytes, wait_seconds: int) -> str | None:
         deadline = asyncio.get_running_loop().time() + min(wait_seconds, MAX_WAIT_SECONDS)
         while True:
             exists, body = await self._store.take_channel(id_hash, self._clock.now_ms())
@@ -205,6 +230,15 @@ class DeviceService:
                 "the device list is malformed or not signed by this account's master key",
             ) from None
         await self._check_listed(principal, parsed)
+        current = await self._store.get_device_list(principal.account_id)
+        stored = 0 if current is None else current.version
+        if parsed.version > stored + MAX_LIST_STEP:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST,
+                f"the next device list is version {stored + 1} (at most {MAX_LIST_STEP} "
+                "above the stored one); fetch the list, then publish the next version",
+                version=stored,
+            )
         try:
             await self._store.put_device_list(
                 principal.account_id,
