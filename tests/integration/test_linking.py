@@ -187,6 +187,15 @@ async def test_a_removed_device_is_revoked(
                 while True:
                     await alice2.next_event(10)
             assert ended.value.code == "revoked"
+        # A later session of the removed device hears why at once, not after a timeout.
+        async with Client(tmp_path / "alice-2") as again:
+            started = time.monotonic()
+            with pytest.raises(ClientError) as refused_send:
+                await again.send_text(alice.account_id, "still here?", timeout=20)
+            assert refused_send.value.code in ("revoked", "auth_failed")
+            with pytest.raises(ClientError):
+                await again.wait_connected(20)
+            assert time.monotonic() - started < 10
         api = HttpApi(server.url, alice2.credentials)
         try:
             with pytest.raises(ServerError) as refused:

@@ -31,6 +31,7 @@ from porch.client.core import Bundle, ClientCore
 from porch.client.core.context import now_ms
 from porch.client.directory import Directory
 from porch.client.errors import (
+    ClientError,
     IdentityError,
     MessageTooLong,
     NotRegistered,
@@ -44,7 +45,7 @@ from porch.client.ownership import ProfileLock
 from porch.client.profile import ProfileConfig
 from porch.client.profile import open_store as _open_store
 from porch.client.registration import normalize_phone
-from porch.client.runner import Runner
+from porch.client.runner import ENDING_CODES, Runner
 from porch.client.shared import OutboxEntry, ReceivedMessage
 from porch.client.store import Conversation, HistoryMessage
 from porch.client.transport import NetworkTransport, Transport
@@ -100,13 +101,16 @@ class Client:
         self.api = HttpApi(self.config.server, self.credentials, self._transport.http_transport())
         self._events: asyncio.Queue[Event | BaseException] = asyncio.Queue()
         self._waiters = Waiters()
+        # Set when the connection ended for good (revoked, replaced): waits end with it.
+        self._ended: ClientError | None = None
+        self._runner_news = asyncio.Event()
         self._runner = Runner(
             self._core,
             lambda: self.api,
             self._transport,
             self.config.ws_url,
             self.credentials.password,
-            self._events.put_nowait,
+            self._from_runner,
             self._waiters.settle,
             self._spawn,
             lambda group_id: self.groups.rotate_state_key(group_id),
@@ -287,12 +291,25 @@ class Client:
         """Connected, or relaying through the process that owns the profile's connection."""
         return self._runner.connected.is_set() or (self._tg is not None and not self.owner)
 
+    def _from_runner(self, event: Event | BaseException) -> None:
+        if isinstance(event, ClientError) and event.code in ENDING_CODES:
+            # The runner stopped for good: whoever waits to connect or to be sent hears why
+            # now, not when their timeout says the server cannot be reached.
+            self._ended = event
+            self._waiters.fail_all(event)
+        self._runner_news.set()
+        self._events.put_nowait(event)
+
     async def wait_connected(self, timeout: float | None = None) -> None:
         if self._tg is not None and not self.owner:
             return  # the owner's connection serves this process
         try:
             async with asyncio.timeout(timeout):
-                await self._runner.connected.wait()
+                while not self._runner.connected.is_set():
+                    if self._ended is not None:
+                        raise self._ended
+                    self._runner_news.clear()
+                    await self._runner_news.wait()
         except TimeoutError:
             raise Timeout(
                 f"could not connect to {self.config.server} within {timeout} s; is the server "
@@ -365,6 +382,8 @@ class Client:
     async def wait_sent(self, client_id: str, timeout: float | None = 30.0) -> SendResult:
         """Wait until the server acknowledged a queued message (raises SendFailed if refused,
         Timeout if it is still queued after timeout seconds)."""
+        if self._ended is not None:
+            raise self._ended
         return await self._waiters.wait(self._store, client_id, timeout)
 
     async def mark_read(self, peer: str, ids: Sequence[str]) -> None:

@@ -56,6 +56,10 @@ def backoff(attempt: int) -> float:
     return random.uniform(BACKOFF_BASE / 2, ceiling)
 
 
+# The codes of the errors after which the runner stops for good (Client ends waits with them).
+ENDING_CODES = frozenset({"revoked", "replaced", "auth_failed"})
+
+
 class Runner:
     def __init__(
         self,

@@ -38,6 +38,12 @@ class Waiters:
         else:
             future.set_result(SendResult(settled.client_id, settled.ts))
 
+    def fail_all(self, error: BaseException) -> None:
+        """The connection ended for good (the device was revoked): no wait can succeed."""
+        for future in self._futures.values():
+            if not future.done():
+                future.set_exception(error)
+
     def poll(self, store: LocalStore) -> None:
         """The owner records each outcome in the store; read it back for what we wait on."""
         for client_id, future in list(self._futures.items()):
