@@ -25,14 +25,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from porch.client import identities, linking, registration
+from porch.client import linking, registration
 from porch.client.api import Credentials, HttpApi
 from porch.client.core import Bundle, ClientCore
 from porch.client.core.context import now_ms
 from porch.client.directory import Directory
 from porch.client.errors import (
     ClientError,
-    IdentityError,
     MessageTooLong,
     NotRegistered,
     Timeout,
@@ -49,12 +48,11 @@ from porch.client.runner import ENDING_CODES, Runner
 from porch.client.shared import OutboxEntry, ReceivedMessage
 from porch.client.store import Conversation, HistoryMessage
 from porch.client.transport import NetworkTransport, Transport
-from porch.client.verified import Verification
+from porch.client.trust import TrustMixin
 from porch.client.waiters import SendResult, Waiters
 from porch.crypto.content import MAX_TEXT_BYTES, Receipt, Text, encode_content
 from porch.crypto.errors import CryptoError
 from porch.crypto.olm import OlmMachine
-from porch.crypto.safety import SafetyNumber
 
 log = logging.getLogger("porch.client")
 
@@ -67,7 +65,7 @@ RELAY_WAIT_POLL = 0.05
 __all__ = ["Client", "SendResult", "normalize_phone"]
 
 
-class Client:
+class Client(TrustMixin):
     def __init__(
         self,
         profile_dir: Path,
@@ -465,65 +463,7 @@ class Client:
         self._runner.wake_outbox()
         return done
 
-    # Linked devices (spec C) -----------------------------------------------------------------
-
-    async def devices(self) -> list[dict[str, Any]]:
-        """This account's devices: device_id, name, created, last_seen_day, has_keys."""
-        return await self.api.devices()
-
-    async def link_device(self, uri: str) -> None:
-        """Give the new device that shows ``uri`` this account's keys (UsageError if ``uri``
-        is not a linking URI). The new device then publishes the account's device list."""
-        await linking.approve_link(self.api, self._store, self.config, linking.parse_link_uri(uri))
-
-    async def remove_device(self, device_id: int) -> None:
-        """Revoke one of this account's other devices and publish the list without it."""
-        await linking.remove_device(self.api, self._store, self.config, device_id)
-
     async def block(self, to: str, blocked: bool = True) -> str:
         account_id = await self.resolve(to)
         await self.api.set_block(account_id, blocked)
         return account_id
-
-    # Verification (porch.client.identities, docs/design.md "Verified contacts") -------------
-
-    async def identity(self, contact: str) -> identities.ContactIdentity:
-        """The contact's current master key, the safety number with it, its verification."""
-        account_id = await self.resolve(contact)
-        if account_id == self.account_id:
-            raise UsageError("a safety number is between two accounts; name another one")
-        key = await identities.current_key(account_id, self.api, self._store, self._verify_bundle)
-        return identities.identity(self._store, self.account_id, account_id, key)
-
-    async def safety_number(self, contact: str) -> SafetyNumber:
-        return (await self.identity(contact)).safety_number
-
-    async def verification(self, contact: str) -> Verification:
-        """Unverified, verified, or verified with a master key that changed since."""
-        return self._store.verification(await self.resolve(contact))
-
-    async def mark_verified(self, contact: str, master_key_b64: str) -> int:
-        """Record that the user compared the safety number over ``master_key_b64`` (from
-        ``identity``); messages paused for the contact go. Returns how many resumed."""
-        account_id = await self.resolve(contact)
-        if self._store.contact_master_key(account_id) != master_key_b64:
-            raise IdentityError(
-                f"the safety number with {self.label(account_id)} changed while it was "
-                "compared; compare the new one"
-            )
-        self._store.set_verified_key(account_id, master_key_b64)
-        return self._resume(account_id)
-
-    async def accept_identity(self, contact: str) -> int:
-        """Accept a verified contact's changed key without verifying it (the contact is
-        unverified again); paused messages go. Returns how many resumed."""
-        account_id = await self.resolve(contact)
-        if self._store.verification(account_id) is Verification.KEY_CHANGED:
-            self._store.set_verified_key(account_id, None)
-        return self._resume(account_id)
-
-    def _resume(self, account_id: str) -> int:
-        resumed = self._store.resume(account_id)
-        if resumed:
-            self._runner.wake_outbox()  # another owner sees the new outbox rows by itself
-        return resumed
