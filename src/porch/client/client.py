@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
@@ -39,7 +40,7 @@ from porch.client.errors import (
 )
 from porch.client.events import Event, Message
 from porch.client.group_api import GroupApi
-from porch.client.groups import Groups
+from porch.client.groups import Groups, rotation_from_env
 from porch.client.ownership import ProfileLock
 from porch.client.profile import ProfileConfig
 from porch.client.profile import open_store as _open_store
@@ -52,6 +53,7 @@ from porch.client.trust import TrustMixin
 from porch.client.waiters import SendResult, Waiters
 from porch.crypto.content import MAX_TEXT_BYTES, Receipt, Text, encode_content
 from porch.crypto.errors import CryptoError
+from porch.crypto.megolm import RotationPolicy
 from porch.crypto.olm import OlmMachine
 
 log = logging.getLogger("porch.client")
@@ -72,7 +74,10 @@ class Client(TrustMixin):
         *,
         transport: Transport | None = None,
         server: str | None = None,
+        rotation: RotationPolicy | None = None,
     ) -> None:
+        """``rotation``: when group sessions are replaced (default: PORCH_GROUP_ROTATE_*, else
+        100 messages or a week)."""
         self.profile_dir = Path(profile_dir)
         self.config = ProfileConfig.load(self.profile_dir)
         if server:
@@ -85,7 +90,11 @@ class Client(TrustMixin):
             raise NotRegistered(f"the profile in {self.profile_dir} is incomplete; register again")
         self._pickle_key = sealer.subkey("olm-pickle")
         self._core = ClientCore(
-            self._store, self._load_olm(pickled), self.account_id, self.device_id
+            self._store,
+            self._load_olm(pickled),
+            self.account_id,
+            self.device_id,
+            rotation=rotation or rotation_from_env(os.environ),
         )
         self._lock = ProfileLock(self.profile_dir)
         self._outbox_seq = 0

@@ -22,7 +22,7 @@ import logging
 import re
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -48,6 +48,7 @@ from porch.crypto.group_state import (
     GroupState,
     seal_group_state,
 )
+from porch.crypto.megolm import DAY_MS, RotationPolicy
 from porch.protocol.codec import b64encode
 
 log = logging.getLogger("porch.client")
@@ -489,3 +490,20 @@ def _checked(state: GroupState) -> GroupState:
     except CryptoError as exc:
         raise UsageError(f"cannot use that: {exc.message}") from None
     return state
+
+
+def rotation_from_env(environ: Mapping[str, str]) -> RotationPolicy:
+    """The Megolm rotation policy (docs/protocol.md, "Megolm group sessions"), from
+    PORCH_GROUP_ROTATE_MESSAGES (1..1000, default 100) and PORCH_GROUP_ROTATE_DAYS (default 7;
+    one minute to a year). A value out of range is a UsageError saying which."""
+    messages, days = (
+        environ.get("PORCH_GROUP_ROTATE_MESSAGES"),
+        environ.get("PORCH_GROUP_ROTATE_DAYS"),
+    )
+    try:
+        return RotationPolicy(
+            max_messages=int(messages) if messages else RotationPolicy.max_messages,
+            max_age_ms=int(float(days) * DAY_MS) if days else RotationPolicy.max_age_ms,
+        )
+    except (ValueError, OverflowError) as exc:  # int("x"), int(nan); int(inf)
+        raise UsageError(f"PORCH_GROUP_ROTATE_MESSAGES / PORCH_GROUP_ROTATE_DAYS: {exc}") from None

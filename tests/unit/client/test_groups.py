@@ -177,3 +177,21 @@ def test_group_changes_in_words() -> None:
     assert long.endswith("and 3 others to Hikers")
     record = update_record(GroupUpdated(gid, 2, ME, "add", (BOB,)), "x")
     assert record["type"] == "group_update" and record["targets"] == [BOB]
+
+
+def test_rotation_from_env() -> None:
+    from porch.client.groups import rotation_from_env
+    from porch.crypto.megolm import DAY_MS, RotationPolicy
+
+    assert rotation_from_env({}) == RotationPolicy()
+    policy = rotation_from_env({"PORCH_GROUP_ROTATE_MESSAGES": "5", "PORCH_GROUP_ROTATE_DAYS": "1"})
+    assert policy == RotationPolicy(max_messages=5, max_age_ms=DAY_MS)
+    for bad in (
+        {"PORCH_GROUP_ROTATE_MESSAGES": "0"},
+        {"PORCH_GROUP_ROTATE_MESSAGES": "x"},
+        {"PORCH_GROUP_ROTATE_DAYS": "inf"},
+        {"PORCH_GROUP_ROTATE_DAYS": "nan"},
+        {"PORCH_GROUP_ROTATE_DAYS": "400"},
+    ):
+        with pytest.raises(UsageError):
+            rotation_from_env(bad)

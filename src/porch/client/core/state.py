@@ -41,6 +41,7 @@ from porch.crypto.content import (
     encode_content,
 )
 from porch.crypto.errors import CryptoError
+from porch.crypto.megolm import RotationPolicy
 from porch.crypto.olm import OlmMachine, OneTimeKey
 from porch.protocol.codec import b64encode
 from porch.protocol.fields import ACCOUNT_ID_PATTERN
@@ -68,10 +69,11 @@ class ClientCore:
         handlers: Handlers | None = None,
         max_parked: int = MAX_PARKED,
         clock: Callable[[], int] = now_ms,
+        rotation: RotationPolicy | None = None,
     ) -> None:
         self.state = CoreState(store, olm, account_id, device_id, clock)
         # One GroupCrypto for the core and client.groups (the Client hands it over).
-        self.groups = GroupCrypto(self.state, store.subkey(MEGOLM_PICKLE_LABEL))
+        self.groups = GroupCrypto(self.state, store.subkey(MEGOLM_PICKLE_LABEL), rotation)
         self._sync = GroupSync(self.state, self.groups)
         self.handlers = handlers or default_handlers()
         self.handlers.register(GroupKey, GroupKeyHandler(self.groups))
