@@ -155,3 +155,22 @@ async def test_group_messages_reach_every_device_once(
                     stored = {m.text for m in d1.history(f"g:{gid}")}
                     assert not {f"from {n}" for n in clients} & stored
                     assert "after removal" not in stored
+
+
+async def test_a_send_reaches_a_member_this_device_has_not_fetched_yet(
+    register_client,
+) -> None:
+    # `porch send --group` on a device that was offline while someone joined: its stored
+    # member list is stale, and the late joiner must still get what follows (trial2).
+    a, b, c = (await register_client(), await register_client(), await register_client())
+    async with a, b, c, inboxes({"c": c}) as box:
+        gid = (await a.groups.create("Hikers", [b.account_id])).id
+        await until(lambda: member(b, gid), "b to hear of the group")
+        stale = b._store.get_group(gid)
+        assert stale is not None
+        await a.groups.add(gid, [c.account_id])
+        await until(lambda: member(b, gid, c.account_id), "b to see c join")
+        b._store.put_group(stale)  # as if b had been offline during the add
+        sent = await b.groups.send(gid, "hello c")
+        await b.wait_sent(sent)
+        await until(lambda: ("hello c", False) in box["c"].texts(gid), "c to get the text")

@@ -28,7 +28,14 @@ from typing import Final
 
 from porch.client.core.group_sync import local_group
 from porch.client.core.groups import GroupCrypto
-from porch.client.errors import ClientError, MessageTooLong, ServerError, UsageError
+from porch.client.errors import (
+    ClientError,
+    MessageTooLong,
+    ServerError,
+    ServerUnreachable,
+    Timeout,
+    UsageError,
+)
 from porch.client.group_api import Group, GroupApi, Role
 from porch.client.group_links import GroupLink, format_group_link, parse_group_link
 from porch.client.group_store import LocalGroup
@@ -335,6 +342,18 @@ class Groups:
         return self._info(gid)
 
     # Sending ---------------------------------------------------------------------------------
+
+    async def send(self, group: str, text: str) -> str:
+        """``send_text`` after asking the server who is in the group now. The outbox sends to
+        the members this device last fetched (group_send), and a device that was offline
+        while someone joined would leave the late joiner out of what follows for good. With
+        the server out of reach the text is queued for the members known here."""
+        gid = self.find(group)
+        try:
+            await self._current(gid)
+        except (ServerUnreachable, Timeout):
+            log.info("group %s: not refreshed before a send (server out of reach)", gid[:8])
+        return self.send_text(gid, text)
 
     def send_text(self, group: str, text: str) -> str:
         """Queue a text for the group (delivered by the outbox to every member device);
