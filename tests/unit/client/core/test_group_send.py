@@ -201,8 +201,11 @@ def test_a_group_update_is_told_and_the_group_fetched(make_peer: PeerFactory) ->
                 actions += bob.core.keys_fetched(alice.account_id, fetch.token, alice.bundle())
             got += events(actions)
             got += [a for a in actions if isinstance(a, FetchGroup)]
-    assert GroupUpdated(GID, 2, alice.account_id, "add", (bob.account_id,)) in got
     assert FetchGroup(GID) in got
+    assert not [e for e in got if isinstance(e, GroupUpdated)]  # a claim until the fetch
+    group = _server_group([(alice.account_id, "admin"), (bob.account_id, "member")])
+    after = events(bob.core.group_fetched(group))
+    assert GroupUpdated(GID, 2, alice.account_id, "add", (bob.account_id,)) in after
 
 
 def _server_group(accounts: list[tuple[str, str]], revision: int = 2) -> Any:
@@ -258,3 +261,63 @@ def test_a_404_marks_the_group_left(make_peer: PeerFactory) -> None:
     [item] = alice.core.next_outbox_items()
     [failed] = [e for e in events(alice.core.prepare(item)) if hasattr(e, "code")]
     assert failed.code == "not_member"
+
+
+def _claim(peer: Peer, by: str, update: GroupUpdate) -> None:
+    from porch.client.core.group_receive import GroupUpdateHandler
+    from porch.client.core.handlers import Envelope
+
+    handler = GroupUpdateHandler(peer.core._sync)
+    handler.react(peer.core.state, Envelope(1, NOW, by, 1), update, True)
+
+
+def test_a_forged_group_update_is_dropped_never_shown(make_peer: PeerFactory) -> None:
+    # trial2: anyone may send a group_update (over Olm: any contact; over Megolm: any
+    # member); the receiver shows it only once the fetched group bears it out.
+    alice, bob, dave, mallory = make_peer(), make_peer(), make_peer(), make_peer()
+    put_group([dave], [alice.account_id, bob.account_id, dave.account_id])
+    a, b, d, m = alice.account_id, bob.account_id, dave.account_id, mallory.account_id
+    group = _server_group([(a, "admin"), (b, "member"), (d, "member")], revision=4)
+    forged = [
+        (m, GroupUpdate(GID, 4, "remove", (b,))),  # not a member at all
+        (m, GroupUpdate(GID, 4, "state")),
+        (b, GroupUpdate(GID, 4, "remove", (a,))),  # a is still in the group
+        (b, GroupUpdate(GID, 4, "promote", (b,))),  # only admins promote; b is no admin
+        (a, GroupUpdate(GID, 9, "state")),  # a revision the server has not reached
+        (a, GroupUpdate(GID, 4, "leave")),  # a is still in it
+    ]
+    for by, update in forged:
+        _claim(dave, by, update)
+    _claim(dave, b, GroupUpdate(GID, 4, "state"))  # members may edit in this group
+    assert dave.core.state.take() == [FetchGroup(GID)]  # the first claim's
+    # The claims that came while it was out wait for the fetch after it (which may have left
+    # before their change was made); the first claim is judged by the first fetch.
+    first = dave.core.group_fetched(group)
+    assert not events(first)
+    assert FetchGroup(GID) in first  # asked again
+    shown = [e for e in events(dave.core.group_fetched(group)) if isinstance(e, GroupUpdated)]
+    assert shown == [GroupUpdated(GID, 4, b, "state", ())]
+    # A claim that comes while a fetch is out waits for the fetch after it.
+    _claim(dave, a, GroupUpdate(GID, 5, "state"))
+    _claim(dave, a, GroupUpdate(GID, 6, "state"))
+    assert dave.core.state.take() == [FetchGroup(GID)]
+    first = dave.core.group_fetched(group)  # it may have left before revision 6 was made
+    assert not events(first)
+    assert FetchGroup(GID) in first  # asked again
+    newer = _server_group([(a, "admin"), (b, "member"), (d, "member")], revision=6)
+    shown = [e for e in events(dave.core.group_fetched(newer)) if isinstance(e, GroupUpdated)]
+    assert [e.revision for e in shown] == [6]
+
+
+def test_a_removal_found_by_a_failed_fetch_names_who_removed(make_peer: PeerFactory) -> None:
+    from porch.client.errors import ServerError
+
+    alice, bob, mallory = make_peer(), make_peer(), make_peer()
+    put_group([bob], [alice.account_id, bob.account_id])
+    a, b, m = alice.account_id, bob.account_id, mallory.account_id
+    _claim(bob, m, GroupUpdate(GID, 2, "remove", (b,)))  # not a member: not believed
+    _claim(bob, a, GroupUpdate(GID, 2, "remove", (b,)))
+    out = events(bob.core.group_fetch_failed(GID, ServerError("not_found", "no group", 404)))
+    assert [e for e in out if isinstance(e, GroupUpdated)] == [
+        GroupUpdated(GID, 1, a, "remove", (b,))
+    ]
