@@ -165,6 +165,13 @@ class GroupReceiver:
             self._undecryptable(env, group, "a group state key names another group")
             return
         content = result.content
+        if result.closed and not isinstance(content, GroupUpdate):
+            # A session from before its sender went (GroupSync.fetched): only its update
+            # (a leaver's own `leave`, judged by GroupSync.plausible) is let through.
+            self._undecryptable(
+                env, group, "sent by someone who is no longer in the group: not shown"
+            )
+            return
         if isinstance(content, Typing):
             handler: Any = GroupTypingHandler(result.group_id)
         else:

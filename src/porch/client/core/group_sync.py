@@ -150,8 +150,15 @@ class GroupSync:
         new = local_group(store, me, group, old)
         store.put_group(new)
         members = {m.account_id for m in new.members}
-        if old is not None and {m.account_id for m in old.members} - members:
+        gone = {m.account_id for m in old.members} - members if old is not None else set()
+        if gone:
             self._crypto.member_removed(group.id)  # no key of ours for whoever went
+            # ... and theirs are closed: a removed member sending on with the session it had
+            # must not be read as the group's (trial2; GroupReceiver refuses it).
+            self._crypto.close(group.id, gone)
+        if old is not None and me in members and all(m.account_id != me for m in old.members):
+            # Back in after a removal: the members dropped our old session; start a new one.
+            self._crypto.member_removed(group.id)
         if group.id in self._left:
             self._left.discard(group.id)
             admins = sorted(m.account_id for m in new.members if m.role == "admin")

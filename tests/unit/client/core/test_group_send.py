@@ -321,3 +321,31 @@ def test_a_removal_found_by_a_failed_fetch_names_who_removed(make_peer: PeerFact
     assert [e for e in out if isinstance(e, GroupUpdated)] == [
         GroupUpdated(GID, 1, a, "remove", (b,))
     ]
+
+
+def test_a_removed_member_sending_on_with_its_old_session_is_not_shown(
+    make_peer: PeerFactory,
+) -> None:
+    # trial2: carol, removed, kept her membership locally and sent on with the session the
+    # members had from her; they showed it as the group's.
+    bob, carol = make_peer(), make_peer()
+    put_group([bob, carol], [bob.account_id, carol.account_id])
+    queue_group_text(carol, "before", "c1")
+    frames = carol.send_all(directory_of(bob))
+    sent(carol, frames)
+    assert [e.text for e in deliver(frames, carol, bob) if isinstance(e, Message)] == ["before"]
+    bob.core.group_fetched(_server_group([(bob.account_id, "admin")], revision=3))
+    queue_group_text(carol, "after", "c2")
+    frames = carol.send_all(directory_of(bob))
+    got = deliver(frames, carol, bob)
+    assert not [e for e in got if isinstance(e, Message)]
+    assert [e.reason for e in got if isinstance(e, DecryptionFailed)] == [
+        "sent by someone who is no longer in the group: not shown"
+    ]
+    # Her leave update still opens (sent after she left); the fetched group bears it out.
+    leave = GroupUpdate(GID, 3, "leave")
+    carol.store.enqueue("u9", f"g:{GID}", encode_content(leave), False, NOW)
+    got = deliver(carol.send_all(directory_of(bob)), carol, bob)
+    assert not [e for e in got if isinstance(e, DecryptionFailed)]
+    after = events(bob.core.group_fetched(_server_group([(bob.account_id, "admin")], 3)))
+    assert GroupUpdated(GID, 3, carol.account_id, "leave", ()) in after
