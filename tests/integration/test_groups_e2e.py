@@ -174,3 +174,31 @@ async def test_a_send_reaches_a_member_this_device_has_not_fetched_yet(
         sent = await b.groups.send(gid, "hello c")
         await b.wait_sent(sent)
         await until(lambda: ("hello c", False) in box["c"].texts(gid), "c to get the text")
+
+
+async def test_a_member_removed_while_offline_is_told_who_removed_it(
+    register_client,
+) -> None:
+    # trial2: the removed member's device was offline, so no group_changed hint reached it,
+    # and nothing told it it was out until some group command happened to fetch.
+    from porch.client import GroupUpdated
+
+    a, b = await register_client(), await register_client()
+    async with a, b:
+        gid = (await a.groups.create("Hikers", [b.account_id])).id
+        await until(lambda: member(b, gid), "b to hear of the group")
+    async with Client(a.profile_dir) as a_again:
+        await a_again.groups.remove(gid, b.account_id)  # b is offline
+        await a_again.flush()
+    async with Client(b.profile_dir) as b_again, inboxes({"b": b_again}) as box:
+
+        def told() -> list[tuple[str, str, tuple[str, ...]]]:
+            return [
+                (e.by, e.action, e.targets)
+                for e in box["b"].events
+                if isinstance(e, GroupUpdated) and e.action == "remove"
+            ]
+
+        await until(lambda: bool(told()), "b to be told")
+        assert told() == [(a.account_id, "remove", (b.account_id,))]
+        assert not member(b_again, gid)

@@ -263,7 +263,14 @@ class Groups:
         known = await self._current(gid)
         group_ = await self._retry(gid, known, lambda g: self._api().remove_member(gid, account, g))
         self._put(group_)
-        self._tell(gid, GroupUpdate(gid, group_.revision, "remove", (account,)))
+        update = GroupUpdate(gid, group_.revision, "remove", (account,))
+        self._tell(gid, update)
+        # The removed member is no longer told what the group is told; the server's
+        # group_changed hint reaches only a device that is online. One update over Olm tells
+        # it who removed it whenever it next connects (GroupSync.failed, trial2).
+        self._store().enqueue(
+            secrets.token_urlsafe(12), account, encode_content(update), False, self._clock()
+        )
         await self.rotate_state_key(gid)
         return self._info(gid)
 
