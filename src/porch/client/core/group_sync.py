@@ -12,8 +12,10 @@ member (the server answers alike for an unknown group): the group is marked left
 A ``group_update`` is only a claim by whoever sent it (any contact can send one over Olm; any
 member over Megolm): GroupUpdated is emitted once the fetch shows the group as the claim says
 (``plausible``): the sender a member (gone after a ``leave``), an admin for what only admins
-may do, the targets where the action put them, the revision no later than the server's. A
-claim that does not match is dropped and logged, never shown as fact.
+may do, the revision no later than the server's and, when the group has not changed since,
+the targets where the action put them. A claim that does not match is dropped and logged,
+never shown as fact. (A member who may edit can still claim an old revision for a removal
+that never was: only the server's change log could refute that.)
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ def plausible(by: str, update: GroupUpdate, group: Group) -> bool:
         return False
     if update.action in EDITORS and role != "admin" and not group.settings.members_can_edit:
         return False
+    if update.revision < group.revision:
+        return True  # changed since: where its targets are now says nothing of this claim
     where = {a: group.role_of(a) for a in update.targets}
     match update.action:
         case "remove":

@@ -307,6 +307,11 @@ def test_a_forged_group_update_is_dropped_never_shown(make_peer: PeerFactory) ->
     newer = _server_group([(a, "admin"), (b, "member"), (d, "member")], revision=6)
     shown = [e for e in events(dave.core.group_fetched(newer)) if isinstance(e, GroupUpdated)]
     assert [e.revision for e in shown] == [6]
+    # A promotion undone since (promote at 7, demote at 8) is still shown: the group moved on.
+    _claim(dave, a, GroupUpdate(GID, 7, "promote", (b,)))
+    later = _server_group([(a, "admin"), (b, "member"), (d, "member")], revision=8)
+    shown = [e for e in events(dave.core.group_fetched(later)) if isinstance(e, GroupUpdated)]
+    assert [(e.action, e.revision) for e in shown] == [("promote", 7)]
 
 
 def test_a_removal_found_by_a_failed_fetch_names_who_removed(make_peer: PeerFactory) -> None:
