@@ -202,3 +202,27 @@ async def test_a_member_removed_while_offline_is_told_who_removed_it(
         await until(lambda: bool(told()), "b to be told")
         assert told() == [(a.account_id, "remove", (b.account_id,))]
         assert not member(b_again, gid)
+
+
+async def test_a_rotation_cut_short_leaves_invites_and_renames_readable(
+    register_client,
+) -> None:
+    # trial2: a `leave` made a's `porch send` rotate the state key; the process ended after
+    # the new key was stored, before the state was sealed under it. The invite link then
+    # carried the unused key (the joiner saw "group e09998a1", never the name), and a rename
+    # sealed under it was unreadable to the members, who never got it.
+    a, b, c = (await register_client(), await register_client(), await register_client())
+    async with a, b, c:
+        gid = (await a.groups.create("Hikers", [b.account_id])).id
+
+        def name_on(client: Client) -> str | None:
+            g = client._store.get_group(gid)
+            return g.state.name if g is not None and g.state is not None else None
+
+        await until(lambda: name_on(b) == "Hikers", "b to open the state")
+        a.groups._crypto.new_state_key(gid)  # the rotation, cut short
+        joined = await c.groups.join(await a.groups.invite(gid))
+        assert joined is not None and joined.label == "Hikers"
+        await a.groups.rename(gid, "Hill walkers")
+        await until(lambda: name_on(b) == "Hill walkers", "b to open the renamed state")
+        await until(lambda: name_on(c) == "Hill walkers", "c to open the renamed state")

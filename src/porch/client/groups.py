@@ -53,6 +53,7 @@ from porch.crypto.errors import CryptoError
 from porch.crypto.group_state import (
     GroupSettings,
     GroupState,
+    blob_epoch,
     seal_group_state,
 )
 from porch.protocol.codec import b64encode
@@ -203,8 +204,14 @@ class Groups:
         """A new invite link (the old one stops working); it carries the state key."""
         gid = self.find(group)
         token = await self._api().create_invite(gid)
-        await self._fetch(gid)
-        epoch, key = self._key(gid)
+        local = await self._fetch(gid)
+        # The key that opens the state as it is now: a later key may exist here unused (a
+        # rotation cut short before its state was stored), and a link with it would not
+        # open the state (trial2). The joiner gets later keys as a member.
+        epoch = blob_epoch(local.blob)
+        key = self._store().state_key(gid, epoch)
+        if key is None:
+            epoch, key = self._key(gid)
         return format_group_link(GroupLink(token, key, epoch))
 
     async def revoke_invite(self, group: str) -> None:
@@ -318,10 +325,9 @@ class Groups:
         members: after someone left or was removed, so they cannot read what follows. Also
         starts a new Megolm session on the next send (GroupCrypto.member_removed)."""
         self._crypto.member_removed(group_id)
-        key = self._crypto.new_state_key(group_id)
-        info = await self._change_state(group_id, lambda s: s, "state", told=False)
-        self._tell(group_id, key)
-        return info
+        self._crypto.new_state_key(group_id)
+        # _change_state tells the members the new key with the state sealed under it.
+        return await self._change_state(group_id, lambda s: s, "state", told=False)
 
     async def _change_state(
         self,
@@ -342,8 +348,15 @@ class Groups:
             blob = seal_group_state(key, gid, group.revision + 1, epoch, state)
             return await self._api().put_state(gid, group.revision, blob)
 
-        group_ = await self._retry_group(gid, await self._current(gid), put)
+        current = await self._current(gid)
+        before = blob_epoch(current.state)
+        group_ = await self._retry_group(gid, current, put)
         self._put(group_)
+        if blob_epoch(group_.state) != before:
+            # Sealed under a key the members may not have: a rotation's, or one left unused
+            # by a rotation cut short (the process ended before its state was stored; the
+            # next change seals under it, and the members must be able to open it: trial2).
+            self._tell(gid, self._current_key(gid))
         if told:
             self._tell(gid, GroupUpdate(gid, group_.revision, action))
         return self._info(gid)
