@@ -354,3 +354,26 @@ def test_a_removed_member_sending_on_with_its_old_session_is_not_shown(
     assert not [e for e in got if isinstance(e, DecryptionFailed)]
     after = events(bob.core.group_fetched(_server_group([(bob.account_id, "admin")], 3)))
     assert GroupUpdated(GID, 3, carol.account_id, "leave", ()) in after
+
+
+def test_a_kind_2_body_replayed_by_another_account_is_never_shown_as_anyones(
+    make_peer: PeerFactory,
+) -> None:
+    # trial2: mallory captures alice's shared body and sends it to bob as her own (a raw
+    # `send` with the same `shared`), then alice's own envelope comes again (a replay).
+    alice, bob, mallory = make_peer(), make_peer(), make_peer()
+    put_group([alice, bob], [alice.account_id, bob.account_id])
+    queue_group_text(alice, "hi", "a1")
+    frames = alice.send_all(directory_of(bob))
+    got = deliver(frames, alice, bob)
+    assert [e.text for e in got if isinstance(e, Message)] == ["hi"]
+    message = frames[-1].frame
+    stolen = alice.envelopes_for(message, bob)[0]
+    as_mallory = {**stolen, "id": stolen["id"] + 1000, "from": mallory.account_id}
+    out = events(bob.core.receive(as_mallory))
+    assert not [e for e in out if isinstance(e, Message)]
+    assert [e.sender for e in out if isinstance(e, DecryptionFailed)] == [mallory.account_id]
+    again = {**stolen, "id": stolen["id"] + 2000}
+    assert not [e for e in events(bob.core.receive(again)) if isinstance(e, Message)]
+    texts = [m.text for m in bob.store.history(f"g:{GID}") if m.author == alice.account_id]
+    assert texts == ["hi"]  # once, and nothing under mallory's name but a placeholder
