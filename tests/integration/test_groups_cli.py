@@ -117,7 +117,7 @@ async def test_group_lifecycle_through_the_cli(register_client) -> None:  # type
 
     out = await ok(dave.profile_dir, "list")
     assert "Hikers" in out and gid[:8] in out
-    await ok(dave.profile_dir, "leave", gid, "--yes")
+    assert (await ok(dave.profile_dir, "leave", gid, "--yes")).strip() == "You left Hikers."
     assert (await server_group(alice, gid)).role_of(dave.account_id) is None
     assert (await updates(dave, gid))[-1] == ("leave", ())
 

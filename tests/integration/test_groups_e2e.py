@@ -155,3 +155,74 @@ async def test_group_messages_reach_every_device_once(
                     stored = {m.text for m in d1.history(f"g:{gid}")}
                     assert not {f"from {n}" for n in clients} & stored
                     assert "after removal" not in stored
+
+
+async def test_a_send_reaches_a_member_this_device_has_not_fetched_yet(
+    register_client,
+) -> None:
+    # `porch send --group` on a device that was offline while someone joined: its stored
+    # member list is stale, and the late joiner must still get what follows (trial2).
+    a, b, c = (await register_client(), await register_client(), await register_client())
+    async with a, b, c, inboxes({"c": c}) as box:
+        gid = (await a.groups.create("Hikers", [b.account_id])).id
+        await until(lambda: member(b, gid), "b to hear of the group")
+        stale = b._store.get_group(gid)
+        assert stale is not None
+        await a.groups.add(gid, [c.account_id])
+        await until(lambda: member(b, gid, c.account_id), "b to see c join")
+        b._store.put_group(stale)  # as if b had been offline during the add
+        sent = await b.groups.send(gid, "hello c")
+        await b.wait_sent(sent)
+        await until(lambda: ("hello c", False) in box["c"].texts(gid), "c to get the text")
+
+
+async def test_a_member_removed_while_offline_is_told_who_removed_it(
+    register_client,
+) -> None:
+    # trial2: the removed member's device was offline, so no group_changed hint reached it,
+    # and nothing told it it was out until some group command happened to fetch.
+    from porch.client import GroupUpdated
+
+    a, b = await register_client(), await register_client()
+    async with a, b:
+        gid = (await a.groups.create("Hikers", [b.account_id])).id
+        await until(lambda: member(b, gid), "b to hear of the group")
+    async with Client(a.profile_dir) as a_again:
+        await a_again.groups.remove(gid, b.account_id)  # b is offline
+        await a_again.flush()
+    async with Client(b.profile_dir) as b_again, inboxes({"b": b_again}) as box:
+
+        def told() -> list[tuple[str, str, tuple[str, ...]]]:
+            return [
+                (e.by, e.action, e.targets)
+                for e in box["b"].events
+                if isinstance(e, GroupUpdated) and e.action == "remove"
+            ]
+
+        await until(lambda: bool(told()), "b to be told")
+        assert told() == [(a.account_id, "remove", (b.account_id,))]
+        assert not member(b_again, gid)
+
+
+async def test_a_rotation_cut_short_leaves_invites_and_renames_readable(
+    register_client,
+) -> None:
+    # trial2: a `leave` made a's `porch send` rotate the state key; the process ended after
+    # the new key was stored, before the state was sealed under it. The invite link then
+    # carried the unused key (the joiner saw "group e09998a1", never the name), and a rename
+    # sealed under it was unreadable to the members, who never got it.
+    a, b, c = (await register_client(), await register_client(), await register_client())
+    async with a, b, c:
+        gid = (await a.groups.create("Hikers", [b.account_id])).id
+
+        def name_on(client: Client) -> str | None:
+            g = client._store.get_group(gid)
+            return g.state.name if g is not None and g.state is not None else None
+
+        await until(lambda: name_on(b) == "Hikers", "b to open the state")
+        a.groups._crypto.new_state_key(gid)  # the rotation, cut short
+        joined = await c.groups.join(await a.groups.invite(gid))
+        assert joined is not None and joined.label == "Hikers"
+        await a.groups.rename(gid, "Hill walkers")
+        await until(lambda: name_on(b) == "Hill walkers", "b to open the renamed state")
+        await until(lambda: name_on(c) == "Hill walkers", "c to open the renamed state")

@@ -288,7 +288,7 @@ async def send(args: argparse.Namespace, queued: list[str] | None = None) -> int
         raise UsageError('the message is empty; give its text, like porch send --to @bob "hi"')
     async with _client(args) as client:
         if args.group is not None:
-            pending_id = client.groups.send_text(args.group, text)
+            pending_id = await client.groups.send(args.group, text)
         else:
             pending_id = (await client.send_text(args.to, text, wait=False)).id
         queued.append(pending_id)  # durable from here on: a crash or Ctrl-C leaves it queued

@@ -259,11 +259,13 @@ async def leave(args: argparse.Namespace) -> int:
         if not _confirm("Leave the group? Only a new invite brings you back.", args.yes):
             print("You are still in the group.")
             return Exit.FAILED
+        # Its name while this device is still in it (it printed the id: trial2).
+        label = next((g.label for g in client.groups.local() if g.id == gid), f"group {gid[:8]}")
         await client.groups.leave(gid)
         if args.json:
             print(json.dumps({"id": gid, "left": True}))
         else:
-            print(f"You left group {gid[:8]}.")
+            print(f"You left {printable(label)}.")
         return Exit.OK
 
     return await _run(args, body)

@@ -20,7 +20,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from porch.crypto.at_rest import Sealer
 from porch.crypto.group_state import GroupSettings, GroupState, decode_state, state_to_json
@@ -55,6 +55,10 @@ GROUP_SCHEMA = [
         PRIMARY KEY (group_id, account_id, device_id, session_id))""",
     "CREATE INDEX IF NOT EXISTS group_inbound_session ON group_inbound (session_id)",
 ]
+
+
+# group_inbound rows of a member that went (close_inbound): no account id has a colon.
+CLOSED_PREFIX: Final = "closed:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +284,19 @@ class GroupStore:
             "SELECT 1 FROM group_inbound WHERE session_id = ? LIMIT 1", (session_id,)
         ).fetchone()
         return row is not None
+
+    def close_inbound(
+        self, group_id: str, accounts: set[str], db: sqlite3.Connection | None = None
+    ) -> None:
+        """Mark the sessions these accounts shared for the group as theirs from before they
+        went (removed or left): kept under ``CLOSED_PREFIX + account`` so that what they
+        send with them later still opens (a leaver's own ``leave`` update is sent after it
+        left) but is known not to be the group's (GroupCrypto.decrypt, ``closed``)."""
+        (db or self._db).executemany(
+            "UPDATE OR REPLACE group_inbound SET account_id = ? WHERE group_id = ?"
+            " AND account_id = ?",
+            [(CLOSED_PREFIX + a, group_id, a) for a in sorted(accounts)],
+        )
 
     def save_inbound_sessions(
         self,

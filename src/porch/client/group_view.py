@@ -27,6 +27,8 @@ def _names(targets: tuple[str, ...], label: Callable[[str], str]) -> str:
 
 def describe_update(update: GroupUpdated, label: Callable[[str], str], group: str) -> str:
     """One sentence for a group change; ``group`` is the group's label (its name)."""
+    if not update.by:  # found out from the server (GroupSync.failed): nobody said who did it
+        return f"you are no longer a member of {group}: you were removed"
     by, whom = label(update.by), _names(update.targets, label)
     match update.action:
         case "create":

@@ -28,7 +28,14 @@ from typing import Final
 
 from porch.client.core.group_sync import local_group
 from porch.client.core.groups import GroupCrypto
-from porch.client.errors import ClientError, MessageTooLong, ServerError, UsageError
+from porch.client.errors import (
+    ClientError,
+    MessageTooLong,
+    ServerError,
+    ServerUnreachable,
+    Timeout,
+    UsageError,
+)
 from porch.client.group_api import Group, GroupApi, Role
 from porch.client.group_links import GroupLink, format_group_link, parse_group_link
 from porch.client.group_store import LocalGroup
@@ -46,6 +53,7 @@ from porch.crypto.errors import CryptoError
 from porch.crypto.group_state import (
     GroupSettings,
     GroupState,
+    blob_epoch,
     seal_group_state,
 )
 from porch.crypto.megolm import DAY_MS, RotationPolicy
@@ -197,8 +205,14 @@ class Groups:
         """A new invite link (the old one stops working); it carries the state key."""
         gid = self.find(group)
         token = await self._api().create_invite(gid)
-        await self._fetch(gid)
-        epoch, key = self._key(gid)
+        local = await self._fetch(gid)
+        # The key that opens the state as it is now: a later key may exist here unused (a
+        # rotation cut short before its state was stored), and a link with it would not
+        # open the state (trial2). The joiner gets later keys as a member.
+        epoch = blob_epoch(local.blob)
+        key = self._store().state_key(gid, epoch)
+        if key is None:
+            epoch, key = self._key(gid)
         return format_group_link(GroupLink(token, key, epoch))
 
     async def revoke_invite(self, group: str) -> None:
@@ -257,7 +271,14 @@ class Groups:
         known = await self._current(gid)
         group_ = await self._retry(gid, known, lambda g: self._api().remove_member(gid, account, g))
         self._put(group_)
-        self._tell(gid, GroupUpdate(gid, group_.revision, "remove", (account,)))
+        update = GroupUpdate(gid, group_.revision, "remove", (account,))
+        self._tell(gid, update)
+        # The removed member is no longer told what the group is told; the server's
+        # group_changed hint reaches only a device that is online. One update over Olm tells
+        # it who removed it whenever it next connects (GroupSync.failed, trial2).
+        self._store().enqueue(
+            secrets.token_urlsafe(12), account, encode_content(update), False, self._clock()
+        )
         await self.rotate_state_key(gid)
         return self._info(gid)
 
@@ -305,10 +326,9 @@ class Groups:
         members: after someone left or was removed, so they cannot read what follows. Also
         starts a new Megolm session on the next send (GroupCrypto.member_removed)."""
         self._crypto.member_removed(group_id)
-        key = self._crypto.new_state_key(group_id)
-        info = await self._change_state(group_id, lambda s: s, "state", told=False)
-        self._tell(group_id, key)
-        return info
+        self._crypto.new_state_key(group_id)
+        # _change_state tells the members the new key with the state sealed under it.
+        return await self._change_state(group_id, lambda s: s, "state", told=False)
 
     async def _change_state(
         self,
@@ -329,13 +349,32 @@ class Groups:
             blob = seal_group_state(key, gid, group.revision + 1, epoch, state)
             return await self._api().put_state(gid, group.revision, blob)
 
-        group_ = await self._retry_group(gid, await self._current(gid), put)
+        current = await self._current(gid)
+        before = blob_epoch(current.state)
+        group_ = await self._retry_group(gid, current, put)
         self._put(group_)
+        if blob_epoch(group_.state) != before:
+            # Sealed under a key the members may not have: a rotation's, or one left unused
+            # by a rotation cut short (the process ended before its state was stored; the
+            # next change seals under it, and the members must be able to open it: trial2).
+            self._tell(gid, self._current_key(gid))
         if told:
             self._tell(gid, GroupUpdate(gid, group_.revision, action))
         return self._info(gid)
 
     # Sending ---------------------------------------------------------------------------------
+
+    async def send(self, group: str, text: str) -> str:
+        """``send_text`` after asking the server who is in the group now. The outbox sends to
+        the members this device last fetched (group_send), and a device that was offline
+        while someone joined would leave the late joiner out of what follows for good. With
+        the server out of reach the text is queued for the members known here."""
+        gid = self.find(group)
+        try:
+            await self._current(gid)
+        except (ServerUnreachable, Timeout):
+            log.info("group %s: not refreshed before a send (server out of reach)", gid[:8])
+        return self.send_text(gid, text)
 
     def send_text(self, group: str, text: str) -> str:
         """Queue a text for the group (delivered by the outbox to every member device);

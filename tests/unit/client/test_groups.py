@@ -172,6 +172,12 @@ def test_group_changes_in_words() -> None:
     assert words("create", BOB) == "you created Hikers with @bob"
     assert words("leave") == "you left Hikers"
     assert words("promote", BOB) == "you made @bob an admin of Hikers"
+    # Found out from the server (a 404 on fetch) with nobody's word for who did it: no
+    # empty actor ("*  removed you from Hikers", trial2).
+    unknown = describe_update(
+        GroupUpdated(gid, 2, "", "remove", (ME,)), names.__getitem__, "Hikers"
+    )
+    assert unknown == "you are no longer a member of Hikers: you were removed"
     many = tuple(str(uuid.uuid4()) for _ in range(8))
     long = describe_update(GroupUpdated(gid, 2, ME, "add", many), lambda a: a[:4], "Hikers")
     assert long.endswith("and 3 others to Hikers")

@@ -26,7 +26,7 @@ from porch.client.core.context import CoreState
 from porch.client.core.group_sync import GroupSync
 from porch.client.core.groups import GroupCrypto
 from porch.client.core.handlers import Envelope, Handlers
-from porch.client.events import DecryptionFailed, GroupUpdated, Message, TypingEvent
+from porch.client.events import DecryptionFailed, Message, TypingEvent
 from porch.crypto.content import GroupKey, GroupStateKey, GroupUpdate, Text, Typing
 from porch.crypto.errors import CryptoError
 from porch.crypto.group_message import decode_group_message
@@ -83,13 +83,10 @@ class GroupUpdateHandler:
         return True
 
     def react(self, state: CoreState, env: Envelope, content: GroupUpdate, new: bool) -> None:
-        state.emit(
-            GroupUpdated(
-                content.group, content.revision, env.sender, content.action, content.targets
-            )
-        )
-        left = content.action == "leave" and env.sender != state.account_id
-        self._sync.fetch(content.group, left=left)
+        if not new:  # a replayed update was said once already
+            return
+        # A claim until the fetch bears it out (GroupSync.told): GroupUpdated comes from there.
+        self._sync.told(env.sender, content)
 
 
 class GroupTextHandler:
@@ -168,6 +165,13 @@ class GroupReceiver:
             self._undecryptable(env, group, "a group state key names another group")
             return
         content = result.content
+        if result.closed and not isinstance(content, GroupUpdate):
+            # A session from before its sender went (GroupSync.fetched): only its update
+            # (a leaver's own `leave`, judged by GroupSync.plausible) is let through.
+            self._undecryptable(
+                env, group, "sent by someone who is no longer in the group: not shown"
+            )
+            return
         if isinstance(content, Typing):
             handler: Any = GroupTypingHandler(result.group_id)
         else:

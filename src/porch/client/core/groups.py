@@ -34,6 +34,7 @@ from typing import Final, Literal
 
 from porch.client.contacts import PeerDeviceRow
 from porch.client.core.context import CoreState
+from porch.client.group_store import CLOSED_PREFIX
 from porch.crypto.content import (
     Content,
     GroupKey,
@@ -96,6 +97,9 @@ class GroupDecrypted:
     plaintext: bytes  # the padded content bytes, as an Olm message gives them
     message_index: int
     duplicate: bool  # the same ciphertext was decrypted before (a redelivery)
+    # The session is of a member from before it went (GroupStore.close_inbound): what it
+    # says is not the group's, bar the sender's own leave update.
+    closed: bool = False
 
 
 class GroupCrypto:
@@ -206,6 +210,9 @@ class GroupCrypto:
         ident: InboundKey = (key.group, sender_account, sender_device, key.session)
         if ident in self._dirty or self._state.store.inbound_session(*ident) is not None:
             return False
+        closed = (key.group, CLOSED_PREFIX + sender_account, sender_device, key.session)
+        if self._state.store.inbound_session(*closed) is not None:
+            return False  # closed when its sender went (close): shared again, it stays closed
         session = InboundGroupSession.from_group_key(
             group_id=key.group,
             session_id=key.session,
@@ -229,8 +236,13 @@ class GroupCrypto:
         message = decode_group_message(body)
         ident: InboundKey = (message.group_id, sender_account, sender_device, message.session_id)
         session = self._dirty.get(ident)
+        closed = False
         if session is None:
             pickle = self._state.store.inbound_session(*ident)
+            if pickle is None:
+                gone: InboundKey = (ident[0], CLOSED_PREFIX + sender_account, *ident[2:])
+                pickle = self._state.store.inbound_session(*gone)
+                ident, closed = (gone, True) if pickle is not None else (ident, False)
             if pickle is None:
                 if self._state.store.inbound_session_known(message.session_id):
                     raise DecryptError("the group session belongs to another device or group")
@@ -249,7 +261,14 @@ class GroupCrypto:
             plain.plaintext,
             plain.message_index,
             plain.duplicate,
+            closed,
         )
+
+    def close(self, group_id: str, accounts: set[str]) -> None:
+        """These accounts went from the group: their sessions so far are closed
+        (GroupStore.close_inbound); sessions held unsaved are saved first."""
+        self.save()
+        self._state.store.close_inbound(group_id, accounts)
 
     def persist(self, db: sqlite3.Connection) -> None:
         if self._dirty:

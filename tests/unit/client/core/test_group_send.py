@@ -201,8 +201,11 @@ def test_a_group_update_is_told_and_the_group_fetched(make_peer: PeerFactory) ->
                 actions += bob.core.keys_fetched(alice.account_id, fetch.token, alice.bundle())
             got += events(actions)
             got += [a for a in actions if isinstance(a, FetchGroup)]
-    assert GroupUpdated(GID, 2, alice.account_id, "add", (bob.account_id,)) in got
     assert FetchGroup(GID) in got
+    assert not [e for e in got if isinstance(e, GroupUpdated)]  # a claim until the fetch
+    group = _server_group([(alice.account_id, "admin"), (bob.account_id, "member")])
+    after = events(bob.core.group_fetched(group))
+    assert GroupUpdated(GID, 2, alice.account_id, "add", (bob.account_id,)) in after
 
 
 def _server_group(accounts: list[tuple[str, str]], revision: int = 2) -> Any:
@@ -258,3 +261,119 @@ def test_a_404_marks_the_group_left(make_peer: PeerFactory) -> None:
     [item] = alice.core.next_outbox_items()
     [failed] = [e for e in events(alice.core.prepare(item)) if hasattr(e, "code")]
     assert failed.code == "not_member"
+
+
+def _claim(peer: Peer, by: str, update: GroupUpdate) -> None:
+    from porch.client.core.group_receive import GroupUpdateHandler
+    from porch.client.core.handlers import Envelope
+
+    handler = GroupUpdateHandler(peer.core._sync)
+    handler.react(peer.core.state, Envelope(1, NOW, by, 1), update, True)
+
+
+def test_a_forged_group_update_is_dropped_never_shown(make_peer: PeerFactory) -> None:
+    # trial2: anyone may send a group_update (over Olm: any contact; over Megolm: any
+    # member); the receiver shows it only once the fetched group bears it out.
+    alice, bob, dave, mallory = make_peer(), make_peer(), make_peer(), make_peer()
+    put_group([dave], [alice.account_id, bob.account_id, dave.account_id])
+    a, b, d, m = alice.account_id, bob.account_id, dave.account_id, mallory.account_id
+    group = _server_group([(a, "admin"), (b, "member"), (d, "member")], revision=4)
+    forged = [
+        (m, GroupUpdate(GID, 4, "remove", (b,))),  # not a member at all
+        (m, GroupUpdate(GID, 4, "state")),
+        (b, GroupUpdate(GID, 4, "remove", (a,))),  # a is still in the group
+        (b, GroupUpdate(GID, 4, "promote", (b,))),  # only admins promote; b is no admin
+        (a, GroupUpdate(GID, 9, "state")),  # a revision the server has not reached
+        (a, GroupUpdate(GID, 4, "leave")),  # a is still in it
+    ]
+    for by, update in forged:
+        _claim(dave, by, update)
+    _claim(dave, b, GroupUpdate(GID, 4, "state"))  # members may edit in this group
+    assert dave.core.state.take() == [FetchGroup(GID)]  # the first claim's
+    # The claims that came while it was out wait for the fetch after it (which may have left
+    # before their change was made); the first claim is judged by the first fetch.
+    first = dave.core.group_fetched(group)
+    assert not events(first)
+    assert FetchGroup(GID) in first  # asked again
+    shown = [e for e in events(dave.core.group_fetched(group)) if isinstance(e, GroupUpdated)]
+    assert shown == [GroupUpdated(GID, 4, b, "state", ())]
+    # A claim that comes while a fetch is out waits for the fetch after it.
+    _claim(dave, a, GroupUpdate(GID, 5, "state"))
+    _claim(dave, a, GroupUpdate(GID, 6, "state"))
+    assert dave.core.state.take() == [FetchGroup(GID)]
+    first = dave.core.group_fetched(group)  # it may have left before revision 6 was made
+    assert not events(first)
+    assert FetchGroup(GID) in first  # asked again
+    newer = _server_group([(a, "admin"), (b, "member"), (d, "member")], revision=6)
+    shown = [e for e in events(dave.core.group_fetched(newer)) if isinstance(e, GroupUpdated)]
+    assert [e.revision for e in shown] == [6]
+    # A promotion undone since (promote at 7, demote at 8) is still shown: the group moved on.
+    _claim(dave, a, GroupUpdate(GID, 7, "promote", (b,)))
+    later = _server_group([(a, "admin"), (b, "member"), (d, "member")], revision=8)
+    shown = [e for e in events(dave.core.group_fetched(later)) if isinstance(e, GroupUpdated)]
+    assert [(e.action, e.revision) for e in shown] == [("promote", 7)]
+
+
+def test_a_removal_found_by_a_failed_fetch_names_who_removed(make_peer: PeerFactory) -> None:
+    from porch.client.errors import ServerError
+
+    alice, bob, mallory = make_peer(), make_peer(), make_peer()
+    put_group([bob], [alice.account_id, bob.account_id])
+    a, b, m = alice.account_id, bob.account_id, mallory.account_id
+    _claim(bob, m, GroupUpdate(GID, 2, "remove", (b,)))  # not a member: not believed
+    _claim(bob, a, GroupUpdate(GID, 2, "remove", (b,)))
+    out = events(bob.core.group_fetch_failed(GID, ServerError("not_found", "no group", 404)))
+    assert [e for e in out if isinstance(e, GroupUpdated)] == [
+        GroupUpdated(GID, 1, a, "remove", (b,))
+    ]
+
+
+def test_a_removed_member_sending_on_with_its_old_session_is_not_shown(
+    make_peer: PeerFactory,
+) -> None:
+    # trial2: carol, removed, kept her membership locally and sent on with the session the
+    # members had from her; they showed it as the group's.
+    bob, carol = make_peer(), make_peer()
+    put_group([bob, carol], [bob.account_id, carol.account_id])
+    queue_group_text(carol, "before", "c1")
+    frames = carol.send_all(directory_of(bob))
+    sent(carol, frames)
+    assert [e.text for e in deliver(frames, carol, bob) if isinstance(e, Message)] == ["before"]
+    bob.core.group_fetched(_server_group([(bob.account_id, "admin")], revision=3))
+    queue_group_text(carol, "after", "c2")
+    frames = carol.send_all(directory_of(bob))
+    got = deliver(frames, carol, bob)
+    assert not [e for e in got if isinstance(e, Message)]
+    assert [e.reason for e in got if isinstance(e, DecryptionFailed)] == [
+        "sent by someone who is no longer in the group: not shown"
+    ]
+    # Her leave update still opens (sent after she left); the fetched group bears it out.
+    leave = GroupUpdate(GID, 3, "leave")
+    carol.store.enqueue("u9", f"g:{GID}", encode_content(leave), False, NOW)
+    got = deliver(carol.send_all(directory_of(bob)), carol, bob)
+    assert not [e for e in got if isinstance(e, DecryptionFailed)]
+    after = events(bob.core.group_fetched(_server_group([(bob.account_id, "admin")], 3)))
+    assert GroupUpdated(GID, 3, carol.account_id, "leave", ()) in after
+
+
+def test_a_kind_2_body_replayed_by_another_account_is_never_shown_as_anyones(
+    make_peer: PeerFactory,
+) -> None:
+    # trial2: mallory captures alice's shared body and sends it to bob as her own (a raw
+    # `send` with the same `shared`), then alice's own envelope comes again (a replay).
+    alice, bob, mallory = make_peer(), make_peer(), make_peer()
+    put_group([alice, bob], [alice.account_id, bob.account_id])
+    queue_group_text(alice, "hi", "a1")
+    frames = alice.send_all(directory_of(bob))
+    got = deliver(frames, alice, bob)
+    assert [e.text for e in got if isinstance(e, Message)] == ["hi"]
+    message = frames[-1].frame
+    stolen = alice.envelopes_for(message, bob)[0]
+    as_mallory = {**stolen, "id": stolen["id"] + 1000, "from": mallory.account_id}
+    out = events(bob.core.receive(as_mallory))
+    assert not [e for e in out if isinstance(e, Message)]
+    assert [e.sender for e in out if isinstance(e, DecryptionFailed)] == [mallory.account_id]
+    again = {**stolen, "id": stolen["id"] + 2000}
+    assert not [e for e in events(bob.core.receive(again)) if isinstance(e, Message)]
+    texts = [m.text for m in bob.store.history(f"g:{GID}") if m.author == alice.account_id]
+    assert texts == ["hi"]  # once, and nothing under mallory's name but a placeholder
