@@ -168,4 +168,6 @@ async def test_a_group_text_sent_from_the_cli_reaches_a_member(register_client) 
     texts = [r for r in records if r.get("text") == "hello hikers"]
     assert len(texts) == 1, records
     assert texts[0]["group"] == gid and texts[0]["from"] == alice.account_id
+    # Bob had not fetched the group before its first text: it is named all the same.
+    assert texts[0]["from_label"] == "Hikers/@alice", texts[0]
     assert not [r for r in records if r.get("event") == "undecryptable"], records

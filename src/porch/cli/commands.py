@@ -318,6 +318,7 @@ async def send(args: argparse.Namespace, queued: list[str] | None = None) -> int
 async def recv(args: argparse.Namespace) -> int:
     from porch.client import (
         DecryptionFailed,
+        DevicesChanged,
         Drained,
         GroupUpdated,
         IdentityChanged,
@@ -338,7 +339,7 @@ async def recv(args: argparse.Namespace) -> int:
                 break
             if isinstance(event, Drained):
                 drained = True
-            elif isinstance(event, Message | IdentityChanged | DecryptionFailed):
+            elif isinstance(event, Message | IdentityChanged | DevicesChanged | DecryptionFailed):
                 # Each of these wrote a line into the history first (a message, a notice, a
                 # placeholder): printed from there, once, whichever command gets to it.
                 await _print_unshown(client, args.json)
@@ -382,9 +383,20 @@ async def _print_unshown(client: Client, as_json: bool) -> None:
                 group = m.peer[len(GROUP_PEER_PREFIX) :] if m.peer.startswith("g:") else None
                 label = await client.name_of(m.author or m.peer) if m.author or not group else ""
                 if group is not None:
-                    name = groups.get(group, "group " + group[:8])
+                    if group not in groups:  # its first message came before we fetched it
+                        groups[group] = await _group_label(client, group)
+                    name = groups[group]
                     label = f"{name}/{label}" if label else name
                 _print_message(m, label, as_json, client.account_id, group)
+
+
+async def _group_label(client: Client, group_id: str) -> str:
+    from porch.client.errors import ClientError
+
+    try:
+        return (await client.groups.info(group_id)).label
+    except ClientError:  # offline, or no longer a member: the id says which group
+        return "group " + group_id[:8]
 
 
 def _print_message(
