@@ -129,7 +129,8 @@ def test_fanout(tmp_path: Path) -> None:
     assert stored["growth"]["envelopes"] > 0 and stored["growth"]["payloads"] > 0
     load = r["load"]
     assert load["processes"] == 3 and len(load["cpu_s"]) == 3  # the sender + --procs 2
-    assert r["server_cpu_ms_per_message"] > 0 and r["server_cpu_us_per_envelope"] > 0
+    # Three 2 ms messages can fall inside one CPU clock tick (10 ms): zero is a fair reading.
+    assert r["server_cpu_ms_per_message"] >= 0 and r["server_cpu_us_per_envelope"] >= 0
 
 
 def test_fanout_refuses_more_destinations_than_a_send_carries(tmp_path: Path) -> None:
