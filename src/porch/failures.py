@@ -15,3 +15,10 @@ import traceback
 def log_failure(log: logging.Logger, message: str, *args: object, exc: BaseException) -> None:
     frames = "".join(traceback.format_tb(exc.__traceback__))
     log.error(message + " (%s)\n%s", *args, type(exc).__name__, frames.rstrip())
+
+
+def reason(exc: BaseException) -> str:
+    """What a log line may say of a failure: its stable code, else its type. Never its text,
+    which can quote what the server or a peer sent (a hostile server's message, key bytes)."""
+    code = getattr(exc, "code", None)
+    return code if isinstance(code, str) and code else type(exc).__name__

@@ -23,3 +23,11 @@ def test_a_failure_is_logged_without_its_message(caplog: pytest.LogCaptureFixtur
     assert "a batch of 3 failed (ValueError)" in text
     assert "test_failures.py" in text  # where it happened
     assert secret not in caplog.text and record.exc_info is None
+
+
+def test_reason_says_the_code_or_the_type_never_the_text() -> None:
+    from porch.client.errors import ServerError
+    from porch.failures import reason
+
+    assert reason(ServerError("bad_request", "secret text from a server")) == "bad_request"
+    assert reason(ValueError("key bytes 0xdeadbeef")) == "ValueError"

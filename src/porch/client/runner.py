@@ -39,6 +39,7 @@ from porch.client.errors import ClientError, IdentityError, ServerError
 from porch.client.events import ConnectionChanged, Event
 from porch.client.group_api import GroupApi
 from porch.client.transport import ConnectionClosed, Transport, WebSocketLike
+from porch.failures import reason
 from porch.protocol.close_codes import CloseCode
 
 log = logging.getLogger("porch.client")
@@ -163,7 +164,7 @@ class Runner:
         try:
             await self._rotate(group_id)
         except ClientError as exc:  # another admin's device may have done it first
-            log.info("group %s: no new state key: %s", group_id[:8], exc)
+            log.info("group %s: no new state key: %s", group_id[:8], reason(exc))
 
     async def _send_from_task(self, actions: list[Action], generation: int) -> None:
         ws = self.ws
@@ -181,7 +182,7 @@ class Runner:
             if keys:
                 await self._api().upload_keys(one_time_keys=keys)
         except ClientError as exc:
-            log.warning("could not upload one-time keys: %s", exc)
+            log.warning("could not upload one-time keys: %s", reason(exc))
 
     async def send_now(self, frame: dict[str, Any]) -> bool:
         """Send a frame on the current connection, if there is one (typing)."""

@@ -30,6 +30,7 @@ from porch.client.events import DecryptionFailed, Message, TypingEvent
 from porch.crypto.content import GroupKey, GroupStateKey, GroupUpdate, Text, Typing
 from porch.crypto.errors import CryptoError
 from porch.crypto.group_message import decode_group_message
+from porch.failures import reason
 from porch.protocol.codec import b64decode
 
 log = logging.getLogger("porch.client")
@@ -51,7 +52,9 @@ class GroupKeyHandler:
         try:
             return self._crypto.receive_key(env.sender, env.device, content)
         except CryptoError as exc:  # a key that does not verify is dropped, and said so
-            log.info("a group key from %s/%s was refused: %s", env.sender[:8], env.device, exc)
+            log.info(
+                "a group key from %s/%s was refused: %s", env.sender[:8], env.device, reason(exc)
+            )
             state.emit(DecryptionFailed(env.sender, env.device, f"group key: {exc}", False, env.ts))
             return False
 

@@ -34,6 +34,7 @@ from porch.client.store import LocalStore
 from porch.crypto.content import GroupUpdate
 from porch.crypto.errors import CryptoError
 from porch.crypto.group_state import blob_epoch, open_group_state
+from porch.failures import reason
 
 log = logging.getLogger("porch.client")
 
@@ -184,7 +185,7 @@ class GroupSync:
         claims = self._told.pop(group_id, []) + self._later.pop(group_id, [])
         self._done(group_id)
         if not (isinstance(error, ServerError) and error.code == "not_found"):
-            log.info("group %s could not be fetched: %s", group_id[:8], error)
+            log.info("group %s could not be fetched: %s", group_id[:8], reason(error))
             return
         state, store, me = self._state, self._state.store, self._state.account_id
         local = store.get_group(group_id)

@@ -59,6 +59,7 @@ from porch.client.store import OutboxItem, PeerDeviceRow
 from porch.client.verified import Verification
 from porch.crypto.content import Receipt, Sent, Text, decode_content, encode_content
 from porch.crypto.errors import CryptoError
+from porch.failures import reason
 from porch.protocol.codec import b64encode
 
 log = logging.getLogger("porch.client")
@@ -225,7 +226,7 @@ class Outbox:
             start_sessions(state, bundle)
         except (IdentityError, CryptoError) as exc:
             if self._optional(claim.item, account):
-                log.info("not to %s this time: %s", account[:8], exc)
+                log.info("not to %s this time: %s", account[:8], reason(exc))
                 return self._claim_done(claim)
             self._claiming.pop(claim.item.client_id, None)
             return self.fail(claim.item, getattr(exc, "code", "identity"), str(exc))
@@ -241,7 +242,7 @@ class Outbox:
                 raise IdentityError("the key directory answered for another account")
             cache_directory(state, bundle, replace=False)
         except IdentityError as exc:
-            log.info("no sent copies this time: %s", exc)
+            log.info("no sent copies this time: %s", reason(exc))
             return self._claim_done(claim)
         need = tuple(
             sorted(
@@ -277,19 +278,19 @@ class Outbox:
         own = self._state.account_id
         if claim.account == own and claim.item.recipient != own:
             # Sent copies are a courtesy: the message goes without them.
-            log.info("no sent copies this time: %s", error)
+            log.info("no sent copies this time: %s", reason(error))
             return self._claim_done(claim)
         permanent = isinstance(error, (RecipientNotFound, IdentityError, SendFailed)) or (
             isinstance(error, ServerError) and error.code in ("not_found", "bad_request")
         )
         if permanent and self._optional(claim.item, claim.account):
             # A member without keys (deleted, say): the group's other members still get it.
-            log.info("group send without %s: %s", claim.account[:8], error)
+            log.info("group send without %s: %s", claim.account[:8], reason(error))
             return self._claim_done(claim)
         self._claiming.pop(claim.item.client_id, None)
         if permanent:
             return self.fail(claim.item, error.code, str(error))
-        log.info("outbox waits: %s", error)
+        log.info("outbox waits: %s", reason(error))
         return [PauseOutbox(CLAIM_RETRY_DELAY)]
 
     def _pause_if_unaccepted(self, item: OutboxItem) -> list[Action]:
