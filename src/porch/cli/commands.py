@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from porch.cli import media
 from porch.cli.exits import Exit, bounded
 from porch.cli.text import printable
 
@@ -82,7 +83,8 @@ def add_parsers(sub: Sub) -> None:
         default=30.0,
         help="seconds to wait for the server (0.1-3600)",
     )
-    p.add_argument("text", nargs="+", help="the message")
+    p.add_argument("text", nargs="*", help="the message (with --file: its caption)")
+    media.add_send_options(p)
     p.set_defaults(func=_run_send)
 
     p = sub.add_parser("recv", help="print messages received, acknowledging them")
@@ -94,6 +96,7 @@ def add_parsers(sub: Sub) -> None:
         help="exit after this many idle seconds (0-86400)",
     )
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    media.add_recv_options(p)
     p.set_defaults(func=_sync(recv))
 
     p = sub.add_parser("whoami", help="show this profile's account")
@@ -109,6 +112,7 @@ def add_parsers(sub: Sub) -> None:
     from porch.cli import devices, groups, outbox, verify  # here: main.py needs no change
 
     devices.add_parsers(sub, _common, _sync)
+    media.add_parsers(sub, _common, _sync)
     groups.add_parser(sub, _common, _sync)
     outbox.add_parser(sub, _common, _sync)
     verify.add_parser(sub, _common, _sync)
@@ -283,11 +287,13 @@ async def send(args: argparse.Namespace, queued: list[str] | None = None) -> int
     from porch.client.errors import SendFailed, SendPaused, Timeout, UsageError
 
     queued = [] if queued is None else queued
-    text = " ".join(args.text)
-    if not text.strip():  # `porch send --to @bob "$EMPTY"`: nothing to say, nothing sent
+    text, what = " ".join(args.text), ""
+    if not text.strip() and args.file is None:  # `porch send --to @bob "$EMPTY"`: nothing sent
         raise UsageError('the message is empty; give its text, like porch send --to @bob "hi"')
     async with _client(args) as client:
-        if args.group is not None:
+        if args.file is not None:  # uploaded first; then queued like a text (cli/media.py)
+            pending_id, what = await media.upload_file(args, client, text)
+        elif args.group is not None:
             pending_id = await client.groups.send(args.group, text)
         else:
             pending_id = (await client.send_text(args.to, text, wait=False)).id
@@ -311,7 +317,7 @@ async def send(args: argparse.Namespace, queued: list[str] | None = None) -> int
             print(f"porch: failed: {printable(str(exc))} ({exc.code})", file=sys.stderr)
             return Exit.FAILED
         await client.flush(timeout=2.0)  # delivery receipts it owes others go out too
-    print(f"sent {result.id} at {_iso(result.ts)}", file=sys.stderr)
+    print(f"sent {what}{result.id} at {_iso(result.ts)}", file=sys.stderr)
     return 0
 
 

@@ -12,6 +12,8 @@
       IdentityError             keys from the directory do not verify
       SendFailed                the server refused a message for good
       SendPaused                a verified contact's key changed: the message waits, queued
+      MediaError                a file to send cannot be read (media_unreadable)
+      AttachmentRejected        a downloaded attachment failed its integrity check
 
 Library exceptions (httpx, sqlite3, OSError, porch.crypto) are mapped to these where the SDK
 calls the library, so applications catch one tree. Codes never change meaning once released,
@@ -44,6 +46,9 @@ class ClientCode(StrEnum):
     HTTP_ERROR = "http_error"
     BAD_RESPONSE = "bad_response"  # the server's answer is malformed or out of bounds
     BAD_LINK = "bad_link"  # a group invite link that cannot be used (porch.client.group_links)
+    MEDIA_UNREADABLE = "media_unreadable"  # a file to send: missing, unreadable, a directory
+    ATTACHMENT_TAMPERED = "attachment_tampered"  # digest or MAC wrong: nothing was saved
+    DISK_FULL = "disk_full"
 
 
 class ClientError(Exception):
@@ -116,3 +121,15 @@ class SendPaused(ClientError):
     "Verified contacts"). Not a failure: ``details["queued_id"]`` names the waiting item."""
 
     code = ClientCode.SEND_PAUSED
+
+
+class MediaError(ClientError):
+    """A file to send cannot be used: missing, unreadable, a directory (spec §2)."""
+
+    code = ClientCode.MEDIA_UNREADABLE
+
+
+class AttachmentRejected(ClientError):
+    """A downloaded blob failed its length, digest or MAC check (spec §1); nothing was saved."""
+
+    code = ClientCode.ATTACHMENT_TAMPERED
