@@ -1,6 +1,6 @@
 """End-to-end encryption building blocks: signatures, safety numbers, message content, Olm,
-Megolm group sessions, the sealed group state, keys at rest and provisioning of linked
-devices.
+Megolm group sessions, the sealed group state, keys at rest, provisioning of linked devices,
+and rich contents (attachment pointers, replies, reactions, edits, deletes, timers).
 
 Sans-IO apart from :mod:`porch.crypto.at_rest`, which reads and writes the profile's key files
 and the OS keyring. Byte layouts are specified in docs/protocol.md.
@@ -58,6 +58,7 @@ from porch.crypto.provisioning import (
     parse_provisioning_uri,
     qr_text,
 )
+from porch.crypto.rich import Attachment, Delete, Edit, Quote, Reaction, Timer
 from porch.crypto.safety import Comparison, SafetyNumber, SafetyNumberError, safety_number
 from porch.crypto.signing import (
     MasterKey,
@@ -72,11 +73,14 @@ __all__ = [
     "MAX_TEXT_BYTES",
     "OLM_PICKLE_LABEL",
     "PAD_BLOCK",
+    "Attachment",
     "Comparison",
     "Content",
     "ContentError",
     "CryptoError",
     "DecryptError",
+    "Delete",
+    "Edit",
     "GroupKey",
     "GroupPlaintext",
     "GroupSettings",
@@ -94,6 +98,8 @@ __all__ = [
     "ProvisioningError",
     "ProvisioningKeyPair",
     "ProvisioningUri",
+    "Quote",
+    "Reaction",
     "Receipt",
     "Retry",
     "RotationPolicy",
@@ -103,6 +109,7 @@ __all__ = [
     "Sent",
     "SignatureError",
     "Text",
+    "Timer",
     "Typing",
     "Unknown",
     "blob_epoch",
