@@ -124,7 +124,7 @@ class SentHandler:
             if inner.kind == "read":
                 state.store.set_status(content.to, list(inner.ids), outgoing=False, status="read")
             return
-        if new:
+        if new and isinstance(inner, Text):
             state.emit(
                 Message(
                     inner.id,
