@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from porch.client import media_prep
 from porch.client.core.context import now_ms
 from porch.client.errors import ClientCode, ClientError, MessageTooLong, ProfileError
 from porch.client.groups import GROUP_PEER_PREFIX
@@ -29,7 +28,7 @@ from porch.client.media_http import signed_url_client
 from porch.client.media_store import downloaded, record_download
 from porch.client.media_upload import upload
 from porch.crypto.attachment import new_key
-from porch.crypto.content import MAX_TEXT_BYTES, Attachment, Text
+from porch.crypto.content import MAX_TEXT_BYTES, Text
 
 if TYPE_CHECKING:
     from porch.client.api import HttpApi
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
     from porch.client.store import LocalStore
     from porch.client.transport import Transport
     from porch.client.waiters import SendResult
-    from porch.crypto.content import Encodable
+    from porch.crypto.content import Attachment, Encodable
 
 Progress = Callable[[int, int], None]
 
@@ -85,6 +84,10 @@ class MediaMixin:
             raise MessageTooLong(
                 f"the caption is {size:,} bytes; the limit is {MAX_TEXT_BYTES:,} bytes: shorten it"
             )
+        # Here, not at the top: Pillow is slow to import, and most commands never need it.
+        from porch.client import media_prep
+        from porch.crypto.content import Attachment
+
         peer = await self._media_peer(to)
         with tempfile.TemporaryDirectory(prefix=".send-", dir=self.profile_dir) as work:
             # Pillow and the file reads are CPU and disk work: off the event loop.
@@ -119,7 +122,9 @@ class MediaMixin:
             voice=prepared.voice,
         )
         group = peer[len(GROUP_PEER_PREFIX) :] if peer.startswith(GROUP_PEER_PREFIX) else None
-        text = Text(secrets.token_urlsafe(12), caption, now_ms(), group=group, attachments=(pointer,))
+        text = Text(
+            secrets.token_urlsafe(12), caption, now_ms(), group=group, attachments=(pointer,)
+        )
         result = await self.send_content(peer, text)
         if wait and not result.ts:
             return await self.wait_sent(result.id, timeout)

@@ -18,6 +18,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -26,8 +27,10 @@ from porch.client.media_api import MediaApi
 from porch.client.media_http import failure_of, resolve_url
 from porch.client.media_names import reserve_name
 from porch.crypto.attachment import AttachmentDecryptor, AttachmentVerifier, blob_size
-from porch.crypto.content import Attachment
 from porch.crypto.errors import AttachmentTampered
+
+if TYPE_CHECKING:
+    from porch.crypto.content import Attachment
 
 log = logging.getLogger("porch.client.media")
 
@@ -154,10 +157,10 @@ async def _stream(
             if have and response.status_code != 206:  # no Range support: from the start
                 have = 0
             # Owned by this one task; every write goes to the partial ciphertext file only.
-            with partial.open("r+b" if have else "wb") as out:  # noqa: ASYNC230
+            with partial.open("r+b" if have else "wb") as out:
                 out.seek(have)
                 out.truncate()
-                async for chunk in response.aiter_bytes(CHUNK_BYTES):
+                async for chunk in response.aiter_bytes():  # as they arrive: kept on a drop
                     if have + len(chunk) > total:
                         raise _tampered()  # longer than the pointer says: refuse, keep nothing
                     await asyncio.to_thread(out.write, chunk)

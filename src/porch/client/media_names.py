@@ -13,8 +13,10 @@ import mimetypes
 import os
 import unicodedata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from porch.crypto.content import Attachment
+if TYPE_CHECKING:
+    from porch.crypto.content import Attachment
 
 MAX_NAME_BYTES = 200  # below every common file system's 255, with room for " (123)"
 MAX_DEDUPE = 10_000
@@ -28,9 +30,7 @@ def safe_name(name: str | None) -> str:
     if not name:
         return ""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    kept = "".join(
-        c for c in base if unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co", "Cn")
-    )
+    kept = "".join(c for c in base if unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co", "Cn"))
     kept = kept.strip().lstrip(".").strip()
     if kept in ("", ".", ".."):
         return ""

@@ -113,8 +113,7 @@ async def upload(
     if len(etags) < count:
         raise ServerError(
             ClientCode.BAD_RESPONSE,
-            "the server holds parts of the upload whose receipts were lost; "
-            "send the file again",
+            "the server holds parts of the upload whose receipts were lost; send the file again",
         )
     digest = await asyncio.to_thread(source.digest)
     expires = await media.complete(slot.id, etags)
@@ -165,7 +164,7 @@ async def _put_part(
         raise _Retry(f"HTTP {response.status_code}")
     if response.is_error:
         raise failure_of(response, "upload")
-    etag = response.headers.get("etag")
+    etag = str(response.headers.get("etag", ""))
     if not etag or len(etag) > 200:
         raise ServerError(
             ClientCode.BAD_RESPONSE,

@@ -101,10 +101,9 @@ class MediaServer:
         data = b""
         async for chunk in request.stream:  # type: ignore[union-attr]
             data += chunk
-            if self.drop_put is not None and self.drop_put[0] == n:
-                if len(data) >= self.drop_put[1]:
-                    self.drop_put = None
-                    raise httpx.WriteError("connection reset by peer")
+            if self.drop_put is not None and self.drop_put == (n, min(len(data), self.drop_put[1])):
+                self.drop_put = None
+                raise httpx.WriteError("connection reset by peer")
         if len(data) != expected:
             return _error(400, "media_part_length", "wrong length")
         up.parts[n] = data

@@ -43,7 +43,9 @@ async def test_parts_arrive_in_order_and_the_blob_decrypts(tmp_path: Path) -> No
     size = 3 * PART + 1000
     path, data = _file(tmp_path, size)
     server, key, seen = MediaServer(PART), new_key(), []
-    done, _ = await _upload(server, path, size, key, recipients=3, progress=lambda d, t: seen.append((d, t)))
+    done, _ = await _upload(
+        server, path, size, key, recipients=3, progress=lambda d, t: seen.append((d, t))
+    )
     blob = server.blobs[done.media_id]
     assert len(blob) == blob_size(size) == done.blob_bytes
     assert hashlib.sha256(blob).digest() == done.digest
@@ -87,7 +89,9 @@ async def test_too_large_is_refused_before_any_part_in_the_files_words(tmp_path:
     with pytest.raises(ServerError) as err:
         await _upload(server, path, 2 * PART, new_key())
     assert err.value.code == "media_too_large"
-    assert str(err.value).startswith("the file is 512 KB; this server accepts attachments up to 256 KB")
+    assert str(err.value).startswith(
+        "the file is 512 KB; this server accepts attachments up to 256 KB"
+    )
     assert server.puts == [] and server.uploads == {}
 
 
