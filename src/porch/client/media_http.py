@@ -47,14 +47,14 @@ def failure_of(response: httpx.Response, what: str) -> ServerError:
 
 
 def human_size(n: object) -> str:
-    """1536 -> "1.5 KB", 104857600 -> "100 MB" (powers of 1024, as file managers show)."""
-    if not isinstance(n, int | float) or isinstance(n, bool):
+    """1536 -> "1.5 kB", 120_000_000 -> "120 MB": decimal units, as the server words sizes
+    in its refusals (so one sentence never mixes two kinds of megabyte)."""
+    if not isinstance(n, int) or isinstance(n, bool):
         return str(n)
-    value = float(n)
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            break
-        value /= 1024
-    if unit == "bytes":
-        return f"{int(value)} bytes"
-    return f"{value:.1f}".rstrip("0").rstrip(".") + f" {unit}"
+    if n < 1000:
+        return f"{n} bytes"
+    unit, scale = next(
+        ((u, s) for u, s in (("kB", 1e3), ("MB", 1e6), ("GB", 1e9)) if n < s * 1000),
+        ("TB", 1e12),
+    )
+    return f"{n / scale:.1f} {unit}".replace(".0 ", " ")

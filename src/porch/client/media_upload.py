@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import httpx
 
-from porch.client.errors import ClientCode, ClientError, ServerError, ServerUnreachable
+from porch.client.errors import ClientCode, ServerError, ServerUnreachable
 from porch.client.media_api import MediaApi, Slot
 from porch.client.media_blob import BlobSource
 from porch.client.media_http import failure_of, human_size, resolve_url
@@ -46,18 +47,11 @@ class _Retry(Exception):
         super().__init__(why)
 
 
-def too_large(exc: ServerError, size: int) -> ClientError:
-    """media_too_large in the words of the file the user chose (plaintext sizes)."""
-    limit = exc.details.get("limit") or exc.details.get("max_bytes")
-    said = f"; this server accepts attachments up to {human_size(limit)}" if limit else ""
-    return ServerError(
-        exc.code,
-        f"the file is {human_size(size)}{said}; send a smaller file or share it another way"
-        if said
-        else f"{exc}; send a smaller file",
-        exc.status,
-        **exc.details,
-    )
+def too_large(exc: ServerError, size: int) -> ServerError:
+    """media_too_large in the file's own size: the server measured the blob, a little larger
+    (padding, iv and MAC), and words its limit in plaintext bytes (spec §6)."""
+    said = re.sub(r"^the file is [^;]*;", f"the file is {human_size(size)};", str(exc))
+    return ServerError(exc.code, f"{said}; send a smaller file", exc.status, **exc.details)
 
 
 async def upload(
@@ -84,6 +78,7 @@ async def upload(
             "check that the server runs a compatible Porch version",
         )
     etags: dict[int, str] = {}
+    held: set[int] = set()  # parts the server reported holding, with or without their ETag
     todo = slot.urls
     attempt = 0
     while True:
@@ -106,14 +101,17 @@ async def upload(
             continue  # todo unchanged: the next attempt tries the same parts again
         etags.update(status.etags or {})
         # The server is the authority on what it holds: a part it lacks is sent again even if
-        # we saw its 200, one it holds is not sent twice.
+        # we saw its 200, one it holds is not sent twice. A part it holds whose 200 we never
+        # saw has no ETag here; completion takes it as stored (spec §6, the server's check).
         for n in set(etags) - status.received:
             del etags[n]
+        held = set(status.received)
         todo = status.urls
-    if len(etags) < count:
+    if len(set(etags) | held) < count:
         raise ServerError(
             ClientCode.BAD_RESPONSE,
-            "the server holds parts of the upload whose receipts were lost; send the file again",
+            "the server neither holds nor offers URLs for some parts of the upload; "
+            "send the file again",
         )
     digest = await asyncio.to_thread(source.digest)
     expires = await media.complete(slot.id, etags)

@@ -79,7 +79,12 @@ class MediaServer:
     def _create(self, body: dict[str, Any]) -> httpx.Response:
         size = body["size"]
         if size > self.max_blob:
-            return _error(413, "media_too_large", "too large", limit=self.max_blob)
+            return _error(
+                413,
+                "media_too_large",
+                f"the file is {size} bytes; this server accepts attachments up to 250 kB",
+                limit=self.max_blob,
+            )
         media_id = secrets.token_urlsafe(16)
         up = Upload(size, self.part_size, recipients=body.get("recipients"))
         self.uploads[media_id] = up

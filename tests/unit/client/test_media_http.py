@@ -10,11 +10,11 @@ from porch.client.media_http import failure_of, human_size, resolve_url
     ("n", "text"),
     [
         (0, "0 bytes"),
-        (1023, "1023 bytes"),
-        (1536, "1.5 KB"),
-        (104857600, "100 MB"),
-        (125829120, "120 MB"),
-        (3 << 30, "3 GB"),
+        (999, "999 bytes"),
+        (1536, "1.5 kB"),
+        (104_857_600, "104.9 MB"),
+        (120_000_000, "120 MB"),
+        (3 * 10**12, "3 TB"),
     ],
 )
 def test_human_size(n: int, text: str) -> None:

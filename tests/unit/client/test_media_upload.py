@@ -90,7 +90,7 @@ async def test_too_large_is_refused_before_any_part_in_the_files_words(tmp_path:
         await _upload(server, path, 2 * PART, new_key())
     assert err.value.code == "media_too_large"
     assert str(err.value).startswith(
-        "the file is 512 KB; this server accepts attachments up to 256 KB"
+        "the file is 524.3 kB; this server accepts attachments up to 250 kB; send"
     )
     assert server.puts == [] and server.uploads == {}
 
