@@ -134,11 +134,14 @@ async def test_photos_reach_every_device_without_exif(
         assert (await arrived(client, peer)).text == "the beach"
 
 
+@pytest.mark.slow
 async def test_a_large_file_round_trips(server: ServerProcess, tmp_path: Path) -> None:
-    await _round_trip(server, tmp_path, 50_000_000)
+    media_id = await round_trip(server, tmp_path, 50_000_000)
+    assert [p.name for p in media_files(server)] == [media_id]
 
 
-async def _round_trip(server: ServerProcess, tmp_path: Path, size: int) -> None:
+async def round_trip(server: ServerProcess, tmp_path: Path, size: int) -> str:
+    """Send a random file of ``size`` bytes and download it; its media id."""
     alice = await register(server, tmp_path / "alice")
     bob = await register(server, tmp_path / "bob")
     data = tmp_path / "big.bin"
@@ -161,6 +164,7 @@ async def _round_trip(server: ServerProcess, tmp_path: Path, size: int) -> None:
             got.update(chunk)
     assert got.hexdigest() == digest.hexdigest()
     assert path.name == "big.bin"
+    return m.attachments[0].id
 
 
 async def test_a_tampered_blob_is_refused_and_nothing_is_saved(
