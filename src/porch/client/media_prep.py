@@ -1,5 +1,6 @@
 """Preparing a file to attach: strip what a photo says about its owner, measure what a
-receiver shows before downloading (docs/design.md, "Attachments").
+receiver shows before downloading (docs/design.md, "Attachments: the cipher and media
+preparation"; docs/security.md, "Attachment encryption and metadata stripping").
 
 Images that Pillow decodes (JPEG, PNG, WebP) are re-encoded in their own format with the EXIF
 orientation applied and without EXIF (GPS included), XMP or comments — only the ICC profile is
