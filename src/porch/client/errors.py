@@ -130,5 +130,9 @@ class MediaError(ClientError):
     written. A file that merely fails to decode as an image is sent as a plain file instead."""
 
     code = ClientCode.MEDIA_UNREADABLE
-    ATTACHMENT_TAMPERED = "attachment_tampered"  # digest or MAC wrong: nothing was saved
-    DISK_FULL = "disk_full"
+
+
+class AttachmentRejected(ClientError):
+    """A downloaded blob failed its length, digest or MAC check (spec §1); nothing was saved."""
+
+    code = ClientCode.ATTACHMENT_TAMPERED
