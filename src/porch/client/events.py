@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from porch.crypto.rich import Attachment, Quote
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -20,6 +22,11 @@ class Message:
     # A sent copy (spec D): this account wrote it on another device, ``to`` that account.
     outgoing: bool = False
     to: str | None = None
+    # Issue 8 (docs/protocol.md, "Rich contents"): what the text carried besides its body.
+    attachments: tuple[Attachment, ...] = ()
+    reply: Quote | None = None
+    forwarded: bool = False
+    expires_at: int | None = None  # ms: a disappearing message is removed then
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,8 @@ from porch.client.core.context import CoreState
 from porch.client.core.group_sync import GroupSync
 from porch.client.core.groups import GroupCrypto
 from porch.client.core.handlers import Envelope, Handlers
-from porch.client.events import DecryptionFailed, Message, TypingEvent
+from porch.client.core.rich import expires_at, message_event, text_extra
+from porch.client.events import DecryptionFailed, TypingEvent
 from porch.crypto.content import GroupKey, GroupStateKey, GroupUpdate, Text, Typing
 from porch.crypto.errors import CryptoError
 from porch.crypto.group_message import decode_group_message
@@ -110,6 +111,8 @@ class GroupTextHandler:
             server_ts=env.ts,
             author=env.sender,
             shown=False if outgoing else None,  # `porch recv` prints a sent copy, as outgoing
+            extra=text_extra(content),
+            expires_at=expires_at(content),
         )
 
     def react(self, state: CoreState, env: Envelope, content: Text, new: bool) -> None:
@@ -118,17 +121,11 @@ class GroupTextHandler:
         outgoing = env.sender == state.account_id
         if not outgoing:  # the delivery receipt goes to the author alone
             state.pending_receipts.setdefault(env.sender, []).append(content.id)
-        message = Message(
-            content.id,
-            env.sender,
-            env.device,
-            content.body,
-            content.ts,
-            env.ts,
-            group=content.group,
-            outgoing=outgoing,
+        state.emit(
+            message_event(
+                content, env.sender, env.device, env.ts, group=content.group, outgoing=outgoing
+            )
         )
-        state.emit(message)
 
 
 class GroupTypingHandler:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from porch.client.core.context import CoreState
-from porch.client.events import Message, ReceiptEvent, TypingEvent
+from porch.client.core.rich import expires_at, message_event, text_extra
+from porch.client.events import ReceiptEvent, TypingEvent
 from porch.crypto.content import Content, Receipt, Retry, Sent, Text, Typing, Unknown
 
 log = logging.getLogger("porch.client")
@@ -65,6 +66,8 @@ class TextHandler:
             "received",
             db,
             server_ts=env.ts,
+            extra=text_extra(content),
+            expires_at=expires_at(content),
         )
 
     def react(self, state: CoreState, env: Envelope, content: Text, new: bool) -> None:
@@ -72,7 +75,7 @@ class TextHandler:
             return
         if env.sender != state.account_id:  # our own other devices need no receipt
             state.pending_receipts.setdefault(env.sender, []).append(content.id)
-        state.emit(Message(content.id, env.sender, env.device, content.body, content.ts, env.ts))
+        state.emit(message_event(content, env.sender, env.device, env.ts))
 
 
 class ReceiptHandler(_NothingToStore):
@@ -113,6 +116,8 @@ class SentHandler:
             db,
             server_ts=env.ts,
             shown=False,  # `porch recv` prints it, as outgoing
+            extra=text_extra(text),
+            expires_at=expires_at(text),
         )
 
     def react(self, state: CoreState, env: Envelope, content: Sent, new: bool) -> None:
@@ -126,16 +131,7 @@ class SentHandler:
             return
         if new and isinstance(inner, Text):
             state.emit(
-                Message(
-                    inner.id,
-                    env.sender,
-                    env.device,
-                    inner.body,
-                    inner.ts,
-                    env.ts,
-                    outgoing=True,
-                    to=content.to,
-                )
+                message_event(inner, env.sender, env.device, env.ts, outgoing=True, to=content.to)
             )
 
 
