@@ -85,15 +85,13 @@ class MediaMixin:
                 f"the caption is {size:,} bytes; the limit is {MAX_TEXT_BYTES:,} bytes: shorten it"
             )
         # Here, not at the top: Pillow is slow to import, and most commands never need it.
-        from porch.client import media_prep
+        from porch.client.media_prep import prepare
         from porch.crypto.content import Attachment
 
         peer = await self._media_peer(to)
         with tempfile.TemporaryDirectory(prefix=".send-", dir=self.profile_dir) as work:
             # Pillow and the file reads are CPU and disk work: off the event loop.
-            prepared = await asyncio.to_thread(
-                media_prep.prepare, Path(path), Path(work), voice=voice
-            )
+            prepared = await asyncio.to_thread(prepare, Path(path), Path(work), voice=voice)
             key = new_key()
             source = BlobSource(prepared.path, prepared.size, key)
             try:
