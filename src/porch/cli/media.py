@@ -9,26 +9,24 @@ stay cheap (porch.cli.main, lazy start-up).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import sys
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from porch.cli.devices import Common, Sync
 from porch.cli.exits import CommandError, Exit
 from porch.cli.text import printable
 
 if TYPE_CHECKING:
     from porch.client import Client
-    from porch.crypto.content import Attachment
+    from porch.client.shared import ReceivedMessage
+    from porch.client.store import HistoryMessage
+
+    Shown = ReceivedMessage | HistoryMessage
 
 Progress = Callable[[int, int], None]
-Common = Callable[[argparse.ArgumentParser], None]
-Sync = Callable[
-    [Callable[[argparse.Namespace], Coroutine[Any, Any, int]]],
-    Callable[[argparse.Namespace], int],
-]
 
 INTERRUPTED = "upload interrupted; nothing was sent"
 
@@ -94,6 +92,8 @@ async def upload_file(args: argparse.Namespace, client: Client, text: str) -> tu
     """`porch send --file`: prepare, upload and queue the file; (client id, what was sent).
 
     Ctrl-C before the message is queued leaves nothing behind to send: say so."""
+    import asyncio
+
     from porch.client.media_http import human_size
 
     path = Path(args.file).expanduser()
@@ -116,13 +116,7 @@ async def upload_file(args: argparse.Namespace, client: Client, text: str) -> tu
 
 
 async def save_attachments(
-    client: Client,
-    attachments: tuple[Attachment, ...],
-    peer: str,
-    client_id: str,
-    *,
-    fetch: bool,
-    dest: Path | None = None,
+    client: Client, m: Shown, *, fetch: bool, dest: Path | None = None
 ) -> list[dict[str, Any]]:
     """Download (or with fetch False, only describe) a message's attachments; one record
     each, for the printed line or the JSON output. A failure is reported and the rest go on."""
@@ -130,7 +124,8 @@ async def save_attachments(
     from porch.client.media_http import human_size
 
     records = []
-    for att in attachments:
+    peer, client_id = m.peer, m.client_id
+    for att in m.attachments:
         name = att.name or f"attachment-{att.id[:8]}"
         record: dict[str, Any] = {"name": name, "size": att.size, "type": att.content_type}
         if fetch:
@@ -173,9 +168,7 @@ async def download(args: argparse.Namespace) -> int:
                 "name another one (`porch chat` shows them)",
                 Exit.FAILED,
             )
-        records = await save_attachments(
-            client, message.attachments, peer, message.client_id, fetch=True, dest=args.dest
-        )
+        records = await save_attachments(client, message, fetch=True, dest=args.dest)
     print_attachments(records)
     return Exit.FAILED if any("error" in r for r in records) else Exit.OK
 
@@ -186,7 +179,7 @@ async def _peer(client: Client, peer: str) -> str:
     return await client.resolve(peer)
 
 
-def _find(client: Client, peer: str, msg: str) -> Any:
+def _find(client: Client, peer: str, msg: str) -> HistoryMessage:
     """The message named by an id, `last` or -N among the conversation's newest."""
     history = [m for m in client.history(peer, limit=500) if m.attachments]
     if msg == "last" or (msg.startswith("-") and msg[1:].isdigit()):
