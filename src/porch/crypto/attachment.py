@@ -267,7 +267,7 @@ class _BlobReader:
             _tampered("the attachment is longer than its pointer says")
         if len(chunk) >= MAC_BYTES:
             body = self._tail + chunk[:-MAC_BYTES]
-            self._tail = chunk[-MAC_BYTES:]
+            self._tail = bytes(chunk[-MAC_BYTES:])  # a copy: the caller may reuse its buffer
             return body
         buffer = self._tail + chunk
         cut = max(0, len(buffer) - MAC_BYTES)
