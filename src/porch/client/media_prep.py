@@ -2,14 +2,14 @@
 receiver shows before downloading (docs/design.md, "Attachments: the cipher and media
 preparation"; docs/security.md, "Attachment encryption and metadata stripping").
 
-Images that Pillow decodes (JPEG, PNG, WebP) are re-encoded in their own format with the EXIF
-orientation applied and without EXIF (GPS included), XMP or comments — only the ICC profile is
-kept, so colours do not shift. PNG stays lossless (identical pixels), JPEG is written at
-quality 95. A GIF is sent as it is (re-encoding would lose its animation; GIF carries no EXIF)
-but still gets its dimensions, thumbnail and blurhash. Audio and video keep their duration (and
-a video its dimensions) where mutagen or hachoir reads them (porch.client.media_probe). Every
-other file, and any image that fails to decode, is sent as a plain file: preparing never fails
-a send for a file that exists and can be read.
+Images that Pillow decodes (JPEG, camera MPO as JPEG, PNG, WebP) are re-encoded in their own
+format with the EXIF orientation applied and without EXIF (GPS included), XMP or comments —
+only the ICC profile is kept, so colours do not shift. PNG stays lossless (identical pixels),
+JPEG is written at quality 95. A GIF is sent as it is (re-encoding would lose its animation;
+GIF carries no EXIF) but still gets its dimensions, thumbnail and blurhash. Audio and video
+keep their duration (and a video its dimensions) where mutagen or hachoir reads them
+(porch.client.media_probe). Every other file, and any image that fails to decode, is sent as a
+plain file: preparing never fails a send for a file that exists and can be read.
 
 CPU work and file I/O: callers run :func:`prepare` in a thread.
 """
@@ -44,7 +44,10 @@ BLURHASH_SIDE: Final = 64
 BLURHASH_COMPONENTS: Final = (4, 3)
 # Formats re-encoded without metadata; GIF is measured and sent unchanged (see above).
 REENCODED: Final = frozenset({"JPEG", "PNG", "WEBP"})
-MEASURED: Final = REENCODED | {"GIF"}
+MEASURED: Final = REENCODED | {"GIF", "MPO"}
+# Many phone cameras write MPO: a JPEG followed by more pictures (depth, previews) that Pillow
+# opens as "MPO". It is sent as the plain JPEG of its first picture, stripped like any JPEG.
+AS_JPEG: Final = frozenset({"MPO"})
 
 
 @dataclass(frozen=True)
@@ -137,9 +140,9 @@ def _prepare_image(path: Path, workdir: Path, *, voice: bool) -> PreparedMedia |
     if image is None:
         return None
     with image:
-        image_format = str(image.format)
+        image_format = "JPEG" if image.format in AS_JPEG else str(image.format)
         content_type = Image.MIME.get(image_format, DEFAULT_TYPE)
-        animated = bool(getattr(image, "is_animated", False))
+        animated = image_format != "JPEG" and bool(getattr(image, "is_animated", False))
         try:
             # Orientation is applied to the pixels (the EXIF tag that said it is dropped);
             # an animation keeps its frames as they are.

@@ -246,26 +246,39 @@ class AttachmentEncryptor:
         return out
 
 
-class _MacHoldback:
-    """Splits a blob stream into the MAC'd part and the trailing MAC_BYTES, in O(1) memory."""
-
-    def __init__(self) -> None:
-        self.tail = b""
-
-    def split(self, chunk: bytes) -> bytes:
-        """The bytes of ``tail + chunk`` that are certainly not part of the trailing MAC."""
-        if len(chunk) >= MAC_BYTES:
-            body = self.tail + chunk[:-MAC_BYTES]
-            self.tail = chunk[-MAC_BYTES:]
-            return body
-        buffer = self.tail + chunk
-        cut = max(0, len(buffer) - MAC_BYTES)
-        self.tail = buffer[cut:]
-        return buffer[:cut]
-
-
 def _tampered(message: str) -> NoReturn:
     raise AttachmentTampered(message)
+
+
+class _BlobReader:
+    """Counts a downloaded blob against its expected length and holds back the trailing MAC,
+    in O(1) memory; shared by both receive passes."""
+
+    def __init__(self, size: int) -> None:
+        self._expected = blob_size(size)
+        self._received = 0
+        self._tail = b""
+
+    def read(self, chunk: bytes) -> bytes:
+        """The bytes of the stream so far that are certainly not part of the trailing MAC."""
+        self._received += len(chunk)
+        if self._received > self._expected:
+            # Refused at once: no need to download the rest of an oversized blob.
+            _tampered("the attachment is longer than its pointer says")
+        if len(chunk) >= MAC_BYTES:
+            body = self._tail + chunk[:-MAC_BYTES]
+            self._tail = bytes(chunk[-MAC_BYTES:])  # a copy: the caller may reuse its buffer
+            return body
+        buffer = self._tail + chunk
+        cut = max(0, len(buffer) - MAC_BYTES)
+        self._tail = buffer[cut:]
+        return buffer[:cut]
+
+    def close(self) -> bytes:
+        """The trailing MAC, once the whole blob has been read."""
+        if self._received != self._expected:
+            _tampered("the attachment is shorter than its pointer says")
+        return self._tail
 
 
 class AttachmentVerifier:
@@ -274,33 +287,27 @@ class AttachmentVerifier:
     def __init__(self, key: bytes, digest: bytes, size: int) -> None:
         key = _check_bytes(key, KEY_BYTES, "key")
         self._digest = _check_bytes(digest, DIGEST_BYTES, "digest")
-        self._expected = blob_size(_check_size(size))
-        self._received = 0
+        self._reader = _BlobReader(_check_size(size))
         self._mac = _new_mac(key)
         self._hash = hashes.Hash(hashes.SHA256())
-        self._holdback = _MacHoldback()
         self._done = False
 
     def update(self, chunk: bytes) -> None:
         if self._done:
             _invalid("the verifier already finished")
-        self._received += len(chunk)
-        if self._received > self._expected:
-            # Refused at once: no need to download the rest of an oversized blob.
-            _tampered("the attachment is longer than its pointer says")
+        body = self._reader.read(chunk)
         self._hash.update(chunk)
-        self._mac.update(self._holdback.split(chunk))
+        self._mac.update(body)
 
     def finish(self) -> None:
         """Return if the blob is the one the pointer names; raise AttachmentTampered if not."""
         if self._done:
             _invalid("the verifier already finished")
         self._done = True
-        if self._received != self._expected:
-            _tampered("the attachment is shorter than its pointer says")
+        tag = self._reader.close()
         actual = self._hash.finalize()
         try:
-            self._mac.verify(self._holdback.tail)  # constant-time
+            self._mac.verify(tag)  # constant-time
         except InvalidSignature:
             _tampered("the attachment's MAC does not match its key")
         if not std_hmac.compare_digest(actual, self._digest):
@@ -319,22 +326,17 @@ class AttachmentDecryptor:
         self._key = _check_bytes(key, KEY_BYTES, "key")
         self._size = _check_size(size)
         self._padded = padded_size(size)
-        self._expected = blob_size(size)
-        self._received = 0
+        self._reader = _BlobReader(size)
         self._iv = b""
         self._cbc: CipherContext | None = None
         self._unpadder = padding.PKCS7(BLOCK_BYTES * 8).unpadder()
-        self._holdback = _MacHoldback()
         self._position = 0  # bytes of padded plaintext seen
         self._done = False
 
     def update(self, chunk: bytes) -> bytes:
         if self._done:
             _invalid("the decryptor already finished")
-        self._received += len(chunk)
-        if self._received > self._expected:
-            _tampered("the attachment is longer than its pointer says")
-        body = self._holdback.split(chunk)
+        body = self._reader.read(chunk)
         if self._cbc is None:
             need = IV_BYTES - len(self._iv)
             self._iv += body[:need]
@@ -348,7 +350,8 @@ class AttachmentDecryptor:
         if self._done:
             _invalid("the decryptor already finished")
         self._done = True
-        if self._received != self._expected or self._cbc is None:
+        self._reader.close()
+        if self._cbc is None:  # unreachable: a full-length blob is longer than its iv
             _tampered("the attachment is shorter than its pointer says")
         try:
             last = self._unpadder.update(self._cbc.finalize()) + self._unpadder.finalize()

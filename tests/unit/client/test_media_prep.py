@@ -71,6 +71,22 @@ def test_jpeg_loses_exif_gps_comment_and_xmp(tmp_path: Path) -> None:
     assert source.read_bytes() == raw  # the original is never touched
 
 
+def test_a_camera_mpo_becomes_a_stripped_single_jpeg(tmp_path: Path) -> None:
+    # Phone cameras write MPO (a JPEG with more pictures after it); Pillow opens it as "MPO".
+    source = tmp_path / "IMG_0001.jpg"
+    depth = Image.new("RGB", (300, 200), (0, 255, 0))
+    picture().save(source, format="MPO", save_all=True, append_images=[depth], exif=gps_exif())
+    with Image.open(source) as check:
+        assert check.format == "MPO"
+
+    prepared = prepare(source, tmp_path / "work")
+
+    assert prepared.content_type == "image/jpeg" and prepared.path != source
+    assert_stripped(prepared.path)
+    with Image.open(prepared.path) as out:
+        assert out.format == "JPEG" and getattr(out, "n_frames", 1) == 1
+
+
 def test_orientation_6_is_applied_to_the_pixels(tmp_path: Path) -> None:
     source = tmp_path / "portrait.jpg"
     picture(300, 200).save(source, exif=gps_exif(orientation=6), quality=95)
@@ -145,10 +161,15 @@ def test_gif_is_sent_unchanged_with_its_measurements(tmp_path: Path) -> None:
 def test_animated_png_keeps_its_frames(tmp_path: Path) -> None:
     source = tmp_path / "anim.png"
     frames = [picture(), picture().rotate(180)]
-    frames[0].save(source, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    frames[0].save(
+        source, save_all=True, append_images=frames[1:], duration=100, loop=0, exif=gps_exif()
+    )
+    assert SECRET in source.read_bytes()
 
     prepared = prepare(source, tmp_path / "work")
 
+    assert prepared.path != source
+    assert_stripped(prepared.path)
     with Image.open(prepared.path) as out:
         assert getattr(out, "n_frames", 1) == 2
 

@@ -171,6 +171,24 @@ def test_streaming_in_odd_chunks_equals_one_shot(chunk: int) -> None:
     assert decrypt(one_shot, KEY, len(data), chunk) == data
 
 
+def test_a_reused_read_buffer_is_safe() -> None:
+    # A streaming reader may refill one bytearray for every chunk (readinto).
+    data = os.urandom(10_000)
+    blob, key, digest = encrypt_attachment(data, KEY, IV)
+    buffer = bytearray(777)
+    encryptor = AttachmentEncryptor(KEY, len(data), iv=IV)
+    verifier = AttachmentVerifier(key, digest, len(data))
+    out = b""
+    for piece in chunks(data, 777):
+        buffer[: len(piece)] = piece
+        out += encryptor.update(bytes(memoryview(buffer)[: len(piece)]))
+    assert out + encryptor.finish() == blob
+    for piece in chunks(blob, 777):
+        buffer[: len(piece)] = piece
+        verifier.update(memoryview(buffer)[: len(piece)])
+    verifier.finish()
+
+
 def test_first_output_starts_with_the_iv_even_for_tiny_chunks() -> None:
     encryptor = AttachmentEncryptor(KEY, 3, iv=IV)
     assert encryptor.update(b"a") == IV
