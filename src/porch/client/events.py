@@ -102,6 +102,48 @@ class GroupUpdated:
 
 
 @dataclass(frozen=True, slots=True)
+class ReactionChanged:
+    """``reactor`` reacted to message ``id`` by ``author`` in ``peer``'s conversation (history
+    peer: an account id, or "g:<group id>"); an empty emoji means the reaction was removed."""
+
+    peer: str
+    id: str
+    author: str
+    reactor: str
+    emoji: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEdited:
+    """``author`` edited message ``id``: ``text`` is its body now (history keeps the rest)."""
+
+    peer: str
+    id: str
+    author: str
+    text: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDeleted:
+    """``author`` deleted message ``id`` for everyone; history shows a "deleted" marker."""
+
+    peer: str
+    id: str
+    author: str
+
+
+@dataclass(frozen=True, slots=True)
+class TimerChanged:
+    """The conversation's disappearing-message timer is now ``seconds`` (0: off), set by
+    ``by`` ("" when a group fetch could not tell who)."""
+
+    peer: str
+    seconds: int
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionChanged:
     connected: bool
 
@@ -121,6 +163,10 @@ Event = (
     | DevicesChanged
     | DecryptionFailed
     | GroupUpdated
+    | ReactionChanged
+    | MessageEdited
+    | MessageDeleted
+    | TimerChanged
     | ConnectionChanged
     | Drained
 )

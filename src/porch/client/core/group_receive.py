@@ -9,6 +9,7 @@ sender's connection (group_send), so it would have come first. No retry is asked
 
 Contents inside Megolm: a text (stored in ``g:<group>`` with its author; this account's own
 texts from its other devices are stored as outgoing, the sent copy of a group send), a
+reaction, edit or delete (porch.client.core.rich), a
 ``group_update`` (GroupUpdated, and the group is fetched again), a ``group_state_key`` and
 typing (online only, never stored). Over Olm: ``group_key`` (GroupCrypto.receive_key),
 ``group_state_key`` and ``group_update``. Delivery receipts for group texts go 1:1 to the
@@ -26,9 +27,18 @@ from porch.client.core.context import CoreState
 from porch.client.core.group_sync import GroupSync
 from porch.client.core.groups import GroupCrypto
 from porch.client.core.handlers import Envelope, Handlers
-from porch.client.core.rich import expires_at, message_event, text_extra
+from porch.client.core.rich import GroupRichHandler, expires_at, message_event, text_extra
 from porch.client.events import DecryptionFailed, TypingEvent
-from porch.crypto.content import GroupKey, GroupStateKey, GroupUpdate, Text, Typing
+from porch.crypto.content import (
+    Delete,
+    Edit,
+    GroupKey,
+    GroupStateKey,
+    GroupUpdate,
+    Reaction,
+    Text,
+    Typing,
+)
 from porch.crypto.errors import CryptoError
 from porch.crypto.group_message import decode_group_message
 from porch.failures import reason
@@ -150,6 +160,8 @@ class GroupReceiver:
         self.handlers.register(Text, GroupTextHandler())
         self.handlers.register(GroupUpdate, GroupUpdateHandler(sync))
         self.handlers.register(GroupStateKey, GroupStateKeyHandler(crypto, sync))
+        for kind in (Reaction, Edit, Delete):  # issue 8; a group's timer is in its state
+            self.handlers.register(kind, GroupRichHandler())
 
     def take(self, env: Envelope, frame: dict[str, Any]) -> None:
         state = self._state

@@ -15,11 +15,32 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from porch.client.core.context import CoreState
-from porch.client.core.rich import expires_at, message_event, text_extra
+from porch.client.core.rich import (
+    APPLIER,
+    DirectRichHandler,
+    RichAction,
+    expires_at,
+    message_event,
+    text_extra,
+)
 from porch.client.events import ReceiptEvent, TypingEvent
-from porch.crypto.content import Content, Receipt, Retry, Sent, Text, Typing, Unknown
+from porch.crypto.content import (
+    Content,
+    Delete,
+    Edit,
+    Reaction,
+    Receipt,
+    Retry,
+    Sent,
+    Text,
+    Timer,
+    Typing,
+    Unknown,
+)
 
 log = logging.getLogger("porch.client")
+
+_RICH: tuple[type[RichAction], ...] = (Reaction, Edit, Delete, Timer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +118,14 @@ class RetryHandler(_NothingToStore):
 class SentHandler:
     """A copy of what this account sent from another of its devices (spec D): a text shows
     as outgoing in the conversation with ``to``; a read receipt marks those received
-    messages read here too (read-state sync). From anyone else it means nothing."""
+    messages read here too (read-state sync); a reaction, edit, delete or timer applies as
+    this account's (issue 8). From anyone else it means nothing."""
 
     def persist(
         self, state: CoreState, env: Envelope, content: Sent, db: sqlite3.Connection
     ) -> bool:
+        if env.sender == state.account_id and isinstance(content.content, _RICH):
+            return APPLIER.persist(state, content.to, env.sender, content.content, db)
         if env.sender != state.account_id or not isinstance(content.content, Text):
             return env.sender == state.account_id
         text = content.content
@@ -125,6 +149,9 @@ class SentHandler:
             log.info("ignored a sent copy from another account")
             return
         inner = content.content
+        if isinstance(inner, _RICH):
+            APPLIER.react(state, content.to, env.sender, inner, new)
+            return
         if isinstance(inner, Receipt):
             if inner.kind == "read":
                 state.store.set_status(content.to, list(inner.ids), outgoing=False, status="read")
@@ -163,4 +190,6 @@ def default_handlers() -> Handlers:
     handlers.register(Retry, RetryHandler())
     handlers.register(Sent, SentHandler())
     handlers.register(Unknown, UnknownHandler())
+    for kind in _RICH:
+        handlers.register(kind, DirectRichHandler())
     return handlers

@@ -130,8 +130,10 @@ class PostgresStore(
         shared: SharedPayload | None,
         now: int,
         expires: int,
+        envelope_expires: int | None = None,
     ) -> StoredMessage:
         fut: asyncio.Future[StoredMessage] = asyncio.get_running_loop().create_future()
+        deadline = None if envelope_expires is None else min(expires, envelope_expires)
         self._submit(
             SendRequest(
                 sender_account,
@@ -141,6 +143,7 @@ class PostgresStore(
                 shared,
                 now,
                 expires,
+                deadline,
                 fut,
             )
         )
