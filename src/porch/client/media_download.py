@@ -160,13 +160,23 @@ async def _stream(
             with partial.open("r+b" if have else "wb") as out:
                 out.seek(have)
                 out.truncate()
-                async for chunk in response.aiter_bytes():  # as they arrive: kept on a drop
-                    if have + len(chunk) > total:
-                        raise _tampered()  # longer than the pointer says: refuse, keep nothing
-                    await asyncio.to_thread(out.write, chunk)
-                    have += len(chunk)
-                    if progress is not None:
-                        progress(have, total)
+                # Network chunks are small: written a MiB at a time, off the event loop, and
+                # what arrived before a drop is written too (the resume starts after it).
+                buffer = bytearray()
+                try:
+                    async for chunk in response.aiter_bytes():
+                        if have + len(buffer) + len(chunk) > total:
+                            buffer.clear()
+                            raise _tampered()  # longer than the pointer says: keep nothing
+                        buffer += chunk
+                        if len(buffer) >= CHUNK_BYTES:
+                            have += await asyncio.to_thread(out.write, bytes(buffer))
+                            buffer.clear()
+                        if progress is not None:
+                            progress(have + len(buffer), total)
+                finally:
+                    if buffer:
+                        have += await asyncio.to_thread(out.write, bytes(buffer))
                 await asyncio.to_thread(os.fsync, out.fileno())
     except httpx.TransportError as exc:
         raise _Dropped(type(exc).__name__) from None
