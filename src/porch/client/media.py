@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import secrets
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from porch.client.media_http import signed_url_client
 from porch.client.media_store import downloaded, record_download
 from porch.client.media_upload import upload
 from porch.crypto.attachment import new_key
-from porch.crypto.content import MAX_TEXT_BYTES, Text
+from porch.crypto.content import MAX_TEXT_BYTES
 
 if TYPE_CHECKING:
     from porch.client.api import HttpApi
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
     from porch.client.store import LocalStore
     from porch.client.transport import Transport
     from porch.client.waiters import SendResult
-    from porch.crypto.content import Attachment, Encodable
+    from porch.crypto.content import Attachment, Encodable, Quote, Text
 
 Progress = Callable[[int, int], None]
 
@@ -53,11 +52,25 @@ class MediaMixin:
 
         @property
         def account_id(self) -> str: ...
-        async def resolve(self, to: str) -> str: ...
+        async def conversation(self, peer: str) -> str: ...
+        def new_text(
+            self,
+            peer: str,
+            body: str,
+            *,
+            attachments: tuple[Attachment, ...] = (),
+            reply: Quote | None = None,
+            forwarded: bool = False,
+        ) -> Text: ...
         async def send_content(
-            self, peer: str, content: Encodable, *, ttl: int | None = None
+            self,
+            peer: str,
+            content: Encodable,
+            *,
+            ttl: int | None = None,
+            wait: bool = True,
+            timeout: float | None = 30.0,
         ) -> SendResult: ...
-        async def wait_sent(self, client_id: str, timeout: float | None = 30.0) -> SendResult: ...
 
     @property
     def downloads_dir(self) -> Path:
@@ -88,7 +101,7 @@ class MediaMixin:
         from porch.client.media_prep import prepare
         from porch.crypto.content import Attachment
 
-        peer = await self._media_peer(to)
+        peer = await self.conversation(to)
         with tempfile.TemporaryDirectory(prefix=".send-", dir=self.profile_dir) as work:
             # Pillow and the file reads are CPU and disk work: off the event loop.
             prepared = await asyncio.to_thread(prepare, Path(path), Path(work), voice=voice)
@@ -119,14 +132,8 @@ class MediaMixin:
             blurhash=prepared.blurhash,
             voice=prepared.voice,
         )
-        group = peer[len(GROUP_PEER_PREFIX) :] if peer.startswith(GROUP_PEER_PREFIX) else None
-        text = Text(
-            secrets.token_urlsafe(12), caption, now_ms(), group=group, attachments=(pointer,)
-        )
-        result = await self.send_content(peer, text)
-        if wait and not result.ts:
-            return await self.wait_sent(result.id, timeout)
-        return result
+        text = self.new_text(peer, caption, attachments=(pointer,))
+        return await self.send_content(peer, text, wait=wait, timeout=timeout)
 
     async def download(
         self,
@@ -152,11 +159,6 @@ class MediaMixin:
             raise _disk_error(exc, dest) from None
         record_download(self._store, attachment.id, path, peer, client_id, now_ms())
         return path
-
-    async def _media_peer(self, to: str) -> str:
-        if to.startswith(GROUP_PEER_PREFIX):
-            return GROUP_PEER_PREFIX + self.groups.find(to[len(GROUP_PEER_PREFIX) :])
-        return await self.resolve(to)
 
     def _recipient_devices(self, peer: str) -> int | None:
         """How many devices will download it (the server may delete the blob once they all
