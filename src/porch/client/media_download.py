@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -22,9 +21,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from porch.client.errors import AttachmentRejected, ServerError, ServerUnreachable
+from porch.client.errors import AttachmentRejected, ServerError
 from porch.client.media_api import MediaApi
-from porch.client.media_http import failure_of, resolve_url
+from porch.client.media_http import Attempts, Sleep, failure_of, resolve_url
 from porch.client.media_names import reserve_name
 from porch.crypto.attachment import AttachmentDecryptor, AttachmentVerifier, blob_size
 from porch.crypto.errors import AttachmentTampered
@@ -32,13 +31,9 @@ from porch.crypto.errors import AttachmentTampered
 if TYPE_CHECKING:
     from porch.crypto.content import Attachment
 
-log = logging.getLogger("porch.client.media")
-
 Progress = Callable[[int, int], None]
 
 CHUNK_BYTES = 1 << 20
-MAX_ATTEMPTS = 6
-BACKOFF_SECONDS = (0.2, 0.5, 1.0, 2.0, 4.0)
 
 PARTIAL_DIR = ".partial"
 
@@ -65,7 +60,7 @@ async def fetch(
     dest_dir: Path,
     *,
     progress: Progress | None = None,
-    sleep: Callable[[float], object] = asyncio.sleep,
+    sleep: Sleep = asyncio.sleep,
 ) -> Path:
     """Download, verify and decrypt ``pointer`` into dest_dir; returns the new file's path."""
     partial = dest_dir / PARTIAL_DIR / pointer.id
@@ -91,9 +86,11 @@ async def _fetch_blob(
     partial: Path,
     total: int,
     progress: Progress | None,
-    sleep: Callable[[float], object],
+    sleep: Sleep,
 ) -> None:
-    attempt = 0
+    attempts = Attempts(
+        "download", "the part received is kept; run the download again to resume", sleep
+    )
     url: httpx.URL | None = None
     while True:
         have = partial.stat().st_size if partial.exists() else 0
@@ -117,16 +114,7 @@ async def _fetch_blob(
                 url = None  # expired: ask for a fresh URL, no attempt used
                 continue
         except _Dropped as why:
-            attempt += 1
-            if attempt >= MAX_ATTEMPTS:
-                raise ServerUnreachable(
-                    f"the download failed {attempt} times ({why}); the part received is kept, "
-                    "run the download again to resume"
-                ) from None
-            log.info("download interrupted (%s): resuming, attempt %d", why, attempt + 1)
-            result = sleep(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS)) - 1])
-            if asyncio.iscoroutine(result):
-                await result
+            await attempts.failed(str(why))
 
 
 class _Dropped(Exception):
