@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from porch.client.core.context import now_ms
-from porch.client.errors import ClientCode, ClientError, MessageTooLong, ProfileError
+from porch.client.errors import ClientCode, ClientError, ProfileError
 from porch.client.groups import GROUP_PEER_PREFIX
 from porch.client.media_api import MediaApi
 from porch.client.media_blob import BlobSource
@@ -26,8 +26,8 @@ from porch.client.media_download import fetch
 from porch.client.media_http import signed_url_client
 from porch.client.media_store import downloaded, record_download
 from porch.client.media_upload import upload
+from porch.client.outgoing import check_length
 from porch.crypto.attachment import new_key
-from porch.crypto.content import MAX_TEXT_BYTES
 
 if TYPE_CHECKING:
     from porch.client.api import HttpApi
@@ -92,11 +92,7 @@ class MediaMixin:
         (+NUMBER, @USERNAME, an account id or "g:<group id>"). Nothing is sent unless the
         upload completed; with wait, returns once the server acknowledged the message."""
         caption = caption or ""
-        size = len(caption.encode("utf-8", "surrogatepass"))
-        if size > MAX_TEXT_BYTES:  # before the upload, not after it
-            raise MessageTooLong(
-                f"the caption is {size:,} bytes; the limit is {MAX_TEXT_BYTES:,} bytes: shorten it"
-            )
+        check_length(caption)  # before the upload, not after it
         # Here, not at the top: Pillow is slow to import, and most commands never need it.
         from porch.client.media_prep import prepare
         from porch.crypto.content import Attachment
