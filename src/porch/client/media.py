@@ -52,6 +52,8 @@ class MediaMixin:
 
         @property
         def account_id(self) -> str: ...
+        @property
+        def device_id(self) -> int: ...
         async def conversation(self, peer: str) -> str: ...
         def new_text(
             self,
@@ -159,7 +161,7 @@ class MediaMixin:
     def _recipient_devices(self, peer: str) -> int | None:
         """How many devices will download it (the server may delete the blob once they all
         did, spec §6): the devices this profile knows of, or None if it knows of none."""
-        mine = len(self._store.peer_devices(self.account_id))
+        mine = sum(d.device_id != self.device_id for d in self._store.peer_devices(self.account_id))
         if peer.startswith(GROUP_PEER_PREFIX):
             group = self._store.get_group(peer[len(GROUP_PEER_PREFIX) :])
             others = [] if group is None else [m.account_id for m in group.members]
