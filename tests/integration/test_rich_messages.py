@@ -7,6 +7,7 @@ The server only relays ciphertext here, so the store backend does not matter: SQ
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from porch.client.history import HistoryMessage
 from porch.crypto.content import Delete, Edit, Text
 from tests.integration.server import ServerProcess
 from tests.integration.test_linking import link_second
+from tests.integration.test_profiles import porch
 
 pytestmark = pytest.mark.parametrize("server_env", ["sqlite"], indirect=True)
 
@@ -214,3 +216,48 @@ async def test_group_reply_react_edit_delete_and_timer(
         assert got is not None and got.expires_at is not None
         notices = [m.text for m in b1.history(peer) if m.status == "notice"]
         assert any("set disappearing messages to 1 hour" in n for n in notices)
+
+
+async def test_the_rich_commands_end_to_end(register_client) -> None:  # type: ignore[no-untyped-def]
+    alice = await register_client(username="alice_r")
+    bob = await register_client(username="bob_r")
+    carol = await register_client(username="carol_r")
+    async with alice:
+        hello = await alice.send_text("@bob_r", "hello from alice")
+    ap, bp, cp = alice.profile_dir, bob.profile_dir, carol.profile_dir
+
+    async def run(profile: Path, *args: str, code: int = 0) -> tuple[str, str]:
+        got, out, err = await porch(profile, *args)
+        assert got == code, (args, got, out, err)
+        assert "Traceback" not in err
+        return out, err
+
+    await run(bp, "recv", "--wait", "1")
+    await run(bp, "react", "@alice_r", "last", "👍")
+    await run(bp, "reply", "@alice_r", hello.id[:8], "hi", "alice")
+    await run(ap, "recv", "--wait", "1")
+    out, _ = await run(ap, "history", "@bob_r")
+    assert "👍 @bob_r" in out and "> me: hello from alice" in out, out
+    await run(ap, "edit", "@bob_r", "-2", "hello, edited")
+    _, err = await run(ap, "edit", "@bob_r", "last", "not mine", code=2)
+    assert err.strip().splitlines()[-1].startswith("porch: you can only edit your own messages")
+    _, err = await run(ap, "timer", "@bob_r", "10x", code=2)
+    assert "give 30s, 5m, 1h, 1d or 1w" in err
+    out, _ = await run(ap, "timer", "@bob_r", "1d")
+    assert "Disappearing messages set to 1 day." in out
+    _, err = await run(bp, "react", "@alice_r", "nosuchid", "👍", code=2)
+    assert "no message 'nosuchid'" in err
+    await run(bp, "recv", "--wait", "1")
+    out, _ = await run(bp, "history", "@alice_r")
+    assert "Disappearing messages: 1 day" in out and "hello, edited (edited)" in out, out
+    await run(bp, "forward", "@alice_r", hello.id, "@carol_r")
+    await run(ap, "delete", "@bob_r", hello.id)
+    await run(bp, "recv", "--wait", "1")
+    out, _ = await run(bp, "history", "@alice_r", "--json")
+    records = {r["id"]: r for r in map(json.loads, out.splitlines())}
+    assert records[hello.id]["deleted"] and records[hello.id]["text"] == ""
+    await run(cp, "recv", "--wait", "1")
+    out, _ = await run(cp, "history", "@bob_r")
+    assert "hello, edited (forwarded)" in out, out
+    _, err = await run(bp, "forward", "@alice_r", "last", *["@carol_r"] * 6, code=2)
+    assert "at most 5 chats" in err
