@@ -67,7 +67,7 @@ async def test_no_download_lists_and_download_fetches_later(
     record = next(json.loads(line) for line in out.splitlines() if "attachments" in line)
     (att,) = record["attachments"]
     assert (att["name"], att["size"]) == ("voice.ogg", 5000) and "path" not in att
-    assert f"porch download {alice_id} {record['id']}" in att["text"]
+    assert f"porch download {alice_id} {record['id']}" in att["line"]
     assert not (bob / "downloads").exists() or not any((bob / "downloads").iterdir())
     code, out, err = await porch(bob, "download", alice_id, "last")
     assert code == 0, err

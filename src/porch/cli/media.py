@@ -139,7 +139,7 @@ async def save_attachments(
                 record["path"] = str(path)
             except ClientError as exc:
                 record |= {"error": exc.code, "message": str(exc)}
-        record["text"] = _describe(record, human_size(att.size), peer, client_id)
+        record["line"] = _describe(record, human_size(att.size), peer, client_id)
         records.append(record)
     return records
 
@@ -155,7 +155,7 @@ def _describe(record: dict[str, Any], size: str, peer: str, client_id: str) -> s
 
 def print_attachments(records: list[dict[str, Any]]) -> None:
     for record in records:
-        print(record["text"], flush=True)
+        print(record["line"], flush=True)
 
 
 async def download(args: argparse.Namespace) -> int:

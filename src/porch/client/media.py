@@ -112,7 +112,7 @@ class MediaMixin:
                         http,
                         source,
                         recipients=self._recipient_devices(peer),
-                        progress=progress,
+                        progress=_in_file_bytes(progress, prepared.size),
                     )
             finally:
                 source.close()
@@ -152,7 +152,13 @@ class MediaMixin:
         try:
             dest.mkdir(parents=True, exist_ok=True)
             async with signed_url_client(self._transport.http_transport()) as http:
-                path = await fetch(MediaApi(self.api), http, attachment, dest, progress=progress)
+                path = await fetch(
+                    MediaApi(self.api),
+                    http,
+                    attachment,
+                    dest,
+                    progress=_in_file_bytes(progress, attachment.size),
+                )
         except OSError as exc:
             raise _disk_error(exc, dest) from None
         record_download(self._store, attachment.id, path, peer, client_id, now_ms())
@@ -172,6 +178,19 @@ class MediaMixin:
         if not counts or 0 in counts:
             return None
         return sum(counts) + mine
+
+
+def _in_file_bytes(progress: Progress | None, size: int) -> Progress | None:
+    """The engine counts blob bytes (a little more: iv, padding, MAC); callers see the
+    file's own size, so a bar ends at the number the file manager shows."""
+    if progress is None:
+        return None
+    report = progress
+
+    def scaled(done: int, total: int) -> None:
+        report(done * size // total if total else size, size)
+
+    return scaled
 
 
 def _disk_error(exc: OSError, dest: Path) -> ClientError:
