@@ -65,18 +65,8 @@ class SqlMessageStore(SqlDomain):
         expires: int,
         envelope_expires: int | None = None,
     ) -> StoredMessage:
-        return await self._write(
-            lambda: store_one(
-                sender_account,
-                sender_device,
-                client_id,
-                destinations,
-                shared,
-                now,
-                expires,
-                envelope_expires,
-            )
-        )
+        send = (sender_account, sender_device, client_id, destinations, shared, now, expires)
+        return await self._write(lambda: store_one(*send, envelope_expires))
 
     async def delete_envelopes(self, account_id: str, device_id: int, ids: Sequence[int]) -> int:
         def op() -> Op[int]:
