@@ -116,6 +116,11 @@ class SqlMessageStore(SqlDomain):
         return await self._write(op)
 
 
+def deadline_of(expires: int, envelope_expires: int | None) -> int | None:
+    """A ttl send's envelope expiry, never past the retention's `expires`; None without one."""
+    return None if envelope_expires is None else min(expires, envelope_expires)
+
+
 def store_one(
     sender_account: str,
     sender_device: int,
@@ -130,7 +135,7 @@ def store_one(
         # A resend: acknowledged with the first copy's timestamp, stored nowhere.
         ts = yield value(SENT_TS, sender_account, sender_device, client_id)
         return StoredMessage(int(ts), (), True)
-    deadline = None if envelope_expires is None else min(expires, envelope_expires)
+    deadline = deadline_of(expires, envelope_expires)
     until = expires if deadline is None else deadline
     payload_id = None
     if shared is not None:
