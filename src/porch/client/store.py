@@ -16,6 +16,7 @@ from pathlib import Path
 
 from porch.client.contacts import Contacts, PeerDeviceRow
 from porch.client.group_store import GROUP_SCHEMA, GroupStore
+from porch.client.outbox_store import OutboxItem, OutboxQueue
 from porch.client.shared import SharedState
 from porch.client.verified import VerifiedKeys
 from porch.crypto.at_rest import Sealer
@@ -90,6 +91,8 @@ MIGRATIONS = [
         "CREATE INDEX IF NOT EXISTS messages_peer ON messages (peer, id)",
         "CREATE INDEX IF NOT EXISTS messages_unshown ON messages (shown, id)",
     ],
+    # A disappearing message's timer (seconds from `created`): the send frame's ttl (spec §7).
+    ["ALTER TABLE outbox ADD COLUMN ttl INTEGER"],
 ]
 
 # Several processes share client.db (docs/design.md, "Several processes on one profile"): a
@@ -109,15 +112,6 @@ STATUS_ORDER = {
     "failed": 4,
     "cancelled": 4,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxItem:
-    seq: int
-    client_id: str
-    recipient: str
-    content: bytes  # encoded content, unsealed
-    ephemeral: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +140,7 @@ class Conversation:
     unread: int
 
 
-class LocalStore(Contacts, SharedState, VerifiedKeys, GroupStore):
+class LocalStore(OutboxQueue, Contacts, SharedState, VerifiedKeys, GroupStore):
     def __init__(self, path: Path, sealer: Sealer) -> None:
         self._sealer = sealer
         self._db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
@@ -214,41 +208,6 @@ class LocalStore(Contacts, SharedState, VerifiedKeys, GroupStore):
 
     def all_sessions(self) -> list[tuple[str, int, str]]:
         return self._db.execute("SELECT account_id, device_id, pickle FROM sessions").fetchall()
-
-    # Outbox ----------------------------------------------------------------------------------
-
-    def enqueue(
-        self, client_id: str, recipient: str, content: bytes, ephemeral: bool, now: int
-    ) -> None:
-        sealed = self._sealer.seal(content, aad=b"outbox:" + client_id.encode())
-        self._db.execute(
-            "INSERT INTO outbox (client_id, recipient, content, ephemeral, created)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (client_id, recipient, sealed, int(ephemeral), now),
-        )
-
-    def pending(self, after_seq: int, limit: int) -> list[OutboxItem]:
-        rows = self._db.execute(
-            "SELECT seq, client_id, recipient, content, ephemeral FROM outbox"
-            " WHERE seq > ? AND state = 'queued' ORDER BY seq LIMIT ?",
-            (after_seq, limit),
-        ).fetchall()
-        return [
-            OutboxItem(s, c, r, self._sealer.open(body, aad=b"outbox:" + c.encode()), bool(e))
-            for s, c, r, body, e in rows
-        ]
-
-    def outbox_size(self) -> int:
-        """Items still to send (failed ones never are)."""
-        row = self._db.execute("SELECT COUNT(*) FROM outbox WHERE state = 'queued'").fetchone()
-        return int(row[0])
-
-    def dequeue(self, client_id: str) -> str | None:
-        """Remove an acknowledged (or abandoned) item; returns its recipient."""
-        row = self._db.execute(
-            "DELETE FROM outbox WHERE client_id = ? RETURNING recipient", (client_id,)
-        ).fetchone()
-        return None if row is None else str(row[0])
 
     # History ---------------------------------------------------------------------------------
 

@@ -364,17 +364,27 @@ class MessageStore(Protocol):
         shared: SharedPayload | None,
         now: int,
         expires: int,
+        envelope_expires: int | None = None,
     ) -> StoredMessage:
         """One envelope per copy of every destination, the shared payload (once, if given)
         and the send's idempotency record, in one transaction; a client_id seen before stores
         nothing and answers with the first send's timestamp. Sends commit in the order they
         were made. The envelopes returned carry the body they deliver (the shared one for
-        copies without their own). Every copy without a body needs `shared`."""
+        copies without their own). Every copy without a body needs `shared`.
+
+        Everything expires at `expires` (the retention), except that a send with a ttl gives
+        its envelopes and payload the earlier `envelope_expires` (which they carry too); its
+        idempotency record keeps `expires`, so a late resend is still known (spec §7)."""
         ...
 
     async def fetch_envelopes(
-        self, account_id: str, device_id: int, limit: int
-    ) -> list[Envelope]: ...
+        self, account_id: str, device_id: int, limit: int, now: int | None = None
+    ) -> list[Envelope]:
+        """The device's oldest envelopes, up to limit. With now, those expired by then are
+        never returned: they are deleted (with their orphaned payloads) as they are met, and
+        the page is filled from behind them, so a short page still means the queue's end."""
+        ...
+
     async def delete_envelopes(self, account_id: str, device_id: int, ids: Sequence[int]) -> int:
         """Delete the device's envelopes among ids, and every shared payload none points at
         any more. Returns how many envelopes were deleted."""
