@@ -18,16 +18,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from porch.client.core.context import now_ms
-from porch.client.errors import ClientCode, ClientError, ProfileError
+from porch.client.errors import ClientCode, ClientError, ProfileError, UsageError
 from porch.client.groups import GROUP_PEER_PREFIX
 from porch.client.media_api import MediaApi
 from porch.client.media_blob import BlobSource
 from porch.client.media_download import fetch
-from porch.client.media_http import signed_url_client
+from porch.client.media_http import human_size, signed_url_client
 from porch.client.media_store import downloaded, record_download
 from porch.client.media_upload import upload
 from porch.client.outgoing import check_length
-from porch.crypto.attachment import new_key
+from porch.crypto.attachment import MAX_ATTACHMENT_SIZE, new_key
 
 if TYPE_CHECKING:
     from porch.client.api import HttpApi
@@ -103,6 +103,11 @@ class MediaMixin:
         with tempfile.TemporaryDirectory(prefix=".send-", dir=self.profile_dir) as work:
             # Pillow and the file reads are CPU and disk work: off the event loop.
             prepared = await asyncio.to_thread(prepare, Path(path), Path(work), voice=voice)
+            if prepared.size > MAX_ATTACHMENT_SIZE:  # the wire bound (spec §1)
+                raise UsageError(
+                    f"{prepared.name} is {human_size(prepared.size)}; no attachment can be "
+                    f"larger than {human_size(MAX_ATTACHMENT_SIZE)}"
+                )
             key = new_key()
             source = BlobSource(prepared.path, prepared.size, key)
             try:

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from porch.client.errors import AttachmentRejected, ServerError
+from porch.client.errors import AttachmentRejected, ClientCode, ServerError
 from porch.client.media_api import MediaApi
 from porch.client.media_http import Attempts, Sleep, failure_of, resolve_url
 from porch.client.media_names import reserve_name
 from porch.crypto.attachment import AttachmentDecryptor, AttachmentVerifier, blob_size
-from porch.crypto.errors import AttachmentTampered
+from porch.crypto.errors import AttachmentTampered, CryptoError
 
 if TYPE_CHECKING:
     from porch.crypto.content import Attachment
@@ -63,9 +63,16 @@ async def fetch(
     sleep: Sleep = asyncio.sleep,
 ) -> Path:
     """Download, verify and decrypt ``pointer`` into dest_dir; returns the new file's path."""
+    try:
+        total = blob_size(pointer.size)
+    except CryptoError:  # a size past the wire bound (spec §1): no blob can match it
+        raise AttachmentRejected(
+            f"the attachment claims {pointer.size:,} bytes, more than any attachment can hold; "
+            "it cannot be downloaded",
+            code=ClientCode.ATTACHMENT_INVALID,
+        ) from None
     partial = dest_dir / PARTIAL_DIR / pointer.id
     partial.parent.mkdir(parents=True, exist_ok=True)
-    total = blob_size(pointer.size)
     await _fetch_blob(media, http, pointer.id, partial, total, progress, sleep)
     try:
         await asyncio.to_thread(_verify, partial, pointer)
@@ -111,8 +118,8 @@ async def _fetch_blob(
                     raise _tampered()
                 url = resolve_url(media.base_url, info.url)
             if await _stream(http, url, partial, have, total, progress):
-                url = None  # expired: ask for a fresh URL, no attempt used
-                continue
+                url = None  # expired (or refused): the next attempt asks for a fresh URL
+                raise _Dropped("the download URL was refused")
         except _Dropped as why:
             await attempts.failed(str(why))
 

@@ -37,9 +37,6 @@ class Uploaded:
 class _Retry(Exception):
     """A part failed in a way another attempt may fix (network, 5xx, expired URL)."""
 
-    def __init__(self, why: str) -> None:
-        super().__init__(why)
-
 
 def too_large(exc: ServerError, size: int) -> ServerError:
     """media_too_large in the file's own size: the server measured the blob, a little larger
