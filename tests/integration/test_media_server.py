@@ -239,3 +239,25 @@ async def test_expired_blobs_are_swept_and_their_urls_answer_404(
         assert media_files(expiring) == []
     finally:
         await alice.aclose()
+
+
+async def test_a_part_cut_off_mid_body_is_not_counted(
+    server: ServerProcess, pair: tuple[MediaHttp, MediaHttp]
+) -> None:
+    alice, _ = pair
+    blob = os.urandom(2 * PART)
+    slot = await alice.slot(len(blob))
+    url = slot["parts"][0]["url"]
+    _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    head = f"PUT {url} HTTP/1.1\r\nHost: x\r\nContent-Length: {PART}\r\n\r\n"
+    writer.write(head.encode() + blob[: PART // 2])
+    await writer.drain()
+    await asyncio.sleep(0.3)
+    writer.close()
+    await writer.wait_closed()
+    await asyncio.sleep(0.3)
+    status = await alice.ok("GET", f"/v1/media/uploads/{slot['id']}")
+    assert status["received"] == [] and [p["n"] for p in status["parts"]] == [1, 2]
+    await alice.complete(slot["id"], await alice.put_parts(status, blob))
+    assert await alice.fetch(slot["id"]) == blob
+    assert "unhandled" not in server.log_path.read_text()
