@@ -114,7 +114,7 @@ async def test_part_urls_refused(pair: tuple[MediaHttp, MediaHttp]) -> None:
     await refused(url1, part1 + b"x", 413, "request_too_large")
     await refused(url1, part1[:-1], 400, "bad_request")
     # The part PUT is exempt from the 256 KiB body limit only on its own path.
-    r = await alice.api.put("/v1/devices/list", content=b"x" * (300 * 1024))
+    r = await alice.http.put("/v1/devices/list", content=b"x" * (300 * 1024))
     assert r.status_code == 413
 
     etags = await alice.put_parts(slot, blob)

@@ -92,6 +92,12 @@ def not_found() -> ProtocolError:
     )
 
 
+def upload_done() -> ProtocolError:
+    return ProtocolError(
+        ErrorCode.MEDIA_UPLOAD_DONE, "this upload is complete; it takes no more parts"
+    )
+
+
 class MediaService:
     def __init__(
         self,
@@ -242,9 +248,7 @@ class MediaService:
         ):
             raise not_found()
         if record.complete:
-            raise ProtocolError(
-                ErrorCode.MEDIA_UPLOAD_DONE, "this upload is complete; it takes no more parts"
-            )
+            raise upload_done()
         return record
 
     @staticmethod
