@@ -261,3 +261,14 @@ async def test_a_part_cut_off_mid_body_is_not_counted(
     await alice.complete(slot["id"], await alice.put_parts(status, blob))
     assert await alice.fetch(slot["id"]) == blob
     assert "unhandled" not in server.log_path.read_text()
+
+
+async def test_odd_numbers_in_a_part_url_are_refused_not_crashed(
+    pair: tuple[MediaHttp, MediaHttp],
+) -> None:
+    alice, _ = pair
+    slot = await alice.slot(100)
+    path = urlsplit(slot["parts"][0]["url"]).path
+    for url in (f"{path[:-1]}²?exp=1&sig=x", f"{path}?exp=¹²&sig=x", f"{path[:-1]}-1?exp=1&sig=x"):
+        r = await alice.put(url, b"x" * 100)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "media_url_invalid", url

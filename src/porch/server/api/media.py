@@ -126,7 +126,7 @@ async def download(media_id: MediaId, who: PrincipalDep, svc: ServicesDep) -> Do
 
 
 def _number(text: str) -> int:
-    return int(text) if text.isdigit() and len(text) <= 18 else -1
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else -1
 
 
 @router.put("/parts/{media_id}/{n}")
