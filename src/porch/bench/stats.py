@@ -3,7 +3,8 @@
 :class:`ProcessSampler` watches a set of processes (the server's, with their children) from a
 thread with psutil: CPU time is read at the start and end of the measured phase, so the CPU
 figure is exact over that phase; RSS is sampled every ``interval`` seconds for the peak and for
-the time series drawn in the PNG.
+the time series drawn in the PNG. Per process (each watched pid with its children) and per
+thread of each watched process, CPU time is read at the same two instants (cpu.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psutil  # type: ignore[import-untyped, unused-ignore]
+
+from porch.bench.cpu import ThreadTimes, split_threads, thread_times
 
 MB = 1024 * 1024
 
@@ -96,6 +99,10 @@ class PhaseFigures:
     rss_start_mb: float
     rss_end_mb: float
     wall_s: float
+    cpu_s: float = 0.0  # CPU seconds (user + system) over the phase, all processes
+    process_cpu_s: list[float] = field(default_factory=list)  # per watched pid, with children
+    # Summed over the watched processes' own threads: main, busiest, other (cpu.split_threads).
+    threads_cpu_s: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -110,10 +117,13 @@ class ProcessSampler:
     _peak: int = 0
     _phase: tuple[float, float, int] | None = None  # monotonic, cpu s, rss at mark_start
     _t0: float = 0.0
+    # Per watched pid at mark_start: CPU seconds of its tree, its own threads' times.
+    _per_pid: list[tuple[float, ThreadTimes | None]] = field(default_factory=list)
 
     def __enter__(self) -> ProcessSampler:
         self._t0 = time.monotonic()
         self._procs = _tree(self.pids)
+        self._trees = [_tree([pid]) for pid in self.pids]
         self._thread = threading.Thread(target=self._loop, name="bench-sampler", daemon=True)
         self._thread.start()
         return self
@@ -139,21 +149,33 @@ class ProcessSampler:
         """Start of the measured phase; resets the peak."""
         rss = _rss(self._procs)
         self._peak = rss
+        self._per_pid = [(_cpu_seconds(t), thread_times(t[0]) if t else None) for t in self._trees]
         self._phase = (time.monotonic(), _cpu_seconds(self._procs), rss)
 
     def mark_end(self) -> PhaseFigures:
         if self._phase is None:
             raise RuntimeError("mark_end() without mark_start()")
         t0, cpu0, rss0 = self._phase
+        cpu = _cpu_seconds(self._procs) - cpu0
         wall = max(1e-9, time.monotonic() - t0)
         rss = _rss(self._procs)
         self._peak = max(self._peak, rss)
+        threads = {"main": 0.0, "busiest": 0.0, "other": 0.0}
+        per_process: list[float] = []
+        for tree, (tree_cpu0, before) in zip(self._trees, self._per_pid, strict=True):
+            per_process.append(round(_cpu_seconds(tree) - tree_cpu0, 3))
+            if before is not None:
+                for role, seconds in split_threads(before, thread_times(tree[0])).items():
+                    threads[role] += seconds
         return PhaseFigures(
-            cpu_pct=round(100 * (_cpu_seconds(self._procs) - cpu0) / wall, 1),
+            cpu_pct=round(100 * cpu / wall, 1),
             peak_rss_mb=round(self._peak / MB, 1),
             rss_start_mb=round(rss0 / MB, 1),
             rss_end_mb=round(rss / MB, 1),
             wall_s=round(wall, 3),
+            cpu_s=round(cpu, 3),
+            process_cpu_s=per_process,
+            threads_cpu_s={k: round(v, 3) for k, v in threads.items()},
         )
 
     def series_dict(self) -> dict[str, list[float]]:
