@@ -85,6 +85,7 @@ def _cpu(r: dict[str, Any], threads: set[str]) -> None:
     assert load["processes"] == len(load["per_process_cpu_s"]) >= 1
     assert load["cpu_s"] > 0 and load["cpu_pct"] > 0 and load["share_pct"] > 0, load
     assert isinstance(load["client_bound"], bool)
+    assert r["machine_others_pct"] >= 0 and r["server"]["machine_busy_pct"] > 0
 
 
 def test_pairs_measures_cpu_per_message_on_every_target(tmp_path: Path) -> None:

@@ -17,12 +17,18 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil  # type: ignore[import-untyped, unused-ignore]
 
+if TYPE_CHECKING:  # stats.py imports this module
+    from porch.bench.stats import PhaseFigures
+    from porch.bench.targets import Target
+
 #: A load process above this fraction of its CPU share was the run's limit (or one of them).
 CLIENT_BOUND = 0.9
+#: Other processes above this % of one core during a phase make its rates incomparable.
+BUSY_MACHINE_PCT = 25.0
 LIBUV_POOL = "libuv-worker"
 
 
@@ -49,6 +55,12 @@ def thread_times(proc: Any) -> ThreadTimes:
     return ThreadTimes(proc.pid, seconds, names)
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds every core of the machine has spent busy (not idle, not waiting for I/O)."""
+    t = psutil.cpu_times()
+    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
+
+
 def split_threads(before: ThreadTimes, after: ThreadTimes) -> dict[str, float]:
     """CPU seconds between two readings: ``main`` (the event loop), ``busiest`` (the busiest other
     thread outside uvloop's pool) and ``other``. A thread that started in between counts from
@@ -61,12 +73,12 @@ def split_threads(before: ThreadTimes, after: ThreadTimes) -> dict[str, float]:
     return {"main": main, "busiest": top, "other": sum(used.values())}
 
 
-def per_message(server: Any, delivered: int, kind: str) -> dict[str, Any]:
-    """``server_cpu_us_per_msg`` and its split by thread (``server_threads_us_per_msg``) from a
-    :class:`~porch.bench.stats.PhaseFigures` of the server over the measured phase."""
+def per_message(server: PhaseFigures, delivered: int, kind: str) -> dict[str, Any]:
+    """``server_cpu_us_per_msg`` and its split by thread (``server_threads_us_per_msg``) from
+    the server's figures over the measured phase."""
     if delivered <= 0:
         return {"server_cpu_us_per_msg": None, "server_threads_us_per_msg": {}}
-    threads: dict[str, float] = server.threads_cpu_s
+    threads = server.threads_cpu_s
     split = {"event_loop": threads.get("main", 0.0)}
     if kind == "sqlite":
         split["sqlite_writer"] = threads.get("busiest", 0.0)
@@ -115,11 +127,27 @@ def client_bound_note(load: dict[str, Any]) -> str:
 
 
 def figures(
-    server: Any, load_cpu_s: list[float], wall_s: float, delivered: int, target: Any
+    server: PhaseFigures, load_cpu_s: list[float], wall_s: float, delivered: int, target: Target
 ) -> dict[str, Any]:
     """The CPU fields of a scenario's result: server µs per delivered message (in all and by
-    thread) and ``load`` (the load generator's CPU, ``client_bound``); ``target`` is the
-    :class:`~porch.bench.targets.Target` the phase ran on."""
+    thread), ``load`` (the load generator's CPU, ``client_bound``) and what other processes on
+    the machine used meanwhile; ``target`` is the one the phase ran on."""
     return per_message(server, delivered, target.kind) | {
-        "load": load_figures(load_cpu_s, wall_s, len(target.nodes))
+        "load": load_figures(load_cpu_s, wall_s, len(target.nodes)),
+        "machine_others_pct": others_pct(server, load_cpu_s),
     }
+
+
+def others_pct(server: PhaseFigures, load_cpu_s: list[float]) -> float:
+    """What processes other than the server and the load generator used during the phase, in %
+    of one core: on a shared machine the rates (msgs/s, latency) of such a run are not the
+    target's own, while its CPU per message still is (it counts only the server's time)."""
+    ours = server.cpu_s + sum(load_cpu_s)
+    return round(max(0.0, server.machine_busy_pct - 100 * ours / max(1e-9, server.wall_s)), 1)
+
+
+def busy_machine_note(pct: float) -> str:
+    return (
+        f"the machine was busy: other processes used {pct:.0f}% of a core during the measured "
+        "phase; msgs/s and latency are not comparable with a quiet run (CPU per message is)"
+    )

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from porch.bench.cpu import client_bound_note
+from porch.bench.cpu import BUSY_MACHINE_PCT, busy_machine_note, client_bound_note
 from porch.bench.scenarios.base import Scenario, lookup
 from porch.bench.targets import RELAYS
 
@@ -77,6 +77,8 @@ def table(scenario: Scenario, doc: dict[str, Any]) -> str:
             lines.append(f"  {name}: timed out (--timeout {scenario.args.timeout:g} s)")
         if lookup(r, "load.client_bound"):
             lines.append(f"  {name}: WARNING {client_bound_note(r['load'])}")
+        if (r.get("machine_others_pct") or 0) > BUSY_MACHINE_PCT:
+            lines.append(f"  {name}: WARNING {busy_machine_note(r['machine_others_pct'])}")
     label = scenario.headline[1]
     for name, versus in ratios.items():
         for base, ratio in versus.items():

@@ -19,7 +19,7 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped, unused-ignore]
 
-from porch.bench.cpu import ThreadTimes, split_threads, thread_times
+from porch.bench.cpu import ThreadTimes, machine_busy_seconds, split_threads, thread_times
 
 MB = 1024 * 1024
 
@@ -103,6 +103,7 @@ class PhaseFigures:
     process_cpu_s: list[float] = field(default_factory=list)  # per watched pid, with children
     # Summed over the watched processes' own threads: main, busiest, other (cpu.split_threads).
     threads_cpu_s: dict[str, float] = field(default_factory=dict)
+    machine_busy_pct: float = 0.0  # every process on the machine, % of one core (cpu.py)
 
 
 @dataclass
@@ -116,6 +117,7 @@ class ProcessSampler:
     _thread: threading.Thread | None = None
     _peak: int = 0
     _phase: tuple[float, float, int] | None = None  # monotonic, cpu s, rss at mark_start
+    _machine0: float = 0.0  # the machine's busy CPU seconds at mark_start
     _t0: float = 0.0
     # Per watched pid at mark_start: CPU seconds of its tree, its own threads' times.
     _per_pid: list[tuple[float, ThreadTimes | None]] = field(default_factory=list)
@@ -150,6 +152,7 @@ class ProcessSampler:
         rss = _rss(self._procs)
         self._peak = rss
         self._per_pid = [(_cpu_seconds(t), thread_times(t[0]) if t else None) for t in self._trees]
+        self._machine0 = machine_busy_seconds()
         self._phase = (time.monotonic(), _cpu_seconds(self._procs), rss)
 
     def mark_end(self) -> PhaseFigures:
@@ -157,6 +160,7 @@ class ProcessSampler:
             raise RuntimeError("mark_end() without mark_start()")
         t0, cpu0, rss0 = self._phase
         cpu = _cpu_seconds(self._procs) - cpu0
+        machine = machine_busy_seconds() - self._machine0
         wall = max(1e-9, time.monotonic() - t0)
         rss = _rss(self._procs)
         self._peak = max(self._peak, rss)
@@ -176,6 +180,7 @@ class ProcessSampler:
             cpu_s=round(cpu, 3),
             process_cpu_s=per_process,
             threads_cpu_s={k: round(v, 3) for k, v in threads.items()},
+            machine_busy_pct=round(100 * machine / wall, 1),
         )
 
     def series_dict(self) -> dict[str, list[float]]:

@@ -11,9 +11,12 @@ import psutil
 
 from porch.bench.cpu import (
     ThreadTimes,
+    busy_machine_note,
     client_bound_note,
     figures,
     load_figures,
+    machine_busy_seconds,
+    others_pct,
     per_message,
     split_threads,
     thread_times,
@@ -115,3 +118,23 @@ def test_figures_takes_the_node_count_from_the_target() -> None:
     # Four processes on this machine's cores share them.
     cpus = os.cpu_count() or 1
     assert out["load"]["share_pct"] == round(100 * min(1.0, cpus / 4), 1)
+
+
+def test_others_is_what_the_machine_used_beyond_server_and_load() -> None:
+    # Over 2 s the machine was busy 3.1 core-seconds: the server used 1.0, the load 0.8.
+    server = PhaseFigures(
+        50.0, 0.0, 0.0, 0.0, 2.0, cpu_s=1.0, threads_cpu_s={}, machine_busy_pct=155.0
+    )
+    assert others_pct(server, [0.5, 0.3]) == 65.0
+    assert "65%" in busy_machine_note(65.0)
+    # Readings apart by a tick can make "ours" exceed the machine's: never negative.
+    quiet = PhaseFigures(50.0, 0.0, 0.0, 0.0, 2.0, cpu_s=1.0, machine_busy_pct=80.0)
+    assert others_pct(quiet, [0.7]) == 0.0
+
+
+def test_machine_busy_seconds_grows_while_this_process_spins() -> None:
+    before = machine_busy_seconds()
+    end = time.process_time() + 0.1
+    while time.process_time() < end:
+        pass
+    assert machine_busy_seconds() - before >= 0.05
