@@ -4,7 +4,7 @@ A sender sends M messages to a device that is not connected and waits until ever
 answered ``sent`` (stored). Then the device connects; the measured phase runs from the moment
 it starts connecting to the last envelope of the backlog, with the device acknowledging in
 batches (every 64 envelopes or 2 ms) as a real client does. Drain rate = M / that time. On a
-cluster the sender uses node A and the device node B. Not run against the relay, which keeps
+cluster the sender uses node A and the device node B. Not run against the relays, which keep
 nothing for a device that is offline. Server CPU per message = the server's CPU time over the
 measured phase / envelopes received (cpu.py).
 """
