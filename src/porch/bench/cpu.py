@@ -85,10 +85,15 @@ def per_message(server: PhaseFigures, delivered: int, kind: str) -> dict[str, An
         split["other"] = threads.get("other", 0.0)
     else:
         split["other"] = threads.get("busiest", 0.0) + threads.get("other", 0.0)
-    return {
+    out: dict[str, Any] = {
         "server_cpu_us_per_msg": round(1e6 * server.cpu_s / delivered, 1),
         "server_threads_us_per_msg": {k: round(1e6 * v / delivered, 1) for k, v in split.items()},
     }
+    if server.services_cpu_s:
+        out["services_us_per_msg"] = {
+            k: round(1e6 * v / delivered, 1) for k, v in server.services_cpu_s.items()
+        }
+    return out
 
 
 def load_figures(
@@ -139,10 +144,11 @@ def figures(
 
 
 def others_pct(server: PhaseFigures, load_cpu_s: list[float]) -> float:
-    """What processes other than the server and the load generator used during the phase, in %
-    of one core: on a shared machine the rates (msgs/s, latency) of such a run are not the
-    target's own, while its CPU per message still is (it counts only the server's time)."""
-    ours = server.cpu_s + sum(load_cpu_s)
+    """What processes other than the server (with its services) and the load generator used
+    during the phase, in % of one core: on a shared machine the rates (msgs/s, latency) of such
+    a run are not the target's own, while its CPU per message still is (it counts only the
+    server's time)."""
+    ours = server.cpu_s + sum(load_cpu_s) + sum(server.services_cpu_s.values())
     return round(max(0.0, server.machine_busy_pct - 100 * ours / max(1e-9, server.wall_s)), 1)
 
 

@@ -77,6 +77,12 @@ def table(scenario: Scenario, doc: dict[str, Any]) -> str:
             lines.append(f"  {name}: timed out (--timeout {scenario.args.timeout:g} s)")
         if lookup(r, "load.client_bound"):
             lines.append(f"  {name}: WARNING {client_bound_note(r['load'])}")
+        if r.get("services_us_per_msg"):
+            shares = ", ".join(f"{k} {v:g} us" for k, v in r["services_us_per_msg"].items())
+            lines.append(
+                f"  {name}: CPU per message: nodes {r['server_cpu_us_per_msg']:g} us, {shares} "
+                "(PostgreSQL's background and Redis serve the whole machine: upper bounds)"
+            )
         if (r.get("machine_others_pct") or 0) > BUSY_MACHINE_PCT:
             lines.append(f"  {name}: WARNING {busy_machine_note(r['machine_others_pct'])}")
     label = scenario.headline[1]

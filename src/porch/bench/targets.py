@@ -30,10 +30,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
 
+from porch.bench import services
 from porch.bench.raw import RawDevice, provision
 from porch.bench.relay_server import raise_nofile
 from porch.server.settings import Settings
@@ -153,6 +155,12 @@ class Target:
     @property
     def pids(self) -> list[int]:
         return [n.proc.pid for n in self.nodes]
+
+    def service_pids(self) -> dict[str, list[int]]:
+        """The cluster's PostgreSQL and Redis processes (services.py); none for other kinds."""
+        if self.kind != "cluster" or self.database is None:
+            return {}
+        return services.service_pids(self.database, urlsplit(REDIS_URL).port or 6379)
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "nodes": len(self.nodes)}

@@ -138,3 +138,16 @@ def test_machine_busy_seconds_grows_while_this_process_spins() -> None:
     while time.process_time() < end:
         pass
     assert machine_busy_seconds() - before >= 0.05
+
+
+def test_per_message_adds_the_services_of_a_cluster() -> None:
+    server = PhaseFigures(
+        0.0, 0.0, 0.0, 0.0, 1.0, cpu_s=0.3, threads_cpu_s={"main": 0.3},
+        services_cpu_s={"postgresql": 0.12, "redis": 0.01},
+    )  # fmt: skip
+    out = per_message(server, 1000, "cluster")
+    assert out["services_us_per_msg"] == {"postgresql": 120.0, "redis": 10.0}
+    # Their CPU is the target's, not the machine's "others".
+    server.machine_busy_pct = 43.0
+    assert others_pct(server, []) == 0.0
+    assert "services_us_per_msg" not in per_message(_phase(0.3, {"main": 0.3}), 1000, "sqlite")

@@ -167,7 +167,7 @@ def run_scenario(scenario: Scenario, chosen: list[str]) -> dict[str, Any]:
                 targets.running(kind, Path(tmp), nodes=args.nodes, env=env) as target,
             ):
                 scenario.setup(target)
-                with ProcessSampler(target.pids) as sampler:
+                with ProcessSampler(target.pids, services=target.service_pids) as sampler:
                     result = scenario.run(target, sampler)
                     result["server_series"] = sampler.series_dict()
                 result |= target.queue_left() if target.porch else {}
