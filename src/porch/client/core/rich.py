@@ -38,9 +38,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("porch.client")
 
-# Contents a user wrote (paused to a changed key, kept as failed, copied to one's devices).
-USER_KINDS = (Text, Reaction, Edit, Delete, Timer)
 RichAction = Reaction | Edit | Delete | Timer
+RICH_ACTIONS: tuple[type[RichAction], ...] = (Reaction, Edit, Delete, Timer)
+# Contents a user wrote (paused to a changed key, kept as failed, copied to one's devices).
+USER_KINDS = (Text, *RICH_ACTIONS)
 # An edit or delete stamped further ahead of this device's clock is refused: otherwise a
 # sender could keep its window open by dating its actions in the future.
 MAX_FUTURE_MS = 24 * 3600 * 1000
