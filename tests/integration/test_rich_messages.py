@@ -210,6 +210,8 @@ async def test_group_reply_react_edit_delete_and_timer(
         await until(lambda: find(b1, peer, sent.id).deleted, "group delete")  # type: ignore[union-attr]
 
         assert await a1.set_timer(peer, 3600) is None
+        mine = [m.text for m in a1.history(peer) if m.status == "notice"]
+        assert "You set disappearing messages to 1 hour" in mine
         await until(lambda: b1.timer_of(peer) == 3600, "group timer")
         later = await b1.send_content(peer, b1.new_text(peer, "with the timer"))
         await until(lambda: find(a1, peer, later.id) is not None, "timed group text")

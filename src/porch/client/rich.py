@@ -21,6 +21,7 @@ from porch.client.core.rich import (
     APPLIER,
     RichAction,
     describe_seconds,
+    group_timer_notice,
     within_window,
 )
 from porch.client.errors import UsageError
@@ -195,7 +196,11 @@ class RichMixin:
             raise UsageError("a disappearing timer is 0 (off) up to 365 days", code="bad_timer")
         target = await self.conversation(peer)
         if target.startswith("g:"):
+            before = self._store.get_group(target[2:])
             await self.groups.set_timer(target, seconds)
+            after = self._store.get_group(target[2:])
+            if after is not None:  # the notice line the other members add on their fetch
+                group_timer_notice(self._core.state, before, after, self.account_id)
             self._emit(TimerChanged(target, seconds, self.account_id))
             return None
         return await self._act(target, Timer(seconds, now_ms()), wait)
