@@ -1,12 +1,25 @@
 """End-to-end encryption building blocks: signatures, safety numbers, message content, Olm,
-Megolm group sessions, the sealed group state, keys at rest, provisioning of linked devices,
-and rich contents (attachment pointers, replies, reactions, edits, deletes, timers).
+Megolm group sessions, the sealed group state, the attachment cipher, keys at rest,
+provisioning of linked devices, and rich contents (attachment pointers, replies,
+reactions, edits, deletes, timers).
 
 Sans-IO apart from :mod:`porch.crypto.at_rest`, which reads and writes the profile's key files
 and the OS keyring. Byte layouts are specified in docs/protocol.md.
 """
 
 from porch.crypto.at_rest import OLM_PICKLE_LABEL, Sealer, load_or_create_profile_key
+from porch.crypto.attachment import (
+    MAX_ATTACHMENT_SIZE,
+    AttachmentDecryptor,
+    AttachmentEncryptor,
+    AttachmentVerifier,
+    EncryptorSnapshot,
+    blob_size,
+    decrypt_attachment,
+    encrypt_attachment,
+    new_key,
+    padded_size,
+)
 from porch.crypto.content import (
     MAX_TEXT_BYTES,
     PAD_BLOCK,
@@ -25,6 +38,7 @@ from porch.crypto.content import (
     unpad,
 )
 from porch.crypto.errors import (
+    AttachmentTampered,
     ContentError,
     CryptoError,
     DecryptError,
@@ -70,10 +84,15 @@ from porch.crypto.signing import (
 )
 
 __all__ = [
+    "MAX_ATTACHMENT_SIZE",
     "MAX_TEXT_BYTES",
     "OLM_PICKLE_LABEL",
     "PAD_BLOCK",
     "Attachment",
+    "AttachmentDecryptor",
+    "AttachmentEncryptor",
+    "AttachmentTampered",
+    "AttachmentVerifier",
     "Comparison",
     "Content",
     "ContentError",
@@ -81,6 +100,7 @@ __all__ = [
     "DecryptError",
     "Delete",
     "Edit",
+    "EncryptorSnapshot",
     "GroupKey",
     "GroupPlaintext",
     "GroupSettings",
@@ -113,17 +133,22 @@ __all__ = [
     "Typing",
     "Unknown",
     "blob_epoch",
+    "blob_size",
     "build_provisioning_uri",
     "decode_content",
+    "decrypt_attachment",
     "device_binding_payload",
     "encode_content",
+    "encrypt_attachment",
     "encrypt_provision",
     "group_key_payload",
     "load_or_create_profile_key",
     "must_rotate",
+    "new_key",
     "one_time_key_payload",
     "open_group_state",
     "pad",
+    "padded_size",
     "parse_provisioning_uri",
     "qr_text",
     "rotation_reason",
