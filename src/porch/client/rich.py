@@ -126,10 +126,12 @@ class RichMixin:
         forwarded: bool = False,
     ) -> Text:
         """A fresh text for ``peer``'s conversation ("g:<id>" names its group in it)."""
-        extras = {"attachments": attachments, "reply": reply, "forwarded": forwarded}
         if peer.startswith("g:"):
-            return self.groups.text(peer, body, **extras)
-        return Text(secrets.token_urlsafe(12), body, now_ms(), **extras)  # type: ignore[arg-type]
+            return self.groups.text(
+                peer, body, attachments=attachments, reply=reply, forwarded=forwarded
+            )
+        cid = secrets.token_urlsafe(12)
+        return Text(cid, body, now_ms(), attachments=attachments, reply=reply, forwarded=forwarded)
 
     # Replies, reactions, edits, deletes, forwards --------------------------------------------
 
