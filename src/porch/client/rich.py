@@ -211,8 +211,12 @@ class RichMixin:
 
     def expire_now(self) -> int:
         """Delete the disappearing messages whose time has come (with their reactions, edit
-        history and downloaded files); returns how many went."""
-        return len(self._store.expire(now_ms()))
+        history and downloaded files), and says so (MessageDeleted, expired); returns how many
+        went."""
+        gone = self._store.expire(now_ms())
+        for m in gone:
+            self._emit(MessageDeleted(m.peer, m.client_id, self._author_of(m), expired=True))
+        return len(gone)
 
     async def _expiry_loop(self) -> None:
         # On open, then every EXPIRE_EVERY seconds while the client runs (its task group).
