@@ -108,7 +108,7 @@ def _shown(client: Client, peer: str) -> list[HistoryMessage]:
 
 def pick(messages: list[HistoryMessage], msg: str) -> HistoryMessage:
     """The message MSG names among a conversation's (oldest first)."""
-    from porch.client.errors import UsageError
+    from porch.client.errors import ClientCode, UsageError
 
     live = [m for m in messages if not m.deleted]
     if msg == "last" or re.fullmatch(r"-\d{1,4}", msg):
@@ -128,7 +128,7 @@ def pick(messages: list[HistoryMessage], msg: str) -> HistoryMessage:
         raise UsageError(
             f"no message {printable(msg[:24])!r} in that conversation; "
             "`porch history PEER` shows their ids",
-            code="message_not_found",
+            code=ClientCode.MESSAGE_NOT_FOUND,
         )
     raise UsageError(f"{msg!r} starts {len(found)} message ids; give more of it")
 
@@ -192,11 +192,11 @@ async def delete(args: argparse.Namespace) -> int:
 
 
 async def forward(args: argparse.Namespace) -> int:
-    from porch.client.errors import UsageError
+    from porch.client.errors import ClientCode, UsageError
 
     if len(args.to) > 5:
         raise UsageError(
-            "you can forward a message to at most 5 chats at once", code="forward_limit"
+            "you can forward a message to at most 5 chats at once", code=ClientCode.FORWARD_LIMIT
         )
     async with _client(args) as client:
         peer = await _peer(client, args.peer)

@@ -21,9 +21,10 @@ from porch.client.core.rich import (
     APPLIER,
     RichAction,
     describe_seconds,
+    group_timer_notice,
     within_window,
 )
-from porch.client.errors import UsageError
+from porch.client.errors import ClientCode, UsageError
 from porch.client.events import Event, MessageDeleted, MessageEdited, ReactionChanged, TimerChanged
 from porch.client.history import MAX_EDITS, HistoryMessage
 from porch.client.outgoing import queue_outgoing, with_timer
@@ -125,24 +126,26 @@ class RichMixin:
         forwarded: bool = False,
     ) -> Text:
         """A fresh text for ``peer``'s conversation ("g:<id>" names its group in it)."""
-        extras = {"attachments": attachments, "reply": reply, "forwarded": forwarded}
         if peer.startswith("g:"):
-            return self.groups.text(peer, body, **extras)
-        return Text(secrets.token_urlsafe(12), body, now_ms(), **extras)  # type: ignore[arg-type]
+            return self.groups.text(
+                peer, body, attachments=attachments, reply=reply, forwarded=forwarded
+            )
+        cid = secrets.token_urlsafe(12)
+        return Text(cid, body, now_ms(), attachments=attachments, reply=reply, forwarded=forwarded)
 
     # Replies, reactions, edits, deletes, forwards --------------------------------------------
 
     async def reply(
-        self, peer: str, client_id: str, text: str, *, author: str | None = None
+        self, peer: str, client_id: str, text: str, *, author: str | None = None, wait: bool = True
     ) -> SendResult:
         """Reply to message ``client_id`` (by ``author``, when ids could clash) with ``text``."""
         target, found = await self._target(peer, client_id, author)
         m = found.message
         quote = Quote(m.client_id, self._author_of(m), _preview(m))
-        return await self.send_content(target, self.new_text(target, text, reply=quote))
+        return await self.send_content(target, self.new_text(target, text, reply=quote), wait=wait)
 
     async def react(
-        self, peer: str, client_id: str, emoji: str, *, author: str | None = None
+        self, peer: str, client_id: str, emoji: str, *, author: str | None = None, wait: bool = True
     ) -> SendResult:
         """React to a message with ``emoji`` ("" removes this account's reaction)."""
         if len(emoji.encode("utf-8", "surrogatepass")) > MAX_EMOJI_BYTES:
@@ -151,24 +154,24 @@ class RichMixin:
         m = found.message
         group = target[2:] if target.startswith("g:") else None
         reaction = Reaction(m.client_id, self._author_of(m), emoji, now_ms(), group=group)
-        return await self._act(target, reaction)
+        return await self._act(target, reaction, wait)
 
-    async def edit(self, peer: str, client_id: str, text: str) -> SendResult:
+    async def edit(self, peer: str, client_id: str, text: str, *, wait: bool = True) -> SendResult:
         """Replace the body of one of this account's messages (within 48 hours)."""
         target, found = await self._own(peer, client_id, "edit", "edited")
         if len(found.message.edits) >= MAX_EDITS:
             raise UsageError(
                 f"that message was edited {MAX_EDITS} times already; send a new one instead",
-                code="edit_limit",
+                code=ClientCode.EDIT_LIMIT,
             )
         group = target[2:] if target.startswith("g:") else None
-        return await self._act(target, Edit(client_id, text, now_ms(), group=group))
+        return await self._act(target, Edit(client_id, text, now_ms(), group=group), wait)
 
-    async def delete(self, peer: str, client_id: str) -> SendResult:
+    async def delete(self, peer: str, client_id: str, *, wait: bool = True) -> SendResult:
         """Delete one of this account's messages for everyone (within 48 hours)."""
         target, _ = await self._own(peer, client_id, "delete", "deleted")
         group = target[2:] if target.startswith("g:") else None
-        return await self._act(target, Delete(client_id, now_ms(), group=group))
+        return await self._act(target, Delete(client_id, now_ms(), group=group), wait)
 
     async def forward(self, peer: str, client_id: str, to: Sequence[str]) -> list[SendResult]:
         """Send a copy of a message (its text and the same attachment pointers: nothing is
@@ -176,7 +179,7 @@ class RichMixin:
         if not 1 <= len(to) <= MAX_FORWARD:
             raise UsageError(
                 f"you can forward a message to at most {MAX_FORWARD} chats at once",
-                code="forward_limit",
+                code=ClientCode.FORWARD_LIMIT,
             )
         _, found = await self._target(peer, client_id, None)
         m = found.message
@@ -187,25 +190,35 @@ class RichMixin:
             results.append(await self.send_content(target, text))
         return results
 
-    async def set_timer(self, peer: str, seconds: int) -> SendResult | None:
+    async def set_timer(self, peer: str, seconds: int, *, wait: bool = True) -> SendResult | None:
         """Turn disappearing messages on (``seconds``) or off (0) for a conversation. A 1:1
         timer is a content both sides apply; a group's lives in its sealed state, changed like
         its name (returns None then)."""
         if not 0 <= seconds <= MAX_TIMER_SECONDS:
-            raise UsageError("a disappearing timer is 0 (off) up to 365 days", code="bad_timer")
+            raise UsageError(
+                "a disappearing timer is 0 (off) up to 365 days", code=ClientCode.BAD_TIMER
+            )
         target = await self.conversation(peer)
         if target.startswith("g:"):
+            before = self._store.get_group(target[2:])
             await self.groups.set_timer(target, seconds)
+            after = self._store.get_group(target[2:])
+            if after is not None:  # the notice line the other members add on their fetch
+                group_timer_notice(self._core.state, before, after, self.account_id)
             self._emit(TimerChanged(target, seconds, self.account_id))
             return None
-        return await self._act(target, Timer(seconds, now_ms()))
+        return await self._act(target, Timer(seconds, now_ms()), wait)
 
     # Disappearing messages -------------------------------------------------------------------
 
     def expire_now(self) -> int:
         """Delete the disappearing messages whose time has come (with their reactions, edit
-        history and downloaded files); returns how many went."""
-        return len(self._store.expire(now_ms()))
+        history and downloaded files), and says so (MessageDeleted, expired); returns how many
+        went."""
+        gone = self._store.expire(now_ms())
+        for m in gone:
+            self._emit(MessageDeleted(m.peer, m.client_id, self._author_of(m), expired=True))
+        return len(gone)
 
     async def _expiry_loop(self) -> None:
         # On open, then every EXPIRE_EVERY seconds while the client runs (its task group).
@@ -235,7 +248,7 @@ class RichMixin:
             raise UsageError(
                 f"no message {client_id[:24]!r} in that conversation; "
                 "`porch history` shows their ids",
-                code="message_not_found",
+                code=ClientCode.MESSAGE_NOT_FOUND,
             )
         return target, found
 
@@ -247,23 +260,25 @@ class RichMixin:
         if found is None or found.message.deleted:
             other = self._store.find_by_id(target, client_id)
             if other is not None and not other.message.deleted:
-                raise UsageError(f"you can only {verb} your own messages", code="not_author")
+                raise UsageError(
+                    f"you can only {verb} your own messages", code=ClientCode.NOT_AUTHOR
+                )
             await self._target(target, client_id, None)  # raises message_not_found
         assert found is not None
         if not within_window(found.message, now_ms(), now_ms()):
             raise UsageError(
                 f"messages can only be {done} for {_WINDOW} after they were sent",
-                code="too_late",
+                code=ClientCode.TOO_LATE,
             )
         return target, found
 
-    async def _act(self, target: str, content: RichAction) -> SendResult:
+    async def _act(self, target: str, content: RichAction, wait: bool) -> SendResult:
         """Apply one's own action here at once (the rules the receivers apply), then send it."""
         with self._store.transaction() as db:
             changed = APPLIER.persist(self._core.state, target, self.account_id, content, db)
         if changed:
             self._emit(_event(target, self.account_id, content))
-        return await self.send_content(target, content)
+        return await self.send_content(target, content, wait=wait)
 
 
 def _preview(m: HistoryMessage) -> str:
