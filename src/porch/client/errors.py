@@ -47,6 +47,15 @@ class ClientCode(StrEnum):
     BAD_LINK = "bad_link"  # a group invite link that cannot be used (porch.client.group_links)
     MEDIA_UNREADABLE = "media_unreadable"  # a file to attach is missing, unreadable, a directory
     MEDIA_WORKDIR = "media_workdir"  # the prepared copy of a file to attach cannot be written
+    # Rich messages (porch.client.rich): the message named is not in that conversation, is
+    # someone else's, is past the 48-hour window or its edit limit; too many chats to forward
+    # to; a disappearing timer out of range.
+    MESSAGE_NOT_FOUND = "message_not_found"
+    NOT_AUTHOR = "not_author"
+    TOO_LATE = "too_late"
+    EDIT_LIMIT = "edit_limit"
+    FORWARD_LIMIT = "forward_limit"
+    BAD_TIMER = "bad_timer"
 
 
 class ClientError(Exception):

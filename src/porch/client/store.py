@@ -16,12 +16,21 @@ from pathlib import Path
 
 from porch.client.contacts import Contacts, PeerDeviceRow
 from porch.client.group_store import GROUP_SCHEMA, GroupStore
+from porch.client.history import HistoryMessage, MessageExtra, body_aad, extra_aad, seal_extra
 from porch.client.outbox_store import OutboxItem, OutboxQueue
+from porch.client.rich_store import RICH_MIGRATION, RichStore
 from porch.client.shared import SharedState
 from porch.client.verified import VerifiedKeys
 from porch.crypto.at_rest import Sealer
 
-__all__ = ["Conversation", "HistoryMessage", "LocalStore", "OutboxItem", "PeerDeviceRow"]
+__all__ = [
+    "Conversation",
+    "HistoryMessage",
+    "LocalStore",
+    "OutboxItem",
+    "PeerDeviceRow",
+    "body_aad",
+]
 
 SCHEMA = [
     "CREATE TABLE IF NOT EXISTS kv (name TEXT PRIMARY KEY, value BLOB NOT NULL)",
@@ -91,6 +100,8 @@ MIGRATIONS = [
         "CREATE INDEX IF NOT EXISTS messages_peer ON messages (peer, id)",
         "CREATE INDEX IF NOT EXISTS messages_unshown ON messages (shown, id)",
     ],
+    # Issue 8: attachments, replies, reactions, edits, deletes, timers, downloads.
+    RICH_MIGRATION,
     # A disappearing message's timer (seconds from `created`): the send frame's ttl (spec §7).
     ["ALTER TABLE outbox ADD COLUMN ttl INTEGER"],
 ]
@@ -115,24 +126,6 @@ STATUS_ORDER = {
 
 
 @dataclass(frozen=True, slots=True)
-class HistoryMessage:
-    peer: str
-    client_id: str
-    outgoing: bool
-    sender_device: int
-    ts: int
-    text: str
-    status: str
-    author: str | None = None  # who wrote it, in a group conversation (peer "g:<id>")
-
-
-def body_aad(peer: str, outgoing: bool | int, client_id: str, author: str | None) -> bytes:
-    """What a message body's sealing binds: its row's identity (the author too in groups)."""
-    base = f"msg:{peer}:{int(outgoing)}:{client_id}"
-    return (base + f":{author}" if author else base).encode()
-
-
-@dataclass(frozen=True, slots=True)
 class Conversation:
     peer: str
     last_ts: int
@@ -140,7 +133,7 @@ class Conversation:
     unread: int
 
 
-class LocalStore(OutboxQueue, Contacts, SharedState, VerifiedKeys, GroupStore):
+class LocalStore(OutboxQueue, Contacts, SharedState, VerifiedKeys, GroupStore, RichStore):
     def __init__(self, path: Path, sealer: Sealer) -> None:
         self._sealer = sealer
         self._db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
@@ -231,15 +224,21 @@ class LocalStore(OutboxQueue, Contacts, SharedState, VerifiedKeys, GroupStore):
         server_ts: int = 0,
         author: str | None = None,
         shown: bool | None = None,
+        extra: MessageExtra | None = None,
+        expires_at: int | None = None,
     ) -> bool:
         """Store a message once; False when it was already there (a resend).
 
         ``author``: the account that wrote it, in a group conversation (peer ``g:<id>``);
         None in 1:1 conversations. A received message starts unshown: `porch recv` prints it
-        unless some command (this process or another on the profile) has shown it already."""
+        unless some command (this process or another on the profile) has shown it already.
+        ``extra``: attachments, reply, forwarded (history.py); ``expires_at``: ms, when a
+        disappearing message is removed."""
+        key = (peer, outgoing, client_id, author)
         cur = (db or self._db).execute(
             "INSERT OR IGNORE INTO messages (peer, client_id, outgoing, sender_device, ts, body,"
-            " status, shown, server_ts, author) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " status, shown, server_ts, author, extra, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 peer,
                 client_id,
@@ -251,6 +250,8 @@ class LocalStore(OutboxQueue, Contacts, SharedState, VerifiedKeys, GroupStore):
                 int(outgoing if shown is None else shown),
                 server_ts,
                 author or "",
+                seal_extra(self._sealer, extra, extra_aad(*key)),
+                expires_at,
             ),
         )
         return cur.rowcount > 0
@@ -283,21 +284,6 @@ class LocalStore(OutboxQueue, Contacts, SharedState, VerifiedKeys, GroupStore):
                     )
                 changed.append(cid)
         return changed
-
-    def history(self, peer: str, limit: int = 200) -> list[HistoryMessage]:
-        rows = self._db.execute(
-            "SELECT peer, client_id, outgoing, sender_device, ts, body, status, author"
-            " FROM messages WHERE peer = ? ORDER BY id DESC LIMIT ?",
-            (peer, limit),
-        ).fetchall()
-        out = []
-        for p, cid, outgoing, dev, ts, body, status, author in reversed(rows):
-            aad = body_aad(p, outgoing, cid, author)
-            text = self._sealer.open(body, aad=aad).decode("utf-8")
-            out.append(
-                HistoryMessage(p, cid, bool(outgoing), dev, ts, text, status, author or None)
-            )
-        return out
 
     def find_outgoing(self, peer: str, client_id: str | None, ts: int) -> HistoryMessage | None:
         """A message sent to peer, by client id if given, else by its server timestamp (which

@@ -1,6 +1,7 @@
 """End-to-end encryption building blocks: signatures, safety numbers, message content, Olm,
-Megolm group sessions, the sealed group state, the attachment cipher, keys at rest and
-provisioning of linked devices.
+Megolm group sessions, the sealed group state, the attachment cipher, keys at rest,
+provisioning of linked devices, and rich contents (attachment pointers, replies,
+reactions, edits, deletes, timers).
 
 Sans-IO apart from :mod:`porch.crypto.at_rest`, which reads and writes the profile's key files
 and the OS keyring. Byte layouts are specified in docs/protocol.md.
@@ -71,6 +72,7 @@ from porch.crypto.provisioning import (
     parse_provisioning_uri,
     qr_text,
 )
+from porch.crypto.rich import Attachment, Delete, Edit, Quote, Reaction, Timer
 from porch.crypto.safety import Comparison, SafetyNumber, SafetyNumberError, safety_number
 from porch.crypto.signing import (
     MasterKey,
@@ -86,6 +88,7 @@ __all__ = [
     "MAX_TEXT_BYTES",
     "OLM_PICKLE_LABEL",
     "PAD_BLOCK",
+    "Attachment",
     "AttachmentDecryptor",
     "AttachmentEncryptor",
     "AttachmentTampered",
@@ -95,6 +98,8 @@ __all__ = [
     "ContentError",
     "CryptoError",
     "DecryptError",
+    "Delete",
+    "Edit",
     "EncryptorSnapshot",
     "GroupKey",
     "GroupPlaintext",
@@ -113,6 +118,8 @@ __all__ = [
     "ProvisioningError",
     "ProvisioningKeyPair",
     "ProvisioningUri",
+    "Quote",
+    "Reaction",
     "Receipt",
     "Retry",
     "RotationPolicy",
@@ -122,6 +129,7 @@ __all__ = [
     "Sent",
     "SignatureError",
     "Text",
+    "Timer",
     "Typing",
     "Unknown",
     "blob_epoch",

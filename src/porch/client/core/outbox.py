@@ -46,6 +46,7 @@ from porch.client.core.device_fixes import DeviceFix, record_fixes
 from porch.client.core.group_send import GroupSends, group_of
 from porch.client.core.groups import GroupCrypto
 from porch.client.core.keys import Bundle, cache_directory, start_sessions
+from porch.client.core.rich import USER_KINDS, RichAction
 from porch.client.errors import (
     ClientError,
     IdentityError,
@@ -75,14 +76,14 @@ EXPIRED = (
 )
 
 
-def _copied(content: bytes) -> Text | Receipt | None:
-    """The content one's own other devices get a `sent` copy of: texts and read receipts
-    (typing is ephemeral, delivered receipts and retry requests are per device)."""
+def _copied(content: bytes) -> Text | Receipt | RichAction | None:
+    """What one's own other devices get a `sent` copy of: what the user wrote (USER_KINDS)
+    and read receipts (typing is ephemeral, delivered receipts and retries per device)."""
     try:
         decoded = decode_content(content)
     except (ValueError, KeyError):
         return None
-    if isinstance(decoded, Text) or (isinstance(decoded, Receipt) and decoded.kind == "read"):
+    if isinstance(decoded, USER_KINDS) or (isinstance(decoded, Receipt) and decoded.kind == "read"):
         return decoded
     return None
 
@@ -99,7 +100,7 @@ def destinations_for(state: CoreState, item: OutboxItem) -> list[str]:
 
 def _is_text(content: bytes) -> bool:
     try:
-        return isinstance(decode_content(content), Text)
+        return isinstance(decode_content(content), USER_KINDS)
     except (ValueError, KeyError):
         return False
 
