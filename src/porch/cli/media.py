@@ -168,8 +168,8 @@ async def download(args: argparse.Namespace) -> int:
 
     async with Client(args.profile, server=args.server) as client:
         # PEER and MSG name a conversation and a message as every message command does.
-        peer = await rich._peer(client, args.peer)
-        message = rich.pick(rich._shown(client, peer), args.msg)
+        peer = await rich.conversation_of(client, args.peer)
+        message = rich.pick(rich.listed(client, peer), args.msg)
         if not message.attachments:
             raise CommandError(
                 f"message {printable(message.client_id)} has no attachments; "
