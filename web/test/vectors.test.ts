@@ -15,7 +15,7 @@ export const COVERED: Record<string, string> = {
   rich_content: "test/crypto/content.test.ts",
   safety_number: "test/crypto/safety.test.ts",
   safety_number_libsignal: "test/crypto/safety.test.ts",
-  group_message: "test/crypto/olm.test.ts",
+  group_message: "test/crypto/group_message.test.ts",
 };
 
 /** Group -> why the TypeScript core does not check it yet. */
