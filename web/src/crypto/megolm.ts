@@ -124,6 +124,21 @@ async function unseal(
   return obj as Record<string, unknown>;
 }
 
+/** Load libolm's pickle into a fresh session object, freeing it if the pickle is refused. */
+function unpickle<T extends Outbound | Inbound>(
+  session: T,
+  pickled: string,
+  pickleKey: Uint8Array,
+): T {
+  try {
+    session.unpickle(pickleKey.slice(), pickled);
+  } catch (exc) {
+    session.free();
+    throw new CryptoError(`cannot unpickle Megolm session: ${reason(exc)}`, BAD_KEY);
+  }
+  return session;
+}
+
 /** This device's sending session for one group. */
 export class OutboundGroupSession {
   readonly #lib: Libolm;
@@ -185,13 +200,7 @@ export class OutboundGroupSession {
     if (typeof obj.session !== "string" || !Number.isSafeInteger(obj.created)) {
       throw new CryptoError("Megolm pickle is malformed", BAD_KEY);
     }
-    const session = new lib.olm.OutboundGroupSession();
-    try {
-      session.unpickle(pickleKey.slice(), obj.session);
-    } catch (exc) {
-      session.free();
-      throw new CryptoError(`cannot unpickle Megolm session: ${reason(exc)}`, BAD_KEY);
-    }
+    const session = unpickle(new lib.olm.OutboundGroupSession(), obj.session, pickleKey);
     return new OutboundGroupSession(lib, session, obj.created as number, pickleKey);
   }
 
@@ -332,13 +341,7 @@ export class InboundGroupSession {
       }
       seen.set(entry[0] as number, hexencode(hexdecode(entry[1] as string)));
     }
-    const session = new lib.olm.InboundGroupSession();
-    try {
-      session.unpickle(pickleKey.slice(), obj.session);
-    } catch (exc) {
-      session.free();
-      throw new CryptoError(`cannot unpickle Megolm session: ${reason(exc)}`, BAD_KEY);
-    }
+    const session = unpickle(new lib.olm.InboundGroupSession(), obj.session, pickleKey);
     return new InboundGroupSession(lib, session, pickleKey, seen);
   }
 
