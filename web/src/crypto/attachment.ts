@@ -36,6 +36,8 @@ export const BLOCK_BYTES = 16;
 export const MAX_ATTACHMENT_SIZE = 2 ** 40;
 export const MIN_PADDED_SIZE = 541;
 export const BUCKET_GROWTH = 1.05;
+// finishChunks() hands out the zero padding in pieces of this size.
+export const TAIL_CHUNK_BYTES = 1 << 20;
 
 type Hash = ReturnType<typeof sha256.create>;
 type Mac = ReturnType<typeof hmac.create>;
@@ -148,14 +150,28 @@ export class AttachmentEncryptor {
     return this.#encryptBlocks(chunk);
   }
 
-  /** The zero padding, the final PKCS#7 block and the MAC. */
+  /** The zero padding, the final PKCS#7 block and the MAC (see finishChunks). */
   async finish(): Promise<Uint8Array> {
+    const parts: Uint8Array[] = [];
+    for await (const part of this.finishChunks()) parts.push(part);
+    return concatBytes(...parts);
+  }
+
+  /**
+   * What finish() returns, in pieces of about `chunkSize` bytes: the zero padding is up to 5%
+   * of the size (5 MiB for 100 MiB), which a streaming uploader takes piece by piece.
+   */
+  async *finishChunks(chunkSize: number = TAIL_CHUNK_BYTES): AsyncGenerator<Uint8Array> {
     if (this.#digest !== null) invalid("the attachment is already encrypted");
     if (this.#consumed !== this.#size) {
       invalid(`${this.#consumed} bytes were fed to the encryptor, not ${this.#size}`);
     }
-    // At most 5% of the size in zeros; a 100 MiB attachment pads by at most 5 MiB.
-    const zeros = await this.#encryptBlocks(new Uint8Array(paddedSize(this.#size) - this.#size));
+    if (!Number.isSafeInteger(chunkSize) || chunkSize < BLOCK_BYTES) {
+      invalid(`the chunk size must be at least ${BLOCK_BYTES} bytes`);
+    }
+    for (let left = paddedSize(this.#size) - this.#size; left > 0; left -= chunkSize) {
+      yield await this.#encryptBlocks(new Uint8Array(Math.min(chunkSize, left)));
+    }
     const last = await cbcEncrypt(await this.#aes, this.#chain, this.#pending);
     this.#pending = new Uint8Array(0);
     const out = this.#emit(last);
@@ -163,7 +179,7 @@ export class AttachmentEncryptor {
     this.#hash.update(tag);
     this.#produced += tag.length;
     this.#digest = this.#hash.digest();
-    return concatBytes(zeros, out, tag);
+    yield concatBytes(out, tag);
   }
 
   /** SHA-256 of the whole blob, once finish() has returned. */

@@ -96,6 +96,15 @@ describe("streaming in chunks (WebCrypto's one-shot CBC, chained)", () => {
     },
   );
 
+  it("hands out the padding tail in pieces", async () => {
+    const enc = new AttachmentEncryptor(KEY, size, IV);
+    const parts = [await enc.update(data)];
+    for await (const part of enc.finishChunks(16)) parts.push(part);
+    expect(parts.length).toBeGreaterThan(2);
+    expect(sha256hex(concatBytes(...parts))).toBe(expected.blob_sha256);
+    await expect(enc.finish()).rejects.toThrow(/already encrypted/);
+  });
+
   it("never releases more than `size` bytes from a chunk", async () => {
     const [blob] = await encryptAttachment(pattern(20), KEY, IV);
     const dec = new AttachmentDecryptor(KEY, 20);
