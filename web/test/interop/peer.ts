@@ -23,9 +23,10 @@ import {
 } from "../../src/crypto/megolm";
 import { OlmMachine, type PeerDevice } from "../../src/crypto/olm";
 import { loadOlm } from "../../src/crypto/olm_raw";
-import { b64decode, b64encode } from "../../src/protocol/codec";
+import { b64decode, b64encode, b64urlencode } from "../../src/protocol/codec";
 
-type Request = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+// Requests are the test's JSON; each handler reads the fields its op defines.
+type Request = Record<string, any>;
 
 const lib = await loadOlm();
 const PICKLE_KEY = globalThis.crypto.getRandomValues(new Uint8Array(32));
@@ -40,9 +41,7 @@ const ALICE = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
 async function samples(): Promise<Encodable[]> {
   const photo = globalThis.crypto.getRandomValues(new Uint8Array(3000));
   const [, key, digest] = await encryptAttachment(photo);
-  const id = b64encode(globalThis.crypto.getRandomValues(new Uint8Array(16)))
-    .replace(/\+/g, "-")
-    .replace(/\//g, "_");
+  const id = b64urlencode(globalThis.crypto.getRandomValues(new Uint8Array(16))); // a media id
   return [
     {
       t: "text",
