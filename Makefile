@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test install install-test lint
+.PHONY: serve test install install-test lint web-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,21 @@ install-test: $(BIN)/python
 serve: install
 	$(BIN)/porch serve
 
-test: install-test
+# The browser client (web/): npm ci once, then type check, format check, Vitest (the shared
+# vectors) and a production build. pytest's tests/interop need web/node_modules, so `test`
+# runs this first. Without Node.js 20+ and npm it is skipped locally and fails under CI=true.
+web-test:
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && \
+	    node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 20 ? 1 : 0)'; then \
+	  cd web && npm ci --no-audit --no-fund --loglevel=error && npm test && npm run --silent build; \
+	elif [ -n "$$CI" ]; then \
+	  echo "web-test: Node.js 20+ and npm are required under CI; install them (apt-get install nodejs npm)." >&2; \
+	  exit 1; \
+	else \
+	  echo "web-test: skipped, Node.js 20+ and npm are not installed; install them (e.g. apt-get install nodejs npm) to run the browser client's tests."; \
+	fi
+
+test: install-test web-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
