@@ -124,6 +124,22 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
+    # Push (docs/operations.md, "Push"): content-free wake-ups for devices that are offline.
+    # Unset key: one is generated and kept in the database, shared by every node.
+    vapid_private_key: str | None = None
+    # The contact push services see in the VAPID token (RFC 8292 §2.1): mailto: or https:.
+    vapid_subject: str = Field(default="mailto:admin@localhost", pattern=r"^(mailto:|https://)")
+    # At most one push per device per this many seconds (a burst of messages wakes it once).
+    push_coalesce_seconds: int = Field(default=30, ge=1, le=3600)
+    # How long a push service may hold a push for an unreachable device (the TTL header).
+    push_ttl_seconds: int = Field(default=3600, ge=0, le=28 * 86_400)
+    # Devices waiting for a push: beyond it, wake-ups are dropped (and counted).
+    push_queue_size: int = Field(default=10_000, ge=16, le=1_000_000)
+    push_concurrency: int = Field(default=8, ge=1, le=256)
+    # Extra CA certificates (PEM) to trust for push services (a private one, tests).
+    push_ca_file: Path | None = None
+    # Endpoints on loopback or private IP literals are refused unless this is set (SSRF).
+    push_allow_private_endpoints: bool = False
     auth_timeout_seconds: float = 10.0
     heartbeat_seconds: float = 20.0
 
