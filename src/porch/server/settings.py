@@ -136,7 +136,7 @@ class Settings(BaseSettings):
     # Devices waiting for a push: beyond it, wake-ups are dropped (and counted).
     push_queue_size: int = Field(default=10_000, ge=16, le=1_000_000)
     push_concurrency: int = Field(default=8, ge=1, le=256)
-    # Extra CA certificates (PEM) to trust for push services (a private one, tests).
+    # CA certificates (PEM) trusted for push services instead of the system's (tests).
     push_ca_file: Path | None = None
     # Endpoints on loopback or private IP literals are refused unless this is set (SSRF).
     push_allow_private_endpoints: bool = False

@@ -4,9 +4,9 @@ presence, then push).
 
 `wake(account, device)` is called on the send path after the commit, so it only queues: a
 bounded queue of devices, each queued once however many envelopes it got. Workers then, per
-device: skip it if it is connected on any node (bus.connected), if it has no subscription, or
-if it was pushed within PORCH_PUSH_COALESCE_SECONDS (a fixed window in the rate limiter, so
-shared by every node with Redis); else send `{"t":"wake"}` through the provider, retrying
+device: skip it if it is connected on any node (bus.connected), if it was woken within
+PORCH_PUSH_COALESCE_SECONDS (a fixed window in the rate limiter, so shared by every node with
+Redis), or if it has no subscription; else send `{"t":"wake"}` through the provider, retrying
 transient answers (429, 5xx, network) with capped backoff and deleting the subscription on
 404/410. A full queue drops the wake-up and counts it: the envelope is stored either way,
 and the device reads it when it next connects.
@@ -120,13 +120,15 @@ class PushSender(Component):
     async def _wake(self, provider: PushProvider, account_id: str, device_id: int) -> str:
         if await self._bus.connected(account_id, device_id):
             return "online"
-        subscription = await self._store.get_push_subscription(account_id, device_id)
-        if subscription is None:
-            return "unsubscribed"
+        # The window before the store: a burst to an offline device (most have no
+        # subscription: terminal clients) costs one read per window, not one per envelope.
         try:
             await self._limiter.hit("push-coalesce", f"{account_id}.{device_id}", self._coalesce)
         except ProtocolError:
             return "coalesced"
+        subscription = await self._store.get_push_subscription(account_id, device_id)
+        if subscription is None:
+            return "unsubscribed"
         result = await self._send(provider, subscription)
         if result.outcome is PushOutcome.GONE:
             # Only this endpoint: a renewal stored while the push was out stays.
