@@ -78,9 +78,7 @@ def launch_profile(
 
 
 @pytest.fixture
-def register_client(
-    web_server: ServerProcess, tmp_path: Path
-) -> Callable[..., Awaitable[Client]]:
+def register_client(web_server: ServerProcess, tmp_path: Path) -> Callable[..., Awaitable[Client]]:
     """A Python SDK user on the same server, to talk to the browser user."""
     counter = itertools.count()
 
