@@ -90,7 +90,10 @@ async def watch(page: Page) -> PageWatch:
         if message.type == "error":
             seen.console_errors.append(message.text)
 
-    await page.expose_function("__porchCspViolation", seen.csp_violations.append)
+    def on_violation(violation: dict[str, Any]) -> None:
+        seen.csp_violations.append(violation)
+
+    await page.expose_function("__porchCspViolation", on_violation)
     await page.add_init_script(_REPORT_VIOLATIONS)
     page.on("console", on_console)
     page.on("pageerror", lambda error: seen.page_errors.append(str(error)))

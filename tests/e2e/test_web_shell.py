@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import gzip
 import io
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, BrowserContext, Page
 
 from tests.e2e import browser as chromium
 from tests.integration.server import ServerProcess
@@ -58,9 +59,11 @@ async def test_shell_loads_under_the_policy_from_this_origin_only(
 
 
 async def test_installable_with_manifest_icons_and_service_worker(
-    browser: Browser, web_server: ServerProcess
+    launch_profile: Callable[[str], Awaitable[BrowserContext]], web_server: ServerProcess
 ) -> None:
-    page = await browser.new_page()
+    # A profile on disk: Chromium never calls an incognito window's app installable.
+    context = await launch_profile("pwa")
+    page = await context.new_page()
     seen = await chromium.watch(page)
     await _open(page, web_server.url + "/")
     cdp = await page.context.new_cdp_session(page)
@@ -91,7 +94,11 @@ async def test_installable_with_manifest_icons_and_service_worker(
     sw = await page.request.get(web_server.url + "/sw.js")
     assert sw.headers["cache-control"] == "no-cache"
     assert sw.headers["content-type"].startswith("text/javascript")
+    await page.reload()
+    installability = await cdp.send("Page.getInstallabilityErrors")
+    assert installability["installabilityErrors"] == []
     assert seen.problems() == []
+    await context.close()
 
 
 async def _axe(page: Page) -> list[dict[str, Any]]:
@@ -137,3 +144,25 @@ def test_built_assets_fit_the_size_budget(web_dist: Path) -> None:
     print(f"gzip {total:>8} B  total (html, js, css, wasm, manifest; icons not counted)")
     assert any(name.startswith("assets/") and name.endswith(".wasm") for name in sizes)
     assert total < GZIP_BUDGET_BYTES
+
+
+async def test_the_watch_sees_what_the_policy_refuses(
+    browser: Browser, web_server: ServerProcess
+) -> None:
+    # The checks above are only as good as the watch: an inline script and a third-party
+    # fetch must both be refused by the policy and reported.
+    page = await browser.new_page()
+    seen = await chromium.watch(page)
+    await _open(page, web_server.url + "/")
+    await page.evaluate(
+        """() => {
+          const s = document.createElement("script");
+          s.textContent = "window.injected = 1";
+          document.body.append(s);
+          return fetch("https://third-party.example/x").catch(() => null);
+        }"""
+    )
+    await page.wait_for_function("() => true")
+    assert await page.evaluate("window.injected === undefined")
+    directives = {v["directive"] for v in seen.csp_violations}
+    assert {"script-src-elem", "connect-src"} <= directives
