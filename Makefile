@@ -33,7 +33,7 @@ web/dist/index.html: $(WEB_SOURCES)
 	  cd web && { [ node_modules/.package-lock.json -nt package-lock.json ] || \
 	    npm ci --no-audit --no-fund --loglevel=error; } && npm run --silent build; \
 	else \
-	  echo "porch: the browser app is not built, because building it needs Node.js 20 and npm (apt-get install nodejs npm); serving the API only."; \
+	  echo "porch: the browser app needs Node.js 20 and npm to build (apt-get install nodejs npm), so the server runs with the API only (or an earlier build of web/dist)."; \
 	fi
 
 # The browser client (web/): npm ci once, then type check, format check, Vitest (the shared
