@@ -183,7 +183,8 @@ def mount(app: FastAPI, settings: Settings) -> WebApp | None:
     if web is None:
         return None
 
-    async def serve(request: Request) -> Response:
+    # A plain function: FastAPI runs it in its thread pool, since it stats files.
+    def serve(request: Request) -> Response:
         return web.respond(request, request.path_params["path"])
 
     app.add_api_route("/{path:path}", serve, methods=["GET", "HEAD"], include_in_schema=False)
