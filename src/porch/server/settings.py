@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     push_ca_file: Path | None = None
     # Endpoints on loopback or private IP literals are refused unless this is set (SSRF).
     push_allow_private_endpoints: bool = False
+    # The built browser app (web/dist) served at /; unset: web/dist of the checkout the server
+    # runs from, if any (server/web.py). Without an index.html there, only the API is served.
+    web_dir: Path | None = None
     auth_timeout_seconds: float = 10.0
     heartbeat_seconds: float = 20.0
 

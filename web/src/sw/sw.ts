@@ -7,21 +7,26 @@
 // only over the app's own connection. So it fetches nothing, shows "New message" (one
 // notification, replaced by the next: tag), and tells any open tab to reconnect now.
 //
-// Offline shell: navigations are network-first with the cached page as fallback; hashed
-// assets (/assets/*, immutable by their name) are cache-first, in a bounded cache. The API
+// Offline shell: on install the worker caches the build's files (`__PORCH_ASSETS__`, listed by
+// vite.config.ts's second pass, so a new build is a new sw.js and a new install); navigations
+// are network-first with the cached page as fallback; hashed assets (/assets/*, immutable by
+// their name) are cache-first, and on activate those of older builds are dropped. The API
 // (/v1/*) and media are never cached: they are per-account and, for media, encrypted blobs
-// the app handles itself.
+// the app handles itself. A file that fails to cache never fails the install: push matters
+// more than the shell.
 //
 // The types below are the few parts of ServiceWorkerGlobalScope used here, declared by hand:
 // the WebWorker lib cannot be loaded next to DOM in the one tsconfig the app shares.
 
 export const SHELL_CACHE = "porch-shell-v1";
 export const ASSET_CACHE = "porch-assets-v1";
-export const MAX_ASSETS = 64; // hashed files kept; the oldest go first
+export const MAX_ASSETS = 256; // hashed files kept at most; the oldest go first
 export const NOTIFICATION_TITLE = "New message";
 export const NOTIFICATION_TAG = "porch-wake";
 export const WAKE_MESSAGE = { type: "porch:wake" } as const;
-const SHELL = ["/", "/manifest.webmanifest"];
+/** The files of this build (`[]` outside the service worker's own build, as under Vitest). */
+export const BUILD_FILES: readonly string[] = __PORCH_ASSETS__;
+const ICON = "/icon-192.png"; // web/public (manifest.webmanifest lists it)
 
 export interface ExtendableEventLike {
   waitUntil(promise: Promise<unknown>): void;
@@ -90,8 +95,8 @@ export async function onPush(scope: WorkerScope, _event: PushEventLike): Promise
   await scope.registration.showNotification(NOTIFICATION_TITLE, {
     body: "Open Porch to read it.",
     tag: NOTIFICATION_TAG,
-    icon: "/icons/icon-192.png",
-    badge: "/icons/icon-192.png",
+    icon: ICON,
+    badge: ICON,
   });
 }
 
@@ -111,7 +116,7 @@ export async function onNotificationClick(
 }
 
 function isAsset(url: URL, scope: WorkerScope): boolean {
-  return url.origin === scope.location.origin && url.pathname.startsWith("/assets/");
+  return url.origin === scope.location.origin && isAssetPath(url.pathname);
 }
 
 async function assetFirst(scope: WorkerScope, request: Request): Promise<Response> {
@@ -153,17 +158,40 @@ export function onFetch(scope: WorkerScope, event: FetchEventLike): void {
   // Everything else (the API, media, other origins) goes to the network untouched.
 }
 
-async function onInstall(scope: WorkerScope): Promise<void> {
-  const cache = await scope.caches.open(SHELL_CACHE);
-  // The shell is a convenience: an install must not fail because the manifest is missing.
-  await cache.addAll(SHELL).catch(() => cache.addAll(["/"]));
+function isAssetPath(path: string): boolean {
+  return path.startsWith("/assets/");
+}
+
+export async function onInstall(
+  scope: WorkerScope,
+  files: readonly string[] = BUILD_FILES,
+): Promise<void> {
+  const shell = await scope.caches.open(SHELL_CACHE);
+  const assets = await scope.caches.open(ASSET_CACHE);
+  const pages = ["/", ...files.filter((f) => !isAssetPath(f) && f !== "/index.html")];
+  // One by one, so that one missing file costs only itself.
+  await Promise.allSettled([
+    ...pages.map((f) => shell.addAll([f])),
+    ...files.filter(isAssetPath).map((f) => assets.addAll([f])),
+  ]);
   await scope.skipWaiting();
 }
 
-async function onActivate(scope: WorkerScope): Promise<void> {
+export async function onActivate(
+  scope: WorkerScope,
+  files: readonly string[] = BUILD_FILES,
+): Promise<void> {
   const keep = new Set([SHELL_CACHE, ASSET_CACHE]);
   for (const name of await scope.caches.keys()) {
     if (name.startsWith("porch-") && !keep.has(name)) await scope.caches.delete(name);
+  }
+  if (files.length > 0) {
+    // Hashed files of older builds: nothing of this build asks for them any more.
+    const current = new Set(files.filter(isAssetPath));
+    const assets = await scope.caches.open(ASSET_CACHE);
+    for (const request of await assets.keys()) {
+      if (!current.has(new URL(request.url).pathname)) await assets.delete(request);
+    }
   }
   await scope.clients.claim();
 }

@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { CacheLike, FetchEventLike, WindowClientLike, WorkerScope } from "../../src/sw/sw";
 
+// Imported only once the scope is in place (beforeAll): importing it earlier would run the
+// module, and so its check for a worker scope, before there is one.
+let sw: typeof import("../../src/sw/sw");
+
 // A service worker's global scope, as much of it as sw.ts uses: installed on globalThis
 // before sw.ts is imported, as `self` is in a real worker, so the module wires its own
 // listeners the way it does in the browser.
@@ -74,7 +78,7 @@ beforeAll(async () => {
     saved.set(name, Object.getOwnPropertyDescriptor(globalThis, name));
     Object.defineProperty(globalThis, name, { value, configurable: true, writable: true });
   }
-  await import("../../src/sw/sw");
+  sw = await import("../../src/sw/sw");
 });
 afterAll(() => {
   for (const [name, descriptor] of saved) {
@@ -204,12 +208,34 @@ describe("offline shell", () => {
 
   it("keeps the asset cache bounded and never touches the API", async () => {
     network = async (r) => new Response(r.url);
-    for (let i = 0; i < 70; i++) await fetchEvent(`${ORIGIN}/assets/chunk-${i}.js`)[0];
+    caches.delete("porch-assets-v1");
+    const n = sw.MAX_ASSETS + 6;
+    for (let i = 0; i < n; i++) await fetchEvent(`${ORIGIN}/assets/chunk-${i}.js`)[0];
     const assets = caches.get("porch-assets-v1")!;
-    expect(assets.entries.size).toBe(64);
-    expect(assets.entries.has(`${ORIGIN}/assets/chunk-69.js`)).toBe(true);
+    expect(assets.entries.size).toBe(sw.MAX_ASSETS);
+    expect(assets.entries.has(`${ORIGIN}/assets/chunk-${n - 1}.js`)).toBe(true);
     expect(assets.entries.has(`${ORIGIN}/assets/chunk-0.js`)).toBe(false);
     expect(fetchEvent(`${ORIGIN}/v1/push/vapid`)).toEqual([]);
     expect(fetchEvent("https://cdn.example/assets/x.js")).toEqual([]);
+  });
+
+  it("precaches the build's files, survives a missing one, and drops older builds' assets", async () => {
+    caches.clear();
+    const build = ["/index.html", "/assets/index-new.js", "/assets/olm-1.wasm", "/missing.png"];
+    const shell = (await scope.caches.open("porch-shell-v1")) as MemoryCache;
+    const real = shell.addAll.bind(shell);
+    shell.addAll = async (urls) => {
+      if (urls.includes("/missing.png")) throw new TypeError("404");
+      return real(urls);
+    };
+    const assets = (await scope.caches.open("porch-assets-v1")) as MemoryCache;
+    await assets.put(`${ORIGIN}/assets/index-old.js`, new Response("old"));
+    await sw.onInstall(scope, build);
+    expect([...shell.entries.keys()]).toEqual([`${ORIGIN}/`]);
+    await sw.onActivate(scope, build);
+    expect([...assets.entries.keys()].sort()).toEqual([
+      `${ORIGIN}/assets/index-new.js`,
+      `${ORIGIN}/assets/olm-1.wasm`,
+    ]);
   });
 });
