@@ -18,12 +18,13 @@
 // The types below are the few parts of ServiceWorkerGlobalScope used here, declared by hand:
 // the WebWorker lib cannot be loaded next to DOM in the one tsconfig the app shares.
 
+import { WAKE_MESSAGE } from "./wake";
+
 export const SHELL_CACHE = "porch-shell-v1";
 export const ASSET_CACHE = "porch-assets-v1";
 export const MAX_ASSETS = 256; // hashed files kept at most; the oldest go first
 export const NOTIFICATION_TITLE = "New message";
 export const NOTIFICATION_TAG = "porch-wake";
-export const WAKE_MESSAGE = { type: "porch:wake" } as const;
 /** The files of this build (`[]` outside the service worker's own build, as under Vitest). */
 export const BUILD_FILES: readonly string[] = __PORCH_ASSETS__;
 const ICON = "/icon-192.png"; // web/public (manifest.webmanifest lists it)
