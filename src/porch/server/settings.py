@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
@@ -158,6 +160,25 @@ class Settings(BaseSettings):
     def _check_proxies(cls, value: list[str]) -> list[str]:
         # Normalised (10.0.0.1 -> 10.0.0.1/32); a typo fails at start-up, not silently.
         return [str(ipaddress.ip_network(item, strict=False)) for item in value]
+
+    @field_validator("vapid_private_key")
+    @classmethod
+    def _check_vapid_key(cls, value: str | None) -> str | None:
+        # At start-up, not at the first push: a wrong key would otherwise only show as every
+        # browser's subscribe failing.
+        if value is None:
+            return None
+        value = value.strip()
+        try:
+            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != 32:
+            raise ValueError(
+                "not a VAPID private key: give the base64url raw 32-byte key that "
+                "`npx web-push generate-vapid-keys` prints, or unset it to have one generated"
+            )
+        return value
 
     @property
     def sqlite_path(self) -> Path:

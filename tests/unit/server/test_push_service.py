@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.server.providers.push_webpush import VapidKey, b64url
 from porch.server.services.accounts import Principal
 from porch.server.services.push import PushService, check_endpoint, check_keys, vapid_loader
+from porch.server.settings import Settings
 from porch.server.store.sqlite import SqliteStore
 from tests.integration.push_service import Browser
 
@@ -121,3 +123,11 @@ async def test_the_vapid_key_is_kept_once_for_every_node(store: SqliteStore) -> 
     raw = VapidKey.generate_raw()
     configured = vapid_loader(b64url(raw), lambda c: store.secret("vapid", c))
     assert (await configured()).public_key == VapidKey(raw).public_key != key.public_key
+
+
+def test_a_bad_vapid_key_is_refused_at_start() -> None:
+    good = b64url(VapidKey.generate_raw())
+    assert Settings(vapid_private_key=f" {good}\n").vapid_private_key == good
+    for bad in ["c2hvcnQ", "!!!!", b64url(b"x" * 33)]:
+        with pytest.raises(ValidationError, match="not a VAPID private key"):
+            Settings(vapid_private_key=bad)
