@@ -47,6 +47,10 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
         ("https://169.254.169.254/latest", "private address"),
         ("https://localhost/x", "this server"),
         ("https://a.localhost/x", "this server"),
+        ("https://localhost./x", "this server"),
+        ("https://2130706433/x", "not a domain name"),
+        ("https://127.1/x", "not a domain name"),
+        ("https://0x7f.1/x", "not a domain name"),
     ],
 )
 def test_endpoints_refused(endpoint: str, words: str) -> None:

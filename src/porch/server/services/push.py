@@ -58,8 +58,13 @@ def check_endpoint(endpoint: str, allow_private: bool) -> None:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        if host == "localhost" or host.endswith(".localhost"):
+        name = host.rstrip(".")
+        if name == "localhost" or name.endswith(".localhost"):
             raise _bad("the endpoint must not point at this server", "endpoint") from None
+        # The resolver reads 2130706433, 127.1 or 0x7f.1 as addresses that ip_address does
+        # not: a name must end in a label that starts with a letter, as every TLD does.
+        if not name.rsplit(".", 1)[-1][:1].isalpha():
+            raise _bad("the endpoint's host is not a domain name", "endpoint") from None
         return
     if not address.is_global:
         raise _bad("the endpoint must not point at a private address", "endpoint")
