@@ -4,8 +4,9 @@ the service's answers mapped to outcomes."""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,15 @@ SUBJECT = "mailto:ops@example.org"
 def service(tmp_path: Path) -> Iterator[PushService]:
     with PushService(tmp_path) as ps:
         yield ps
+
+
+@contextlib.asynccontextmanager
+async def pusher(service: PushService) -> AsyncIterator[WebPush]:
+    push = WebPush(VapidKey(VapidKey.generate_raw()), SUBJECT, verify=service.client_context())
+    try:
+        yield push
+    finally:
+        await push.aclose()
 
 
 def subscription(endpoint: str, browser: Browser) -> PushSubscription:
@@ -50,12 +60,9 @@ async def test_the_push_decrypts_with_the_subscription_keys(service: PushService
 
 async def test_each_push_has_a_fresh_ephemeral_key(service: PushService) -> None:
     browser = Browser()
-    push = WebPush(VapidKey(VapidKey.generate_raw()), SUBJECT, verify=service.client_context())
-    try:
+    async with pusher(service) as push:
         for _ in range(2):
             await push.send(subscription(service.endpoint(), browser), WAKE_PAYLOAD, 0)
-    finally:
-        await push.aclose()
     first, second = (r.body for r in service.requests)
     assert first[21:86] != second[21:86]  # as_public, the keyid (RFC 8291 §3.1)
     assert first[:16] != second[:16]  # salt
@@ -63,21 +70,15 @@ async def test_each_push_has_a_fresh_ephemeral_key(service: PushService) -> None
 
 
 async def test_another_browser_cannot_decrypt(service: PushService) -> None:
-    push = WebPush(VapidKey(VapidKey.generate_raw()), SUBJECT, verify=service.client_context())
-    try:
+    async with pusher(service) as push:
         await push.send(subscription(service.endpoint(), Browser()), WAKE_PAYLOAD, 0)
-    finally:
-        await push.aclose()
     with pytest.raises(InvalidTag):
         Browser().decrypt(service.requests[0].body)
 
 
 async def test_an_empty_payload_goes_without_a_body(service: PushService) -> None:
-    push = WebPush(VapidKey(VapidKey.generate_raw()), SUBJECT, verify=service.client_context())
-    try:
+    async with pusher(service) as push:
         await push.send(subscription(service.endpoint(), Browser()), b"", 30)
-    finally:
-        await push.aclose()
     (request,) = service.requests
     assert request.body == b"" and "content-encoding" not in request.headers
 
@@ -98,11 +99,8 @@ async def test_answers_map_to_outcomes(
     service: PushService, status: int, outcome: PushOutcome
 ) -> None:
     service.statuses.append(status)
-    push = WebPush(VapidKey(VapidKey.generate_raw()), SUBJECT, verify=service.client_context())
-    try:
+    async with pusher(service) as push:
         result = await push.send(subscription(service.endpoint(), Browser()), WAKE_PAYLOAD, 0)
-    finally:
-        await push.aclose()
     assert result.outcome is outcome and result.status == status
     assert result.retry_after == (1.0 if status == 429 else None)
 
