@@ -110,6 +110,13 @@ async def upload_status(media_id: MediaId, who: PrincipalDep, svc: ServicesDep) 
     return _slot(await svc.media.upload_status(who, media_id))
 
 
+@router.delete("/uploads/{media_id}", status_code=204)
+async def abandon_upload(media_id: MediaId, who: PrincipalDep, svc: ServicesDep) -> Response:
+    """Give an unfinished upload up: its parts and its slot go (it is no longer pending)."""
+    await svc.media.abandon_upload(who, media_id)
+    return Response(status_code=204)
+
+
 @router.post("/uploads/{media_id}/complete", response_model=BlobOut)
 async def complete(
     media_id: MediaId, body: CompleteIn, who: PrincipalDep, svc: ServicesDep
