@@ -147,11 +147,14 @@ export async function cacheDirectory(
   replace: boolean,
 ): Promise<void> {
   const verified = await verifyBundle(state, bundle, false);
-  const cached = new Map((await state.store.peerDevices(verified.accountId)).map((d) => [d.deviceId, d]));
+  const cached = new Map(
+    (await state.store.peerDevices(verified.accountId)).map((d) => [d.deviceId, d]),
+  );
   const rows = deviceRows(verified);
   for (const row of rows) {
     const old = cached.get(row.deviceId);
-    if (old && old.curve25519 !== row.curve25519) state.olm.forgetPeer([row.accountId, row.deviceId]);
+    if (old && old.curve25519 !== row.curve25519)
+      state.olm.forgetPeer([row.accountId, row.deviceId]);
   }
   await state.commit({ devices: [{ accountId: verified.accountId, rows, replace }] });
 }

@@ -19,9 +19,19 @@ import type { Bundle, OutboxItem, PeerDeviceRow } from "./types";
 
 export const MAX_INFLIGHT = 128;
 export const CLAIM_RETRY_DELAY = 1.0;
-const PERMANENT_SEND_ERRORS = new Set(["unknown_recipient", "bad_frame", "frame_too_large", "forbidden"]);
+const PERMANENT_SEND_ERRORS = new Set([
+  "unknown_recipient",
+  "bad_frame",
+  "frame_too_large",
+  "forbidden",
+]);
 const DEVICE_SEND_ERRORS = new Set(["mismatched_devices", "stale_devices"]);
-const PERMANENT_CLAIM_ERRORS = new Set(["not_found", "bad_request", "identity", "unknown_recipient"]);
+const PERMANENT_CLAIM_ERRORS = new Set([
+  "not_found",
+  "bad_request",
+  "identity",
+  "unknown_recipient",
+]);
 const MAX_FIX_IDS = 64; // the protocol's bound per list (AccountDevices)
 const MAX_FIX_ACCOUNTS = 1000;
 
@@ -102,7 +112,8 @@ export class Outbox {
   }
 
   async keysClaimFailed(claim: ClaimKeys, error: ClientError): Promise<Action[]> {
-    if (PERMANENT_CLAIM_ERRORS.has(error.code)) return this.fail(claim.item, error.code, error.message);
+    if (PERMANENT_CLAIM_ERRORS.has(error.code))
+      return this.fail(claim.item, error.code, error.message);
     return [{ type: "PauseOutbox", delay: CLAIM_RETRY_DELAY }];
   }
 
@@ -116,7 +127,11 @@ export class Outbox {
   async #encrypt(item: OutboxItem): Promise<Action[]> {
     const targets = await this.#readyDevices(item.recipient);
     if (!targets.length) {
-      return this.fail(item, "send_failed", `${item.recipient.slice(0, 8)} has no device that can receive messages`);
+      return this.fail(
+        item,
+        "send_failed",
+        `${item.recipient.slice(0, 8)} has no device that can receive messages`,
+      );
     }
     const messages = await this.encryptTo(item.recipient, targets, item.content);
     this.inflight.set(item.clientId, item);
@@ -155,7 +170,15 @@ export class Outbox {
       await this.state.store.commit({
         dequeue: [clientId],
         statuses: item.isText
-          ? [{ peer: item.recipient, ids: [clientId], outgoing: true, status: "sent", serverTs: ts }]
+          ? [
+              {
+                peer: item.recipient,
+                ids: [clientId],
+                outgoing: true,
+                status: "sent",
+                serverTs: ts,
+              },
+            ]
           : [],
       });
     }
@@ -184,8 +207,13 @@ export class Outbox {
   #recordFixes(accounts: unknown): void {
     if (!Array.isArray(accounts)) return;
     for (const entry of accounts.slice(0, MAX_FIX_ACCOUNTS)) {
-      if (typeof entry !== "object" || entry === null || typeof entry.account !== "string") continue;
-      const fix = this.#fixes.get(entry.account) ?? { missing: new Set(), extra: new Set(), stale: new Set() };
+      if (typeof entry !== "object" || entry === null || typeof entry.account !== "string")
+        continue;
+      const fix = this.#fixes.get(entry.account) ?? {
+        missing: new Set(),
+        extra: new Set(),
+        stale: new Set(),
+      };
       for (const d of ids(entry.missing)) fix.missing.add(d);
       for (const d of ids(entry.extra)) fix.extra.add(d);
       for (const d of ids(entry.stale)) fix.stale.add(d);
@@ -208,7 +236,13 @@ export class Outbox {
     });
     return [
       { type: "SendSettled", clientId: item.clientId, ts: 0, error: code },
-      emit({ type: "SendFailedEvent", id: item.clientId, recipient: item.recipient, code, message }),
+      emit({
+        type: "SendFailedEvent",
+        id: item.clientId,
+        recipient: item.recipient,
+        code,
+        message,
+      }),
     ];
   }
 }

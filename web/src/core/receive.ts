@@ -107,7 +107,9 @@ export class Receiver {
     const head = this.#parked.get(account)!.shift()!;
     try {
       if (bundle.accountId !== account) {
-        throw new IdentityError(`the key directory answered for another account than ${account.slice(0, 8)}`);
+        throw new IdentityError(
+          `the key directory answered for another account than ${account.slice(0, 8)}`,
+        );
       }
       await cacheDirectory(this.state, bundle, false);
     } catch (exc) {
@@ -129,7 +131,10 @@ export class Receiver {
     }
     // Transient: leave them unacknowledged and reconnect, so they come again.
     this.reset();
-    this.state.out.push({ type: "Reconnect", reason: `cannot fetch the sender's keys: ${error.message}` });
+    this.state.out.push({
+      type: "Reconnect",
+      reason: `cannot fetch the sender's keys: ${error.message}`,
+    });
   }
 
   async #resume(account: string): Promise<void> {
@@ -162,7 +167,12 @@ export class Receiver {
     queue.unshift(item);
     this.#parked.set(sender, queue);
     this.#fetching.set(sender, ++this.#tokens);
-    this.state.out.push({ type: "FetchKeys", account: sender, token: this.#tokens, reason: "unknown_device" });
+    this.state.out.push({
+      type: "FetchKeys",
+      account: sender,
+      token: this.#tokens,
+      reason: "unknown_device",
+    });
     return false;
   }
 
@@ -176,7 +186,10 @@ export class Receiver {
     const device = await findDevice(this.state, env.sender, env.device);
     if (!device) {
       if (fetched) {
-        await this.#undecryptable(env, `${env.sender.slice(0, 8)} has no device ${env.device} in the key directory`);
+        await this.#undecryptable(
+          env,
+          `${env.sender.slice(0, 8)} has no device ${env.device} in the key directory`,
+        );
         return true;
       }
       return this.#park(item, queued);

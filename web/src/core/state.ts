@@ -36,7 +36,11 @@ export class ClientCore {
     options: { handlers?: Handlers; clock?: Clock; maxParked?: number } = {},
   ) {
     this.state = new CoreState(store, olm, accountId, deviceId, options.clock ?? nowMs);
-    this.#receiver = new Receiver(this.state, options.handlers ?? defaultHandlers(), options.maxParked);
+    this.#receiver = new Receiver(
+      this.state,
+      options.handlers ?? defaultHandlers(),
+      options.maxParked,
+    );
     this.#outbox = new Outbox(this.state);
   }
 
@@ -55,7 +59,8 @@ export class ClientCore {
     this.#outbox.reset();
     this.#receiver.reset();
     const keys = ready.one_time_keys;
-    if (typeof keys !== "number" || keys < ONE_TIME_KEYS_LOW) this.state.out.push({ type: "TopUpKeys" });
+    if (typeof keys !== "number" || keys < ONE_TIME_KEYS_LOW)
+      this.state.out.push({ type: "TopUpKeys" });
     return this.#take();
   }
 
@@ -70,7 +75,8 @@ export class ClientCore {
     switch (frame.type) {
       case "envelope":
         await this.#receiver.take(frame);
-        if (state.pendingAcks.length >= ACK_BATCH) return [...this.#take(), ...(await this.flush())];
+        if (state.pendingAcks.length >= ACK_BATCH)
+          return [...this.#take(), ...(await this.flush())];
         break;
       case "envelopes": {
         const items = Array.isArray(frame.items) ? frame.items.slice(0, 64) : [frame.items];
@@ -96,7 +102,12 @@ export class ClientCore {
   /** Acks, rejects or receipts wait; or envelopes wait for keys (their acks will). */
   get wantsFlush(): boolean {
     const s = this.state;
-    return s.pendingAcks.length > 0 || s.pendingReceipts.size > 0 || s.pendingRejects.size > 0 || this.parked > 0;
+    return (
+      s.pendingAcks.length > 0 ||
+      s.pendingReceipts.size > 0 ||
+      s.pendingRejects.size > 0 ||
+      this.parked > 0
+    );
   }
 
   get parked(): number {
@@ -113,11 +124,13 @@ export class ClientCore {
     }
     const acks = state.pendingAcks;
     state.pendingAcks = [];
-    for (const f of frames.acks(acks)) state.out.push({ type: "SendFrame", frame: f, clientId: null });
+    for (const f of frames.acks(acks))
+      state.out.push({ type: "SendFrame", frame: f, clientId: null });
     const rejects = state.pendingRejects;
     state.pendingRejects = new Map();
     for (const [reason, ids] of rejects) {
-      for (const f of frames.rejects(reason, ids)) state.out.push({ type: "SendFrame", frame: f, clientId: null });
+      for (const f of frames.rejects(reason, ids))
+        state.out.push({ type: "SendFrame", frame: f, clientId: null });
     }
     return this.#take();
   }
@@ -165,9 +178,13 @@ export class ClientCore {
   }
 
   /** A text into history and the durable outbox in one commit; its client id. */
-  async sendText(recipient: string, body: string): Promise<{ clientId: string; actions: Action[] }> {
+  async sendText(
+    recipient: string,
+    body: string,
+  ): Promise<{ clientId: string; actions: Action[] }> {
     if (!body.trim()) throw new RangeError("an empty message is not sent");
-    if (body.length > MAX_TEXT_CHARS) throw new RangeError(`a message is at most ${MAX_TEXT_CHARS} characters`);
+    if (body.length > MAX_TEXT_CHARS)
+      throw new RangeError(`a message is at most ${MAX_TEXT_CHARS} characters`);
     const state = this.state;
     const clientId = randomId();
     const ts = state.clock();
@@ -202,8 +219,11 @@ export class ClientCore {
   /** An online-only typing frame, or null when a device lacks a session (typing claims no keys). */
   async typingFrame(peer: string, started: boolean): Promise<SendFrame | null> {
     const state = this.state;
-    const devices = (await state.store.peerDevices(peer)).filter((d) => !state.isMe(peer, d.deviceId));
-    if (!devices.length || !devices.every((d) => state.olm.hasSession([peer, d.deviceId]))) return null;
+    const devices = (await state.store.peerDevices(peer)).filter(
+      (d) => !state.isMe(peer, d.deviceId),
+    );
+    if (!devices.length || !devices.every((d) => state.olm.hasSession([peer, d.deviceId])))
+      return null;
     const content = encodeContent({ t: "typing", state: started ? "started" : "stopped" });
     const messages = await this.#outbox.encryptTo(peer, devices, content);
     return frames.send(randomId(), [frames.destination(peer, messages)], true);

@@ -22,14 +22,7 @@ export interface Contact {
 }
 
 export type MessageStatus =
-  | "queued"
-  | "sent"
-  | "delivered"
-  | "read"
-  | "failed"
-  | "received"
-  | "undecryptable"
-  | "notice";
+  "queued" | "sent" | "delivered" | "read" | "failed" | "received" | "undecryptable" | "notice";
 
 export interface StoredMessage {
   peer: string;

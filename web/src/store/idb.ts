@@ -49,7 +49,11 @@ interface PorchDB extends DBSchema {
 }
 
 const STORES = ["meta", "sessions", "contacts", "devices", "messages", "outbox", "seen"] as const;
-type Tx = IDBPTransaction<PorchDB, typeof STORES extends readonly (infer T)[] ? T[] : never, "readwrite">;
+type Tx = IDBPTransaction<
+  PorchDB,
+  typeof STORES extends readonly (infer T)[] ? T[] : never,
+  "readwrite"
+>;
 
 export class IdbStore implements LocalStore {
   private constructor(
@@ -88,7 +92,8 @@ export class IdbStore implements LocalStore {
       }
       key = await db.get("meta", "sealkey");
     }
-    if (!(key instanceof CryptoKey)) throw new StoreError("this browser cannot store a CryptoKey in IndexedDB");
+    if (!(key instanceof CryptoKey))
+      throw new StoreError("this browser cannot store a CryptoKey in IndexedDB");
     return new IdbStore(db, new Sealer(key));
   }
 
@@ -150,9 +155,13 @@ export class IdbStore implements LocalStore {
   async commit(writes: Writes): Promise<Set<string>> {
     const seal = (slot: string, data: Uint8Array) => this.sealer.seal(slot, data);
     const olmAccount =
-      writes.olmAccount === undefined ? null : await seal("meta:olm_account", utf8encode(writes.olmAccount));
+      writes.olmAccount === undefined
+        ? null
+        : await seal("meta:olm_account", utf8encode(writes.olmAccount));
     const sessions = await Promise.all(
-      [...(writes.sessions ?? [])].map(async ([k, v]) => [k, await seal(`sessions:${k}`, utf8encode(v))] as const),
+      [...(writes.sessions ?? [])].map(
+        async ([k, v]) => [k, await seal(`sessions:${k}`, utf8encode(v))] as const,
+      ),
     );
     const messages = await Promise.all(
       (writes.messages ?? []).map(async (m) => {
@@ -161,14 +170,18 @@ export class IdbStore implements LocalStore {
       }),
     );
     const enqueue = await Promise.all(
-      (writes.enqueue ?? []).map(async (i) => ({ ...i, content: await seal(`outbox:${i.clientId}`, i.content) })),
+      (writes.enqueue ?? []).map(async (i) => ({
+        ...i,
+        content: await seal(`outbox:${i.clientId}`, i.content),
+      })),
     );
     const added = new Set<string>();
     const tx = this.db.transaction([...STORES], "readwrite") as unknown as Tx;
     if (olmAccount) await tx.objectStore("meta").put(olmAccount, "secret:olm_account");
     for (const [k, v] of sessions) await tx.objectStore("sessions").put(v, k);
     for (const c of writes.contacts ?? []) await tx.objectStore("contacts").put(c);
-    for (const d of writes.devices ?? []) await this.#putDevices(tx, d.accountId, d.rows, d.replace);
+    for (const d of writes.devices ?? [])
+      await this.#putDevices(tx, d.accountId, d.rows, d.replace);
     for (const [a, d] of writes.dropDevices ?? []) await tx.objectStore("devices").delete([a, d]);
     for (const m of messages) {
       if ((await tx.objectStore("messages").getKey(m.key)) !== undefined) continue;
@@ -196,7 +209,12 @@ export class IdbStore implements LocalStore {
     return added;
   }
 
-  async #putDevices(tx: Tx, accountId: string, rows: PeerDeviceRow[], replace: boolean): Promise<void> {
+  async #putDevices(
+    tx: Tx,
+    accountId: string,
+    rows: PeerDeviceRow[],
+    replace: boolean,
+  ): Promise<void> {
     const store = tx.objectStore("devices");
     if (replace) {
       const keep = new Set(rows.map((r) => r.deviceId));
@@ -208,7 +226,9 @@ export class IdbStore implements LocalStore {
   }
 
   async history(peer: string, limit = MAX_HISTORY): Promise<StoredMessage[]> {
-    const rows = (await this.db.getAllFromIndex("messages", "peer", peer)).sort(byTime).slice(-limit);
+    const rows = (await this.db.getAllFromIndex("messages", "peer", peer))
+      .sort(byTime)
+      .slice(-limit);
     return Promise.all(rows.map((r) => this.#unseal(r)));
   }
 
@@ -225,7 +245,9 @@ export class IdbStore implements LocalStore {
       byPeer.set(r.peer, list);
     }
     const contacts = new Map((await this.db.getAll("contacts")).map((c) => [c.accountId, c]));
-    for (const c of contacts.values()) if (!byPeer.has(c.accountId) && c.label !== c.accountId.slice(0, 8)) byPeer.set(c.accountId, []);
+    for (const c of contacts.values())
+      if (!byPeer.has(c.accountId) && c.label !== c.accountId.slice(0, 8))
+        byPeer.set(c.accountId, []);
     const out: Conversation[] = [];
     for (const [peer, rows] of byPeer) {
       rows.sort(byTime);

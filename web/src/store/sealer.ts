@@ -23,10 +23,11 @@ export class Sealer {
   constructor(readonly key: CryptoKey) {}
 
   static async generate(): Promise<Sealer> {
-    const key = await globalThis.crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, [
-      "encrypt",
-      "decrypt",
-    ]);
+    const key = await globalThis.crypto.subtle.generateKey(
+      { name: "AES-GCM", length: 256 },
+      false,
+      ["encrypt", "decrypt"],
+    );
     return new Sealer(key);
   }
 
