@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { Action, ClaimKeys, SendFrame } from "../../src/core/actions";
+import type { Action, ClaimKeys } from "../../src/core/actions";
+import type { SendFrame } from "../../src/protocol/frames.gen";
 import type { Event } from "../../src/core/events";
 import { ServerError } from "../../src/core/errors";
 import { bundleOf, envelopeFor, makePeer, type Peer } from "./helpers";
