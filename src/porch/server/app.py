@@ -17,7 +17,7 @@ from starlette.routing import WebSocketRoute
 
 import porch
 from porch.protocol.errors import ProtocolError
-from porch.server import logs
+from porch.server import logs, web
 from porch.server.api import accounts as accounts_api
 from porch.server.api import devices as devices_api
 from porch.server.api import errors as api_errors
@@ -264,6 +264,8 @@ def create_app(
     # A plain Starlette route: FastAPI's WebSocket wrapper (dependency solving, exit stacks)
     # costs memory per connection, and a connection is all this endpoint is.
     app.router.routes.append(WebSocketRoute("/v1/ws", websocket))
+    # Last: the browser app takes the GET paths no route above took (server/web.py).
+    web.mount(app, settings)
 
     return app
 

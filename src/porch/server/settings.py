@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
+    # The built browser app (web/dist) served at /; unset: web/dist of the checkout the server
+    # runs from, if any (server/web.py). Without an index.html there, only the API is served.
+    web_dir: Path | None = None
     auth_timeout_seconds: float = 10.0
     heartbeat_seconds: float = 20.0
 
