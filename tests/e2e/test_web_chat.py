@@ -1,94 +1,36 @@
-"""The browser client end to end (issue 9): headless Debian Chromium driven by Playwright, a
-real Porch server on loopback serving the built web app, and a Python SDK user.
-
-The server runs in this process with web/dist mounted at "/" (same origin, as `porch serve`
-will serve it; helper W3's static serving replaces this mount when it lands), so that the
-test can stop it and start it again on the same port and data directory.
+"""The browser client end to end (issue 9): headless Debian Chromium driven by Playwright
+(tests/e2e/conftest.py), a real `porch serve` on loopback serving the built web app, and a
+Python SDK user. Every page is watched: a CSP violation, console error or page error fails it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import subprocess
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-import pytest
-from starlette.staticfiles import StaticFiles
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from porch.client import Client, Message, ReceiptEvent
-from porch.server.app import create_app
-from tests.integration.conftest import next_phone, register
-from tests.integration.server import (
-    ServerProcess,
-    free_port,
-    in_process_settings,
-    serving_in_process,
-)
+from tests.e2e import browser as chromium
+from tests.integration.conftest import next_phone
+from tests.integration.server import ServerProcess
 
-playwright_api = pytest.importorskip("playwright.async_api")
-
-CHROMIUM = Path("/usr/bin/chromium")
-WEB = Path(__file__).resolve().parents[2] / "web"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TIMEOUT_MS = 20_000
 
-if not CHROMIUM.exists():
-    if os.environ.get("CI"):
-        raise RuntimeError(
-            "CI needs /usr/bin/chromium for the browser tests (apt-get install chromium)"
-        )
-    pytest.skip("no /usr/bin/chromium: apt-get install chromium", allow_module_level=True)
-
-
-def built_app() -> Path:
-    """web/dist, built when it is missing (make web-test builds it before pytest)."""
-    dist = WEB / "dist"
-    if not (dist / "index.html").exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.skip("web/dist is not built and there is no npm to build it")
-        subprocess.run([npm, "run", "build"], cwd=WEB, check=True, capture_output=True)
-    return dist
-
 
 @contextlib.asynccontextmanager
-async def porch_server(srv: ServerProcess) -> AsyncIterator[None]:
-    settings = in_process_settings(srv, {})
-    app = create_app(settings)
-    app.mount("/", StaticFiles(directory=built_app(), html=True))
-    async with serving_in_process(app, srv.port):
-        yield
+async def watched(context: BrowserContext) -> AsyncIterator[Page]:
+    """A page whose CSP violations, console errors and page errors fail the test."""
+    context.set_default_timeout(TIMEOUT_MS)
+    page = await context.new_page()
+    seen = await chromium.watch(page)
+    yield page
+    # The server going away on purpose shows as failed WebSocket connects: not a problem.
+    assert [p for p in seen.problems() if "WebSocket" not in p] == []
 
 
-@contextlib.asynccontextmanager
-async def chromium() -> AsyncIterator[Any]:
-    async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        context = await browser.new_context()  # a fresh profile: its own IndexedDB
-        context.set_default_timeout(TIMEOUT_MS)
-        try:
-            yield context
-        finally:
-            await context.close()
-            await browser.close()
-
-
-async def register_in_browser(page: Any, srv: ServerProcess, username: str) -> str:
-    expect = playwright_api.expect
+async def register_in_browser(page: Page, srv: ServerProcess, username: str) -> str:
     phone = next_phone()
     await page.goto(srv.url)
     await page.get_by_label("Phone number", exact=True).fill(phone)
@@ -104,13 +46,13 @@ async def register_in_browser(page: Any, srv: ServerProcess, username: str) -> s
     return phone
 
 
-async def open_chat(page: Any, target: str) -> None:
+async def open_chat(page: Page, target: str) -> None:
     await page.get_by_label("Start a chat with", exact=True).fill(target)
     await page.get_by_role("button", name="Start chat").click()
-    await playwright_api.expect(page.get_by_label("Message", exact=True)).to_be_focused()
+    await expect(page.get_by_label("Message", exact=True)).to_be_focused()
 
 
-async def send_in_browser(page: Any, text: str) -> None:
+async def send_in_browser(page: Page, text: str) -> None:
     await page.get_by_label("Message", exact=True).fill(text)
     await page.keyboard.press("Enter")
 
@@ -124,14 +66,15 @@ async def next_message(client: Client, timeout: float = 20) -> Message:
     raise AssertionError("no message arrived")
 
 
-async def test_browser_and_python_chat_both_ways_and_survive_a_reload(tmp_path: Path) -> None:
-    expect = playwright_api.expect
-    srv = ServerProcess(tmp_path / "server-data", port=free_port())
-    async with porch_server(srv), chromium() as context, contextlib.AsyncExitStack() as stack:
-        bob = await register(srv, tmp_path / "bob", username="bob")
-        await stack.enter_async_context(bob)
-        page = await context.new_page()
-        await register_in_browser(page, srv, "alice")
+async def test_browser_and_python_chat_both_ways_and_survive_a_reload(
+    browser: Browser,
+    web_server: ServerProcess,
+    register_client: Callable[..., Awaitable[Client]],
+) -> None:
+    bob = await register_client(username="bob")
+    context = await browser.new_context()  # a fresh profile: its own IndexedDB
+    async with bob, watched(context) as page:
+        await register_in_browser(page, web_server, "alice")
         alice_id = await bob.resolve("@alice")
 
         # Browser -> Python, then the ticks: delivered (Bob's client), read (Bob marks it).
@@ -174,30 +117,29 @@ async def test_browser_and_python_chat_both_ways_and_survive_a_reload(tmp_path: 
         await expect(page.locator(".conversation .preview")).to_have_text("python after the reload")
 
 
-async def test_a_message_queued_offline_and_the_tab_closed_is_delivered_on_reopen(
-    tmp_path: Path,
+async def test_a_message_queued_offline_and_the_browser_closed_is_delivered_on_reopen(
+    launch_profile: Callable[[str], Awaitable[BrowserContext]],
+    web_server: ServerProcess,
+    register_client: Callable[..., Awaitable[Client]],
 ) -> None:
-    expect = playwright_api.expect
-    srv = ServerProcess(tmp_path / "server-data", port=free_port())
-    async with chromium() as context, contextlib.AsyncExitStack() as stack:
-        async with porch_server(srv):
-            bob = await register(srv, tmp_path / "bob", username="bob")
-            page = await context.new_page()
-            await register_in_browser(page, srv, "carol")
-            await open_chat(page, "@bob")
+    bob = await register_client(username="bob")
+    context = await launch_profile("carol")
+    async with watched(context) as page:
+        await register_in_browser(page, web_server, "carol")
+        await open_chat(page, "@bob")
+        web_server.stop()
         # The server is down: the browser says so, and the message waits in its outbox.
         await expect(page.locator("#connection")).not_to_have_attribute("data-state", "online")
         await send_in_browser(page, "written while offline")
         await expect(page.locator("li.message.out")).to_have_attribute("data-status", "queued")
-        await page.close()  # the tab is gone before anything could be sent
+    await context.close()  # the whole browser is gone before anything could be sent
 
-        async with porch_server(srv):
-            await stack.enter_async_context(bob)
-            page = await context.new_page()
-            await page.goto(srv.url)
-            got = await next_message(bob)
-            assert got.text == "written while offline"
-            await page.get_by_role("button", name="@bob").click()
-            await expect(page.locator("li.message.out")).to_have_attribute(
-                "data-status", "delivered"
-            )
+    web_server.start()
+    context = await launch_profile("carol")  # the same browser profile, reopened
+    async with bob, watched(context) as page:
+        await page.goto(web_server.url)
+        got = await next_message(bob)
+        assert got.text == "written while offline"
+        await page.get_by_role("button", name="@bob").click()
+        await expect(page.locator("li.message.out")).to_have_attribute("data-status", "delivered")
+    await context.close()
