@@ -35,8 +35,15 @@ async function start(root: HTMLElement): Promise<void> {
   else registerScreen(root, store, server, run);
 }
 
+/** The offline shell and push (src/sw/sw.ts, built to /sw.js): the app works without it. */
+function registerServiceWorker(): void {
+  if (!("serviceWorker" in navigator) || new URLSearchParams(location.search).has("server")) return;
+  navigator.serviceWorker.register("/sw.js").catch(() => undefined);
+}
+
 const root = document.getElementById("app");
 if (root) {
+  registerServiceWorker();
   start(root).catch(() => {
     root.textContent =
       "Porch could not open its storage or its encryption; reload the page to try again.";
