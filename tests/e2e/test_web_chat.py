@@ -143,3 +143,36 @@ async def test_a_message_queued_offline_and_the_browser_closed_is_delivered_on_r
         await page.get_by_role("button", name="@bob").click()
         await expect(page.locator("li.message.out")).to_have_attribute("data-status", "delivered")
     await context.close()
+
+
+async def test_two_tabs_share_one_connection_and_show_the_same_conversation(
+    browser: Browser,
+    web_server: ServerProcess,
+    register_client: Callable[..., Awaitable[Client]],
+) -> None:
+    bob = await register_client(username="bob")
+    context = await browser.new_context()
+    async with bob, watched(context) as first:
+        await register_in_browser(first, web_server, "dana")
+        await open_chat(first, "@bob")
+        async with watched(context) as second:
+            await second.goto(web_server.url)
+            # The second tab waits for the connection; the first keeps it (nobody kicked off).
+            await expect(second.locator("#connection")).to_have_attribute("data-state", "elsewhere")
+            await expect(first.locator("#connection")).to_have_attribute("data-state", "online")
+            await second.get_by_role("button", name="@bob").click()
+            await send_in_browser(second, "from the second tab")
+            assert (await next_message(bob)).text == "from the second tab"
+            await bob.send_text("@dana", "seen in both tabs")
+            for page in (first, second):
+                await expect(page.locator("li.message.in .body")).to_have_text("seen in both tabs")
+                await expect(page.locator("li.message.out")).to_have_attribute(
+                    "data-status", "delivered"
+                )
+            # The first tab closes: the second takes the connection over.
+            await first.close()
+            await expect(second.locator("#connection")).to_have_attribute("data-state", "online")
+            await bob.send_text("@dana", "after the handover")
+            await expect(second.locator("li.message.in .body").last).to_have_text(
+                "after the handover"
+            )

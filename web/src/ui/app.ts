@@ -9,12 +9,15 @@ import { ClientError } from "../core/errors";
 import type { Conversation } from "../core/types";
 import type { ConnectionState } from "../net/runner";
 import { Runner } from "../net/runner";
-import { type OpenProfile, normalizePhone, wsUrl } from "../net/profile";
+import { type OpenProfile, normalizePhone, openProfile, wsUrl } from "../net/profile";
+import { Tabs } from "../net/tabs";
+import type { Action } from "../core/actions";
 import type { IdbStore } from "../store/idb";
 import { ChatView } from "./chat";
 import { field, h, time } from "./dom";
 
-const STATE_TEXT: Record<ConnectionState, string> = {
+const STATE_TEXT: Record<ConnectionState | "elsewhere", string> = {
+  elsewhere: "Connected in another tab",
   connecting: "Connecting…",
   online: "Online",
   offline: "Offline — reconnecting",
@@ -22,7 +25,9 @@ const STATE_TEXT: Record<ConnectionState, string> = {
 };
 
 export class App {
-  readonly runner: Runner;
+  runner: Runner; // inert (never started) until this tab holds the connection (./tabs)
+  #leader = false;
+  readonly #tabs: Tabs;
   readonly #status: HTMLElement;
   readonly #main: HTMLElement;
   #chat: ChatView | null = null;
@@ -36,16 +41,25 @@ export class App {
   ) {
     this.#status = h(
       "p",
-      { id: "connection", role: "status", "data-state": "connecting" },
-      STATE_TEXT.connecting,
+      { id: "connection", role: "status", "data-state": "elsewhere" },
+      STATE_TEXT.elsewhere,
     );
     this.#main = h("div", { class: "screen" });
     root.replaceChildren(
       h("header", { class: "top" }, h("span", { class: "brand" }, "Porch"), this.#status),
       this.#main,
     );
+    this.runner = this.#makeRunner(profile);
+    this.#tabs = new Tabs(`porch:${profile.config.accountId}.${profile.config.deviceId}`);
+    this.#tabs.onMessage((message) => {
+      if (message.type === "wake" && this.#leader) this.runner.wakeOutbox();
+      if (message.type === "changed") void this.#refresh();
+    });
+  }
+
+  #makeRunner(profile: OpenProfile): Runner {
     const { core, api, password, config } = profile;
-    this.runner = new Runner(
+    return new Runner(
       core,
       api,
       wsUrl(config.server),
@@ -56,8 +70,28 @@ export class App {
   }
 
   start(): void {
-    this.runner.start();
     void this.showList();
+    this.#tabs.whenLeader(async () => {
+      // The Olm state as the last leader left it: this tab's copy may be stale.
+      const fresh = await openProfile(this.store);
+      if (!fresh) return;
+      this.runner = this.#makeRunner(fresh);
+      this.#leader = true;
+      this.runner.start();
+    });
+  }
+
+  /** Carry out actions; a tab without the connection asks the leader to send. */
+  #perform(actions: Action[]): void {
+    this.runner.perform(actions);
+    if (!this.#leader && actions.some((a) => a.type === "WakeOutbox"))
+      this.#tabs.post({ type: "wake" });
+    this.#tabs.post({ type: "changed" });
+  }
+
+  async #refresh(): Promise<void> {
+    if (this.#chat) await this.#refreshChat();
+    else await this.#refreshList();
   }
 
   #onState(state: ConnectionState, detail: string): void {
@@ -80,8 +114,8 @@ export class App {
     ) {
       await this.#learnLabel(event.sender);
     }
-    if (chat) await this.#refreshChat();
-    else await this.#refreshList();
+    await this.#refresh();
+    this.#tabs.post({ type: "changed" });
   }
 
   async #label(peer: string): Promise<string> {
@@ -205,15 +239,17 @@ export class App {
 
   async openChat(peer: string): Promise<void> {
     const label = await this.#label(peer);
-    const runner = this.runner;
     const chat = new ChatView(peer, label, {
       back: () => void this.showList(),
       send: async (body) => {
+        const runner = this.runner;
         const { actions } = await runner.serial(() => runner.core.sendText(peer, body));
-        runner.perform(actions);
+        this.#perform(actions);
         await this.#refreshChat();
       },
       typing: (started) => {
+        const runner = this.runner;
+        if (!this.#leader) return; // online-only, and only the leader's Olm state is current
         void runner
           .serial(() => runner.core.typingFrame(peer, started))
           .then((f) => f && runner.sendNow(f));
@@ -236,9 +272,8 @@ export class App {
       .filter((m) => !m.outgoing && m.unread && m.status === "received")
       .map((m) => m.clientId);
     if (unread.length && document.visibilityState !== "hidden") {
-      this.runner.perform(
-        await this.runner.serial(() => this.runner.core.markRead(chat.peer, unread)),
-      );
+      const runner = this.runner;
+      this.#perform(await runner.serial(() => runner.core.markRead(chat.peer, unread)));
     }
   }
 }
