@@ -25,6 +25,7 @@ export interface ChatHandlers {
 export class ChatView {
   readonly el: HTMLElement;
   readonly #log: HTMLOListElement;
+  readonly #scroller: HTMLElement; // role=log around the list: an <ol> keeps its list role
   readonly #typing: HTMLElement;
   readonly #input: HTMLTextAreaElement;
   #typingTimer: ReturnType<typeof setTimeout> | null = null;
@@ -35,7 +36,12 @@ export class ChatView {
     label: string,
     private readonly handlers: ChatHandlers,
   ) {
-    this.#log = h("ol", { class: "messages", role: "log", "aria-label": `Messages with ${label}` });
+    this.#log = h("ol", {});
+    this.#scroller = h(
+      "div",
+      { class: "messages", role: "log", "aria-label": `Messages with ${label}`, tabindex: 0 },
+      this.#log,
+    );
     this.#typing = h("p", { class: "typing", "aria-live": "polite" });
     this.#input = h("textarea", { id: "composer", rows: 1, maxlength: 16000, required: true });
     const sendButton = h("button", { type: "submit" }, "Send");
@@ -72,7 +78,7 @@ export class ChatView {
         h("button", { type: "button", class: "back", onclick: () => handlers.back() }, "← Chats"),
         h("h1", { id: "chat-title" }, label),
       ),
-      this.#log,
+      this.#scroller,
       this.#typing,
       composer,
     );
@@ -92,9 +98,10 @@ export class ChatView {
   }
 
   render(history: StoredMessage[]): void {
-    const atBottom = this.#log.scrollHeight - this.#log.scrollTop - this.#log.clientHeight < 40;
+    const box = this.#scroller;
+    const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
     this.#log.replaceChildren(...history.map(messageItem));
-    if (atBottom || history.at(-1)?.outgoing) this.#log.scrollTop = this.#log.scrollHeight;
+    if (atBottom || history.at(-1)?.outgoing) box.scrollTop = box.scrollHeight;
   }
 
   showTyping(started: boolean, label: string): void {
