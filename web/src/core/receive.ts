@@ -27,15 +27,21 @@ function isInt(value: unknown, low = 0, high = Number.MAX_SAFE_INTEGER): value i
   return typeof value === "number" && Number.isInteger(value) && value >= low && value <= high;
 }
 
+export const REFETCH_INTERVAL_MS = 60_000; // at most one refetch per sender device per minute
+export const MAX_REFETCH_TRACKED = 1024;
+
 interface Parked {
   env: Envelope;
   kind: number;
   body: string;
+  // Set on the envelope whose failure asked for fresh keys: the key it failed with, and why.
+  failedWith?: { curve25519: string; reason: string };
 }
 
 export class Receiver {
   readonly #parked = new Map<string, Parked[]>(); // by sender, oldest first
-  readonly #fetching = new Map<string, number>(); // sender -> token of the fetch its head waits for
+  readonly #fetching = new Map<string, { token: number; fresh: boolean }>(); // the head's fetch
+  readonly #refetched = new Map<string, number>(); // "sender/device" -> when its keys were refetched
   #tokens = 0;
 
   constructor(
@@ -102,7 +108,8 @@ export class Receiver {
   }
 
   async keysFetched(account: string, token: number, bundle: Bundle): Promise<void> {
-    if (this.#fetching.get(account) !== token) return; // for a connection that is gone
+    const fetch = this.#fetching.get(account);
+    if (fetch?.token !== token) return; // for a connection that is gone
     this.#fetching.delete(account);
     const head = this.#parked.get(account)!.shift()!;
     try {
@@ -111,7 +118,7 @@ export class Receiver {
           `the key directory answered for another account than ${account.slice(0, 8)}`,
         );
       }
-      await cacheDirectory(this.state, bundle, false);
+      await cacheDirectory(this.state, bundle, fetch.fresh);
     } catch (exc) {
       if (!(exc instanceof IdentityError)) throw exc;
       await this.#undecryptable(head.env, exc.message);
@@ -122,7 +129,7 @@ export class Receiver {
   }
 
   async keysFetchFailed(account: string, token: number, error: ClientError): Promise<void> {
-    if (this.#fetching.get(account) !== token) return;
+    if (this.#fetching.get(account)?.token !== token) return;
     if (error instanceof IdentityError || error.code === "not_found") {
       // The sender has no keys (any more), or none that verify: it never will.
       this.#fetching.delete(account);
@@ -157,7 +164,7 @@ export class Receiver {
     }
   }
 
-  #park(item: Parked, queued: boolean): boolean {
+  #park(item: Parked, queued: boolean, fresh = false): boolean {
     const sender = item.env.sender;
     if (!queued && this.parked >= this.maxParked) {
       this.#overflow();
@@ -166,13 +173,9 @@ export class Receiver {
     const queue = this.#parked.get(sender) ?? [];
     queue.unshift(item);
     this.#parked.set(sender, queue);
-    this.#fetching.set(sender, ++this.#tokens);
-    this.state.out.push({
-      type: "FetchKeys",
-      account: sender,
-      token: this.#tokens,
-      reason: "unknown_device",
-    });
+    this.#fetching.set(sender, { token: ++this.#tokens, fresh });
+    const reason = fresh ? "refetch" : "unknown_device";
+    this.state.out.push({ type: "FetchKeys", account: sender, token: this.#tokens, reason });
     return false;
   }
 
@@ -194,11 +197,44 @@ export class Receiver {
       }
       return this.#park(item, queued);
     }
-    await this.#decryptAndDeliver(env, device, item);
+    const failed = item.failedWith;
+    delete item.failedWith;
+    if (failed) {
+      // The answer to a refetch: only keys that changed can decrypt it now.
+      if (device.curve25519 !== failed.curve25519)
+        await this.#decryptAndDeliver(env, device, item, true);
+      else await this.#undecryptable(env, failed.reason);
+      return true;
+    }
+    const reason = await this.#decryptAndDeliver(env, device, item, false);
+    if (reason === null) return true;
+    if (!fetched && this.#mayRefetch(env)) {
+      // The cached keys may be stale (the sender registered again): as Signal does, fetch
+      // them afresh and, if they changed, decrypt again.
+      item.failedWith = { curve25519: device.curve25519, reason };
+      return this.#park(item, queued, true);
+    }
+    await this.#undecryptable(env, reason);
     return true;
   }
 
-  async #decryptAndDeliver(env: Envelope, device: PeerDeviceRow, item: Parked): Promise<void> {
+  #mayRefetch(env: Envelope): boolean {
+    const key = `${env.sender}/${env.device}`;
+    const now = this.state.clock();
+    const last = this.#refetched.get(key);
+    if (last !== undefined && now - last < REFETCH_INTERVAL_MS) return false;
+    if (this.#refetched.size >= MAX_REFETCH_TRACKED) this.#refetched.clear();
+    this.#refetched.set(key, now);
+    return true;
+  }
+
+  /** Decrypt and deliver; a decryption failure returns its reason unless `final`. */
+  async #decryptAndDeliver(
+    env: Envelope,
+    device: PeerDeviceRow,
+    item: Parked,
+    final: boolean,
+  ): Promise<string | null> {
     const state = this.state;
     let plaintext: Uint8Array;
     try {
@@ -208,15 +244,16 @@ export class Receiver {
       });
     } catch (exc) {
       if (!(exc instanceof CryptoError)) throw exc;
+      if (!final) return exc.message;
       await this.#undecryptable(env, exc.message);
-      return;
+      return null;
     }
     let content;
     try {
       content = decodeContent(plaintext);
     } catch (exc) {
-      await this.#undecryptable(env, (exc as Error).message);
-      return;
+      await this.#undecryptable(env, (exc as Error).message); // a resend carries the same
+      return null;
     }
     const handler = this.handlers.forContent(content);
     const writes: Writes = { seen: env.id ? [[env.id, env.ts]] : [] };
@@ -224,6 +261,7 @@ export class Receiver {
     const added = await state.commit(writes);
     state.ack(env.id);
     await handler.react(state, env, content, key !== null && added.has(key));
+    return null;
   }
 
   async #undecryptable(env: Envelope, reason: string): Promise<void> {

@@ -136,6 +136,33 @@ describe("ClientCore, 1:1 over Olm", () => {
     expect((await bob.store.history(ALICE))[0]!.status).toBe("undecryptable");
   });
 
+  it("refetches a sender's keys once when a message fails with the cached ones", async () => {
+    const alice = await makePeer(ALICE);
+    const bob = await makePeer(BOB);
+    await alice.core.sendText(BOB, "before");
+    await receive(bob, alice, envelopeFor(await sendOne(alice, bob), ALICE, BOB));
+    // Alice registers again: same account and device, new keys; Bob still caches the old ones.
+    const again = await makePeer(ALICE);
+    await again.core.sendText(BOB, "after registering again");
+    const env = envelopeFor(await sendOne(again, bob), ALICE, BOB);
+    const out = await bob.core.receive(env);
+    const fetch = of(out, "FetchKeys")[0]!;
+    expect(fetch.reason).toBe("refetch");
+    const got = await bob.core.keysFetched(
+      fetch.account,
+      fetch.token,
+      await bundleOf(again, false),
+    );
+    expect(events(got)).toContainEqual({ type: "IdentityChanged", accountId: ALICE });
+    expect(events(got)).toContainEqual(
+      expect.objectContaining({ type: "Message", text: "after registering again" }),
+    );
+    // A second failure within the minute is not refetched: it is undecryptable at once.
+    const forged = { ...env, id: env.id + 1000, body: env.body!.replace(/^./, "A") };
+    const failed = await bob.core.receive(forged);
+    expect(of(failed, "FetchKeys")).toEqual([]);
+  });
+
   it("rejects malformed envelopes instead of stopping the queue", async () => {
     const bob = await makePeer(BOB);
     await bob.core.receive({
