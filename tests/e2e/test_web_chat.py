@@ -64,6 +64,14 @@ async def test_browser_and_python_chat_both_ways_and_survive_a_reload(
         # The conversation list shows the last message.
         await page.get_by_role("button", name="← Chats").click()
         await expect(page.locator(".conversation .preview")).to_have_text("python after the reload")
+        # A message while the list is shown counts as unread until the chat is opened.
+        await bob.send_text("@alice", "one more")
+        await expect(page.locator(".conversation .unread")).to_have_text("1")
+        await expect(page.locator(".conversation .preview")).to_have_text("one more")
+        await page.get_by_role("button", name="@bob").click()
+        await expect(bodies.last).to_have_text("one more")
+        await page.get_by_role("button", name="← Chats").click()
+        await expect(page.locator(".conversation .unread")).to_have_count(0)
 
 
 async def test_a_message_queued_offline_and_the_browser_closed_is_delivered_on_reopen(

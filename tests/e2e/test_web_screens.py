@@ -63,6 +63,14 @@ async def test_list_and_chat_are_accessible_and_fit_a_phone_in_light_and_dark(
         await expect(page.locator("li.message.out").first).to_have_attribute("data-status", "read")
         await next_message(bob)
 
+        # Opening the page again: how long until the conversation list can be used.
+        await page.goto(web_server.url)
+        await expect(page.locator(".conversation")).to_have_count(1)
+        ready_ms = await page.evaluate("performance.now()")
+        print(f"\nconversation list interactive {ready_ms:.0f} ms after navigation")
+        await expect(page.locator("#connection")).to_have_attribute("data-state", "online")
+        await page.get_by_role("button", name="@bob").click()
+
         problems: list[Any] = []
         for view in ("chat", "list"):
             if view == "list":
