@@ -12,6 +12,7 @@ from playwright.async_api import Browser, BrowserContext, expect
 
 from porch.client import Client, ReceiptEvent
 from tests.e2e.pages import next_message, open_chat, register_in_browser, send_in_browser, watched
+from tests.integration.conftest import next_phone
 from tests.integration.server import ServerProcess
 
 
@@ -107,17 +108,18 @@ async def test_two_tabs_share_one_connection_and_show_the_same_conversation(
     web_server: ServerProcess,
     register_client: Callable[..., Awaitable[Client]],
 ) -> None:
-    bob = await register_client(username="bob")
+    bob_phone = next_phone()
+    bob = await register_client(bob_phone)
     context = await browser.new_context()
     async with bob, watched(context) as first:
         await register_in_browser(first, web_server, "dana")
-        await open_chat(first, "@bob")
+        await open_chat(first, bob_phone)  # by phone number this time
         async with watched(context) as second:
             await second.goto(web_server.url)
             # The second tab waits for the connection; the first keeps it (nobody kicked off).
             await expect(second.locator("#connection")).to_have_attribute("data-state", "elsewhere")
             await expect(first.locator("#connection")).to_have_attribute("data-state", "online")
-            await second.get_by_role("button", name="@bob").click()
+            await second.get_by_role("button", name=bob_phone).click()
             await send_in_browser(second, "from the second tab")
             assert (await next_message(bob)).text == "from the second tab"
             await bob.send_text("@dana", "seen in both tabs")
