@@ -69,6 +69,16 @@ async def test_list_and_chat_are_accessible_and_fit_a_phone_in_light_and_dark(
         ready_ms = await page.evaluate("performance.now()")
         print(f"\nconversation list interactive {ready_ms:.0f} ms after navigation")
         await expect(page.locator("#connection")).to_have_attribute("data-state", "online")
+        # Keyboard only: Tab to the conversation, Enter opens it with the composer focused,
+        # Escape goes back to the list.
+        await expect(page.get_by_label("Start a chat with", exact=True)).to_be_focused()
+        await page.keyboard.press("Tab")  # the Start chat button
+        await page.keyboard.press("Tab")  # the conversation
+        await expect(page.get_by_role("button", name="@bob")).to_be_focused()
+        await page.keyboard.press("Enter")
+        await expect(page.get_by_label("Message", exact=True)).to_be_focused()
+        await page.keyboard.press("Escape")
+        await expect(page.get_by_role("heading", name="Chats")).to_be_visible()
         await page.get_by_role("button", name="@bob").click()
 
         problems: list[Any] = []
