@@ -1,6 +1,7 @@
 """Blobs on local disk, under PORCH_MEDIA_DIR (default <data dir>/media): the default backend.
 
-    uploads/<id>/data        the blob being uploaded, preallocated to its full size
+    uploads/<id>/data        the blob being uploaded: a sparse file of its full size, whose
+                             disk blocks are allocated only as parts' bytes are written
     uploads/<id>/<n>.part    part n's marker: written (and fsynced) only after every byte of
                              the part is on disk, so a crash mid-part leaves it uncounted
     blobs/<id[:2]>/<id>      a complete blob, moved there in one rename on completion
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import hashlib
 import os
 import shutil
@@ -85,13 +85,10 @@ class FilesystemBlobs(Component):
         directory.mkdir()
         fd = os.open(directory / "data", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            try:
-                # Reserved up front: a full disk fails the slot now, not a part half-way.
-                os.posix_fallocate(fd, 0, size)
-            except (AttributeError, OSError) as exc:
-                if isinstance(exc, OSError) and exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
-                    raise
-                os.ftruncate(fd, size)
+            # Sparse, never preallocated (fallocate): an empty slot must not hold disk, or
+            # PORCH_MEDIA_MAX_PENDING_UPLOADS slots at the size limit pin gigabytes per account
+            # with no byte sent. Blocks are allocated by pwrite as parts arrive.
+            os.ftruncate(fd, size)
         finally:
             os.close(fd)
 
