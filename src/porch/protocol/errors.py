@@ -59,6 +59,7 @@ class ErrorCode(StrEnum):
     MEDIA_UPLOAD_DONE = "media_upload_done"
     MEDIA_INCOMPLETE = "media_incomplete"
     MEDIA_BUSY = "media_busy"
+    RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
     # General
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"

@@ -68,6 +68,7 @@ export type ErrorCode =
   | "media_upload_done"
   | "media_incomplete"
   | "media_busy"
+  | "range_not_satisfiable"
   | "not_found"
   | "method_not_allowed"
   | "rate_limited"

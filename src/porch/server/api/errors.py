@@ -48,6 +48,7 @@ STATUS = {
     ErrorCode.MEDIA_UPLOAD_DONE: 409,
     ErrorCode.MEDIA_INCOMPLETE: 409,
     ErrorCode.MEDIA_BUSY: 429,
+    ErrorCode.RANGE_NOT_SATISFIABLE: 416,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.REQUEST_TOO_LARGE: 413,
@@ -64,6 +65,8 @@ def error_response(exc: ProtocolError) -> JSONResponse:
         headers["WWW-Authenticate"] = 'Basic realm="porch"'
     if exc.code is ErrorCode.REQUEST_TIMEOUT:  # the rest of the body is not waited for
         headers["Connection"] = "close"
+    if exc.code is ErrorCode.RANGE_NOT_SATISFIABLE:  # RFC 9110 §15.5.17
+        headers["Content-Range"] = f"bytes */{exc.details['size']}"
     return JSONResponse(
         {"error": exc.to_dict()}, status_code=STATUS.get(exc.code, 500), headers=headers
     )

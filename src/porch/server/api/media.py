@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.requests import ClientDisconnect
 
 from porch.protocol.errors import ErrorCode, ProtocolError
+from porch.server.api.byte_range import Unsatisfiable, parse_range
 from porch.server.api.deps import PrincipalDep, Services, ServicesDep
 from porch.server.media.layout import MAX_PARTS, MEDIA_ID_RE
 from porch.server.services.media import UploadSlot, not_found
@@ -160,10 +161,25 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
         return
 
 
-@router.get("/blobs/{media_id}")
-async def get_blob(media_id: RawId, svc: ServicesDep, exp: Expiry = "", sig: Sig = "") -> Response:
-    """The blob (filesystem backend); Range requests are answered 206."""
+@router.api_route("/blobs/{media_id}", methods=["GET", "HEAD"])
+async def get_blob(
+    media_id: RawId, request: Request, svc: ServicesDep, exp: Expiry = "", sig: Sig = ""
+) -> Response:
+    """The blob (filesystem backend); one Range is answered 206, HEAD with headers only."""
     blob = await _local(svc).open_blob(media_id, _number(exp), sig)
+    wanted = parse_range(request.headers.get("range"), blob.size)
+    if isinstance(wanted, Unsatisfiable):
+        raise ProtocolError(
+            ErrorCode.RANGE_NOT_SATISFIABLE,
+            f"the range starts past the end of this {blob.size}-byte attachment",
+            size=blob.size,
+        )
+    # FileResponse reads Range from the request itself: hand it only the canonical range
+    # decided above, so that none of its own plain-text errors can be reached.
+    headers = [(k, v) for k, v in request.scope["headers"] if k != b"range"]
+    if wanted is not None:
+        headers.append((b"range", wanted.header().encode("ascii")))
+    request.scope["headers"] = headers
     return FileResponse(
         blob.path,
         media_type="application/octet-stream",
