@@ -36,7 +36,8 @@ Sig = Annotated[str, Query(max_length=64)]
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: "5" or true is not a size, 1 is not an etag (no coercion anywhere in a body).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class UploadIn(_Body):
