@@ -28,11 +28,13 @@ router = APIRouter(prefix="/v1/media", tags=["media"])
 PART_PREFIX = "/v1/media/parts/"  # exempt from the request body limit (app.py)
 MAX_WIRE_INT = 2**53 - 1
 MediaId = Annotated[str, Path(pattern=MEDIA_ID_RE.pattern)]
-# The signed routes parse their own parameters: any malformed URL is 403 media_url_invalid.
-RawId = Annotated[str, Path(max_length=64)]
-RawPart = Annotated[str, Path(max_length=8)]
-Expiry = Annotated[str, Query(alias="exp", max_length=20)]
-Sig = Annotated[str, Query(max_length=64)]
+# The signed routes parse their own parameters, each bounded there (valid_media_id, _number's
+# 18 digits, the signature's pattern; the whole request head by PORCH_MAX_HEADER_BYTES): any
+# malformed URL, a too long one included, is 403 media_url_invalid, never a validation 400.
+RawId = Annotated[str, Path()]
+RawPart = Annotated[str, Path()]
+Expiry = Annotated[str, Query(alias="exp")]
+Sig = Annotated[str, Query()]
 
 
 class _Body(BaseModel):
