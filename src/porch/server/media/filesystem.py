@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import os
 import shutil
@@ -31,6 +32,7 @@ from porch.server.media.base import (
     PartTooLong,
     PartTooShort,
     ReceivedPart,
+    StorageFull,
     check_parts,
 )
 from porch.server.media.layout import valid_media_id
@@ -213,9 +215,15 @@ def _open_part(directory: Path, marker: Path) -> int:
 
 def _write(fd: int, data: bytes, offset: int, digest: hashlib.blake2b) -> None:
     view = memoryview(data)
-    while view:
-        done = os.pwrite(fd, view, offset)
-        view, offset = view[done:], offset + done
+    try:
+        while view:
+            done = os.pwrite(fd, view, offset)
+            view, offset = view[done:], offset + done
+    except OSError as exc:
+        # The blob file is sparse (no blocks reserved per slot), so a full disk shows here.
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull from None
+        raise
     digest.update(data)
 
 

@@ -20,6 +20,7 @@ from porch.server.media.base import (
     LocalBlobStore,
     PartTooLong,
     PartTooShort,
+    StorageFull,
 )
 from porch.server.media.filesystem import blob_path, part_path
 from porch.server.media.layout import MAX_PARTS, part_count, part_span, valid_media_id
@@ -116,6 +117,13 @@ class LocalMedia:
             ) from None
         except BlobMissing:
             raise not_found() from None
+        except StorageFull:
+            log.error("the media directory is full; a part upload was refused")
+            raise ProtocolError(
+                ErrorCode.UNAVAILABLE,
+                "the server has no room for this part now; try again later",
+                retry_after=60,
+            ) from None
 
     async def open_blob(self, media_id: str, expires: int, sig: str) -> BlobFile:
         if not valid_media_id(media_id):

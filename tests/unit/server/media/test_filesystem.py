@@ -3,13 +3,20 @@ when whole, completion checks, nothing partial ever at a blob's path, deletion."
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from porch.server.media.base import BlobMissing, PartsMismatch, PartTooLong, PartTooShort
+from porch.server.media.base import (
+    BlobMissing,
+    PartsMismatch,
+    PartTooLong,
+    PartTooShort,
+    StorageFull,
+)
 from porch.server.media.filesystem import FilesystemBlobs
 from porch.server.media.signing import UrlSigner
 
@@ -121,3 +128,19 @@ async def test_a_fresh_slot_holds_no_disk_blocks(blobs: FilesystemBlobs, tmp_pat
     # Blocks come as a part's bytes arrive, and only that part's worth.
     await blobs.write_part(MEDIA_ID, 1, 0, PART * 64, chunks(os.urandom(PART * 64), 4096))
     assert 0 < data.stat().st_blocks * 512 < PART * 64 + 64 * 1024
+
+
+async def test_a_full_disk_fails_the_part_not_the_server(
+    blobs: FilesystemBlobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A full disk cannot be made here: os.pwrite is made to fail as the kernel would.
+    await blobs.create_upload(MEDIA_ID, PART, PART)
+
+    def full(fd: int, data: object, offset: int) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", full)
+    with pytest.raises(StorageFull):
+        await blobs.write_part(MEDIA_ID, 1, 0, PART, chunks(os.urandom(PART)))
+    monkeypatch.undo()
+    assert await blobs.received_parts(MEDIA_ID, "") == []  # not counted
