@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.integration.media_http import MediaHttp
+from tests.integration.media_http import MediaHttp, running_server
 from tests.integration.server import ServerProcess
 
 PART = 64 * 1024
@@ -31,10 +31,8 @@ ENV = {
 
 @pytest.fixture
 def server(tmp_path: Path, server_env: dict[str, str]) -> Iterator[ServerProcess]:
-    srv = ServerProcess(tmp_path / "server-data", env={**server_env, **ENV})
-    srv.start()
-    yield srv
-    srv.stop()
+    with running_server(tmp_path, {**server_env, **ENV}) as srv:
+        yield srv
 
 
 @pytest.fixture
