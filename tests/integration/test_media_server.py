@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from porch.crypto.attachment import blob_size
-from tests.integration.media_http import MediaHttp, sha256
+from tests.integration.media_http import MediaHttp, running_server, sha256
 from tests.integration.server import ServerProcess
 
 PART = 64 * 1024
@@ -30,10 +30,8 @@ ENV = {
 
 @pytest.fixture
 def server(tmp_path: Path, server_env: dict[str, str]) -> Iterator[ServerProcess]:
-    srv = ServerProcess(tmp_path / "server-data", env={**server_env, **ENV})
-    srv.start()
-    yield srv
-    srv.stop()
+    with running_server(tmp_path, {**server_env, **ENV}) as srv:
+        yield srv
 
 
 @pytest.fixture

@@ -49,6 +49,7 @@ from porch.server.services.devices import DeviceService
 from porch.server.services.groups import GroupService
 from porch.server.services.keys import KeyService
 from porch.server.services.media import MediaService
+from porch.server.services.media_guard import PutCounter
 from porch.server.services.media_local import LocalMedia
 from porch.server.services.messages import MessageService
 from porch.server.services.push import PushService, vapid_loader
@@ -192,7 +193,17 @@ def create_app(
     blobs = blobs or make_blobs(settings, signer)
     media = MediaService(store, blobs, limiter, clock, settings)
     local_media = (
-        LocalMedia(media, store, blobs, signer, clock)
+        LocalMedia(
+            media,
+            store,
+            blobs,
+            signer,
+            clock,
+            idle_seconds=settings.media_body_idle_seconds,
+            puts=PutCounter(
+                settings.media_part_puts_per_upload, settings.media_part_puts_per_account
+            ),
+        )
         if isinstance(blobs, FilesystemBlobs)
         else None
     )

@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     # S3 presigned URLs live at most 7 days.
     media_upload_url_seconds: int = Field(default=3600, ge=10, le=604_800)
     media_download_url_seconds: int = Field(default=300, ge=10, le=604_800)
+    # Filesystem backend part PUTs: a body with no byte for this long is abandoned (408), and
+    # concurrent PUTs are capped per slot and per account (429 media_busy), so stalled
+    # uploads cannot hold connections without bound.
+    media_body_idle_seconds: float = Field(default=30.0, gt=0, le=3600)
+    media_part_puts_per_upload: int = Field(default=4, ge=1, le=1000)
+    media_part_puts_per_account: int = Field(default=8, ge=1, le=10_000)
     limit_media_uploads_per_account: str = "300/3600"
     # The S3 backend: the endpoint as clients see it (presigned URLs point there).
     s3_endpoint: str | None = None
