@@ -135,6 +135,7 @@ class Client(TrustMixin, RichMixin, MediaMixin):
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
+        self.expire_now()  # opening a profile drops what expired while nothing ran
 
     @classmethod
     async def register(
@@ -418,10 +419,15 @@ class Client(TrustMixin, RichMixin, MediaMixin):
 
     # Local views -----------------------------------------------------------------------------
 
+    # Every local read runs the expiry first (one indexed query on expires_at): an expired
+    # disappearing message is never shown, whether or not the 30 s loop ran (spec §3).
+
     def history(self, peer: str, limit: int = 200) -> list[HistoryMessage]:
+        self.expire_now()
         return self._store.history(peer, limit)
 
     def conversations(self) -> list[Conversation]:
+        self.expire_now()
         return self._store.conversations()
 
     def label(self, account_id: str) -> str:
@@ -433,6 +439,7 @@ class Client(TrustMixin, RichMixin, MediaMixin):
 
     def unshown(self, limit: int = 500) -> list[ReceivedMessage]:
         """Received messages that no command on this profile has shown yet, oldest first."""
+        self.expire_now()
         return self._store.unshown(0, limit)
 
     def mark_shown(self, rows: list[int] | None = None, *, peer: str | None = None) -> None:

@@ -28,7 +28,7 @@ from porch.client.errors import ClientCode, UsageError
 from porch.client.events import Event, MessageDeleted, MessageEdited, ReactionChanged, TimerChanged
 from porch.client.history import MAX_EDITS, HistoryMessage
 from porch.client.outgoing import queue_outgoing, with_timer
-from porch.client.rich_store import StoredMessage
+from porch.client.rich_store import EXPIRE_BATCH, StoredMessage
 from porch.client.waiters import SendResult
 from porch.crypto.content import Delete, Edit, Encodable, Reaction, Text, Timer
 from porch.crypto.rich import (
@@ -226,10 +226,14 @@ class RichMixin:
         """Delete the disappearing messages whose time has come (with their reactions, edit
         history and downloaded files), and says so (MessageDeleted, expired); returns how many
         went."""
-        gone = self._store.expire(now_ms())
-        for m in gone:
-            self._emit(MessageDeleted(m.peer, m.client_id, self._author_of(m), expired=True))
-        return len(gone)
+        count, now = 0, now_ms()
+        while True:  # in batches of EXPIRE_BATCH, until none is left
+            gone = self._store.expire(now)
+            for m in gone:
+                self._emit(MessageDeleted(m.peer, m.client_id, self._author_of(m), expired=True))
+            count += len(gone)
+            if len(gone) < EXPIRE_BATCH:
+                return count
 
     async def _expiry_loop(self) -> None:
         # On open, then every EXPIRE_EVERY seconds while the client runs (its task group).
