@@ -3,14 +3,15 @@ before its fix. Real profiles registered on a real server; most cases need no co
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
 import pytest
 
 from porch.client import Client
-from porch.client.history import MessageExtra
-from porch.crypto.rich import Attachment
+from porch.client.history import HistoryMessage, MessageExtra
+from porch.crypto.rich import Attachment, Quote
 from tests.integration.test_profiles import porch
 
 pytestmark = pytest.mark.parametrize("server_env", ["sqlite"], indirect=True)
@@ -69,3 +70,45 @@ async def test_expired_messages_never_show(register_client, tmp_path: Path) -> N
     assert "short-lived" not in [m.text for m in reader.history(PEER)]
     assert all(c.peer != PEER or c.last_text != "short-lived" for c in reader.conversations())
     assert not [m for m in reader.unshown() if m.client_id == "gone2"]
+
+
+async def until(check, what: str, timeout: float = 20) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
+def find(client: Client, peer: str, client_id: str) -> HistoryMessage | None:
+    return next((m for m in client.history(peer) if m.client_id == client_id), None)
+
+
+async def test_forged_reply_quotes_are_not_shown_as_the_authors_words(register_client) -> None:  # type: ignore[no-untyped-def]
+    alice = await register_client(username="alice_q")
+    bob = await register_client(username="bob_q")
+    async with alice, bob:
+        a, b = alice.account_id, bob.account_id
+        lunch = await alice.send_text(b, "lunch?")
+        await until(lambda: find(bob, a, lunch.id) is not None, "the text")
+        # A real id with a forged body, and a made-up id in alice's name.
+        forged = bob.new_text(a, "deal", reply=Quote(lunch.id, a, "I owe Bob $1000"))
+        invented = bob.new_text(a, "ok", reply=Quote("made-up-id", a, "I owe Bob $2000"))
+        await bob.send_content(a, forged)
+        await bob.send_content(a, invented)
+        await until(lambda: find(alice, b, invented.id) is not None, "the replies")
+        got = find(alice, b, forged.id)
+        assert got is not None and got.reply is not None
+        assert got.reply_found and got.reply.body == "lunch?"
+        other = find(alice, b, invented.id)
+        assert other is not None and other.reply is not None and not other.reply_found
+    code, out, err = await porch(alice.profile_dir, "recv", "--wait", "1")
+    assert code == 0, err
+    assert "> me: lunch?" in out and "$1000" not in out, out
+    assert "me (original not found; the replier's quote: \u201cI owe Bob $2000\u201d)" in out
+    code, out, err = await porch(alice.profile_dir, "history", "@bob_q")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "$1000" not in out and "> me: lunch?" in out, out
+    header = next(i for i, line in enumerate(lines) if ": deal" in line)
+    assert lines[header + 1] == "    > me: lunch?"  # under the reply's header
+    assert "> me (original not found" in out

@@ -43,6 +43,7 @@ from porch.client.media import MediaMixin
 from porch.client.ownership import ProfileLock
 from porch.client.profile import ProfileConfig
 from porch.client.profile import open_store as _open_store
+from porch.client.quotes import checked
 from porch.client.registration import normalize_phone
 from porch.client.rich import RichMixin
 from porch.client.runner import ENDING_CODES, Runner
@@ -424,7 +425,8 @@ class Client(TrustMixin, RichMixin, MediaMixin):
 
     def history(self, peer: str, limit: int = 200) -> list[HistoryMessage]:
         self.expire_now()
-        return self._store.history(peer, limit)
+        me = self.account_id
+        return [checked(self._store, m, me) for m in self._store.history(peer, limit)]
 
     def conversations(self) -> list[Conversation]:
         self.expire_now()
@@ -440,7 +442,8 @@ class Client(TrustMixin, RichMixin, MediaMixin):
     def unshown(self, limit: int = 500) -> list[ReceivedMessage]:
         """Received messages that no command on this profile has shown yet, oldest first."""
         self.expire_now()
-        return self._store.unshown(0, limit)
+        me = self.account_id
+        return [checked(self._store, m, me) for m in self._store.unshown(0, limit)]
 
     def mark_shown(self, rows: list[int] | None = None, *, peer: str | None = None) -> None:
         self._store.mark_shown(rows, peer=peer)

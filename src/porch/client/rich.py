@@ -28,13 +28,13 @@ from porch.client.errors import ClientCode, UsageError
 from porch.client.events import Event, MessageDeleted, MessageEdited, ReactionChanged, TimerChanged
 from porch.client.history import MAX_EDITS, HistoryMessage
 from porch.client.outgoing import queue_outgoing, with_timer
+from porch.client.quotes import preview
 from porch.client.rich_store import EXPIRE_BATCH, StoredMessage
 from porch.client.waiters import SendResult
 from porch.crypto.content import Delete, Edit, Encodable, Reaction, Text, Timer
 from porch.crypto.rich import (
     DELETE_WINDOW_MS,
     MAX_EMOJI_BYTES,
-    MAX_QUOTE_CHARS,
     MAX_TIMER_SECONDS,
     Attachment,
     Quote,
@@ -152,7 +152,7 @@ class RichMixin:
         """Reply to message ``client_id`` (by ``author``, when ids could clash) with ``text``."""
         target, found = await self._target(peer, client_id, author)
         m = found.message
-        quote = Quote(m.client_id, self._author_of(m), _preview(m))
+        quote = Quote(m.client_id, self._author_of(m), preview(m))
         return await self.send_content(target, self.new_text(target, text, reply=quote), wait=wait)
 
     async def react(
@@ -294,15 +294,6 @@ class RichMixin:
         if changed:
             self._emit(_event(target, self.account_id, content))
         return await self.send_content(target, content, wait=wait)
-
-
-def _preview(m: HistoryMessage) -> str:
-    if m.text:
-        return m.text[:MAX_QUOTE_CHARS]
-    if m.attachments:
-        a = m.attachments[0]
-        return f"📎 {a.name or a.content_type}"[:MAX_QUOTE_CHARS]
-    return ""
 
 
 def _event(peer: str, me: str, content: RichAction) -> Event:

@@ -50,6 +50,7 @@ class ReceivedMessage:
     attachments: tuple[Attachment, ...] = ()  # issue 8: pointers to download (porch recv)
     reply: Quote | None = None
     forwarded: bool = False
+    reply_found: bool = False  # the quote was checked locally (porch.client.quotes)
 
 
 class SharedState:
