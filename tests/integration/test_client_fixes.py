@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from porch.client import Client
+from porch.client.errors import AttachmentRejected
 from porch.client.history import HistoryMessage, MessageExtra
 from porch.crypto.rich import Attachment, Quote
 from tests.integration.test_profiles import porch
@@ -112,3 +114,28 @@ async def test_forged_reply_quotes_are_not_shown_as_the_authors_words(register_c
     header = next(i for i, line in enumerate(lines) if ": deal" in line)
     assert lines[header + 1] == "    > me: lunch?"  # under the reply's header
     assert "> me (original not found" in out
+
+
+async def test_a_reused_media_id_is_verified_anew(register_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    alice, bob = await register_client(), await register_client()
+    photo = tmp_path / "notes.txt"
+    photo.write_bytes(b"the real attachment " * 100)
+    async with alice, bob:
+        a, b = alice.account_id, bob.account_id
+        sent = await alice.send_file(b, photo)
+        await until(lambda: find(bob, a, sent.id) is not None, "the file")
+        m = find(bob, a, sent.id)
+        assert m is not None
+        [pointer] = m.attachments
+        saved = await bob.download(pointer, peer=a, client_id=m.client_id)
+        assert saved.read_bytes() == photo.read_bytes()
+        # The same id with another key, digest or size is not that file: it is fetched and
+        # verified again, and the server's blob fails that check.
+        for forged in (
+            replace(pointer, key=bytes(64)),
+            replace(pointer, digest=bytes(32)),
+            replace(pointer, size=pointer.size - 1),
+        ):
+            with pytest.raises(AttachmentRejected):
+                await bob.download(forged, peer=a, client_id="forged")
+        assert await bob.download(pointer, peer=a, client_id=m.client_id) == saved

@@ -150,7 +150,7 @@ class MediaMixin:
         """Save the attachment of message ``client_id`` in conversation ``peer``; returns its
         path. The ciphertext is verified (digest and MAC) before any plaintext is written; a
         second call returns the file saved the first time."""
-        existing = downloaded(self._store, attachment.id)
+        existing = downloaded(self._store, attachment)
         if existing is not None:
             return existing
         dest = Path(dest_dir) if dest_dir is not None else self.downloads_dir
@@ -166,7 +166,7 @@ class MediaMixin:
                 )
         except OSError as exc:
             raise _disk_error(exc, dest) from None
-        record_download(self._store, attachment.id, path, peer, client_id, now_ms())
+        record_download(self._store, attachment, path, peer, client_id, now_ms())
         return path
 
     def _recipient_devices(self, peer: str) -> int | None:

@@ -157,7 +157,7 @@ def test_delete_for_everyone_leaves_a_marker_and_unlinks_files(
     saved.write_bytes(b"pixels")
     with bob.store.transaction() as db:
         db.execute(
-            "INSERT INTO downloads VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO downloads (media_id, path, peer, client_id, created) VALUES (?,?,?,?,?)",
             (PHOTO.id, str(saved), alice.account_id, mid, NOW),
         )
     _queue(alice, bob.account_id, Delete(mid, NOW + 5))
