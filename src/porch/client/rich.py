@@ -280,7 +280,7 @@ class RichMixin:
                 )
             await self._target(target, client_id, None)  # raises message_not_found
         assert found is not None
-        if not within_window(found.message, now_ms(), now_ms()):
+        if not within_window(found, now_ms()):
             raise UsageError(
                 f"messages can only be {done} for {_WINDOW} after they were sent",
                 code=ClientCode.TOO_LATE,
@@ -290,7 +290,8 @@ class RichMixin:
     async def _act(self, target: str, content: RichAction, wait: bool) -> SendResult:
         """Apply one's own action here at once (the rules the receivers apply), then send it."""
         with self._store.transaction() as db:
-            changed = APPLIER.persist(self._core.state, target, self.account_id, content, db)
+            state, me = self._core.state, self.account_id
+            changed = APPLIER.persist(state, target, me, content, db, now_ms())
         if changed:
             self._emit(_event(target, self.account_id, content))
         return await self.send_content(target, content, wait=wait)
