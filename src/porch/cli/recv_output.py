@@ -54,9 +54,15 @@ async def print_unshown(client: Client, args: argparse.Namespace) -> None:
                     author = m.reply.author
                     me = author == client.account_id
                     quoted = "me" if me else await client.name_of(author)
-                # Saved before the line is printed, so that the line can name the files.
-                files = await media.save_attachments(client, m, fetch=not args.no_download)
-                _print_message(m, label, args.json, client.account_id, group, files, quoted)
+                fetch = not args.no_download
+                if args.json:  # one record, naming the saved files
+                    files = await media.save_attachments(client, m, fetch=fetch)
+                    _print_message(m, label, True, client.account_id, group, files, quoted)
+                    continue
+                # The text first (it is marked shown already), then the downloads: Ctrl-C
+                # during a long one loses nothing (`porch download` resumes it).
+                _print_message(m, label, False, client.account_id, group, None, quoted)
+                media.print_attachments(await media.save_attachments(client, m, fetch=fetch))
 
 
 async def _group_label(client: Client, group_id: str) -> str:
@@ -120,7 +126,6 @@ def _print_message(
         if m.reply is not None:  # checked against the local history (porch.client.quotes)
             line = quote_text(m.reply, m.reply_found, printable(quoted or m.reply.author[:8]))
             print(f"    > {printable(line)}", flush=True)
-        media.print_attachments(files or [])
 
 
 def iso(ts_ms: int) -> str:
