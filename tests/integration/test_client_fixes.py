@@ -139,3 +139,16 @@ async def test_a_reused_media_id_is_verified_anew(register_client, tmp_path: Pat
             with pytest.raises(AttachmentRejected):
                 await bob.download(forged, peer=a, client_id="forged")
         assert await bob.download(pointer, peer=a, client_id=m.client_id) == saved
+
+
+async def test_send_file_with_the_server_down_exits_75(register_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bob = await register_client()
+    note = tmp_path / "note.txt"
+    note.write_text("hello")
+    args = ("send", "--to", PEER, "--file", str(note), "--server", "http://127.0.0.1:9")
+    code, _, err = await porch(bob.profile_dir, *args)
+    assert code == 75, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("porch: the server is unreachable") and "Traceback" not in err
+    assert last.endswith("nothing was sent; try again when it is up")
+    assert bob.outbox() == []

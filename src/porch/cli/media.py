@@ -96,6 +96,7 @@ async def upload_file(args: argparse.Namespace, client: Client, text: str) -> tu
     Ctrl-C before the message is queued leaves nothing behind to send: say so."""
     import asyncio
 
+    from porch.client.errors import ServerUnreachable, Timeout
     from porch.client.media_http import human_size
 
     if args.caption is not None and text.strip():
@@ -117,6 +118,13 @@ async def upload_file(args: argparse.Namespace, client: Client, text: str) -> tu
     except (asyncio.CancelledError, KeyboardInterrupt):
         print(f"porch: {INTERRUPTED}", file=sys.stderr)
         raise
+    except (ServerUnreachable, Timeout) as exc:
+        # A file cannot be queued before it is uploaded: nothing is kept, but it is still a
+        # temporary failure, so the exit code is `porch send`'s 75 (README, "Exit codes").
+        raise CommandError(
+            f"the server is unreachable ({exc}); nothing was sent; try again when it is up",
+            Exit.QUEUED,
+        ) from None
     size = path.stat().st_size if path.is_file() else 0
     return result.id, printable(f"{path.name} ({human_size(size)}) as ")
 
