@@ -152,3 +152,36 @@ async def test_send_file_with_the_server_down_exits_75(register_client, tmp_path
     assert last.startswith("porch: the server is unreachable") and "Traceback" not in err
     assert last.endswith("nothing was sent; try again when it is up")
     assert bob.outbox() == []
+
+
+def _wav(path: Path, seconds: int) -> Path:
+    import wave
+
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\0\0" * 8000 * seconds)
+    return path
+
+
+async def test_recv_shows_marks_deletes_and_voice_notes(register_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    alice = await register_client(username="alice_m")
+    bob = await register_client(username="bob_m")
+    async with alice, bob:
+        a, b = alice.account_id, bob.account_id
+        hello = await alice.send_text(b, "hello")
+        await alice.edit(b, hello.id, "hello, edited")
+        bye = await alice.send_text(b, "bye")
+        await alice.delete(b, bye.id)
+        [fwd] = await alice.forward(b, hello.id, [b])
+        await alice.send_file(b, _wav(tmp_path / "memo.wav", 65), voice=True)
+        await until(lambda: len([m for m in bob.history(a) if m.attachments]) == 1, "voice")
+        await until(lambda: (m := find(bob, a, bye.id)) is not None and m.deleted, "delete")
+        await until(lambda: find(bob, a, fwd.id) is not None, "forward")
+    code, out, err = await porch(bob.profile_dir, "recv", "--wait", "1")
+    assert code == 0, err
+    assert "@alice_m: hello, edited (edited)" in out, out
+    assert "@alice_m: This message was deleted" in out
+    assert "(forwarded)" in out
+    assert "voice note, 1:05" in out

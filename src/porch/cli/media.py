@@ -142,6 +142,8 @@ async def save_attachments(
     for att in m.attachments:
         name = att.name or f"attachment-{att.id[:8]}"
         record: dict[str, Any] = {"name": name, "size": att.size, "type": att.content_type}
+        record |= {"voice": True} if att.voice else {}
+        record |= {"duration_ms": att.duration_ms} if att.duration_ms is not None else {}
         if fetch:
             try:
                 with progress_bar(f"downloading {name}") as progress:
@@ -151,9 +153,19 @@ async def save_attachments(
                 record["path"] = str(path)
             except ClientError as exc:
                 record |= {"error": exc.code, "message": str(exc)}
-        record["line"] = _describe(record, human_size(att.size), peer, client_id)
+        about = ", ".join([human_size(att.size), *_kind(att.voice, att.duration_ms)])
+        record["line"] = _describe(record, about, peer, client_id)
         records.append(record)
     return records
+
+
+def _kind(voice: bool, duration_ms: int | None) -> list[str]:
+    """ "voice note" and "1:05" for what has them (the sender's claims, only shown)."""
+    out = ["voice note"] if voice else []
+    if duration_ms is not None:
+        seconds = duration_ms // 1000
+        out.append(f"{seconds // 60}:{seconds % 60:02d}")
+    return out
 
 
 def _describe(record: dict[str, Any], size: str, peer: str, client_id: str) -> str:

@@ -105,6 +105,7 @@ def _print_message(
             record["server_ts"] = m.server_ts or m.ts
         else:
             record |= {"text": m.text, "id": m.client_id, "ts": m.ts, "server_ts": m.server_ts}
+            record |= {k: True for k in ("edited", "deleted", "forwarded") if getattr(m, k)}
             record |= {"attachments": files} if files else {}
             if m.reply is not None:
                 record["reply"] = {
@@ -120,10 +121,11 @@ def _print_message(
     elif m.status in (retry.NOTICE, retry.UNDECRYPTABLE):
         print(f"! {printable(m.text, multiline=True)}", flush=True)
     else:
-        text = printable(m.text, multiline=True)
+        text = "This message was deleted" if m.deleted else printable(m.text, multiline=True)
+        marks = [f" ({k})" for k, on in (("edited", m.edited), ("forwarded", m.forwarded)) if on]
         who = f"me -> {printable(label)}" if m.outgoing else printable(label)
-        print(f"[{iso(m.ts)}] {who}: {text}", flush=True)
-        if m.reply is not None:  # checked against the local history (porch.client.quotes)
+        print(f"[{iso(m.ts)}] {who}: {text}{''.join(marks)}", flush=True)
+        if m.reply is not None and not m.deleted:  # checked locally (porch.client.quotes)
             line = quote_text(m.reply, m.reply_found, printable(quoted or m.reply.author[:8]))
             print(f"    > {printable(line)}", flush=True)
 

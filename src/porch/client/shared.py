@@ -51,6 +51,8 @@ class ReceivedMessage:
     reply: Quote | None = None
     forwarded: bool = False
     reply_found: bool = False  # the quote was checked locally (porch.client.quotes)
+    edited: bool = False
+    deleted: bool = False  # deleted for everyone before it was shown
 
 
 class SharedState:
@@ -158,11 +160,25 @@ class SharedState:
         has shown yet, oldest first."""
         rows = self._db.execute(
             "SELECT id, peer, client_id, sender_device, ts, server_ts, body, status, outgoing,"
-            " author, extra FROM messages WHERE shown = 0 AND id > ? ORDER BY id LIMIT ?",
+            " author, extra, edited, deleted FROM messages WHERE shown = 0 AND id > ?"
+            " ORDER BY id LIMIT ?",
             (after_row, limit),
         ).fetchall()
         out = []
-        for row, peer, cid, dev, ts, server_ts, body, status, outgoing, author, blob in rows:
+        for (
+            row,
+            peer,
+            cid,
+            dev,
+            ts,
+            server_ts,
+            body,
+            status,
+            outgoing,
+            author,
+            blob,
+            *marks,
+        ) in rows:
             aad = body_aad(peer, outgoing, cid, author)
             text = self._sealer.open(body, aad=aad).decode("utf-8")
             extra = open_extra(self._sealer, blob, extra_aad(peer, outgoing, cid, author))
@@ -181,6 +197,8 @@ class SharedState:
                     extra.attachments,
                     extra.reply,
                     extra.forwarded,
+                    edited=bool(marks[0]),
+                    deleted=bool(marks[1]),
                 )
             )
         return out
