@@ -185,3 +185,25 @@ async def test_recv_shows_marks_deletes_and_voice_notes(register_client, tmp_pat
     assert "@alice_m: This message was deleted" in out
     assert "(forwarded)" in out
     assert "voice note, 1:05" in out
+
+
+async def test_send_file_reports_the_size_it_sent(register_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image, PngImagePlugin
+
+    alice = await register_client()
+    bob = await register_client()
+    photo = tmp_path / "photo.png"
+    meta = PngImagePlugin.PngInfo()
+    meta.add_text("Comment", "x" * 300_000)  # metadata the re-encode drops
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(photo, pnginfo=meta)
+    assert photo.stat().st_size > 300_000
+    code, _, err = await porch(alice.profile_dir, "send", "--to", bob.account_id, "--file",
+                               str(photo))  # fmt: skip
+    assert code == 0, err
+    async with alice:
+        [m] = [m for m in alice.history(bob.account_id) if m.attachments]
+    from porch.client.media_http import human_size
+
+    size = m.attachments[0].size
+    assert size < 10_000
+    assert f"sent photo.png ({human_size(size)}) as {m.client_id}" in err, err

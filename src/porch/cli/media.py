@@ -125,7 +125,11 @@ async def upload_file(args: argparse.Namespace, client: Client, text: str) -> tu
             f"the server is unreachable ({exc}); nothing was sent; try again when it is up",
             Exit.QUEUED,
         ) from None
-    size = path.stat().st_size if path.is_file() else 0
+    # The size of what was sent: the prepared file (re-encoded without its metadata), as the
+    # recipient will see it, not the original's.
+    peer = await client.conversation(to)
+    sent = next((m for m in client.history(peer, 50) if m.client_id == result.id), None)
+    size = sent.attachments[0].size if sent is not None and sent.attachments else "?"
     return result.id, printable(f"{path.name} ({human_size(size)}) as ")
 
 

@@ -289,12 +289,10 @@ def _accounts(client: Client, messages: list[HistoryMessage]) -> set[str]:
 
 
 def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{size} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
+    """One unit style everywhere (decimal kB, MB, as the server words its limits)."""
+    from porch.client.media_http import human_size as decimal
+
+    return decimal(size)
 
 
 def format_message(m: HistoryMessage, names: dict[str, str], me: str) -> str:
