@@ -82,10 +82,11 @@ def test_history_lines_show_everything() -> None:
 
 
 def test_sizes() -> None:
+    # The server's and the sender's unit style (decimal kB, MB), one everywhere (M2-10).
     assert [human_size(n) for n in (0, 999, 1000, 1_500_000, 10**12)] == [
         "0 bytes",
         "999 bytes",
-        "1.0 KB",
+        "1 kB",
         "1.5 MB",
-        "1000.0 GB",
+        "1 TB",
     ]
