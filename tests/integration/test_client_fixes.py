@@ -139,6 +139,11 @@ async def test_a_reused_media_id_is_verified_anew(register_client, tmp_path: Pat
             with pytest.raises(AttachmentRejected):
                 await bob.download(forged, peer=a, client_id="forged")
         assert await bob.download(pointer, peer=a, client_id=m.client_id) == saved
+        # Asked for in another directory (`porch download --dest`): a copy there.
+        other = tmp_path / "elsewhere" / "deep"
+        copy = await bob.download(pointer, peer=a, client_id=m.client_id, dest_dir=other)
+        assert copy.parent == other and copy.read_bytes() == photo.read_bytes()
+        assert await bob.download(pointer, peer=a, client_id=m.client_id) == saved
 
 
 async def test_send_file_with_the_server_down_exits_75(register_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
