@@ -79,6 +79,8 @@ def classify(exc: BaseException) -> tuple[Exit, str]:
         return exc.exit, str(exc)
     if isinstance(exc, errors.UsageError):
         return Exit.USAGE, str(exc)
+    if isinstance(exc, errors.MediaError) and exc.code == errors.ClientCode.MEDIA_UNREADABLE:
+        return Exit.USAGE, str(exc)  # a missing path, a directory: fix the command line
     if isinstance(exc, errors.ServerUnreachable | errors.Timeout):
         return Exit.NETWORK, str(exc)
     if isinstance(exc, errors.ProfileError):
