@@ -222,3 +222,36 @@ async def test_send_file_of_a_missing_path_or_a_directory_exits_2(
         code, _, err = await porch(bob.profile_dir, "send", "--to", PEER, "--file", str(bad))
         assert code == 2, err
         assert err.strip().splitlines()[-1].startswith("porch: ") and "Traceback" not in err
+
+
+async def test_a_group_timer_change_is_told_as_one(register_client) -> None:  # type: ignore[no-untyped-def]
+    from porch.client import GroupUpdated, TimerChanged
+
+    a1, b1 = await register_client(), await register_client()
+    async with a1, b1:
+        info = await a1.groups.create("Timers", [b1.account_id])
+        peer = "g:" + info.id
+
+        def ready() -> bool:
+            g = b1._store.get_group(info.id)
+            return g is not None and g.state is not None
+
+        await until(ready, "the group on b1")
+        b1.mark_shown(peer=peer)
+        await a1.set_timer(peer, 3600)
+        seen: list[object] = []
+        deadline = time.monotonic() + 20
+        while not any(isinstance(e, TimerChanged) for e in seen):
+            assert time.monotonic() < deadline, seen
+            if (event := await b1.next_event(1.0)) is not None:
+                seen.append(event)
+        seen += [e async for e in _drain(b1)]
+        assert not [e for e in seen if isinstance(e, GroupUpdated) and e.action == "state"]
+    code, out, err = await porch(b1.profile_dir, "recv", "--wait", "1")
+    assert code == 0, err
+    assert "set disappearing messages to 1 hour" in out and "name or description" not in out
+
+
+async def _drain(client: Client):  # type: ignore[no-untyped-def]
+    while (event := await client.next_event(0.5)) is not None:
+        yield event

@@ -326,6 +326,7 @@ async def recv(args: argparse.Namespace) -> int:
         MessageEdited,
         ReactionChanged,
         ReceiptEvent,
+        TimerChanged,
     )
 
     async with _client(args) as client:
@@ -341,7 +342,9 @@ async def recv(args: argparse.Namespace) -> int:
                 break
             if isinstance(event, Drained):
                 drained = True
-            elif isinstance(event, Message | IdentityChanged | DevicesChanged | DecryptionFailed):
+            elif isinstance(
+                event, Message | IdentityChanged | DevicesChanged | DecryptionFailed | TimerChanged
+            ):
                 # Each of these wrote a line into the history first (a message, a notice, a
                 # placeholder): printed from there, once, whichever command gets to it.
                 await print_unshown(client, args)
