@@ -255,3 +255,15 @@ async def test_a_group_timer_change_is_told_as_one(register_client) -> None:  # 
 async def _drain(client: Client):  # type: ignore[no-untyped-def]
     while (event := await client.next_event(0.5)) is not None:
         yield event
+
+
+async def test_forward_sends_once_to_each_chat(register_client) -> None:  # type: ignore[no-untyped-def]
+    alice = await register_client(username="alice_f")
+    bob = await register_client(username="bob_f")
+    async with alice, bob:
+        b = bob.account_id
+        hello = await alice.send_text(b, "hello")
+        sent = await alice.forward(b, hello.id, ["@bob_f", b, "@bob_f"])
+        assert len(sent) == 1
+        forwarded = [m for m in alice.history(b) if m.forwarded]
+        assert [m.client_id for m in forwarded] == [sent[0].id]

@@ -194,9 +194,10 @@ class RichMixin:
             )
         _, found = await self._target(peer, client_id, None)
         m = found.message
+        # Each chat once, however it was named (@bob and bob's account id are one chat).
+        targets = list(dict.fromkeys([await self.conversation(chat) for chat in to]))
         results = []
-        for chat in to:
-            target = await self.conversation(chat)
+        for target in targets:
             text = self.new_text(target, m.text, attachments=m.attachments, forwarded=True)
             results.append(await self.send_content(target, text))
         return results
