@@ -3,7 +3,6 @@ before its fix. Real profiles registered on a real server; most cases need no co
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -12,9 +11,10 @@ import pytest
 
 from porch.client import Client
 from porch.client.errors import AttachmentRejected
-from porch.client.history import HistoryMessage, MessageExtra
+from porch.client.history import MessageExtra
 from porch.crypto.rich import Attachment, Quote
 from tests.integration.test_profiles import porch
+from tests.integration.test_rich_messages import find, until
 
 pytestmark = pytest.mark.parametrize("server_env", ["sqlite"], indirect=True)
 
@@ -72,17 +72,6 @@ async def test_expired_messages_never_show(register_client, tmp_path: Path) -> N
     assert "short-lived" not in [m.text for m in reader.history(PEER)]
     assert all(c.peer != PEER or c.last_text != "short-lived" for c in reader.conversations())
     assert not [m for m in reader.unshown() if m.client_id == "gone2"]
-
-
-async def until(check, what: str, timeout: float = 20) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
-
-
-def find(client: Client, peer: str, client_id: str) -> HistoryMessage | None:
-    return next((m for m in client.history(peer) if m.client_id == client_id), None)
 
 
 async def test_forged_reply_quotes_are_not_shown_as_the_authors_words(register_client) -> None:  # type: ignore[no-untyped-def]

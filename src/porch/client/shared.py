@@ -165,20 +165,9 @@ class SharedState:
             (after_row, limit),
         ).fetchall()
         out = []
-        for (
-            row,
-            peer,
-            cid,
-            dev,
-            ts,
-            server_ts,
-            body,
-            status,
-            outgoing,
-            author,
-            blob,
-            *marks,
-        ) in rows:
+        for r in rows:
+            row, peer, cid, dev, ts, server_ts, body, status, outgoing, author, blob = r[:11]
+            edited, deleted = r[11:]
             aad = body_aad(peer, outgoing, cid, author)
             text = self._sealer.open(body, aad=aad).decode("utf-8")
             extra = open_extra(self._sealer, blob, extra_aad(peer, outgoing, cid, author))
@@ -197,8 +186,8 @@ class SharedState:
                     extra.attachments,
                     extra.reply,
                     extra.forwarded,
-                    edited=bool(marks[0]),
-                    deleted=bool(marks[1]),
+                    edited=bool(edited),
+                    deleted=bool(deleted),
                 )
             )
         return out
