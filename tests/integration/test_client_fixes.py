@@ -203,16 +203,6 @@ async def test_send_file_reports_the_size_it_sent(register_client, tmp_path: Pat
     assert f"sent photo.png ({human_size(size)}) as {m.client_id}" in err, err
 
 
-async def test_send_file_of_a_missing_path_or_a_directory_exits_2(
-    register_client, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
-    bob = await register_client()
-    for bad in (tmp_path / "missing.jpg", tmp_path):
-        code, _, err = await porch(bob.profile_dir, "send", "--to", PEER, "--file", str(bad))
-        assert code == 2, err
-        assert err.strip().splitlines()[-1].startswith("porch: ") and "Traceback" not in err
-
-
 async def test_a_group_timer_change_is_told_as_one(register_client) -> None:  # type: ignore[no-untyped-def]
     from porch.client import GroupUpdated, TimerChanged
 
