@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from porch.server.clock import Clock
 from porch.server.domain import Envelope
 from porch.server.gateway.admission import Ticket, mark_authenticated
 from porch.server.gateway.delivery import encode_envelope, envelope_batches
+from porch.server.gateway.window import DeliveryWindow
 from porch.server.metrics import Metrics
 from porch.server.ratelimit import Limit, count_hit
 from porch.server.services.accounts import AccountService, Principal
@@ -84,12 +84,7 @@ class Connection:
         self._wake = asyncio.Event()  # the pump should read the device's queue
         self._room = asyncio.Event()  # _out is below send_queue_frames
         self._room.set()
-        self._inflight: dict[int, None] = {}
-        # Ids acknowledged lately (bounded): a queue read that raced with their deletion, or a
-        # wake-up that arrives after the ack (Redis), must not send them a second time.
-        self._acked: dict[int, None] = {}
-        self._caught_up = False
-        self._dirty = False
+        self._window = DeliveryWindow(config.delivery_window)
         self._drained_sent = False
         self._sends = asyncio.Semaphore(MAX_PENDING_SENDS)
         self._send_window = (0.0, 0)  # (start, sends in it): the per-connection send limit
@@ -267,16 +262,8 @@ class Connection:
                 "the server could not delete these envelopes; they may come again",
             ) from None
         # In flight until deleted (so the pump does not read them again meanwhile), then
-        # remembered for a while: a read that began before the delete committed may still
-        # return them (PostgreSQL), and a wake-up may arrive late (Redis).
-        acked = self._acked
-        for i in ids:
-            self._inflight.pop(i, None)
-            acked[i] = None
-        excess = len(acked) - 4 * self._config.delivery_window
-        if excess > 0:
-            for i in list(itertools.islice(acked, excess)):
-                del acked[i]
+        # remembered for a while (window.py).
+        self._window.acknowledged(ids)
         self._wake.set()
 
     # Frames out -----------------------------------------------------------------------------
@@ -334,15 +321,13 @@ class Connection:
 
     async def _pump(self) -> None:
         """Reads the device's queue from the store, oldest first, whenever it is behind."""
-        window = self._config.delivery_window
+        window = self._window
         while True:
             # Cleared before looking, so a wake-up during the read is not lost.
             self._wake.clear()
-            behind = not self._caught_up and len(self._inflight) < window
-            if behind and await self._fill(window):
+            if not window.caught_up and window.room > 0 and await self._fill():
                 continue
-            # Caught up, window full, or a read that found nothing new (only envelopes whose
-            # acks are still being committed): wait for the next wake-up.
+            # Caught up, window full, or the last read: wait for the next wake-up.
             await self._wake.wait()
 
     # Delivery -------------------------------------------------------------------------------
@@ -371,40 +356,33 @@ class Connection:
             self._try_push(event.frame["type"], dumps(event.frame))
             return
         e = event.envelope
+        window = self._window
         if e is None:  # resync: re-read the queue
-            self._caught_up = False
-            self._dirty = True
+            window.resync()
             self._wake.set()
             return
         if e.ephemeral:  # online-only: best effort, never queued behind a slow reader
             self._try_push(*self._envelope_frame(e))
             return
-        if (
-            self._caught_up
-            and e.id not in self._inflight
-            and e.id not in self._acked
-            and len(self._inflight) < self._config.delivery_window
-        ) and self._try_push(*self._envelope_frame(e)):
-            self._inflight[e.id] = None
+        if window.can_hand_over(e) and self._try_push(*self._envelope_frame(e)):
+            window.handed_over(e)
             self._observe_latency(e)
             return
-        self._caught_up = False
-        self._dirty = True
-        self._wake.set()
+        if not window.known(e.id):
+            window.missed(e)
+            self._wake.set()
 
     def _observe_latency(self, e: Envelope) -> None:
         self._metrics.delivery_latency.observe(max(0, self._clock.now_ms() - e.ts) / 1000)
 
-    async def _fill(self, window: int) -> int:
-        """Queue the oldest envelopes not yet in flight, up to the window; how many."""
+    async def _fill(self) -> bool:
+        """Queue the oldest envelopes not yet handed over, up to the window's room; whether
+        there may be more to read at once."""
         assert self._principal is not None
-        self._dirty = False
-        batch = await self._messages.fetch(self._principal, window)
-        room = window - len(self._inflight)
-        fresh = [e for e in batch if e.id not in self._inflight and e.id not in self._acked]
-        chosen = fresh[:room]
+        after, limit = self._window.next_read()
+        batch = await self._messages.fetch(self._principal, limit, after)
+        chosen, more = self._window.read(batch, limit)
         for e in chosen:
-            self._inflight[e.id] = None
             self._observe_latency(e)
         # Bounded by the window, not by _out's limit. Batches are cut by count and by bytes,
         # so that no frame exceeds MAX_SERVER_FRAME_BYTES (docs/protocol.md).
@@ -414,13 +392,10 @@ class Connection:
         else:
             for e in chosen:
                 self._push(*self._envelope_frame(e))
-        complete = len(batch) < window and len(fresh) <= room
-        if complete and not self._dirty:  # nothing arrived while we were reading
-            self._caught_up = True
-            if not self._drained_sent:
-                self._drained_sent = True
-                self._push("drained", dumps(f.drained()))
-        return min(len(fresh), room)
+        if self._window.caught_up and not self._drained_sent:
+            self._drained_sent = True
+            self._push("drained", dumps(f.drained()))
+        return more
 
     def _on_replaced(self) -> None:
         """The same device connected again (here or on another node): this session ends."""

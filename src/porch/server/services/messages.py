@@ -197,8 +197,10 @@ class MessageService:
                 )
                 await self._bus.publish(dest.account, m.device, DeviceEvent(envelope=envelope))
 
-    async def fetch(self, principal: Principal, limit: int) -> list[Envelope]:
-        return await self._store.fetch_envelopes(principal.account_id, principal.device_id, limit)
+    async def fetch(self, principal: Principal, limit: int, after: int = 0) -> list[Envelope]:
+        return await self._store.fetch_envelopes(
+            principal.account_id, principal.device_id, limit, after
+        )
 
     async def acknowledge(self, principal: Principal, ids: Sequence[int]) -> int:
         deleted = await self._store.delete_envelopes(principal.account_id, principal.device_id, ids)

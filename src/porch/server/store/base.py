@@ -373,8 +373,11 @@ class MessageStore(Protocol):
         ...
 
     async def fetch_envelopes(
-        self, account_id: str, device_id: int, limit: int
-    ) -> list[Envelope]: ...
+        self, account_id: str, device_id: int, limit: int, after: int = 0
+    ) -> list[Envelope]:
+        """The device's oldest envelopes with an id above `after`, at most `limit`, by id."""
+        ...
+
     async def delete_envelopes(self, account_id: str, device_id: int, ids: Sequence[int]) -> int:
         """Delete the device's envelopes among ids, and every shared payload none points at
         any more. Returns how many envelopes were deleted."""

@@ -36,7 +36,7 @@ QUEUE = (
     "SELECT e.id, e.account_id, e.device_id, e.sender_account, e.sender_device, e.ts,"
     " COALESCE(p.kind, e.kind), COALESCE(p.body, e.body)"
     " FROM envelopes e LEFT JOIN payloads p ON p.id = e.payload_id"
-    " WHERE e.account_id = ? AND e.device_id = ? ORDER BY e.id LIMIT ?"
+    " WHERE e.account_id = ? AND e.device_id = ? AND e.id > ? ORDER BY e.id LIMIT ?"
 )
 # Scoped to the device, so a device can only ever delete its own envelopes.
 ENVELOPE_DELETE = "DELETE FROM envelopes WHERE id = ? AND account_id = ? AND device_id = ?"
@@ -80,9 +80,12 @@ class SqlMessageStore(SqlDomain):
 
         return await self._write(op)
 
-    async def fetch_envelopes(self, account_id: str, device_id: int, limit: int) -> list[Envelope]:
+    async def fetch_envelopes(
+        self, account_id: str, device_id: int, limit: int, after: int = 0
+    ) -> list[Envelope]:
         def op() -> Op[list[Envelope]]:
-            return [envelope_from(r) for r in (yield rows(QUEUE, account_id, device_id, limit))]
+            found = yield rows(QUEUE, account_id, device_id, after, limit)
+            return [envelope_from(r) for r in found]
 
         return await self._read(op)
 
