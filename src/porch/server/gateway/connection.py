@@ -325,8 +325,12 @@ class Connection:
         while True:
             # Cleared before looking, so a wake-up during the read is not lost.
             self._wake.clear()
-            if not window.caught_up and window.room > 0 and await self._fill():
-                continue
+            if window.room > 0:
+                if window.caught_up:
+                    # What the bus announced since the last look, in one go (window.py).
+                    self._deliver(window.take())
+                elif await self._fill():
+                    continue
             # Caught up, window full, or the last read: wait for the next wake-up.
             await self._wake.wait()
 
@@ -364,13 +368,21 @@ class Connection:
         if e.ephemeral:  # online-only: best effort, never queued behind a slow reader
             self._try_push(*self._envelope_frame(e))
             return
-        if window.can_hand_over(e) and self._try_push(*self._envelope_frame(e)):
-            window.handed_over(e)
-            self._observe_latency(e)
-            return
-        if not window.known(e.id):
-            window.missed(e)
+        if window.offer(e):
             self._wake.set()
+
+    def _deliver(self, chosen: list[Envelope]) -> None:
+        """Queue envelopes now in flight. Bounded by the window, not by _out's limit. Batches
+        are cut by count and by bytes, so that no frame exceeds MAX_SERVER_FRAME_BYTES
+        (docs/protocol.md)."""
+        for e in chosen:
+            self._observe_latency(e)
+        if self._batch and len(chosen) > 1:
+            for data in envelope_batches(chosen, self._encode_envelope):
+                self._push("envelopes", data)
+        else:
+            for e in chosen:
+                self._push(*self._envelope_frame(e))
 
     def _observe_latency(self, e: Envelope) -> None:
         self._metrics.delivery_latency.observe(max(0, self._clock.now_ms() - e.ts) / 1000)
@@ -382,16 +394,7 @@ class Connection:
         after, limit = self._window.next_read()
         batch = await self._messages.fetch(self._principal, limit, after)
         chosen, more = self._window.read(batch, limit)
-        for e in chosen:
-            self._observe_latency(e)
-        # Bounded by the window, not by _out's limit. Batches are cut by count and by bytes,
-        # so that no frame exceeds MAX_SERVER_FRAME_BYTES (docs/protocol.md).
-        if self._batch and len(chosen) > 1:
-            for data in envelope_batches(chosen, self._encode_envelope):
-                self._push("envelopes", data)
-        else:
-            for e in chosen:
-                self._push(*self._envelope_frame(e))
+        self._deliver(chosen)
         if self._window.caught_up and not self._drained_sent:
             self._drained_sent = True
             self._push("drained", dumps(f.drained()))

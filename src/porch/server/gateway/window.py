@@ -11,6 +11,11 @@ that every step costs in proportion to the envelopes it moves (issue 10):
   the cursor. Its bus event (published after its commit) then moves the cursor back below it
   (`rewind`), and a resync moves it back to 0: a wake-up lost with Redis costs what it cost
   before, a resync, never a message.
+- While the device is caught up, a stored envelope announced on the bus is **held** here, in
+  memory, until the connection's pump hands it over with the others of the same event-loop
+  tick (one `envelopes` frame for a batching client) or, if the window is full, when acks make
+  room: it is never read back from the store. Held envelopes are bounded by the window's size
+  and by HELD_BYTES; past either, the connection falls back to reading the store.
 - Ids acknowledged lately (`acked`, bounded to 4 windows) are skipped: a read that raced with
   their delete (PostgreSQL) or a late wake-up (Redis) must not send them a second time.
 """
@@ -22,6 +27,7 @@ import itertools
 from porch.server.domain import Envelope
 
 ACKED_WINDOWS = 4  # how many windows of acknowledged ids are remembered
+HELD_BYTES = 1 << 20  # bodies held in memory per connection, beyond which the store is read
 
 
 class DeliveryWindow:
@@ -35,6 +41,9 @@ class DeliveryWindow:
         self._dirty = False
         self._cursor = 0
         self._rewind: int | None = None
+        # A list, not a deque: an idle connection's empty list costs a tenth of the memory.
+        self._held: list[Envelope] = []
+        self._held_bytes = 0
 
     @property
     def room(self) -> int:
@@ -45,27 +54,43 @@ class DeliveryWindow:
 
     # Bus events ----------------------------------------------------------------------------
 
-    def can_hand_over(self, e: Envelope) -> bool:
-        """Whether a stored envelope just announced may go out at once, without a read."""
-        return self.caught_up and self.room > 0 and not self.known(e.id)
+    def offer(self, e: Envelope) -> bool:
+        """A stored envelope announced on the bus: held for the pump, or left for the next
+        read. Whether the pump has something to do."""
+        if self.known(e.id):
+            return False  # a late or repeated wake-up (Redis)
+        size = len(e.body)
+        if self.caught_up and len(self._held) < self.size and self._held_bytes + size <= HELD_BYTES:
+            self._held.append(e)
+            self._held_bytes += size
+        else:
+            self._fall_behind(e.id - 1)
+        return True
 
-    def handed_over(self, e: Envelope) -> None:
-        self.inflight[e.id] = None
-        self._cursor = max(self._cursor, e.id)
-
-    def missed(self, e: Envelope) -> None:
-        """A stored envelope that could not go out at once: the next read must find it."""
-        self.caught_up = False
-        self._dirty = True
-        self._rewind_to(e.id - 1)
+    def take(self) -> list[Envelope]:
+        """The held envelopes that fit in the window, now in flight, oldest first."""
+        if not self._held or self.room <= 0:
+            return []
+        chosen, rest = self._held[: self.room], self._held[self.room :]
+        self._held = rest
+        self._held_bytes -= sum(len(e.body) for e in chosen)
+        for e in chosen:
+            self.inflight[e.id] = None
+        self._cursor = max(self._cursor, chosen[-1].id)
+        return chosen
 
     def resync(self) -> None:
         """Wake-ups may have been lost: re-read the whole queue."""
+        self._fall_behind(0)
+
+    def _fall_behind(self, cursor: int) -> None:
+        """The store, not memory, now has what comes next: held envelopes are read again."""
+        if self._held:
+            cursor = min(cursor, min(e.id for e in self._held) - 1)
+            self._held = []
+            self._held_bytes = 0
         self.caught_up = False
         self._dirty = True
-        self._rewind_to(0)
-
-    def _rewind_to(self, cursor: int) -> None:
         self._rewind = cursor if self._rewind is None else min(self._rewind, cursor)
 
     # Store reads ---------------------------------------------------------------------------
