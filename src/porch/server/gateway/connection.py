@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +27,8 @@ from porch.server.bus.base import Bus, DeviceEvent
 from porch.server.clock import Clock
 from porch.server.domain import Envelope
 from porch.server.gateway.admission import Ticket, mark_authenticated
-from porch.server.gateway.delivery import encode_envelope, envelope_batches
+from porch.server.gateway.delivery import deliverable, envelope_frames
+from porch.server.gateway.outbox import Outbox
 from porch.server.gateway.window import DeliveryWindow
 from porch.server.metrics import Metrics
 from porch.server.ratelimit import Limit, count_hit
@@ -40,6 +40,8 @@ log = logging.getLogger("porch.gateway")
 
 MAX_AUTH_TRIES = 3
 MAX_PENDING_SENDS = 256
+# Acknowledged ids waiting for their delete; past this the reader waits (back-pressure).
+MAX_QUEUED_ACK_IDS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +79,14 @@ class Connection:
         self._clock = clock
         self._metrics = metrics
         self._config = config
-        # Frames waiting for the socket: a plain deque and events rather than an asyncio.Queue,
-        # because an idle connection should cost as little as possible.
-        self._out: deque[tuple[str, bytes]] = deque()
-        self._has_frames = asyncio.Event()  # the writer has frames to write
-        self._wake = asyncio.Event()  # the pump should read the device's queue
-        self._room = asyncio.Event()  # _out is below send_queue_frames
-        self._room.set()
+        self._outbox = Outbox(self._send_text, config.send_queue_frames, metrics.frame_out)
+        self._wake = asyncio.Event()  # the pump has something to do
         self._window = DeliveryWindow(config.delivery_window)
+        # Ids of ack and reject frames not yet being deleted: the frames that arrive while one
+        # delete runs become the next delete, one store call (issue 10).
+        self._acks: list[int] = []
+        self._deleter: asyncio.Task[None] | None = None  # the delete running, if any
+        self._ack_room: asyncio.Event | None = None  # made only when a peer outruns deletes
         self._drained_sent = False
         self._sends = asyncio.Semaphore(MAX_PENDING_SENDS)
         self._send_window = (0.0, 0)  # (start, sends in it): the per-connection send limit
@@ -123,7 +125,7 @@ class Connection:
                 self._tg = tg
                 # Writer and pump are separate tasks so that reading the next envelopes from
                 # the store overlaps with writing the last ones to the socket.
-                tg.create_task(self._writer())
+                tg.create_task(self._outbox.run())
                 tg.create_task(self._pump())
                 if self._close_code is not None:  # revoked or replaced before we got here
                     tg.create_task(self._raise_closed())
@@ -133,6 +135,9 @@ class Connection:
         finally:
             sub.close()
             self._metrics.connections.dec()
+            if self._acks:  # acknowledged as the session ended, not yet being deleted
+                with contextlib.suppress(Exception):
+                    await self._messages.acknowledge(principal, self._acks)
             if self._close_code is not None:
                 with contextlib.suppress(Exception):
                     await self._ws.close(self._close_code)
@@ -206,14 +211,17 @@ class Connection:
                 # Queued now, in frame order; the store commits in that order.
                 self._tg.create_task(self._commit(checked.frame.id, checked))
             elif isinstance(frame, f.AckFrame):
-                await self._acknowledge(frame.ids)
+                await self._queue_acks(frame.ids)
             elif isinstance(frame, f.RejectFrame):
                 # Done with, like an ack: a client that cannot take an envelope must not get
                 # it again on every connection (docs/protocol.md, "Delivery").
                 log.info("device rejected %d envelope(s): %s", len(frame.ids), frame.reason)
                 self._metrics.envelopes_rejected.labels(frame.reason).inc(len(frame.ids))
-                await self._acknowledge(frame.ids)
+                await self._queue_acks(frame.ids)
             elif isinstance(frame, f.PingFrame):
+                if self._deleter is not None:
+                    # A pong follows the commit of every ack before it (docs/protocol.md).
+                    await asyncio.wait([self._deleter])
                 await self._emit(f.pong(frame.n))
             else:
                 raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED, "already authenticated")
@@ -249,6 +257,31 @@ class Connection:
         finally:
             self._sends.release()
 
+    async def _queue_acks(self, ids: list[int]) -> None:
+        while len(self._acks) >= MAX_QUEUED_ACK_IDS:
+            if self._ack_room is None:
+                self._ack_room = asyncio.Event()
+            self._ack_room.clear()
+            await self._ack_room.wait()
+        self._acks.extend(ids)
+        if self._deleter is None:
+            assert self._tg is not None
+            # One delete at a time per connection, and a task only while there is one.
+            self._deleter = self._tg.create_task(self._delete_acked())
+
+    async def _delete_acked(self) -> None:
+        try:
+            while self._acks:
+                ids, self._acks = self._acks, []
+                if self._ack_room is not None:
+                    self._ack_room.set()
+                try:
+                    await self._acknowledge(ids)
+                except ProtocolError as exc:
+                    await self._send_error(exc)
+        finally:
+            self._deleter = None
+
     async def _acknowledge(self, ids: list[int]) -> None:
         assert self._principal is not None
         try:
@@ -269,22 +302,13 @@ class Connection:
     # Frames out -----------------------------------------------------------------------------
 
     async def _emit(self, frame: dict[str, Any]) -> None:
-        """Queue a frame, waiting while the socket is too far behind (back-pressure on the
-        reader, and through it on the peer's sending)."""
-        while len(self._out) >= self._config.send_queue_frames:
-            self._room.clear()
-            await self._room.wait()
-        self._push(frame["type"], dumps(frame))
+        await self._outbox.emit(frame["type"], dumps(frame))
 
-    def _push(self, kind: str, data: bytes) -> None:
-        self._out.append((kind, data))
-        self._has_frames.set()
-
-    def _try_push(self, kind: str, data: bytes) -> bool:
-        if len(self._out) >= self._config.send_queue_frames:
-            return False
-        self._push(kind, data)
-        return True
+    async def _send_text(self, text: str) -> None:
+        try:
+            await self._ws.send_text(text)
+        except (WebSocketDisconnect, OSError, RuntimeError):
+            raise _Closed from None  # the peer is gone; the reader sees it too
 
     async def _send_error(self, exc: ProtocolError) -> None:
         self._metrics.errors.labels(str(exc.code)).inc()
@@ -300,24 +324,6 @@ class Connection:
             await self._ws.send_text(dumps(frame).decode())
         else:
             await self._emit(frame)
-
-    async def _writer(self) -> None:
-        limit = self._config.send_queue_frames
-        out = self._out
-        while True:
-            while out:
-                kind, data = out.popleft()
-                try:
-                    await self._ws.send_text(data.decode())
-                except (WebSocketDisconnect, OSError, RuntimeError):
-                    raise _Closed from None  # the peer is gone; the reader sees it too
-                self._metrics.frame_out(kind)
-                if len(out) < limit:
-                    self._room.set()
-            data = b""  # an idle connection keeps no frame alive
-            self._has_frames.clear()
-            if not out:
-                await self._has_frames.wait()
 
     async def _pump(self) -> None:
         """Reads the device's queue from the store, oldest first, whenever it is behind."""
@@ -336,28 +342,13 @@ class Connection:
 
     # Delivery -------------------------------------------------------------------------------
 
-    def _encode_envelope(self, e: Envelope) -> bytes:
-        """The envelope's frame, or a too_large marker if it cannot fit in the frame size the
-        protocol promises (it was stored under a larger limit, or by other means)."""
-        data = encode_envelope(e)
-        if len(data) <= f.MAX_ENVELOPE_BYTES:
-            return data
-        log.warning("envelope %d of %d bytes is too large to deliver", e.id, len(data))
-        self._metrics.envelopes_too_large.inc()
-        return dumps(
-            f.envelope_too_large(e.wire_id, e.sender_account, e.sender_device, e.ts, len(data))
-        )
-
-    def _envelope_frame(self, e: Envelope) -> tuple[str, bytes]:
-        return "envelope", self._encode_envelope(e)
-
     def _on_event(self, event: DeviceEvent) -> None:
         """Bus callback (synchronous): hand over at once if possible, else wake the pump."""
         if event.revoked:
             self._end(CloseCode.AUTH)
             return
         if event.frame is not None:
-            self._try_push(event.frame["type"], dumps(event.frame))
+            self._outbox.try_push(event.frame["type"], dumps(event.frame))
             return
         e = event.envelope
         window = self._window
@@ -366,23 +357,17 @@ class Connection:
             self._wake.set()
             return
         if e.ephemeral:  # online-only: best effort, never queued behind a slow reader
-            self._try_push(*self._envelope_frame(e))
+            self._outbox.try_push("envelope", deliverable(e, self._metrics))
             return
         if window.offer(e):
             self._wake.set()
 
     def _deliver(self, chosen: list[Envelope]) -> None:
-        """Queue envelopes now in flight. Bounded by the window, not by _out's limit. Batches
-        are cut by count and by bytes, so that no frame exceeds MAX_SERVER_FRAME_BYTES
-        (docs/protocol.md)."""
+        """Queue envelopes now in flight: bounded by the window, not by the outbox's limit."""
         for e in chosen:
             self._observe_latency(e)
-        if self._batch and len(chosen) > 1:
-            for data in envelope_batches(chosen, self._encode_envelope):
-                self._push("envelopes", data)
-        else:
-            for e in chosen:
-                self._push(*self._envelope_frame(e))
+        for kind, data in envelope_frames(chosen, self._batch, self._metrics):
+            self._outbox.push(kind, data)
 
     def _observe_latency(self, e: Envelope) -> None:
         self._metrics.delivery_latency.observe(max(0, self._clock.now_ms() - e.ts) / 1000)
@@ -397,7 +382,7 @@ class Connection:
         self._deliver(chosen)
         if self._window.caught_up and not self._drained_sent:
             self._drained_sent = True
-            self._push("drained", dumps(f.drained()))
+            self._outbox.push("drained", dumps(f.drained()))
         return more
 
     def _on_replaced(self) -> None:
