@@ -26,7 +26,14 @@ from porch.server.clock import Clock
 from porch.server.domain import Envelope
 from porch.server.metrics import Metrics
 from porch.server.services.accounts import Principal
-from porch.server.store.base import OutgoingCopy, OutgoingDestination, SharedPayload, Store
+from porch.server.services.send_batch import SendBatcher
+from porch.server.store.base import (
+    OutgoingCopy,
+    OutgoingDestination,
+    OutgoingMessage,
+    SharedPayload,
+    Store,
+)
 
 CACHE_ACCOUNTS = 10_000
 
@@ -49,6 +56,7 @@ class MessageService:
         self, store: Store, bus: Bus, clock: Clock, metrics: Metrics, retention_days: float
     ) -> None:
         self._store = store
+        self._sends = SendBatcher(store)
         self._bus = bus
         self._clock = clock
         self._metrics = metrics
@@ -165,14 +173,16 @@ class MessageService:
             if frame.shared is not None and uses_shared
             else None
         )
-        stored = await self._store.store_message(
-            sender.account_id,
-            sender.device_id,
-            frame.id,
-            destinations,
-            shared,
-            now,
-            now + self._retention_ms,
+        stored = await self._sends.store(
+            OutgoingMessage(
+                sender.account_id,
+                sender.device_id,
+                frame.id,
+                destinations,
+                shared,
+                now,
+                now + self._retention_ms,
+            )
         )
         if not stored.duplicate:
             self._metrics.messages_stored.inc(len(stored.envelopes))

@@ -12,6 +12,7 @@ groups.py) over its own executor.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -162,6 +163,19 @@ class SharedPayload:
 
     kind: int
     body: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """One send to store: store_message's arguments, for store_messages."""
+
+    sender_account: str
+    sender_device: int
+    client_id: str
+    destinations: Sequence[OutgoingDestination]
+    shared: SharedPayload | None
+    now: int
+    expires: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,6 +384,15 @@ class MessageStore(Protocol):
         nothing and answers with the first send's timestamp. Sends commit in the order they
         were made. The envelopes returned carry the body they deliver (the shared one for
         copies without their own). Every copy without a body needs `shared`."""
+        ...
+
+    def store_messages(
+        self, sends: Sequence[OutgoingMessage]
+    ) -> asyncio.Future[list[StoredMessage | Exception]]:
+        """Several sends in one store call (those of one event-loop tick), each as
+        store_message would store it, in their order; each outcome is its StoredMessage or,
+        for a send that failed alone, its exception. Called on the event loop; the one future
+        resolves once every one of them has committed or failed."""
         ...
 
     async def fetch_envelopes(

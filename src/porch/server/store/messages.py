@@ -7,12 +7,15 @@ thread group-commits; the PostgreSQL store replaces those two with its batch wri
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Sequence
 
 from porch.server.domain import Envelope
 from porch.server.store import payloads
 from porch.server.store.base import (
     OutgoingDestination,
+    OutgoingMessage,
     SharedPayload,
     StoredMessage,
     SweepResult,
@@ -65,6 +68,25 @@ class SqlMessageStore(SqlDomain):
             lambda: store_one(
                 sender_account, sender_device, client_id, destinations, shared, now, expires
             )
+        )
+
+    def store_messages(
+        self, sends: Sequence[OutgoingMessage]
+    ) -> asyncio.Future[list[StoredMessage | Exception]]:
+        return self._write_each(
+            [
+                functools.partial(
+                    store_one,
+                    s.sender_account,
+                    s.sender_device,
+                    s.client_id,
+                    s.destinations,
+                    s.shared,
+                    s.now,
+                    s.expires,
+                )
+                for s in sends
+            ]
         )
 
     async def delete_envelopes(self, account_id: str, device_id: int, ids: Sequence[int]) -> int:

@@ -21,6 +21,7 @@ from porch.server.retry import retry
 from porch.server.store.accounts import SqlAccountStore
 from porch.server.store.base import (
     OutgoingDestination,
+    OutgoingMessage,
     SharedPayload,
     StoredMessage,
     StoreError,
@@ -143,6 +144,29 @@ class PostgresStore(
             )
         )
         return await fut
+
+    def store_messages(
+        self, sends: Sequence[OutgoingMessage]
+    ) -> asyncio.Future[list[StoredMessage | Exception]]:
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[StoredMessage]] = []
+        for s in sends:
+            fut: asyncio.Future[StoredMessage] = loop.create_future()
+            self._submit(
+                SendRequest(
+                    s.sender_account,
+                    s.sender_device,
+                    s.client_id,
+                    s.destinations,
+                    s.shared,
+                    s.now,
+                    s.expires,
+                    fut,
+                )
+            )
+            futures.append(fut)
+        # The writer takes them in one batch (one set-based insert) unless it is busy.
+        return asyncio.gather(*futures, return_exceptions=True)  # type: ignore[return-value]
 
     async def delete_envelopes(self, account_id: str, device_id: int, ids: Sequence[int]) -> int:
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
