@@ -1,10 +1,13 @@
 """One authenticated WebSocket session: frames in, frames out, acks, back-pressure.
 
-Delivery is a window: at most `delivery_window` envelopes are in flight (sent, not yet
-acknowledged) per connection. Everything else waits in the store, which is where it already
-is, so a slow reader costs the server a bounded amount of memory. New envelopes are handed
-over straight from the bus while the device is caught up; otherwise the pump reads the queue
-oldest first. Online-only frames (typing) are dropped, not queued, when the socket is behind.
+Delivery is a window (gateway/window.py): at most `delivery_window` envelopes are in flight
+(sent, not yet acknowledged) per connection. Everything else waits in the store, which is
+where it already is, so a slow reader costs the server a bounded amount of memory. New
+envelopes are held in memory from the bus while the device is caught up and handed over by
+the pump once per event-loop tick; otherwise the pump reads the queue after its cursor, oldest
+first. Acks go to the store a batch at a time (gateway/acks.py), frames to the socket several
+to a write (gateway/outbox.py). Online-only frames (typing) are dropped, not queued, when the
+socket is behind.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.server.bus.base import Bus, DeviceEvent
 from porch.server.clock import Clock
 from porch.server.domain import Envelope
+from porch.server.gateway.acks import AckQueue
 from porch.server.gateway.admission import Ticket, mark_authenticated
 from porch.server.gateway.delivery import deliverable, envelope_frames
-from porch.server.gateway.outbox import Outbox
+from porch.server.gateway.outbox import Outbox, frames_writer
 from porch.server.gateway.window import DeliveryWindow
 from porch.server.metrics import Metrics
 from porch.server.ratelimit import Limit, count_hit
@@ -40,8 +44,6 @@ log = logging.getLogger("porch.gateway")
 
 MAX_AUTH_TRIES = 3
 MAX_PENDING_SENDS = 256
-# Acknowledged ids waiting for their delete; past this the reader waits (back-pressure).
-MAX_QUEUED_ACK_IDS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +81,16 @@ class Connection:
         self._clock = clock
         self._metrics = metrics
         self._config = config
-        self._outbox = Outbox(self._send_text, config.send_queue_frames, metrics.frame_out)
+        self._write_frames = frames_writer(ws.scope)
+        self._outbox = Outbox(
+            self._send_text,
+            config.send_queue_frames,
+            metrics.frame_out,
+            None if self._write_frames is None else self._send_frames,
+        )
         self._wake = asyncio.Event()  # the pump has something to do
         self._window = DeliveryWindow(config.delivery_window)
-        # Ids of ack and reject frames not yet being deleted: the frames that arrive while one
-        # delete runs become the next delete, one store call (issue 10).
-        self._acks: list[int] = []
-        self._deleter: asyncio.Task[None] | None = None  # the delete running, if any
-        self._ack_room: asyncio.Event | None = None  # made only when a peer outruns deletes
+        self._acks = AckQueue(self._acknowledge, self._send_error)
         self._drained_sent = False
         self._sends = asyncio.Semaphore(MAX_PENDING_SENDS)
         self._send_window = (0.0, 0)  # (start, sends in it): the per-connection send limit
@@ -135,9 +139,10 @@ class Connection:
         finally:
             sub.close()
             self._metrics.connections.dec()
-            if self._acks:  # acknowledged as the session ended, not yet being deleted
+            left = self._acks.left()  # acknowledged as the session ended: deleted still
+            if left:
                 with contextlib.suppress(Exception):
-                    await self._messages.acknowledge(principal, self._acks)
+                    await self._messages.acknowledge(principal, left)
             if self._close_code is not None:
                 with contextlib.suppress(Exception):
                     await self._ws.close(self._close_code)
@@ -211,17 +216,15 @@ class Connection:
                 # Queued now, in frame order; the store commits in that order.
                 self._tg.create_task(self._commit(checked.frame.id, checked))
             elif isinstance(frame, f.AckFrame):
-                await self._queue_acks(frame.ids)
+                await self._acks.add(frame.ids, self._tg)
             elif isinstance(frame, f.RejectFrame):
                 # Done with, like an ack: a client that cannot take an envelope must not get
                 # it again on every connection (docs/protocol.md, "Delivery").
                 log.info("device rejected %d envelope(s): %s", len(frame.ids), frame.reason)
                 self._metrics.envelopes_rejected.labels(frame.reason).inc(len(frame.ids))
-                await self._queue_acks(frame.ids)
+                await self._acks.add(frame.ids, self._tg)
             elif isinstance(frame, f.PingFrame):
-                if self._deleter is not None:
-                    # A pong follows the commit of every ack before it (docs/protocol.md).
-                    await asyncio.wait([self._deleter])
+                await self._acks.settled()  # a pong follows the commit of the acks before it
                 await self._emit(f.pong(frame.n))
             else:
                 raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED, "already authenticated")
@@ -257,31 +260,6 @@ class Connection:
         finally:
             self._sends.release()
 
-    async def _queue_acks(self, ids: list[int]) -> None:
-        while len(self._acks) >= MAX_QUEUED_ACK_IDS:
-            if self._ack_room is None:
-                self._ack_room = asyncio.Event()
-            self._ack_room.clear()
-            await self._ack_room.wait()
-        self._acks.extend(ids)
-        if self._deleter is None:
-            assert self._tg is not None
-            # One delete at a time per connection, and a task only while there is one.
-            self._deleter = self._tg.create_task(self._delete_acked())
-
-    async def _delete_acked(self) -> None:
-        try:
-            while self._acks:
-                ids, self._acks = self._acks, []
-                if self._ack_room is not None:
-                    self._ack_room.set()
-                try:
-                    await self._acknowledge(ids)
-                except ProtocolError as exc:
-                    await self._send_error(exc)
-        finally:
-            self._deleter = None
-
     async def _acknowledge(self, ids: list[int]) -> None:
         assert self._principal is not None
         try:
@@ -309,6 +287,13 @@ class Connection:
             await self._ws.send_text(text)
         except (WebSocketDisconnect, OSError, RuntimeError):
             raise _Closed from None  # the peer is gone; the reader sees it too
+
+    async def _send_frames(self, frames: list[bytes]) -> None:
+        assert self._write_frames is not None
+        try:
+            await self._write_frames(frames)
+        except (OSError, RuntimeError):
+            raise _Closed from None
 
     async def _send_error(self, exc: ProtocolError) -> None:
         self._metrics.errors.labels(str(exc.code)).inc()
