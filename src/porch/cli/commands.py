@@ -106,9 +106,10 @@ def add_parsers(sub: Sub) -> None:
         p.add_argument("who")
         p.set_defaults(func=_sync(block), blocked=blocked)
 
-    from porch.cli import devices, groups, outbox, verify  # here: main.py needs no change
+    from porch.cli import devices, groups, outbox, rich, verify  # here: main.py needs no change
 
     devices.add_parsers(sub, _common, _sync)
+    rich.add_parsers(sub, _common, _sync)
     groups.add_parser(sub, _common, _sync)
     outbox.add_parser(sub, _common, _sync)
     verify.add_parser(sub, _common, _sync)

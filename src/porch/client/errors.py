@@ -12,6 +12,7 @@
       IdentityError             keys from the directory do not verify
       SendFailed                the server refused a message for good
       SendPaused                a verified contact's key changed: the message waits, queued
+      MediaError                a file to attach cannot be read, or prepared in the work dir
 
 Library exceptions (httpx, sqlite3, OSError, porch.crypto) are mapped to these where the SDK
 calls the library, so applications catch one tree. Codes never change meaning once released,
@@ -44,6 +45,17 @@ class ClientCode(StrEnum):
     HTTP_ERROR = "http_error"
     BAD_RESPONSE = "bad_response"  # the server's answer is malformed or out of bounds
     BAD_LINK = "bad_link"  # a group invite link that cannot be used (porch.client.group_links)
+    MEDIA_UNREADABLE = "media_unreadable"  # a file to attach is missing, unreadable, a directory
+    MEDIA_WORKDIR = "media_workdir"  # the prepared copy of a file to attach cannot be written
+    # Rich messages (porch.client.rich): the message named is not in that conversation, is
+    # someone else's, is past the 48-hour window or its edit limit; too many chats to forward
+    # to; a disappearing timer out of range.
+    MESSAGE_NOT_FOUND = "message_not_found"
+    NOT_AUTHOR = "not_author"
+    TOO_LATE = "too_late"
+    EDIT_LIMIT = "edit_limit"
+    FORWARD_LIMIT = "forward_limit"
+    BAD_TIMER = "bad_timer"
 
 
 class ClientError(Exception):
@@ -116,3 +128,11 @@ class SendPaused(ClientError):
     "Verified contacts"). Not a failure: ``details["queued_id"]`` names the waiting item."""
 
     code = ClientCode.SEND_PAUSED
+
+
+class MediaError(ClientError):
+    """A file to attach cannot be used (porch.client.media_prep): ``media_unreadable`` when it
+    is missing, unreadable or a directory, ``media_workdir`` when its stripped copy cannot be
+    written. A file that merely fails to decode as an image is sent as a plain file instead."""
+
+    code = ClientCode.MEDIA_UNREADABLE

@@ -46,7 +46,7 @@ def test_a_late_commit_below_the_cursor_is_found_through_its_bus_event() -> None
     assert _read(w, [_env(6)]) == ([6], False)
     assert w.caught_up
     w.offer(_env(7))  # caught up: held, not read
-    assert [e.id for e in w.take()] == [7]
+    assert [e.id for e in w.take(0)] == [7]
     w.resync()  # or a late event while behind: the cursor goes back
     assert w.next_read() == (0, 6)
     assert _read(w, [_env(5), _env(6), _env(7)]) == ([5], False)
@@ -72,11 +72,11 @@ def test_held_envelopes_go_out_in_order_as_the_window_frees() -> None:
     assert w.caught_up
     for i in (1, 2):
         assert w.offer(_env(i))
-    assert [e.id for e in w.take()] == [1, 2]
+    assert [e.id for e in w.take(0)] == [1, 2]
     assert w.offer(_env(3))
-    assert w.take() == []  # window full: 3 waits in memory
+    assert w.take(0) == []  # window full: 3 waits in memory
     w.acknowledged([1])
-    assert [e.id for e in w.take()] == [3]
+    assert [e.id for e in w.take(0)] == [3]
     assert w.caught_up
     assert not w.offer(_env(3))  # a repeated wake-up is ignored
 
@@ -90,7 +90,7 @@ def test_past_the_held_bounds_the_store_is_read_from_the_first_held() -> None:
     w.offer(_env(11))
     w.offer(_env(12))  # a third held envelope: more than the window
     assert not w.caught_up
-    assert w.take() == []
+    assert w.take(0) == []
     assert w.next_read() == (8, 2)  # 10 and 11 are read again from the store
     big = DeliveryWindow(100)
     _read(big, [])
@@ -105,3 +105,12 @@ def test_acknowledged_ids_are_remembered_for_four_windows_only() -> None:
     w.acknowledged(list(range(1, 11)))
     assert not w.known(1) and not w.known(2)
     assert all(w.known(i) for i in range(3, 11))
+
+
+def test_a_held_envelope_whose_ttl_ran_out_is_not_handed_over() -> None:
+    w = DeliveryWindow(4)
+    _read(w, [])
+    w.offer(Envelope(1, BOB, 1, BOB, 2, 1, 1, "b", expires=100))
+    w.offer(Envelope(2, BOB, 1, BOB, 2, 1, 1, "b", expires=300))
+    assert [e.id for e in w.take(200)] == [2]
+    assert w.room == 3 and w.next_read() == (2, 3)

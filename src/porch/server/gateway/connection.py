@@ -319,7 +319,7 @@ class Connection:
             if window.room > 0:
                 if window.caught_up:
                     # What the bus announced since the last look, in one go (window.py).
-                    self._deliver(window.take())
+                    self._deliver(window.take(self._clock.now_ms()))
                 elif await self._fill():
                     continue
             # Caught up, window full, or the last read: wait for the next wake-up.
@@ -340,6 +340,10 @@ class Connection:
         if e is None:  # resync: re-read the queue
             window.resync()
             self._wake.set()
+            return
+        if e.expires is not None and e.expires <= self._clock.now_ms():
+            # A ttl ran out on the way here (a slow bus): never delivered (spec §7); the
+            # stored copy goes with the next backlog read or sweep.
             return
         if e.ephemeral:  # online-only: best effort, never queued behind a slow reader
             self._outbox.try_push("envelope", deliverable(e, self._metrics))

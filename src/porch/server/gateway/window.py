@@ -67,16 +67,18 @@ class DeliveryWindow:
             self._fall_behind(e.id - 1)
         return True
 
-    def take(self) -> list[Envelope]:
-        """The held envelopes that fit in the window, now in flight, oldest first."""
+    def take(self, now: int) -> list[Envelope]:
+        """The held envelopes that fit in the window, now in flight, oldest first. One whose
+        ttl ran out while held is never delivered (spec §7): its stored copy goes with the
+        sweep."""
         if not self._held or self.room <= 0:
             return []
-        chosen, rest = self._held[: self.room], self._held[self.room :]
-        self._held = rest
-        self._held_bytes -= sum(len(e.body) for e in chosen)
+        taken, self._held = self._held[: self.room], self._held[self.room :]
+        self._held_bytes -= sum(len(e.body) for e in taken)
+        self._cursor = max(self._cursor, taken[-1].id)
+        chosen = [e for e in taken if e.expires is None or e.expires > now]
         for e in chosen:
             self.inflight[e.id] = None
-        self._cursor = max(self._cursor, chosen[-1].id)
         return chosen
 
     def resync(self) -> None:

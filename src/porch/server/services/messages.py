@@ -173,6 +173,10 @@ class MessageService:
             if frame.shared is not None and uses_shared
             else None
         )
+        retention = now + self._retention_ms
+        # A ttl (a disappearing message) shortens its envelopes' life, never lengthens it past
+        # the retention (docs/protocol.md, "Sending"; spec §7).
+        deadline = None if frame.ttl is None else min(now + frame.ttl * 1000, retention)
         stored = await self._sends.store(
             OutgoingMessage(
                 sender.account_id,
@@ -181,7 +185,8 @@ class MessageService:
                 destinations,
                 shared,
                 now,
-                now + self._retention_ms,
+                retention,
+                deadline,
             )
         )
         if not stored.duplicate:
@@ -208,8 +213,10 @@ class MessageService:
                 await self._bus.publish(dest.account, m.device, DeviceEvent(envelope=envelope))
 
     async def fetch(self, principal: Principal, limit: int, after: int = 0) -> list[Envelope]:
+        """The device's oldest envelopes above `after`, not yet expired (the expired ones are
+        deleted)."""
         return await self._store.fetch_envelopes(
-            principal.account_id, principal.device_id, limit, after
+            principal.account_id, principal.device_id, limit, self._clock.now_ms(), after
         )
 
     async def acknowledge(self, principal: Principal, ids: Sequence[int]) -> int:

@@ -29,7 +29,8 @@ from porch.server.store.base import (
 from porch.server.store.devices import SqlDeviceStore
 from porch.server.store.groups import SqlGroupStore
 from porch.server.store.keys import SqlKeyStore
-from porch.server.store.messages import SqlMessageStore
+from porch.server.store.media import SqlMediaStore
+from porch.server.store.messages import SqlMessageStore, deadline_of
 from porch.server.store.migrations import MIGRATIONS, POSTGRES_TYPES, render
 from porch.server.store.pg_writer import AckRequest, BatchWriter, Request, SendRequest
 from porch.server.store.registration import SqlRegistrationStore
@@ -48,6 +49,7 @@ class PostgresStore(
     SqlMessageStore,
     SqlGroupStore,
     SqlDeviceStore,
+    SqlMediaStore,
     Component,
 ):
     def __init__(self, dsn: str, pool_size: int = 10) -> None:
@@ -129,6 +131,7 @@ class PostgresStore(
         shared: SharedPayload | None,
         now: int,
         expires: int,
+        envelope_expires: int | None = None,
     ) -> StoredMessage:
         fut: asyncio.Future[StoredMessage] = asyncio.get_running_loop().create_future()
         self._submit(
@@ -140,6 +143,7 @@ class PostgresStore(
                 shared,
                 now,
                 expires,
+                deadline_of(expires, envelope_expires),
                 fut,
             )
         )
@@ -161,6 +165,7 @@ class PostgresStore(
                     s.shared,
                     s.now,
                     s.expires,
+                    deadline_of(s.expires, s.envelope_expires),
                     fut,
                 )
             )
