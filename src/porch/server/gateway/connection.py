@@ -89,6 +89,7 @@ class Connection:
             None if self._write_frames is None else self._send_frames,
         )
         self._wake = asyncio.Event()  # the pump has something to do
+        self._flush_due = False  # a hand-over of held envelopes is scheduled for this tick
         self._window = DeliveryWindow(config.delivery_window)
         self._acks = AckQueue(self._acknowledge, self._send_error)
         self._drained_sent = False
@@ -348,8 +349,21 @@ class Connection:
         if e.ephemeral:  # online-only: best effort, never queued behind a slow reader
             self._outbox.try_push("envelope", deliverable(e, self._metrics))
             return
-        if window.offer(e):
-            self._wake.set()
+        if not window.offer(e):
+            return
+        if not window.caught_up:
+            self._wake.set()  # the pump reads the store
+        elif not self._flush_due:
+            # What the bus announces in this tick goes out in one go once the tick's callbacks
+            # have run: a callback, cheaper than waking the pump (which takes what is still
+            # held when acks make room).
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush_held)
+
+    def _flush_held(self) -> None:
+        self._flush_due = False
+        if self._window.caught_up:
+            self._deliver(self._window.take(self._clock.now_ms()))
 
     def _deliver(self, chosen: list[Envelope]) -> None:
         """Queue envelopes now in flight: bounded by the window, not by the outbox's limit."""

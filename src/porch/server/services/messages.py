@@ -26,13 +26,15 @@ from porch.server.clock import Clock
 from porch.server.domain import Envelope
 from porch.server.metrics import Metrics
 from porch.server.services.accounts import Principal
-from porch.server.services.send_batch import SendBatcher
+from porch.server.services.tick_batch import TickBatcher
 from porch.server.store.base import (
+    Acknowledged,
     OutgoingCopy,
     OutgoingDestination,
     OutgoingMessage,
     SharedPayload,
     Store,
+    StoredMessage,
 )
 
 CACHE_ACCOUNTS = 10_000
@@ -56,7 +58,9 @@ class MessageService:
         self, store: Store, bus: Bus, clock: Clock, metrics: Metrics, retention_days: float
     ) -> None:
         self._store = store
-        self._sends = SendBatcher(store)
+        self._sends: TickBatcher[OutgoingMessage, StoredMessage]
+        self._sends = TickBatcher(store.store_messages)
+        self._deletes: TickBatcher[Acknowledged, int] = TickBatcher(store.delete_many)
         self._bus = bus
         self._clock = clock
         self._metrics = metrics
@@ -177,7 +181,7 @@ class MessageService:
         # A ttl (a disappearing message) shortens its envelopes' life, never lengthens it past
         # the retention (docs/protocol.md, "Sending"; spec §7).
         deadline = None if frame.ttl is None else min(now + frame.ttl * 1000, retention)
-        stored = await self._sends.store(
+        stored = await self._sends.add(
             OutgoingMessage(
                 sender.account_id,
                 sender.device_id,
@@ -220,7 +224,9 @@ class MessageService:
         )
 
     async def acknowledge(self, principal: Principal, ids: Sequence[int]) -> int:
-        deleted = await self._store.delete_envelopes(principal.account_id, principal.device_id, ids)
+        deleted = await self._deletes.add(
+            Acknowledged(principal.account_id, principal.device_id, ids)
+        )
         self._metrics.messages_delivered.inc(deleted)
         return deleted
 

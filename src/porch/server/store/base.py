@@ -179,6 +179,15 @@ class OutgoingMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class Acknowledged:
+    """The envelopes one device is done with: delete_envelopes's arguments, for delete_many."""
+
+    account_id: str
+    device_id: int
+    ids: Sequence[int]
+
+
+@dataclass(frozen=True, slots=True)
 class StoredMessage:
     ts: int
     envelopes: tuple[Envelope, ...]
@@ -419,6 +428,11 @@ class MessageStore(Protocol):
     async def delete_envelopes(self, account_id: str, device_id: int, ids: Sequence[int]) -> int:
         """Delete the device's envelopes among ids, and every shared payload none points at
         any more. Returns how many envelopes were deleted."""
+        ...
+
+    def delete_many(self, acks: Sequence[Acknowledged]) -> asyncio.Future[list[int | Exception]]:
+        """Several devices' delete_envelopes in one store call (those of one event-loop
+        tick), each failing alone, as store_messages does for sends."""
         ...
 
     async def queue_depth(self) -> int: ...

@@ -16,6 +16,7 @@ from typing import Any
 from porch.server.domain import Envelope
 from porch.server.store import payloads
 from porch.server.store.base import (
+    Acknowledged,
     OutgoingDestination,
     OutgoingMessage,
     SharedPayload,
@@ -90,17 +91,13 @@ class SqlMessageStore(SqlDomain):
         return self._write_each([functools.partial(store_one, s) for s in sends])
 
     async def delete_envelopes(self, account_id: str, device_id: int, ids: Sequence[int]) -> int:
-        def op() -> Op[int]:
-            if not ids:
-                return 0
-            # The payloads in the acknowledged range: a device acknowledges what it was just
-            # sent, oldest first, so the range is short and the queue index finds it.
-            found = yield rows(payloads.OF_DEVICE_RANGE, account_id, device_id, min(ids), max(ids))
-            deleted = yield many(ENVELOPE_DELETE, [(i, account_id, device_id) for i in ids])
-            yield from payloads.drop_orphans(r[0] for r in found)
-            return int(deleted)
+        [outcome] = await self.delete_many([Acknowledged(account_id, device_id, ids)])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
-        return await self._write(op)
+    def delete_many(self, acks: Sequence[Acknowledged]) -> asyncio.Future[list[int | Exception]]:
+        return self._write_each([functools.partial(delete_one, a) for a in acks])
 
     async def fetch_envelopes(
         self,
@@ -145,6 +142,18 @@ class SqlMessageStore(SqlDomain):
 def deadline_of(expires: int, envelope_expires: int | None) -> int | None:
     """A ttl send's envelope expiry, never past the retention's `expires`; None without one."""
     return None if envelope_expires is None else min(expires, envelope_expires)
+
+
+def delete_one(ack: Acknowledged) -> Op[int]:
+    account_id, device_id, ids = ack.account_id, ack.device_id, ack.ids
+    if not ids:
+        return 0
+    # The payloads in the acknowledged range: a device acknowledges what it was just sent,
+    # oldest first, so the range is short and the queue index finds it.
+    found = yield rows(payloads.OF_DEVICE_RANGE, account_id, device_id, min(ids), max(ids))
+    deleted = yield many(ENVELOPE_DELETE, [(i, account_id, device_id) for i in ids])
+    yield from payloads.drop_orphans(r[0] for r in found)
+    return int(deleted)
 
 
 def store_one(send: OutgoingMessage) -> Op[StoredMessage]:

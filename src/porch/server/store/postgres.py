@@ -20,6 +20,7 @@ from porch.server.lifecycle import Component
 from porch.server.retry import retry
 from porch.server.store.accounts import SqlAccountStore
 from porch.server.store.base import (
+    Acknowledged,
     OutgoingMessage,
     StoredMessage,
     StoreError,
@@ -134,10 +135,14 @@ class PostgresStore(
         self._submit(SendRequest(*fields, s.now, s.expires, deadline, fut))
         return fut
 
-    async def delete_envelopes(self, account_id: str, device_id: int, ids: Sequence[int]) -> int:
-        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._submit(AckRequest(account_id, device_id, ids, fut))
-        return await fut
+    def delete_many(self, acks: Sequence[Acknowledged]) -> asyncio.Future[list[int | Exception]]:
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[int]] = []
+        for a in acks:
+            fut: asyncio.Future[int] = loop.create_future()
+            self._submit(AckRequest(a.account_id, a.device_id, a.ids, fut))
+            futures.append(fut)
+        return asyncio.gather(*futures, return_exceptions=True)  # type: ignore[return-value]
 
     def _submit(self, request: Request) -> None:
         if self._writer is None or self._writer.done():  # nobody would ever answer

@@ -6,6 +6,7 @@ reads after a cursor, and a tick's sends in one call where each fails alone (iss
 from __future__ import annotations
 
 from porch.server.store.base import (
+    Acknowledged,
     OutgoingCopy,
     OutgoingDestination,
     OutgoingMessage,
@@ -83,3 +84,20 @@ async def test_shared_payloads_of_one_call_are_each_stored_once(store: Store) ->
         "group-1",
         "group-2",
     ]
+
+
+async def test_deletes_of_one_call_are_each_scoped_to_their_device(store: Store) -> None:
+    alice = await register(store, PHONE_A)
+    bob = await register(store, PHONE_B)
+    to_bob = [(await send(store, alice, f"b{i}", bob)).envelopes[0].id for i in range(3)]
+    to_alice = [(await send(store, bob, f"a{i}", alice)).envelopes[0].id for i in range(2)]
+    outcomes = await store.delete_many(
+        [
+            Acknowledged(bob, 1, to_bob[:2]),
+            Acknowledged(alice, 1, [*to_alice, to_bob[2]]),  # bob's id is not alice's to delete
+            Acknowledged(bob, 1, []),
+        ]
+    )
+    assert outcomes == [2, 2, 0]
+    assert [e.id for e in await store.fetch_envelopes(bob, 1, 10)] == [to_bob[2]]
+    assert await store.fetch_envelopes(alice, 1, 10) == []
