@@ -58,8 +58,7 @@ class MessageService:
         self, store: Store, bus: Bus, clock: Clock, metrics: Metrics, retention_days: float
     ) -> None:
         self._store = store
-        self._sends: TickBatcher[OutgoingMessage, StoredMessage]
-        self._sends = TickBatcher(store.store_messages)
+        self._sends: TickBatcher[OutgoingMessage, StoredMessage] = TickBatcher(store.store_messages)
         self._deletes: TickBatcher[Acknowledged, int] = TickBatcher(store.delete_many)
         self._bus = bus
         self._clock = clock
