@@ -319,8 +319,7 @@ class Connection:
             self._wake.clear()
             if window.room > 0:
                 if window.caught_up:
-                    # What the bus announced since the last look, in one go (window.py).
-                    self._deliver(window.take(self._clock.now_ms()))
+                    self._flush_held()  # what is still held, now that acks made room
                 elif await self._fill():
                     continue
             # Caught up, window full, or the last read: wait for the next wake-up.
@@ -367,13 +366,11 @@ class Connection:
 
     def _deliver(self, chosen: list[Envelope]) -> None:
         """Queue envelopes now in flight: bounded by the window, not by the outbox's limit."""
+        now = self._clock.now_ms()
         for e in chosen:
-            self._observe_latency(e)
+            self._metrics.delivery_latency.observe(max(0, now - e.ts) / 1000)
         for kind, data in envelope_frames(chosen, self._batch, self._metrics):
             self._outbox.push(kind, data)
-
-    def _observe_latency(self, e: Envelope) -> None:
-        self._metrics.delivery_latency.observe(max(0, self._clock.now_ms() - e.ts) / 1000)
 
     async def _fill(self) -> bool:
         """Queue the oldest envelopes not yet handed over, up to the window's room; whether
