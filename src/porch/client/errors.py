@@ -13,6 +13,7 @@
       SendFailed                the server refused a message for good
       SendPaused                a verified contact's key changed: the message waits, queued
       MediaError                a file to attach cannot be read, or prepared in the work dir
+      AttachmentRejected        a downloaded attachment failed its integrity check
 
 Library exceptions (httpx, sqlite3, OSError, porch.crypto) are mapped to these where the SDK
 calls the library, so applications catch one tree. Codes never change meaning once released,
@@ -47,6 +48,9 @@ class ClientCode(StrEnum):
     BAD_LINK = "bad_link"  # a group invite link that cannot be used (porch.client.group_links)
     MEDIA_UNREADABLE = "media_unreadable"  # a file to attach is missing, unreadable, a directory
     MEDIA_WORKDIR = "media_workdir"  # the prepared copy of a file to attach cannot be written
+    ATTACHMENT_TAMPERED = "attachment_tampered"  # digest or MAC wrong: nothing was saved
+    ATTACHMENT_INVALID = "attachment_invalid"  # a pointer no blob can match (size out of range)
+    DISK_FULL = "disk_full"
     # Rich messages (porch.client.rich): the message named is not in that conversation, is
     # someone else's, is past the 48-hour window or its edit limit; too many chats to forward
     # to; a disappearing timer out of range.
@@ -136,3 +140,9 @@ class MediaError(ClientError):
     written. A file that merely fails to decode as an image is sent as a plain file instead."""
 
     code = ClientCode.MEDIA_UNREADABLE
+
+
+class AttachmentRejected(ClientError):
+    """A downloaded blob failed its length, digest or MAC check (spec §1); nothing was saved."""
+
+    code = ClientCode.ATTACHMENT_TAMPERED

@@ -14,7 +14,7 @@ per message.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,11 +55,20 @@ class CheckedSend:
 
 class MessageService:
     def __init__(
-        self, store: Store, bus: Bus, clock: Clock, metrics: Metrics, retention_days: float
+        self,
+        store: Store,
+        bus: Bus,
+        clock: Clock,
+        metrics: Metrics,
+        retention_days: float,
+        wake: Callable[[str, int], None] = lambda account_id, device_id: None,
     ) -> None:
         self._store = store
         self._sends: TickBatcher[OutgoingMessage, StoredMessage] = TickBatcher(store.store_messages)
         self._deletes: TickBatcher[Acknowledged, int] = TickBatcher(store.delete_many)
+        # Queues a push for a device that may be offline (services/push_sender.py): it never
+        # blocks, and decides itself whether the device is connected.
+        self._wake = wake
         self._bus = bus
         self._clock = clock
         self._metrics = metrics
@@ -198,6 +207,7 @@ class MessageService:
                 await self._bus.publish(
                     envelope.account_id, envelope.device_id, DeviceEvent(envelope=envelope)
                 )
+                self._wake(envelope.account_id, envelope.device_id)
         return stored.ts
 
     async def _forward_ephemeral(self, checked: CheckedSend, now: int) -> None:
