@@ -10,10 +10,11 @@ import secrets
 from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.routing import WebSocketRoute
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 import porch
 from porch.protocol.errors import ProtocolError
@@ -33,12 +34,13 @@ from porch.server.bus.redis import RedisBus
 from porch.server.clock import Clock, SystemClock
 from porch.server.gateway.admission import Admission, refuse
 from porch.server.gateway.connection import Connection, GatewayConfig
+from porch.server.gateway.endpoint import PorchApp
 from porch.server.media.base import BlobStore
 from porch.server.media.filesystem import FilesystemBlobs
 from porch.server.media.signing import UrlSigner, derive_key
 from porch.server.metrics import Metrics
 from porch.server.providers.sms import ConsoleSms, SmsProvider, TwilioVerify
-from porch.server.proxies import ProxyHeadersMiddleware, TrustedProxies
+from porch.server.proxies import ProxyHeadersMiddleware, TrustedProxies, resolve
 from porch.server.ratelimit import Limit, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from porch.server.services.accounts import AccountService
 from porch.server.services.devices import DeviceService
@@ -197,7 +199,7 @@ def create_app(
         finally:
             await sms.aclose()
 
-    app = FastAPI(
+    app = PorchApp(
         title="Porch",
         version=porch.__version__,
         summary="End-to-end encrypted messaging server. It relays and stores ciphertext only.",
@@ -220,7 +222,8 @@ def create_app(
         BodyLimitMiddleware, limit=settings.max_request_bytes, exempt=media_api.PART_PREFIX
     )
     # Outermost: everything inside (rate limits, admission) sees the resolved client address.
-    app.add_middleware(ProxyHeadersMiddleware, proxies=TrustedProxies(settings.trusted_proxies))
+    proxies = TrustedProxies(settings.trusted_proxies)
+    app.add_middleware(ProxyHeadersMiddleware, proxies=proxies)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
@@ -247,7 +250,8 @@ def create_app(
         settings.preauth_connections_per_address, settings.preauth_connections_total
     )
 
-    async def websocket(ws: WebSocket) -> None:
+    async def websocket(scope: Scope, receive: Receive, send: Send) -> None:
+        ws = WebSocket(resolve(scope, proxies), receive, send)
         try:
             ticket = admission.admit(ws.client.host if ws.client else "")
         except ProtocolError as exc:
@@ -261,9 +265,9 @@ def create_app(
         finally:
             ticket.release()
 
-    # A plain Starlette route: FastAPI's WebSocket wrapper (dependency solving, exit stacks)
-    # costs memory per connection, and a connection is all this endpoint is.
-    app.router.routes.append(WebSocketRoute("/v1/ws", websocket))
+    # Past the middleware stack, which would stay on the stack for the connection's life
+    # (gateway/endpoint.py).
+    app.gateway = websocket
 
     return app
 

@@ -1,18 +1,20 @@
 """A connection's outgoing frames: a bounded queue in front of the socket, and its writer.
 
-A plain deque and two events rather than an asyncio.Queue, because an idle connection should
-cost as little as possible: `_has_frames` wakes the writer, `_room` says the queue is below its
-limit (PORCH_SEND_QUEUE_FRAMES). Frames that answer the client wait for room (`emit`), which
-stalls the reader and through it the peer; the window's envelopes are queued regardless
-(`push`: the window bounds them); online-only frames are dropped when it is full (`try_push`).
+A plain deque and two flags (server/lightsync.py) rather than an asyncio.Queue, because an
+idle connection should cost as little as possible: `_has_frames` wakes the writer, `_room`
+says the queue is below its limit (PORCH_SEND_QUEUE_FRAMES). Frames that answer the client
+wait for room (`emit`), which stalls the reader and through it the peer; the window's
+envelopes are queued regardless (`push`: the window bounds them); online-only frames are
+dropped when it is full (`try_push`).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+
+from porch.server.lightsync import Flag
 
 # The server's WebSocket layer (edge.py) offers, in the ASGI scope's extensions, a function
 # that writes several text frames in one socket write: one call and one write for what is
@@ -44,9 +46,8 @@ class Outbox:
         self._limit = limit
         self._sent = sent  # counts a frame written, by its type
         self._out: deque[tuple[str, bytes]] = deque()
-        self._has_frames = asyncio.Event()
-        self._room = asyncio.Event()
-        self._room.set()
+        self._has_frames = Flag()
+        self._room = Flag(True)
 
     async def emit(self, kind: str, data: bytes) -> None:
         """Queue a frame, waiting while the socket is too far behind (back-pressure on the
