@@ -206,7 +206,10 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         await super().send(message)
         if message["type"] == "websocket.accept" and self.handshake_complete:
             # The parsed request and the response, about 2.5 KB of headers, are not read
-            # again once the handshake is answered; the connection may last for hours.
+            # again once the handshake is answered, and a connection may last for hours.
+            # websockets' parser keeps the request in its generator's frame for the
+            # connection's life, so its headers are emptied rather than only dropped.
+            self.request.headers.clear()
             self.request = self.response = None  # type: ignore[assignment]
         if message["type"] == "websocket.http.response.body" and not message.get("more_body"):
             # A denial response (429/503, gateway/admission.py) ends the handshake as well;
