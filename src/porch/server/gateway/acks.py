@@ -17,6 +17,8 @@ MAX_QUEUED_ACK_IDS = 4096
 
 
 class AckQueue:
+    __slots__ = ("_delete", "_deleter", "_ids", "_report", "_room")  # one per connection
+
     def __init__(
         self,
         delete: Callable[[list[int]], Awaitable[None]],

@@ -34,6 +34,8 @@ def frames_writer(scope: Mapping[str, Any]) -> WriteFrames | None:
 
 
 class Outbox:
+    __slots__ = ("_has_frames", "_limit", "_out", "_room", "_send", "_sent", "_write_frames")
+
     def __init__(
         self,
         send: Callable[[str], Awaitable[None]],

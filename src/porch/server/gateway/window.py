@@ -31,6 +31,19 @@ HELD_BYTES = 1 << 20  # bodies held in memory per connection, beyond which the s
 
 
 class DeliveryWindow:
+    # Slots: one per connection, and an idle connection should cost as little as possible.
+    __slots__ = (
+        "_acked",
+        "_cursor",
+        "_dirty",
+        "_held",
+        "_held_bytes",
+        "_rewind",
+        "caught_up",
+        "inflight",
+        "size",
+    )
+
     def __init__(self, size: int) -> None:
         self.size = size
         self.inflight: dict[int, None] = {}

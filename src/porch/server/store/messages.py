@@ -1,8 +1,9 @@
 """Device queues, send idempotency and expiry: one text per query (sql.py).
 
-store_message and delete_envelopes run here one call per operation, which the SQLite store
-thread group-commits; the PostgreSQL store replaces those two with its batch writer
-(postgres.py), whose set-based statements are PostgreSQL's alone.
+A batch of sends (store_messages; store_message is a batch of one) is one SQLite call, run in
+one savepoint (sqlite.py, _run_each), and delete_envelopes one call per operation, which the
+SQLite store thread group-commits; the PostgreSQL store replaces those two with its batch
+writer (postgres.py), whose set-based statements are PostgreSQL's alone.
 """
 
 from __future__ import annotations
@@ -68,28 +69,25 @@ class SqlMessageStore(SqlDomain):
         expires: int,
         envelope_expires: int | None = None,
     ) -> StoredMessage:
-        send = (sender_account, sender_device, client_id, destinations, shared, now, expires)
-        return await self._write(lambda: store_one(*send, envelope_expires))
+        send = OutgoingMessage(
+            sender_account,
+            sender_device,
+            client_id,
+            destinations,
+            shared,
+            now,
+            expires,
+            envelope_expires,
+        )
+        [outcome] = await self.store_messages([send])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
     def store_messages(
         self, sends: Sequence[OutgoingMessage]
     ) -> asyncio.Future[list[StoredMessage | Exception]]:
-        return self._write_each(
-            [
-                functools.partial(
-                    store_one,
-                    s.sender_account,
-                    s.sender_device,
-                    s.client_id,
-                    s.destinations,
-                    s.shared,
-                    s.now,
-                    s.expires,
-                    s.envelope_expires,
-                )
-                for s in sends
-            ]
-        )
+        return self._write_each([functools.partial(store_one, s) for s in sends])
 
     async def delete_envelopes(self, account_id: str, device_id: int, ids: Sequence[int]) -> int:
         def op() -> Op[int]:
@@ -149,16 +147,14 @@ def deadline_of(expires: int, envelope_expires: int | None) -> int | None:
     return None if envelope_expires is None else min(expires, envelope_expires)
 
 
-def store_one(
-    sender_account: str,
-    sender_device: int,
-    client_id: str,
-    destinations: Sequence[OutgoingDestination],
-    shared: SharedPayload | None,
-    now: int,
-    expires: int,
-    envelope_expires: int | None = None,
-) -> Op[StoredMessage]:
+def store_one(send: OutgoingMessage) -> Op[StoredMessage]:
+    sender_account, sender_device, client_id = (
+        send.sender_account,
+        send.sender_device,
+        send.client_id,
+    )
+    destinations, shared, now, expires = send.destinations, send.shared, send.now, send.expires
+    envelope_expires = send.envelope_expires
     if not (yield count(SENT_ADD, sender_account, sender_device, client_id, now, expires)):
         # A resend: acknowledged with the first copy's timestamp, stored nowhere.
         ts = yield value(SENT_TS, sender_account, sender_device, client_id)
