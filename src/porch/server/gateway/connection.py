@@ -335,7 +335,7 @@ class Connection:
     # Delivery -------------------------------------------------------------------------------
 
     def _on_event(self, event: DeviceEvent) -> None:
-        """Bus callback (synchronous): hand over at once if possible, else wake the pump."""
+        """Bus callback (synchronous): hold a stored envelope for the pump, or wake it to read."""
         if event.revoked:
             self._end(CloseCode.AUTH)
             return
