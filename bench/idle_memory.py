@@ -53,7 +53,7 @@ def _snapshot(proc: asyncio.subprocess.Process, out: Path, n: int) -> tracemallo
 
 
 async def measure(args: argparse.Namespace) -> None:
-    from porch.bench.raw import RawConnection, provision
+    from porch.bench.raw import RawConnection, RawDevice, provision
     from porch.bench.targets import free_port, raised_limits
 
     tmp = Path(tempfile.mkdtemp(prefix="idle-memory-"))
@@ -94,13 +94,10 @@ async def measure(args: argparse.Namespace) -> None:
         before = _snapshot(proc, tmp, 1)
         gate = asyncio.Semaphore(64)
 
-        async def one(d: object) -> RawConnection:
+        async def one(d: RawDevice) -> RawConnection:
             async with gate:
-                return await RawConnection.for_device(
-                    f"ws://127.0.0.1:{port}/v1/ws",
-                    d,  # type: ignore[arg-type]
-                    ping_interval=None,
-                )
+                url = f"ws://127.0.0.1:{port}/v1/ws"
+                return await RawConnection.for_device(url, d, ping_interval=None)
 
         conns = await asyncio.gather(*(one(d) for d in devices))
         await asyncio.sleep(args.hold)

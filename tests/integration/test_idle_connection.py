@@ -19,7 +19,12 @@ from porch.protocol import client_frames as cf
 from porch.server import edge
 from porch.server.app import create_app
 from porch.server.lightsync import Flag, Inbox
-from tests.integration.server import ServerProcess, free_port, in_process_settings
+from tests.integration.server import (
+    ServerProcess,
+    free_port,
+    in_process_settings,
+    serving_in_process,
+)
 
 CONNECTIONS = 12
 HEARTBEAT = 0.2
@@ -44,17 +49,8 @@ async def serving(tmp_path: Path) -> AsyncIterator[tuple[uvicorn.Server, ServerP
         log_level="warning",
         lifespan="on",
     )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(20):
-            while not server.started:
-                assert not task.done(), "the server did not start"
-                await asyncio.sleep(0.05)
+    async with serving_in_process(None, srv.port, config) as server:
         yield server, srv
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 20)
 
 
 async def test_an_idle_session_keeps_little_and_answers_after_heartbeats(tmp_path: Path) -> None:
