@@ -34,6 +34,7 @@ from porch.server.gateway.admission import Ticket, mark_authenticated
 from porch.server.gateway.delivery import deliverable, envelope_frames
 from porch.server.gateway.outbox import Outbox, frames_writer
 from porch.server.gateway.window import DeliveryWindow
+from porch.server.lightsync import Flag
 from porch.server.metrics import Metrics
 from porch.server.ratelimit import Limit, count_hit
 from porch.server.services.accounts import AccountService, Principal
@@ -88,7 +89,7 @@ class Connection:
             metrics.frame_out,
             None if self._write_frames is None else self._send_frames,
         )
-        self._wake = asyncio.Event()  # the pump has something to do
+        self._wake = Flag()  # the pump has something to do
         self._flush_due = False  # a hand-over of held envelopes is scheduled for this tick
         self._window = DeliveryWindow(config.delivery_window)
         self._acks = AckQueue(self._acknowledge, self._send_error)
@@ -102,6 +103,11 @@ class Connection:
 
     async def run(self) -> None:
         await self._ws.accept()
+        # The request's headers were read before the handshake (the client address,
+        # server/proxies.py) and are not read again; a session may last for hours.
+        headers = self._ws.scope.get("headers")
+        if isinstance(headers, list):
+            headers.clear()
         try:
             principal = await self._authenticate()
         except (WebSocketDisconnect, _Closed):
@@ -134,7 +140,8 @@ class Connection:
                 tg.create_task(self._pump())
                 if self._close_code is not None:  # revoked or replaced before we got here
                     tg.create_task(self._raise_closed())
-                tg.create_task(self._reader())
+                # The reader runs in this task, the session's own: a task fewer per connection.
+                await self._reader()
         except* (_Closed, WebSocketDisconnect):
             log.debug("session ended")  # the peer left, or the session was replaced or revoked
         finally:
