@@ -14,8 +14,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, Response
+from starlette.routing import Match
+from starlette.types import Scope
 
 import porch
 from porch.server.settings import Settings
@@ -153,6 +156,18 @@ class WebApp:
         return FileResponse(file, media_type=media_type, headers=headers, stat_result=stat)
 
 
+class _AppRoute(APIRoute):
+    """The app's catch-all, which never matches the server's own paths: the router's own 404
+    and 405 answers stand for them (a GET on a PUT-only media part URL is a JSON 405, not a
+    404 from here)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        first = str(scope.get("path", "/")).lstrip("/").split("/", 1)[0]
+        if first in RESERVED:
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
 def _etags(header: str) -> set[str]:
     return {tag.strip().removeprefix("W/") for tag in header.split(",")[:32] if tag.strip()}
 
@@ -187,6 +202,8 @@ def mount(app: FastAPI, settings: Settings) -> WebApp | None:
     def serve(request: Request) -> Response:
         return web.respond(request, request.path_params["path"])
 
-    app.add_api_route("/{path:path}", serve, methods=["GET", "HEAD"], include_in_schema=False)
+    app.router.routes.append(
+        _AppRoute("/{path:path}", serve, methods=["GET", "HEAD"], include_in_schema=False)
+    )
     log.info("Serving the browser app from %s", web.root)
     return web
