@@ -1,0 +1,349 @@
+"""media: one large attachment sent and fetched through the SDK, beside a plain file copy.
+
+Setup (not measured): a file of ``--size-mb`` MiB of random bytes is written into the
+target's temporary directory (in 1 MiB chunks, hashed as it is written), and two accounts are
+registered with the SDK (``Client.register``, keys and all, as a user would). The server runs
+with ``PORCH_MEDIA_MAX_BYTES`` and ``PORCH_MEDIA_QUOTA_BYTES_PER_DAY`` raised to fit the runs.
+
+Each of ``--runs`` runs has three timed phases, one after the other:
+
+1. copy: ``shutil.copyfile`` of the file on the same disk plus ``fsync`` of the copy (in the
+   driver): the baseline of what the disk and page cache allow.
+2. upload: a fresh sender process runs ``Client.send_file`` to the other account; the time is
+   from the call to the server's acknowledgement of the message (encryption, the parts'
+   uploads, completion and the message itself). The receiver is online meanwhile and stores
+   the message.
+3. download: a fresh receiver process runs ``Client.download`` on the attachment pointer
+   (fetch, digest and MAC check, decryption into the profile's downloads). The driver then
+   compares the SHA-256 of the result with the original's; a mismatch fails the run.
+
+MB/s are MiB of the plaintext file per second in every phase. The server's figures
+(:class:`~porch.bench.stats.ProcessSampler`: CPU seconds and peak RSS) cover each of phases 2
+and 3; each load process reports its own CPU seconds over its timed call and its peak RSS
+(``ru_maxrss``). The result holds the medians over the runs and every run's figures under
+``per_run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from porch.bench.driver import Workers
+from porch.bench.raw import SmsOutbox
+from porch.bench.scenarios.base import Scenario, UsageError, lookup, register
+from porch.bench.scenarios.media_clients import Phase, Result, Spec, work
+from porch.bench.stats import MB, PhaseFigures, ProcessSampler
+from porch.bench.targets import Target
+from porch.client import Client
+
+CHUNK = MB  # bytes written / hashed at a time
+MAX_SIZE_MB = 2**20  # 1 TiB: the attachment cipher's wire bound (spec §1, 2**40 bytes)
+MAX_RUNS = 100
+PHONES = ("+14155550101", "+14155550102")  # a fresh server each time: no number is taken
+STEP_SLACK = 60.0  # seconds the driver allows a load process beyond --timeout per step
+NOT_STREAMING = 0.25  # an RSS growth above this share of the file means it sat in memory
+MEDIANS = (  # per-run figures whose median is a top-level figure
+    *("copy_mb_s", "upload_mb_s", "download_mb_s", "upload_vs_copy", "download_vs_copy"),
+    *("copy_s", "upload_s", "download_s", "arrive_s"),
+)
+CPU_BOUND = 0.9  # a load process busier than this share of its phase set the pace
+
+
+def write_random(path: Path, size: int) -> str:
+    """Write ``size`` random bytes to ``path`` in chunks; return their SHA-256 (hex)."""
+    digest = hashlib.sha256()
+    with path.open("wb") as out:
+        left = size
+        while left:
+            chunk = os.urandom(min(CHUNK, left))
+            digest.update(chunk)
+            out.write(chunk)
+            left -= len(chunk)
+    return digest.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def timed_copy(source: Path, dest: Path) -> float:
+    """Seconds for copyfile + fsync of the copy (removed afterwards)."""
+    started = time.perf_counter()
+    shutil.copyfile(source, dest)
+    with dest.open("rb+") as f:
+        os.fsync(f.fileno())
+    took = time.perf_counter() - started
+    dest.unlink()
+    return took
+
+
+async def _register(url: str, data_dir: Path, profiles: list[Path]) -> list[str]:
+    outbox = SmsOutbox(data_dir / "sms-outbox.jsonl")
+    accounts: list[str] = []
+    for phone, profile in zip(PHONES, profiles, strict=True):
+
+        async def read_code(phone: str = phone) -> str:
+            return await outbox.code_for(phone)
+
+        config = await Client.register(url, phone, read_code, profile, name=profile.name)
+        accounts.append(config.account_id)
+    return accounts
+
+
+def _mb_s(size: int, seconds: float) -> float | None:
+    return round(size / MB / seconds, 1) if seconds > 0 else None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def _server(figures: PhaseFigures) -> dict[str, Any]:
+    return vars(figures) | {"cpu_s": round(figures.cpu_pct / 100 * figures.wall_s, 3)}
+
+
+@register
+class Media(Scenario):
+    name = "media"
+    help = "one large attachment through send_file and download, beside a plain file copy"
+    supported = ("sqlite",)
+    default_targets = ("sqlite",)
+    headline = ("upload_mb_s", "MB/s")
+    option_defaults = {"timeout": 600}
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--size-mb", type=int, default=1024, help="file size in MiB (1024: a 1 GiB file)"
+        )
+        parser.add_argument("--runs", type=int, default=3, help="runs; medians reported (3)")
+        parser.add_argument(
+            "--backend",
+            choices=("fs", "s3"),
+            default="fs",
+            help="server media backend (fs; s3 needs --s3-endpoint)",
+        )
+        parser.add_argument(
+            "--s3-endpoint",
+            help="S3-compatible endpoint for --backend s3, e.g. a SeaweedFS S3 gateway "
+            "(credentials: --server-env PORCH_S3_ACCESS_KEY=.. PORCH_S3_SECRET_KEY=..)",
+        )
+        parser.add_argument(
+            "--s3-bucket", default="porch-bench", help="bucket for --backend s3 (porch-bench)"
+        )
+
+    @property
+    def size(self) -> int:
+        return int(self.args.size_mb) * MB
+
+    def check(self) -> None:
+        a = self.args
+        if not 1 <= a.size_mb <= MAX_SIZE_MB or not 1 <= a.runs <= MAX_RUNS:
+            raise UsageError(f"--size-mb must be 1..{MAX_SIZE_MB} and --runs 1..{MAX_RUNS}")
+        if a.backend == "s3" and not a.s3_endpoint:
+            raise UsageError("--backend s3 needs --s3-endpoint URL (a SeaweedFS S3 gateway, say)")
+        # On disk at once: the original, a copy or a download, and every run's stored blob.
+        need = (2 + a.runs) * self.size * 1.1
+        free = shutil.disk_usage(tempfile.gettempdir()).free
+        if need > free:
+            raise UsageError(
+                f"--size-mb {a.size_mb} with --runs {a.runs} needs about {need / MB:,.0f} MiB "
+                f"free in {tempfile.gettempdir()}, which has {free / MB:,.0f} MiB: use a "
+                "smaller --size-mb or fewer --runs, or point TMPDIR at a bigger disk"
+            )
+
+    def variants(self) -> list[tuple[str, Any]]:
+        return [(self.args.backend, self.args.backend)]
+
+    def env(self) -> dict[str, str]:
+        a = self.args
+        # Room for every run's blob (padding adds at most 5%, spec §1) within one day's quota.
+        env = {
+            "PORCH_MEDIA_MAX_BYTES": str(self.size + MB),
+            "PORCH_MEDIA_QUOTA_BYTES_PER_DAY": str(2 * a.runs * self.size + 64 * MB),
+            "PORCH_MEDIA_BACKEND": a.backend,
+        }
+        if a.backend == "s3":
+            env |= {"PORCH_S3_ENDPOINT": a.s3_endpoint, "PORCH_S3_BUCKET": a.s3_bucket}
+        return env
+
+    def setup(self, target: Target) -> None:
+        node = target.nodes[0]
+        assert node.data_dir is not None
+        started = time.monotonic()
+        self.source = target.tmp / f"media-{self.args.size_mb}mb.bin"
+        self.digest = write_random(self.source, self.size)
+        wrote = time.monotonic() - started
+        self.profiles = [target.tmp / "sender", target.tmp / "receiver"]
+        self.accounts = asyncio.run(_register(node.http_url, node.data_dir, self.profiles))
+        print(
+            f"  setup: wrote {self.args.size_mb} MiB of random bytes in {wrote:.1f} s, "
+            f"registered 2 accounts in {time.monotonic() - started - wrote:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def run(self, target: Target, sampler: ProcessSampler) -> dict[str, Any]:
+        runs = []
+        for i in range(self.args.runs):
+            runs.append(self._one(i, target, sampler))
+            r = runs[-1]
+            print(
+                f"  run {i + 1}: copy {r['copy_mb_s']} MB/s, upload {r['upload_mb_s']} MB/s, "
+                f"download {r['download_mb_s']} MB/s, digest {'ok' if r['digest_ok'] else 'BAD'}",
+                file=sys.stderr,
+                flush=True,
+            )
+        return self._figures(runs)
+
+    def _one(self, i: int, target: Target, sampler: ProcessSampler) -> dict[str, Any]:
+        a = self.args
+        copy_s = timed_copy(self.source, target.tmp / "copy.bin")
+        sender, receiver = (str(p) for p in self.profiles)
+        specs = [
+            Spec("sender", sender, self.accounts[1], str(self.source), a.timeout),
+            Spec("receiver", receiver, self.accounts[0], timeout=a.timeout),
+        ]
+        errors: list[str] = []
+        with Workers(work, specs) as workers:
+
+            def step(action: str, arg: Any = None) -> list[Any]:
+                workers.broadcast("step", (action, arg))
+                return workers.expect("step", a.timeout + STEP_SLACK)
+
+            step("connect")
+            sampler.mark_start()
+            up: Phase
+            (up, client_id), _ = step("upload")
+            server_up = sampler.mark_end()
+            arrive, down, path = Phase(), Phase(), ""
+            if client_id:
+                _, arrive = step("arrive", client_id)
+                sampler.mark_start()
+                _, (down, path) = step("download")
+                server_down = sampler.mark_end()
+            else:
+                server_down = sampler.mark_end()
+            workers.broadcast("step", ("close", client_id))
+            done: list[Result] = workers.results(a.timeout + STEP_SLACK)
+        digest_ok = False
+        if path:
+            digest_ok = sha256_file(Path(path)) == self.digest
+            Path(path).unlink()
+            if not digest_ok:
+                errors.append("the downloaded file's SHA-256 differs from the original's")
+        phases = {"upload": up, "arrive": arrive, "download": down}
+        errors += [f"{name}: {p.error}" for name, p in phases.items() if p.error]
+        copy = _mb_s(self.size, copy_s)
+        upload = _mb_s(self.size, up.wall_s) if not up.error else None
+        download = _mb_s(self.size, down.wall_s) if path else None
+        return {
+            "run": i + 1,
+            "copy_s": round(copy_s, 3),
+            "copy_mb_s": copy,
+            "upload_s": up.wall_s,
+            "upload_mb_s": upload,
+            "arrive_s": arrive.wall_s,
+            "download_s": down.wall_s,
+            "download_mb_s": download,
+            "upload_vs_copy": _ratio(upload, copy),
+            "download_vs_copy": _ratio(download, copy),
+            "digest_ok": digest_ok,
+            "server": {"upload": _server(server_up), "download": _server(server_down)},
+            "load": {
+                "upload": {"cpu_s": up.cpu_s, "peak_rss_mb": done[0].peak_rss_mb},
+                "download": {"cpu_s": down.cpu_s, "peak_rss_mb": done[1].peak_rss_mb},
+            },
+            "receipt": done[0].extra.get("receipt", False),
+            "errors": errors,
+        }
+
+    def _figures(self, runs: list[dict[str, Any]]) -> dict[str, Any]:
+        def median(dotted: str) -> float | None:
+            values = [v for r in runs if isinstance(v := lookup(r, dotted), int | float)]
+            return round(statistics.median(values), 3) if values else None
+
+        def both(keys: tuple[str, ...], group: str) -> dict[str, dict[str, float | None]]:
+            return {
+                phase: {k: median(f"{group}.{phase}.{k}") for k in keys}
+                for phase in ("upload", "download")
+            }
+
+        samples = [e for r in runs for e in r["errors"]]
+        out: dict[str, Any] = {
+            "size_mb": self.args.size_mb,
+            "size_bytes": self.size,
+            "backend": self.args.backend,
+            "runs": len(runs),
+            **{k: median(k) for k in MEDIANS},
+            "server": both(("cpu_s", "peak_rss_mb", "rss_start_mb", "wall_s"), "server"),
+            "load": both(("cpu_s", "peak_rss_mb"), "load"),
+            "digest_ok": all(r["digest_ok"] for r in runs),
+            "errors": len(samples),
+            "error_samples": samples[:5],
+            "per_run": runs,
+        }
+        out["behind"] = self._behind(runs)
+        return out
+
+    def _behind(self, runs: list[dict[str, Any]]) -> list[str]:
+        notes: list[str] = []
+        size_mb = self.size / MB
+        for r in runs:
+            for phase in ("upload", "download"):
+                server, load = r["server"][phase], r["load"][phase]
+                grew = server["peak_rss_mb"] - server["rss_start_mb"]
+                if grew > NOT_STREAMING * size_mb:
+                    notes.append(
+                        f"run {r['run']}: the server's RSS grew by {grew:.0f} MB during the "
+                        f"{phase} of a {size_mb:.0f} MiB file: it did not stream"
+                    )
+                if load["peak_rss_mb"] > NOT_STREAMING * size_mb + 256:
+                    notes.append(
+                        f"run {r['run']}: the {phase} process peaked at "
+                        f"{load['peak_rss_mb']:.0f} MB of RSS for a {size_mb:.0f} MiB file"
+                    )
+                wall = r[f"{phase}_s"]
+                if wall and load["cpu_s"] > CPU_BOUND * wall:
+                    notes.append(
+                        f"run {r['run']}: the {phase} process used {load['cpu_s']:.1f} s of CPU "
+                        f"in {wall:.1f} s: the client's CPU set the pace"
+                    )
+        return notes
+
+    def ok(self, result: dict[str, Any]) -> bool:
+        return super().ok(result) and bool(result.get("digest_ok"))
+
+    def columns(self) -> list[tuple[str, str]]:
+        return [
+            ("MiB", "size_mb"),
+            ("runs", "runs"),
+            ("copy MB/s", "copy_mb_s"),
+            ("up MB/s", "upload_mb_s"),
+            ("down MB/s", "download_mb_s"),
+            ("up/copy", "upload_vs_copy"),
+            ("down/copy", "download_vs_copy"),
+            ("srv rss up", "server.upload.peak_rss_mb"),
+            ("srv rss down", "server.download.peak_rss_mb"),
+            ("srv cpu up s", "server.upload.cpu_s"),
+            ("srv cpu down s", "server.download.cpu_s"),
+            ("cli rss up", "load.upload.peak_rss_mb"),
+            ("cli rss down", "load.download.peak_rss_mb"),
+            ("cli cpu up s", "load.upload.cpu_s"),
+            ("cli cpu down s", "load.download.cpu_s"),
+            ("digest", "digest_ok"),
+        ]
