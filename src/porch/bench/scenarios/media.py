@@ -112,6 +112,12 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a is not None and b else None
 
 
+def _verdict(run: dict[str, Any]) -> str:
+    if run["digest_ok"]:
+        return "ok"
+    return "not checked" if run["download_mb_s"] is None else "DIFFERS"
+
+
 def _server(figures: PhaseFigures) -> dict[str, Any]:
     return vars(figures) | {"cpu_s": round(figures.cpu_pct / 100 * figures.wall_s, 3)}
 
@@ -204,7 +210,7 @@ class Media(Scenario):
             r = runs[-1]
             print(
                 f"  run {i + 1}: copy {r['copy_mb_s']} MB/s, upload {r['upload_mb_s']} MB/s, "
-                f"download {r['download_mb_s']} MB/s, digest {'ok' if r['digest_ok'] else 'BAD'}",
+                f"download {r['download_mb_s']} MB/s, digest {_verdict(r)}",
                 file=sys.stderr,
                 flush=True,
             )
