@@ -1,5 +1,5 @@
-"""Client commands: register, send, recv, block, unblock, whoami (outbox: outbox.py,
-verify: verify.py, link and devices: devices.py).
+"""Client commands: register, send, recv (whoami, block, unblock: account.py; outbox:
+outbox.py; verify: verify.py; link and devices: devices.py; attachments: media.py).
 
 Several commands may run on one profile at once (docs/design.md, "Several processes on one
 profile"): the first owns the connection and the others relay through it, so none kicks
@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from porch.cli import media
 from porch.cli.exits import Exit, bounded
 from porch.cli.text import printable
 
@@ -82,7 +83,8 @@ def add_parsers(sub: Sub) -> None:
         default=30.0,
         help="seconds to wait for the server (0.1-3600)",
     )
-    p.add_argument("text", nargs="+", help="the message")
+    p.add_argument("text", nargs="*", help="the message (with --file: its caption)")
+    media.add_send_options(p)
     p.set_defaults(func=_run_send)
 
     p = sub.add_parser("recv", help="print messages received, acknowledging them")
@@ -94,21 +96,14 @@ def add_parsers(sub: Sub) -> None:
         help="exit after this many idle seconds (0-86400)",
     )
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    media.add_recv_options(p)
     p.set_defaults(func=_sync(recv))
 
-    p = sub.add_parser("whoami", help="show this profile's account")
-    _common(p)
-    p.set_defaults(func=_sync(whoami))
+    from porch.cli import account, devices, groups, outbox, verify  # main.py needs no change
 
-    for name, blocked in (("block", True), ("unblock", False)):
-        p = sub.add_parser(name, help=f"{name} an account (+NUMBER, @USERNAME or id)")
-        _common(p)
-        p.add_argument("who")
-        p.set_defaults(func=_sync(block), blocked=blocked)
-
-    from porch.cli import devices, groups, outbox, verify  # here: main.py needs no change
-
+    account.add_parsers(sub, _common, _sync)
     devices.add_parsers(sub, _common, _sync)
+    media.add_parsers(sub, _common, _sync)
     groups.add_parser(sub, _common, _sync)
     outbox.add_parser(sub, _common, _sync)
     verify.add_parser(sub, _common, _sync)
@@ -283,11 +278,13 @@ async def send(args: argparse.Namespace, queued: list[str] | None = None) -> int
     from porch.client.errors import SendFailed, SendPaused, Timeout, UsageError
 
     queued = [] if queued is None else queued
-    text = " ".join(args.text)
-    if not text.strip():  # `porch send --to @bob "$EMPTY"`: nothing to say, nothing sent
+    text, what = " ".join(args.text), ""
+    if not text.strip() and args.file is None:  # `porch send --to @bob "$EMPTY"`: nothing sent
         raise UsageError('the message is empty; give its text, like porch send --to @bob "hi"')
     async with _client(args) as client:
-        if args.group is not None:
+        if args.file is not None:  # uploaded first; then queued like a text (cli/media.py)
+            pending_id, what = await media.upload_file(args, client, text)
+        elif args.group is not None:
             pending_id = await client.groups.send(args.group, text)
         else:
             pending_id = (await client.send_text(args.to, text, wait=False)).id
@@ -311,7 +308,7 @@ async def send(args: argparse.Namespace, queued: list[str] | None = None) -> int
             print(f"porch: failed: {printable(str(exc))} ({exc.code})", file=sys.stderr)
             return Exit.FAILED
         await client.flush(timeout=2.0)  # delivery receipts it owes others go out too
-    print(f"sent {result.id} at {_iso(result.ts)}", file=sys.stderr)
+    print(f"sent {what}{result.id} at {_iso(result.ts)}", file=sys.stderr)
     return 0
 
 
@@ -329,7 +326,7 @@ async def recv(args: argparse.Namespace) -> int:
     async with _client(args) as client:
         # First what earlier commands received and nobody has shown (a `porch send` stores
         # what it receives while it waits), even with the server down; then what arrives.
-        await _print_unshown(client, args.json)
+        await _print_unshown(client, args)
         await client.wait_connected(timeout=max(args.wait, 10.0))
         drained = not client.owner  # a relay has no backlog of its own to wait for
         while True:
@@ -342,7 +339,7 @@ async def recv(args: argparse.Namespace) -> int:
             elif isinstance(event, Message | IdentityChanged | DevicesChanged | DecryptionFailed):
                 # Each of these wrote a line into the history first (a message, a notice, a
                 # placeholder): printed from there, once, whichever command gets to it.
-                await _print_unshown(client, args.json)
+                await _print_unshown(client, args)
             elif isinstance(event, GroupUpdated):
                 await _print_group_update(client, event, args.json)
             elif isinstance(event, ReceiptEvent) and args.json:
@@ -372,7 +369,7 @@ async def _print_group_update(client: Client, event: GroupUpdated, as_json: bool
         print(f"* {printable(text)}", flush=True)
 
 
-async def _print_unshown(client: Client, as_json: bool) -> None:
+async def _print_unshown(client: Client, args: argparse.Namespace) -> None:
     from porch.client.groups import GROUP_PEER_PREFIX
 
     groups = {g.id: g.label for g in client.groups.local()}
@@ -387,7 +384,9 @@ async def _print_unshown(client: Client, as_json: bool) -> None:
                         groups[group] = await _group_label(client, group)
                     name = groups[group]
                     label = f"{name}/{label}" if label else name
-                _print_message(m, label, as_json, client.account_id, group)
+                # Saved before the line is printed, so that the line can name the files.
+                files = await media.save_attachments(client, m, fetch=not args.no_download)
+                _print_message(m, label, args.json, client.account_id, group, files)
 
 
 async def _group_label(client: Client, group_id: str) -> str:
@@ -400,7 +399,12 @@ async def _group_label(client: Client, group_id: str) -> str:
 
 
 def _print_message(
-    m: ReceivedMessage, label: str, as_json: bool, me: str = "", group: str | None = None
+    m: ReceivedMessage,
+    label: str,
+    as_json: bool,
+    me: str = "",
+    group: str | None = None,
+    files: list[dict[str, Any]] | None = None,
 ) -> None:
     from porch.client import retry
 
@@ -422,6 +426,7 @@ def _print_message(
             record["server_ts"] = m.server_ts or m.ts
         else:
             record |= {"text": m.text, "id": m.client_id, "ts": m.ts, "server_ts": m.server_ts}
+            record |= {"attachments": files} if files else {}
         if m.outgoing:  # a sent copy (spec D): written on another of our devices, to m.peer
             to = None if group is not None else m.peer
             record |= {"from": me, "from_label": "me", "outgoing": True, "to": to}
@@ -432,26 +437,7 @@ def _print_message(
         text = printable(m.text, multiline=True)
         who = f"me -> {printable(label)}" if m.outgoing else printable(label)
         print(f"[{_iso(m.ts)}] {who}: {text}", flush=True)
-
-
-async def whoami(args: argparse.Namespace) -> int:
-    async with _client(args) as client:
-        me = await client.api.me()
-    print(f"account   {printable(str(me['account_id']))}")
-    print(f"device    {me['device_id']}")
-    phone, discoverable = printable(str(me["phone"])), bool(me["discoverable"])
-    print(f"phone     {phone} ({'discoverable' if discoverable else 'not discoverable'})")
-    print(f"username  {printable('@' + me['username']) if me['username'] else '-'}")
-    print(f"server    {printable(args.server or client.config.server)}")
-    return 0
-
-
-async def block(args: argparse.Namespace) -> int:
-    async with _client(args) as client:
-        account_id = await client.block(args.who, args.blocked)
-        name = await client.name_of(account_id)
-    print(f"{'Blocked' if args.blocked else 'Unblocked'} {printable(name)}.")
-    return 0
+        media.print_attachments(files or [])
 
 
 def _iso(ts_ms: int) -> str:

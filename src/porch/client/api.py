@@ -74,6 +74,10 @@ class HttpApi:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    @property
+    def base_url(self) -> httpx.URL:
+        return self._http.base_url
+
     async def request(self, method: str, path: str, json: Any = None) -> Any:
         """One call with the errors mapped (ServerError, ServerUnreachable); the decoded JSON
         body, or None for 204. For the route groups kept in their own modules (group_api)."""

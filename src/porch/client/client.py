@@ -41,6 +41,7 @@ from porch.client.errors import (
 from porch.client.events import Event, Message
 from porch.client.group_api import GroupApi
 from porch.client.groups import Groups, rotation_from_env
+from porch.client.media import MediaMixin
 from porch.client.ownership import ProfileLock
 from porch.client.profile import ProfileConfig
 from porch.client.profile import open_store as _open_store
@@ -67,7 +68,7 @@ RELAY_WAIT_POLL = 0.05
 __all__ = ["Client", "SendResult", "normalize_phone"]
 
 
-class Client(TrustMixin):
+class Client(TrustMixin, MediaMixin):
     def __init__(
         self,
         profile_dir: Path,

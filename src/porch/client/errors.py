@@ -12,6 +12,8 @@
       IdentityError             keys from the directory do not verify
       SendFailed                the server refused a message for good
       SendPaused                a verified contact's key changed: the message waits, queued
+      MediaError                a file to attach cannot be read, or prepared in the work dir
+      AttachmentRejected        a downloaded attachment failed its integrity check
 
 Library exceptions (httpx, sqlite3, OSError, porch.crypto) are mapped to these where the SDK
 calls the library, so applications catch one tree. Codes never change meaning once released,
@@ -44,6 +46,10 @@ class ClientCode(StrEnum):
     HTTP_ERROR = "http_error"
     BAD_RESPONSE = "bad_response"  # the server's answer is malformed or out of bounds
     BAD_LINK = "bad_link"  # a group invite link that cannot be used (porch.client.group_links)
+    MEDIA_UNREADABLE = "media_unreadable"  # a file to attach is missing, unreadable, a directory
+    MEDIA_WORKDIR = "media_workdir"  # the prepared copy of a file to attach cannot be written
+    ATTACHMENT_TAMPERED = "attachment_tampered"  # digest or MAC wrong: nothing was saved
+    DISK_FULL = "disk_full"
 
 
 class ClientError(Exception):
@@ -116,3 +122,17 @@ class SendPaused(ClientError):
     "Verified contacts"). Not a failure: ``details["queued_id"]`` names the waiting item."""
 
     code = ClientCode.SEND_PAUSED
+
+
+class MediaError(ClientError):
+    """A file to attach cannot be used (porch.client.media_prep): ``media_unreadable`` when it
+    is missing, unreadable or a directory, ``media_workdir`` when its stripped copy cannot be
+    written. A file that merely fails to decode as an image is sent as a plain file instead."""
+
+    code = ClientCode.MEDIA_UNREADABLE
+
+
+class AttachmentRejected(ClientError):
+    """A downloaded blob failed its length, digest or MAC check (spec §1); nothing was saved."""
+
+    code = ClientCode.ATTACHMENT_TAMPERED

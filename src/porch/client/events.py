@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from porch.crypto.rich import Attachment, Quote
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -20,6 +22,11 @@ class Message:
     # A sent copy (spec D): this account wrote it on another device, ``to`` that account.
     outgoing: bool = False
     to: str | None = None
+    # Issue 8 (docs/protocol.md, "Rich contents"): what the text carried besides its body.
+    attachments: tuple[Attachment, ...] = ()
+    reply: Quote | None = None
+    forwarded: bool = False
+    expires_at: int | None = None  # ms: a disappearing message is removed then
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +102,48 @@ class GroupUpdated:
 
 
 @dataclass(frozen=True, slots=True)
+class ReactionChanged:
+    """``reactor`` reacted to message ``id`` by ``author`` in ``peer``'s conversation (history
+    peer: an account id, or "g:<group id>"); an empty emoji means the reaction was removed."""
+
+    peer: str
+    id: str
+    author: str
+    reactor: str
+    emoji: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEdited:
+    """``author`` edited message ``id``: ``text`` is its body now (history keeps the rest)."""
+
+    peer: str
+    id: str
+    author: str
+    text: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDeleted:
+    """``author`` deleted message ``id`` for everyone; history shows a "deleted" marker."""
+
+    peer: str
+    id: str
+    author: str
+
+
+@dataclass(frozen=True, slots=True)
+class TimerChanged:
+    """The conversation's disappearing-message timer is now ``seconds`` (0: off), set by
+    ``by`` ("" when a group fetch could not tell who)."""
+
+    peer: str
+    seconds: int
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionChanged:
     connected: bool
 
@@ -114,6 +163,10 @@ Event = (
     | DevicesChanged
     | DecryptionFailed
     | GroupUpdated
+    | ReactionChanged
+    | MessageEdited
+    | MessageDeleted
+    | TimerChanged
     | ConnectionChanged
     | Drained
 )

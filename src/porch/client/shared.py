@@ -13,7 +13,9 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
+from porch.client.history import body_aad, extra_aad, open_extra
 from porch.crypto.at_rest import Sealer
+from porch.crypto.rich import Attachment, Quote
 
 MAX_OUTBOX_LIST = 1000
 
@@ -45,6 +47,9 @@ class ReceivedMessage:
     status: str = "received"  # or a line the client wrote itself: "notice", "undecryptable"
     author: str | None = None  # who wrote it, in a group conversation (peer "g:<id>")
     outgoing: bool = False  # a sent copy: written on another of this account's devices
+    attachments: tuple[Attachment, ...] = ()  # issue 8: pointers to download (porch recv)
+    reply: Quote | None = None
+    forwarded: bool = False
 
 
 class SharedState:
@@ -152,14 +157,14 @@ class SharedState:
         has shown yet, oldest first."""
         rows = self._db.execute(
             "SELECT id, peer, client_id, sender_device, ts, server_ts, body, status, outgoing,"
-            " author FROM messages WHERE shown = 0 AND id > ? ORDER BY id LIMIT ?",
+            " author, extra FROM messages WHERE shown = 0 AND id > ? ORDER BY id LIMIT ?",
             (after_row, limit),
         ).fetchall()
         out = []
-        for row, peer, cid, dev, ts, server_ts, body, status, outgoing, author in rows:
-            # The same binding as store.body_aad (imported there; this mixin sits below it).
-            aad = f"msg:{peer}:{int(outgoing)}:{cid}" + (f":{author}" if author else "")
-            text = self._sealer.open(body, aad=aad.encode()).decode("utf-8")
+        for row, peer, cid, dev, ts, server_ts, body, status, outgoing, author, blob in rows:
+            aad = body_aad(peer, outgoing, cid, author)
+            text = self._sealer.open(body, aad=aad).decode("utf-8")
+            extra = open_extra(self._sealer, blob, extra_aad(peer, outgoing, cid, author))
             out.append(
                 ReceivedMessage(
                     row,
@@ -172,6 +177,9 @@ class SharedState:
                     status,
                     author or None,
                     bool(outgoing),
+                    extra.attachments,
+                    extra.reply,
+                    extra.forwarded,
                 )
             )
         return out

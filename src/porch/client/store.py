@@ -16,11 +16,21 @@ from pathlib import Path
 
 from porch.client.contacts import Contacts, PeerDeviceRow
 from porch.client.group_store import GROUP_SCHEMA, GroupStore
+from porch.client.history import HistoryMessage, MessageExtra, body_aad, extra_aad, seal_extra
+from porch.client.outbox_store import OutboxItem, OutboxQueue
+from porch.client.rich_store import RICH_MIGRATION, RichStore
 from porch.client.shared import SharedState
 from porch.client.verified import VerifiedKeys
 from porch.crypto.at_rest import Sealer
 
-__all__ = ["Conversation", "HistoryMessage", "LocalStore", "OutboxItem", "PeerDeviceRow"]
+__all__ = [
+    "Conversation",
+    "HistoryMessage",
+    "LocalStore",
+    "OutboxItem",
+    "PeerDeviceRow",
+    "body_aad",
+]
 
 SCHEMA = [
     "CREATE TABLE IF NOT EXISTS kv (name TEXT PRIMARY KEY, value BLOB NOT NULL)",
@@ -90,6 +100,10 @@ MIGRATIONS = [
         "CREATE INDEX IF NOT EXISTS messages_peer ON messages (peer, id)",
         "CREATE INDEX IF NOT EXISTS messages_unshown ON messages (shown, id)",
     ],
+    # Issue 8: attachments, replies, reactions, edits, deletes, timers, downloads.
+    RICH_MIGRATION,
+    # A disappearing message's timer (seconds from `created`): the send frame's ttl (spec §7).
+    ["ALTER TABLE outbox ADD COLUMN ttl INTEGER"],
 ]
 
 # Several processes share client.db (docs/design.md, "Several processes on one profile"): a
@@ -112,33 +126,6 @@ STATUS_ORDER = {
 
 
 @dataclass(frozen=True, slots=True)
-class OutboxItem:
-    seq: int
-    client_id: str
-    recipient: str
-    content: bytes  # encoded content, unsealed
-    ephemeral: bool
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryMessage:
-    peer: str
-    client_id: str
-    outgoing: bool
-    sender_device: int
-    ts: int
-    text: str
-    status: str
-    author: str | None = None  # who wrote it, in a group conversation (peer "g:<id>")
-
-
-def body_aad(peer: str, outgoing: bool | int, client_id: str, author: str | None) -> bytes:
-    """What a message body's sealing binds: its row's identity (the author too in groups)."""
-    base = f"msg:{peer}:{int(outgoing)}:{client_id}"
-    return (base + f":{author}" if author else base).encode()
-
-
-@dataclass(frozen=True, slots=True)
 class Conversation:
     peer: str
     last_ts: int
@@ -146,7 +133,7 @@ class Conversation:
     unread: int
 
 
-class LocalStore(Contacts, SharedState, VerifiedKeys, GroupStore):
+class LocalStore(OutboxQueue, Contacts, SharedState, VerifiedKeys, GroupStore, RichStore):
     def __init__(self, path: Path, sealer: Sealer) -> None:
         self._sealer = sealer
         self._db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
@@ -215,41 +202,6 @@ class LocalStore(Contacts, SharedState, VerifiedKeys, GroupStore):
     def all_sessions(self) -> list[tuple[str, int, str]]:
         return self._db.execute("SELECT account_id, device_id, pickle FROM sessions").fetchall()
 
-    # Outbox ----------------------------------------------------------------------------------
-
-    def enqueue(
-        self, client_id: str, recipient: str, content: bytes, ephemeral: bool, now: int
-    ) -> None:
-        sealed = self._sealer.seal(content, aad=b"outbox:" + client_id.encode())
-        self._db.execute(
-            "INSERT INTO outbox (client_id, recipient, content, ephemeral, created)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (client_id, recipient, sealed, int(ephemeral), now),
-        )
-
-    def pending(self, after_seq: int, limit: int) -> list[OutboxItem]:
-        rows = self._db.execute(
-            "SELECT seq, client_id, recipient, content, ephemeral FROM outbox"
-            " WHERE seq > ? AND state = 'queued' ORDER BY seq LIMIT ?",
-            (after_seq, limit),
-        ).fetchall()
-        return [
-            OutboxItem(s, c, r, self._sealer.open(body, aad=b"outbox:" + c.encode()), bool(e))
-            for s, c, r, body, e in rows
-        ]
-
-    def outbox_size(self) -> int:
-        """Items still to send (failed ones never are)."""
-        row = self._db.execute("SELECT COUNT(*) FROM outbox WHERE state = 'queued'").fetchone()
-        return int(row[0])
-
-    def dequeue(self, client_id: str) -> str | None:
-        """Remove an acknowledged (or abandoned) item; returns its recipient."""
-        row = self._db.execute(
-            "DELETE FROM outbox WHERE client_id = ? RETURNING recipient", (client_id,)
-        ).fetchone()
-        return None if row is None else str(row[0])
-
     # History ---------------------------------------------------------------------------------
 
     def _seal_body(
@@ -272,15 +224,21 @@ class LocalStore(Contacts, SharedState, VerifiedKeys, GroupStore):
         server_ts: int = 0,
         author: str | None = None,
         shown: bool | None = None,
+        extra: MessageExtra | None = None,
+        expires_at: int | None = None,
     ) -> bool:
         """Store a message once; False when it was already there (a resend).
 
         ``author``: the account that wrote it, in a group conversation (peer ``g:<id>``);
         None in 1:1 conversations. A received message starts unshown: `porch recv` prints it
-        unless some command (this process or another on the profile) has shown it already."""
+        unless some command (this process or another on the profile) has shown it already.
+        ``extra``: attachments, reply, forwarded (history.py); ``expires_at``: ms, when a
+        disappearing message is removed."""
+        key = (peer, outgoing, client_id, author)
         cur = (db or self._db).execute(
             "INSERT OR IGNORE INTO messages (peer, client_id, outgoing, sender_device, ts, body,"
-            " status, shown, server_ts, author) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " status, shown, server_ts, author, extra, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 peer,
                 client_id,
@@ -292,6 +250,8 @@ class LocalStore(Contacts, SharedState, VerifiedKeys, GroupStore):
                 int(outgoing if shown is None else shown),
                 server_ts,
                 author or "",
+                seal_extra(self._sealer, extra, extra_aad(*key)),
+                expires_at,
             ),
         )
         return cur.rowcount > 0
@@ -324,21 +284,6 @@ class LocalStore(Contacts, SharedState, VerifiedKeys, GroupStore):
                     )
                 changed.append(cid)
         return changed
-
-    def history(self, peer: str, limit: int = 200) -> list[HistoryMessage]:
-        rows = self._db.execute(
-            "SELECT peer, client_id, outgoing, sender_device, ts, body, status, author"
-            " FROM messages WHERE peer = ? ORDER BY id DESC LIMIT ?",
-            (peer, limit),
-        ).fetchall()
-        out = []
-        for p, cid, outgoing, dev, ts, body, status, author in reversed(rows):
-            aad = body_aad(p, outgoing, cid, author)
-            text = self._sealer.open(body, aad=aad).decode("utf-8")
-            out.append(
-                HistoryMessage(p, cid, bool(outgoing), dev, ts, text, status, author or None)
-            )
-        return out
 
     def find_outgoing(self, peer: str, client_id: str | None, ts: int) -> HistoryMessage | None:
         """A message sent to peer, by client id if given, else by its server timestamp (which

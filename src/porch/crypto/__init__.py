@@ -1,12 +1,25 @@
 """End-to-end encryption building blocks: signatures, safety numbers, message content, Olm,
-Megolm group sessions, the sealed group state, keys at rest and provisioning of linked
-devices.
+Megolm group sessions, the sealed group state, the attachment cipher, keys at rest,
+provisioning of linked devices, and rich contents (attachment pointers, replies, reactions,
+edits, deletes, timers).
 
 Sans-IO apart from :mod:`porch.crypto.at_rest`, which reads and writes the profile's key files
 and the OS keyring. Byte layouts are specified in docs/protocol.md.
 """
 
 from porch.crypto.at_rest import OLM_PICKLE_LABEL, Sealer, load_or_create_profile_key
+from porch.crypto.attachment import (
+    MAX_ATTACHMENT_SIZE,
+    AttachmentDecryptor,
+    AttachmentEncryptor,
+    AttachmentVerifier,
+    EncryptorSnapshot,
+    blob_size,
+    decrypt_attachment,
+    encrypt_attachment,
+    new_key,
+    padded_size,
+)
 from porch.crypto.content import (
     MAX_TEXT_BYTES,
     PAD_BLOCK,
@@ -25,6 +38,7 @@ from porch.crypto.content import (
     unpad,
 )
 from porch.crypto.errors import (
+    AttachmentTampered,
     ContentError,
     CryptoError,
     DecryptError,
@@ -58,6 +72,7 @@ from porch.crypto.provisioning import (
     parse_provisioning_uri,
     qr_text,
 )
+from porch.crypto.rich import Attachment, Delete, Edit, Quote, Reaction, Timer
 from porch.crypto.safety import Comparison, SafetyNumber, SafetyNumberError, safety_number
 from porch.crypto.signing import (
     MasterKey,
@@ -69,14 +84,23 @@ from porch.crypto.signing import (
 )
 
 __all__ = [
+    "MAX_ATTACHMENT_SIZE",
     "MAX_TEXT_BYTES",
     "OLM_PICKLE_LABEL",
     "PAD_BLOCK",
+    "Attachment",
+    "AttachmentDecryptor",
+    "AttachmentEncryptor",
+    "AttachmentTampered",
+    "AttachmentVerifier",
     "Comparison",
     "Content",
     "ContentError",
     "CryptoError",
     "DecryptError",
+    "Delete",
+    "Edit",
+    "EncryptorSnapshot",
     "GroupKey",
     "GroupPlaintext",
     "GroupSettings",
@@ -94,6 +118,8 @@ __all__ = [
     "ProvisioningError",
     "ProvisioningKeyPair",
     "ProvisioningUri",
+    "Quote",
+    "Reaction",
     "Receipt",
     "Retry",
     "RotationPolicy",
@@ -103,20 +129,26 @@ __all__ = [
     "Sent",
     "SignatureError",
     "Text",
+    "Timer",
     "Typing",
     "Unknown",
     "blob_epoch",
+    "blob_size",
     "build_provisioning_uri",
     "decode_content",
+    "decrypt_attachment",
     "device_binding_payload",
     "encode_content",
+    "encrypt_attachment",
     "encrypt_provision",
     "group_key_payload",
     "load_or_create_profile_key",
     "must_rotate",
+    "new_key",
     "one_time_key_payload",
     "open_group_state",
     "pad",
+    "padded_size",
     "parse_provisioning_uri",
     "qr_text",
     "rotation_reason",

@@ -3,48 +3,56 @@
 A content is a JSON object (UTF-8, compact separators, keys sorted) with ``"v": 1`` and a kind
 ``"t"``, padded before encryption so the ciphertext length reveals only a 160-byte bucket.
 Receivers ignore unknown fields and surface unknown kinds as :class:`Unknown`, so later kinds
-(reactions, edits, attachments) reach old clients as something they can skip, not an error.
+reach old clients as something they can skip, not an error. The issue 8 kinds (attachments,
+replies, reactions, edits, deletes, timers) live in :mod:`porch.crypto.rich`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any, Literal, NoReturn
 
+# Re-exported (``X as X``): callers import these bounds and kinds from this module.
+from porch.crypto.content_checks import GROUP_ACTIONS as GROUP_ACTIONS
+from porch.crypto.content_checks import MAX_GROUP_ID_BYTES as MAX_GROUP_ID_BYTES
+from porch.crypto.content_checks import MAX_SAFE_INTEGER as MAX_SAFE_INTEGER
+from porch.crypto.content_checks import MAX_TEXT_BYTES as MAX_TEXT_BYTES
+from porch.crypto.content_checks import (
+    check_int,
+    check_str,
+    check_ts,
+    fail,
+    validate_account,
+    validate_body,
+    validate_group_id,
+    validate_group_key,
+    validate_group_state_key,
+    validate_group_update,
+    validate_id,
+)
 from porch.crypto.errors import ContentError
-from porch.protocol.codec import b64decode
-from porch.protocol.fields import ACCOUNT_ID_PATTERN
+from porch.crypto.rich import (
+    RICH_KINDS,
+    RichKind,
+    TextExtras,
+    rich_from_obj,
+    rich_to_obj,
+    text_extras_from_obj,
+    text_extras_to_obj,
+)
+from porch.crypto.rich import Attachment as Attachment
+from porch.crypto.rich import Delete as Delete
+from porch.crypto.rich import Edit as Edit
+from porch.crypto.rich import Quote as Quote
+from porch.crypto.rich import Reaction as Reaction
+from porch.crypto.rich import Timer as Timer
 
 VERSION = 1
 PAD_BLOCK = 160
-MAX_TEXT_BYTES = 64 * 1024
-# Timestamps must survive a round trip through a JavaScript number in the browser client.
-MAX_SAFE_INTEGER = 2**53 - 1
 
 MAX_DEVICE_ID = 2**31 - 1  # the wire's device id range (docs/protocol.md, "Frames")
 
-MAX_GROUP_ID_BYTES = 128
-MAX_EPOCH = 2**32 - 1
-# A vodozemac SessionKey (v2) is 229 bytes: 306 characters of unpadded base64.
-MAX_SESSION_KEY_CHARS = 512
-
-# group_update (issue 7 spec E): what the change was, and on whom (at most one server call's
-# worth of accounts: the server adds at most 1000 at once).
-GROUP_ACTIONS = (
-    "create",
-    "add",
-    "remove",
-    "leave",
-    "promote",
-    "demote",
-    "join",
-    "state",
-    "settings",
-)
-MAX_GROUP_UPDATE_TARGETS = 1000
-_ACCOUNT_ID = re.compile(ACCOUNT_ID_PATTERN)
 
 _RECEIPT_KINDS = ("delivered", "read")
 _TYPING_STATES = ("started", "stopped")
@@ -58,6 +66,12 @@ class Text:
     # The group a text belongs to when it travels inside Megolm (spec E); the receiver checks
     # that the session it came in belongs to that group. Absent in 1:1 texts.
     group: str | None = None
+    # Issue 8 (crypto/rich.py): wire "att", "reply", "fwd", "exp"; omitted when default, so a
+    # plain text encodes byte for byte as before.
+    attachments: tuple[Attachment, ...] = ()
+    reply: Quote | None = None
+    forwarded: bool = False
+    expires: int | None = None  # seconds: a disappearing message expires at ts + exp * 1000
 
 
 @dataclass(frozen=True)
@@ -129,10 +143,11 @@ class GroupUpdate:
 class Sent:
     """A copy, for the sender's own other devices, of a content it sent ``to`` an account
     (spec D): a text shows there as outgoing, a read receipt marks those messages read (read
-    state sync). ``content`` is a text or a receipt; a copy never holds another copy."""
+    state sync), a reaction, edit, delete or timer applies there too (issue 8). A copy never
+    holds another copy."""
 
     to: str
-    content: Text | Receipt
+    content: Text | Receipt | RichKind
 
 
 @dataclass(frozen=True)
@@ -143,8 +158,11 @@ class Unknown:
     raw: dict[str, Any]
 
 
-Content = Text | Receipt | Typing | Retry | GroupKey | GroupStateKey | GroupUpdate | Sent | Unknown
-Encodable = Text | Receipt | Typing | Retry | GroupKey | GroupStateKey | GroupUpdate | Sent
+Encodable = (
+    Text | Receipt | Typing | Retry | GroupKey | GroupStateKey | GroupUpdate | Sent | RichKind
+)
+Content = Encodable | Unknown
+_SENT_KINDS = (Text, Receipt, Reaction, Edit, Delete, Timer)
 
 
 def pad(data: bytes) -> bytes:
@@ -169,15 +187,6 @@ def unpad(data: bytes) -> bytes:
     return stripped[:-1]
 
 
-def _check_str(value: str, what: str) -> str:
-    # Lone surrogates cannot be encoded as UTF-8, so such a string could never be sent on.
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ContentError(f"{what} is not valid Unicode") from None
-    return value
-
-
 def _to_json(obj: dict[str, Any]) -> bytes:
     # ensure_ascii=False keeps non-ASCII text as raw UTF-8, which is what JavaScript's
     # JSON.stringify produces too, so both implementations emit identical bytes.
@@ -195,15 +204,18 @@ def _to_obj(content: Encodable) -> dict[str, Any]:
     obj: dict[str, Any]
     if isinstance(content, Sent):
         _validate_sent_to(content.to)
-        if not isinstance(content.content, Text | Receipt):
-            raise ContentError("a sent copy holds a text or a receipt")
+        if not isinstance(content.content, _SENT_KINDS):
+            raise ContentError("a sent copy holds a text, receipt, reaction, edit, delete or timer")
         obj = {"v": VERSION, "t": "sent", "to": content.to, "c": _to_obj(content.content)}
     elif isinstance(content, Text):
         _validate_text(content.id, content.body, content.ts)
         obj = {"v": VERSION, "t": "text", "id": content.id, "body": content.body, "ts": content.ts}
         if content.group is not None:
-            _validate_group_id(content.group)
-            obj["group"] = content.group
+            obj["group"] = validate_group_id(content.group)
+        extras = TextExtras(content.attachments, content.reply, content.forwarded, content.expires)
+        obj |= text_extras_to_obj(extras)
+    elif isinstance(content, Reaction | Edit | Delete | Timer):
+        obj = {"v": VERSION, **rich_to_obj(content)}
     elif isinstance(content, Receipt):
         _validate_receipt(content.kind, list(content.ids))
         obj = {"v": VERSION, "t": "receipt", "kind": content.kind, "ids": list(content.ids)}
@@ -217,7 +229,7 @@ def _to_obj(content: Encodable) -> dict[str, Any]:
         if content.id is not None:
             obj["id"] = content.id
     elif isinstance(content, GroupKey):
-        _validate_group_key(content.group, content.session, content.key, content.sig)
+        validate_group_key(content.group, content.session, content.key, content.sig)
         obj = {
             "v": VERSION,
             "t": "group_key",
@@ -227,7 +239,7 @@ def _to_obj(content: Encodable) -> dict[str, Any]:
             "sig": content.sig,
         }
     elif isinstance(content, GroupStateKey):
-        _validate_group_state_key(content.group, content.epoch, content.key)
+        validate_group_state_key(content.group, content.epoch, content.key)
         obj = {
             "v": VERSION,
             "t": "group_state_key",
@@ -238,7 +250,7 @@ def _to_obj(content: Encodable) -> dict[str, Any]:
     elif isinstance(content, GroupUpdate):
         raw_targets: Any = content.targets
         targets = list(raw_targets) if isinstance(raw_targets, (list, tuple)) else raw_targets
-        _validate_group_update(content.group, content.revision, content.action, targets)
+        validate_group_update(content.group, content.revision, content.action, targets)
         obj = {
             "v": VERSION,
             "t": "group_update",
@@ -257,100 +269,34 @@ def encode_content(content: Encodable) -> bytes:
     return pad(content_to_json(content))
 
 
-def _fail(message: str) -> NoReturn:
-    raise ContentError(message)
-
-
 def _reject_constant(name: str) -> NoReturn:
-    _fail(f"non-standard JSON constant {name}")
-
-
-def _validate_id(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not value:
-        _fail(f"{what} must be a non-empty string")
-    return _check_str(value, what)
+    fail(f"non-standard JSON constant {name}")
 
 
 def _validate_text(msg_id: Any, body: Any, ts: Any) -> None:
-    _validate_id(msg_id, "text id")
-    if not isinstance(body, str):
-        _fail("text body must be a string")
-    _check_str(body, "text body")
-    if len(body.encode("utf-8")) > MAX_TEXT_BYTES:
-        _fail(f"text body exceeds {MAX_TEXT_BYTES} bytes")
-    # bool is a subclass of int in Python but not a number in JSON's sense.
-    if isinstance(ts, bool) or not isinstance(ts, int) or not 0 <= ts <= MAX_SAFE_INTEGER:
-        _fail("text ts must be an integer in 0..2**53-1")
+    validate_id(msg_id, "text id")
+    validate_body(body, "text body")
+    check_ts(ts, "text ts")
 
 
 def _validate_receipt(kind: Any, ids: Any) -> None:
     if kind not in _RECEIPT_KINDS:
-        _fail(f"receipt kind must be one of {_RECEIPT_KINDS}")
+        fail(f"receipt kind must be one of {_RECEIPT_KINDS}")
     if not isinstance(ids, list) or not ids:
-        _fail("receipt ids must be a non-empty list")
+        fail("receipt ids must be a non-empty list")
     for item in ids:
-        _validate_id(item, "receipt id")
+        validate_id(item, "receipt id")
 
 
 def _validate_retry(ts: Any, device: Any, msg_id: Any) -> None:
-    if isinstance(ts, bool) or not isinstance(ts, int) or not 0 <= ts <= MAX_SAFE_INTEGER:
-        _fail("retry ts must be an integer in 0..2**53-1")
-    if isinstance(device, bool) or not isinstance(device, int) or not 1 <= device <= MAX_DEVICE_ID:
-        _fail("retry device must be an integer in 1..2**31-1")
+    check_ts(ts, "retry ts")
+    check_int(device, "retry device", 1, MAX_DEVICE_ID, bound="2**31-1")
     if msg_id is not None:
-        _validate_id(msg_id, "retry id")
-
-
-def _validate_group_id(value: Any) -> None:
-    _validate_id(value, "group id")
-    raw = value.encode("utf-8")
-    if len(raw) > MAX_GROUP_ID_BYTES or b"\x00" in raw:
-        _fail(f"group id must be at most {MAX_GROUP_ID_BYTES} bytes without NUL")
-
-
-def _validate_b64(value: Any, what: str, *, size: int | None, max_chars: int) -> None:
-    if not isinstance(value, str) or not value or len(value) > max_chars:
-        _fail(f"{what} must be a base64 string of at most {max_chars} characters")
-    try:
-        raw = b64decode(value)
-    except ValueError:
-        _fail(f"{what} is not base64")
-    if size is not None and len(raw) != size:
-        _fail(f"{what} must encode {size} bytes")
-
-
-def _validate_group_key(group: Any, session: Any, key: Any, sig: Any) -> None:
-    _validate_group_id(group)
-    _validate_b64(session, "group_key session", size=32, max_chars=44)
-    _validate_b64(key, "group_key key", size=None, max_chars=MAX_SESSION_KEY_CHARS)
-    _validate_b64(sig, "group_key sig", size=64, max_chars=88)
-
-
-def _validate_group_state_key(group: Any, epoch: Any, key: Any) -> None:
-    _validate_group_id(group)
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= MAX_EPOCH:
-        _fail("group_state_key epoch must be an integer in 0..2**32-1")
-    _validate_b64(key, "group_state_key key", size=32, max_chars=44)
-
-
-def _validate_group_update(group: Any, revision: Any, action: Any, targets: Any) -> None:
-    _validate_group_id(group)
-    if type(revision) is not int or not 0 <= revision <= MAX_SAFE_INTEGER:
-        _fail("group_update revision must be an integer in 0..2**53-1")
-    if action not in GROUP_ACTIONS:
-        _fail(f"group_update action must be one of {', '.join(GROUP_ACTIONS)}")
-    if not isinstance(targets, list) or len(targets) > MAX_GROUP_UPDATE_TARGETS:
-        _fail(f"group_update targets must be a list of at most {MAX_GROUP_UPDATE_TARGETS}")
-    for target in targets:
-        if not isinstance(target, str) or not _ACCOUNT_ID.fullmatch(target):
-            _fail("group_update targets must be account ids")
-    if len(set(targets)) != len(targets):
-        _fail("group_update targets must not repeat")
+        validate_id(msg_id, "retry id")
 
 
 def _validate_sent_to(value: Any) -> None:
-    if not isinstance(value, str) or not _ACCOUNT_ID.fullmatch(value):
-        _fail("sent 'to' must be an account id")
+    validate_account(value, "sent 'to'")
 
 
 def decode_content(data: bytes) -> Content:
@@ -369,52 +315,64 @@ def decode_content(data: bytes) -> Content:
 
 def _from_obj(obj: Any, nested: bool) -> Content:
     if not isinstance(obj, dict):
-        _fail("content must be a JSON object")
+        fail("content must be a JSON object")
     version = obj.get("v")
     # Exact int check: JSON 1.0 or true compare equal to 1 in Python but are not version 1.
     if type(version) is not int or version != VERSION:
-        _fail(f"unsupported content version {version!r}")
+        fail(f"unsupported content version {version!r}")
     kind = obj.get("t")
     if not isinstance(kind, str):
-        _fail("content kind 't' must be a string")
+        fail("content kind 't' must be a string")
     if kind == "sent":
         if nested:
-            _fail("a sent copy cannot hold another")
+            fail("a sent copy cannot hold another")
         _validate_sent_to(obj.get("to"))
         inner = _from_obj(obj.get("c"), nested=True)
-        if not isinstance(inner, Text | Receipt):
-            _fail("a sent copy holds a text or a receipt")
+        if not isinstance(inner, _SENT_KINDS):
+            fail("a sent copy holds a text, receipt, reaction, edit, delete or timer")
         return Sent(to=obj["to"], content=inner)
     if kind == "text":
         _validate_text(obj.get("id"), obj.get("body"), obj.get("ts"))
         group = obj.get("group")
         if group is not None:
-            _validate_group_id(group)
-        return Text(id=obj["id"], body=obj["body"], ts=obj["ts"], group=group)
+            validate_group_id(group)
+        extras = text_extras_from_obj(obj)
+        return Text(
+            id=obj["id"],
+            body=obj["body"],
+            ts=obj["ts"],
+            group=group,
+            attachments=extras.attachments,
+            reply=extras.reply,
+            forwarded=extras.forwarded,
+            expires=extras.expires,
+        )
+    if kind in RICH_KINDS:
+        return rich_from_obj(kind, obj)
     if kind == "receipt":
         _validate_receipt(obj.get("kind"), obj.get("ids"))
         return Receipt(kind=obj["kind"], ids=tuple(obj["ids"]))
     if kind == "typing":
         state = obj.get("state")
         if state not in _TYPING_STATES:
-            _fail(f"typing state must be one of {_TYPING_STATES}")
+            fail(f"typing state must be one of {_TYPING_STATES}")
         return Typing(state=state)
     if kind == "retry":
         _validate_retry(obj.get("ts"), obj.get("device"), obj.get("id"))
         return Retry(ts=obj["ts"], device=obj["device"], id=obj.get("id"))
     if kind == "group_key":
-        _validate_group_key(obj.get("group"), obj.get("session"), obj.get("key"), obj.get("sig"))
+        validate_group_key(obj.get("group"), obj.get("session"), obj.get("key"), obj.get("sig"))
         return GroupKey(group=obj["group"], session=obj["session"], key=obj["key"], sig=obj["sig"])
     if kind == "group_state_key":
-        _validate_group_state_key(obj.get("group"), obj.get("epoch"), obj.get("key"))
+        validate_group_state_key(obj.get("group"), obj.get("epoch"), obj.get("key"))
         return GroupStateKey(group=obj["group"], epoch=obj["epoch"], key=obj["key"])
     if kind == "group_update":
         update = (obj.get("group"), obj.get("revision"), obj.get("action"), obj.get("targets"))
-        _validate_group_update(*update)
+        validate_group_update(*update)
         return GroupUpdate(
             group=obj["group"],
             revision=obj["revision"],
             action=obj["action"],
             targets=tuple(obj["targets"]),
         )
-    return Unknown(t=_check_str(kind, "content kind"), raw=obj)
+    return Unknown(t=check_str(kind, "content kind"), raw=obj)

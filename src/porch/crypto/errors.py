@@ -21,6 +21,10 @@ UNKNOWN_INDEX = "unknown_index"
 STALE_REVISION = "stale_revision"
 # No inbound Megolm session from that device for that group (yet): its group_key has not come.
 UNKNOWN_SESSION = "unknown_session"
+# Attachments (docs/protocol.md, "Attachment encryption"): a blob whose length, digest, MAC or
+# padding is wrong is tampered; a bad key, iv, size or byte count passed in is invalid.
+ATTACHMENT_TAMPERED = "attachment_tampered"
+ATTACHMENT_INVALID = "attachment_invalid"
 
 
 class CryptoError(Exception):
@@ -78,3 +82,13 @@ class ProvisioningError(CryptoError):
     (``unsupported_version``). Tampered envelopes raise :class:`DecryptError` instead."""
 
     default_code = BAD_PROVISIONING
+
+
+class AttachmentTampered(CryptoError):
+    """A downloaded attachment blob fails its check: wrong length, digest, MAC or padding.
+
+    Raised before any plaintext is released (the verifier reads the whole blob first), so a
+    caller that sees it has nothing to clean up but the ciphertext it downloaded.
+    """
+
+    default_code = ATTACHMENT_TAMPERED

@@ -37,6 +37,7 @@ from porch.protocol.fields import (
     DeviceId,
     EnvelopeId,
     PingN,
+    TtlSeconds,
 )
 
 CLIENT_FRAME_TYPES = frozenset({"auth", "send", "ack", "reject", "ping"})
@@ -120,6 +121,10 @@ class SendFrame(_Frame):
     destinations: Annotated[list[Destination], Field(min_length=1, max_length=MAX_DESTINATIONS)]
     shared: SharedBody | None = None
     ephemeral: bool = False
+    # Seconds the server may keep this send's envelopes undelivered (a disappearing message):
+    # absent means the normal retention. Left out of the JSON when None, so that a send without
+    # one is byte-identical to what older clients write (docs/protocol.md, "Sending").
+    ttl: TtlSeconds | None = Field(default=None, exclude_if=lambda v: v is None)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -233,15 +238,20 @@ def send(
     destinations: list[dict[str, Any]],
     shared: dict[str, Any] | None = None,
     ephemeral: bool = False,
+    ttl: int | None = None,
 ) -> dict[str, Any]:
-    """destinations are destination dicts; shared a shared() dict or None."""
-    return {
+    """destinations are destination dicts; shared a shared() dict or None; ttl seconds (written
+    only when given, as the model leaves it out)."""
+    frame: dict[str, Any] = {
         "type": "send",
         "id": client_id,
         "destinations": destinations,
         "shared": shared,
         "ephemeral": ephemeral,
     }
+    if ttl is not None:
+        frame["ttl"] = ttl
+    return frame
 
 
 def ack(ids: list[int]) -> dict[str, Any]:

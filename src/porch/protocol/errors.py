@@ -49,6 +49,14 @@ class ErrorCode(StrEnum):
     TOO_MANY_GROUPS = "too_many_groups"
     GROUP_EXISTS = "group_exists"
     LAST_ADMIN = "last_admin"
+    # Media (docs/protocol.md, "Media")
+    MEDIA_TOO_LARGE = "media_too_large"
+    MEDIA_QUOTA = "media_quota"
+    MEDIA_PENDING = "media_pending"
+    MEDIA_NOT_FOUND = "media_not_found"
+    MEDIA_URL_INVALID = "media_url_invalid"
+    MEDIA_UPLOAD_DONE = "media_upload_done"
+    MEDIA_INCOMPLETE = "media_incomplete"
     # General
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"

@@ -30,6 +30,9 @@ MAX_PING_N = 2**53 - 1  # exact in a JavaScript number, so a browser echoes it u
 MAX_GROUP_REVISION = 2**53 - 1
 # Server timestamps are milliseconds since the epoch, stored as BIGINT.
 MAX_TIMESTAMP_MS = 2**63 - 1
+# A send's `ttl` (docs/protocol.md, "Sending"): seconds its envelopes may wait undelivered,
+# at most a year, like a disappearing message's timer (issue 8).
+MAX_TTL_SECONDS = 31_536_000
 
 # Size promises (docs/protocol.md, "Frame size limits"). PORCH_MAX_FRAME_BYTES may not exceed
 # MAX_CLIENT_FRAME_BYTES; an envelope's body is a part of one accepted client frame, and the
@@ -53,6 +56,7 @@ EnvelopeId = Annotated[int, Field(ge=1, le=MAX_ENVELOPE_ID)]
 ClientMessageId = Annotated[str, Field(pattern=CLIENT_ID_PATTERN)]
 Timestamp = Annotated[int, Field(ge=0, le=MAX_TIMESTAMP_MS)]
 PingN = Annotated[int, Field(ge=0, le=MAX_PING_N)]
+TtlSeconds = Annotated[int, Field(ge=1, le=MAX_TTL_SECONDS)]
 OlmKind = Annotated[int, Field(ge=0, le=1)]
 # Ciphertext kinds (docs/protocol.md, "Sending"): 0 Olm pre-key, 1 Olm message, 2 Megolm; the
 # rest are reserved and stored opaquely, so that a new kind needs no server upgrade.

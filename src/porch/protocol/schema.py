@@ -86,6 +86,7 @@ def build_schema() -> dict[str, Any]:
             "max_devices_per_destination": lim.MAX_DEVICES_PER_DESTINATION,
             "max_devices_per_send": lim.MAX_DEVICES_PER_SEND,
             "max_error_message": MAX_ERROR_MESSAGE,
+            "max_ttl_seconds": lim.MAX_TTL_SECONDS,
         },
         "oneOf": [{"$ref": "#/$defs/ClientFrame"}, {"$ref": "#/$defs/ServerFrame"}],
         "$defs": dict(sorted(definitions.items())),

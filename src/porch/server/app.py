@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import secrets
 from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
@@ -21,6 +23,7 @@ from porch.server.api import devices as devices_api
 from porch.server.api import errors as api_errors
 from porch.server.api import groups as groups_api
 from porch.server.api import keys as keys_api
+from porch.server.api import media as media_api
 from porch.server.api import registration as registration_api
 from porch.server.api.deps import Services
 from porch.server.api.limits import BodyLimitMiddleware
@@ -30,6 +33,9 @@ from porch.server.bus.redis import RedisBus
 from porch.server.clock import Clock, SystemClock
 from porch.server.gateway.admission import Admission, refuse
 from porch.server.gateway.connection import Connection, GatewayConfig
+from porch.server.media.base import BlobStore
+from porch.server.media.filesystem import FilesystemBlobs
+from porch.server.media.signing import UrlSigner, derive_key
 from porch.server.metrics import Metrics
 from porch.server.providers.sms import ConsoleSms, SmsProvider, TwilioVerify
 from porch.server.proxies import ProxyHeadersMiddleware, TrustedProxies
@@ -38,6 +44,8 @@ from porch.server.services.accounts import AccountService
 from porch.server.services.devices import DeviceService
 from porch.server.services.groups import GroupService
 from porch.server.services.keys import KeyService
+from porch.server.services.media import MediaService
+from porch.server.services.media_local import LocalMedia
 from porch.server.services.messages import MessageService
 from porch.server.settings import Settings
 from porch.server.store.base import Store, SweepResult
@@ -88,6 +96,26 @@ def make_sms(settings: Settings) -> SmsProvider:
     return ConsoleSms(settings.data_dir / "sms-outbox.jsonl")
 
 
+def make_signer(settings: Settings, store: Store) -> UrlSigner:
+    """The filesystem backend's URL key: from PORCH_SECRET, else from a random secret kept in
+    the database, so every node of a cluster signs and checks with the same key."""
+
+    async def load() -> bytes:
+        if settings.secret:
+            return derive_key(settings.secret.encode("utf-8"))
+        return derive_key(await store.secret("media-url", secrets.token_bytes(32)))
+
+    return UrlSigner(load)
+
+
+def make_blobs(settings: Settings, signer: UrlSigner) -> BlobStore:
+    if settings.media_backend == "s3":
+        from porch.server.media.s3 import S3Blobs  # aioboto3 is imported only when used
+
+        return S3Blobs.from_settings(settings)
+    return FilesystemBlobs(settings.media_path, signer)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -96,6 +124,7 @@ def create_app(
     sms: SmsProvider | None = None,
     clock: Clock | None = None,
     limiter: RateLimiter | None = None,
+    blobs: BlobStore | None = None,
 ) -> FastAPI:
     settings = settings or Settings()
     clock = clock or SystemClock()
@@ -122,7 +151,15 @@ def create_app(
         settings.max_groups_per_account,
     )
     devices = DeviceService(store, bus, limiter, clock, settings)
-    services = Services(store, accounts, keys, messages, groups, devices)
+    signer = make_signer(settings, store)
+    blobs = blobs or make_blobs(settings, signer)
+    media = MediaService(store, blobs, limiter, clock, settings)
+    local_media = (
+        LocalMedia(media, store, blobs, signer, clock)
+        if isinstance(blobs, FilesystemBlobs)
+        else None
+    )
+    services = Services(store, accounts, keys, messages, groups, devices, media, local_media)
     gateway = GatewayConfig(
         max_frame_bytes=settings.max_frame_bytes,
         delivery_window=settings.delivery_window,
@@ -140,11 +177,14 @@ def create_app(
             # Expired provisioning channels and codes go with everything else (spec C).
             result = await store.sweep(now)
             await store.sweep_provisioning(now)
-            return result
+            blob_count, blob_bytes = await media.sweep(now)
+            metrics.media_swept.inc(blob_count)
+            metrics.media_swept_bytes.inc(blob_bytes)
+            return dataclasses.replace(result, media_blobs=blob_count, media_bytes=blob_bytes)
 
         sweeper = Sweeper(sweep, store.queue_depth, clock, metrics, settings.sweep_interval_seconds)
         try:
-            async with store, bus:
+            async with store, bus, blobs:
                 if sms.name == "console":
                     log.warning(
                         "DEVELOPMENT MODE: verification codes are not sent by SMS; they are "
@@ -173,8 +213,12 @@ def create_app(
     app.include_router(keys_api.router)
     app.include_router(groups_api.router)
     app.include_router(devices_api.router)
+    app.include_router(media_api.router)
 
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_request_bytes)
+    # Part PUTs stream to disk under their own per-part limit (api/media.py).
+    app.add_middleware(
+        BodyLimitMiddleware, limit=settings.max_request_bytes, exempt=media_api.PART_PREFIX
+    )
     # Outermost: everything inside (rate limits, admission) sees the resolved client address.
     app.add_middleware(ProxyHeadersMiddleware, proxies=TrustedProxies(settings.trusted_proxies))
 

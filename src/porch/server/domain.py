@@ -26,6 +26,9 @@ class Envelope:
     kind: int
     body: str
     ephemeral: bool = False
+    # A send with a ttl (docs/protocol.md, "Sending"): the epoch ms after which it is never
+    # delivered. None: the retention's, which only the store's queries need to know.
+    expires: int | None = None
 
     @property
     def wire_id(self) -> int:

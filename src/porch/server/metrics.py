@@ -41,6 +41,14 @@ class Metrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 60, 3600),
             registry=r,
         )
+        self.media_swept = Counter(
+            "porch_media_swept",
+            "Media blobs and unfinished uploads deleted by the sweep",
+            registry=r,
+        )
+        self.media_swept_bytes = Counter(
+            "porch_media_swept_bytes", "Bytes of the media blobs the sweep deleted", registry=r
+        )
         # Labelled children looked up once: labels() takes a lock and hashes on every call.
         self._in: dict[str, Counter] = {}
         self._out: dict[str, Counter] = {}

@@ -47,6 +47,7 @@ SCOPE_WORDS = {
     "group-joins": "group joins",
     "provisioning-address": "device-linking channels from this address",
     "link-address": "device links from this address",
+    "media-uploads": "attachment uploads",
 }
 
 

@@ -101,6 +101,29 @@ class Settings(BaseSettings):
     max_group_members: int = Field(default=1000, ge=2, le=100_000)
     max_groups_per_account: int = Field(default=500, ge=1, le=100_000)
     sweep_interval_seconds: float = 300.0
+
+    # Media (docs/operations.md, "Media"): attachment blobs, encrypted by the clients.
+    media_backend: Literal["fs", "s3"] = "fs"
+    media_dir: Path | None = None  # unset: <data dir>/media
+    # The largest attachment, in plaintext bytes (the blob limit follows: spec §1 blob_size).
+    media_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1, le=1 << 40)
+    media_retention_days: float = Field(default=30.0, gt=0, le=3650)
+    media_delete_when_downloaded: bool = False
+    # Blob bytes of the slots one account may create per 24 hours.
+    media_quota_bytes_per_day: int = Field(default=2 << 30, ge=1, le=1 << 50)
+    # S3 refuses parts under 5 MiB (but the last): checked at start-up for that backend.
+    media_part_bytes: int = Field(default=8 << 20, ge=64 * 1024, le=5 << 30)
+    media_max_pending_uploads: int = Field(default=16, ge=1, le=10_000)
+    # S3 presigned URLs live at most 7 days.
+    media_upload_url_seconds: int = Field(default=3600, ge=10, le=604_800)
+    media_download_url_seconds: int = Field(default=300, ge=10, le=604_800)
+    limit_media_uploads_per_account: str = "300/3600"
+    # The S3 backend: the endpoint as clients see it (presigned URLs point there).
+    s3_endpoint: str | None = None
+    s3_bucket: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
     auth_timeout_seconds: float = 10.0
     heartbeat_seconds: float = 20.0
 
@@ -120,6 +143,10 @@ class Settings(BaseSettings):
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "porch.db"
+
+    @property
+    def media_path(self) -> Path:
+        return self.media_dir or self.data_dir / "media"
 
     @property
     def socket_max_bytes(self) -> int:

@@ -117,12 +117,12 @@ def test_whoami_into_a_closed_pipe_exits_quietly(alice: Path) -> None:
 def test_an_internal_error_is_one_line_not_a_traceback(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from porch.cli import commands
+    from porch.cli import account
 
     async def broken(args: object) -> int:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(commands, "whoami", broken)
+    monkeypatch.setattr(account, "whoami", broken)
     code = main(["whoami", "--profile", str(tmp_path)])
     err = _one_sentence(capsys.readouterr().err)
     assert code == Exit.SOFTWARE

@@ -82,9 +82,9 @@ def test_unpad_accepts_other_block_sizes() -> None:
 
 
 def test_unknown_kind_is_surfaced() -> None:
-    obj = {"v": 1, "t": "reaction", "emoji": "👍", "target": "m1"}
+    obj = {"v": 1, "t": "poll", "question": "tea?", "target": "m1"}
     decoded = decode_content(pad(json.dumps(obj).encode()))
-    assert decoded == Unknown(t="reaction", raw=obj)
+    assert decoded == Unknown(t="poll", raw=obj)
 
 
 def test_extra_fields_ignored() -> None:

@@ -47,6 +47,7 @@ from porch.crypto.provisioning import (
     parse_provisioning_uri,
     provision_message_to_json,
 )
+from porch.crypto.rich import Attachment, Delete, Edit, Quote, Reaction, Timer
 from porch.crypto.safety import (
     Comparison,
     account_stable_id,
@@ -66,7 +67,7 @@ from porch.crypto.signing import (
     verify_ed25519,
     verify_one_time_key,
 )
-from porch.protocol.codec import b64encode
+from porch.protocol.codec import b64decode, b64encode
 
 VECTORS: dict[str, Any] = json.loads(
     (Path(__file__).parents[2] / "vectors" / "crypto.json").read_text("utf-8")
@@ -142,6 +143,64 @@ def _content(
 @pytest.mark.parametrize("v", VECTORS["content"])
 def test_content(v: dict[str, Any]) -> None:
     content = _content(v["content"])
+    raw = content_to_json(content)
+    assert raw == v["json"].encode("utf-8")
+    assert raw.hex() == v["json_hex"]
+    encoded = encode_content(content)
+    assert len(encoded) == v["padded_length"]
+    assert decode_content(encoded) == content
+
+
+def _attachment(obj: dict[str, Any]) -> Attachment:
+    thumb = obj.get("thumb")
+    return Attachment(
+        id=obj["id"],
+        key=b64decode(obj["key"]),
+        digest=b64decode(obj["digest"]),
+        size=obj["size"],
+        content_type=obj["type"],
+        name=obj.get("name"),
+        width=obj.get("w"),
+        height=obj.get("h"),
+        duration_ms=obj.get("duration"),
+        thumbnail=None if thumb is None else b64decode(thumb),
+        blurhash=obj.get("blurhash"),
+        voice=obj.get("voice", False),
+    )
+
+
+def _rich(obj: dict[str, Any]) -> Text | Sent | Reaction | Edit | Delete | Timer:
+    """Build a rich_content vector's object field by field (docs/protocol.md, "Content object")."""
+    group = obj.get("group")
+    if obj["t"] == "sent":
+        inner = _rich(obj["c"])
+        assert not isinstance(inner, Sent)
+        return Sent(to=obj["to"], content=inner)
+    if obj["t"] == "text":
+        reply = obj.get("reply")
+        return Text(
+            id=obj["id"],
+            body=obj["body"],
+            ts=obj["ts"],
+            group=group,
+            attachments=tuple(_attachment(a) for a in obj.get("att", ())),
+            reply=None if reply is None else Quote(reply["id"], reply["author"], reply["body"]),
+            forwarded=obj.get("fwd", False),
+            expires=obj.get("exp"),
+        )
+    if obj["t"] == "reaction":
+        return Reaction(obj["id"], obj["author"], obj["emoji"], obj["ts"], group=group)
+    if obj["t"] == "edit":
+        return Edit(obj["id"], obj["body"], obj["ts"], group=group)
+    if obj["t"] == "delete":
+        return Delete(obj["id"], obj["ts"], group=group)
+    assert obj["t"] == "timer"
+    return Timer(obj["seconds"], obj["ts"])
+
+
+@pytest.mark.parametrize("v", VECTORS["rich_content"])
+def test_rich_content(v: dict[str, Any]) -> None:
+    content = _rich(v["content"])
     raw = content_to_json(content)
     assert raw == v["json"].encode("utf-8")
     assert raw.hex() == v["json_hex"]
@@ -273,6 +332,7 @@ def test_vector_file_is_not_empty() -> None:
         "one_time_key",
         "padding",
         "content",
+        "rich_content",
         "subkey",
         "safety_number",
         "safety_number_libsignal",

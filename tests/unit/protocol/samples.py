@@ -35,6 +35,7 @@ def client_samples() -> dict[str, dict[str, Any]]:
             "g-1", [to_other, cf.destination(ACCOUNT, fanned)], shared=cf.shared(2, BODY)
         ),
         "send_ephemeral": cf.send("t-1", [cf.destination(OTHER, [msg])], ephemeral=True),
+        "send_ttl": cf.send("d-1", [to_other], ttl=31_536_000),
         "ack": cf.ack([1, 2, 2**63 - 1]),
         "reject": cf.reject([7], "too_large"),
         "ping": cf.ping(2**53 - 1),

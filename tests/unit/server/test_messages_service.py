@@ -14,6 +14,7 @@ from porch.protocol import client_frames as cf
 from porch.protocol.codec import dumps
 from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.protocol.frames import SendFrame, parse_client_frame
+from porch.server.bus.base import DeviceEvent
 from porch.server.bus.memory import MemoryBus
 from porch.server.metrics import Metrics
 from porch.server.services.accounts import Principal
@@ -265,3 +266,39 @@ def test_sends_out_of_bounds_never_reach_the_check(name: str) -> None:
     with pytest.raises(ProtocolError) as info:
         parse_client_frame(dumps(OUT_OF_BOUNDS[name]))
     assert info.value.code is ErrorCode.BAD_FRAME and info.value.details["ref"] == "b"
+
+
+class MovingClock(FakeClock):
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def now_ms(self) -> int:
+        return self.now
+
+
+async def test_a_ttl_send_expires_at_its_deadline_and_is_no_longer_fetched(
+    store: SqliteStore,
+) -> None:
+    clock, bus = MovingClock(), MemoryBus()
+    service = MessageService(store, bus, clock, Metrics(), 30)
+    alice, bob = await _account(store, "+14155550100"), await _account(store, "+14155550101")
+    published: list[DeviceEvent] = []
+    bus.subscribe(bob, 1, published.append)
+    me = Principal(alice, 1)
+    await service.commit(await service.check(me, _frame({bob: [1]}, id="t", ttl=5)))
+    await service.commit(await service.check(me, _frame({bob: [1]}, id="p")))
+    await service.commit(await service.check(me, _frame({bob: [1]}, id="y", ttl=31_536_000)))
+    # Published with its deadline (the gateway skips it live once that passed); the year-long
+    # one's is cut to the retention; the idempotency records all keep the retention.
+    retention = NOW + 30 * 86_400_000
+    deadlines = [e.envelope.expires for e in published if e.envelope is not None]
+    assert deadlines == [NOW + 5_000, None, retention]
+    assert await _rows(store, f"envelopes WHERE expires = {retention}") == 2
+    assert await _rows(store, f"sent_messages WHERE expires = {retention}") == 3
+    bob_1 = Principal(bob, 1)
+    assert len(await service.fetch(bob_1, 10)) == 3
+    clock.now = NOW + 5_000  # the 5 s ttl ran out: not handed out, and deleted
+    assert [e.body for e in await service.fetch(bob_1, 10)] == [BODY, BODY]
+    assert await _rows(store, "envelopes") == 2
+    clock.now = retention
+    assert await service.fetch(bob_1, 10) == []

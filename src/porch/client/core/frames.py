@@ -44,8 +44,9 @@ def send(
     destinations: list[dict[str, Any]],
     shared: tuple[int, str] | None = None,
     ephemeral: bool = False,
+    ttl: int | None = None,
 ) -> dict[str, Any]:
     """destinations are destination dicts; shared (kind, base64 body) for devices without
-    their own ciphertext (a group's Megolm message)."""
+    their own ciphertext (a group's Megolm message); ttl the seconds the server may keep it."""
     body = None if shared is None else cf.shared(*shared)
-    return cf.send(client_id, destinations, body, ephemeral=ephemeral)
+    return cf.send(client_id, destinations, body, ephemeral=ephemeral, ttl=ttl)

@@ -9,6 +9,7 @@ sender's connection (group_send), so it would have come first. No retry is asked
 
 Contents inside Megolm: a text (stored in ``g:<group>`` with its author; this account's own
 texts from its other devices are stored as outgoing, the sent copy of a group send), a
+reaction, edit or delete (porch.client.core.rich), a
 ``group_update`` (GroupUpdated, and the group is fetched again), a ``group_state_key`` and
 typing (online only, never stored). Over Olm: ``group_key`` (GroupCrypto.receive_key),
 ``group_state_key`` and ``group_update``. Delivery receipts for group texts go 1:1 to the
@@ -26,8 +27,18 @@ from porch.client.core.context import CoreState
 from porch.client.core.group_sync import GroupSync
 from porch.client.core.groups import GroupCrypto
 from porch.client.core.handlers import Envelope, Handlers
-from porch.client.events import DecryptionFailed, Message, TypingEvent
-from porch.crypto.content import GroupKey, GroupStateKey, GroupUpdate, Text, Typing
+from porch.client.core.rich import GroupRichHandler, expires_at, message_event, text_extra
+from porch.client.events import DecryptionFailed, TypingEvent
+from porch.crypto.content import (
+    Delete,
+    Edit,
+    GroupKey,
+    GroupStateKey,
+    GroupUpdate,
+    Reaction,
+    Text,
+    Typing,
+)
 from porch.crypto.errors import CryptoError
 from porch.crypto.group_message import decode_group_message
 from porch.failures import reason
@@ -110,6 +121,8 @@ class GroupTextHandler:
             server_ts=env.ts,
             author=env.sender,
             shown=False if outgoing else None,  # `porch recv` prints a sent copy, as outgoing
+            extra=text_extra(content),
+            expires_at=expires_at(content),
         )
 
     def react(self, state: CoreState, env: Envelope, content: Text, new: bool) -> None:
@@ -118,17 +131,11 @@ class GroupTextHandler:
         outgoing = env.sender == state.account_id
         if not outgoing:  # the delivery receipt goes to the author alone
             state.pending_receipts.setdefault(env.sender, []).append(content.id)
-        message = Message(
-            content.id,
-            env.sender,
-            env.device,
-            content.body,
-            content.ts,
-            env.ts,
-            group=content.group,
-            outgoing=outgoing,
+        state.emit(
+            message_event(
+                content, env.sender, env.device, env.ts, group=content.group, outgoing=outgoing
+            )
         )
-        state.emit(message)
 
 
 class GroupTypingHandler:
@@ -153,6 +160,8 @@ class GroupReceiver:
         self.handlers.register(Text, GroupTextHandler())
         self.handlers.register(GroupUpdate, GroupUpdateHandler(sync))
         self.handlers.register(GroupStateKey, GroupStateKeyHandler(crypto, sync))
+        for kind in (Reaction, Edit, Delete):  # issue 8; a group's timer is in its state
+            self.handlers.register(kind, GroupRichHandler())
 
     def take(self, env: Envelope, frame: dict[str, Any]) -> None:
         state = self._state

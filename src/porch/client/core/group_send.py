@@ -121,9 +121,10 @@ class GroupSends:
 
     # Frames --------------------------------------------------------------------------------
 
-    def frames(self, item: OutboxItem) -> list[dict[str, Any]]:
+    def frames(self, item: OutboxItem, ttl: int | None = None) -> list[dict[str, Any]]:
         """The share frames, then the message frame ([] when no other device exists: only
-        this device is in the group)."""
+        this device is in the group). Only the message frame carries ttl (spec §7): the key
+        shares serve the session's later messages too, which must not lose their key."""
         gid = group_of(item.recipient)
         assert gid is not None
         by_account = {a: self.ready(a) for a in self.accounts(item)}
@@ -146,7 +147,7 @@ class GroupSends:
         ]
         if len(destinations) > MAX_DESTINATIONS or len(devices) > MAX_DEVICES_PER_SEND:
             log.warning("group %s has more devices than one send may name", gid[:8])
-        out.append(frames.send(item.client_id, destinations, shared=(KIND_MEGOLM, body)))
+        out.append(frames.send(item.client_id, destinations, (KIND_MEGOLM, body), ttl=ttl))
         return out
 
     def _share_frames(

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from porch.client.core.actions import FetchGroup, RotateStateKey
 from porch.client.core.context import CoreState
 from porch.client.core.groups import GroupCrypto
+from porch.client.core.rich import group_timer_changed
 from porch.client.errors import ClientError, ServerError
 from porch.client.events import GroupUpdated
 from porch.client.group_store import GroupMemberRow, LocalGroup
@@ -169,7 +170,10 @@ class GroupSync:
             admins = sorted(m.account_id for m in new.members if m.role == "admin")
             if admins and admins[0] == me:
                 state.out.append(RotateStateKey(group.id))
-        for by, update in self._told.pop(group.id, []):
+        told = self._told.pop(group.id, [])
+        changer = next((b for b, u in told if u.action == "state" and plausible(b, u, group)), "")
+        group_timer_changed(state, old, new, changer)
+        for by, update in told:
             if plausible(by, update, group):
                 state.emit(
                     GroupUpdated(group.id, update.revision, by, update.action, update.targets)

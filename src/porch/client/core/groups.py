@@ -37,9 +37,12 @@ from porch.client.core.context import CoreState
 from porch.client.group_store import CLOSED_PREFIX
 from porch.crypto.content import (
     Content,
+    Delete,
+    Edit,
     GroupKey,
     GroupStateKey,
     GroupUpdate,
+    Reaction,
     Text,
     decode_content,
     encode_content,
@@ -300,8 +303,9 @@ class GroupCrypto:
 
 
 def _check_content_group(content: Content, group_id: str) -> None:
-    """A text or update inside a group session must name that group (spec E)."""
-    if isinstance(content, Text) and content.group != group_id:
-        raise DecryptError("a group text names another group than its session")
+    """A text, reaction, edit, delete or update inside a group session must name that group
+    (spec E, issue 8)."""
+    if isinstance(content, Text | Reaction | Edit | Delete) and content.group != group_id:
+        raise DecryptError(f"a group {type(content).__name__.lower()} names another group")
     if isinstance(content, GroupUpdate) and content.group != group_id:
         raise DecryptError("a group update names another group than its session")

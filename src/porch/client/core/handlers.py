@@ -15,10 +15,32 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from porch.client.core.context import CoreState
-from porch.client.events import Message, ReceiptEvent, TypingEvent
-from porch.crypto.content import Content, Receipt, Retry, Sent, Text, Typing, Unknown
+from porch.client.core.rich import (
+    APPLIER,
+    DirectRichHandler,
+    RichAction,
+    expires_at,
+    message_event,
+    text_extra,
+)
+from porch.client.events import ReceiptEvent, TypingEvent
+from porch.crypto.content import (
+    Content,
+    Delete,
+    Edit,
+    Reaction,
+    Receipt,
+    Retry,
+    Sent,
+    Text,
+    Timer,
+    Typing,
+    Unknown,
+)
 
 log = logging.getLogger("porch.client")
+
+_RICH: tuple[type[RichAction], ...] = (Reaction, Edit, Delete, Timer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +87,8 @@ class TextHandler:
             "received",
             db,
             server_ts=env.ts,
+            extra=text_extra(content),
+            expires_at=expires_at(content),
         )
 
     def react(self, state: CoreState, env: Envelope, content: Text, new: bool) -> None:
@@ -72,7 +96,7 @@ class TextHandler:
             return
         if env.sender != state.account_id:  # our own other devices need no receipt
             state.pending_receipts.setdefault(env.sender, []).append(content.id)
-        state.emit(Message(content.id, env.sender, env.device, content.body, content.ts, env.ts))
+        state.emit(message_event(content, env.sender, env.device, env.ts))
 
 
 class ReceiptHandler(_NothingToStore):
@@ -94,11 +118,14 @@ class RetryHandler(_NothingToStore):
 class SentHandler:
     """A copy of what this account sent from another of its devices (spec D): a text shows
     as outgoing in the conversation with ``to``; a read receipt marks those received
-    messages read here too (read-state sync). From anyone else it means nothing."""
+    messages read here too (read-state sync); a reaction, edit, delete or timer applies as
+    this account's (issue 8). From anyone else it means nothing."""
 
     def persist(
         self, state: CoreState, env: Envelope, content: Sent, db: sqlite3.Connection
     ) -> bool:
+        if env.sender == state.account_id and isinstance(content.content, _RICH):
+            return APPLIER.persist(state, content.to, env.sender, content.content, db)
         if env.sender != state.account_id or not isinstance(content.content, Text):
             return env.sender == state.account_id
         text = content.content
@@ -113,6 +140,8 @@ class SentHandler:
             db,
             server_ts=env.ts,
             shown=False,  # `porch recv` prints it, as outgoing
+            extra=text_extra(text),
+            expires_at=expires_at(text),
         )
 
     def react(self, state: CoreState, env: Envelope, content: Sent, new: bool) -> None:
@@ -120,22 +149,16 @@ class SentHandler:
             log.info("ignored a sent copy from another account")
             return
         inner = content.content
+        if isinstance(inner, _RICH):
+            APPLIER.react(state, content.to, env.sender, inner, new)
+            return
         if isinstance(inner, Receipt):
             if inner.kind == "read":
                 state.store.set_status(content.to, list(inner.ids), outgoing=False, status="read")
             return
-        if new:
+        if new and isinstance(inner, Text):
             state.emit(
-                Message(
-                    inner.id,
-                    env.sender,
-                    env.device,
-                    inner.body,
-                    inner.ts,
-                    env.ts,
-                    outgoing=True,
-                    to=content.to,
-                )
+                message_event(inner, env.sender, env.device, env.ts, outgoing=True, to=content.to)
             )
 
 
@@ -167,4 +190,6 @@ def default_handlers() -> Handlers:
     handlers.register(Retry, RetryHandler())
     handlers.register(Sent, SentHandler())
     handlers.register(Unknown, UnknownHandler())
+    for kind in _RICH:
+        handlers.register(kind, DirectRichHandler())
     return handlers

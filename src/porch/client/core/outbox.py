@@ -29,7 +29,6 @@ one-time key) and claiming only those without a session, then from the server's
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 from porch.client.core import frames
@@ -43,9 +42,11 @@ from porch.client.core.actions import (
     WakeOutbox,
 )
 from porch.client.core.context import CoreState
+from porch.client.core.device_fixes import DeviceFix, record_fixes
 from porch.client.core.group_send import GroupSends, group_of
 from porch.client.core.groups import GroupCrypto
 from porch.client.core.keys import Bundle, cache_directory, start_sessions
+from porch.client.core.rich import USER_KINDS, RichAction
 from porch.client.errors import (
     ClientError,
     IdentityError,
@@ -69,44 +70,20 @@ PERMANENT_SEND_ERRORS = {"unknown_recipient", "bad_frame", "frame_too_large", "f
 DEVICE_SEND_ERRORS = {"mismatched_devices", "stale_devices"}
 # How long the outbox waits after the key directory could not be reached.
 CLAIM_RETRY_DELAY = 1.0
-MAX_FIX_IDS = 1024  # device ids remembered per recipient from one error frame
-MAX_FIX_ACCOUNTS = 1000  # accounts read from one error frame (the protocol's bound)
+EXPIRED = (
+    "the message disappeared before it could be sent (its disappearing-message timer ran out"
+    " while it waited to go); send it again if it is still wanted"
+)
 
 
-@dataclass(slots=True)
-class DeviceFix:
-    """What the server said was wrong with our device list for a recipient."""
-
-    missing: set[int] = field(default_factory=set)
-    extra: set[int] = field(default_factory=set)
-    stale: set[int] = field(default_factory=set)
-
-
-def _device_ids(value: Any) -> set[int]:
-    if not isinstance(value, list):
-        return set()
-    return {d for d in value[:MAX_FIX_IDS] if isinstance(d, int) and not isinstance(d, bool)}
-
-
-def _account_fixes(value: Any) -> list[tuple[str, dict[str, Any]]]:
-    """(account, its entry) of an error's `accounts` detail (spec A), bounded."""
-    if not isinstance(value, list):
-        return []
-    return [
-        (entry["account"], entry)
-        for entry in value[:MAX_FIX_ACCOUNTS]
-        if isinstance(entry, dict) and isinstance(entry.get("account"), str)
-    ]
-
-
-def _copied(content: bytes) -> Text | Receipt | None:
-    """The content one's own other devices get a `sent` copy of: texts and read receipts
-    (typing is ephemeral, delivered receipts and retry requests are per device)."""
+def _copied(content: bytes) -> Text | Receipt | RichAction | None:
+    """What one's own other devices get a `sent` copy of: what the user wrote (USER_KINDS)
+    and read receipts (typing is ephemeral, delivered receipts and retries per device)."""
     try:
         decoded = decode_content(content)
     except (ValueError, KeyError):
         return None
-    if isinstance(decoded, Text) or (isinstance(decoded, Receipt) and decoded.kind == "read"):
+    if isinstance(decoded, USER_KINDS) or (isinstance(decoded, Receipt) and decoded.kind == "read"):
         return decoded
     return None
 
@@ -123,7 +100,7 @@ def destinations_for(state: CoreState, item: OutboxItem) -> list[str]:
 
 def _is_text(content: bytes) -> bool:
     try:
-        return isinstance(decode_content(content), Text)
+        return isinstance(decode_content(content), USER_KINDS)
     except (ValueError, KeyError):
         return False
 
@@ -171,6 +148,8 @@ class Outbox:
     def prepare(self, item: OutboxItem) -> list[Action]:
         """Encrypt one outbox item for every current device of each destination account, or
         ask for the keys that are missing first (one ClaimKeys per account)."""
+        if item.ttl_left(self._state.clock()) == 0:
+            return self._expire(item)
         if group_of(item.recipient) is not None:
             refusal = self.groups.refusal(item)
             if refusal is not None:
@@ -314,9 +293,13 @@ class Outbox:
         ]
 
     def _encrypt(self, item: OutboxItem) -> list[Action]:
-        """One `send` frame: a destination per account of destinations_for(item)."""
+        """One `send` frame: a destination per account of destinations_for(item), with the
+        time the item has left if it disappears (spec §7; its sent copies share the frame)."""
+        ttl = item.ttl_left(self._state.clock())
+        if ttl == 0:  # the key claims took longer than the timer
+            return self._expire(item)
         if group_of(item.recipient) is not None:
-            return self._encrypt_group(item)
+            return self._encrypt_group(item, ttl)
         state, recipient = self._state, item.recipient
         targets = self._ready_devices(recipient)
         if not targets:
@@ -331,12 +314,12 @@ class Outbox:
                 destinations.append(self._destination(state.account_id, own, copy))
         self.inflight[item.client_id] = item
         self.cursor = max(self.cursor, item.seq)
-        return [SendFrame(frames.send(item.client_id, destinations), item.client_id)]
+        return [SendFrame(frames.send(item.client_id, destinations, ttl=ttl), item.client_id)]
 
-    def _encrypt_group(self, item: OutboxItem) -> list[Action]:
+    def _encrypt_group(self, item: OutboxItem, ttl: int | None) -> list[Action]:
         """Key shares, then the one shared frame (porch.client.core.group_send)."""
         try:
-            built = self.groups.frames(item)
+            built = self.groups.frames(item, ttl)
         except CryptoError as exc:
             return self.fail(item, exc.code, f"the group message could not be encrypted: {exc}")
         self.inflight[item.client_id] = item
@@ -408,14 +391,14 @@ class Outbox:
             log.info("a group key share was refused: %s", code)
             if code not in DEVICE_SEND_ERRORS:
                 return []
-            self._record_fixes(frame)
+            record_fixes(self.device_fixes, frame)
             return []
         item = self.inflight.pop(ref, None) if isinstance(ref, str) else None
         if item is None:
             log.warning("server error %s: %s", code, message)
             return []
         if code in DEVICE_SEND_ERRORS:
-            self._record_fixes(frame)
+            record_fixes(self.device_fixes, frame)
             return self._requeue(item)
         if code in PERMANENT_SEND_ERRORS:
             return self.fail(item, code, message)
@@ -423,13 +406,6 @@ class Outbox:
         delay = frame.get("retry_after", 1.0)
         ok = isinstance(delay, (int, float)) and not isinstance(delay, bool) and 0 <= delay <= 3600
         return self._requeue(item, float(delay) if ok else 1.0)
-
-    def _record_fixes(self, frame: dict[str, Any]) -> None:
-        for account, wrong in _account_fixes(frame.get("accounts")):
-            fix = self.device_fixes.setdefault(account, DeviceFix())
-            fix.missing.update(_device_ids(wrong.get("missing")))
-            fix.extra.update(_device_ids(wrong.get("extra")))
-            fix.stale.update(_device_ids(wrong.get("stale")))
 
     def _requeue(self, item: OutboxItem, delay: float = 0.0) -> list[Action]:
         self.cursor = min(self.cursor, item.seq - 1)
@@ -447,3 +423,10 @@ class Outbox:
             SendSettled(item.client_id, error=SendFailed(message, code=code)),
             EmitEvent(SendFailedEvent(item.client_id, item.recipient, code, message)),
         ]
+
+    def _expire(self, item: OutboxItem) -> list[Action]:
+        """A disappearing message whose timer ran out before it left (spec §7): failed with
+        code `expired`, and its content not kept, not even as a failed outbox row."""
+        out = self.fail(item, "expired", EXPIRED)
+        self._state.store.dequeue(item.client_id)
+        return out

@@ -14,6 +14,8 @@ from porch.server.services.accounts import AccountService, Principal
 from porch.server.services.devices import DeviceService
 from porch.server.services.groups import GroupService
 from porch.server.services.keys import KeyService
+from porch.server.services.media import MediaService
+from porch.server.services.media_local import LocalMedia
 from porch.server.services.messages import MessageService
 from porch.server.store.base import Store
 
@@ -26,6 +28,8 @@ class Services:
     messages: MessageService
     groups: GroupService
     devices: DeviceService
+    media: MediaService
+    local_media: LocalMedia | None  # the filesystem backend's part and blob routes
 
 
 def services(request: Request) -> Services:

@@ -12,14 +12,21 @@ DISCARD_MAX = 4 << 20
 
 class BodyLimitMiddleware:
     """Reads the whole body first, up to `limit` bytes, then hands it to the app; a larger
-    body is answered 413 request_too_large without the app seeing any of it."""
+    body is answered 413 request_too_large without the app seeing any of it. PUTs under
+    `exempt` (a path prefix: media parts) go straight through: that route streams its body
+    and enforces its own limit."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, exempt: str | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (
+            self.exempt is not None
+            and scope["method"] == "PUT"
+            and scope["path"].startswith(self.exempt)
+        ):
             await self.app(scope, receive, send)
             return
         for name, value in scope["headers"]:

@@ -206,6 +206,9 @@ class RedisBus(Component):
                         e.kind,
                         e.body,
                         e.ephemeral,
+                        # Only when set: a send without ttl encodes as before, so a node not
+                        # yet upgraded still reads it during a rolling upgrade.
+                        *(() if e.expires is None else (e.expires,)),
                     ],
                 }
             )

@@ -376,6 +376,10 @@ class Connection:
             self._dirty = True
             self._wake.set()
             return
+        if e.expires is not None and e.expires <= self._clock.now_ms():
+            # A ttl ran out on the way here (a slow bus): never delivered (spec §7); the
+            # stored copy goes with the next backlog read or sweep.
+            return
         if e.ephemeral:  # online-only: best effort, never queued behind a slow reader
             self._try_push(*self._envelope_frame(e))
             return

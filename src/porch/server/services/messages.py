@@ -165,6 +165,10 @@ class MessageService:
             if frame.shared is not None and uses_shared
             else None
         )
+        retention = now + self._retention_ms
+        # A ttl (a disappearing message) shortens its envelopes' life, never lengthens it past
+        # the retention (docs/protocol.md, "Sending"; spec §7).
+        deadline = None if frame.ttl is None else min(now + frame.ttl * 1000, retention)
         stored = await self._store.store_message(
             sender.account_id,
             sender.device_id,
@@ -172,7 +176,8 @@ class MessageService:
             destinations,
             shared,
             now,
-            now + self._retention_ms,
+            retention,
+            deadline,
         )
         if not stored.duplicate:
             self._metrics.messages_stored.inc(len(stored.envelopes))
@@ -198,7 +203,10 @@ class MessageService:
                 await self._bus.publish(dest.account, m.device, DeviceEvent(envelope=envelope))
 
     async def fetch(self, principal: Principal, limit: int) -> list[Envelope]:
-        return await self._store.fetch_envelopes(principal.account_id, principal.device_id, limit)
+        """The device's oldest envelopes not yet expired (the expired ones are deleted)."""
+        return await self._store.fetch_envelopes(
+            principal.account_id, principal.device_id, limit, self._clock.now_ms()
+        )
 
     async def acknowledge(self, principal: Principal, ids: Sequence[int]) -> int:
         deleted = await self._store.delete_envelopes(principal.account_id, principal.device_id, ids)

@@ -3,7 +3,8 @@
 Per domain, as Synapse composes its DataStore from DeviceInboxStore, EndToEndKeyStore and the
 rest: AccountStore (accounts, devices, blocks), KeyStore (identity and one-time keys),
 RegistrationStore (verification sessions, per-number code schedules), MessageStore (device
-queues, send idempotency, expiry), GroupStore (groups, members, join requests). Store is all
+queues, send idempotency, expiry), GroupStore (groups, members, join requests), MediaStore
+(upload slots, blobs and their downloads: media_records.py). Store is all
 of them plus the lifecycle, and is what create_app hands the services. Every method is one
 transaction. Implementations: sqlite.SqliteStore (default) and postgres.PostgresStore, each
 composed of the same per-domain classes (accounts.py, keys.py, registration.py, messages.py,
@@ -18,10 +19,8 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from porch.server.domain import Envelope
-
-
-class StoreError(Exception):
-    """Base of store failures that services translate into API errors."""
+from porch.server.store.errors import StoreError as StoreError
+from porch.server.store.media_records import MediaStore
 
 
 class UsernameTaken(StoreError):
@@ -190,6 +189,8 @@ class SweepResult:
     sent_records: int
     verifications: int  # registration sessions and per-number code schedules
     payloads: int = 0  # shared payloads expired or no longer pointed at
+    media_blobs: int = 0  # blobs and unfinished uploads deleted (services/media.py)
+    media_bytes: int = 0  # their sizes
 
 
 ADMIN = "admin"
@@ -364,17 +365,27 @@ class MessageStore(Protocol):
         shared: SharedPayload | None,
         now: int,
         expires: int,
+        envelope_expires: int | None = None,
     ) -> StoredMessage:
         """One envelope per copy of every destination, the shared payload (once, if given)
         and the send's idempotency record, in one transaction; a client_id seen before stores
         nothing and answers with the first send's timestamp. Sends commit in the order they
         were made. The envelopes returned carry the body they deliver (the shared one for
-        copies without their own). Every copy without a body needs `shared`."""
+        copies without their own). Every copy without a body needs `shared`.
+
+        Everything expires at `expires` (the retention), except that a send with a ttl gives
+        its envelopes and payload the earlier `envelope_expires` (which they carry too); its
+        idempotency record keeps `expires`, so a late resend is still known (spec §7)."""
         ...
 
     async def fetch_envelopes(
-        self, account_id: str, device_id: int, limit: int
-    ) -> list[Envelope]: ...
+        self, account_id: str, device_id: int, limit: int, now: int | None = None
+    ) -> list[Envelope]:
+        """The device's oldest envelopes, up to limit. With now, those expired by then are
+        never returned: they are deleted (with their orphaned payloads) as they are met, and
+        the page is filled from behind them, so a short page still means the queue's end."""
+        ...
+
     async def delete_envelopes(self, account_id: str, device_id: int, ids: Sequence[int]) -> int:
         """Delete the device's envelopes among ids, and every shared payload none points at
         any more. Returns how many envelopes were deleted."""
@@ -477,7 +488,14 @@ class DeviceStore(Protocol):
 
 
 class Store(
-    AccountStore, KeyStore, RegistrationStore, MessageStore, GroupStore, DeviceStore, Protocol
+    AccountStore,
+    KeyStore,
+    RegistrationStore,
+    MessageStore,
+    GroupStore,
+    DeviceStore,
+    MediaStore,
+    Protocol,
 ):
     """Every domain, and the lifecycle. Entered (`async with store:`) before use: that opens
     it and starts its writer, if it has one; leaving closes it, after every waiting call has

@@ -8,6 +8,7 @@ thread group-commits; the PostgreSQL store replaces those two with its batch wri
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from porch.server.domain import Envelope
 from porch.server.store import payloads
@@ -32,14 +33,16 @@ ENVELOPE_ADD = (
     " body, expires, payload_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # A shared envelope's kind and body are its payload's (spec A: the device sees no difference).
+# Its expiry comes last (EXPIRES_AT), for fetch_envelopes to drop what expired since the sweep.
 QUEUE = (
     "SELECT e.id, e.account_id, e.device_id, e.sender_account, e.sender_device, e.ts,"
-    " COALESCE(p.kind, e.kind), COALESCE(p.body, e.body)"
+    " COALESCE(p.kind, e.kind), COALESCE(p.body, e.body), e.expires"
     " FROM envelopes e LEFT JOIN payloads p ON p.id = e.payload_id"
     " WHERE e.account_id = ? AND e.device_id = ? ORDER BY e.id LIMIT ?"
 )
 # Scoped to the device, so a device can only ever delete its own envelopes.
 ENVELOPE_DELETE = "DELETE FROM envelopes WHERE id = ? AND account_id = ? AND device_id = ?"
+EXPIRES_AT = 8  # QUEUE's column of the envelope's expiry
 QUEUE_DEPTH = "SELECT COUNT(*) FROM envelopes"
 # Envelopes first, so that the payloads they pointed at are orphans when payloads.sweep runs.
 EXPIRED = (
@@ -60,10 +63,18 @@ class SqlMessageStore(SqlDomain):
         shared: SharedPayload | None,
         now: int,
         expires: int,
+        envelope_expires: int | None = None,
     ) -> StoredMessage:
         return await self._write(
             lambda: store_one(
-                sender_account, sender_device, client_id, destinations, shared, now, expires
+                sender_account,
+                sender_device,
+                client_id,
+                destinations,
+                shared,
+                now,
+                expires,
+                envelope_expires,
             )
         )
 
@@ -80,11 +91,22 @@ class SqlMessageStore(SqlDomain):
 
         return await self._write(op)
 
-    async def fetch_envelopes(self, account_id: str, device_id: int, limit: int) -> list[Envelope]:
-        def op() -> Op[list[Envelope]]:
-            return [envelope_from(r) for r in (yield rows(QUEUE, account_id, device_id, limit))]
+    async def fetch_envelopes(
+        self, account_id: str, device_id: int, limit: int, now: int | None = None
+    ) -> list[Envelope]:
+        def op() -> Op[list[Any]]:
+            return list((yield rows(QUEUE, account_id, device_id, limit)))
 
-        return await self._read(op)
+        while True:
+            page = await self._read(op)
+            expired = [] if now is None else [r[0] for r in page if r[EXPIRES_AT] <= now]
+            if not expired:
+                return [envelope_from(r) for r in page]
+            # Expired since the last sweep (a ttl send, spec §7): deleted now, through the
+            # ack path (PostgreSQL: its batch writer), then the page is read again, so that it
+            # is full whenever the queue holds more. Each round removes what it met, so the
+            # rounds end, at the latest, when the device's queue does.
+            await self.delete_envelopes(account_id, device_id, expired)
 
     async def queue_depth(self) -> int:
         def op() -> Op[int]:
@@ -112,14 +134,17 @@ def store_one(
     shared: SharedPayload | None,
     now: int,
     expires: int,
+    envelope_expires: int | None = None,
 ) -> Op[StoredMessage]:
     if not (yield count(SENT_ADD, sender_account, sender_device, client_id, now, expires)):
         # A resend: acknowledged with the first copy's timestamp, stored nowhere.
         ts = yield value(SENT_TS, sender_account, sender_device, client_id)
         return StoredMessage(int(ts), (), True)
+    deadline = None if envelope_expires is None else min(expires, envelope_expires)
+    until = expires if deadline is None else deadline
     payload_id = None
     if shared is not None:
-        payload_id = yield new_id(payloads.PAYLOAD_ADD, shared.kind, shared.body, expires)
+        payload_id = yield new_id(payloads.PAYLOAD_ADD, shared.kind, shared.body, until)
     stored = []
     for d in destinations:
         for c in d.copies:
@@ -139,7 +164,7 @@ def store_one(
                 now,
                 kind,
                 stored_body,
-                expires,
+                until,
                 points,
             )
             stored.append(
@@ -152,6 +177,7 @@ def store_one(
                     now,
                     kind,
                     body,
+                    expires=deadline,
                 )
             )
     return StoredMessage(now, tuple(stored), False)

@@ -232,6 +232,37 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        8,
+        "media: upload slots and blobs, their downloads",
+        [
+            # What docs/security.md lists for media: sizes, the uploading account and device,
+            # times, how many devices will download it and which did. Never a key or a name.
+            # `upload` is the backend's handle (the S3 UploadId; '' on the filesystem).
+            # `expires` is the slot's end while uploading, the blob's once complete.
+            """CREATE TABLE media (
+                id TEXT PRIMARY KEY,
+                account_id TEXT NOT NULL,
+                device_id INTEGER NOT NULL,
+                size BIGINT NOT NULL,
+                part_size BIGINT NOT NULL,
+                upload TEXT NOT NULL,
+                state TEXT NOT NULL,
+                created BIGINT NOT NULL,
+                expires BIGINT NOT NULL,
+                recipients INTEGER,
+                downloads INTEGER NOT NULL DEFAULT 0
+            )""",
+            "CREATE INDEX media_account ON media (account_id, created)",
+            "CREATE INDEX media_expiry ON media (expires)",
+            """CREATE TABLE media_downloads (
+                media_id TEXT NOT NULL,
+                account_id TEXT NOT NULL,
+                device_id INTEGER NOT NULL,
+                PRIMARY KEY (media_id, account_id, device_id)
+            )""",
+        ],
+    ),
 ]
 
 # Dialect differences are confined to these two spellings.

@@ -46,7 +46,13 @@ class SendRequest:
     shared: SharedPayload | None
     now: int
     expires: int
+    deadline: int | None  # a ttl send's envelope expiry, before `expires` (spec §7)
     future: asyncio.Future[StoredMessage]
+
+    @property
+    def until(self) -> int:
+        """When the send's envelopes and payload expire (its idempotency record: `expires`)."""
+        return self.expires if self.deadline is None else self.deadline
 
 
 @dataclass(slots=True)
@@ -208,7 +214,7 @@ async def _store_sends(c: asyncpg.Connection, sends: list[SendRequest]) -> list[
             [sends[i].now for i, _, _ in copies],
             [kind for kind, _ in delivered],
             ["" if copy.body is None else copy.body for _, _, copy in copies],
-            [sends[i].expires for i, _, _ in copies],
+            [sends[i].until for i, _, _ in copies],
             [None if copy.body is not None else payload_of[i] for i, _, copy in copies],
         )
     envelopes: dict[int, list[Envelope]] = {}
@@ -224,6 +230,7 @@ async def _store_sends(c: asyncpg.Connection, sends: list[SendRequest]) -> list[
                 r.now,
                 kind,
                 body,
+                expires=r.deadline,
             )
         )
     results = []
@@ -268,7 +275,7 @@ async def _store_payloads(
         ids,
         [p.kind for _, _, p in with_shared],
         [p.body for _, _, p in with_shared],
-        [r.expires for _, r, _ in with_shared],
+        [r.until for _, r, _ in with_shared],
     )
     return {i: pid for (i, _, _), pid in zip(with_shared, ids, strict=True)}
 

@@ -28,6 +28,7 @@ from porch.server.store.base import (
 from porch.server.store.devices import SqlDeviceStore
 from porch.server.store.groups import SqlGroupStore
 from porch.server.store.keys import SqlKeyStore
+from porch.server.store.media import SqlMediaStore
 from porch.server.store.messages import SqlMessageStore
 from porch.server.store.migrations import MIGRATIONS, POSTGRES_TYPES, render
 from porch.server.store.pg_writer import AckRequest, BatchWriter, Request, SendRequest
@@ -47,6 +48,7 @@ class PostgresStore(
     SqlMessageStore,
     SqlGroupStore,
     SqlDeviceStore,
+    SqlMediaStore,
     Component,
 ):
     def __init__(self, dsn: str, pool_size: int = 10) -> None:
@@ -128,8 +130,10 @@ class PostgresStore(
         shared: SharedPayload | None,
         now: int,
         expires: int,
+        envelope_expires: int | None = None,
     ) -> StoredMessage:
         fut: asyncio.Future[StoredMessage] = asyncio.get_running_loop().create_future()
+        deadline = None if envelope_expires is None else min(expires, envelope_expires)
         self._submit(
             SendRequest(
                 sender_account,
@@ -139,6 +143,7 @@ class PostgresStore(
                 shared,
                 now,
                 expires,
+                deadline,
                 fut,
             )
         )

@@ -29,6 +29,7 @@ from porch.server.store.base import StoreError
 from porch.server.store.devices import SqlDeviceStore
 from porch.server.store.groups import SqlGroupStore
 from porch.server.store.keys import SqlKeyStore
+from porch.server.store.media import SqlMediaStore
 from porch.server.store.messages import SqlMessageStore
 from porch.server.store.migrations import MIGRATIONS, SQLITE_TYPES, render
 from porch.server.store.registration import SqlRegistrationStore
@@ -260,6 +261,7 @@ class SqliteStore(
     SqlMessageStore,
     SqlGroupStore,
     SqlDeviceStore,
+    SqlMediaStore,
     Component,
 ):
     """The per-domain stores over the group-commit thread: every operation, read or write, is

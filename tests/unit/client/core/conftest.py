@@ -66,14 +66,13 @@ class Peer:
             self.account_id, self.master.public_b64, [p.directory_device(claim) for p in chosen]
         )
 
-    def queue_text(self, to: Peer, text: str) -> str:
+    def queue_text(self, to: Peer, text: str, ttl: int | None = None) -> str:
         """What Client.send_text writes: the outbox item and the pending history line."""
         client_id = f"m{next(_ids)}"
         now = 1_700_000_000_000
+        content = encode_content(Text(client_id, text, now))
         with self.store.transaction() as db:
-            self.store.enqueue(
-                client_id, to.account_id, encode_content(Text(client_id, text, now)), False, now
-            )
+            self.store.enqueue(client_id, to.account_id, content, False, now, ttl=ttl)
             self.store.add_message(
                 to.account_id, client_id, True, self.device_id, now, text, "pending", db
             )

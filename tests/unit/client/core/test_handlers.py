@@ -57,7 +57,7 @@ def test_a_kind_this_version_does_not_know_is_acked_without_an_event(
     )
     bob.core.flush()
     # A later version's content kind, sent over the same session.
-    reaction = pad(json.dumps({"v": 1, "t": "reaction", "emoji": "+1", "id": "m1"}).encode())
+    reaction = pad(json.dumps({"v": 1, "t": "poll", "question": "+1", "id": "m1"}).encode())
     ct = alice.olm.encrypt((bob.account_id, bob.device_id), reaction)
     frame = {
         **envelope,
@@ -70,7 +70,7 @@ def test_a_kind_this_version_does_not_know_is_acked_without_an_event(
     assert events(actions) == [] and fetches(actions) == []
     assert frames_of(bob.core.flush(), "ack") == [{"type": "ack", "ids": [frame["id"]]}]
     [(sender, content, _)] = recorder.seen
-    assert sender == alice.account_id and isinstance(content, Unknown) and content.t == "reaction"
+    assert sender == alice.account_id and isinstance(content, Unknown) and content.t == "poll"
 
 
 def test_the_core_does_no_io() -> None:

@@ -1,5 +1,5 @@
 """RedisBus between two nodes on the real Redis: what one node publishes, the other receives
-as it was sent, the online-only flag included."""
+as it was sent, the online-only flag and a ttl deadline included."""
 
 from __future__ import annotations
 
@@ -52,3 +52,12 @@ async def test_a_stored_envelope_crosses_nodes_unchanged(nodes: tuple[RedisBus, 
     got = await _received(b, "acct-st", a, DeviceEvent(envelope=stored))
     assert got == stored
     assert not got.ephemeral and got.wire_id == 41
+
+
+async def test_a_ttl_envelope_crosses_nodes_with_its_deadline(
+    nodes: tuple[RedisBus, RedisBus],
+) -> None:
+    a, b = nodes
+    ttl = Envelope(42, "acct-ttl", 1, "alice", 2, 1_700_000_000_000, 0, "ct", expires=1)
+    got = await _received(b, "acct-ttl", a, DeviceEvent(envelope=ttl))
+    assert got == ttl and got.expires == 1  # the receiving gateway checks it (spec §7)

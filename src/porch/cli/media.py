@@ -1,0 +1,201 @@
+"""Attachments in the `porch` command: `send --file`, saving what `recv` receives, and
+`porch download PEER MSG` (README.md, "Sending files").
+
+Progress bars go to standard error, and only when it is a terminal (rich.progress); scripts
+see the final lines only. The SDK is imported inside the functions: building the parser must
+stay cheap (porch.cli.main, lazy start-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from porch.cli.devices import Common, Sync
+from porch.cli.exits import CommandError, Exit
+from porch.cli.text import printable
+
+if TYPE_CHECKING:
+    from porch.client import Client
+    from porch.client.shared import ReceivedMessage
+    from porch.client.store import HistoryMessage
+
+    Shown = ReceivedMessage | HistoryMessage
+
+Progress = Callable[[int, int], None]
+
+INTERRUPTED = "upload interrupted; nothing was sent"
+
+
+def add_send_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--file", type=Path, help="send this file (a photo, video, voice note, ...)")
+    p.add_argument("--caption", help="text shown with the file (default: the message text)")
+    p.add_argument("--voice", action="store_true", help="send the audio file as a voice note")
+
+
+def add_parsers(sub: Any, common: Common, sync: Sync) -> None:
+    p = sub.add_parser("download", help="save the attachments of a received message")
+    common(p)
+    p.add_argument("peer", help="+NUMBER, @USERNAME, an account id, or g:GROUP")
+    p.add_argument("msg", help="the message: its id, `last`, or -N (the Nth newest)")
+    p.add_argument("--dest", type=Path, help="directory to save into (default: the downloads)")
+    p.set_defaults(func=sync(download))
+
+
+def add_recv_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-download",
+        action="store_true",
+        help="list attachments without saving them (fetch them later with porch download)",
+    )
+
+
+@contextlib.contextmanager
+def progress_bar(label: str) -> Iterator[Progress | None]:
+    """A rich progress bar on standard error, or None (no callback) when it is not a tty."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+    from rich.progress import Progress as Bar
+
+    bar = Bar(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task(printable(label), total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    with bar:
+        yield update
+
+
+async def upload_file(args: argparse.Namespace, client: Client, text: str) -> tuple[str, str]:
+    """`porch send --file`: prepare, upload and queue the file; (client id, what was sent).
+
+    Ctrl-C before the message is queued leaves nothing behind to send: say so."""
+    import asyncio
+
+    from porch.client.media_http import human_size
+
+    path = Path(args.file).expanduser()
+    to = f"g:{client.groups.find(args.group)}" if args.group is not None else args.to
+    try:
+        with progress_bar(f"uploading {path.name}") as progress:
+            result = await client.send_file(
+                to,
+                path,
+                caption=args.caption if args.caption is not None else text,
+                voice=args.voice,
+                progress=progress,
+                wait=False,
+            )
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        print(f"porch: {INTERRUPTED}", file=sys.stderr)
+        raise
+    size = path.stat().st_size if path.is_file() else 0
+    return result.id, printable(f"{path.name} ({human_size(size)}) as ")
+
+
+async def save_attachments(
+    client: Client, m: Shown, *, fetch: bool, dest: Path | None = None
+) -> list[dict[str, Any]]:
+    """Download (or with fetch False, only describe) a message's attachments; one record
+    each, for the printed line or the JSON output. A failure is reported and the rest go on."""
+    from porch.client.errors import ClientError
+    from porch.client.media_http import human_size
+
+    records = []
+    peer, client_id = m.peer, m.client_id
+    for att in m.attachments:
+        name = att.name or f"attachment-{att.id[:8]}"
+        record: dict[str, Any] = {"name": name, "size": att.size, "type": att.content_type}
+        if fetch:
+            try:
+                with progress_bar(f"downloading {name}") as progress:
+                    path = await client.download(
+                        att, peer=peer, client_id=client_id, dest_dir=dest, progress=progress
+                    )
+                record["path"] = str(path)
+            except ClientError as exc:
+                record |= {"error": exc.code, "message": str(exc)}
+        record["text"] = _describe(record, human_size(att.size), peer, client_id)
+        records.append(record)
+    return records
+
+
+def _describe(record: dict[str, Any], size: str, peer: str, client_id: str) -> str:
+    name = printable(record["name"])
+    if "path" in record:
+        return f"  saved {name} ({size}): {printable(record['path'])}"
+    if "error" in record:
+        return f"  ! {name} ({size}) not saved: {printable(record['message'])}"
+    return f"  {name} ({size}); save it with: porch download {printable(peer)} {client_id}"
+
+
+def print_attachments(records: list[dict[str, Any]]) -> None:
+    for record in records:
+        print(record["text"], flush=True)
+
+
+async def download(args: argparse.Namespace) -> int:
+    from porch.client import Client
+
+    async with Client(args.profile, server=args.server) as client:
+        peer = await _peer(client, args.peer)
+        message = _find(client, peer, args.msg)
+        if not message.attachments:
+            raise CommandError(
+                f"message {printable(message.client_id)} has no attachments; "
+                "name another one (`porch chat` shows them)",
+                Exit.FAILED,
+            )
+        records = await save_attachments(client, message, fetch=True, dest=args.dest)
+    print_attachments(records)
+    return Exit.FAILED if any("error" in r for r in records) else Exit.OK
+
+
+async def _peer(client: Client, peer: str) -> str:
+    if peer.startswith("g:"):
+        return "g:" + client.groups.find(peer[2:])
+    return await client.resolve(peer)
+
+
+def _find(client: Client, peer: str, msg: str) -> HistoryMessage:
+    """The message named by an id, `last` or -N among the conversation's newest."""
+    history = [m for m in client.history(peer, limit=500) if m.attachments]
+    if msg == "last" or (msg.startswith("-") and msg[1:].isdigit()):
+        n = 1 if msg == "last" else int(msg[1:])
+        if not 1 <= n <= len(history):
+            raise CommandError(
+                f"the conversation has {len(history)} messages with attachments here; "
+                f"{msg} names none of them",
+                Exit.USAGE,
+            )
+        return history[-n]
+    for m in history:
+        if m.client_id == msg:
+            return m
+    raise CommandError(
+        f"no message {printable(msg)} with attachments in this conversation; "
+        "`porch chat` shows the messages and their ids",
+        Exit.USAGE,
+    )

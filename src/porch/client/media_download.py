@@ -1,0 +1,207 @@
+"""Downloading an attachment: fetch the ciphertext, verify it, only then decrypt (spec §1, §6;
+docs/design.md, "Attachment transfers").
+
+1. GET /v1/media/{id} gives a short-lived signed URL; the blob streams into
+   ``<downloads>/.partial/<id>`` (ciphertext only), resuming with a Range request after a
+   dropped connection (and after a crash: the partial file stays).
+2. Pass one feeds the whole partial file to AttachmentVerifier: length, digest and MAC. A blob
+   that fails is deleted and refused with attachment_tampered; no plaintext was written.
+3. Pass two decrypts into a hidden temporary file next to the destination, fsyncs it and
+   renames it to a safe, unused name. The caller records the path (downloads table).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+
+from porch.client.errors import AttachmentRejected, ServerError, ServerUnreachable
+from porch.client.media_api import MediaApi
+from porch.client.media_http import failure_of, resolve_url
+from porch.client.media_names import reserve_name
+from porch.crypto.attachment import AttachmentDecryptor, AttachmentVerifier, blob_size
+from porch.crypto.errors import AttachmentTampered
+
+if TYPE_CHECKING:
+    from porch.crypto.content import Attachment
+
+log = logging.getLogger("porch.client.media")
+
+Progress = Callable[[int, int], None]
+
+CHUNK_BYTES = 1 << 20
+MAX_ATTEMPTS = 6
+BACKOFF_SECONDS = (0.2, 0.5, 1.0, 2.0, 4.0)
+
+PARTIAL_DIR = ".partial"
+
+NOT_FOUND = (
+    "this attachment has expired or was deleted on the server; ask the sender to send it again"
+)
+
+
+def _tampered() -> AttachmentRejected:
+    return AttachmentRejected(
+        "the attachment failed its integrity check (it was altered or damaged on the way); "
+        "it was not saved; ask the sender to send it again"
+    )
+
+
+def _not_found(status: int | None = 404) -> ServerError:
+    return ServerError("media_not_found", NOT_FOUND, status)
+
+
+async def fetch(
+    media: MediaApi,
+    http: httpx.AsyncClient,
+    pointer: Attachment,
+    dest_dir: Path,
+    *,
+    progress: Progress | None = None,
+    sleep: Callable[[float], object] = asyncio.sleep,
+) -> Path:
+    """Download, verify and decrypt ``pointer`` into dest_dir; returns the new file's path."""
+    partial = dest_dir / PARTIAL_DIR / pointer.id
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    total = blob_size(pointer.size)
+    await _fetch_blob(media, http, pointer.id, partial, total, progress, sleep)
+    try:
+        await asyncio.to_thread(_verify, partial, pointer)
+    except AttachmentTampered:
+        partial.unlink(missing_ok=True)
+        raise _tampered() from None
+    try:
+        path = await asyncio.to_thread(_decrypt, partial, pointer, dest_dir)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
+async def _fetch_blob(
+    media: MediaApi,
+    http: httpx.AsyncClient,
+    media_id: str,
+    partial: Path,
+    total: int,
+    progress: Progress | None,
+    sleep: Callable[[float], object],
+) -> None:
+    attempt = 0
+    url: httpx.URL | None = None
+    while True:
+        have = partial.stat().st_size if partial.exists() else 0
+        if have > total:  # not ours to trust: start again
+            partial.unlink()
+            have = 0
+        if have == total:
+            return
+        try:
+            if url is None:
+                try:
+                    info = await media.blob_url(media_id)
+                except ServerError as exc:
+                    if exc.code == "media_not_found":
+                        raise _not_found(exc.status) from None
+                    raise
+                if info.size != total:  # the server holds another blob than the pointer's
+                    raise _tampered()
+                url = resolve_url(media.base_url, info.url)
+            if await _stream(http, url, partial, have, total, progress):
+                url = None  # expired: ask for a fresh URL, no attempt used
+                continue
+        except _Dropped as why:
+            attempt += 1
+            if attempt >= MAX_ATTEMPTS:
+                raise ServerUnreachable(
+                    f"the download failed {attempt} times ({why}); the part received is kept, "
+                    "run the download again to resume"
+                ) from None
+            log.info("download interrupted (%s): resuming, attempt %d", why, attempt + 1)
+            result = sleep(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS)) - 1])
+            if asyncio.iscoroutine(result):
+                await result
+
+
+class _Dropped(Exception):
+    pass
+
+
+async def _stream(
+    http: httpx.AsyncClient,
+    url: httpx.URL,
+    partial: Path,
+    have: int,
+    total: int,
+    progress: Progress | None,
+) -> bool:
+    """Append the blob from byte ``have``; True when the URL expired (ask for a new one)."""
+    headers = {"range": f"bytes={have}-"} if have else {}
+    try:
+        async with http.stream("GET", url, headers=headers) as response:
+            if response.status_code == 403:
+                return True
+            if response.status_code == 404:
+                raise _not_found()
+            if response.status_code >= 500:
+                raise _Dropped(f"HTTP {response.status_code}")
+            if response.is_error:
+                await response.aread()
+                raise failure_of(response, "download")
+            if have and response.status_code != 206:  # no Range support: from the start
+                have = 0
+            # Owned by this one task; every write goes to the partial ciphertext file only.
+            with partial.open("r+b" if have else "wb") as out:
+                out.seek(have)
+                out.truncate()
+                async for chunk in response.aiter_bytes():  # as they arrive: kept on a drop
+                    if have + len(chunk) > total:
+                        raise _tampered()  # longer than the pointer says: refuse, keep nothing
+                    await asyncio.to_thread(out.write, chunk)
+                    have += len(chunk)
+                    if progress is not None:
+                        progress(have, total)
+                await asyncio.to_thread(os.fsync, out.fileno())
+    except httpx.TransportError as exc:
+        raise _Dropped(type(exc).__name__) from None
+    except AttachmentRejected:
+        partial.unlink(missing_ok=True)
+        raise
+    if have < total:
+        raise _Dropped("the connection ended early")
+    return False
+
+
+def _verify(partial: Path, pointer: Attachment) -> None:
+    verifier = AttachmentVerifier(pointer.key, pointer.digest, pointer.size)
+    with partial.open("rb") as f:
+        while chunk := f.read(CHUNK_BYTES):
+            verifier.update(chunk)
+    verifier.finish()
+
+
+def _decrypt(partial: Path, pointer: Attachment, dest_dir: Path) -> Path:
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    tmp = dest_dir / f".{pointer.id}.porch-tmp"
+    try:
+        decryptor = AttachmentDecryptor(pointer.key, pointer.size)
+        with partial.open("rb") as f, tmp.open("wb") as out:
+            while chunk := f.read(CHUNK_BYTES):
+                out.write(decryptor.update(chunk))
+            out.write(decryptor.finish())
+            out.flush()
+            os.fsync(out.fileno())
+        final = reserve_name(dest_dir, pointer)
+        os.replace(tmp, final)
+    except AttachmentTampered:  # verified above: only a blob changed between the passes
+        raise _tampered() from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return final

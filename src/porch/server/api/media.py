@@ -1,0 +1,160 @@
+"""Attachment blobs over HTTP (spec §6; docs/protocol.md, "Media").
+
+The slot routes need device credentials. The part PUT and blob GET are the filesystem
+backend's signed URLs: no credentials, the signature is the capability. Their bodies stream:
+a part goes to disk in bounded chunks as it arrives (BodyLimitMiddleware lets this one path
+through: it enforces the part's own length), a blob goes out as a file response with Range.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from porch.protocol.errors import ErrorCode, ProtocolError
+from porch.server.api.deps import PrincipalDep, Services, ServicesDep
+from porch.server.media.layout import MAX_PARTS, MEDIA_ID_RE
+from porch.server.services.media import UploadSlot, not_found
+from porch.server.services.media_local import LocalMedia
+
+router = APIRouter(prefix="/v1/media", tags=["media"])
+
+PART_PREFIX = "/v1/media/parts/"  # exempt from the request body limit (app.py)
+MAX_WIRE_INT = 2**53 - 1
+MediaId = Annotated[str, Path(pattern=MEDIA_ID_RE.pattern)]
+# The signed routes parse their own parameters: any malformed URL is 403 media_url_invalid.
+RawId = Annotated[str, Path(max_length=64)]
+RawPart = Annotated[str, Path(max_length=8)]
+Expiry = Annotated[str, Query(alias="exp", max_length=20)]
+Sig = Annotated[str, Query(max_length=64)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class UploadIn(_Body):
+    size: Annotated[int, Field(ge=1, le=MAX_WIRE_INT)]
+    recipients: Annotated[int, Field(ge=1, le=5000)] | None = None
+
+
+class PartUrlOut(BaseModel):
+    n: int
+    url: str
+
+
+class SlotOut(BaseModel):
+    id: str
+    size: int
+    part_size: int
+    parts: list[PartUrlOut]
+    received: list[int]
+    expires: int
+    slot_expires: int
+
+
+class PartIn(_Body):
+    n: Annotated[int, Field(ge=1, le=MAX_PARTS)]
+    etag: Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class CompleteIn(_Body):
+    parts: Annotated[list[PartIn], Field(max_length=MAX_PARTS)]
+
+    @field_validator("parts")
+    @classmethod
+    def _distinct(cls, parts: list[PartIn]) -> list[PartIn]:
+        if len({p.n for p in parts}) != len(parts):
+            raise ValueError("each part number at most once")
+        return parts
+
+
+class BlobOut(BaseModel):
+    id: str
+    size: int
+    expires: int
+
+
+class DownloadOut(BaseModel):
+    url: str
+    size: int
+    expires: int
+
+
+def _slot(slot: UploadSlot) -> SlotOut:
+    return SlotOut(
+        id=slot.id,
+        size=slot.size,
+        part_size=slot.part_size,
+        parts=[PartUrlOut(n=p.n, url=p.url) for p in slot.parts],
+        received=list(slot.received),
+        expires=slot.expires,
+        slot_expires=slot.slot_expires,
+    )
+
+
+@router.post("/uploads", status_code=201, response_model=SlotOut)
+async def create_upload(body: UploadIn, who: PrincipalDep, svc: ServicesDep) -> SlotOut:
+    """A slot for `size` blob (ciphertext) bytes: a signed URL per part."""
+    return _slot(await svc.media.create_upload(who, body.size, body.recipients))
+
+
+@router.get("/uploads/{media_id}", response_model=SlotOut)
+async def upload_status(media_id: MediaId, who: PrincipalDep, svc: ServicesDep) -> SlotOut:
+    """The parts received so far, and fresh URLs for the missing ones (resume)."""
+    return _slot(await svc.media.upload_status(who, media_id))
+
+
+@router.post("/uploads/{media_id}/complete", response_model=BlobOut)
+async def complete(
+    media_id: MediaId, body: CompleteIn, who: PrincipalDep, svc: ServicesDep
+) -> BlobOut:
+    stored = await svc.media.complete(who, media_id, [(p.n, p.etag) for p in body.parts])
+    return BlobOut(id=stored.id, size=stored.size, expires=stored.expires)
+
+
+@router.get("/{media_id}", response_model=DownloadOut)
+async def download(media_id: MediaId, who: PrincipalDep, svc: ServicesDep) -> DownloadOut:
+    """A short-lived signed URL for the blob."""
+    grant = await svc.media.download(who, media_id)
+    return DownloadOut(url=grant.url, size=grant.size, expires=grant.expires)
+
+
+def _number(text: str) -> int:
+    return int(text) if text.isdigit() and len(text) <= 18 else -1
+
+
+@router.put("/parts/{media_id}/{n}")
+async def put_part(
+    media_id: RawId, n: RawPart, request: Request, svc: ServicesDep, exp: Expiry = "", sig: Sig = ""
+) -> Response:
+    """One part's bytes (filesystem backend), streamed to disk at the part's offset."""
+    local = _local(svc)
+    declared = request.headers.get("content-length")
+    length = None if declared is None else _number(declared)
+    if length == -1:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "Content-Length is not a number")
+    etag = await local.receive_part(
+        media_id, _number(n), _number(exp), sig, length, request.stream()
+    )
+    return Response(status_code=200, headers={"ETag": etag})
+
+
+@router.get("/blobs/{media_id}")
+async def get_blob(media_id: RawId, svc: ServicesDep, exp: Expiry = "", sig: Sig = "") -> Response:
+    """The blob (filesystem backend); Range requests are answered 206."""
+    blob = await _local(svc).open_blob(media_id, _number(exp), sig)
+    return FileResponse(
+        blob.path,
+        media_type="application/octet-stream",
+        headers={"Cache-Control": "private, no-store"},
+    )
+
+
+def _local(svc: Services) -> LocalMedia:
+    if svc.local_media is None:  # the S3 backend: its URLs point at the object store
+        raise not_found()
+    return svc.local_media

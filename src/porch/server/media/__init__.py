@@ -1,0 +1,1 @@
+"""Blob storage for attachments: the filesystem (default) and S3-compatible object stores."""
