@@ -191,7 +191,9 @@ def _decrypt(partial: Path, pointer: Attachment, dest_dir: Path) -> Path:
     tmp = dest_dir / f".{pointer.id}.porch-tmp"
     try:
         decryptor = AttachmentDecryptor(pointer.key, pointer.size)
-        with partial.open("rb") as f, tmp.open("wb") as out:
+        # 0600 like every file of the profile (docs/security.md); the rename keeps the mode.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with partial.open("rb") as f, os.fdopen(fd, "wb") as out:
             while chunk := f.read(CHUNK_BYTES):
                 out.write(decryptor.update(chunk))
             out.write(decryptor.finish())
