@@ -113,6 +113,7 @@ class _Sender:
                     self.spec.peer,
                     Path(self.spec.source),
                     progress=lambda done, total: self.channel.progress("upload", done, total),
+                    timeout=self.spec.timeout,
                 ),
                 self.spec.timeout,
             )
