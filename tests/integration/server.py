@@ -1,7 +1,10 @@
-"""A real `porch serve` process on loopback, for integration tests."""
+"""A real `porch serve` process on loopback, for integration tests; or the same app served in
+the test's own process, for tests that hand it collaborators (a faulty store, a clock)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -9,9 +12,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import uvicorn
+
+from porch.server.settings import Settings
 
 
 def free_port() -> int:
@@ -116,3 +124,35 @@ class ServerProcess:
                         return str(entry["code"])
             time.sleep(0.05)
         raise AssertionError(f"no code for {phone}")
+
+
+def in_process_settings(srv: ServerProcess, server_env: dict[str, str], **kw: Any) -> Settings:
+    """What ServerProcess.start sets, for an app served in this process on srv's port and data
+    directory (ServerProcess then only names them and reads the console SMS outbox)."""
+    return Settings(
+        data_dir=srv.data_dir,
+        database_url=server_env.get("PORCH_DATABASE_URL"),
+        redis_url=server_env.get("PORCH_REDIS_URL"),
+        code_interval_seconds=0,
+        limit_code_per_address="100000/1",
+        limit_register_per_address="100000/1",
+        **kw,
+    )
+
+
+@contextlib.asynccontextmanager
+async def serving_in_process(app: Any, port: int) -> AsyncIterator[None]:
+    """uvicorn on loopback in this process, lifespan included, until the block ends."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(20):
+            while not server.started:
+                assert not task.done(), "the server did not start"
+                await asyncio.sleep(0.05)
+        yield
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 20)

@@ -74,6 +74,12 @@ async def arrived(client: Client, peer: str, timeout: float = 20) -> HistoryMess
     raise AssertionError(f"no attachment arrived in {peer}")
 
 
+async def deliver(alice: Client, bob: Client, path: Path, **kw: str) -> HistoryMessage:
+    """Alice sends the file to Bob; Bob's copy of the message once it arrived."""
+    await alice.send_file(bob.account_id, path, **kw)
+    return await arrived(bob, alice.account_id)
+
+
 async def fetch(client: Client, m: HistoryMessage) -> Path:
     return await client.download(m.attachments[0], peer=m.peer, client_id=m.client_id)
 
@@ -155,8 +161,7 @@ async def round_trip(server: ServerProcess, tmp_path: Path, size: int) -> str:
         digest.update(rest)
         f.write(rest)
     async with alice, bob:
-        await alice.send_file(bob.account_id, data)
-        m = await arrived(bob, alice.account_id)
+        m = await deliver(alice, bob, data)
         path = await fetch(bob, m)
     got = hashlib.sha256()
     with path.open("rb") as f:
@@ -175,8 +180,7 @@ async def test_a_tampered_blob_is_refused_and_nothing_is_saved(
     payload = tmp_path / "notes.txt"
     payload.write_bytes(os.urandom(200_000))
     async with alice, bob:
-        await alice.send_file(bob.account_id, payload)
-        m = await arrived(bob, alice.account_id)
+        m = await deliver(alice, bob, payload)
         blob = blob_path(server, m.attachments[0].id)
         data = bytearray(blob.read_bytes())
         data[150_000] ^= 0x01
@@ -254,8 +258,7 @@ async def test_an_interrupted_upload_resends_only_the_missing_part(
     payload = tmp_path / "song.bin"
     payload.write_bytes(os.urandom(5 * PART))
     async with alice, bob:
-        await alice.send_file(bob.account_id, payload)
-        m = await arrived(bob, alice.account_id)
+        m = await deliver(alice, bob, payload)
         assert (await fetch(bob, m)).read_bytes() == payload.read_bytes()
     parts = max(flaky.puts)
     assert parts == 6  # 5 parts of plaintext, and the padding, iv and MAC start a sixth
@@ -272,8 +275,7 @@ async def test_an_expired_blob_is_swept_and_the_download_says_so(tmp_path: Path)
         payload = tmp_path / "memo.txt"
         payload.write_text("gone soon\n" * 1000)
         async with alice, bob:
-            await alice.send_file(bob.account_id, payload)
-            m = await arrived(bob, alice.account_id)
+            m = await deliver(alice, bob, payload)
             blob = blob_path(srv, m.attachments[0].id)
             deadline = time.monotonic() + 20
             while blob.exists() and time.monotonic() < deadline:
@@ -296,8 +298,7 @@ async def test_the_server_holds_no_plaintext(server: ServerProcess, tmp_path: Pa
     payload = tmp_path / "canary.bin"
     payload.write_bytes(pattern * 20_000)
     async with alice, bob:
-        await alice.send_file(bob.account_id, payload, caption="canary")
-        m = await arrived(bob, alice.account_id)
+        m = await deliver(alice, bob, payload, caption="canary")
         assert (await fetch(bob, m)).read_bytes() == payload.read_bytes()
     files = [p for p in server.data_dir.rglob("*") if p.is_file()]
     assert any(p in files for p in media_files(server))
@@ -314,8 +315,7 @@ async def test_forward_reuses_the_pointer(server: ServerProcess, tmp_path: Path)
     payload = tmp_path / "doc.pdf"
     payload.write_bytes(os.urandom(100_000))
     async with alice, bob, carol:
-        await alice.send_file(bob.account_id, payload)
-        m = await arrived(bob, alice.account_id)
+        m = await deliver(alice, bob, payload)
         stored = media_files(server)
         await bob.forward(alice.account_id, m.client_id, [carol.account_id])
         f = await arrived(carol, bob.account_id)

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,30 +16,8 @@ from porch.client.errors import AttachmentRejected, ServerError
 from tests.integration.conftest import register
 from tests.integration.seaweed import Seaweed, seaweed  # noqa: F401 (fixture)
 from tests.integration.server import ServerProcess
-from tests.integration.test_media_e2e import arrived, fetch, round_trip
-
-PART = 5 << 20  # S3's minimum part size
-
-
-def start(tmp_path: Path, store: Seaweed, bucket: str, **env: str) -> ServerProcess:
-    srv = ServerProcess(
-        tmp_path / "server-data",
-        env={**store.env(bucket), "PORCH_MEDIA_PART_BYTES": str(PART), **env},
-    )
-    srv.start()
-    return srv
-
-
-@pytest.fixture
-def bucket() -> str:
-    return f"porch-{secrets.token_hex(4)}"
-
-
-@pytest.fixture
-def server(tmp_path: Path, seaweed: Seaweed, bucket: str) -> Iterator[ServerProcess]:
-    srv = start(tmp_path, seaweed, bucket)
-    yield srv
-    srv.stop()
+from tests.integration.test_media_e2e import deliver, fetch, round_trip
+from tests.integration.test_media_s3 import bucket, server, start  # noqa: F401 (fixtures)
 
 
 @pytest.mark.slow
@@ -60,8 +36,7 @@ async def test_an_overwritten_object_is_refused(
     payload = tmp_path / "report.pdf"
     payload.write_bytes(os.urandom(300_000))
     async with alice, bob:
-        await alice.send_file(bob.account_id, payload)
-        m = await arrived(bob, alice.account_id)
+        m = await deliver(alice, bob, payload)
         key = m.attachments[0].id
         s3 = seaweed.client()
         blob = bytearray(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
@@ -89,8 +64,7 @@ async def test_the_bucket_holds_no_plaintext_and_an_expired_object_goes(
         payload = tmp_path / "canary.bin"
         payload.write_bytes(pattern * 10_000)
         async with alice, bob:
-            await alice.send_file(bob.account_id, payload)
-            m = await arrived(bob, alice.account_id)
+            m = await deliver(alice, bob, payload)
             s3 = seaweed.client()
             for key in seaweed.objects(bucket):
                 assert pattern[:16] not in s3.get_object(Bucket=bucket, Key=key)["Body"].read()

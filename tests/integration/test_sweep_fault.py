@@ -18,13 +18,16 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from porch.server.app import create_app, make_store
-from porch.server.settings import Settings
 from porch.server.store.base import Store, SweepResult
 from tests.integration.conftest import register
-from tests.integration.server import ServerProcess, free_port
+from tests.integration.server import (
+    ServerProcess,
+    free_port,
+    in_process_settings,
+    serving_in_process,
+)
 from tests.integration.test_messaging import collect_messages
 
 
@@ -61,32 +64,12 @@ class SweepFailsOnce:
 async def served(
     tmp_path: Path, server_env: dict[str, str]
 ) -> AsyncIterator[tuple[ServerProcess, SweepFailsOnce]]:
-    # Not a process: ServerProcess only names the port and reads the console SMS outbox.
     srv = ServerProcess(tmp_path / "server-data", port=free_port())
-    settings = Settings(
-        data_dir=srv.data_dir,
-        database_url=server_env.get("PORCH_DATABASE_URL"),
-        redis_url=server_env.get("PORCH_REDIS_URL"),
-        sweep_interval_seconds=0.2,
-        code_interval_seconds=0,
-        limit_code_per_address="100000/1",
-        limit_register_per_address="100000/1",
-    )
+    settings = in_process_settings(srv, server_env, sweep_interval_seconds=0.2)
     store = SweepFailsOnce(make_store(settings))
     app = create_app(settings, store=store)  # type: ignore[arg-type]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=srv.port, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(20):
-            while not server.started:
-                assert not task.done(), "the server did not start"
-                await asyncio.sleep(0.05)
+    async with serving_in_process(app, srv.port):
         yield srv, store
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 20)
 
 
 async def test_a_failed_sweep_is_retried_and_the_server_stays_ready(

@@ -99,11 +99,12 @@ def add_parsers(sub: Sub) -> None:
     media.add_recv_options(p)
     p.set_defaults(func=_sync(recv))
 
-    from porch.cli import account, devices, groups, outbox, verify  # main.py needs no change
+    from porch.cli import account, devices, groups, outbox, rich, verify  # main.py: no change
 
     account.add_parsers(sub, _common, _sync)
     devices.add_parsers(sub, _common, _sync)
     media.add_parsers(sub, _common, _sync)
+    rich.add_parsers(sub, _common, _sync)
     groups.add_parser(sub, _common, _sync)
     outbox.add_parser(sub, _common, _sync)
     verify.add_parser(sub, _common, _sync)

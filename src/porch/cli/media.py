@@ -40,8 +40,10 @@ def add_send_options(p: argparse.ArgumentParser) -> None:
 def add_parsers(sub: Any, common: Common, sync: Sync) -> None:
     p = sub.add_parser("download", help="save the attachments of a received message")
     common(p)
-    p.add_argument("peer", help="+NUMBER, @USERNAME, an account id, or g:GROUP")
-    p.add_argument("msg", help="the message: its id, `last`, or -N (the Nth newest)")
+    from porch.cli.rich import MSG_HELP, PEER_HELP
+
+    p.add_argument("peer", metavar="PEER", help=PEER_HELP)
+    p.add_argument("msg", metavar="MSG", help=MSG_HELP)
     p.add_argument("--dest", type=Path, help="directory to save into (default: the downloads)")
     p.set_defaults(func=sync(download))
 
@@ -137,7 +139,7 @@ async def save_attachments(
                 record["path"] = str(path)
             except ClientError as exc:
                 record |= {"error": exc.code, "message": str(exc)}
-        record["text"] = _describe(record, human_size(att.size), peer, client_id)
+        record["line"] = _describe(record, human_size(att.size), peer, client_id)
         records.append(record)
     return records
 
@@ -153,49 +155,23 @@ def _describe(record: dict[str, Any], size: str, peer: str, client_id: str) -> s
 
 def print_attachments(records: list[dict[str, Any]]) -> None:
     for record in records:
-        print(record["text"], flush=True)
+        print(record["line"], flush=True)
 
 
 async def download(args: argparse.Namespace) -> int:
+    from porch.cli import rich
     from porch.client import Client
 
     async with Client(args.profile, server=args.server) as client:
-        peer = await _peer(client, args.peer)
-        message = _find(client, peer, args.msg)
+        # PEER and MSG name a conversation and a message as every message command does.
+        peer = await rich._peer(client, args.peer)
+        message = rich.pick(rich._shown(client, peer), args.msg)
         if not message.attachments:
             raise CommandError(
                 f"message {printable(message.client_id)} has no attachments; "
-                "name another one (`porch chat` shows them)",
+                "name another one (`porch history PEER` shows them)",
                 Exit.FAILED,
             )
         records = await save_attachments(client, message, fetch=True, dest=args.dest)
     print_attachments(records)
     return Exit.FAILED if any("error" in r for r in records) else Exit.OK
-
-
-async def _peer(client: Client, peer: str) -> str:
-    if peer.startswith("g:"):
-        return "g:" + client.groups.find(peer[2:])
-    return await client.resolve(peer)
-
-
-def _find(client: Client, peer: str, msg: str) -> HistoryMessage:
-    """The message named by an id, `last` or -N among the conversation's newest."""
-    history = [m for m in client.history(peer, limit=500) if m.attachments]
-    if msg == "last" or (msg.startswith("-") and msg[1:].isdigit()):
-        n = 1 if msg == "last" else int(msg[1:])
-        if not 1 <= n <= len(history):
-            raise CommandError(
-                f"the conversation has {len(history)} messages with attachments here; "
-                f"{msg} names none of them",
-                Exit.USAGE,
-            )
-        return history[-n]
-    for m in history:
-        if m.client_id == msg:
-            return m
-    raise CommandError(
-        f"no message {printable(msg)} with attachments in this conversation; "
-        "`porch chat` shows the messages and their ids",
-        Exit.USAGE,
-    )

@@ -33,10 +33,8 @@ from porch.client.core.context import now_ms
 from porch.client.directory import Directory
 from porch.client.errors import (
     ClientError,
-    MessageTooLong,
     NotRegistered,
     Timeout,
-    UsageError,
 )
 from porch.client.events import Event, Message
 from porch.client.group_api import GroupApi
@@ -46,14 +44,14 @@ from porch.client.ownership import ProfileLock
 from porch.client.profile import ProfileConfig
 from porch.client.profile import open_store as _open_store
 from porch.client.registration import normalize_phone
+from porch.client.rich import RichMixin
 from porch.client.runner import ENDING_CODES, Runner
 from porch.client.shared import OutboxEntry, ReceivedMessage
 from porch.client.store import Conversation, HistoryMessage
 from porch.client.transport import NetworkTransport, Transport
 from porch.client.trust import TrustMixin
 from porch.client.waiters import SendResult, Waiters
-from porch.crypto.content import MAX_TEXT_BYTES, Receipt, Text, encode_content
-from porch.crypto.errors import CryptoError
+from porch.crypto.content import Receipt, encode_content
 from porch.crypto.megolm import RotationPolicy
 from porch.crypto.olm import OlmMachine
 
@@ -68,7 +66,7 @@ RELAY_WAIT_POLL = 0.05
 __all__ = ["Client", "SendResult", "normalize_phone"]
 
 
-class Client(TrustMixin, MediaMixin):
+class Client(TrustMixin, RichMixin, MediaMixin):
     def __init__(
         self,
         profile_dir: Path,
@@ -201,6 +199,7 @@ class Client(TrustMixin, MediaMixin):
             self._tg = await stack.enter_async_context(asyncio.TaskGroup())
             self._tasks = []
             self._relay_row = self._store.last_message_row()
+            self._spawn(self._expiry_loop())  # disappearing messages (client/rich.py)
             if self._lock.try_acquire():
                 self._become_owner()
             else:
@@ -363,29 +362,11 @@ class Client(TrustMixin, MediaMixin):
     async def send_text(
         self, to: str, text: str, *, wait: bool = True, timeout: float | None = 30.0
     ) -> SendResult:
-        """Queue a text message durably; with wait, return once the server acknowledged it."""
+        """Queue a text message durably; with wait, return once the server acknowledged it.
+        With the conversation's disappearing timer on, the text carries it (client/rich.py)."""
         recipient = await self.resolve(to)
-        client_id = secrets.token_urlsafe(12)
-        now = now_ms()
-        size = len(text.encode("utf-8", "surrogatepass"))
-        if size > MAX_TEXT_BYTES:
-            raise MessageTooLong(
-                f"the message is {size:,} bytes; the limit is {MAX_TEXT_BYTES:,} bytes "
-                "(64 KiB): shorten it or split it into several"
-            )
-        try:
-            content = encode_content(Text(client_id, text, now))
-        except CryptoError as exc:  # invalid Unicode, say
-            raise UsageError(f"cannot send that text: {exc.message}") from None
-        with self._store.transaction() as db:
-            self._store.enqueue(client_id, recipient, content, False, now)
-            self._store.add_message(
-                recipient, client_id, True, self.device_id, now, text, "pending", db
-            )
-        self._runner.wake_outbox()
-        if not wait:
-            return SendResult(client_id, 0)
-        return await self.wait_sent(client_id, timeout)
+        content = self.new_text(recipient, text)
+        return await self.send_content(recipient, content, wait=wait, timeout=timeout)
 
     async def wait_sent(self, client_id: str, timeout: float | None = 30.0) -> SendResult:
         """Wait until the server acknowledged a queued message (raises SendFailed if refused,

@@ -49,6 +49,7 @@ class ClientCode(StrEnum):
     MEDIA_UNREADABLE = "media_unreadable"  # a file to attach is missing, unreadable, a directory
     MEDIA_WORKDIR = "media_workdir"  # the prepared copy of a file to attach cannot be written
     ATTACHMENT_TAMPERED = "attachment_tampered"  # digest or MAC wrong: nothing was saved
+    ATTACHMENT_INVALID = "attachment_invalid"  # a pointer no blob can match (size out of range)
     DISK_FULL = "disk_full"
 
 

@@ -24,13 +24,12 @@ import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Final
+from typing import Any, Final
 
 from porch.client.core.group_sync import local_group
 from porch.client.core.groups import GroupCrypto
 from porch.client.errors import (
     ClientError,
-    MessageTooLong,
     ServerError,
     ServerUnreachable,
     Timeout,
@@ -39,9 +38,9 @@ from porch.client.errors import (
 from porch.client.group_api import Group, GroupApi, Role
 from porch.client.group_links import GroupLink, format_group_link, parse_group_link
 from porch.client.group_store import LocalGroup
+from porch.client.outgoing import queue_outgoing, with_timer
 from porch.client.store import LocalStore
 from porch.crypto.content import (
-    MAX_TEXT_BYTES,
     Encodable,
     GroupAction,
     GroupStateKey,
@@ -378,31 +377,34 @@ class Groups:
 
     def send_text(self, group: str, text: str) -> str:
         """Queue a text for the group (delivered by the outbox to every member device);
-        returns its client id, for Client.wait_sent."""
+        returns its client id, for Client.wait_sent. With the group's disappearing timer on
+        (its sealed state), the text carries it (issue 8)."""
+        gid, content = self.find(group), self.text(group, text)
+        queue_outgoing(
+            self._store(),
+            group_peer(gid),
+            content,
+            device_id=self._device_id,
+            me=self._me,
+            now=content.ts,
+        )
+        self._wake()
+        return content.id
+
+    def text(self, group: str, body: str, **extras: Any) -> Text:
+        """A new text for the group (``extras``: Text's issue 8 fields), after checking this
+        account is a member; the group's timer applied."""
         gid = self.find(group)
-        store = self._store()
-        local = store.get_group(gid)
+        local = self._store().get_group(gid)
         if local is None or not any(m.account_id == self._me for m in local.members):
             raise UsageError(f"you are not a member of {self._label(gid)}")
-        size = len(text.encode("utf-8", "surrogatepass"))
-        if size > MAX_TEXT_BYTES:
-            raise MessageTooLong(
-                f"the message is {size:,} bytes; the limit is {MAX_TEXT_BYTES:,} bytes "
-                "(64 KiB): shorten it or split it into several"
-            )
-        client_id, now = secrets.token_urlsafe(12), self._clock()
-        try:
-            content = encode_content(Text(client_id, text, now, group=gid))
-        except CryptoError as exc:
-            raise UsageError(f"cannot send that text: {exc.message}") from None
-        peer = group_peer(gid)
-        with store.transaction() as db:
-            store.enqueue(client_id, peer, content, False, now)
-            store.add_message(
-                peer, client_id, True, self._device_id, now, text, "pending", db, author=self._me
-            )
-        self._wake()
-        return client_id
+        text = Text(secrets.token_urlsafe(12), body, self._clock(), group=gid, **extras)
+        return with_timer(text, local.state.timer_seconds if local.state else 0)
+
+    async def set_timer(self, group: str, seconds: int) -> GroupInfo:
+        """The group's disappearing-message timer (0: off), in its sealed state (issue 8)."""
+        gid = self.find(group)
+        return await self._change_state(gid, lambda s: replace(s, timer_seconds=seconds), "state")
 
     # Helpers ---------------------------------------------------------------------------------
 

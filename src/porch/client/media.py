@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import secrets
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -19,16 +18,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from porch.client.core.context import now_ms
-from porch.client.errors import ClientCode, ClientError, MessageTooLong, ProfileError
+from porch.client.errors import ClientCode, ClientError, ProfileError, UsageError
 from porch.client.groups import GROUP_PEER_PREFIX
 from porch.client.media_api import MediaApi
 from porch.client.media_blob import BlobSource
 from porch.client.media_download import fetch
-from porch.client.media_http import signed_url_client
+from porch.client.media_http import human_size, signed_url_client
 from porch.client.media_store import downloaded, record_download
 from porch.client.media_upload import upload
-from porch.crypto.attachment import new_key
-from porch.crypto.content import MAX_TEXT_BYTES, Text
+from porch.client.outgoing import check_length
+from porch.crypto.attachment import MAX_ATTACHMENT_SIZE, new_key
 
 if TYPE_CHECKING:
     from porch.client.api import HttpApi
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
     from porch.client.store import LocalStore
     from porch.client.transport import Transport
     from porch.client.waiters import SendResult
-    from porch.crypto.content import Attachment, Encodable
+    from porch.crypto.content import Attachment, Encodable, Quote, Text
 
 Progress = Callable[[int, int], None]
 
@@ -53,11 +52,27 @@ class MediaMixin:
 
         @property
         def account_id(self) -> str: ...
-        async def resolve(self, to: str) -> str: ...
+        @property
+        def device_id(self) -> int: ...
+        async def conversation(self, peer: str) -> str: ...
+        def new_text(
+            self,
+            peer: str,
+            body: str,
+            *,
+            attachments: tuple[Attachment, ...] = (),
+            reply: Quote | None = None,
+            forwarded: bool = False,
+        ) -> Text: ...
         async def send_content(
-            self, peer: str, content: Encodable, *, ttl: int | None = None
+            self,
+            peer: str,
+            content: Encodable,
+            *,
+            ttl: int | None = None,
+            wait: bool = True,
+            timeout: float | None = 30.0,
         ) -> SendResult: ...
-        async def wait_sent(self, client_id: str, timeout: float | None = 30.0) -> SendResult: ...
 
     @property
     def downloads_dir(self) -> Path:
@@ -79,19 +94,20 @@ class MediaMixin:
         (+NUMBER, @USERNAME, an account id or "g:<group id>"). Nothing is sent unless the
         upload completed; with wait, returns once the server acknowledged the message."""
         caption = caption or ""
-        size = len(caption.encode("utf-8", "surrogatepass"))
-        if size > MAX_TEXT_BYTES:  # before the upload, not after it
-            raise MessageTooLong(
-                f"the caption is {size:,} bytes; the limit is {MAX_TEXT_BYTES:,} bytes: shorten it"
-            )
+        check_length(caption)  # before the upload, not after it
         # Here, not at the top: Pillow is slow to import, and most commands never need it.
         from porch.client.media_prep import prepare
         from porch.crypto.content import Attachment
 
-        peer = await self._media_peer(to)
+        peer = await self.conversation(to)
         with tempfile.TemporaryDirectory(prefix=".send-", dir=self.profile_dir) as work:
             # Pillow and the file reads are CPU and disk work: off the event loop.
             prepared = await asyncio.to_thread(prepare, Path(path), Path(work), voice=voice)
+            if prepared.size > MAX_ATTACHMENT_SIZE:  # the wire bound (spec §1)
+                raise UsageError(
+                    f"{prepared.name} is {human_size(prepared.size)}; no attachment can be "
+                    f"larger than {human_size(MAX_ATTACHMENT_SIZE)}"
+                )
             key = new_key()
             source = BlobSource(prepared.path, prepared.size, key)
             try:
@@ -101,7 +117,7 @@ class MediaMixin:
                         http,
                         source,
                         recipients=self._recipient_devices(peer),
-                        progress=progress,
+                        progress=_in_file_bytes(progress, prepared.size),
                     )
             finally:
                 source.close()
@@ -119,14 +135,8 @@ class MediaMixin:
             blurhash=prepared.blurhash,
             voice=prepared.voice,
         )
-        group = peer[len(GROUP_PEER_PREFIX) :] if peer.startswith(GROUP_PEER_PREFIX) else None
-        text = Text(
-            secrets.token_urlsafe(12), caption, now_ms(), group=group, attachments=(pointer,)
-        )
-        result = await self.send_content(peer, text)
-        if wait and not result.ts:
-            return await self.wait_sent(result.id, timeout)
-        return result
+        text = self.new_text(peer, caption, attachments=(pointer,))
+        return await self.send_content(peer, text, wait=wait, timeout=timeout)
 
     async def download(
         self,
@@ -147,21 +157,22 @@ class MediaMixin:
         try:
             dest.mkdir(parents=True, exist_ok=True)
             async with signed_url_client(self._transport.http_transport()) as http:
-                path = await fetch(MediaApi(self.api), http, attachment, dest, progress=progress)
+                path = await fetch(
+                    MediaApi(self.api),
+                    http,
+                    attachment,
+                    dest,
+                    progress=_in_file_bytes(progress, attachment.size),
+                )
         except OSError as exc:
             raise _disk_error(exc, dest) from None
         record_download(self._store, attachment.id, path, peer, client_id, now_ms())
         return path
 
-    async def _media_peer(self, to: str) -> str:
-        if to.startswith(GROUP_PEER_PREFIX):
-            return GROUP_PEER_PREFIX + self.groups.find(to[len(GROUP_PEER_PREFIX) :])
-        return await self.resolve(to)
-
     def _recipient_devices(self, peer: str) -> int | None:
         """How many devices will download it (the server may delete the blob once they all
         did, spec §6): the devices this profile knows of, or None if it knows of none."""
-        mine = len(self._store.peer_devices(self.account_id))
+        mine = sum(d.device_id != self.device_id for d in self._store.peer_devices(self.account_id))
         if peer.startswith(GROUP_PEER_PREFIX):
             group = self._store.get_group(peer[len(GROUP_PEER_PREFIX) :])
             others = [] if group is None else [m.account_id for m in group.members]
@@ -172,6 +183,19 @@ class MediaMixin:
         if not counts or 0 in counts:
             return None
         return sum(counts) + mine
+
+
+def _in_file_bytes(progress: Progress | None, size: int) -> Progress | None:
+    """The engine counts blob bytes (a little more: iv, padding, MAC); callers see the
+    file's own size, so a bar ends at the number the file manager shows."""
+    if progress is None:
+        return None
+    report = progress
+
+    def scaled(done: int, total: int) -> None:
+        report(done * size // total if total else size, size)
+
+    return scaled
 
 
 def _disk_error(exc: OSError, dest: Path) -> ClientError:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -22,23 +21,19 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from porch.client.errors import AttachmentRejected, ServerError, ServerUnreachable
+from porch.client.errors import AttachmentRejected, ClientCode, ServerError
 from porch.client.media_api import MediaApi
-from porch.client.media_http import failure_of, resolve_url
+from porch.client.media_http import Attempts, Sleep, failure_of, resolve_url
 from porch.client.media_names import reserve_name
 from porch.crypto.attachment import AttachmentDecryptor, AttachmentVerifier, blob_size
-from porch.crypto.errors import AttachmentTampered
+from porch.crypto.errors import AttachmentTampered, CryptoError
 
 if TYPE_CHECKING:
     from porch.crypto.content import Attachment
 
-log = logging.getLogger("porch.client.media")
-
 Progress = Callable[[int, int], None]
 
 CHUNK_BYTES = 1 << 20
-MAX_ATTEMPTS = 6
-BACKOFF_SECONDS = (0.2, 0.5, 1.0, 2.0, 4.0)
 
 PARTIAL_DIR = ".partial"
 
@@ -65,12 +60,19 @@ async def fetch(
     dest_dir: Path,
     *,
     progress: Progress | None = None,
-    sleep: Callable[[float], object] = asyncio.sleep,
+    sleep: Sleep = asyncio.sleep,
 ) -> Path:
     """Download, verify and decrypt ``pointer`` into dest_dir; returns the new file's path."""
+    try:
+        total = blob_size(pointer.size)
+    except CryptoError:  # a size past the wire bound (spec §1): no blob can match it
+        raise AttachmentRejected(
+            f"the attachment claims {pointer.size:,} bytes, more than any attachment can hold; "
+            "it cannot be downloaded",
+            code=ClientCode.ATTACHMENT_INVALID,
+        ) from None
     partial = dest_dir / PARTIAL_DIR / pointer.id
     partial.parent.mkdir(parents=True, exist_ok=True)
-    total = blob_size(pointer.size)
     await _fetch_blob(media, http, pointer.id, partial, total, progress, sleep)
     try:
         await asyncio.to_thread(_verify, partial, pointer)
@@ -91,9 +93,11 @@ async def _fetch_blob(
     partial: Path,
     total: int,
     progress: Progress | None,
-    sleep: Callable[[float], object],
+    sleep: Sleep,
 ) -> None:
-    attempt = 0
+    attempts = Attempts(
+        "download", "the part received is kept; run the download again to resume", sleep
+    )
     url: httpx.URL | None = None
     while True:
         have = partial.stat().st_size if partial.exists() else 0
@@ -114,19 +118,10 @@ async def _fetch_blob(
                     raise _tampered()
                 url = resolve_url(media.base_url, info.url)
             if await _stream(http, url, partial, have, total, progress):
-                url = None  # expired: ask for a fresh URL, no attempt used
-                continue
+                url = None  # expired (or refused): the next attempt asks for a fresh URL
+                raise _Dropped("the download URL was refused")
         except _Dropped as why:
-            attempt += 1
-            if attempt >= MAX_ATTEMPTS:
-                raise ServerUnreachable(
-                    f"the download failed {attempt} times ({why}); the part received is kept, "
-                    "run the download again to resume"
-                ) from None
-            log.info("download interrupted (%s): resuming, attempt %d", why, attempt + 1)
-            result = sleep(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS)) - 1])
-            if asyncio.iscoroutine(result):
-                await result
+            await attempts.failed(str(why))
 
 
 class _Dropped(Exception):
@@ -160,13 +155,23 @@ async def _stream(
             with partial.open("r+b" if have else "wb") as out:
                 out.seek(have)
                 out.truncate()
-                async for chunk in response.aiter_bytes():  # as they arrive: kept on a drop
-                    if have + len(chunk) > total:
-                        raise _tampered()  # longer than the pointer says: refuse, keep nothing
-                    await asyncio.to_thread(out.write, chunk)
-                    have += len(chunk)
-                    if progress is not None:
-                        progress(have, total)
+                # Network chunks are small: written a MiB at a time, off the event loop, and
+                # what arrived before a drop is written too (the resume starts after it).
+                buffer = bytearray()
+                try:
+                    async for chunk in response.aiter_bytes():
+                        if have + len(buffer) + len(chunk) > total:
+                            buffer.clear()
+                            raise _tampered()  # longer than the pointer says: keep nothing
+                        buffer += chunk
+                        if len(buffer) >= CHUNK_BYTES:
+                            have += await asyncio.to_thread(out.write, bytes(buffer))
+                            buffer.clear()
+                        if progress is not None:
+                            progress(have + len(buffer), total)
+                finally:
+                    if buffer:
+                        have += await asyncio.to_thread(out.write, bytes(buffer))
                 await asyncio.to_thread(os.fsync, out.fileno())
     except httpx.TransportError as exc:
         raise _Dropped(type(exc).__name__) from None

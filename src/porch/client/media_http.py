@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
+
 import httpx
 
-from porch.client.errors import ClientCode, ServerError
+from porch.client.errors import ClientCode, ServerError, ServerUnreachable
+
+log = logging.getLogger("porch.client.media")
+
+Sleep = Callable[[float], object]  # asyncio.sleep, or a stand-in in tests
+MAX_ATTEMPTS = 6  # per transfer, not per part: a link that keeps failing ends it
+BACKOFF_SECONDS = (0.2, 0.5, 1.0, 2.0, 4.0)
 
 # Signed URLs are fetched without the device's credentials (media_api.py); reads and writes
 # of one chunk may take long on a slow link, connecting may not.
@@ -19,6 +29,26 @@ def signed_url_client(transport: httpx.AsyncBaseTransport | None) -> httpx.Async
         headers={"user-agent": "porch-python"},
         follow_redirects=False,
     )
+
+
+class Attempts:
+    """A transfer's failed attempts: pause before the next one, or give up after
+    MAX_ATTEMPTS with one sentence (``give_up`` says what is left and what to do)."""
+
+    def __init__(self, what: str, give_up: str, sleep: Sleep = asyncio.sleep) -> None:
+        self._what, self._give_up, self._sleep = what, give_up, sleep
+        self.count = 0
+
+    async def failed(self, why: str) -> None:
+        self.count += 1
+        if self.count >= MAX_ATTEMPTS:
+            raise ServerUnreachable(
+                f"the {self._what} failed {self.count} times ({why}); {self._give_up}"
+            )
+        log.info("%s attempt %d failed (%s): trying again", self._what, self.count, why)
+        result = self._sleep(BACKOFF_SECONDS[min(self.count, len(BACKOFF_SECONDS)) - 1])
+        if asyncio.iscoroutine(result):
+            await result
 
 
 def resolve_url(base: httpx.URL, url: str) -> httpx.URL:

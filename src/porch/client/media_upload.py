@@ -11,7 +11,6 @@ first byte.
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import re
 from collections.abc import AsyncIterator, Callable
@@ -22,14 +21,9 @@ import httpx
 from porch.client.errors import ClientCode, ServerError, ServerUnreachable
 from porch.client.media_api import MediaApi, Slot
 from porch.client.media_blob import BlobSource
-from porch.client.media_http import failure_of, human_size, resolve_url
-
-log = logging.getLogger("porch.client.media")
+from porch.client.media_http import Attempts, Sleep, failure_of, human_size, resolve_url
 
 Progress = Callable[[int, int], None]
-
-MAX_ATTEMPTS = 6  # per upload, not per part: a server that keeps failing ends the upload
-BACKOFF_SECONDS = (0.2, 0.5, 1.0, 2.0, 4.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +36,6 @@ class Uploaded:
 
 class _Retry(Exception):
     """A part failed in a way another attempt may fix (network, 5xx, expired URL)."""
-
-    def __init__(self, why: str) -> None:
-        super().__init__(why)
 
 
 def too_large(exc: ServerError, size: int) -> ServerError:
@@ -61,7 +52,7 @@ async def upload(
     *,
     recipients: int | None = None,
     progress: Progress | None = None,
-    sleep: Callable[[float], object] = asyncio.sleep,
+    sleep: Sleep = asyncio.sleep,
 ) -> Uploaded:
     """Upload the blob of ``source``; returns the media id and the blob's digest."""
     try:
@@ -80,21 +71,16 @@ async def upload(
     etags: dict[int, str] = {}
     held: set[int] = set()  # parts the server reported holding, with or without their ETag
     todo = slot.urls
-    attempt = 0
+    attempts = Attempts(
+        "upload", "nothing was sent; check the connection and send the file again", sleep
+    )
     while True:
         try:
             for n in sorted(set(todo) - set(etags)):
                 etags[n] = await _put_part(http, media, slot, n, todo[n], source, etags, progress)
             break
         except _Retry as why:
-            attempt += 1
-            if attempt >= MAX_ATTEMPTS:
-                raise ServerUnreachable(
-                    f"the upload failed {attempt} times ({why}); nothing was sent, "
-                    "check the connection and send the file again"
-                ) from None
-            log.info("upload part failed (%s): retrying, attempt %d", why, attempt + 1)
-            await _pause(sleep, attempt)
+            await attempts.failed(str(why))
         try:
             status = await media.upload_status(slot.id)
         except ServerUnreachable:
@@ -116,12 +102,6 @@ async def upload(
     digest = await asyncio.to_thread(source.digest)
     expires = await media.complete(slot.id, etags)
     return Uploaded(slot.id, digest, source.total, expires)
-
-
-async def _pause(sleep: Callable[[float], object], attempt: int) -> None:
-    result = sleep(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS)) - 1])
-    if asyncio.iscoroutine(result):
-        await result
 
 
 async def _put_part(

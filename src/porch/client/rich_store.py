@@ -177,6 +177,16 @@ class RichStore:
         reactions = self._reactions([found.row]).get(found.row, ())
         return StoredMessage(found.row, _with_reactions(found.message, reactions), found.extra)
 
+    def find_by_id(self, peer: str, client_id: str) -> StoredMessage | None:
+        """The newest message with ``client_id`` in ``peer``'s conversation, whoever wrote it
+        (client ids are random: a clash needs a sender that chose it)."""
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM messages WHERE peer = ? AND client_id = ?"
+            " ORDER BY id DESC LIMIT 1",
+            (peer, client_id),
+        ).fetchone()
+        return None if row is None else self._message(row)
+
     # Reactions -------------------------------------------------------------------------------
 
     def set_reaction(

@@ -48,6 +48,7 @@ class MediaServer:
         self.drop_put: tuple[int, int] | None = None  # (part, after bytes): fail once there
         self.drop_get_after: int | None = None  # fail one blob GET after this many bytes
         self.fail_status: list[int] = []  # statuses to answer the next PUTs with, once each
+        self.refuse_blob = 0  # answer this many blob GETs with 403 (an expired signed URL)
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -140,6 +141,9 @@ class MediaServer:
         blob = self.blobs.get(media_id)
         if blob is None:
             return _error(404, "media_not_found", "gone")
+        if self.refuse_blob:
+            self.refuse_blob -= 1
+            return _error(403, "media_url_invalid", "expired")
         header = request.headers.get("range")
         self.ranges.append(header)
         start = int(header.removeprefix("bytes=").rstrip("-")) if header else 0

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
 
 from porch.client.api import HttpApi
-from porch.client.errors import AttachmentRejected, ServerError
+from porch.client.errors import AttachmentRejected, ServerError, ServerUnreachable
 from porch.client.media_api import MediaApi
 from porch.client.media_download import PARTIAL_DIR, fetch
 from porch.crypto.attachment import encrypt_attachment
@@ -110,3 +111,24 @@ async def test_a_partial_left_by_a_crash_is_resumed(tmp_path: Path) -> None:
     path = await _fetch(server, pointer, tmp_path)
     assert path.read_bytes() == data
     assert server.ranges == ["bytes=40000-"]
+
+
+async def test_an_expired_url_is_asked_again_and_a_server_that_keeps_refusing_ends_it(
+    tmp_path: Path,
+) -> None:
+    server, data = MediaServer(), os.urandom(1000)
+    pointer = _stored(server, data)
+    server.refuse_blob = 1  # the first signed URL answers 403 (expired): a fresh one works
+    assert (await _fetch(server, pointer, tmp_path)).read_bytes() == data
+    pointer = _stored(server, data)
+    server.refuse_blob = 100
+    with pytest.raises(ServerUnreachable, match="failed 6 times"):
+        await _fetch(server, pointer, tmp_path)
+
+
+async def test_a_size_past_the_wire_bound_is_refused_before_any_request(tmp_path: Path) -> None:
+    server = MediaServer()
+    pointer = replace(_stored(server, b"x"), size=2**41)
+    with pytest.raises(AttachmentRejected) as err:
+        await _fetch(server, pointer, tmp_path)
+    assert err.value.code == "attachment_invalid" and server.ranges == []

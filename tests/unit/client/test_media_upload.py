@@ -13,7 +13,8 @@ from porch.client.api import HttpApi
 from porch.client.errors import ServerError, ServerUnreachable
 from porch.client.media_api import MediaApi
 from porch.client.media_blob import BlobSource
-from porch.client.media_upload import MAX_ATTEMPTS, upload
+from porch.client.media_http import MAX_ATTEMPTS
+from porch.client.media_upload import upload
 from porch.crypto.attachment import blob_size, decrypt_attachment, new_key
 from tests.unit.client.media_server import BASE, MediaServer
 

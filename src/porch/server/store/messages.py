@@ -65,18 +65,8 @@ class SqlMessageStore(SqlDomain):
         expires: int,
         envelope_expires: int | None = None,
     ) -> StoredMessage:
-        return await self._write(
-            lambda: store_one(
-                sender_account,
-                sender_device,
-                client_id,
-                destinations,
-                shared,
-                now,
-                expires,
-                envelope_expires,
-            )
-        )
+        send = (sender_account, sender_device, client_id, destinations, shared, now, expires)
+        return await self._write(lambda: store_one(*send, envelope_expires))
 
     async def delete_envelopes(self, account_id: str, device_id: int, ids: Sequence[int]) -> int:
         def op() -> Op[int]:
@@ -126,6 +116,11 @@ class SqlMessageStore(SqlDomain):
         return await self._write(op)
 
 
+def deadline_of(expires: int, envelope_expires: int | None) -> int | None:
+    """A ttl send's envelope expiry, never past the retention's `expires`; None without one."""
+    return None if envelope_expires is None else min(expires, envelope_expires)
+
+
 def store_one(
     sender_account: str,
     sender_device: int,
@@ -140,7 +135,7 @@ def store_one(
         # A resend: acknowledged with the first copy's timestamp, stored nowhere.
         ts = yield value(SENT_TS, sender_account, sender_device, client_id)
         return StoredMessage(int(ts), (), True)
-    deadline = None if envelope_expires is None else min(expires, envelope_expires)
+    deadline = deadline_of(expires, envelope_expires)
     until = expires if deadline is None else deadline
     payload_id = None
     if shared is not None:

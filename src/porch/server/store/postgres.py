@@ -29,7 +29,7 @@ from porch.server.store.devices import SqlDeviceStore
 from porch.server.store.groups import SqlGroupStore
 from porch.server.store.keys import SqlKeyStore
 from porch.server.store.media import SqlMediaStore
-from porch.server.store.messages import SqlMessageStore
+from porch.server.store.messages import SqlMessageStore, deadline_of
 from porch.server.store.migrations import MIGRATIONS, POSTGRES_TYPES, render
 from porch.server.store.pg_writer import AckRequest, BatchWriter, Request, SendRequest
 from porch.server.store.registration import SqlRegistrationStore
@@ -133,7 +133,6 @@ class PostgresStore(
         envelope_expires: int | None = None,
     ) -> StoredMessage:
         fut: asyncio.Future[StoredMessage] = asyncio.get_running_loop().create_future()
-        deadline = None if envelope_expires is None else min(expires, envelope_expires)
         self._submit(
             SendRequest(
                 sender_account,
@@ -143,7 +142,7 @@ class PostgresStore(
                 shared,
                 now,
                 expires,
-                deadline,
+                deadline_of(expires, envelope_expires),
                 fut,
             )
         )

@@ -16,7 +16,7 @@ from porch.protocol.codec import dumps
 from .conftest import Peer, PeerFactory, accounts_of, events
 from .test_group_send import GID, directory_of, put_group
 
-NOW = 1_700_000_000_000  # when Peer.queue_text and queue_group_text enqueue
+NOW = 1_700_000_000_000  # when Peer.queue_text enqueues
 
 
 def _at(peer: Peer, ms: int) -> None:
