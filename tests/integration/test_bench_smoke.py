@@ -165,6 +165,8 @@ def test_media(tmp_path: Path) -> None:
         assert run[f"{phase}_s"] > 0 and run[f"{phase}_mb_s"] > 0, phase
         assert r[f"{phase}_mb_s"] == run[f"{phase}_mb_s"]  # the median of one run
     assert run["upload_vs_copy"] > 0 and run["download_vs_copy"] > 0
+    for phase in ("upload", "download"):  # the transfer is one part of each phase
+        assert 0 < run[f"{phase}_transfer_s"] <= run[f"{phase}_s"], phase
     for phase in ("upload", "download"):
         server, load = run["server"][phase], run["load"][phase]
         assert server["peak_rss_mb"] > 10 and server["cpu_s"] >= 0 and server["wall_s"] > 0

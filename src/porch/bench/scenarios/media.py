@@ -17,6 +17,9 @@ Each of ``--runs`` runs has three timed phases, one after the other:
    (fetch, digest and MAC check, decryption into the profile's downloads). The driver then
    compares the SHA-256 of the result with the original's; a mismatch fails the run.
 
+``upload_transfer_s`` / ``download_transfer_s``: when the SDK's progress callback first
+reported every byte moved (all parts sent; the blob fetched), which splits each phase into
+the transfer and what follows it (completion and the message; verification and decryption).
 MB/s are MiB of the plaintext file per second in every phase. The server's figures
 (:class:`~porch.bench.stats.ProcessSampler`: CPU seconds and peak RSS) cover each of phases 2
 and 3; each load process reports its own CPU seconds over its timed call and its peak RSS
@@ -57,7 +60,7 @@ NOT_STREAMING = 0.25
 NOT_STREAMING_FLOOR_MB = 64.0
 MEDIANS = (  # per-run figures whose median is a top-level figure
     *("copy_mb_s", "upload_mb_s", "download_mb_s", "upload_vs_copy", "download_vs_copy"),
-    *("copy_s", "upload_s", "download_s", "arrive_s"),
+    *("copy_s", "upload_s", "download_s", "arrive_s", "upload_transfer_s", "download_transfer_s"),
 )
 CLIENT_BASE_MB = 256.0  # an SDK process's RSS without any file (Python, vodozemac, Pillow)
 CPU_BOUND = 0.9  # a load process busier than this share of its phase set the pace
@@ -267,9 +270,11 @@ class Media(Scenario):
             "copy_mb_s": copy,
             "upload_s": up.wall_s,
             "upload_mb_s": upload,
+            "upload_transfer_s": up.transfer_s,
             "arrive_s": arrive.wall_s,
             "download_s": down.wall_s,
             "download_mb_s": download,
+            "download_transfer_s": down.transfer_s,
             "upload_vs_copy": _ratio(upload, copy),
             "download_vs_copy": _ratio(download, copy),
             "digest_ok": digest_ok,

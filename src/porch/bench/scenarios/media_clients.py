@@ -54,6 +54,7 @@ class Phase:
 
     wall_s: float = 0.0
     cpu_s: float = 0.0
+    transfer_s: float = 0.0  # until the SDK's progress first reported every byte moved
     error: str = ""
 
 
@@ -78,6 +79,21 @@ def _failure(exc: BaseException) -> str:
     code = getattr(exc, "code", None)
     name = type(exc).__name__ + (f"({code})" if code else "")
     return f"{name}: {exc}"[:300]
+
+
+class _Progress:
+    """The SDK's progress callback: shown by the driver, and the moment the last byte moved
+    (upload: every part sent, before completion and the message; download: the blob fetched,
+    before verification and decryption) noted in ``phase.transfer_s``."""
+
+    def __init__(self, channel: Channel, label: str, phase: Phase) -> None:
+        self.channel, self.label, self.phase = channel, label, phase
+        self.t0 = time.perf_counter()
+
+    def __call__(self, done: int, total: int) -> None:
+        self.channel.progress(self.label, done, total)
+        if done >= total and not self.phase.transfer_s:
+            self.phase.transfer_s = round(time.perf_counter() - self.t0, 3)
 
 
 class _Timed:
@@ -112,7 +128,7 @@ class _Sender:
                 self.client.send_file(
                     self.spec.peer,
                     Path(self.spec.source),
-                    progress=lambda done, total: self.channel.progress("upload", done, total),
+                    progress=_Progress(self.channel, "upload", phase),
                     timeout=self.spec.timeout,
                 ),
                 self.spec.timeout,
@@ -165,7 +181,7 @@ class _Receiver:
                     self.attachment,
                     peer=self.spec.peer,
                     client_id=self.client_id,
-                    progress=lambda done, total: self.channel.progress("download", done, total),
+                    progress=_Progress(self.channel, "download", phase),
                 ),
                 self.spec.timeout,
             )
