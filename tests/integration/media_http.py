@@ -10,38 +10,23 @@ import httpx
 
 from porch.client import Client
 from tests.integration.server import ServerProcess
+from tests.integration.test_groups_api import Api
 
 
-class MediaHttp:
+class MediaHttp(Api):
+    """Api (status-checking calls with the account's credentials) plus the media steps."""
+
     def __init__(self, server: ServerProcess, client: Client) -> None:
+        super().__init__(server, client)
         self.base = httpx.URL(server.url)
-        self.api = httpx.AsyncClient(
-            base_url=server.url, auth=client.credentials.basic(), timeout=60
-        )
         self.plain = httpx.AsyncClient(timeout=120)
 
     async def aclose(self) -> None:
-        await self.api.aclose()
+        await self.http.aclose()
         await self.plain.aclose()
 
     def url(self, url: str) -> httpx.URL:
         return self.base.join(url)  # Porch's own URLs are paths; S3's are absolute
-
-    async def call(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
-        r = await self.api.request(method, path, **kw)
-        return r.status_code, (r.json() if r.content else None)
-
-    async def ok(self, method: str, path: str, status: int = 200, **kw: Any) -> Any:
-        got, body = await self.call(method, path, **kw)
-        assert got == status, body
-        return body
-
-    async def refused(self, method: str, path: str, status: int, code: str, **kw: Any) -> Any:
-        got, body = await self.call(method, path, **kw)
-        assert got == status, body
-        assert body["error"]["code"] == code, body
-        assert body["error"]["message"]
-        return body["error"]
 
     async def slot(self, size: int, **extra: Any) -> Any:
         return await self.ok("POST", "/v1/media/uploads", 201, json={"size": size, **extra})

@@ -127,7 +127,7 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
         "-ip.bind=127.0.0.1",
         "-master.telemetry=false",
         "-master.volumeSizeLimitMB=64",
-        "-volume.max=20",
+        "-volume.max=500",  # each bucket is a collection with volumes of its own
         "-s3",
         f"-s3.config={config}",
         "-s3.port.iceberg=0",

@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from porch.server.media.base import BlobMissing
+from porch.server.media.s3 import S3Blobs
 from tests.integration.conftest import register
 from tests.integration.media_http import MediaHttp, sha256
 from tests.integration.seaweed import Seaweed, seaweed  # noqa: F401 (fixture)
@@ -119,3 +121,22 @@ async def test_expired_blob_is_deleted_from_the_bucket(
         await alice.aclose()
     finally:
         srv.stop()
+
+
+async def test_an_unfinished_upload_is_aborted_on_delete(seaweed: Seaweed, bucket: str) -> None:
+    # What the sweep does with a slot that was never completed (services/media.py sweep):
+    # the multipart upload and its parts go, and the store says the upload is gone.
+    blobs = S3Blobs(seaweed.endpoint, bucket, "us-east-1", seaweed.access_key, seaweed.secret_key)
+    media_id = "U" * 22
+    async with blobs:
+        upload = await blobs.create_upload(media_id, 10, PART)
+        url = await blobs.part_url(media_id, upload, 1, 10, int(time.time() * 1000) + 60_000)
+        async with httpx.AsyncClient() as plain:
+            assert (await plain.put(url, content=b"0123456789")).status_code == 200
+        assert [p.n for p in await blobs.received_parts(media_id, upload)] == [1]
+        assert seaweed.uploads(bucket) == [media_id]
+        await blobs.delete(media_id, upload)
+        assert seaweed.uploads(bucket) == []
+        with pytest.raises(BlobMissing):
+            await blobs.received_parts(media_id, upload)
+        await blobs.delete(media_id, upload)  # gone already: fine

@@ -114,7 +114,7 @@ async def test_part_urls_refused(pair: tuple[MediaHttp, MediaHttp]) -> None:
     await refused(url1, part1 + b"x", 413, "request_too_large")
     await refused(url1, part1[:-1], 400, "bad_request")
     # The part PUT is exempt from the 256 KiB body limit only on its own path.
-    r = await alice.api.put("/v1/devices/list", content=b"x" * (300 * 1024))
+    r = await alice.http.put("/v1/devices/list", content=b"x" * (300 * 1024))
     assert r.status_code == 413
 
     etags = await alice.put_parts(slot, blob)
@@ -239,3 +239,36 @@ async def test_expired_blobs_are_swept_and_their_urls_answer_404(
         assert media_files(expiring) == []
     finally:
         await alice.aclose()
+
+
+async def test_a_part_cut_off_mid_body_is_not_counted(
+    server: ServerProcess, pair: tuple[MediaHttp, MediaHttp]
+) -> None:
+    alice, _ = pair
+    blob = os.urandom(2 * PART)
+    slot = await alice.slot(len(blob))
+    url = slot["parts"][0]["url"]
+    _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    head = f"PUT {url} HTTP/1.1\r\nHost: x\r\nContent-Length: {PART}\r\n\r\n"
+    writer.write(head.encode() + blob[: PART // 2])
+    await writer.drain()
+    await asyncio.sleep(0.3)
+    writer.close()
+    await writer.wait_closed()
+    await asyncio.sleep(0.3)
+    status = await alice.ok("GET", f"/v1/media/uploads/{slot['id']}")
+    assert status["received"] == [] and [p["n"] for p in status["parts"]] == [1, 2]
+    await alice.complete(slot["id"], await alice.put_parts(status, blob))
+    assert await alice.fetch(slot["id"]) == blob
+    assert "unhandled" not in server.log_path.read_text()
+
+
+async def test_odd_numbers_in_a_part_url_are_refused_not_crashed(
+    pair: tuple[MediaHttp, MediaHttp],
+) -> None:
+    alice, _ = pair
+    slot = await alice.slot(100)
+    path = urlsplit(slot["parts"][0]["url"]).path
+    for url in (f"{path[:-1]}²?exp=1&sig=x", f"{path}?exp=¹²&sig=x", f"{path[:-1]}-1?exp=1&sig=x"):
+        r = await alice.put(url, b"x" * 100)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "media_url_invalid", url

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 
 from porch.server.settings import Settings
 
@@ -18,6 +19,19 @@ def _drop_connection_lines(record: logging.LogRecord) -> bool:
     return not (
         '"WebSocket ' in message or message.startswith(("connection open", "connection closed"))
     )
+
+
+_SIGNATURE = re.compile(r"(?<=[?&])(sig|X-Amz-Signature)=[^&\s]*", re.IGNORECASE)
+
+
+def redact_signatures(record: logging.LogRecord) -> bool:
+    """Access lines (PORCH_ACCESS_LOG) carry request paths: a signed media URL's signature is
+    a capability (docs/security.md), so it is replaced before the line is written."""
+    if isinstance(record.args, tuple):
+        record.args = tuple(
+            _SIGNATURE.sub(r"\1=REDACTED", a) if isinstance(a, str) else a for a in record.args
+        )
+    return True
 
 
 def unknown_settings() -> list[str]:
@@ -37,5 +51,6 @@ def configure(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("uvicorn.error").addFilter(_drop_connection_lines)
+    logging.getLogger("uvicorn.access").addFilter(redact_signatures)
     for name in unknown_settings():
         logging.getLogger("porch.server").warning("ignoring unknown setting %s (a typo?)", name)

@@ -8,11 +8,13 @@ through: it enforces the part's own length), a blob goes out as a file response 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.requests import ClientDisconnect
 
 from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.server.api.deps import PrincipalDep, Services, ServicesDep
@@ -124,7 +126,7 @@ async def download(media_id: MediaId, who: PrincipalDep, svc: ServicesDep) -> Do
 
 
 def _number(text: str) -> int:
-    return int(text) if text.isdigit() and len(text) <= 18 else -1
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else -1
 
 
 @router.put("/parts/{media_id}/{n}")
@@ -137,10 +139,18 @@ async def put_part(
     length = None if declared is None else _number(declared)
     if length == -1:
         raise ProtocolError(ErrorCode.BAD_REQUEST, "Content-Length is not a number")
-    etag = await local.receive_part(
-        media_id, _number(n), _number(exp), sig, length, request.stream()
-    )
+    etag = await local.receive_part(media_id, _number(n), _number(exp), sig, length, _body(request))
     return Response(status_code=200, headers={"ETag": etag})
+
+
+async def _body(request: Request) -> AsyncIterator[bytes]:
+    """The request body as it arrives; a client that goes away mid-part just ends it early
+    (the part is then too short and not counted), rather than raising past the service."""
+    try:
+        async for chunk in request.stream():
+            yield chunk
+    except ClientDisconnect:
+        return
 
 
 @router.get("/blobs/{media_id}")

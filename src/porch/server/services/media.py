@@ -92,6 +92,12 @@ def not_found() -> ProtocolError:
     )
 
 
+def upload_done() -> ProtocolError:
+    return ProtocolError(
+        ErrorCode.MEDIA_UPLOAD_DONE, "this upload is complete; it takes no more parts"
+    )
+
+
 class MediaService:
     def __init__(
         self,
@@ -156,7 +162,7 @@ class MediaService:
             ) from None
         try:
             upload = await self._blobs.create_upload(record.id, size, record.part_size)
-        except BaseException:
+        except Exception:  # the backend refused (a full disk, the store down): no slot
             await self._store.delete_media([record.id])
             raise
         if upload:
@@ -171,8 +177,8 @@ class MediaService:
             received = await self._blobs.received_parts(media_id, record.upload)
         except BlobMissing:
             raise not_found() from None
-        have = {p.n for p in received if p.size == self._span(record, p.n)[1]}
         total = part_count(record.size, record.part_size)
+        have = {p.n for p in received if p.n <= total and p.size == self._span(record, p.n)[1]}
         missing = [n for n in range(1, total + 1) if n not in have]
         return await self._slot(record, missing, tuple(sorted(have)), self._clock.now_ms())
 
@@ -242,9 +248,7 @@ class MediaService:
         ):
             raise not_found()
         if record.complete:
-            raise ProtocolError(
-                ErrorCode.MEDIA_UPLOAD_DONE, "this upload is complete; it takes no more parts"
-            )
+            raise upload_done()
         return record
 
     @staticmethod

@@ -24,7 +24,7 @@ from porch.server.media.base import (
 from porch.server.media.filesystem import blob_path, part_path
 from porch.server.media.layout import MAX_PARTS, part_count, part_span, valid_media_id
 from porch.server.media.signing import UrlSigner
-from porch.server.services.media import MediaService, not_found
+from porch.server.services.media import MediaService, not_found, upload_done
 from porch.server.store.media_records import MediaStore
 
 log = logging.getLogger("porch.media")
@@ -75,9 +75,7 @@ class LocalMedia:
         if record is None or record.expires <= self._clock.now_ms():
             raise not_found()
         if record.complete:
-            raise ProtocolError(
-                ErrorCode.MEDIA_UPLOAD_DONE, "this upload is complete; it takes no more parts"
-            )
+            raise upload_done()
         if n > part_count(record.size, record.part_size):
             raise url_invalid()
         offset, length = part_span(record.size, record.part_size, n)
