@@ -25,6 +25,7 @@ from tests.integration.test_profiles import porch
 pytestmark = pytest.mark.parametrize("server_env", ["sqlite"], indirect=True)
 
 DAY_MS = 86_400_000
+PHOTO_LINE = "[photo 1024\u00d7768]"
 
 
 async def until(check: Callable[[], bool], what: str, timeout: float = 20) -> None:
@@ -209,6 +210,8 @@ async def test_group_reply_react_edit_delete_and_timer(
         await until(lambda: find(b1, peer, sent.id).deleted, "group delete")  # type: ignore[union-attr]
 
         assert await a1.set_timer(peer, 3600) is None
+        mine = [m.text for m in a1.history(peer) if m.status == "notice"]
+        assert "You set disappearing messages to 1 hour" in mine
         await until(lambda: b1.timer_of(peer) == 3600, "group timer")
         later = await b1.send_content(peer, b1.new_text(peer, "with the timer"))
         await until(lambda: find(a1, peer, later.id) is not None, "timed group text")
@@ -261,3 +264,62 @@ async def test_the_rich_commands_end_to_end(register_client) -> None:  # type: i
     assert "hello, edited (forwarded)" in out, out
     _, err = await run(bp, "forward", "@alice_r", "last", *["@carol_r"] * 6, code=2)
     assert "at most 5 chats" in err
+
+
+async def test_the_chat_shows_and_does_rich_messages(register_client) -> None:  # type: ignore[no-untyped-def]
+    from textual.widgets import Input, Static
+
+    from porch.crypto.rich import Attachment
+    from porch.tui import ChatApp
+    from tests.integration.test_chat_tui import eventually, line_with
+
+    alice = await register_client(username="alice_t")
+    bob = await register_client(username="bob_t")
+    async with alice, bob:
+        first = await bob.send_text(alice.account_id, "hi alice")
+        await until(lambda: find(alice, bob.account_id, first.id) is not None, "first text")
+        app = ChatApp(alice, open_to=bob.account_id)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await eventually(lambda: bool(line_with(app, "hi alice")), pilot.pause)
+            composer = app.query_one("#composer", Input)
+
+            async def command(text: str) -> None:
+                composer.value = text
+                await pilot.press("enter")
+                await pilot.pause()
+
+            await command("/react 👍")
+            await until(
+                lambda: (
+                    find(bob, alice.account_id, first.id).reactions  # type: ignore[union-attr]
+                    == ((alice.account_id, "👍"),)
+                ),
+                "the reaction on bob's side",
+            )
+            await eventually(lambda: "👍" in "\n".join(app.history_lines), pilot.pause)
+            await command("/reply sure thing")
+            await eventually(lambda: bool(line_with(app, "┆ ")), pilot.pause)
+            assert "hi alice" in line_with(app, "┆ ")
+            await bob.edit(alice.account_id, first.id, "hi alice, edited")
+            await eventually(lambda: bool(line_with(app, "hi alice, edited (edited)")), pilot.pause)
+            key, digest = bytes(64), bytes(32)
+            photo = Attachment("AAECAwQFBgcICQoLDA0ODw", key, digest, 2048, "image/jpeg",
+                               name="cat.jpg", width=1024, height=768)  # fmt: skip
+            doc = Attachment("EBESExQVFhcYGRobHB0eHw", key, digest, 1500, "application/pdf",
+                             name="notes.pdf")  # fmt: skip
+            text = bob.new_text(alice.account_id, "files", attachments=(photo, doc))
+            await bob.send_content(alice.account_id, text)
+            await eventually(lambda: bool(line_with(app, PHOTO_LINE)), pilot.pause)
+            assert "📎 notes.pdf (1.5 KB)" in line_with(app, PHOTO_LINE)
+            await bob.delete(alice.account_id, first.id)
+            await eventually(lambda: bool(line_with(app, "This message was deleted")), pilot.pause)
+            await command("/timer 1h")
+            await eventually(
+                lambda: "⏱ 1 hour" in str(app.query_one("#peer-title", Static).render()),
+                pilot.pause,
+            )
+            await command("/edit nope")  # alice's latest own message is the reply: edited
+            await until(
+                lambda: any(m.text == "nope" for m in bob.history(alice.account_id)), "edit"
+            )
+            assert app.is_running

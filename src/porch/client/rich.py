@@ -21,6 +21,7 @@ from porch.client.core.rich import (
     APPLIER,
     RichAction,
     describe_seconds,
+    group_timer_notice,
     within_window,
 )
 from porch.client.errors import UsageError
@@ -133,16 +134,16 @@ class RichMixin:
     # Replies, reactions, edits, deletes, forwards --------------------------------------------
 
     async def reply(
-        self, peer: str, client_id: str, text: str, *, author: str | None = None
+        self, peer: str, client_id: str, text: str, *, author: str | None = None, wait: bool = True
     ) -> SendResult:
         """Reply to message ``client_id`` (by ``author``, when ids could clash) with ``text``."""
         target, found = await self._target(peer, client_id, author)
         m = found.message
         quote = Quote(m.client_id, self._author_of(m), _preview(m))
-        return await self.send_content(target, self.new_text(target, text, reply=quote))
+        return await self.send_content(target, self.new_text(target, text, reply=quote), wait=wait)
 
     async def react(
-        self, peer: str, client_id: str, emoji: str, *, author: str | None = None
+        self, peer: str, client_id: str, emoji: str, *, author: str | None = None, wait: bool = True
     ) -> SendResult:
         """React to a message with ``emoji`` ("" removes this account's reaction)."""
         if len(emoji.encode("utf-8", "surrogatepass")) > MAX_EMOJI_BYTES:
@@ -151,9 +152,9 @@ class RichMixin:
         m = found.message
         group = target[2:] if target.startswith("g:") else None
         reaction = Reaction(m.client_id, self._author_of(m), emoji, now_ms(), group=group)
-        return await self._act(target, reaction)
+        return await self._act(target, reaction, wait)
 
-    async def edit(self, peer: str, client_id: str, text: str) -> SendResult:
+    async def edit(self, peer: str, client_id: str, text: str, *, wait: bool = True) -> SendResult:
         """Replace the body of one of this account's messages (within 48 hours)."""
         target, found = await self._own(peer, client_id, "edit", "edited")
         if len(found.message.edits) >= MAX_EDITS:
@@ -162,13 +163,13 @@ class RichMixin:
                 code="edit_limit",
             )
         group = target[2:] if target.startswith("g:") else None
-        return await self._act(target, Edit(client_id, text, now_ms(), group=group))
+        return await self._act(target, Edit(client_id, text, now_ms(), group=group), wait)
 
-    async def delete(self, peer: str, client_id: str) -> SendResult:
+    async def delete(self, peer: str, client_id: str, *, wait: bool = True) -> SendResult:
         """Delete one of this account's messages for everyone (within 48 hours)."""
         target, _ = await self._own(peer, client_id, "delete", "deleted")
         group = target[2:] if target.startswith("g:") else None
-        return await self._act(target, Delete(client_id, now_ms(), group=group))
+        return await self._act(target, Delete(client_id, now_ms(), group=group), wait)
 
     async def forward(self, peer: str, client_id: str, to: Sequence[str]) -> list[SendResult]:
         """Send a copy of a message (its text and the same attachment pointers: nothing is
@@ -187,7 +188,7 @@ class RichMixin:
             results.append(await self.send_content(target, text))
         return results
 
-    async def set_timer(self, peer: str, seconds: int) -> SendResult | None:
+    async def set_timer(self, peer: str, seconds: int, *, wait: bool = True) -> SendResult | None:
         """Turn disappearing messages on (``seconds``) or off (0) for a conversation. A 1:1
         timer is a content both sides apply; a group's lives in its sealed state, changed like
         its name (returns None then)."""
@@ -195,10 +196,14 @@ class RichMixin:
             raise UsageError("a disappearing timer is 0 (off) up to 365 days", code="bad_timer")
         target = await self.conversation(peer)
         if target.startswith("g:"):
+            before = self._store.get_group(target[2:])
             await self.groups.set_timer(target, seconds)
+            after = self._store.get_group(target[2:])
+            if after is not None:  # the notice line the other members add on their fetch
+                group_timer_notice(self._core.state, before, after, self.account_id)
             self._emit(TimerChanged(target, seconds, self.account_id))
             return None
-        return await self._act(target, Timer(seconds, now_ms()))
+        return await self._act(target, Timer(seconds, now_ms()), wait)
 
     # Disappearing messages -------------------------------------------------------------------
 
@@ -257,13 +262,13 @@ class RichMixin:
             )
         return target, found
 
-    async def _act(self, target: str, content: RichAction) -> SendResult:
+    async def _act(self, target: str, content: RichAction, wait: bool) -> SendResult:
         """Apply one's own action here at once (the rules the receivers apply), then send it."""
         with self._store.transaction() as db:
             changed = APPLIER.persist(self._core.state, target, self.account_id, content, db)
         if changed:
             self._emit(_event(target, self.account_id, content))
-        return await self.send_content(target, content)
+        return await self.send_content(target, content, wait=wait)
 
 
 def _preview(m: HistoryMessage) -> str:

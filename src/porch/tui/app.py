@@ -21,9 +21,8 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Input, Label, OptionList, Static
+from textual.widgets import Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from porch.cli.text import one_line, printable
@@ -37,16 +36,22 @@ from porch.client import (
     GroupUpdated,
     IdentityChanged,
     Message,
+    MessageDeleted,
+    MessageEdited,
+    ReactionChanged,
     ReceiptEvent,
     SendFailedEvent,
     SendPausedEvent,
+    TimerChanged,
     TypingEvent,
     Verification,
 )
 from porch.client.groups import group_peer
 from porch.client.retry import NOTICE, UNDECRYPTABLE
 from porch.client.store import HistoryMessage
+from porch.tui import rich
 from porch.tui.groups import GroupView, is_group
+from porch.tui.screens import RecipientScreen
 
 TYPING_SEND_EVERY = 3.0  # at most one "started" per this many seconds while typing
 TYPING_IDLE = 4.0  # send "stopped" after this long without a keystroke
@@ -72,25 +77,6 @@ def _clock(ts: int) -> str:
     if when.date() == datetime.now().date():
         return when.strftime("%H:%M")
     return when.strftime("%b %d %H:%M")
-
-
-class RecipientScreen(ModalScreen[str | None]):
-    """Asks whom to talk to: +NUMBER, @USERNAME or an account id."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Label("New conversation with (+NUMBER, @USERNAME or account id):")
-            yield Input(placeholder="@bob", id="recipient")
-
-    @on(Input.Submitted, "#recipient")
-    def submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.dismiss(event.value.strip() or None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class ChatApp(App[None]):
@@ -190,7 +176,7 @@ class ChatApp(App[None]):
             notice = Text("! " + printable(msg.text, multiline=True), style="bold yellow")
             notice.justify = "center"
             return notice, notice.plain
-        text = printable(msg.text, multiline=True)
+        text = rich.body(msg)  # with attachments, "(edited)", the deleted marker (tui/rich.py)
         if not msg.outgoing and msg.author:  # a group message: say who wrote it
             text = self.groups.author(msg.author) + text
         if not msg.outgoing:  # a grid, so that long lines wrap under the text, not the time
@@ -198,7 +184,7 @@ class ChatApp(App[None]):
             grid.add_column(style="dim", no_wrap=True)
             grid.add_column(ratio=1)
             grid.add_row(_clock(msg.ts), Text(text))
-            return grid, f"{_clock(msg.ts)}  {text}"
+            return rich.decorate(msg, grid, f"{_clock(msg.ts)}  {text}", self._label)
         line = Text(text + "  ", style="green", justify="right")
         line.append(_clock(msg.ts) + " ", style="dim")
         if msg.client_id in self._failed:
@@ -210,7 +196,7 @@ class ChatApp(App[None]):
             line.append(mark, style=style)
             if msg.status == "read":
                 line.append(" read", style=style)
-        return line, line.plain
+        return rich.decorate(msg, line, line.plain, self._label)
 
     def refresh_history(self) -> None:
         if self.peer is None:
@@ -285,6 +271,7 @@ class ChatApp(App[None]):
 
     async def _show_title(self, peer: str, label: str) -> None:
         title = Text(label, style="bold")
+        title.append(rich.timer_mark(self.client, peer), style="bold magenta")
         if is_group(peer):
             self.query_one("#peer-title", Static).update(title)
             return
@@ -322,6 +309,14 @@ class ChatApp(App[None]):
             self.notify("Open a conversation first: ctrl+n, or type /to @name", severity="warning")
             return
         composer.clear()
+        if text.split(" ", 1)[0] in rich.COMMANDS:  # /reply, /react, /edit, /delete, /timer
+            try:
+                self.notify(await rich.run_command(self.client, self.peer, text), markup=False)
+            except ClientError as exc:
+                self.notify(printable(str(exc)), title="Not done", severity="error", markup=False)
+            await self._show_title(self.peer, self._label(self.peer))
+            self.refresh_history()
+            return
         await self._stop_typing()
         try:
             if is_group(self.peer):
@@ -411,6 +406,10 @@ class ChatApp(App[None]):
             self.refresh_conversations()
         elif isinstance(event, ReceiptEvent):
             if event.sender == self.peer:
+                self.refresh_history()
+        elif isinstance(event, MessageEdited | MessageDeleted | ReactionChanged | TimerChanged):
+            if self.peer is not None and event.peer == self.peer:
+                await self._show_title(self.peer, label(self.peer))  # the timer, if it changed
                 self.refresh_history()
         elif isinstance(event, TypingEvent):
             if event.sender == self.peer:

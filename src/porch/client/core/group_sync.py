@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING
 from porch.client.core.actions import FetchGroup, RotateStateKey
 from porch.client.core.context import CoreState
 from porch.client.core.groups import GroupCrypto
-from porch.client.core.rich import group_timer_changed
+from porch.client.core.rich import group_timer_notice
 from porch.client.errors import ClientError, ServerError
-from porch.client.events import GroupUpdated
+from porch.client.events import GroupUpdated, TimerChanged
 from porch.client.group_store import GroupMemberRow, LocalGroup
 from porch.client.store import LocalStore
 from porch.crypto.content import GroupUpdate
@@ -172,7 +172,8 @@ class GroupSync:
                 state.out.append(RotateStateKey(group.id))
         told = self._told.pop(group.id, [])
         changer = next((b for b, u in told if u.action == "state" and plausible(b, u, group)), "")
-        group_timer_changed(state, old, new, changer)
+        if (seconds := group_timer_notice(state, old, new, changer)) is not None:
+            state.emit(TimerChanged("g:" + group.id, seconds, changer))
         for by, update in told:
             if plausible(by, update, group):
                 state.emit(

@@ -17,8 +17,8 @@ from typing import Any, Protocol
 from porch.client.core.context import CoreState
 from porch.client.core.rich import (
     APPLIER,
+    RICH_ACTIONS,
     DirectRichHandler,
-    RichAction,
     expires_at,
     message_event,
     text_extra,
@@ -26,21 +26,15 @@ from porch.client.core.rich import (
 from porch.client.events import ReceiptEvent, TypingEvent
 from porch.crypto.content import (
     Content,
-    Delete,
-    Edit,
-    Reaction,
     Receipt,
     Retry,
     Sent,
     Text,
-    Timer,
     Typing,
     Unknown,
 )
 
 log = logging.getLogger("porch.client")
-
-_RICH: tuple[type[RichAction], ...] = (Reaction, Edit, Delete, Timer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +118,7 @@ class SentHandler:
     def persist(
         self, state: CoreState, env: Envelope, content: Sent, db: sqlite3.Connection
     ) -> bool:
-        if env.sender == state.account_id and isinstance(content.content, _RICH):
+        if env.sender == state.account_id and isinstance(content.content, RICH_ACTIONS):
             return APPLIER.persist(state, content.to, env.sender, content.content, db)
         if env.sender != state.account_id or not isinstance(content.content, Text):
             return env.sender == state.account_id
@@ -149,7 +143,7 @@ class SentHandler:
             log.info("ignored a sent copy from another account")
             return
         inner = content.content
-        if isinstance(inner, _RICH):
+        if isinstance(inner, RICH_ACTIONS):
             APPLIER.react(state, content.to, env.sender, inner, new)
             return
         if isinstance(inner, Receipt):
@@ -190,6 +184,6 @@ def default_handlers() -> Handlers:
     handlers.register(Retry, RetryHandler())
     handlers.register(Sent, SentHandler())
     handlers.register(Unknown, UnknownHandler())
-    for kind in _RICH:
+    for kind in RICH_ACTIONS:
         handlers.register(kind, DirectRichHandler())
     return handlers

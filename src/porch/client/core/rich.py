@@ -38,9 +38,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("porch.client")
 
-# Contents a user wrote (paused to a changed key, kept as failed, copied to one's devices).
-USER_KINDS = (Text, Reaction, Edit, Delete, Timer)
 RichAction = Reaction | Edit | Delete | Timer
+RICH_ACTIONS: tuple[type[RichAction], ...] = (Reaction, Edit, Delete, Timer)
+# Contents a user wrote (paused to a changed key, kept as failed, copied to one's devices).
+USER_KINDS = (Text, *RICH_ACTIONS)
 # An edit or delete stamped further ahead of this device's clock is refused: otherwise a
 # sender could keep its window open by dating its actions in the future.
 MAX_FUTURE_MS = 24 * 3600 * 1000
@@ -191,18 +192,18 @@ class GroupRichHandler:
             APPLIER.react(state, "g:" + group, env.sender, content, new)
 
 
-def group_timer_changed(state: CoreState, old: LocalGroup | None, new: LocalGroup, by: str) -> None:
-    """After a group fetch: a change of the sealed state's timer gets a notice line and a
-    TimerChanged event, as a 1:1 timer does."""
+def group_timer_notice(
+    state: CoreState, old: LocalGroup | None, new: LocalGroup, by: str
+) -> int | None:
+    """After a group fetch (or one's own change): a change of the sealed state's timer gets a
+    notice line, as a 1:1 timer does; returns the new timer, None if it did not change."""
     if new.state is None or old is None or old.state is None:
-        return
+        return None
     seconds = new.state.timer_seconds
     if seconds == old.state.timer_seconds:
-        return
+        return None
     who = "You" if by == state.account_id else (state.label(by) if by else "Someone")
-    now = state.clock()
-    peer = "g:" + new.group_id
-    state.store.add_message(
-        peer, f"timer-{new.state_revision}", False, 0, now, timer_notice(who, seconds), retry.NOTICE
-    )
-    state.emit(TimerChanged(peer, seconds, by))
+    notice = timer_notice(who, seconds)
+    cid = f"timer-{new.state_revision}"
+    state.store.add_message("g:" + new.group_id, cid, False, 0, state.clock(), notice, retry.NOTICE)
+    return seconds
