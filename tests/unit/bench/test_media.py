@@ -1,34 +1,17 @@
-"""The media scenario's file helpers and its reading of the figures (no server here)."""
+"""The media scenario's options, server settings and reading of the figures (no server)."""
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-from pathlib import Path
+import os
+import socket
 from typing import Any
 
 import pytest
 
 from porch.bench.scenarios.base import UsageError
-from porch.bench.scenarios.media import Media, sha256_file, timed_copy, write_random
+from porch.bench.scenarios.media import Media
 from porch.bench.stats import MB
-
-
-def test_write_random_streams_the_size_and_returns_its_digest(tmp_path: Path) -> None:
-    path = tmp_path / "f.bin"
-    size = 2 * MB + 123  # not a whole number of chunks
-    digest = write_random(path, size)
-    data = path.read_bytes()
-    assert len(data) == size and hashlib.sha256(data).hexdigest() == digest == sha256_file(path)
-    assert write_random(tmp_path / "g.bin", size) != digest  # random, not a fixed pattern
-
-
-def test_timed_copy_times_a_real_copy_and_removes_it(tmp_path: Path) -> None:
-    source = tmp_path / "f.bin"
-    write_random(source, MB)
-    dest = tmp_path / "copy.bin"
-    assert timed_copy(source, dest) > 0
-    assert not dest.exists() and source.stat().st_size == MB
 
 
 def _scenario(**kw: Any) -> Media:
@@ -94,3 +77,14 @@ def test_a_bad_digest_fails_the_result() -> None:
     out = _scenario()._figures([bad])
     assert not out["digest_ok"] and out["errors"] == 1
     assert not _scenario().ok(out)
+
+
+def test_with_s3_the_store_listening_on_the_endpoint_is_sampled_too() -> None:
+    with socket.socket() as listener:  # this process stands in for the S3 store
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        s3 = _scenario(backend="s3", s3_endpoint=f"http://127.0.0.1:{port}")
+        assert s3._store_pids() == [os.getpid()]
+    assert _scenario()._store_pids() == []  # fs: Porch holds the bytes itself
+    assert ("store cpu up s", "store.upload.cpu_s") in s3.columns()

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import os
 import shutil
 import statistics
 import sys
@@ -40,16 +38,19 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+import psutil  # type: ignore[import-untyped, unused-ignore]
 
 from porch.bench.driver import Workers
 from porch.bench.raw import SmsOutbox
 from porch.bench.scenarios.base import Scenario, UsageError, lookup, register
 from porch.bench.scenarios.media_clients import Phase, Result, Spec, work
+from porch.bench.scenarios.media_files import sha256_file, timed_copy, write_random
 from porch.bench.stats import MB, PhaseFigures, ProcessSampler
 from porch.bench.targets import Target
 from porch.client import Client
 
-CHUNK = MB  # bytes written / hashed at a time
 MAX_SIZE_MB = 2**20  # 1 TiB: the attachment cipher's wire bound (spec §1, 2**40 bytes)
 MAX_RUNS = 100
 PHONES = ("+14155550101", "+14155550102")  # a fresh server each time: no number is taken
@@ -64,38 +65,6 @@ MEDIANS = (  # per-run figures whose median is a top-level figure
 )
 CLIENT_BASE_MB = 256.0  # an SDK process's RSS without any file (Python, vodozemac, Pillow)
 CPU_BOUND = 0.9  # a load process busier than this share of its phase set the pace
-
-
-def write_random(path: Path, size: int) -> str:
-    """Write ``size`` random bytes to ``path`` in chunks; return their SHA-256 (hex)."""
-    digest = hashlib.sha256()
-    with path.open("wb") as out:
-        left = size
-        while left:
-            chunk = os.urandom(min(CHUNK, left))
-            digest.update(chunk)
-            out.write(chunk)
-            left -= len(chunk)
-    return digest.hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def timed_copy(source: Path, dest: Path) -> float:
-    """Seconds for copyfile + fsync of the copy (removed afterwards)."""
-    started = time.perf_counter()
-    shutil.copyfile(source, dest)
-    with dest.open("rb+") as f:
-        os.fsync(f.fileno())
-    took = time.perf_counter() - started
-    dest.unlink()
-    return took
 
 
 async def _register(url: str, data_dir: Path, profiles: list[Path]) -> list[str]:
@@ -125,8 +94,23 @@ def _verdict(run: dict[str, Any]) -> str:
     return "not checked" if run["download_mb_s"] is None else "DIFFERS"
 
 
-def _server(figures: PhaseFigures) -> dict[str, Any]:
+def _with_cpu_s(figures: PhaseFigures) -> dict[str, Any]:
     return vars(figures) | {"cpu_s": round(figures.cpu_pct / 100 * figures.wall_s, 3)}
+
+
+class _Meters:
+    """The server's sampler and, with --backend s3, the object store's: marked together."""
+
+    def __init__(self, server: ProcessSampler, store: ProcessSampler | None) -> None:
+        self.samplers = {"server": server} | ({"store": store} if store else {})
+
+    def start(self) -> None:
+        for sampler in self.samplers.values():
+            sampler.mark_start()
+
+    def end(self) -> dict[str, dict[str, Any]]:
+        """Figures since start(), under "server" (and "store")."""
+        return {name: _with_cpu_s(s.mark_end()) for name, s in self.samplers.items()}
 
 
 @register
@@ -212,18 +196,41 @@ class Media(Scenario):
 
     def run(self, target: Target, sampler: ProcessSampler) -> dict[str, Any]:
         runs = []
-        for i in range(self.args.runs):
-            runs.append(self._one(i, target, sampler))
-            r = runs[-1]
-            print(
-                f"  run {i + 1}: copy {r['copy_mb_s']} MB/s, upload {r['upload_mb_s']} MB/s, "
-                f"download {r['download_mb_s']} MB/s, digest {_verdict(r)}",
-                file=sys.stderr,
-                flush=True,
-            )
+        with ProcessSampler(self._store_pids()) as store:
+            meters = _Meters(sampler, store if store.pids else None)
+            for i in range(self.args.runs):
+                runs.append(self._one(i, target, meters))
+                r = runs[-1]
+                print(
+                    f"  run {i + 1}: copy {r['copy_mb_s']} MB/s, upload {r['upload_mb_s']} "
+                    f"MB/s, download {r['download_mb_s']} MB/s, digest {_verdict(r)}",
+                    file=sys.stderr,
+                    flush=True,
+                )
         return self._figures(runs)
 
-    def _one(self, i: int, target: Target, sampler: ProcessSampler) -> dict[str, Any]:
+    def _store_pids(self) -> list[int]:
+        """The S3 store's process (--backend s3: whatever listens on the endpoint's port), so
+        that its CPU and RSS are measured too: the parts and the blob bypass Porch there."""
+        if self.args.backend != "s3":
+            return []
+        port = urlsplit(self.args.s3_endpoint).port or 80
+        try:
+            listening = psutil.net_connections(kind="tcp")
+        except psutil.Error:
+            listening = []
+        pids = sorted(
+            {c.pid for c in listening if c.pid and c.status == "LISTEN" and c.laddr.port == port}
+        )
+        if not pids:
+            print(
+                f"  the process serving {self.args.s3_endpoint} was not found (another machine, "
+                "or no permission): its CPU and RSS are not measured",
+                file=sys.stderr,
+            )
+        return pids
+
+    def _one(self, i: int, target: Target, meters: _Meters) -> dict[str, Any]:
         a = self.args
         copy_s = timed_copy(self.source, target.tmp / "copy.bin")
         sender, receiver = (str(p) for p in self.profiles)
@@ -239,18 +246,16 @@ class Media(Scenario):
                 return workers.expect("step", a.timeout + STEP_SLACK)
 
             step("connect")
-            sampler.mark_start()
+            meters.start()
             up: Phase
             (up, client_id), _ = step("upload")
-            server_up = sampler.mark_end()
+            measured = {"upload": meters.end()}
             arrive, down, path = Phase(), Phase(), ""
             if client_id:
                 _, arrive = step("arrive", client_id)
-                sampler.mark_start()
+                meters.start()
                 _, (down, path) = step("download")
-                server_down = sampler.mark_end()
-            else:
-                server_down = sampler.mark_end()
+                measured["download"] = meters.end()
             workers.broadcast("step", ("close", client_id))
             done: list[Result] = workers.results(a.timeout + STEP_SLACK)
         digest_ok = False
@@ -278,7 +283,10 @@ class Media(Scenario):
             "upload_vs_copy": _ratio(upload, copy),
             "download_vs_copy": _ratio(download, copy),
             "digest_ok": digest_ok,
-            "server": {"upload": _server(server_up), "download": _server(server_down)},
+            **{
+                side: {phase: m[side] for phase, m in measured.items()}
+                for side in measured["upload"]
+            },
             "load": {
                 "upload": {"cpu_s": up.cpu_s, "peak_rss_mb": done[0].peak_rss_mb},
                 "download": {"cpu_s": down.cpu_s, "peak_rss_mb": done[1].peak_rss_mb},
@@ -305,7 +313,11 @@ class Media(Scenario):
             "backend": self.args.backend,
             "runs": len(runs),
             **{k: median(k) for k in MEDIANS},
-            "server": both(("cpu_s", "peak_rss_mb", "rss_start_mb", "wall_s"), "server"),
+            **{
+                side: both(("cpu_s", "peak_rss_mb", "rss_start_mb", "wall_s"), side)
+                for side in ("server", "store")
+                if side in runs[0]
+            },
             "load": both(("cpu_s", "peak_rss_mb"), "load"),
             "digest_ok": all(r["digest_ok"] for r in runs),
             "errors": len(samples),
@@ -319,8 +331,8 @@ class Media(Scenario):
         notes: list[str] = []
         size_mb = self.size / MB
         for r in runs:
-            for phase in ("upload", "download"):
-                server, load = r["server"][phase], r["load"][phase]
+            for phase, server in r["server"].items():
+                load = r["load"][phase]
                 grew = server["peak_rss_mb"] - server["rss_start_mb"]
                 limit = max(NOT_STREAMING * size_mb, NOT_STREAMING_FLOOR_MB)
                 if grew > limit:
@@ -357,6 +369,14 @@ class Media(Scenario):
             ("srv rss down", "server.download.peak_rss_mb"),
             ("srv cpu up s", "server.upload.cpu_s"),
             ("srv cpu down s", "server.download.cpu_s"),
+            *(
+                [
+                    ("store cpu up s", "store.upload.cpu_s"),
+                    ("store rss up", "store.upload.peak_rss_mb"),
+                ]
+                if self.args.backend == "s3"
+                else []
+            ),
             ("cli rss up", "load.upload.peak_rss_mb"),
             ("cli rss down", "load.download.peak_rss_mb"),
             ("cli cpu up s", "load.upload.cpu_s"),
