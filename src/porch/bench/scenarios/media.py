@@ -22,9 +22,10 @@ reported every byte moved (all parts sent; the blob fetched), which splits each 
 the transfer and what follows it (completion and the message; verification and decryption).
 MB/s are MiB of the plaintext file per second in every phase. The server's figures
 (:class:`~porch.bench.stats.ProcessSampler`: CPU seconds and peak RSS) cover each of phases 2
-and 3; each load process reports its own CPU seconds over its timed call and its peak RSS
-(``ru_maxrss``). The result holds the medians over the runs and every run's figures under
-``per_run``.
+and 3 (with ``--backend s3`` the object store's process too, found by the endpoint's port:
+the bytes bypass Porch there); each load process reports its own CPU seconds over its timed
+call and its peak RSS (``ru_maxrss``). The result holds the medians over the runs and every
+run's figures under ``per_run``.
 """
 
 from __future__ import annotations
