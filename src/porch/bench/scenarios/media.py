@@ -5,7 +5,8 @@ target's temporary directory (in 1 MiB chunks, hashed as it is written), and two
 registered with the SDK (``Client.register``, keys and all, as a user would). The server runs
 with ``PORCH_MEDIA_MAX_BYTES`` and ``PORCH_MEDIA_QUOTA_BYTES_PER_DAY`` raised to fit the runs.
 
-Each of ``--runs`` runs has three timed phases, one after the other:
+Each of ``--runs`` runs has three timed phases, one after the other, each after an
+``os.sync()`` (no phase pays for the writeback of another's dirty pages):
 
 1. copy: ``shutil.copyfile`` of the file on the same disk plus ``fsync`` of the copy (in the
    driver): the baseline of what the disk and page cache allow.
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import statistics
 import sys
@@ -233,6 +235,9 @@ class Media(Scenario):
 
     def _one(self, i: int, target: Target, meters: _Meters) -> dict[str, Any]:
         a = self.args
+        # Each timed phase starts with no dirty pages left by the one before (writing the
+        # source, a blob, a download), so no phase pays for another's writeback.
+        os.sync()
         copy_s = timed_copy(self.source, target.tmp / "copy.bin")
         sender, receiver = (str(p) for p in self.profiles)
         specs = [
@@ -247,6 +252,7 @@ class Media(Scenario):
                 return workers.expect("step", a.timeout + STEP_SLACK)
 
             step("connect")
+            os.sync()
             meters.start()
             up: Phase
             (up, client_id), _ = step("upload")
@@ -254,6 +260,7 @@ class Media(Scenario):
             arrive, down, path = Phase(), Phase(), ""
             if client_id:
                 _, arrive = step("arrive", client_id)
+                os.sync()
                 meters.start()
                 _, (down, path) = step("download")
                 measured["download"] = meters.end()
