@@ -173,7 +173,7 @@ class Media(Scenario):
         a = self.args
         # Room for every run's blob (padding adds at most 5%, spec §1) within one day's quota.
         env = {
-            "PORCH_MEDIA_MAX_BYTES": str(self.size + MB),
+            "PORCH_MEDIA_MAX_BYTES": str(min(self.size + MB, MAX_SIZE_MB * MB)),
             "PORCH_MEDIA_QUOTA_BYTES_PER_DAY": str(2 * a.runs * self.size + 64 * MB),
             "PORCH_MEDIA_BACKEND": a.backend,
         }
