@@ -4,9 +4,9 @@
     python bench/pairs.py --pairs 4 --messages 5000 --rate 1500 --porch-only
 
 Options as before (--pairs --messages --rate/--max --payload-bytes --window --warmup --procs
---timeout --json); --porch-only runs the single SQLite node, --relay-only the bare relay, the
-default both. Everything else `porch bench pairs` accepts is passed through (e.g. --out,
---target cluster).
+--timeout --json); --porch-only runs the single SQLite node, --relay-only the two baseline
+relays (protocol and bare), the default all three. Everything else `porch bench pairs` accepts
+is passed through (e.g. --out, --target cluster).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def translate(argv: list[str]) -> list[str]:
         if arg == "--porch-only":
             out += ["--target", "sqlite"]
         elif arg == "--relay-only":
-            out += ["--target", "relay"]
+            out += ["--target", "protocol-relay,bare-relay"]
         else:
             out.append(arg)
     return out

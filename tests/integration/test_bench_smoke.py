@@ -28,7 +28,7 @@ def _common(r: dict[str, Any]) -> None:
 
 
 def test_pairs_old_command_line(tmp_path: Path) -> None:
-    """bench/pairs.py still works, runs Porch (SQLite) and the relay, and reports the ratio."""
+    """bench/pairs.py still works, runs Porch (SQLite) and both relays, and reports the ratios."""
     out = tmp_path / "out.json"
     proc = subprocess.run(
         [
@@ -55,7 +55,7 @@ def test_pairs_old_command_line(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     doc = json.loads(out.read_text())
     assert doc["scenario"] == "pairs"
-    assert set(doc["results"]) == {"sqlite", "relay"}
+    assert set(doc["results"]) == {"sqlite", "protocol-relay", "bare-relay"}
     for name, r in doc["results"].items():
         _common(r)
         assert r["expected"] == 100 and r["received"] == 100, (name, r)
@@ -65,28 +65,80 @@ def test_pairs_old_command_line(tmp_path: Path) -> None:
         assert 0 <= lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"], (name, lat)
         assert r["series"]["t_s"], name
     assert doc["results"]["sqlite"]["left_in_store"] == 0  # every envelope acknowledged
-    assert doc["ratio_to_relay"]["sqlite"]["throughput"] > 0
-    assert "porch/relay" in proc.stdout
+    assert doc["ratios"]["sqlite"]["protocol-relay"]["throughput"] > 0
+    assert doc["ratios"]["sqlite"]["bare-relay"]["throughput"] > 0
+    assert "sqlite / bare-relay: msgs/s x" in proc.stdout
+    assert "sqlite / protocol-relay: msgs/s x" in proc.stdout
     assert list((tmp_path / "results").glob("pairs-*.png"))
 
 
+def _cpu(r: dict[str, Any], threads: set[str]) -> None:
+    """Server µs per message and the load generator's CPU, both measured (> 0: enough messages
+    that CPU time, read in 10 ms clock ticks, cannot round to zero)."""
+    assert r["server_cpu_us_per_msg"] > 0, r
+    split = r["server_threads_us_per_msg"]
+    assert set(split) == threads and split["event_loop"] > 0, split
+    # Threads and the process are read apart, each in 10 ms ticks: they agree within a few ticks.
+    ticks_us = 3 * 10_000 / r["received"]
+    assert abs(sum(split.values()) - r["server_cpu_us_per_msg"]) <= ticks_us + 1, (split, r)
+    load = r["load"]
+    assert load["processes"] == len(load["per_process_cpu_s"]) >= 1
+    assert load["cpu_s"] > 0 and load["cpu_pct"] > 0 and load["share_pct"] > 0, load
+    assert isinstance(load["client_bound"], bool)
+    assert r["machine_others_pct"] >= 0 and r["server"]["machine_busy_pct"] > 0
+
+
+def test_pairs_measures_cpu_per_message_on_every_target(tmp_path: Path) -> None:
+    """The three targets in one run, with enough messages for the CPU figures to be positive;
+    the bare relay answers nothing, yet the load generator delivers everything through it."""
+    doc = _run(tmp_path, "pairs", "--pairs", "2", "--messages", "2000", "--warmup", "50")
+    results = doc["results"]
+    assert list(results) == ["sqlite", "protocol-relay", "bare-relay"]
+    for name, r in results.items():
+        _common(r)
+        assert r["received"] == r["expected"] == 4000 and r["duplicates"] == 0, name
+    _cpu(results["sqlite"], {"event_loop", "sqlite_writer", "other"})
+    assert results["sqlite"]["server_threads_us_per_msg"]["sqlite_writer"] > 0
+    _cpu(results["protocol-relay"], {"event_loop", "other"})
+    _cpu(results["bare-relay"], {"event_loop", "other"})
+    assert results["bare-relay"]["answered_per_s"] is None  # no "sent" from a bare relay
+    assert results["sqlite"]["answered_per_s"] > 0
+    # Durability and the protocol cost something: Porch spends more per message than either.
+    ratios = doc["ratios"]["sqlite"]
+    assert ratios["bare-relay"]["cpu_per_msg"] > 1 and ratios["protocol-relay"]["cpu_per_msg"] > 1
+
+
+def test_relay_is_an_alias_of_the_protocol_relay(tmp_path: Path) -> None:
+    doc = _run(
+        tmp_path, "pairs", "--target", "relay,sqlite", "--pairs", "1", "--messages", "50",
+        "--warmup", "10",
+    )  # fmt: skip
+    assert list(doc["results"]) == ["protocol-relay", "sqlite"]
+    assert doc["results"]["protocol-relay"]["target"]["kind"] == "protocol-relay"
+    assert doc["results"]["protocol-relay"]["sent_acks"] == 50  # it answers every send
+    assert set(doc["ratios"]["sqlite"]) == {"protocol-relay"}
+
+
 def test_drain(tmp_path: Path) -> None:
-    doc = _run(tmp_path, "drain", "--messages", "200", "--timeout", "30")
+    doc = _run(tmp_path, "drain", "--messages", "2000", "--timeout", "30")
     r = doc["results"]["sqlite"]
     _common(r)
-    assert r["stored"] == r["received"] == 200 and r["duplicates"] == 0
+    assert r["stored"] == r["received"] == 2000 and r["duplicates"] == 0
     assert r["drain_per_s"] > 0 and r["drain_s"] > 0
     assert r["left_in_store"] == 0
+    _cpu(r, {"event_loop", "sqlite_writer", "other"})
 
 
 def test_connect(tmp_path: Path) -> None:
     doc = _run(tmp_path, "connect", "--connections", "50", "--concurrency", "8")
-    assert set(doc["results"]) == {"sqlite", "relay"}
+    assert set(doc["results"]) == {"sqlite", "protocol-relay", "bare-relay"}
     for r in doc["results"].values():
         _common(r)
         assert r["opened"] == 50 and r["connections_per_s"] > 0
         assert 0 < r["latency_ms"]["p50"] <= r["latency_ms"]["p99"]
-    assert doc["ratio_to_relay"]["sqlite"]["throughput"] > 0
+        assert isinstance(r["load"]["client_bound"], bool)
+    assert doc["ratios"]["sqlite"]["protocol-relay"]["throughput"] > 0
+    assert doc["ratios"]["sqlite"]["bare-relay"]["throughput"] > 0
 
 
 def test_idle(tmp_path: Path) -> None:
@@ -102,12 +154,17 @@ def test_pairs_cluster(tmp_path: Path) -> None:
     """Two nodes on PostgreSQL + Redis: senders on node A, receivers on node B."""
     require_services()
     doc = _run(
-        tmp_path, "pairs", "--target", "cluster", "--pairs", "2", "--messages", "50",
-        "--warmup", "10", "--timeout", "30",
+        tmp_path, "pairs", "--target", "cluster", "--pairs", "2", "--messages", "500",
+        "--warmup", "10", "--timeout", "60",
     )  # fmt: skip
     r = doc["results"]["cluster"]
     _common(r)
-    assert r["target"]["nodes"] == 2 and r["received"] == 100 and r["left_in_store"] == 0
+    assert r["target"]["nodes"] == 2 and r["received"] == 1000 and r["left_in_store"] == 0
+    _cpu(r, {"event_loop", "other"})
+    # PostgreSQL runs here (require_services): its backends for this database did the storing.
+    services = r["services_us_per_msg"]
+    assert set(services) == {"postgresql", "postgresql_background", "redis"}
+    assert services["postgresql"] > 0 and services["redis"] >= 0, services
 
 
 def test_fanout(tmp_path: Path) -> None:
@@ -128,9 +185,10 @@ def test_fanout(tmp_path: Path) -> None:
     assert stored["naive_bytes_per_message"] == 5 * 300
     assert stored["growth"]["envelopes"] > 0 and stored["growth"]["payloads"] > 0
     load = r["load"]
-    assert load["processes"] == 3 and len(load["cpu_s"]) == 3  # the sender + --procs 2
+    assert load["processes"] == 3 and len(load["per_process_cpu_s"]) == 3  # sender + --procs 2
+    assert isinstance(load["client_bound"], bool)
     # Three 2 ms messages can fall inside one CPU clock tick (10 ms): zero is a fair reading.
-    assert r["server_cpu_ms_per_message"] >= 0 and r["server_cpu_us_per_envelope"] >= 0
+    assert r["server_cpu_ms_per_message"] >= 0 and r["server_cpu_us_per_msg"] >= 0
 
 
 def test_fanout_refuses_more_destinations_than_a_send_carries(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from porch.server.media.layout import blob_size
+from porch.crypto.attachment import blob_size
 from tests.integration.media_http import MediaHttp, sha256
 from tests.integration.server import ServerProcess
 

@@ -11,7 +11,7 @@ from typing import Any
 from porch.bench import report
 from porch.bench.driver import LoadError
 from porch.bench.scenarios import SCENARIOS, Scenario, UsageError, run_scenario
-from porch.bench.targets import TARGETS, TargetError
+from porch.bench.targets import ALIASES, TARGETS, TargetError
 
 DEFAULT_OUT = Path("bench-results")
 
@@ -28,7 +28,8 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--target",
         default=None,
-        help=f"comma-separated: {', '.join(TARGETS)} or all (default: the scenario's usual set)",
+        help=f"comma-separated: {', '.join(TARGETS)} or all (default: the scenario's usual set);"
+        + "".join(f" {old} is the old name of {new}" for old, new in ALIASES.items()),
     )
     g.add_argument(
         "--nodes", type=int, default=2, help="Porch nodes of --target cluster (default 2)"
@@ -63,7 +64,7 @@ def choose_targets(scenario: Scenario, spec: str | None) -> list[str]:
     if spec is None:
         return list(scenario.default_targets)
     chosen: list[str] = []
-    for part in (p.strip() for p in spec.split(",") if p.strip()):
+    for part in (ALIASES.get(p.strip(), p.strip()) for p in spec.split(",") if p.strip()):
         if part == "all":
             chosen.extend(t for t in scenario.supported if t not in chosen)
         elif part not in TARGETS:

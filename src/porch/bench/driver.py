@@ -20,7 +20,7 @@ from typing import Any
 
 import uvloop
 
-from porch.bench.targets import raise_nofile
+from porch.bench.relay_server import raise_nofile
 
 WorkFn = Callable[[Any, "Channel"], Coroutine[Any, Any, Any]]
 

@@ -59,12 +59,14 @@ class RawConnection:
         local_addr: tuple[str, int] | None = None,
         ping_interval: float | None = 20.0,
         batch: bool = False,
+        to: str | None = None,
     ) -> RawConnection:
         """Connect to ``ws://host:port/v1/ws`` and authenticate; raise if not answered ready.
 
         ``local_addr`` binds the client socket (e.g. ``("127.0.0.5", 0)``: one source address
         has only ~28k ephemeral ports toward one server port). ``ping_interval=None`` leaves
-        heartbeats to the server, which answers are sent for automatically.
+        heartbeats to the server, which answers are sent for automatically. ``to`` (the bare
+        relay only, bare_relay.py) names the account every later frame is forwarded to.
         """
         extra: dict[str, Any] = {} if local_addr is None else {"local_addr": local_addr}
         ws = await connect(
@@ -75,8 +77,11 @@ class RawConnection:
             ping_interval=ping_interval,
             **extra,
         )
+        hello = cf.auth(account, device, password, batch)
+        if to is not None:
+            hello["to"] = to
         try:
-            await ws.send(orjson.dumps(cf.auth(account, device, password, batch)).decode())
+            await ws.send(orjson.dumps(hello).decode())
             ready = orjson.loads(await asyncio.wait_for(ws.recv(), open_timeout))
         except BaseException:
             await ws.close()
@@ -95,6 +100,7 @@ class RawConnection:
         local_addr: tuple[str, int] | None = None,
         ping_interval: float | None = 20.0,
         batch: bool = False,
+        to: str | None = None,
     ) -> RawConnection:
         return await cls.open(
             ws_url,
@@ -104,6 +110,7 @@ class RawConnection:
             local_addr=local_addr,
             ping_interval=ping_interval,
             batch=batch,
+            to=to,
         )
 
     @property

@@ -10,7 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from porch.bench.cpu import BUSY_MACHINE_PCT, busy_machine_note, client_bound_note
 from porch.bench.scenarios.base import Scenario, lookup
+from porch.bench.targets import RELAYS
 
 
 def document(scenario: Scenario, outcome: dict[str, Any]) -> dict[str, Any]:
@@ -47,9 +49,13 @@ def _cell(value: Any) -> str:
 def table(scenario: Scenario, doc: dict[str, Any]) -> str:
     cols = scenario.columns()
     results: dict[str, dict[str, Any]] = doc["results"]
-    rows = [["target", *(c[0] for c in cols)]]
+    ratios: dict[str, dict[str, Any]] = doc.get("ratios", {})
+    # The headline figure against each baseline that ran, as the rightmost columns.
+    bases = [b for b in RELAYS if b in results]
+    rows = [["target", *(c[0] for c in cols), *(f"/{b.split('-')[0]}" for b in bases)]]
     for name, r in results.items():
-        rows.append([name, *(_cell(lookup(r, key)) for _, key in cols)])
+        against = [lookup(ratios.get(name, {}), f"{b}.throughput") for b in bases]
+        rows.append([name, *(_cell(lookup(r, key)) for _, key in cols), *map(_cell, against)])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(
@@ -69,14 +75,30 @@ def table(scenario: Scenario, doc: dict[str, Any]) -> str:
             lines.append(f"  {name}: {r['left_in_store']} envelopes still queued after the run")
         if r.get("timed_out"):
             lines.append(f"  {name}: timed out (--timeout {scenario.args.timeout:g} s)")
+        if lookup(r, "load.client_bound"):
+            lines.append(f"  {name}: WARNING {client_bound_note(r['load'])}")
+        if r.get("services_us_per_msg"):
+            shares = ", ".join(f"{k} {v:g} us" for k, v in r["services_us_per_msg"].items())
+            lines.append(
+                f"  {name}: CPU per message: nodes {r['server_cpu_us_per_msg']:g} us, {shares} "
+                "(PostgreSQL's background and Redis serve the whole machine: upper bounds)"
+            )
+        if (r.get("machine_others_pct") or 0) > BUSY_MACHINE_PCT:
+            lines.append(f"  {name}: WARNING {busy_machine_note(r['machine_others_pct'])}")
     label = scenario.headline[1]
-    for name, ratio in doc.get("ratio_to_relay", {}).items():
-        parts = [f"{label} x{ratio['throughput']}" if ratio["throughput"] is not None else ""]
-        if ratio.get("p50") is not None:
-            parts.append(f"p50 x{ratio['p50']:.1f}")
-        if ratio.get("p99") is not None:
-            parts.append(f"p99 x{ratio['p99']:.1f}")
-        lines.append(f"porch/relay ({name}): {', '.join(p for p in parts if p)}")
+    for name, versus in ratios.items():
+        for base, ratio in versus.items():
+            parts = [
+                f"{text} x{ratio[key]:.{digits}f}"
+                for key, text, digits in (
+                    ("throughput", label, 3),
+                    ("p50", "p50", 1),
+                    ("p99", "p99", 1),
+                    ("cpu_per_msg", "cpu/msg", 1),
+                )
+                if ratio.get(key) is not None
+            ]
+            lines.append(f"{name} / {base}: {', '.join(parts) or '-'}")
     return "\n".join(lines)
 
 

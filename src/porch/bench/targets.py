@@ -3,7 +3,10 @@
 - ``sqlite``: one ``porch serve`` on a fresh temporary data directory (SQLite).
 - ``cluster``: K ``porch serve`` nodes sharing a fresh PostgreSQL database (created for the run
   and dropped after it) and Redis; each node has its own data directory.
-- ``relay``: the bare WebSocket relay (:mod:`porch.bench.relay`), the baseline.
+- ``protocol-relay``: Porch's wire protocol without durability (:mod:`porch.bench.protocol_relay`;
+  ``relay``, its old name, is an alias).
+- ``bare-relay``: frames forwarded untouched from a sender's socket to its paired receiver's
+  (:mod:`porch.bench.bare_relay`), the cost of moving frames and nothing else.
 
 Every server is a subprocess on 127.0.0.1 and a free port, with the console SMS provider and
 every ``PORCH_LIMIT_*`` rate limit raised, started from this process after it raised its own
@@ -16,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import resource
 import secrets
 import signal
 import socket
@@ -28,15 +30,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
 
+from porch.bench import services
 from porch.bench.raw import RawDevice, provision
+from porch.bench.relay_server import raise_nofile
 from porch.server.settings import Settings
 
 HOST = "127.0.0.1"
-TARGETS = ("sqlite", "cluster", "relay")
+RELAYS = ("protocol-relay", "bare-relay")
+TARGETS = ("sqlite", "cluster", *RELAYS)
+#: Old names still accepted on the command line: the relay of earlier rounds was the protocol
+#: relay (it parses Porch's frames and answers each send with two), not a bare one.
+ALIASES = {"relay": "protocol-relay"}
 PG_ADMIN_DSN = os.environ.get("PORCH_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("PORCH_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 START_TIMEOUT = 30.0
@@ -44,14 +53,6 @@ START_TIMEOUT = 30.0
 
 class TargetError(RuntimeError):
     """A target could not be started; the message says what to do."""
-
-
-def raise_nofile() -> int:
-    """Raise this process's open-file limit to its hard limit; return the new soft limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def raised_limits() -> dict[str, str]:
@@ -145,7 +146,7 @@ class Target:
 
     @property
     def porch(self) -> bool:
-        return self.kind != "relay"
+        return self.kind not in RELAYS
 
     @property
     def ws_urls(self) -> list[str]:
@@ -154,6 +155,12 @@ class Target:
     @property
     def pids(self) -> list[int]:
         return [n.proc.pid for n in self.nodes]
+
+    def service_pids(self) -> dict[str, list[int]]:
+        """The cluster's PostgreSQL and Redis processes (services.py); none for other kinds."""
+        if self.kind != "cluster" or self.database is None:
+            return {}
+        return services.service_pids(self.database, urlsplit(REDIS_URL).port or 6379)
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "nodes": len(self.nodes)}
@@ -165,7 +172,7 @@ class Target:
         return out | self.extra
 
     def provision(self, n: int, *, keys: bool = False, concurrency: int = 64) -> list[RawDevice]:
-        """Register ``n`` one-device accounts (Porch), or make up ``n`` ids (relay)."""
+        """Register ``n`` one-device accounts (Porch), or make up ``n`` ids (relays)."""
         if not self.porch:
             return [RawDevice(str(uuid.uuid4()), 1, 1, "x") for _ in range(n)]
         node = self.nodes[0]
@@ -275,13 +282,14 @@ def _start_porch(name: str, tmp: Path, env: dict[str, str]) -> Node:
     return Node(name, proc, port, log, data)
 
 
-def _start_relay(tmp: Path) -> Node:
+def _start_relay(kind: str, tmp: Path) -> Node:
     port = free_port()
-    log = tmp / "relay.log"
-    cmd = [sys.executable, "-m", "porch.bench.relay", "--host", HOST, "--port", str(port)]
+    log = tmp / f"{kind}.log"
+    module = f"porch.bench.{kind.replace('-', '_')}"
+    cmd = [sys.executable, "-m", module, "--host", HOST, "--port", str(port)]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
-    return Node("relay", proc, port, log)
+    return Node(kind, proc, port, log)
 
 
 async def _admin(sql: str) -> None:
@@ -305,9 +313,10 @@ def _check_reachable(what: str, url: str, port_default: int, hint: str) -> None:
 def start(kind: str, tmp: Path, *, nodes: int = 2, env: dict[str, str] | None = None) -> Target:
     """Start a target; the caller must call :meth:`Target.stop` (see :func:`running`)."""
     raise_nofile()
+    kind = ALIASES.get(kind, kind)
     server_env = _server_env(env or {})
-    if kind == "relay":
-        target = Target(kind, [_start_relay(tmp)], tmp)
+    if kind in RELAYS:
+        target = Target(kind, [_start_relay(kind, tmp)], tmp)
     elif kind == "sqlite":
         target = Target(kind, [_start_porch("node", tmp, server_env)], tmp)
     elif kind == "cluster":

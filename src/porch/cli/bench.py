@@ -13,8 +13,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], full: b
     p = sub.add_parser(
         "bench",
         help=HELP,
-        description="Start Porch (and the bare relay) on 127.0.0.1, run a scenario's load from "
-        "separate processes, and report throughput, latency, server CPU and memory.",
+        description="Start Porch (and the baseline relays) on 127.0.0.1, run a scenario's load "
+        "from separate processes, and report throughput, latency, server CPU per message and "
+        "memory, and the load generator's own CPU.",
     )
     if full:
         from porch.bench import cli as bench_cli

@@ -98,6 +98,10 @@ async def upload_file(args: argparse.Namespace, client: Client, text: str) -> tu
 
     from porch.client.media_http import human_size
 
+    if args.caption is not None and text.strip():
+        raise CommandError(
+            "the caption is given twice (--caption and the message text); give one of them"
+        )
     path = Path(args.file).expanduser()
     to = f"g:{client.groups.find(args.group)}" if args.group is not None else args.to
     try:
@@ -105,7 +109,7 @@ async def upload_file(args: argparse.Namespace, client: Client, text: str) -> tu
             result = await client.send_file(
                 to,
                 path,
-                caption=args.caption if args.caption is not None else text,
+                caption=args.caption if args.caption is not None else text,  # one is empty
                 voice=args.voice,
                 progress=progress,
                 wait=False,
@@ -164,8 +168,8 @@ async def download(args: argparse.Namespace) -> int:
 
     async with Client(args.profile, server=args.server) as client:
         # PEER and MSG name a conversation and a message as every message command does.
-        peer = await rich._peer(client, args.peer)
-        message = rich.pick(rich._shown(client, peer), args.msg)
+        peer = await rich.conversation_of(client, args.peer)
+        message = rich.pick(rich.listed(client, peer), args.msg)
         if not message.attachments:
             raise CommandError(
                 f"message {printable(message.client_id)} has no attachments; "

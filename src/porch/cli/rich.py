@@ -85,7 +85,7 @@ def _client(args: argparse.Namespace) -> Client:
     return Client(args.profile, server=args.server)
 
 
-async def _peer(client: Client, text: str) -> str:
+async def conversation_of(client: Client, text: str) -> str:
     """The history peer PEER names (see the module's docstring)."""
     text = text.strip()
     if text.startswith(("+", "@")):
@@ -99,7 +99,7 @@ async def _peer(client: Client, text: str) -> str:
     return "g:" + client.groups.find(text)
 
 
-def _shown(client: Client, peer: str) -> list[HistoryMessage]:
+def listed(client: Client, peer: str) -> list[HistoryMessage]:
     from porch.client import retry
 
     skip = (retry.NOTICE, retry.UNDECRYPTABLE)
@@ -108,7 +108,7 @@ def _shown(client: Client, peer: str) -> list[HistoryMessage]:
 
 def pick(messages: list[HistoryMessage], msg: str) -> HistoryMessage:
     """The message MSG names among a conversation's (oldest first)."""
-    from porch.client.errors import UsageError
+    from porch.client.errors import ClientCode, UsageError
 
     live = [m for m in messages if not m.deleted]
     if msg == "last" or re.fullmatch(r"-\d{1,4}", msg):
@@ -128,7 +128,7 @@ def pick(messages: list[HistoryMessage], msg: str) -> HistoryMessage:
         raise UsageError(
             f"no message {printable(msg[:24])!r} in that conversation; "
             "`porch history PEER` shows their ids",
-            code="message_not_found",
+            code=ClientCode.MESSAGE_NOT_FOUND,
         )
     raise UsageError(f"{msg!r} starts {len(found)} message ids; give more of it")
 
@@ -155,8 +155,8 @@ async def _on_message(
     args: argparse.Namespace, act: Callable[[Client, str, HistoryMessage], Awaitable[SendResult]]
 ) -> int:
     async with _client(args) as client:
-        peer = await _peer(client, args.peer)
-        target = pick(_shown(client, peer), args.msg)
+        peer = await conversation_of(client, args.peer)
+        target = pick(listed(client, peer), args.msg)
         return await _sent(client, act(client, peer, target))
 
 
@@ -192,16 +192,16 @@ async def delete(args: argparse.Namespace) -> int:
 
 
 async def forward(args: argparse.Namespace) -> int:
-    from porch.client.errors import UsageError
+    from porch.client.errors import ClientCode, UsageError
 
     if len(args.to) > 5:
         raise UsageError(
-            "you can forward a message to at most 5 chats at once", code="forward_limit"
+            "you can forward a message to at most 5 chats at once", code=ClientCode.FORWARD_LIMIT
         )
     async with _client(args) as client:
-        peer = await _peer(client, args.peer)
-        target = pick(_shown(client, peer), args.msg)
-        chats = [await _peer(client, to) for to in args.to]
+        peer = await conversation_of(client, args.peer)
+        target = pick(listed(client, peer), args.msg)
+        chats = [await conversation_of(client, to) for to in args.to]
         code = 0
         for chat in chats:
             # One forward per chat, so each one's outcome is said (and its exit code counts).
@@ -237,7 +237,7 @@ async def timer(args: argparse.Namespace) -> int:
 
     seconds = parse_duration(args.duration)
     async with _client(args) as client:
-        peer = await _peer(client, args.peer)
+        peer = await conversation_of(client, args.peer)
         what = f"set to {describe_seconds(seconds)}" if seconds else "turned off"
         if peer.startswith("g:"):
             await client.set_timer(peer, seconds)  # the group's state: changed on the server
@@ -261,7 +261,7 @@ async def history(args: argparse.Namespace) -> int:
     from porch.client.core.rich import describe_seconds
 
     async with _client(args) as client:
-        peer = await _peer(client, args.peer)
+        peer = await conversation_of(client, args.peer)
         messages = client.history(peer, args.limit)
         names = {a: await client.name_of(a) for a in _accounts(client, messages)}
         seconds = client.timer_of(peer)

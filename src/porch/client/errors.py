@@ -51,6 +51,15 @@ class ClientCode(StrEnum):
     ATTACHMENT_TAMPERED = "attachment_tampered"  # digest or MAC wrong: nothing was saved
     ATTACHMENT_INVALID = "attachment_invalid"  # a pointer no blob can match (size out of range)
     DISK_FULL = "disk_full"
+    # Rich messages (porch.client.rich): the message named is not in that conversation, is
+    # someone else's, is past the 48-hour window or its edit limit; too many chats to forward
+    # to; a disappearing timer out of range.
+    MESSAGE_NOT_FOUND = "message_not_found"
+    NOT_AUTHOR = "not_author"
+    TOO_LATE = "too_late"
+    EDIT_LIMIT = "edit_limit"
+    FORWARD_LIMIT = "forward_limit"
+    BAD_TIMER = "bad_timer"
 
 
 class ClientError(Exception):

@@ -126,11 +126,13 @@ class MessageEdited:
 
 @dataclass(frozen=True, slots=True)
 class MessageDeleted:
-    """``author`` deleted message ``id`` for everyone; history shows a "deleted" marker."""
+    """``author`` deleted message ``id`` for everyone (history shows a "deleted" marker), or,
+    with ``expired``, a disappearing message's time came (it is gone from history)."""
 
     peer: str
     id: str
     author: str
+    expired: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,8 +98,9 @@ def open_extra(sealer: Sealer, blob: bytes | None, aad: bytes) -> MessageExtra:
     whole history."""
     if blob is None:
         return MessageExtra()
-    obj = json.loads(sealer.open(blob, aad=aad).decode("utf-8"))
+    raw = sealer.open(blob, aad=aad)  # a blob moved to another row raises DecryptError here
     try:
+        obj = json.loads(raw.decode("utf-8"))
         reply = obj.get("reply")
         return MessageExtra(
             attachments=tuple(attachment_from_obj(a) for a in obj.get("att", ())),
@@ -108,5 +109,5 @@ def open_extra(sealer: Sealer, blob: bytes | None, aad: bytes) -> MessageExtra:
             edits=tuple((int(ts), str(body)) for ts, body in obj.get("edits", ())),
             body_ts=obj.get("bts"),
         )
-    except (ContentError, TypeError, ValueError):
+    except (ContentError, TypeError, ValueError, AttributeError):
         return MessageExtra()

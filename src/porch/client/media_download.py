@@ -4,8 +4,9 @@ docs/design.md, "Attachment transfers").
 1. GET /v1/media/{id} gives a short-lived signed URL; the blob streams into
    ``<downloads>/.partial/<id>`` (ciphertext only), resuming with a Range request after a
    dropped connection (and after a crash: the partial file stays).
-2. Pass one feeds the whole partial file to AttachmentVerifier: length, digest and MAC. A blob
-   that fails is deleted and refused with attachment_tampered; no plaintext was written.
+2. Pass one, AttachmentVerifier (length, digest and MAC), is fed the ciphertext as it is
+   written (and rebuilt from the partial file after a crash). A blob that fails is deleted
+   and refused with attachment_tampered; no plaintext was written.
 3. Pass two decrypts into a hidden temporary file next to the destination, fsyncs it and
    renames it to a safe, unused name. The caller records the path (downloads table).
 """
@@ -17,7 +18,7 @@ import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import httpx
 
@@ -71,26 +72,75 @@ async def fetch(
             "it cannot be downloaded",
             code=ClientCode.ATTACHMENT_INVALID,
         ) from None
-    partial = dest_dir / PARTIAL_DIR / pointer.id
-    partial.parent.mkdir(parents=True, exist_ok=True)
-    await _fetch_blob(media, http, pointer.id, partial, total, progress, sleep)
+    partial = _Partial(dest_dir / PARTIAL_DIR / pointer.id, pointer)
+    partial.path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        await asyncio.to_thread(_verify, partial, pointer)
+        await _fetch_blob(media, http, pointer.id, partial, total, progress, sleep)
+        partial.finish()
     except AttachmentTampered:
-        partial.unlink(missing_ok=True)
+        partial.path.unlink(missing_ok=True)
         raise _tampered() from None
     try:
-        path = await asyncio.to_thread(_decrypt, partial, pointer, dest_dir)
+        path = await asyncio.to_thread(_decrypt, partial.path, pointer, dest_dir)
     finally:
-        partial.unlink(missing_ok=True)
+        partial.path.unlink(missing_ok=True)
     return path
+
+
+class _Partial:
+    """The partial ciphertext file, and an AttachmentVerifier fed exactly its bytes: pass one
+    runs as the blob arrives, so only the decryption reads the file again. After a crash (the
+    file is there, the verifier is not) or a restart from byte 0 it is rebuilt from the file.
+    Its methods do file I/O: the caller runs them in a worker thread."""
+
+    def __init__(self, path: Path, pointer: Attachment) -> None:
+        self.path = path
+        self._pointer = pointer
+        self._verifier: AttachmentVerifier | None = None
+        self._fed = 0
+
+    def size(self) -> int:
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def catch_up(self) -> None:
+        """Feed the verifier what the file holds beyond what it has seen."""
+        have = self.size()
+        if self._verifier is None or self._fed > have:
+            self._verifier = AttachmentVerifier(
+                self._pointer.key, self._pointer.digest, self._pointer.size
+            )
+            self._fed = 0
+        if have > self._fed:
+            with self.path.open("rb") as f:
+                f.seek(self._fed)
+                while self._fed < have and (chunk := f.read(min(CHUNK_BYTES, have - self._fed))):
+                    self._verifier.update(chunk)
+                    self._fed += len(chunk)
+
+    def restart(self) -> None:
+        """Empty the file and the verifier: the blob comes again from its first byte."""
+        self.path.write_bytes(b"")
+        self._verifier = None
+        self.catch_up()
+
+    def append(self, out: BinaryIO, data: bytes) -> int:
+        assert self._verifier is not None
+        out.write(data)
+        self._verifier.update(data)  # after the write: a failed write is not counted
+        self._fed += len(data)
+        return len(data)
+
+    def finish(self) -> None:
+        """Length, digest and MAC (AttachmentTampered if any is wrong)."""
+        assert self._verifier is not None
+        self._verifier.finish()
 
 
 async def _fetch_blob(
     media: MediaApi,
     http: httpx.AsyncClient,
     media_id: str,
-    partial: Path,
+    partial: _Partial,
     total: int,
     progress: Progress | None,
     sleep: Sleep,
@@ -100,10 +150,11 @@ async def _fetch_blob(
     )
     url: httpx.URL | None = None
     while True:
-        have = partial.stat().st_size if partial.exists() else 0
+        have = partial.size()
         if have > total:  # not ours to trust: start again
-            partial.unlink()
+            partial.path.unlink()
             have = 0
+        await asyncio.to_thread(partial.catch_up)
         if have == total:
             return
         try:
@@ -131,7 +182,7 @@ class _Dropped(Exception):
 async def _stream(
     http: httpx.AsyncClient,
     url: httpx.URL,
-    partial: Path,
+    partial: _Partial,
     have: int,
     total: int,
     progress: Progress | None,
@@ -151,8 +202,9 @@ async def _stream(
                 raise failure_of(response, "download")
             if have and response.status_code != 206:  # no Range support: from the start
                 have = 0
+                await asyncio.to_thread(partial.restart)
             # Owned by this one task; every write goes to the partial ciphertext file only.
-            with partial.open("r+b" if have else "wb") as out:
+            with partial.path.open("r+b" if have else "wb") as out:
                 out.seek(have)
                 out.truncate()
                 # Network chunks are small: written a MiB at a time, off the event loop, and
@@ -165,30 +217,22 @@ async def _stream(
                             raise _tampered()  # longer than the pointer says: keep nothing
                         buffer += chunk
                         if len(buffer) >= CHUNK_BYTES:
-                            have += await asyncio.to_thread(out.write, bytes(buffer))
+                            have += await asyncio.to_thread(partial.append, out, bytes(buffer))
                             buffer.clear()
                         if progress is not None:
                             progress(have + len(buffer), total)
                 finally:
                     if buffer:
-                        have += await asyncio.to_thread(out.write, bytes(buffer))
+                        have += await asyncio.to_thread(partial.append, out, bytes(buffer))
                 await asyncio.to_thread(os.fsync, out.fileno())
     except httpx.TransportError as exc:
         raise _Dropped(type(exc).__name__) from None
     except AttachmentRejected:
-        partial.unlink(missing_ok=True)
+        partial.path.unlink(missing_ok=True)
         raise
     if have < total:
         raise _Dropped("the connection ended early")
     return False
-
-
-def _verify(partial: Path, pointer: Attachment) -> None:
-    verifier = AttachmentVerifier(pointer.key, pointer.digest, pointer.size)
-    with partial.open("rb") as f:
-        while chunk := f.read(CHUNK_BYTES):
-            verifier.update(chunk)
-    verifier.finish()
 
 
 def _decrypt(partial: Path, pointer: Attachment, dest_dir: Path) -> Path:

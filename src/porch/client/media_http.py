@@ -21,6 +21,23 @@ BACKOFF_SECONDS = (0.2, 0.5, 1.0, 2.0, 4.0)
 SIGNED_URL_TIMEOUT = httpx.Timeout(60.0, connect=15.0)
 
 
+class RedactSignedUrls(logging.Filter):
+    """httpx logs every request's URL at INFO; a signed URL's query string is a capability
+    (whoever has it may fetch the blob), so it never reaches a log (docs/security.md, "Logs")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                a.copy_with(query=b"redacted") if isinstance(a, httpx.URL) and a.query else a
+                for a in record.args
+            )
+        return True
+
+
+# Attached once, at import: the SDK's own requests are what it can vouch for.
+logging.getLogger("httpx").addFilter(RedactSignedUrls())
+
+
 def signed_url_client(transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
     """A client for part and blob URLs: no auth, no redirects (a URL is the capability)."""
     return httpx.AsyncClient(

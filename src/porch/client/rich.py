@@ -24,7 +24,7 @@ from porch.client.core.rich import (
     group_timer_notice,
     within_window,
 )
-from porch.client.errors import UsageError
+from porch.client.errors import ClientCode, UsageError
 from porch.client.events import Event, MessageDeleted, MessageEdited, ReactionChanged, TimerChanged
 from porch.client.history import MAX_EDITS, HistoryMessage
 from porch.client.outgoing import queue_outgoing, with_timer
@@ -126,10 +126,12 @@ class RichMixin:
         forwarded: bool = False,
     ) -> Text:
         """A fresh text for ``peer``'s conversation ("g:<id>" names its group in it)."""
-        extras = {"attachments": attachments, "reply": reply, "forwarded": forwarded}
         if peer.startswith("g:"):
-            return self.groups.text(peer, body, **extras)
-        return Text(secrets.token_urlsafe(12), body, now_ms(), **extras)  # type: ignore[arg-type]
+            return self.groups.text(
+                peer, body, attachments=attachments, reply=reply, forwarded=forwarded
+            )
+        cid = secrets.token_urlsafe(12)
+        return Text(cid, body, now_ms(), attachments=attachments, reply=reply, forwarded=forwarded)
 
     # Replies, reactions, edits, deletes, forwards --------------------------------------------
 
@@ -160,7 +162,7 @@ class RichMixin:
         if len(found.message.edits) >= MAX_EDITS:
             raise UsageError(
                 f"that message was edited {MAX_EDITS} times already; send a new one instead",
-                code="edit_limit",
+                code=ClientCode.EDIT_LIMIT,
             )
         group = target[2:] if target.startswith("g:") else None
         return await self._act(target, Edit(client_id, text, now_ms(), group=group), wait)
@@ -177,7 +179,7 @@ class RichMixin:
         if not 1 <= len(to) <= MAX_FORWARD:
             raise UsageError(
                 f"you can forward a message to at most {MAX_FORWARD} chats at once",
-                code="forward_limit",
+                code=ClientCode.FORWARD_LIMIT,
             )
         _, found = await self._target(peer, client_id, None)
         m = found.message
@@ -193,7 +195,9 @@ class RichMixin:
         timer is a content both sides apply; a group's lives in its sealed state, changed like
         its name (returns None then)."""
         if not 0 <= seconds <= MAX_TIMER_SECONDS:
-            raise UsageError("a disappearing timer is 0 (off) up to 365 days", code="bad_timer")
+            raise UsageError(
+                "a disappearing timer is 0 (off) up to 365 days", code=ClientCode.BAD_TIMER
+            )
         target = await self.conversation(peer)
         if target.startswith("g:"):
             before = self._store.get_group(target[2:])
@@ -209,8 +213,12 @@ class RichMixin:
 
     def expire_now(self) -> int:
         """Delete the disappearing messages whose time has come (with their reactions, edit
-        history and downloaded files); returns how many went."""
-        return len(self._store.expire(now_ms()))
+        history and downloaded files), and says so (MessageDeleted, expired); returns how many
+        went."""
+        gone = self._store.expire(now_ms())
+        for m in gone:
+            self._emit(MessageDeleted(m.peer, m.client_id, self._author_of(m), expired=True))
+        return len(gone)
 
     async def _expiry_loop(self) -> None:
         # On open, then every EXPIRE_EVERY seconds while the client runs (its task group).
@@ -240,7 +248,7 @@ class RichMixin:
             raise UsageError(
                 f"no message {client_id[:24]!r} in that conversation; "
                 "`porch history` shows their ids",
-                code="message_not_found",
+                code=ClientCode.MESSAGE_NOT_FOUND,
             )
         return target, found
 
@@ -252,13 +260,15 @@ class RichMixin:
         if found is None or found.message.deleted:
             other = self._store.find_by_id(target, client_id)
             if other is not None and not other.message.deleted:
-                raise UsageError(f"you can only {verb} your own messages", code="not_author")
+                raise UsageError(
+                    f"you can only {verb} your own messages", code=ClientCode.NOT_AUTHOR
+                )
             await self._target(target, client_id, None)  # raises message_not_found
         assert found is not None
         if not within_window(found.message, now_ms(), now_ms()):
             raise UsageError(
                 f"messages can only be {done} for {_WINDOW} after they were sent",
-                code="too_late",
+                code=ClientCode.TOO_LATE,
             )
         return target, found
 

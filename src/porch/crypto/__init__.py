@@ -1,7 +1,7 @@
 """End-to-end encryption building blocks: signatures, safety numbers, message content, Olm,
 Megolm group sessions, the sealed group state, the attachment cipher, keys at rest,
-provisioning of linked devices, and rich contents (attachment pointers, replies, reactions,
-edits, deletes, timers).
+provisioning of linked devices, and rich contents (attachment pointers, replies,
+reactions, edits, deletes, timers).
 
 Sans-IO apart from :mod:`porch.crypto.at_rest`, which reads and writes the profile's key files
 and the OS keyring. Byte layouts are specified in docs/protocol.md.

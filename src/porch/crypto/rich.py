@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from porch.crypto.attachment import DIGEST_BYTES, KEY_BYTES
 from porch.crypto.content_checks import (
     MAX_SAFE_INTEGER,
     check_bool,
@@ -29,8 +30,6 @@ from porch.crypto.content_checks import (
 from porch.protocol.codec import b64encode
 
 MAX_ATTACHMENTS = 10
-ATTACHMENT_KEY_BYTES = 64  # AES-256 key || HMAC-SHA256 key (spec §1)
-ATTACHMENT_DIGEST_BYTES = 32
 MAX_CONTENT_TYPE_CHARS = 128
 MAX_NAME_BYTES = 255
 MAX_DIMENSION = 65535
@@ -197,10 +196,8 @@ def attachment_from_obj(obj: Any) -> Attachment:
     media_id = obj.get("id")
     if not isinstance(media_id, str) or not MEDIA_ID.fullmatch(media_id):
         fail("attachment id must be 22 base64url characters")
-    key = validate_b64(obj.get("key"), "attachment key", size=ATTACHMENT_KEY_BYTES, max_chars=88)
-    digest = validate_b64(
-        obj.get("digest"), "attachment digest", size=ATTACHMENT_DIGEST_BYTES, max_chars=44
-    )
+    key = validate_b64(obj.get("key"), "attachment key", size=KEY_BYTES, max_chars=88)
+    digest = validate_b64(obj.get("digest"), "attachment digest", size=DIGEST_BYTES, max_chars=44)
     name = obj.get("name")
     thumb = obj.get("thumb")
     thumbnail = None

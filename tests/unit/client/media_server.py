@@ -49,6 +49,7 @@ class MediaServer:
         self.drop_get_after: int | None = None  # fail one blob GET after this many bytes
         self.fail_status: list[int] = []  # statuses to answer the next PUTs with, once each
         self.refuse_blob = 0  # answer this many blob GETs with 403 (an expired signed URL)
+        self.ignore_range = False  # answer every blob GET with the whole blob (200)
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -146,6 +147,7 @@ class MediaServer:
             return _error(403, "media_url_invalid", "expired")
         header = request.headers.get("range")
         self.ranges.append(header)
+        header = None if self.ignore_range else header
         start = int(header.removeprefix("bytes=").rstrip("-")) if header else 0
         body = blob[start:]
         status = 206 if header else 200

@@ -132,3 +132,11 @@ async def test_a_size_past_the_wire_bound_is_refused_before_any_request(tmp_path
     with pytest.raises(AttachmentRejected) as err:
         await _fetch(server, pointer, tmp_path)
     assert err.value.code == "attachment_invalid" and server.ranges == []
+
+
+async def test_a_server_without_range_support_restarts_from_the_first_byte(tmp_path: Path) -> None:
+    server, data = MediaServer(), os.urandom(300_000)
+    pointer = _stored(server, data)
+    server.drop_get_after, server.ignore_range = 100_000, True
+    assert (await _fetch(server, pointer, tmp_path)).read_bytes() == data
+    assert server.ranges == [None, "bytes=100000-"]  # asked for the rest, got it all again

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+
 import httpx
 import pytest
 
@@ -37,3 +39,18 @@ def test_failure_of_reads_porch_errors_and_names_others() -> None:
     s3 = httpx.Response(400, text="<Error><Code>BadDigest</Code></Error>")
     err = failure_of(s3, "upload")
     assert err.code == "http_error" and "HTTP 400 to the upload" in str(err)
+
+
+async def test_signed_url_queries_never_reach_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    from porch.client import media_http
+
+    transport = httpx.MockTransport(lambda _: httpx.Response(200))
+    async with httpx.AsyncClient(transport=transport) as http:
+        with caplog.at_level("INFO", logger="httpx"):
+            await http.get("http://porch.test/v1/media/blobs/abc?exp=1&sig=SECRETSIG")
+    text = caplog.text
+    assert "HTTP Request" in text and "/v1/media/blobs/abc" in text
+    assert "SECRETSIG" not in text and "redacted" in text
+    assert any(
+        isinstance(f, media_http.RedactSignedUrls) for f in logging.getLogger("httpx").filters
+    )

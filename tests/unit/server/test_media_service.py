@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from porch.crypto.attachment import blob_size
 from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.server.media.filesystem import FilesystemBlobs
-from porch.server.media.layout import blob_size
 from porch.server.media.signing import UrlSigner
 from porch.server.ratelimit import MemoryRateLimiter
 from porch.server.services.accounts import Principal

@@ -20,9 +20,18 @@ from typing import Any, ClassVar
 
 from porch.bench import targets
 from porch.bench.stats import ProcessSampler
-from porch.bench.targets import Target
+from porch.bench.targets import RELAYS, Target
 
 SCENARIOS: dict[str, type[Scenario]] = {}
+
+#: Table columns of the CPU figures (cpu.figures), in the scenarios that deliver messages.
+CPU_COLUMNS = [
+    ("us/msg", "server_cpu_us_per_msg"),
+    ("loop us", "server_threads_us_per_msg.event_loop"),
+    ("sqlite us", "server_threads_us_per_msg.sqlite_writer"),
+    ("load %", "load.cpu_pct"),
+    ("client-bound", "load.client_bound"),
+]
 
 
 class UsageError(ValueError):
@@ -37,10 +46,10 @@ def register(cls: type[Scenario]) -> type[Scenario]:
 class Scenario(ABC):
     name: ClassVar[str]
     help: ClassVar[str]
-    #: Targets this scenario can run against; the relay only where it means something.
-    supported: ClassVar[tuple[str, ...]] = ("sqlite", "cluster", "relay")
-    default_targets: ClassVar[tuple[str, ...]] = ("sqlite", "relay")
-    #: Main figure of a target, compared porch/relay: (result key, label, unit).
+    #: Targets this scenario can run against; the relays only where they mean something.
+    supported: ClassVar[tuple[str, ...]] = ("sqlite", "cluster", *RELAYS)
+    default_targets: ClassVar[tuple[str, ...]] = ("sqlite", *RELAYS)
+    #: Main figure of a target, compared with each baseline relay's: (result key, label).
     headline: ClassVar[tuple[str, str]] = ("delivered_per_s", "msgs/s")
     #: Defaults of common options that differ for this scenario (e.g. ``{"procs": 2}``).
     option_defaults: ClassVar[dict[str, Any]] = {}
@@ -116,20 +125,29 @@ def _ratio(a: Any, b: Any) -> float | None:
 
 
 def ratios(scenario: Scenario, results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Each Porch target's figures divided by the relay's, where both ran."""
-    relay = results.get("relay")
-    if relay is None:
-        return {}
-    out: dict[str, dict[str, Any]] = {}
+    """``{target: {baseline: {figure: ratio}}}`` for each baseline relay that ran: every Porch
+    target against both, and the protocol relay against the bare one (what the protocol alone
+    costs). Throughput and latency ratios are target / baseline; so is ``cpu_per_msg``."""
     key = scenario.headline[0]
-    for name, r in results.items():
-        if name == "relay":
+    out: dict[str, dict[str, Any]] = {}
+    for base_name in RELAYS:
+        base = results.get(base_name)
+        if base is None:
             continue
-        out[name] = {
-            "throughput": _ratio(lookup(r, key), lookup(relay, key)),
-            "p50": _ratio(lookup(r, "latency_ms.p50"), lookup(relay, "latency_ms.p50")),
-            "p99": _ratio(lookup(r, "latency_ms.p99"), lookup(relay, "latency_ms.p99")),
-        }
+        # Against the protocol relay: the Porch targets; against the bare one: the protocol
+        # relay too.
+        skip = set(RELAYS) if base_name == "protocol-relay" else {base_name}
+        for name, r in results.items():
+            if name in skip:
+                continue
+            out.setdefault(name, {})[base_name] = {
+                "throughput": _ratio(lookup(r, key), lookup(base, key)),
+                "p50": _ratio(lookup(r, "latency_ms.p50"), lookup(base, "latency_ms.p50")),
+                "p99": _ratio(lookup(r, "latency_ms.p99"), lookup(base, "latency_ms.p99")),
+                "cpu_per_msg": _ratio(
+                    r.get("server_cpu_us_per_msg"), base.get("server_cpu_us_per_msg")
+                ),
+            }
     return out
 
 
@@ -149,7 +167,7 @@ def run_scenario(scenario: Scenario, chosen: list[str]) -> dict[str, Any]:
                 targets.running(kind, Path(tmp), nodes=args.nodes, env=env) as target,
             ):
                 scenario.setup(target)
-                with ProcessSampler(target.pids) as sampler:
+                with ProcessSampler(target.pids, services=target.service_pids) as sampler:
                     result = scenario.run(target, sampler)
                     result["server_series"] = sampler.series_dict()
                 result |= target.queue_left() if target.porch else {}
@@ -162,4 +180,4 @@ def run_scenario(scenario: Scenario, chosen: list[str]) -> dict[str, Any]:
                 file=sys.stderr,
                 flush=True,
             )
-    return {"results": results, "ratio_to_relay": ratios(scenario, results)}
+    return {"results": results, "ratios": ratios(scenario, results)}

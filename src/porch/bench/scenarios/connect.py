@@ -15,6 +15,7 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
+from porch.bench import cpu
 from porch.bench.driver import Channel, Workers, source_address, split
 from porch.bench.raw import RawConnection, RawDevice
 from porch.bench.scenarios.base import Scenario, UsageError, register
@@ -140,15 +141,10 @@ class Connect(Scenario):
             "timed_out": any(r.timed_out for r in results),
             "latency_ms": latency_summary(latencies),
             "server": vars(server),
-            "load": {"processes": len(specs), "cpu_pct": load_fig.cpu_pct},
+            "load": cpu.load_figures(load_fig.process_cpu_s, load_fig.wall_s, len(target.nodes)),
             "series": time_series(done, latencies, start_ns),
             "behind": [],
         }
-        if load_fig.cpu_pct > 90 * len(specs) and load_fig.wall_s >= 1:
-            out["behind"].append(
-                f"the load processes were CPU-bound ({load_fig.cpu_pct:.0f}% over {len(specs)} "
-                "process(es)): the figure is a lower bound; try --procs 2"
-            )
         return out
 
     def columns(self) -> list[tuple[str, str]]:

@@ -4,8 +4,9 @@ A sender sends M messages to a device that is not connected and waits until ever
 answered ``sent`` (stored). Then the device connects; the measured phase runs from the moment
 it starts connecting to the last envelope of the backlog, with the device acknowledging in
 batches (every 64 envelopes or 2 ms) as a real client does. Drain rate = M / that time. On a
-cluster the sender uses node A and the device node B. Not run against the relay, which keeps
-nothing for a device that is offline.
+cluster the sender uses node A and the device node B. Not run against the relays, which keep
+nothing for a device that is offline. Server CPU per message = the server's CPU time over the
+measured phase / envelopes received (cpu.py).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from porch.bench import cpu
 from porch.bench.driver import Channel, Workers
 from porch.bench.payload import ACK_BATCH, ACK_EVERY, MAX_ACK_IDS, Bodies, read_header, send_frame
 from porch.bench.raw import RawConnection, RawDevice
-from porch.bench.scenarios.base import Scenario, UsageError, duplicates_note, register
+from porch.bench.scenarios.base import CPU_COLUMNS, Scenario, UsageError, duplicates_note, register
 from porch.bench.stats import ProcessSampler
 from porch.bench.targets import Target
 from porch.protocol import client_frames as cf
@@ -52,6 +54,7 @@ class Result:
     first_s: float = 0.0  # start of connecting -> first envelope
     drained_s: float = 0.0  # start of connecting -> "drained" frame (0: never came)
     last_s: float = 0.0  # start of connecting -> last envelope of the backlog
+    cpu_s: float = 0.0  # the device's process CPU time over the same span
     timed_out: bool = False
 
     def error(self, text: str) -> None:
@@ -100,6 +103,7 @@ async def _store(spec: Spec, channel: Channel, result: Result) -> None:
 async def _drain(spec: Spec, result: Result) -> None:
     seen = bytearray(spec.messages)
     pending: list[int] = []
+    cpu0 = time.process_time()
     t0 = time.monotonic()
     conn = await RawConnection.for_device(spec.receiver_url, spec.receiver, batch=spec.batch)
     result.connect_s = time.monotonic() - t0
@@ -143,6 +147,7 @@ async def _drain(spec: Spec, result: Result) -> None:
                     result.drained_s = time.monotonic() - t0
                 elif kind == "error":
                     result.error(json.dumps(frame))
+        result.cpu_s = time.process_time() - cpu0  # the whole backlog is in: before the acks
     except TimeoutError:
         result.timed_out = True
     finally:
@@ -231,6 +236,7 @@ class Drain(Scenario):
             "error_samples": r.error_samples,
             "timed_out": r.timed_out,
             "server": vars(server),
+            **cpu.figures(server, [r.cpu_s], r.last_s, r.received, target),
             "behind": [],
         }
         if r.duplicates:
@@ -246,6 +252,7 @@ class Drain(Scenario):
             ("drain s", "drain_s"),
             ("first ms", "first_envelope_ms"),
             ("cpu %", "server.cpu_pct"),
+            *CPU_COLUMNS,
             ("rss MB", "server.peak_rss_mb"),
             ("lost", "lost"),
             ("dup", "duplicates"),

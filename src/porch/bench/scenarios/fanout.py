@@ -13,7 +13,9 @@ device entries without bodies, and one ``shared`` kind-2 body.
 Per message: fan-out completion = last device's arrival - send time; per device: one-way
 latency; ``sent`` answer latency. Server CPU per group message and per delivered envelope is
 the server's CPU time over the measured phase (which includes the intervals) divided by M and
-by the envelopes delivered. Each device must get each message exactly once.
+by the envelopes delivered (``server_cpu_us_per_msg``, split by thread as in cpu.py). Each
+device must get each message exactly once. Not run against the relays: a group's fan-out is
+the server's (its member list), which neither relay has.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import uuid
 from array import array
 from typing import Any
 
-from porch.bench import storage
+from porch.bench import cpu, storage
 from porch.bench.driver import Workers, split
 from porch.bench.raw import RawDevice
 from porch.bench.scenarios.base import Scenario, UsageError, duplicates_note, register
@@ -178,10 +180,11 @@ class Fanout(Scenario):
             server = sampler.mark_end()
             workers.broadcast("step", ("close", None))
             results: list[Result] = workers.results(a.timeout + 60)
-        return self._figures(n, k, m, results, server, before, after)
+        return self._figures(target, n, k, m, results, server, before, after)
 
     def _figures(
         self,
+        target: Target,
         n: int,
         k: int,
         m: int,
@@ -211,7 +214,7 @@ class Fanout(Scenario):
         lost = sum(r.missing for r in receivers)
         delivered = n * (k + m) - lost
         delivered_live = len(latencies)
-        cpu_s = server.cpu_pct / 100 * server.wall_s
+        cpu_s = server.cpu_s
         grown = storage.growth(before, after)
         per_message = grown["total"] / k if k else float("nan")
         naive = n * a.payload_bytes
@@ -219,8 +222,8 @@ class Fanout(Scenario):
         # plus its own copy of the body, which the store keeps as base64 text.
         row = grown["envelopes"] / (k * n) if k else float("nan")
         per_device_bodies = n * (row + 4 * math.ceil(a.payload_bytes / 3))
-        load_cpu = [round(r.cpu_s, 3) for r in results]
-        wall = max(1e-9, server.wall_s)
+        load_cpu = [round(r.cpu_s, 3) for r in results]  # the sender first, then receivers
+        figures = cpu.figures(server, load_cpu, server.wall_s, delivered_live, target)
         out: dict[str, Any] = {
             "devices": n,
             "messages": m,
@@ -238,7 +241,7 @@ class Fanout(Scenario):
             "server": vars(server),
             "server_cpu_s": round(cpu_s, 3),
             "server_cpu_ms_per_message": round(1000 * cpu_s / m, 2),
-            "server_cpu_us_per_envelope": round(1e6 * cpu_s / max(1, delivered_live), 1),
+            **figures,  # server_cpu_us_per_msg: per delivered envelope
             "stored": {
                 "messages": k,
                 "bytes_per_message": round(per_message, 0) if k else None,
@@ -249,10 +252,8 @@ class Fanout(Scenario):
                 "per_device_bodies_estimate": round(per_device_bodies) if k else None,
                 "growth": grown,
             },
-            "load": {
-                "processes": len(results),
-                "cpu_s": load_cpu,  # the sender first, then each receiver process
-                "cpu_pct": round(100 * sum(load_cpu) / wall, 1),
+            "load": figures["load"]
+            | {
                 "receiver_cpu_ms_per_message": round(1000 * max(load_cpu[1:], default=0.0) / m, 2),
                 "connect_s": round(max((r.connect_s for r in receivers), default=0.0), 2),
             },
@@ -290,11 +291,13 @@ class Fanout(Scenario):
             ("dev p99", "latency_ms.p99"),
             ("sent p50", "sent_ms.p50"),
             ("cpu ms/msg", "server_cpu_ms_per_message"),
-            ("cpu us/env", "server_cpu_us_per_envelope"),
+            ("cpu us/env", "server_cpu_us_per_msg"),
+            ("sqlite us", "server_threads_us_per_msg.sqlite_writer"),
             ("rss MB", "server.peak_rss_mb"),
             ("B/msg", "stored.bytes_per_message"),
             ("naive B", "stored.naive_bytes_per_message"),
             ("load cpu %", "load.cpu_pct"),
+            ("client-bound", "load.client_bound"),
             ("lost", "lost"),
             ("dup", "duplicates"),
         ]

@@ -25,9 +25,10 @@ from typing import Any
 
 from porch.bench.driver import Channel, Workers, source_address, split
 from porch.bench.raw import RawConnection, RawDevice
+from porch.bench.relay_server import raise_nofile
 from porch.bench.scenarios.base import Scenario, UsageError, register
 from porch.bench.stats import ProcessSampler
-from porch.bench.targets import Target, raise_nofile
+from porch.bench.targets import Target
 from porch.protocol import client_frames as cf
 
 FD_SPARE = 200  # file descriptors a process needs besides its sockets

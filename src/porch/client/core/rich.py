@@ -163,11 +163,14 @@ APPLIER = RichApplier()
 
 
 class DirectRichHandler:
-    """A reaction, edit, delete or timer over Olm: in the conversation with its sender."""
+    """A reaction, edit, delete or timer over Olm: in the conversation with its sender (one
+    that names a group came the wrong way: group actions travel in the group's session)."""
 
     def persist(
         self, state: CoreState, env: Envelope, content: RichAction, db: sqlite3.Connection
     ) -> bool:
+        if getattr(content, "group", None) is not None:
+            return False
         return APPLIER.persist(state, env.sender, env.sender, content, db)
 
     def react(self, state: CoreState, env: Envelope, content: RichAction, new: bool) -> None:

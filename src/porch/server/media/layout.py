@@ -15,21 +15,6 @@ MIN_S3_PART_BYTES = 5 << 20  # S3's minimum for every part but the last
 MiB = 1 << 20
 
 
-def blob_size(size: int) -> int:
-    """The ciphertext size of a `size`-byte attachment (spec §1: Signal's padding buckets,
-    then PKCS#7, iv and MAC).
-
-    COORDINATOR: a copy of porch.crypto.attachment.blob_size (helper A had not landed when
-    this was written); replace with `from porch.crypto.attachment import blob_size` at merge.
-    """
-    if size < 0:
-        raise ValueError("a size is never negative")
-    padded = 541
-    if size > 0:
-        padded = max(541, math.floor(1.05 ** math.ceil(math.log(size) / math.log(1.05))))
-    return 16 + (padded // 16 + 1) * 16 + 32
-
-
 def valid_media_id(media_id: str) -> bool:
     return MEDIA_ID_RE.fullmatch(media_id) is not None
 

@@ -19,12 +19,12 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from porch.crypto.attachment import blob_size
 from porch.failures import log_failure
 from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.server.clock import Clock
 from porch.server.media.base import BlobMissing, BlobStore, PartsMismatch
 from porch.server.media.layout import (
-    blob_size,
     choose_part_size,
     in_units,
     part_count,

@@ -100,6 +100,8 @@ def test_a_reaction_naming_a_third_author_is_ignored(make_peer: PeerFactory) -> 
     alice, bob, mid = _conversation(make_peer)
     carol = make_peer()
     _queue(alice, bob.account_id, Reaction(mid, carol.account_id, "👍", NOW + 1))
+    # ... and so is a group's reaction sent over Olm instead of the group's session.
+    _queue(alice, bob.account_id, Reaction(mid, alice.account_id, "👍", NOW + 2, group="g-1"))
     assert not [e for e in _deliver(alice, bob) if isinstance(e, ReactionChanged)]
     assert _only(bob, alice).reactions == ()
 
