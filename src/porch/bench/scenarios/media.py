@@ -35,7 +35,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -45,12 +44,14 @@ from urllib.parse import urlsplit
 
 import psutil  # type: ignore[import-untyped, unused-ignore]
 
+from porch.bench import cpu
 from porch.bench.driver import Workers
 from porch.bench.raw import SmsOutbox
-from porch.bench.scenarios.base import Scenario, UsageError, lookup, register
+from porch.bench.scenarios import media_figures
+from porch.bench.scenarios.base import Scenario, UsageError, register
 from porch.bench.scenarios.media_clients import Phase, Result, Spec, work
 from porch.bench.scenarios.media_files import sha256_file, timed_copy, write_random
-from porch.bench.stats import MB, PhaseFigures, ProcessSampler
+from porch.bench.stats import MB, ProcessSampler
 from porch.bench.targets import Target
 from porch.client import Client
 
@@ -58,16 +59,6 @@ MAX_SIZE_MB = 2**20  # 1 TiB: the attachment cipher's wire bound (spec §1, 2**4
 MAX_RUNS = 100
 PHONES = ("+14155550101", "+14155550102")  # a fresh server each time: no number is taken
 STEP_SLACK = 60.0  # seconds the driver allows a load process beyond --timeout per step
-# RSS growth that means the file sat in memory: over this share of it, and over a floor that
-# buffers, caches and an allocator's arenas reach without holding the file (small test files).
-NOT_STREAMING = 0.25
-NOT_STREAMING_FLOOR_MB = 64.0
-MEDIANS = (  # per-run figures whose median is a top-level figure
-    *("copy_mb_s", "upload_mb_s", "download_mb_s", "upload_vs_copy", "download_vs_copy"),
-    *("copy_s", "upload_s", "download_s", "arrive_s", "upload_transfer_s", "download_transfer_s"),
-)
-CLIENT_BASE_MB = 256.0  # an SDK process's RSS without any file (Python, vodozemac, Pillow)
-CPU_BOUND = 0.9  # a load process busier than this share of its phase set the pace
 
 
 async def _register(url: str, data_dir: Path, profiles: list[Path]) -> list[str]:
@@ -83,24 +74,6 @@ async def _register(url: str, data_dir: Path, profiles: list[Path]) -> list[str]
     return accounts
 
 
-def _mb_s(size: int, seconds: float) -> float | None:
-    return round(size / MB / seconds, 1) if seconds > 0 else None
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return round(a / b, 3) if a is not None and b else None
-
-
-def _verdict(run: dict[str, Any]) -> str:
-    if run["digest_ok"]:
-        return "ok"
-    return "not checked" if run["download_mb_s"] is None else "DIFFERS"
-
-
-def _with_cpu_s(figures: PhaseFigures) -> dict[str, Any]:
-    return vars(figures) | {"cpu_s": round(figures.cpu_pct / 100 * figures.wall_s, 3)}
-
-
 class _Meters:
     """The server's sampler and, with --backend s3, the object store's: marked together."""
 
@@ -111,9 +84,15 @@ class _Meters:
         for sampler in self.samplers.values():
             sampler.mark_start()
 
-    def end(self) -> dict[str, dict[str, Any]]:
-        """Figures since start(), under "server" (and "store")."""
-        return {name: _with_cpu_s(s.mark_end()) for name, s in self.samplers.items()}
+    def end(self, load_cpu_s: float) -> dict[str, Any]:
+        """Figures since start(), under "server" (and "store"), and what the machine's other
+        processes used meanwhile (the load process, whose CPU is given, and the store aside)."""
+        figures = {name: s.mark_end() for name, s in self.samplers.items()}
+        store_cpu_s = [figures["store"].cpu_s] if "store" in figures else []
+        others = cpu.others_pct(figures["server"], [load_cpu_s, *store_cpu_s])
+        return {name: vars(f) for name, f in figures.items()} | {
+            "machine_others_pct_by_phase": others
+        }
 
 
 @register
@@ -206,7 +185,7 @@ class Media(Scenario):
                 r = runs[-1]
                 print(
                     f"  run {i + 1}: copy {r['copy_mb_s']} MB/s, upload {r['upload_mb_s']} "
-                    f"MB/s, download {r['download_mb_s']} MB/s, digest {_verdict(r)}",
+                    f"MB/s, download {r['download_mb_s']} MB/s, digest {media_figures.verdict(r)}",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -256,14 +235,14 @@ class Media(Scenario):
             meters.start()
             up: Phase
             (up, client_id), _ = step("upload")
-            measured = {"upload": meters.end()}
+            measured = {"upload": meters.end(up.cpu_s)}
             arrive, down, path = Phase(), Phase(), ""
             if client_id:
                 _, arrive = step("arrive", client_id)
                 os.sync()
                 meters.start()
                 _, (down, path) = step("download")
-                measured["download"] = meters.end()
+                measured["download"] = meters.end(down.cpu_s)
             workers.broadcast("step", ("close", client_id))
             done: list[Result] = workers.results(a.timeout + STEP_SLACK)
         digest_ok = False
@@ -274,9 +253,9 @@ class Media(Scenario):
                 errors.append("the downloaded file's SHA-256 differs from the original's")
         phases = {"upload": up, "arrive": arrive, "download": down}
         errors += [f"{name}: {p.error}" for name, p in phases.items() if p.error]
-        copy = _mb_s(self.size, copy_s)
-        upload = _mb_s(self.size, up.wall_s) if not up.error else None
-        download = _mb_s(self.size, down.wall_s) if path else None
+        copy = media_figures.mb_s(self.size, copy_s)
+        upload = media_figures.mb_s(self.size, up.wall_s) if not up.error else None
+        download = media_figures.mb_s(self.size, down.wall_s) if path else None
         return {
             "run": i + 1,
             "copy_s": round(copy_s, 3),
@@ -288,78 +267,24 @@ class Media(Scenario):
             "download_s": down.wall_s,
             "download_mb_s": download,
             "download_transfer_s": down.transfer_s,
-            "upload_vs_copy": _ratio(upload, copy),
-            "download_vs_copy": _ratio(download, copy),
+            "upload_vs_copy": media_figures.ratio(upload, copy),
+            "download_vs_copy": media_figures.ratio(download, copy),
             "digest_ok": digest_ok,
             **{
                 side: {phase: m[side] for phase, m in measured.items()}
                 for side in measured["upload"]
             },
             "load": {
-                "upload": {"cpu_s": up.cpu_s, "peak_rss_mb": done[0].peak_rss_mb},
-                "download": {"cpu_s": down.cpu_s, "peak_rss_mb": done[1].peak_rss_mb},
+                "upload": media_figures.load_figures(up, done[0].peak_rss_mb),
+                "download": media_figures.load_figures(down, done[1].peak_rss_mb),
             },
             "receipt": done[0].extra.get("receipt", False),
             "errors": errors,
         }
 
     def _figures(self, runs: list[dict[str, Any]]) -> dict[str, Any]:
-        def median(dotted: str) -> float | None:
-            values = [v for r in runs if isinstance(v := lookup(r, dotted), int | float)]
-            return round(statistics.median(values), 3) if values else None
-
-        def both(keys: tuple[str, ...], group: str) -> dict[str, dict[str, float | None]]:
-            return {
-                phase: {k: median(f"{group}.{phase}.{k}") for k in keys}
-                for phase in ("upload", "download")
-            }
-
-        samples = [e for r in runs for e in r["errors"]]
-        out: dict[str, Any] = {
-            "size_mb": self.args.size_mb,
-            "size_bytes": self.size,
-            "backend": self.args.backend,
-            "runs": len(runs),
-            **{k: median(k) for k in MEDIANS},
-            **{
-                side: both(("cpu_s", "peak_rss_mb", "rss_start_mb", "wall_s"), side)
-                for side in ("server", "store")
-                if side in runs[0]
-            },
-            "load": both(("cpu_s", "peak_rss_mb"), "load"),
-            "digest_ok": all(r["digest_ok"] for r in runs),
-            "errors": len(samples),
-            "error_samples": samples[:5],
-            "per_run": runs,
-        }
-        out["behind"] = self._behind(runs)
-        return out
-
-    def _behind(self, runs: list[dict[str, Any]]) -> list[str]:
-        notes: list[str] = []
-        size_mb = self.size / MB
-        for r in runs:
-            for phase, server in r["server"].items():
-                load = r["load"][phase]
-                grew = server["peak_rss_mb"] - server["rss_start_mb"]
-                limit = max(NOT_STREAMING * size_mb, NOT_STREAMING_FLOOR_MB)
-                if grew > limit:
-                    notes.append(
-                        f"run {r['run']}: the server's RSS grew by {grew:.0f} MB during the "
-                        f"{phase} of a {size_mb:.0f} MiB file: it did not stream"
-                    )
-                if load["peak_rss_mb"] > limit + CLIENT_BASE_MB:
-                    notes.append(
-                        f"run {r['run']}: the {phase} process peaked at "
-                        f"{load['peak_rss_mb']:.0f} MB of RSS for a {size_mb:.0f} MiB file"
-                    )
-                wall = r[f"{phase}_s"]
-                if wall and load["cpu_s"] > CPU_BOUND * wall:
-                    notes.append(
-                        f"run {r['run']}: the {phase} process used {load['cpu_s']:.1f} s of CPU "
-                        f"in {wall:.1f} s: the client's CPU set the pace"
-                    )
-        return notes
+        out = {"size_mb": self.args.size_mb, "backend": self.args.backend}
+        return out | media_figures.summary(runs, self.size)
 
     def ok(self, result: dict[str, Any]) -> bool:
         return super().ok(result) and bool(result.get("digest_ok"))
