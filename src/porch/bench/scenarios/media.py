@@ -20,7 +20,8 @@ Each of ``--runs`` runs has three timed phases, one after the other, each after 
 
 ``upload_transfer_s`` / ``download_transfer_s``: when the SDK's progress callback first
 reported every byte moved (all parts sent; the blob fetched), which splits each phase into
-the transfer and what follows it (completion and the message; verification and decryption).
+the transfer and what follows it (completion and the message; the SDK's passes over the
+downloaded blob: verification, unless done as the bytes arrive, and decryption).
 MB/s are MiB of the plaintext file per second in every phase. The server's figures
 (:class:`~porch.bench.stats.ProcessSampler`: CPU seconds and peak RSS) cover each of phases 2
 and 3 (with ``--backend s3`` the object store's process too, found by the endpoint's port:

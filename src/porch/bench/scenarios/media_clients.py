@@ -83,8 +83,9 @@ def _failure(exc: BaseException) -> str:
 
 class _Progress:
     """The SDK's progress callback: shown by the driver, and the moment the last byte moved
-    (upload: every part sent, before completion and the message; download: the blob fetched,
-    before verification and decryption) noted in ``phase.transfer_s``."""
+    (upload: every part sent, before completion and the message; download: the last byte of
+    the blob fetched, before the SDK's passes over the local file) noted in
+    ``phase.transfer_s``."""
 
     def __init__(self, channel: Channel, label: str, phase: Phase) -> None:
         self.channel, self.label, self.phase = channel, label, phase
