@@ -98,8 +98,9 @@ def behind(runs: list[dict[str, Any]], size: int) -> list[str]:
             others = r["machine_others_pct_by_phase"][phase]
             if others > cpu.BUSY_MACHINE_PCT:
                 notes.append(
-                    f"run {r['run']}: the machine was busy: other processes used {others:.0f}% "
-                    f"of a core during the {phase}; its MB/s are not comparable with a quiet "
-                    "run (its CPU seconds are)"
+                    f"run {r['run']}: the machine was busy: other processes and the kernel "
+                    f"used {others:.0f}% of a core during the {phase} (the kernel's part "
+                    "includes this run's own writeback and loopback traffic); its MB/s are not "
+                    "comparable with a quiet run (its CPU seconds are)"
                 )
     return notes
