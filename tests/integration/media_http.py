@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -69,3 +72,14 @@ class MediaHttp(Api):
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+@contextlib.contextmanager
+def running_server(tmp_path: Path, env: dict[str, str]) -> Iterator[ServerProcess]:
+    """A server under tmp_path with these PORCH_* settings, stopped afterwards."""
+    srv = ServerProcess(tmp_path / "server-data", env=env)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()

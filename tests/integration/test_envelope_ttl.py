@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,9 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from porch.client import Client, Message
-from porch.client.core.context import now_ms
-from porch.crypto.content import Text, encode_content
+from porch.client import Client, Message, TimerChanged
 from porch.server.app import create_app, make_store
 from porch.server.clock import SystemClock
 from porch.server.store.base import Store
@@ -68,15 +65,9 @@ async def serving(
 
 
 async def send(client: Client, to: str, text: str, ttl: int | None = None) -> None:
-    """A text queued as the SDK queues one (Client.send_text), with the outbox ttl that a
-    disappearing message's send_content(..., ttl=) gives it; waits for the server's ack."""
-    client_id, now = secrets.token_urlsafe(12), now_ms()
-    store = client._store
-    with store.transaction() as db:
-        store.enqueue(client_id, to, encode_content(Text(client_id, text, now)), False, now, ttl)
-        store.add_message(to, client_id, True, client.device_id, now, text, "pending", db)
-    client._runner.wake_outbox()
-    await client.wait_sent(client_id, timeout=20)
+    """A text sent with the envelope ttl a disappearing message gets (send_content's ``ttl``;
+    the text itself carries no timer here, only its envelopes expire); waits for the ack."""
+    await client.send_content(to, client.new_text(to, text), ttl=ttl, timeout=20)
 
 
 async def no_more_messages(client: Client, seconds: float) -> None:
@@ -122,6 +113,25 @@ async def test_an_expired_envelope_is_swept_and_never_delivered(
             [got] = await collect_messages(s.bob, 1, timeout=20)
             assert got.text == "stays"
             await no_more_messages(s.bob, 1.0)
+
+
+async def test_a_text_under_a_disappearing_timer_expires_undelivered(
+    tmp_path: Path, server_env: dict[str, str]
+) -> None:
+    # No explicit ttl: the conversation's timer (Client.set_timer) gives the text its own.
+    async with serving(tmp_path, server_env, sweep_interval=3600) as s:
+        async with s.alice:
+            await s.alice.set_timer(s.bob.account_id, 1)
+            await s.alice.send_text(s.bob.account_id, "gone with the timer", timeout=20)
+        s.clock.offset_ms = 1500
+        async with s.bob:
+            deadline = time.monotonic() + 20
+            while not isinstance(event := await s.bob.next_event(1.0), TimerChanged):
+                assert not isinstance(event, Message), f"unexpected message {event.text!r}"
+                assert time.monotonic() < deadline, "the timer never arrived"
+            assert (event.seconds, event.by) == (1, s.alice.account_id)
+            await no_more_messages(s.bob, 1.0)
+        assert await s.store.queue_depth() == 0
 
 
 @pytest.mark.parametrize("ttl", [None, 60])

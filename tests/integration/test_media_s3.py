@@ -94,6 +94,18 @@ async def test_resume_lists_the_parts_the_store_holds(alice: MediaHttp) -> None:
     assert await alice.fetch(slot["id"]) == blob
 
 
+async def test_an_abandoned_upload_is_aborted_in_the_bucket(
+    alice: MediaHttp, seaweed: Seaweed, bucket: str
+) -> None:
+    blob = os.urandom(PART + 10)
+    slot = await alice.slot(len(blob))
+    await alice.put_parts(slot, blob, only={1})
+    assert seaweed.uploads(bucket) == [slot["id"]]
+    await alice.ok("DELETE", f"/v1/media/uploads/{slot['id']}", 204)
+    assert seaweed.uploads(bucket) == [] and seaweed.objects(bucket) == []
+    await alice.refused("GET", f"/v1/media/uploads/{slot['id']}", 404, "media_not_found")
+
+
 async def test_expired_blob_is_deleted_from_the_bucket(
     tmp_path: Path,
     seaweed: Seaweed,

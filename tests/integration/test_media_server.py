@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from porch.crypto.attachment import blob_size
-from tests.integration.media_http import MediaHttp, sha256
+from tests.integration.media_http import MediaHttp, running_server, sha256
 from tests.integration.server import ServerProcess
 
 PART = 64 * 1024
@@ -30,10 +30,8 @@ ENV = {
 
 @pytest.fixture
 def server(tmp_path: Path, server_env: dict[str, str]) -> Iterator[ServerProcess]:
-    srv = ServerProcess(tmp_path / "server-data", env={**server_env, **ENV})
-    srv.start()
-    yield srv
-    srv.stop()
+    with running_server(tmp_path, {**server_env, **ENV}) as srv:
+        yield srv
 
 
 @pytest.fixture
@@ -201,6 +199,30 @@ async def test_pending_slots_are_capped(pair: tuple[MediaHttp, MediaHttp]) -> No
     first = slots[0]
     await alice.complete(first["id"], await alice.put_parts(first, os.urandom(100)))
     await alice.slot(100)
+
+
+async def test_an_abandoned_upload_frees_its_slot_and_its_bytes(
+    server: ServerProcess, pair: tuple[MediaHttp, MediaHttp]
+) -> None:
+    alice, bob = pair
+    slots = [await alice.slot(2 * PART) for _ in range(PENDING)]
+    first = slots[0]
+    await alice.put_parts(first, os.urandom(2 * PART), only={1})
+    assert media_files(server)  # the first part is on disk
+    path = f"/v1/media/uploads/{first['id']}"
+    await bob.refused("DELETE", path, 404, "media_not_found")  # the uploader's only
+    await alice.ok("GET", path)  # ... and bob's attempt changed nothing
+    assert await alice.ok("DELETE", path, 204) is None
+    assert not any(first["id"] in str(p) for p in media_files(server))
+    await alice.refused("GET", path, 404, "media_not_found")
+    await alice.refused("DELETE", path, 404, "media_not_found")  # a repeat changes nothing
+    r = await alice.put(first["parts"][1]["url"], os.urandom(PART))
+    assert r.status_code == 404 and r.json()["error"]["code"] == "media_not_found"
+    await alice.slot(100)  # its pending place is free again
+    done = slots[1]
+    await alice.complete(done["id"], await alice.put_parts(done, os.urandom(2 * PART)))
+    await alice.refused("DELETE", f"/v1/media/uploads/{done['id']}", 409, "media_upload_done")
+    assert len(await alice.fetch(done["id"])) == 2 * PART
 
 
 @pytest.fixture

@@ -238,7 +238,8 @@ async def test_the_rich_commands_end_to_end(register_client) -> None:  # type: i
     await run(bp, "recv", "--wait", "1")
     await run(bp, "react", "@alice_r", "last", "👍")
     await run(bp, "reply", "@alice_r", hello.id[:8], "hi", "alice")
-    await run(ap, "recv", "--wait", "1")
+    out, _ = await run(ap, "recv", "--wait", "1")
+    assert "* @bob_r reacted 👍 to \u201chello from alice\u201d" in out, out
     out, _ = await run(ap, "history", "@bob_r")
     assert "👍 @bob_r" in out and "> me: hello from alice" in out, out
     await run(ap, "edit", "@bob_r", "-2", "hello, edited")
@@ -250,12 +251,20 @@ async def test_the_rich_commands_end_to_end(register_client) -> None:  # type: i
     assert "Disappearing messages set to 1 day." in out
     _, err = await run(bp, "react", "@alice_r", "nosuchid", "👍", code=2)
     assert "no message 'nosuchid'" in err
-    await run(bp, "recv", "--wait", "1")
+    out, _ = await run(bp, "recv", "--wait", "1")
+    edited = "* @alice_r edited \u201chello from alice\u201d \u2192 \u201chello, edited\u201d"
+    assert edited in out, out
     out, _ = await run(bp, "history", "@alice_r")
     assert "Disappearing messages: 1 day" in out and "hello, edited (edited)" in out, out
     await run(bp, "forward", "@alice_r", hello.id, "@carol_r")
     await run(ap, "delete", "@bob_r", hello.id)
-    await run(bp, "recv", "--wait", "1")
+    out, _ = await run(bp, "recv", "--wait", "1", "--json")
+    deletes = [r for r in map(json.loads, out.splitlines()) if r.get("type") == "delete"]
+    assert deletes == [
+        {"type": "delete", "from": alice.account_id, "author": alice.account_id,
+         "peer": alice.account_id, "group": None, "id": hello.id,
+         "text": "@alice_r deleted a message"}
+    ], out  # fmt: skip
     out, _ = await run(bp, "history", "@alice_r", "--json")
     records = {r["id"]: r for r in map(json.loads, out.splitlines())}
     assert records[hello.id]["deleted"] and records[hello.id]["text"] == ""

@@ -314,6 +314,7 @@ async def send(args: argparse.Namespace, queued: list[str] | None = None) -> int
 
 
 async def recv(args: argparse.Namespace) -> int:
+    from porch.cli.rich_events import print_rich_event
     from porch.client import (
         DecryptionFailed,
         DevicesChanged,
@@ -321,6 +322,9 @@ async def recv(args: argparse.Namespace) -> int:
         GroupUpdated,
         IdentityChanged,
         Message,
+        MessageDeleted,
+        MessageEdited,
+        ReactionChanged,
         ReceiptEvent,
     )
 
@@ -343,6 +347,8 @@ async def recv(args: argparse.Namespace) -> int:
                 await _print_unshown(client, args)
             elif isinstance(event, GroupUpdated):
                 await _print_group_update(client, event, args.json)
+            elif isinstance(event, ReactionChanged | MessageEdited | MessageDeleted):
+                await print_rich_event(client, event, args.json)
             elif isinstance(event, ReceiptEvent) and args.json:
                 print(
                     json.dumps(

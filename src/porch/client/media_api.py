@@ -109,6 +109,14 @@ class MediaApi:
     async def upload_status(self, media_id: str) -> Slot:
         return _slot(await self._api.request("GET", f"/v1/media/uploads/{media_id}"))
 
+    async def abandon(self, media_id: str) -> None:
+        """Give the unfinished upload up (its parts go); one already gone is fine."""
+        try:
+            await self._api.request("DELETE", f"/v1/media/uploads/{media_id}")
+        except ServerError as exc:
+            if exc.code not in ("media_not_found", "media_upload_done"):
+                raise
+
     async def complete(self, media_id: str, etags: dict[int, str]) -> int:
         """Finish the upload; returns the blob's expiry (ms)."""
         parts = [{"n": n, "etag": etag} for n, etag in sorted(etags.items())]

@@ -11,6 +11,7 @@ first byte.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import re
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +25,8 @@ from porch.client.media_blob import BlobSource
 from porch.client.media_http import Attempts, Sleep, failure_of, human_size, resolve_url
 
 Progress = Callable[[int, int], None]
+log = logging.getLogger("porch.client.media")
+ABANDON_SECONDS = 2.0  # the most a failed or cancelled upload waits to free its slot
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,31 @@ async def upload(
         if exc.code == "media_too_large":
             raise too_large(exc, source.size) from None
         raise
+    try:
+        return await _transfer(media, http, source, slot, progress, sleep)
+    except BaseException:
+        # A failed or cancelled upload (Ctrl-C) would hold one of the account's pending
+        # slots for 24 h (spec §6): give it up, briefly, and raise what happened.
+        await _abandon(media, slot.id)
+        raise
+
+
+async def _abandon(media: MediaApi, media_id: str) -> None:
+    try:
+        async with asyncio.timeout(ABANDON_SECONDS):
+            await media.abandon(media_id)
+    except Exception as exc:  # unreachable, slow or refusing: the server's sweep frees it
+        log.info("could not give up an unfinished upload (%s)", type(exc).__name__)
+
+
+async def _transfer(
+    media: MediaApi,
+    http: httpx.AsyncClient,
+    source: BlobSource,
+    slot: Slot,
+    progress: Progress | None,
+    sleep: Sleep,
+) -> Uploaded:
     count = math.ceil(source.total / slot.part_size)
     if set(slot.urls) != set(range(1, count + 1)):
         raise ServerError(

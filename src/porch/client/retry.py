@@ -19,10 +19,12 @@ them with the store and outbox the client core (porch.client.core) passes in.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from porch.client.store import HistoryMessage, LocalStore
 from porch.crypto.content import Retry, Text, encode_content
@@ -41,6 +43,10 @@ REFETCH_WINDOW_MS = 60_000
 # History statuses of the lines the client writes itself into a conversation.
 UNDECRYPTABLE = "undecryptable"  # a placeholder for a message that could not be decrypted
 NOTICE = "notice"  # e.g. "the safety number changed"
+
+
+class Queue(Protocol):
+    def __call__(self, recipient: str, content: bytes, ttl: int | None = None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +69,10 @@ def plan_resend(
         return NoResend("no message of ours matches the request")
     if message.status == "pending":
         return NoResend("the message was never sent")
+    if message.deleted:
+        return NoResend("the message was deleted for everyone")
+    if message.expires_at is not None and message.expires_at <= now_ms:
+        return NoResend("the message has disappeared")
     if now_ms - message.ts > RESEND_WINDOW_MS:
         return NoResend("the message is older than the resend window")
     if resent_before >= MAX_RESENDS_PER_MESSAGE:
@@ -129,6 +139,29 @@ def placeholder_text(label: str, asked: bool) -> str:
     return f"A message from {label} could not be decrypted."
 
 
+def resend_content(m: HistoryMessage, now_ms: int) -> tuple[Text, int | None]:
+    """The text to send again for ``m``, and its envelope ttl: the same id, body and rich
+    fields (attachments by pointer, the quote, the forwarded mark), and for a disappearing
+    message what is left of its time, so every device still removes it when the original
+    said (expires_at = ts + exp * 1000, spec §3) and the server drops it then (spec §7)."""
+    exp = ttl = None
+    if m.expires_at is not None:
+        # ``m.ts`` is the server's timestamp by now (set_status), not the one the original
+        # carried: exp is measured from it so that ts + exp * 1000 still lands on expires_at.
+        exp = max(1, math.ceil((m.expires_at - m.ts) / 1000))
+        ttl = max(1, math.ceil((m.expires_at - now_ms) / 1000))
+    text = Text(
+        m.client_id,
+        m.text,
+        m.ts,
+        attachments=m.attachments,
+        reply=m.reply,
+        forwarded=m.forwarded,
+        expires=exp,
+    )
+    return text, ttl
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -150,7 +183,7 @@ class Retrier:
         self,
         store: Callable[[], LocalStore],
         device_id: int,
-        queue: Callable[[str, bytes], None],
+        queue: Queue,
         renew: Callable[[str, int], None],
         clock: Callable[[], int] = _now_ms,
     ) -> None:
@@ -188,7 +221,7 @@ class Retrier:
         if isinstance(plan, NoResend):
             log.info("retry request from %s/%s unanswered: %s", peer[:8], peer_device, plan.reason)
             return
-        m = plan.message
-        store.count_resend(peer, m.client_id)
+        store.count_resend(peer, plan.message.client_id)
         # A new outbox id (the server would deduplicate the old one), the same message id.
-        self._queue(peer, encode_content(Text(m.client_id, m.text, m.ts)))
+        text, ttl = resend_content(plan.message, self._clock())
+        self._queue(peer, encode_content(text), ttl=ttl)

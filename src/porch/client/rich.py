@@ -133,6 +133,17 @@ class RichMixin:
         cid = secrets.token_urlsafe(12)
         return Text(cid, body, now_ms(), attachments=attachments, reply=reply, forwarded=forwarded)
 
+    def message(
+        self, peer: str, client_id: str, author: str | None = None
+    ) -> HistoryMessage | None:
+        """Message ``client_id`` of ``peer``'s conversation (a history peer), by ``author``
+        when given, with its reactions and earlier versions; None when it is not here."""
+        if author is None:
+            found = self._store.find_by_id(peer, client_id)
+        else:
+            found = self._store.find_message(peer, author, client_id, self.account_id)
+        return None if found is None else found.message
+
     # Replies, reactions, edits, deletes, forwards --------------------------------------------
 
     async def reply(

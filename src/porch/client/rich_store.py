@@ -187,6 +187,17 @@ class RichStore:
         ).fetchone()
         return None if row is None else self._message(row)
 
+    def find_outgoing(self, peer: str, client_id: str | None, ts: int) -> HistoryMessage | None:
+        """A message sent to peer, by client id if given, else by its server timestamp (which
+        replaced the local one when the server acknowledged it); with its extras (a resend
+        carries them, porch.client.retry)."""
+        query = f"SELECT {_COLUMNS} FROM messages WHERE peer = ? AND outgoing = 1 AND "
+        if client_id is not None:
+            row = self._db.execute(query + "client_id = ?", (peer, client_id)).fetchone()
+        else:
+            row = self._db.execute(query + "ts = ? ORDER BY id DESC LIMIT 1", (peer, ts)).fetchone()
+        return None if row is None else self._message(row).message
+
     # Reactions -------------------------------------------------------------------------------
 
     def set_reaction(

@@ -285,24 +285,6 @@ class LocalStore(OutboxQueue, Contacts, SharedState, VerifiedKeys, GroupStore, R
                 changed.append(cid)
         return changed
 
-    def find_outgoing(self, peer: str, client_id: str | None, ts: int) -> HistoryMessage | None:
-        """A message sent to peer, by client id if given, else by its server timestamp (which
-        replaced the local one when the server acknowledged it)."""
-        query = (
-            "SELECT client_id, sender_device, ts, body, status, author FROM messages"
-            " WHERE peer = ? AND outgoing = 1 AND "
-        )
-        if client_id is not None:
-            cur = self._db.execute(query + "client_id = ?", (peer, client_id))
-        else:
-            cur = self._db.execute(query + "ts = ? ORDER BY id DESC LIMIT 1", (peer, ts))
-        row = cur.fetchone()
-        if row is None:
-            return None
-        cid, dev, found_ts, body, status, author = row
-        text = self._sealer.open(body, aad=body_aad(peer, 1, cid, author)).decode("utf-8")
-        return HistoryMessage(peer, cid, True, dev, found_ts, text, status, author or None)
-
     def count_resend(self, peer: str, client_id: str) -> int:
         """Record one more resend of a message; returns how many there were before."""
         with self.transaction() as db:

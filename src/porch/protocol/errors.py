@@ -16,6 +16,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_TYPE = "unknown_type"
     FRAME_TOO_LARGE = "frame_too_large"
     REQUEST_TOO_LARGE = "request_too_large"
+    REQUEST_TIMEOUT = "request_timeout"
     # Authentication and authorisation
     AUTH_REQUIRED = "auth_required"
     AUTH_FAILED = "auth_failed"
@@ -57,6 +58,8 @@ class ErrorCode(StrEnum):
     MEDIA_URL_INVALID = "media_url_invalid"
     MEDIA_UPLOAD_DONE = "media_upload_done"
     MEDIA_INCOMPLETE = "media_incomplete"
+    MEDIA_BUSY = "media_busy"
+    RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
     # General
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"

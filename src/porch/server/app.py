@@ -7,7 +7,8 @@ import contextlib
 import dataclasses
 import logging
 import secrets
-from collections.abc import AsyncIterator
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI, WebSocket
@@ -17,13 +18,14 @@ from starlette.routing import WebSocketRoute
 
 import porch
 from porch.protocol.errors import ProtocolError
-from porch.server import logs
+from porch.server import logs, web
 from porch.server.api import accounts as accounts_api
 from porch.server.api import devices as devices_api
 from porch.server.api import errors as api_errors
 from porch.server.api import groups as groups_api
 from porch.server.api import keys as keys_api
 from porch.server.api import media as media_api
+from porch.server.api import push as push_api
 from porch.server.api import registration as registration_api
 from porch.server.api.deps import Services
 from porch.server.api.limits import BodyLimitMiddleware
@@ -37,6 +39,8 @@ from porch.server.media.base import BlobStore
 from porch.server.media.filesystem import FilesystemBlobs
 from porch.server.media.signing import UrlSigner, derive_key
 from porch.server.metrics import Metrics
+from porch.server.providers.push import PushProvider
+from porch.server.providers.push_webpush import VapidKey, WebPush
 from porch.server.providers.sms import ConsoleSms, SmsProvider, TwilioVerify
 from porch.server.proxies import ProxyHeadersMiddleware, TrustedProxies
 from porch.server.ratelimit import Limit, MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -45,8 +49,11 @@ from porch.server.services.devices import DeviceService
 from porch.server.services.groups import GroupService
 from porch.server.services.keys import KeyService
 from porch.server.services.media import MediaService
+from porch.server.services.media_guard import PutCounter
 from porch.server.services.media_local import LocalMedia
 from porch.server.services.messages import MessageService
+from porch.server.services.push import PushService, vapid_loader
+from porch.server.services.push_sender import PushConfig, PushSender
 from porch.server.settings import Settings
 from porch.server.store.base import Store, SweepResult
 from porch.server.store.postgres import PostgresStore
@@ -108,6 +115,20 @@ def make_signer(settings: Settings, store: Store) -> UrlSigner:
     return UrlSigner(load)
 
 
+def make_push(
+    settings: Settings, vapid: Callable[[], Awaitable[VapidKey]]
+) -> Callable[[], Awaitable[PushProvider]]:
+    """The push provider, opened when the app starts (the VAPID key may live in the store)."""
+
+    async def open_provider() -> PushProvider:
+        verify: ssl.SSLContext | bool = True
+        if settings.push_ca_file is not None:
+            verify = ssl.create_default_context(cafile=settings.push_ca_file)
+        return WebPush(await vapid(), settings.vapid_subject, verify=verify)
+
+    return open_provider
+
+
 def make_blobs(settings: Settings, signer: UrlSigner) -> BlobStore:
     if settings.media_backend == "s3":
         from porch.server.media.s3 import S3Blobs  # aioboto3 is imported only when used
@@ -141,7 +162,24 @@ def create_app(
         Limit.parse(settings.limit_key_claims_per_account),
         settings.one_time_keys_low,
     )
-    messages = MessageService(store, bus, clock, metrics, settings.retention_days)
+    vapid = vapid_loader(settings.vapid_private_key, lambda c: store.secret("vapid", c))
+    push_sender = PushSender(
+        store,
+        bus,
+        limiter,
+        make_push(settings, vapid),
+        metrics,
+        PushConfig(
+            coalesce_seconds=settings.push_coalesce_seconds,
+            ttl_seconds=settings.push_ttl_seconds,
+            queue_size=settings.push_queue_size,
+            concurrency=settings.push_concurrency,
+        ),
+    )
+    push = PushService(store, vapid, clock, settings.push_allow_private_endpoints)
+    messages = MessageService(
+        store, bus, clock, metrics, settings.retention_days, wake=push_sender.wake
+    )
     groups = GroupService(
         store,
         bus,
@@ -155,11 +193,21 @@ def create_app(
     blobs = blobs or make_blobs(settings, signer)
     media = MediaService(store, blobs, limiter, clock, settings)
     local_media = (
-        LocalMedia(media, store, blobs, signer, clock)
+        LocalMedia(
+            media,
+            store,
+            blobs,
+            signer,
+            clock,
+            idle_seconds=settings.media_body_idle_seconds,
+            puts=PutCounter(
+                settings.media_part_puts_per_upload, settings.media_part_puts_per_account
+            ),
+        )
         if isinstance(blobs, FilesystemBlobs)
         else None
     )
-    services = Services(store, accounts, keys, messages, groups, devices, media, local_media)
+    services = Services(store, accounts, keys, messages, groups, devices, media, local_media, push)
     gateway = GatewayConfig(
         max_frame_bytes=settings.max_frame_bytes,
         delivery_window=settings.delivery_window,
@@ -191,8 +239,13 @@ def create_app(
                         "logged and written to %s. Set PORCH_SMS_PROVIDER=twilio for real SMS.",
                         settings.data_dir / "sms-outbox.jsonl",
                     )
+                if settings.vapid_subject == "mailto:admin@localhost":
+                    log.warning(
+                        "PORCH_VAPID_SUBJECT is not set: push services see mailto:admin@localhost "
+                        "as this server's contact, and some refuse it. Set it to your address."
+                    )
                 metrics.queue_depth.set(await store.queue_depth())
-                async with sweeper:
+                async with sweeper, push_sender:
                     yield
         finally:
             await sms.aclose()
@@ -214,6 +267,7 @@ def create_app(
     app.include_router(groups_api.router)
     app.include_router(devices_api.router)
     app.include_router(media_api.router)
+    app.include_router(push_api.router)
 
     # Part PUTs stream to disk under their own per-part limit (api/media.py).
     app.add_middleware(
@@ -264,6 +318,8 @@ def create_app(
     # A plain Starlette route: FastAPI's WebSocket wrapper (dependency solving, exit stacks)
     # costs memory per connection, and a connection is all this endpoint is.
     app.router.routes.append(WebSocketRoute("/v1/ws", websocket))
+    # Last: the browser app takes the GET paths no route above took (server/web.py).
+    web.mount(app, settings)
 
     return app
 

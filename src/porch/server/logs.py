@@ -52,5 +52,8 @@ def configure(settings: Settings) -> None:
     )
     logging.getLogger("uvicorn.error").addFilter(_drop_connection_lines)
     logging.getLogger("uvicorn.access").addFilter(redact_signatures)
+    # httpx logs every outgoing request's URL at INFO: a push endpoint's path is a capability
+    # (anyone holding it can push to that browser), so those lines are never written.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     for name in unknown_settings():
         logging.getLogger("porch.server").warning("ignoring unknown setting %s (a typo?)", name)

@@ -49,6 +49,12 @@ class Metrics:
         self.media_swept_bytes = Counter(
             "porch_media_swept_bytes", "Bytes of the media blobs the sweep deleted", registry=r
         )
+        self.pushes = Counter(
+            "porch_pushes",
+            "Push wake-ups, by outcome (delivered, gone, failed, dropped, coalesced, online)",
+            ["outcome"],
+            registry=r,
+        )
         # Labelled children looked up once: labels() takes a lock and hashes on every call.
         self._in: dict[str, Counter] = {}
         self._out: dict[str, Counter] = {}

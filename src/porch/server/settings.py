@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
@@ -117,6 +119,12 @@ class Settings(BaseSettings):
     # S3 presigned URLs live at most 7 days.
     media_upload_url_seconds: int = Field(default=3600, ge=10, le=604_800)
     media_download_url_seconds: int = Field(default=300, ge=10, le=604_800)
+    # Filesystem backend part PUTs: a body with no byte for this long is abandoned (408), and
+    # concurrent PUTs are capped per slot and per account (429 media_busy), so stalled
+    # uploads cannot hold connections without bound.
+    media_body_idle_seconds: float = Field(default=30.0, gt=0, le=3600)
+    media_part_puts_per_upload: int = Field(default=4, ge=1, le=1000)
+    media_part_puts_per_account: int = Field(default=8, ge=1, le=10_000)
     limit_media_uploads_per_account: str = "300/3600"
     # The S3 backend: the endpoint as clients see it (presigned URLs point there).
     s3_endpoint: str | None = None
@@ -124,6 +132,25 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
+    # Push (docs/operations.md, "Push"): content-free wake-ups for devices that are offline.
+    # Unset key: one is generated and kept in the database, shared by every node.
+    vapid_private_key: str | None = None
+    # The contact push services see in the VAPID token (RFC 8292 §2.1): mailto: or https:.
+    vapid_subject: str = Field(default="mailto:admin@localhost", pattern=r"^(mailto:|https://)")
+    # At most one push per device per this many seconds (a burst of messages wakes it once).
+    push_coalesce_seconds: int = Field(default=30, ge=1, le=3600)
+    # How long a push service may hold a push for an unreachable device (the TTL header).
+    push_ttl_seconds: int = Field(default=3600, ge=0, le=28 * 86_400)
+    # Devices waiting for a push: beyond it, wake-ups are dropped (and counted).
+    push_queue_size: int = Field(default=10_000, ge=16, le=1_000_000)
+    push_concurrency: int = Field(default=8, ge=1, le=256)
+    # CA certificates (PEM) trusted for push services instead of the system's (tests).
+    push_ca_file: Path | None = None
+    # Endpoints on loopback or private IP literals are refused unless this is set (SSRF).
+    push_allow_private_endpoints: bool = False
+    # The built browser app (web/dist) served at /; unset: web/dist of the checkout the server
+    # runs from, if any (server/web.py). Without an index.html there, only the API is served.
+    web_dir: Path | None = None
     auth_timeout_seconds: float = 10.0
     heartbeat_seconds: float = 20.0
 
@@ -139,6 +166,25 @@ class Settings(BaseSettings):
     def _check_proxies(cls, value: list[str]) -> list[str]:
         # Normalised (10.0.0.1 -> 10.0.0.1/32); a typo fails at start-up, not silently.
         return [str(ipaddress.ip_network(item, strict=False)) for item in value]
+
+    @field_validator("vapid_private_key")
+    @classmethod
+    def _check_vapid_key(cls, value: str | None) -> str | None:
+        # At start-up, not at the first push: a wrong key would otherwise only show as every
+        # browser's subscribe failing.
+        if value is None:
+            return None
+        value = value.strip()
+        try:
+            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != 32:
+            raise ValueError(
+                "not a VAPID private key: give the base64url raw 32-byte key that "
+                "`npx web-push generate-vapid-keys` prints, or unset it to have one generated"
+            )
+        return value
 
     @property
     def sqlite_path(self) -> Path:

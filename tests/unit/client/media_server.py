@@ -8,6 +8,7 @@ the network at an exact byte.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import math
@@ -50,6 +51,9 @@ class MediaServer:
         self.fail_status: list[int] = []  # statuses to answer the next PUTs with, once each
         self.refuse_blob = 0  # answer this many blob GETs with 403 (an expired signed URL)
         self.ignore_range = False  # answer every blob GET with the whole blob (200)
+        self.abandoned: list[str] = []  # ids of the slots given up (DELETE), in order
+        self.hang_put: int | None = None  # a PUT of this part never answers (until cancelled)
+        self.hang_delete = False  # a DELETE never answers (an unreachable server)
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -63,6 +67,8 @@ class MediaServer:
             return await self._put(parts[3], int(parts[4]), request)
         if method == "GET" and parts[:3] == ["v1", "media", "uploads"]:
             return self._status(parts[3])
+        if method == "DELETE" and parts[:3] == ["v1", "media", "uploads"]:
+            return await self._abandon(parts[3])
         if method == "POST" and path.endswith("/complete"):
             return self._complete(parts[3], json.loads(await request.aread()))
         if method == "GET" and parts[:3] == ["v1", "media", "blobs"]:
@@ -100,6 +106,8 @@ class MediaServer:
         if up.done:
             return _error(409, "media_upload_done", "finished")
         self.puts.append(n)
+        if self.hang_put == n:
+            await asyncio.Event().wait()
         if self.fail_status:
             await request.aread()
             return httpx.Response(self.fail_status.pop(0))
@@ -115,6 +123,18 @@ class MediaServer:
             return _error(400, "media_part_length", "wrong length")
         up.parts[n] = data
         return httpx.Response(200, headers={"etag": f'"{hashlib.md5(data).hexdigest()}"'})
+
+    async def _abandon(self, media_id: str) -> httpx.Response:
+        if self.hang_delete:
+            await asyncio.Event().wait()
+        up = self.uploads.get(media_id)
+        if up is None:
+            return _error(404, "media_not_found", "gone")
+        if up.done:
+            return _error(409, "media_upload_done", "finished")
+        del self.uploads[media_id]
+        self.abandoned.append(media_id)
+        return httpx.Response(204)
 
     def _status(self, media_id: str) -> httpx.Response:
         up = self.uploads[media_id]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from porch.client import media_upload
 from porch.client.api import HttpApi
 from porch.client.errors import ServerError, ServerUnreachable
 from porch.client.media_api import MediaApi
@@ -82,6 +85,37 @@ async def test_5xx_answers_are_retried_then_give_up(tmp_path: Path) -> None:
     server.fail_status = [500] * MAX_ATTEMPTS
     with pytest.raises(ServerUnreachable, match="nothing was sent"):
         await _upload(server, path, 1000, new_key())
+    # Failed for good: the slot is given up rather than held as pending for a day.
+    assert len(server.abandoned) == 1 and server.abandoned[0] not in server.uploads
+    assert list(server.uploads) == [done.media_id]
+
+
+async def test_a_cancelled_upload_gives_its_slot_up(tmp_path: Path) -> None:
+    path, _ = _file(tmp_path, 2 * PART)
+    server = MediaServer(PART)
+    server.hang_put = 2
+    task = asyncio.create_task(_upload(server, path, 2 * PART, new_key()))
+    while server.puts != [1, 2]:
+        await asyncio.sleep(0.01)
+    task.cancel()  # what Ctrl-C does to the CLI's task
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(server.abandoned) == 1 and server.uploads == {}
+
+
+async def test_giving_up_is_bounded_and_never_hides_the_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(media_upload, "ABANDON_SECONDS", 0.2)
+    path, _ = _file(tmp_path, 1000)
+    server = MediaServer(PART)
+    server.fail_status = [500] * MAX_ATTEMPTS
+    server.hang_delete = True  # the server stopped answering
+    started = time.monotonic()
+    with pytest.raises(ServerUnreachable, match="nothing was sent"):
+        await _upload(server, path, 1000, new_key())
+    assert time.monotonic() - started < 2
+    assert server.abandoned == [] and len(server.uploads) == 1
 
 
 async def test_too_large_is_refused_before_any_part_in_the_files_words(tmp_path: Path) -> None:

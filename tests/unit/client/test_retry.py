@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from porch.client import retry
+from porch.client.history import MessageExtra
 from porch.client.retry import MAX_RESENDS_PER_MESSAGE, RESEND_WINDOW_MS, Retrier
 from porch.client.store import HistoryMessage, LocalStore
 from porch.crypto.at_rest import Sealer
 from porch.crypto.content import Retry, Text, decode_content
+from porch.crypto.rich import Attachment, Quote
 
 PEER = "0f8e2a3c-1b2d-4e5f-8a9b-0c1d2e3f4a5b"
 NOW = 1_700_000_000_000
@@ -58,10 +60,12 @@ def store(tmp_path: Path) -> Iterator[LocalStore]:
 class Outbox:
     def __init__(self) -> None:
         self.items: list[tuple[str, bytes]] = []
+        self.ttls: list[int | None] = []
         self.renewed: list[tuple[str, int]] = []
 
-    def queue(self, recipient: str, content: bytes) -> None:
+    def queue(self, recipient: str, content: bytes, ttl: int | None = None) -> None:
         self.items.append((recipient, content))
+        self.ttls.append(ttl)
 
     def renew(self, peer: str, device: int) -> None:
         self.renewed.append((peer, device))
@@ -118,3 +122,35 @@ def test_key_refetches_are_capped_per_device(store: LocalStore) -> None:
     allowed = [retrier.may_refetch(PEER, 1) for _ in range(retry.MAX_REFETCHES_PER_DEVICE + 2)]
     assert allowed == [True] * retry.MAX_REFETCHES_PER_DEVICE + [False, False]
     assert retrier.may_refetch(PEER, 2)
+
+
+def test_a_resend_keeps_the_rich_fields_and_what_is_left_of_the_timer(store: LocalStore) -> None:
+    photo = Attachment("AAECAwQFBgcICQoLDA0ODw", bytes(range(64)), bytes(32), 2048, "image/png",
+                       name="cat.png", width=20, height=10, voice=False)  # fmt: skip
+    extra = MessageExtra(attachments=(photo,), reply=Quote("q1", PEER, "earlier"), forwarded=True)
+    sent_at = NOW - 10_000  # the sender's clock; the timer was 60 s
+    store.add_message(PEER, "m1", True, 1, sent_at, "look", "pending", extra=extra,
+                      expires_at=sent_at + 60_000)  # fmt: skip
+    store.set_status(PEER, ["m1"], outgoing=True, status="sent", ts=NOW - 9_500)  # server ts
+    outbox = Outbox()
+    _retrier(store, outbox).answer(PEER, 1, Retry(ts=0, device=1, id="m1"))
+    [(_, content)] = outbox.items
+    text = decode_content(content)
+    assert isinstance(text, Text)
+    assert (text.id, text.body, text.attachments) == ("m1", "look", (photo,))
+    assert text.reply == Quote("q1", PEER, "earlier") and text.forwarded
+    # Receivers compute ts + exp * 1000: still (within a second) when the original expires.
+    assert text.expires is not None
+    assert 0 <= text.ts + text.expires * 1000 - (sent_at + 60_000) < 1000
+    assert outbox.ttls == [50]  # 60 s from sent_at, 10 s of which have passed
+
+
+def test_no_resend_of_a_deleted_or_disappeared_message(store: LocalStore) -> None:
+    store.add_message(PEER, "gone", True, 1, NOW - 70_000, "bye", "sent",
+                      expires_at=NOW - 10_000)  # fmt: skip
+    outbox = Outbox()
+    retrier = _retrier(store, outbox)
+    retrier.answer(PEER, 1, Retry(ts=0, device=1, id="gone"))
+    deleted = HistoryMessage(PEER, "d", True, 1, NOW - 1000, "", "sent", deleted=True)
+    assert isinstance(retry.plan_resend(deleted, 0, NOW), retry.NoResend)
+    assert outbox.items == []

@@ -235,3 +235,28 @@ async def test_a_blob_the_backend_cannot_delete_keeps_its_row(make: Make) -> Non
     m.blobs.delete = real_delete  # type: ignore[method-assign]
     assert await m.service.sweep(m.clock.now) == (1, 50)
     assert await m.store.get_media(media_id) is None
+
+
+async def test_an_abandoned_slot_frees_its_place_even_if_its_bytes_stay_for_the_sweep(
+    make: Make,
+) -> None:
+    m = await make(media_max_pending_uploads=1)
+    slot = await m.service.create_upload(ALICE, 10, None)
+    assert (await refusal(m.service.abandon_upload(BOB, slot.id))).code == "media_not_found"
+
+    async def failing(media_id: str, upload: str | None) -> None:
+        raise OSError("disk on fire")
+
+    real_delete = m.blobs.delete
+    m.blobs.delete = failing  # type: ignore[method-assign]
+    await m.service.abandon_upload(ALICE, slot.id)  # answered: the slot is given up
+    err = await refusal(m.service.abandon_upload(ALICE, slot.id))
+    assert err.code == ErrorCode.MEDIA_NOT_FOUND
+    second = await m.service.create_upload(ALICE, 10, None)  # no longer pending
+    m.blobs.delete = real_delete  # type: ignore[method-assign]
+    assert await m.service.sweep(m.clock.now) == (1, slot.size)  # its bytes, then its row
+    assert await m.store.get_media(slot.id) is None
+    await m.service.abandon_upload(ALICE, second.id)
+    assert await m.store.get_media(second.id) is None and m.files() == []
+    done = await m.upload(ALICE, 10)
+    assert (await refusal(m.service.abandon_upload(ALICE, done))).code == "media_upload_done"

@@ -62,9 +62,12 @@ class CoreState:
     def emit(self, event: Event) -> None:
         self.out.append(EmitEvent(event))
 
-    def queue_content(self, recipient: str, content: bytes) -> None:
-        """Put a content into the durable outbox (a receipt, a retry request, a resend)."""
-        self.store.enqueue(secrets.token_urlsafe(12), recipient, content, False, self.clock())
+    def queue_content(self, recipient: str, content: bytes, ttl: int | None = None) -> None:
+        """Put a content into the durable outbox (a receipt, a retry request, a resend; ttl:
+        a disappearing message's time left, spec §7)."""
+        self.store.enqueue(
+            secrets.token_urlsafe(12), recipient, content, False, self.clock(), ttl=ttl
+        )
         self.out.append(WakeOutbox())
 
     def is_me(self, account_id: str, device_id: int) -> bool:

@@ -17,6 +17,7 @@ from porch.server.services.keys import KeyService
 from porch.server.services.media import MediaService
 from porch.server.services.media_local import LocalMedia
 from porch.server.services.messages import MessageService
+from porch.server.services.push import PushService
 from porch.server.store.base import Store
 
 
@@ -30,6 +31,7 @@ class Services:
     devices: DeviceService
     media: MediaService
     local_media: LocalMedia | None  # the filesystem backend's part and blob routes
+    push: PushService
 
 
 def services(request: Request) -> Services:

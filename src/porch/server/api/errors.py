@@ -47,9 +47,12 @@ STATUS = {
     ErrorCode.MEDIA_URL_INVALID: 403,
     ErrorCode.MEDIA_UPLOAD_DONE: 409,
     ErrorCode.MEDIA_INCOMPLETE: 409,
+    ErrorCode.MEDIA_BUSY: 429,
+    ErrorCode.RANGE_NOT_SATISFIABLE: 416,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.REQUEST_TOO_LARGE: 413,
+    ErrorCode.REQUEST_TIMEOUT: 408,
     ErrorCode.UNAVAILABLE: 503,
 }
 
@@ -60,6 +63,10 @@ def error_response(exc: ProtocolError) -> JSONResponse:
         headers["Retry-After"] = str(exc.details["retry_after"])
     if exc.code in (ErrorCode.AUTH_REQUIRED, ErrorCode.AUTH_FAILED):
         headers["WWW-Authenticate"] = 'Basic realm="porch"'
+    if exc.code is ErrorCode.REQUEST_TIMEOUT:  # the rest of the body is not waited for
+        headers["Connection"] = "close"
+    if exc.code is ErrorCode.RANGE_NOT_SATISFIABLE:  # RFC 9110 §15.5.17
+        headers["Content-Range"] = f"bytes */{exc.details['size']}"
     return JSONResponse(
         {"error": exc.to_dict()}, status_code=STATUS.get(exc.code, 500), headers=headers
     )

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.requests import ClientDisconnect
 
 from porch.protocol.errors import ErrorCode, ProtocolError
+from porch.server.api.byte_range import Unsatisfiable, parse_range
 from porch.server.api.deps import PrincipalDep, Services, ServicesDep
 from porch.server.media.layout import MAX_PARTS, MEDIA_ID_RE
 from porch.server.services.media import UploadSlot, not_found
@@ -27,15 +28,18 @@ router = APIRouter(prefix="/v1/media", tags=["media"])
 PART_PREFIX = "/v1/media/parts/"  # exempt from the request body limit (app.py)
 MAX_WIRE_INT = 2**53 - 1
 MediaId = Annotated[str, Path(pattern=MEDIA_ID_RE.pattern)]
-# The signed routes parse their own parameters: any malformed URL is 403 media_url_invalid.
-RawId = Annotated[str, Path(max_length=64)]
-RawPart = Annotated[str, Path(max_length=8)]
-Expiry = Annotated[str, Query(alias="exp", max_length=20)]
-Sig = Annotated[str, Query(max_length=64)]
+# The signed routes parse their own parameters, each bounded there (valid_media_id, _number's
+# 18 digits, the signature's pattern; the whole request head by PORCH_MAX_HEADER_BYTES): any
+# malformed URL, a too long one included, is 403 media_url_invalid, never a validation 400.
+RawId = Annotated[str, Path()]
+RawPart = Annotated[str, Path()]
+Expiry = Annotated[str, Query(alias="exp")]
+Sig = Annotated[str, Query()]
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: "5" or true is not a size, 1 is not an etag (no coercion anywhere in a body).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class UploadIn(_Body):
@@ -110,6 +114,13 @@ async def upload_status(media_id: MediaId, who: PrincipalDep, svc: ServicesDep) 
     return _slot(await svc.media.upload_status(who, media_id))
 
 
+@router.delete("/uploads/{media_id}", status_code=204)
+async def abandon_upload(media_id: MediaId, who: PrincipalDep, svc: ServicesDep) -> Response:
+    """Give an unfinished upload up: its parts and its slot go (it is no longer pending)."""
+    await svc.media.abandon_upload(who, media_id)
+    return Response(status_code=204)
+
+
 @router.post("/uploads/{media_id}/complete", response_model=BlobOut)
 async def complete(
     media_id: MediaId, body: CompleteIn, who: PrincipalDep, svc: ServicesDep
@@ -153,10 +164,25 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
         return
 
 
-@router.get("/blobs/{media_id}")
-async def get_blob(media_id: RawId, svc: ServicesDep, exp: Expiry = "", sig: Sig = "") -> Response:
-    """The blob (filesystem backend); Range requests are answered 206."""
+@router.api_route("/blobs/{media_id}", methods=["GET", "HEAD"])
+async def get_blob(
+    media_id: RawId, request: Request, svc: ServicesDep, exp: Expiry = "", sig: Sig = ""
+) -> Response:
+    """The blob (filesystem backend); one Range is answered 206, HEAD with headers only."""
     blob = await _local(svc).open_blob(media_id, _number(exp), sig)
+    wanted = parse_range(request.headers.get("range"), blob.size)
+    if isinstance(wanted, Unsatisfiable):
+        raise ProtocolError(
+            ErrorCode.RANGE_NOT_SATISFIABLE,
+            f"the range starts past the end of this {blob.size}-byte attachment",
+            size=blob.size,
+        )
+    # FileResponse reads Range from the request itself: hand it only the canonical range
+    # decided above, so that none of its own plain-text errors can be reached.
+    headers = [(k, v) for k, v in request.scope["headers"] if k != b"range"]
+    if wanted is not None:
+        headers.append((b"range", wanted.header().encode("ascii")))
+    request.scope["headers"] = headers
     return FileResponse(
         blob.path,
         media_type="application/octet-stream",

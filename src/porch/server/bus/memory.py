@@ -57,6 +57,9 @@ class MemoryBus(Component):
         if sub is not None:
             sub.handler(event)
 
+    async def connected(self, account_id: str, device_id: int) -> bool:
+        return (account_id, device_id) in self._subs
+
     def on_account_changed(self, handler: Callable[[str], None]) -> None:
         self._account_handlers.append(handler)
 

@@ -246,6 +246,19 @@ class RedisBus(Component):
                     type(exc).__name__,
                 )
 
+    async def connected(self, account_id: str, device_id: int) -> bool:
+        # The node holding a device's connection listens on its channel: PUBSUB NUMSUB counts
+        # the listeners, so presence needs no state of its own.
+        if (account_id, device_id) in self._subs:
+            return True
+        try:
+            answer = await self._redis.pubsub_numsub(_channel(account_id, device_id))
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            return False  # unknown: a spurious wake-up costs less than a missed one
+        return bool(answer and int(answer[0][1]) > 0)
+
     def on_account_changed(self, handler: Callable[[str], None]) -> None:
         self._account_handlers.append(handler)
 

@@ -32,6 +32,10 @@ class PartsMismatch(BlobError):
         self.missing = tuple(missing)
 
 
+class StorageFull(BlobError):
+    """The disk (or its quota) has no room for a part's bytes now."""
+
+
 class PartTooLong(BlobError):
     """A part body went on past the part's length (nothing past the part was written)."""
 
@@ -131,7 +135,8 @@ class LocalBlobStore(BlobStore, Protocol):
         chunks: AsyncIterator[bytes],
     ) -> str:
         """Write part n's `length` bytes at `offset` from chunks; the part counts only once
-        every byte is written and fsynced. Its etag. PartTooLong, PartTooShort, BlobMissing."""
+        every byte is written and fsynced. Its etag. PartTooLong, PartTooShort, BlobMissing,
+        StorageFull."""
         ...
 
     def open_blob(self, media_id: str) -> BlobFile:

@@ -1,6 +1,7 @@
 """Blobs on local disk, under PORCH_MEDIA_DIR (default <data dir>/media): the default backend.
 
-    uploads/<id>/data        the blob being uploaded, preallocated to its full size
+    uploads/<id>/data        the blob being uploaded: a sparse file of its full size, whose
+                             disk blocks are allocated only as parts' bytes are written
     uploads/<id>/<n>.part    part n's marker: written (and fsynced) only after every byte of
                              the part is on disk, so a crash mid-part leaves it uncounted
     blobs/<id[:2]>/<id>      a complete blob, moved there in one rename on completion
@@ -31,6 +32,7 @@ from porch.server.media.base import (
     PartTooLong,
     PartTooShort,
     ReceivedPart,
+    StorageFull,
     check_parts,
 )
 from porch.server.media.layout import valid_media_id
@@ -85,13 +87,10 @@ class FilesystemBlobs(Component):
         directory.mkdir()
         fd = os.open(directory / "data", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            try:
-                # Reserved up front: a full disk fails the slot now, not a part half-way.
-                os.posix_fallocate(fd, 0, size)
-            except (AttributeError, OSError) as exc:
-                if isinstance(exc, OSError) and exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
-                    raise
-                os.ftruncate(fd, size)
+            # Sparse, never preallocated (fallocate): an empty slot must not hold disk, or
+            # PORCH_MEDIA_MAX_PENDING_UPLOADS slots at the size limit pin gigabytes per account
+            # with no byte sent. Blocks are allocated by pwrite as parts arrive.
+            os.ftruncate(fd, size)
         finally:
             os.close(fd)
 
@@ -216,9 +215,15 @@ def _open_part(directory: Path, marker: Path) -> int:
 
 def _write(fd: int, data: bytes, offset: int, digest: hashlib.blake2b) -> None:
     view = memoryview(data)
-    while view:
-        done = os.pwrite(fd, view, offset)
-        view, offset = view[done:], offset + done
+    try:
+        while view:
+            done = os.pwrite(fd, view, offset)
+            view, offset = view[done:], offset + done
+    except OSError as exc:
+        # The blob file is sparse (no blocks reserved per slot), so a full disk shows here.
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull from None
+        raise
     digest.update(data)
 
 

@@ -182,6 +182,23 @@ class MediaService:
         missing = [n for n in range(1, total + 1) if n not in have]
         return await self._slot(record, missing, tuple(sorted(have)), self._clock.now_ms())
 
+    async def abandon_upload(self, who: Principal, media_id: str) -> None:
+        """The uploader gives an unfinished slot up: it stops counting as pending at once,
+        its partial bytes and its row go. Another account's id, an unknown, expired or already
+        abandoned one answer 404 media_not_found alike (ids cannot be probed); a repeat thus
+        changes nothing more. A completed upload answers 409 media_upload_done."""
+        record = await self._own_upload(who, media_id)
+        if not await self._store.abandon_media(media_id, who.account_id, self._clock.now_ms()):
+            await self._own_upload(who, media_id)  # completed or swept meanwhile: says which
+            raise not_found()
+        try:
+            await self._blobs.delete(media_id, record.upload)
+        except Exception as exc:  # the slot has expired: the next sweep deletes it
+            log_failure(log, "could not delete an abandoned upload's parts", exc=exc)
+            return
+        await self._store.delete_media([media_id])
+        log.info("deleted an abandoned upload")
+
     async def _slot(
         self, record: MediaRecord, numbers: Sequence[int], received: tuple[int, ...], now: int
     ) -> UploadSlot:

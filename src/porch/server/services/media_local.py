@@ -20,11 +20,13 @@ from porch.server.media.base import (
     LocalBlobStore,
     PartTooLong,
     PartTooShort,
+    StorageFull,
 )
 from porch.server.media.filesystem import blob_path, part_path
 from porch.server.media.layout import MAX_PARTS, part_count, part_span, valid_media_id
 from porch.server.media.signing import UrlSigner
 from porch.server.services.media import MediaService, not_found, upload_done
+from porch.server.services.media_guard import PutCounter, idle_limited
 from porch.server.store.media_records import MediaStore
 
 log = logging.getLogger("porch.media")
@@ -45,12 +47,17 @@ class LocalMedia:
         blobs: LocalBlobStore,
         signer: UrlSigner,
         clock: Clock,
+        *,
+        idle_seconds: float,
+        puts: PutCounter,
     ) -> None:
         self._media = media
         self._store = store
         self._blobs = blobs
         self._signer = signer
         self._clock = clock
+        self._idle_seconds = idle_seconds
+        self._puts = puts
 
     async def _check(self, method: str, path: str, expires: int, sig: str) -> None:
         if not await self._signer.verify(method, path, expires, sig, self._clock.now_ms()):
@@ -91,8 +98,15 @@ class LocalMedia:
                 f"part {n} is {length} bytes; the body declared {content_length}",
                 length=length,
             )
+        with self._puts.hold(media_id, record.account_id):
+            return await self._write(media_id, n, offset, length, chunks)
+
+    async def _write(
+        self, media_id: str, n: int, offset: int, length: int, chunks: AsyncIterator[bytes]
+    ) -> str:
+        body = idle_limited(chunks, self._idle_seconds)
         try:
-            return await self._blobs.write_part(media_id, n, offset, length, chunks)
+            return await self._blobs.write_part(media_id, n, offset, length, body)
         except PartTooLong:
             raise _too_long(n, length) from None
         except PartTooShort:
@@ -103,6 +117,13 @@ class LocalMedia:
             ) from None
         except BlobMissing:
             raise not_found() from None
+        except StorageFull:
+            log.error("the media directory is full; a part upload was refused")
+            raise ProtocolError(
+                ErrorCode.UNAVAILABLE,
+                "the server has no room for this part now; try again later",
+                retry_after=60,
+            ) from None
 
     async def open_blob(self, media_id: str, expires: int, sig: str) -> BlobFile:
         if not valid_media_id(media_id):

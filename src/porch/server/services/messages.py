@@ -14,7 +14,7 @@ per message.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,9 +46,18 @@ class CheckedSend:
 
 class MessageService:
     def __init__(
-        self, store: Store, bus: Bus, clock: Clock, metrics: Metrics, retention_days: float
+        self,
+        store: Store,
+        bus: Bus,
+        clock: Clock,
+        metrics: Metrics,
+        retention_days: float,
+        wake: Callable[[str, int], None] = lambda account_id, device_id: None,
     ) -> None:
         self._store = store
+        # Queues a push for a device that may be offline (services/push_sender.py): it never
+        # blocks, and decides itself whether the device is connected.
+        self._wake = wake
         self._bus = bus
         self._clock = clock
         self._metrics = metrics
@@ -185,6 +194,7 @@ class MessageService:
                 await self._bus.publish(
                     envelope.account_id, envelope.device_id, DeviceEvent(envelope=envelope)
                 )
+                self._wake(envelope.account_id, envelope.device_id)
         return stored.ts
 
     async def _forward_ephemeral(self, checked: CheckedSend, now: int) -> None:

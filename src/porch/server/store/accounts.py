@@ -30,6 +30,8 @@ ACCOUNT_RESET = (
     "DELETE FROM device_lists WHERE account_id = ?",
     "DELETE FROM device_list_entries WHERE account_id = ?",
     "DELETE FROM provisioning_codes WHERE account_id = ?",
+    # The old devices' browsers must not be woken for the new device 1.
+    "DELETE FROM push_subscriptions WHERE account_id = ?",
 )
 DEVICE_ADD = (
     "INSERT INTO devices (account_id, device_id, registration_id, name, password_hash,"
@@ -50,6 +52,7 @@ DEVICE_DELETE_RELATED = (
     "DELETE FROM fallback_keys WHERE account_id = ? AND device_id = ?",
     # Out of the send check at once, before the account publishes a list without it.
     "DELETE FROM device_list_entries WHERE account_id = ? AND device_id = ?",
+    "DELETE FROM push_subscriptions WHERE account_id = ? AND device_id = ?",
 )
 DEVICE_DELETE = "DELETE FROM devices WHERE account_id = ? AND device_id = ?"
 # Only a new day is written: a connection costs no write on the days it was seen already.

@@ -21,6 +21,7 @@ from typing import Protocol, Self
 from porch.server.domain import Envelope
 from porch.server.store.errors import StoreError as StoreError
 from porch.server.store.media_records import MediaStore
+from porch.server.store.push import PushStore
 
 
 class UsernameTaken(StoreError):
@@ -495,6 +496,7 @@ class Store(
     GroupStore,
     DeviceStore,
     MediaStore,
+    PushStore,
     Protocol,
 ):
     """Every domain, and the lifecycle. Entered (`async with store:`) before use: that opens

@@ -42,6 +42,11 @@ EARLY_EXPIRY = (
     "UPDATE media SET expires = ? WHERE id = ? AND recipients IS NOT NULL"
     " AND downloads >= recipients AND expires > ?"
 )
+# Abandoned by its uploader: the slot expires now (no longer pending; the sweep's if the bytes
+# cannot be deleted at once). Only an unfinished slot: a completed blob is not abandoned.
+MEDIA_ABANDON = (
+    "UPDATE media SET expires = ? WHERE id = ? AND account_id = ? AND state = ? AND expires > ?"
+)
 EXPIRED = "SELECT " + MEDIA_COLS + " FROM media WHERE expires <= ? ORDER BY expires LIMIT ?"
 DOWNLOADS_DELETE = "DELETE FROM media_downloads WHERE media_id = ?"
 MEDIA_DELETE = "DELETE FROM media WHERE id = ?"
@@ -103,6 +108,12 @@ class SqlMediaStore(SqlDomain):
             if early_expiry is not None:
                 yield count(EARLY_EXPIRY, early_expiry, media_id, early_expiry)
             return True
+
+        return await self._write(op)
+
+    async def abandon_media(self, media_id: str, account_id: str, now: int) -> bool:
+        def op() -> Op[bool]:
+            return bool((yield count(MEDIA_ABANDON, now, media_id, account_id, UPLOADING, now)))
 
         return await self._write(op)
 

@@ -75,6 +75,10 @@ class MediaStore(Protocol):
         a blob whose downloads reached its recipients expires then, if not sooner."""
         ...
 
+    async def abandon_media(self, media_id: str, account_id: str, now: int) -> bool:
+        """Expire ``account_id``'s unfinished, unexpired slot now; False if there is none."""
+        ...
+
     async def expired_media(self, now: int, limit: int) -> list[MediaRecord]:
         """Slots and blobs whose expiry is past, oldest first, at most limit."""
         ...

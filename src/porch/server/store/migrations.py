@@ -263,6 +263,24 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        9,
+        "push subscriptions, one per device",
+        [
+            # What docs/security.md lists for push: the device's push service endpoint (a
+            # capability URL), the browser's p256dh and auth keys, when it was stored.
+            """CREATE TABLE push_subscriptions (
+                account_id TEXT NOT NULL,
+                device_id INTEGER NOT NULL,
+                provider TEXT NOT NULL,
+                endpoint TEXT NOT NULL,
+                p256dh TEXT NOT NULL,
+                auth TEXT NOT NULL,
+                created BIGINT NOT NULL,
+                PRIMARY KEY (account_id, device_id)
+            )""",
+        ],
+    ),
 ]
 
 # Dialect differences are confined to these two spellings.

@@ -32,6 +32,7 @@ from porch.server.store.media import SqlMediaStore
 from porch.server.store.messages import SqlMessageStore, deadline_of
 from porch.server.store.migrations import MIGRATIONS, POSTGRES_TYPES, render
 from porch.server.store.pg_writer import AckRequest, BatchWriter, Request, SendRequest
+from porch.server.store.push import SqlPushStore
 from porch.server.store.registration import SqlRegistrationStore
 from porch.server.store.sql import OpFactory, run_asyncpg
 
@@ -49,6 +50,7 @@ class PostgresStore(
     SqlGroupStore,
     SqlDeviceStore,
     SqlMediaStore,
+    SqlPushStore,
     Component,
 ):
     def __init__(self, dsn: str, pool_size: int = 10) -> None:

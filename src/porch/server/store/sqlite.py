@@ -32,6 +32,7 @@ from porch.server.store.keys import SqlKeyStore
 from porch.server.store.media import SqlMediaStore
 from porch.server.store.messages import SqlMessageStore
 from porch.server.store.migrations import MIGRATIONS, SQLITE_TYPES, render
+from porch.server.store.push import SqlPushStore
 from porch.server.store.registration import SqlRegistrationStore
 from porch.server.store.sql import OpFactory, run_sqlite
 
@@ -262,6 +263,7 @@ class SqliteStore(
     SqlGroupStore,
     SqlDeviceStore,
     SqlMediaStore,
+    SqlPushStore,
     Component,
 ):
     """The per-domain stores over the group-commit thread: every operation, read or write, is

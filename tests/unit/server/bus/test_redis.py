@@ -61,3 +61,20 @@ async def test_a_ttl_envelope_crosses_nodes_with_its_deadline(
     ttl = Envelope(42, "acct-ttl", 1, "alice", 2, 1_700_000_000_000, 0, "ct", expires=1)
     got = await _received(b, "acct-ttl", a, DeviceEvent(envelope=ttl))
     assert got == ttl and got.expires == 1  # the receiving gateway checks it (spec §7)
+
+
+async def test_presence_is_seen_from_every_node(nodes: tuple[RedisBus, RedisBus]) -> None:
+    # Push wakes only devices connected nowhere (services/push_sender.py).
+    a, b = nodes
+    assert not await a.connected("acct-here", 1)
+    sub = b.subscribe("acct-here", 1, lambda event: None)
+    assert await b.connected("acct-here", 1)  # its own node knows without Redis
+    async with asyncio.timeout(5):
+        while not await a.connected("acct-here", 1):
+            await asyncio.sleep(0.02)  # the subscription reaches Redis
+    assert not await a.connected("acct-here", 2)
+    sub.close()
+    async with asyncio.timeout(5):
+        while await a.connected("acct-here", 1):
+            await asyncio.sleep(0.02)
+    assert not await b.connected("acct-here", 1)

@@ -3,13 +3,20 @@ when whole, completion checks, nothing partial ever at a blob's path, deletion."
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from porch.server.media.base import BlobMissing, PartsMismatch, PartTooLong, PartTooShort
+from porch.server.media.base import (
+    BlobMissing,
+    PartsMismatch,
+    PartTooLong,
+    PartTooShort,
+    StorageFull,
+)
 from porch.server.media.filesystem import FilesystemBlobs
 from porch.server.media.signing import UrlSigner
 
@@ -109,3 +116,31 @@ async def test_paths_come_only_from_valid_ids(blobs: FilesystemBlobs, bad: str) 
         await blobs.create_upload(bad, 10, PART)
     with pytest.raises(BlobMissing):
         blobs.open_blob(bad)
+
+
+async def test_a_fresh_slot_holds_no_disk_blocks(blobs: FilesystemBlobs, tmp_path: Path) -> None:
+    # A slot must not reserve its size: 16 empty slots at the limit would pin gigabytes.
+    size = 100 * 1024 * 1024
+    await blobs.create_upload(MEDIA_ID, size, 8 << 20)
+    data = tmp_path / "media" / "uploads" / MEDIA_ID / "data"
+    assert data.stat().st_size == size
+    assert data.stat().st_blocks * 512 < 64 * 1024  # (almost) nothing allocated
+    # Blocks come as a part's bytes arrive, and only that part's worth.
+    await blobs.write_part(MEDIA_ID, 1, 0, PART * 64, chunks(os.urandom(PART * 64), 4096))
+    assert 0 < data.stat().st_blocks * 512 < PART * 64 + 64 * 1024
+
+
+async def test_a_full_disk_fails_the_part_not_the_server(
+    blobs: FilesystemBlobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A full disk cannot be made here: os.pwrite is made to fail as the kernel would.
+    await blobs.create_upload(MEDIA_ID, PART, PART)
+
+    def full(fd: int, data: object, offset: int) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", full)
+    with pytest.raises(StorageFull):
+        await blobs.write_part(MEDIA_ID, 1, 0, PART, chunks(os.urandom(PART)))
+    monkeypatch.undo()
+    assert await blobs.received_parts(MEDIA_ID, "") == []  # not counted

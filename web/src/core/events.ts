@@ -1,0 +1,68 @@
+/**
+ * What the core tells the application (mirrors src/porch/client/events.py): the same event
+ * names, as tagged objects so the UI can switch on `type`.
+ */
+
+export interface MessageEvent {
+  type: "Message";
+  id: string;
+  sender: string;
+  senderDevice: number;
+  text: string;
+  ts: number; // the sender's clock, ms
+  serverTs: number; // when the server stored it, ms
+  outgoing: boolean; // a sent copy from another of this account's devices (spec D)
+  to: string | null;
+}
+
+export interface ReceiptEvent {
+  type: "ReceiptEvent";
+  sender: string;
+  kind: "delivered" | "read";
+  ids: readonly string[];
+}
+
+export interface TypingEvent {
+  type: "TypingEvent";
+  sender: string;
+  started: boolean;
+}
+
+export interface SendFailedEvent {
+  type: "SendFailedEvent";
+  id: string;
+  recipient: string;
+  code: string;
+  message: string;
+}
+
+export interface DecryptionFailed {
+  type: "DecryptionFailed";
+  sender: string;
+  device: number;
+  reason: string;
+}
+
+export interface ConnectionChanged {
+  type: "ConnectionChanged";
+  connected: boolean;
+}
+
+export interface Drained {
+  type: "Drained";
+}
+
+export interface IdentityChanged {
+  type: "IdentityChanged";
+  accountId: string;
+}
+
+export type Event =
+  | MessageEvent
+  | ReceiptEvent
+  | TypingEvent
+  | SendFailedEvent
+  | DecryptionFailed
+  | ConnectionChanged
+  | Drained
+  | IdentityChanged;

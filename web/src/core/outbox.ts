@@ -1,0 +1,248 @@
+/**
+ * The send side: outbox items -> encrypted `send` frames, and the server's answers (mirrors
+ * src/porch/client/core/outbox.py). Durable first, network second: items come from the
+ * stored outbox in order, at most MAX_INFLIGHT unanswered. Preparing one needs a session
+ * with every current device of the recipient; when one is missing (or the server named
+ * devices we did not know), `prepare` returns ClaimKeys and the runner feeds the claimed
+ * bundle back through `keysClaimed`.
+ */
+
+import { b64encode } from "../protocol/codec";
+import { CryptoError } from "../crypto/errors";
+import type { DeviceMessage } from "../protocol/frames.gen";
+import { type Action, type ClaimKeys, emit, wake } from "./actions";
+import type { CoreState } from "./context";
+import { ClientError, IdentityError } from "./errors";
+import * as frames from "./frames";
+import { startSessions } from "./keys";
+import type { Bundle, OutboxItem, PeerDeviceRow } from "./types";
+
+export const MAX_INFLIGHT = 128;
+export const CLAIM_RETRY_DELAY = 1.0;
+const PERMANENT_SEND_ERRORS = new Set([
+  "unknown_recipient",
+  "bad_frame",
+  "frame_too_large",
+  "forbidden",
+]);
+const DEVICE_SEND_ERRORS = new Set(["mismatched_devices", "stale_devices"]);
+const PERMANENT_CLAIM_ERRORS = new Set([
+  "not_found",
+  "bad_request",
+  "identity",
+  "unknown_recipient",
+]);
+const MAX_FIX_IDS = 64; // the protocol's bound per list (AccountDevices)
+const MAX_FIX_ACCOUNTS = 1000;
+
+interface DeviceFix {
+  missing: Set<number>;
+  extra: Set<number>;
+  stale: Set<number>;
+}
+
+function ids(value: unknown): number[] {
+  return Array.isArray(value) ? value.slice(0, MAX_FIX_IDS).filter((d) => Number.isInteger(d)) : [];
+}
+
+export class Outbox {
+  readonly inflight = new Map<string, OutboxItem>();
+  cursor = 0; // the highest outbox seq sent on this connection
+  readonly #fixes = new Map<string, DeviceFix>();
+
+  constructor(private readonly state: CoreState) {}
+
+  reset(): void {
+    this.inflight.clear();
+    this.cursor = 0;
+  }
+
+  async nextItems(): Promise<OutboxItem[]> {
+    const room = MAX_INFLIGHT - this.inflight.size;
+    if (room <= 0) return [];
+    const items = await this.state.store.pending(this.cursor, room);
+    return items.filter((i) => !this.inflight.has(i.clientId));
+  }
+
+  async prepare(item: OutboxItem): Promise<Action[]> {
+    const claim = await this.#claimFor(item);
+    return claim ? [claim] : this.#encrypt(item);
+  }
+
+  async #claimFor(item: OutboxItem): Promise<ClaimKeys | null> {
+    const state = this.state;
+    const account = item.recipient;
+    const fix = this.#fixes.get(account);
+    this.#fixes.delete(account);
+    const devices = new Map((await state.store.peerDevices(account)).map((d) => [d.deviceId, d]));
+    if (fix) {
+      const drop = [...fix.extra, ...fix.stale];
+      for (const d of drop) {
+        state.olm.forgetPeer([account, d]);
+        devices.delete(d);
+      }
+      if (drop.length) await state.commit({ dropDevices: drop.map((d) => [account, d]) });
+    }
+    const need = new Set<number>();
+    for (const d of devices.keys()) {
+      if (state.isMe(account, d)) continue;
+      const key = `${account}/${d}`;
+      if (!state.olm.hasSession([account, d]) || state.renew.has(key)) need.add(d);
+    }
+    for (const d of [...(fix?.missing ?? []), ...(fix?.stale ?? [])]) need.add(d);
+    if (!devices.size && !need.size) return { type: "ClaimKeys", item, account, devices: null };
+    if (need.size) {
+      return { type: "ClaimKeys", item, account, devices: [...need].sort((a, b) => a - b) };
+    }
+    return null;
+  }
+
+  async keysClaimed(claim: ClaimKeys, bundle: Bundle): Promise<Action[]> {
+    try {
+      if (bundle.accountId !== claim.account) {
+        throw new IdentityError("the key directory answered for another account");
+      }
+      await startSessions(this.state, bundle);
+    } catch (exc) {
+      if (!(exc instanceof ClientError) && !(exc instanceof CryptoError)) throw exc;
+      return this.fail(claim.item, exc.code, exc.message);
+    }
+    for (const d of claim.devices ?? []) this.state.renew.delete(`${claim.account}/${d}`);
+    return this.#encrypt(claim.item);
+  }
+
+  async keysClaimFailed(claim: ClaimKeys, error: ClientError): Promise<Action[]> {
+    if (PERMANENT_CLAIM_ERRORS.has(error.code))
+      return this.fail(claim.item, error.code, error.message);
+    return [{ type: "PauseOutbox", delay: CLAIM_RETRY_DELAY }];
+  }
+
+  async #readyDevices(account: string): Promise<PeerDeviceRow[]> {
+    const state = this.state;
+    return (await state.store.peerDevices(account)).filter(
+      (d) => !state.isMe(account, d.deviceId) && state.olm.hasSession([account, d.deviceId]),
+    );
+  }
+
+  async #encrypt(item: OutboxItem): Promise<Action[]> {
+    const targets = await this.#readyDevices(item.recipient);
+    if (!targets.length) {
+      return this.fail(
+        item,
+        "send_failed",
+        `${item.recipient.slice(0, 8)} has no device that can receive messages`,
+      );
+    }
+    const messages = await this.encryptTo(item.recipient, targets, item.content);
+    this.inflight.set(item.clientId, item);
+    this.cursor = Math.max(this.cursor, item.seq);
+    const frame = frames.send(item.clientId, [frames.destination(item.recipient, messages)]);
+    return [{ type: "SendFrame", frame, clientId: item.clientId }];
+  }
+
+  /** Encrypt to each device; the moved ratchets are stored before the ciphertext leaves. */
+  async encryptTo(
+    recipient: string,
+    devices: readonly PeerDeviceRow[],
+    content: Uint8Array,
+  ): Promise<DeviceMessage[]> {
+    const out = devices.map((d) => {
+      const ct = this.state.olm.encrypt([recipient, d.deviceId], content);
+      return frames.ciphertext(d.deviceId, d.registrationId, ct.kind, b64encode(ct.body));
+    });
+    await this.state.commit();
+    return out;
+  }
+
+  /** The frame for `clientId` never left (the connection changed): send it again. */
+  notSent(clientId: string): void {
+    const item = this.inflight.get(clientId);
+    this.inflight.delete(clientId);
+    if (item) this.cursor = Math.min(this.cursor, item.seq - 1);
+  }
+
+  async onSent(frame: Record<string, unknown>): Promise<Action[]> {
+    const clientId = String(frame.id);
+    const item = this.inflight.get(clientId);
+    this.inflight.delete(clientId);
+    const ts = Number.isInteger(frame.ts) && (frame.ts as number) >= 0 ? (frame.ts as number) : 0;
+    if (item) {
+      await this.state.store.commit({
+        dequeue: [clientId],
+        statuses: item.isText
+          ? [
+              {
+                peer: item.recipient,
+                ids: [clientId],
+                outgoing: true,
+                status: "sent",
+                serverTs: ts,
+              },
+            ]
+          : [],
+      });
+    }
+    const out: Action[] = [{ type: "SendSettled", clientId, ts, error: null }];
+    if (item) out.push(wake());
+    return out;
+  }
+
+  async onError(frame: Record<string, unknown>): Promise<Action[]> {
+    const code = String(frame.code);
+    const ref = typeof frame.ref === "string" ? frame.ref : null;
+    const item = ref ? this.inflight.get(ref) : undefined;
+    if (!item) return [];
+    this.inflight.delete(item.clientId);
+    if (DEVICE_SEND_ERRORS.has(code)) {
+      this.#recordFixes(frame.accounts);
+      return this.#requeue(item, 0);
+    }
+    if (PERMANENT_SEND_ERRORS.has(code)) return this.fail(item, code, String(frame.message));
+    // Rate limited, unavailable, internal: try again.
+    const delay = frame.retry_after;
+    const ok = typeof delay === "number" && delay >= 0 && delay <= 3600;
+    return this.#requeue(item, ok ? delay : 1);
+  }
+
+  #recordFixes(accounts: unknown): void {
+    if (!Array.isArray(accounts)) return;
+    for (const entry of accounts.slice(0, MAX_FIX_ACCOUNTS)) {
+      if (typeof entry !== "object" || entry === null || typeof entry.account !== "string")
+        continue;
+      const fix = this.#fixes.get(entry.account) ?? {
+        missing: new Set(),
+        extra: new Set(),
+        stale: new Set(),
+      };
+      for (const d of ids(entry.missing)) fix.missing.add(d);
+      for (const d of ids(entry.extra)) fix.extra.add(d);
+      for (const d of ids(entry.stale)) fix.stale.add(d);
+      this.#fixes.set(entry.account, fix);
+    }
+  }
+
+  #requeue(item: OutboxItem, delay: number): Action[] {
+    this.cursor = Math.min(this.cursor, item.seq - 1);
+    return [wake(delay)];
+  }
+
+  async fail(item: OutboxItem, code: string, message: string): Promise<Action[]> {
+    this.inflight.delete(item.clientId);
+    await this.state.store.commit({
+      dequeue: [item.clientId],
+      statuses: item.isText
+        ? [{ peer: item.recipient, ids: [item.clientId], outgoing: true, status: "failed" }]
+        : [],
+    });
+    return [
+      { type: "SendSettled", clientId: item.clientId, ts: 0, error: code },
+      emit({
+        type: "SendFailedEvent",
+        id: item.clientId,
+        recipient: item.recipient,
+        code,
+        message,
+      }),
+    ];
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * ClientCore: the browser client's state machine, with no I/O (mirrors
+ * src/porch/client/core/state.py; docs/design.md, "Client core"). Decoded server frames go in
+ * (`receive`), actions come out (./actions); the answers to the HTTP calls the actions ask
+ * for come back as method calls. The store is its one collaborator, asynchronous because
+ * IndexedDB is, so methods return promises; the runner calls them one at a time.
+ */
+
+import { encodeContent } from "../crypto/content";
+import type { OlmMachine, OneTimeKey } from "../crypto/olm";
+import type { ClientFrame, SendFrame } from "../protocol/frames.gen";
+import type { Action, ClaimKeys } from "./actions";
+import { type Clock, CoreState, nowMs, randomId } from "./context";
+import type { ClientError } from "./errors";
+import * as frames from "./frames";
+import { type Handlers, defaultHandlers } from "./handlers";
+import { Outbox } from "./outbox";
+import { Receiver } from "./receive";
+import type { Bundle, LocalStore, OutboxItem } from "./types";
+
+export const ONE_TIME_KEYS_TARGET = 50;
+export const ONE_TIME_KEYS_LOW = 20;
+export const ACK_BATCH = 128;
+export const MAX_TEXT_CHARS = 16_000; // well inside the content's 64 KiB body bound
+
+export class ClientCore {
+  readonly state: CoreState;
+  readonly #receiver: Receiver;
+  readonly #outbox: Outbox;
+
+  constructor(
+    store: LocalStore,
+    olm: OlmMachine,
+    accountId: string,
+    deviceId: number,
+    options: { handlers?: Handlers; clock?: Clock; maxParked?: number } = {},
+  ) {
+    this.state = new CoreState(store, olm, accountId, deviceId, options.clock ?? nowMs);
+    this.#receiver = new Receiver(
+      this.state,
+      options.handlers ?? defaultHandlers(),
+      options.maxParked,
+    );
+    this.#outbox = new Outbox(this.state);
+  }
+
+  #take(): Action[] {
+    return this.state.take();
+  }
+
+  // The connection --------------------------------------------------------------------------
+
+  authFrame(password: string): ClientFrame {
+    return frames.auth(this.state.accountId, this.state.deviceId, password);
+  }
+
+  /** The server accepted `auth` with this `ready` frame. */
+  connected(ready: Record<string, unknown>): Action[] {
+    this.#outbox.reset();
+    this.#receiver.reset();
+    const keys = ready.one_time_keys;
+    if (typeof keys !== "number" || keys < ONE_TIME_KEYS_LOW)
+      this.state.out.push({ type: "TopUpKeys" });
+    return this.#take();
+  }
+
+  /** Envelopes waiting for keys were not acknowledged: they come again. */
+  disconnected(): void {
+    this.#receiver.reset();
+  }
+
+  /** One decoded server frame. */
+  async receive(frame: Record<string, unknown>): Promise<Action[]> {
+    const state = this.state;
+    switch (frame.type) {
+      case "envelope":
+        await this.#receiver.take(frame);
+        if (state.pendingAcks.length >= ACK_BATCH)
+          return [...this.#take(), ...(await this.flush())];
+        break;
+      case "envelopes": {
+        const items = Array.isArray(frame.items) ? frame.items.slice(0, 64) : [frame.items];
+        for (const item of items) await this.#receiver.take(item);
+        return [...this.#take(), ...(await this.flush())];
+      }
+      case "sent":
+        state.out.push(...(await this.#outbox.onSent(frame)));
+        break;
+      case "error":
+        state.out.push(...(await this.#outbox.onError(frame)));
+        break;
+      case "keys_low":
+        state.out.push({ type: "TopUpKeys" });
+        break;
+      case "drained":
+        state.emit({ type: "Drained" });
+        break;
+    }
+    return this.#take();
+  }
+
+  /** Acks, rejects or receipts wait; or envelopes wait for keys (their acks will). */
+  get wantsFlush(): boolean {
+    const s = this.state;
+    return (
+      s.pendingAcks.length > 0 ||
+      s.pendingReceipts.size > 0 ||
+      s.pendingRejects.size > 0 ||
+      this.parked > 0
+    );
+  }
+
+  get parked(): number {
+    return this.#receiver.parked;
+  }
+
+  /** Send what waits: receipts into the outbox, then acks, then rejects. */
+  async flush(): Promise<Action[]> {
+    const state = this.state;
+    const receipts = state.pendingReceipts;
+    state.pendingReceipts = new Map();
+    for (const [sender, ids] of receipts) {
+      await state.queueContent(sender, encodeContent({ t: "receipt", kind: "delivered", ids }));
+    }
+    const acks = state.pendingAcks;
+    state.pendingAcks = [];
+    for (const f of frames.acks(acks))
+      state.out.push({ type: "SendFrame", frame: f, clientId: null });
+    const rejects = state.pendingRejects;
+    state.pendingRejects = new Map();
+    for (const [reason, ids] of rejects) {
+      for (const f of frames.rejects(reason, ids))
+        state.out.push({ type: "SendFrame", frame: f, clientId: null });
+    }
+    return this.#take();
+  }
+
+  // Keys ------------------------------------------------------------------------------------
+
+  async keysFetched(account: string, token: number, bundle: Bundle): Promise<Action[]> {
+    await this.#receiver.keysFetched(account, token, bundle);
+    return this.#take();
+  }
+
+  async keysFetchFailed(account: string, token: number, error: ClientError): Promise<Action[]> {
+    await this.#receiver.keysFetchFailed(account, token, error);
+    return this.#take();
+  }
+
+  /** New one-time keys when the server holds `count`: none if that is enough. */
+  async oneTimeKeys(count: number): Promise<OneTimeKey[]> {
+    if (count >= ONE_TIME_KEYS_LOW) return [];
+    const keys = this.state.olm.generateOneTimeKeys(ONE_TIME_KEYS_TARGET - Math.max(count, 0));
+    await this.state.commit(); // before the upload: a key the server hands out must be ours
+    return keys;
+  }
+
+  // Sending ---------------------------------------------------------------------------------
+
+  nextOutboxItems(): Promise<OutboxItem[]> {
+    return this.#outbox.nextItems();
+  }
+
+  async prepare(item: OutboxItem): Promise<Action[]> {
+    return [...(await this.#outbox.prepare(item)), ...this.#take()];
+  }
+
+  async keysClaimed(claim: ClaimKeys, bundle: Bundle): Promise<Action[]> {
+    return [...(await this.#outbox.keysClaimed(claim, bundle)), ...this.#take()];
+  }
+
+  async keysClaimFailed(claim: ClaimKeys, error: ClientError): Promise<Action[]> {
+    return [...(await this.#outbox.keysClaimFailed(claim, error)), ...this.#take()];
+  }
+
+  notSent(clientId: string): void {
+    this.#outbox.notSent(clientId);
+  }
+
+  /** A text into history and the durable outbox in one commit; its client id. */
+  async sendText(
+    recipient: string,
+    body: string,
+  ): Promise<{ clientId: string; actions: Action[] }> {
+    if (!body.trim()) throw new RangeError("an empty message is not sent");
+    if (body.length > MAX_TEXT_CHARS)
+      throw new RangeError(`a message is at most ${MAX_TEXT_CHARS} characters`);
+    const state = this.state;
+    const clientId = randomId();
+    const ts = state.clock();
+    const content = encodeContent({ t: "text", id: clientId, body, ts });
+    await state.store.commit({
+      messages: [
+        {
+          peer: recipient,
+          clientId,
+          outgoing: true,
+          device: state.deviceId,
+          ts,
+          body,
+          status: "queued",
+          serverTs: 0,
+          unread: false,
+        },
+      ],
+      enqueue: [{ clientId, recipient, content, isText: true, createdAt: ts }],
+    });
+    return { clientId, actions: [{ type: "WakeOutbox", delay: 0 }] };
+  }
+
+  /** The user saw these received messages: mark them read and tell the sender. */
+  async markRead(peer: string, ids: readonly string[]): Promise<Action[]> {
+    if (!ids.length) return [];
+    await this.state.store.commit({ statuses: [{ peer, ids, outgoing: false, status: "read" }] });
+    await this.state.queueContent(peer, encodeContent({ t: "receipt", kind: "read", ids }));
+    return this.#take();
+  }
+
+  /** An online-only typing frame, or null when a device lacks a session (typing claims no keys). */
+  async typingFrame(peer: string, started: boolean): Promise<SendFrame | null> {
+    const state = this.state;
+    const devices = (await state.store.peerDevices(peer)).filter(
+      (d) => !state.isMe(peer, d.deviceId),
+    );
+    if (!devices.length || !devices.every((d) => state.olm.hasSession([peer, d.deviceId])))
+      return null;
+    const content = encodeContent({ t: "typing", state: started ? "started" : "stopped" });
+    const messages = await this.#outbox.encryptTo(peer, devices, content);
+    return frames.send(randomId(), [frames.destination(peer, messages)], true);
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * The HTTP API (mirrors src/porch/client/api.py; docs/protocol.md section 3). Device
+ * credentials go as HTTP Basic ("Authentication"): "<account_id>.<device_id>:<password>".
+ * Errors come back as ServerError with the server's stable code and message.
+ */
+
+import { ClientError, ServerError, ServerUnreachable } from "../core/errors";
+import type { Bundle, DirectoryDevice } from "../core/types";
+import type { OneTimeKey } from "../crypto/olm";
+
+export interface Credentials {
+  accountId: string;
+  deviceId: number;
+  password: string;
+}
+
+export interface RegisteredDevice extends Credentials {
+  registrationId: number;
+  replaced: boolean;
+}
+
+export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+
+const TIMEOUT_MS = 20_000;
+
+function otkJson(k: OneTimeKey) {
+  return { key_id: k.keyId, curve25519: k.curve25519, signature: k.signature };
+}
+
+export class HttpApi {
+  constructor(
+    readonly baseUrl: string,
+    private readonly creds: Credentials | null = null,
+    private readonly fetcher: FetchLike = (i, init) => globalThis.fetch(i, init),
+  ) {}
+
+  withCredentials(creds: Credentials): HttpApi {
+    return new HttpApi(this.baseUrl, creds, this.fetcher);
+  }
+
+  async call(method: string, path: string, json?: unknown): Promise<any> {
+    const headers: Record<string, string> = {};
+    if (json !== undefined) headers["Content-Type"] = "application/json";
+    if (this.creds) {
+      const user = `${this.creds.accountId}.${this.creds.deviceId}`;
+      headers.Authorization = `Basic ${btoa(`${user}:${this.creds.password}`)}`;
+    }
+    let response: Response;
+    try {
+      const init: RequestInit = { method, headers, signal: AbortSignal.timeout(TIMEOUT_MS) };
+      if (json !== undefined) init.body = JSON.stringify(json);
+      response = await this.fetcher(`${this.baseUrl}${path}`, init);
+    } catch {
+      throw new ServerUnreachable(
+        `cannot reach the server at ${this.baseUrl}; check your connection and try again`,
+      );
+    }
+    if (response.status === 204) return null;
+    let body: any = null;
+    try {
+      body = await response.json();
+    } catch {
+      body = null;
+    }
+    if (!response.ok) {
+      const err = body && typeof body === "object" ? body.error : null;
+      if (err && typeof err === "object") {
+        const { code, message, ...details } = err;
+        throw new ServerError(String(code), String(message), response.status, details);
+      }
+      throw new ServerError(
+        "http_error",
+        `the server answered HTTP ${response.status} without a Porch error; check that the address is a Porch server`,
+        response.status,
+      );
+    }
+    return body;
+  }
+
+  // Registration
+  async requestCode(
+    phone: string,
+    sessionId?: string,
+  ): Promise<{ sessionId: string; attemptsLeft: number }> {
+    const body = await this.call(
+      "POST",
+      "/v1/registration/code",
+      sessionId ? { phone, session_id: sessionId } : { phone },
+    );
+    return { sessionId: String(body.session_id), attemptsLeft: Number(body.attempts_left) };
+  }
+
+  async verify(sessionId: string, code: string, name: string): Promise<RegisteredDevice> {
+    const b = await this.call("POST", "/v1/registration/verify", {
+      session_id: sessionId,
+      code,
+      name,
+    });
+    return {
+      accountId: String(b.account_id),
+      deviceId: Number(b.device_id),
+      registrationId: Number(b.registration_id),
+      password: String(b.password),
+      replaced: Boolean(b.replaced),
+    };
+  }
+
+  // Keys
+  async uploadKeys(opts: {
+    identity?: Record<string, string>;
+    oneTimeKeys?: OneTimeKey[];
+    fallbackKey?: OneTimeKey;
+  }): Promise<number> {
+    const body: Record<string, unknown> = { one_time_keys: (opts.oneTimeKeys ?? []).map(otkJson) };
+    if (opts.identity) body.identity = opts.identity;
+    if (opts.fallbackKey) body.fallback_key = otkJson(opts.fallbackKey);
+    return Number((await this.call("PUT", "/v1/keys", body)).one_time_keys);
+  }
+
+  async keyCount(): Promise<number> {
+    return Number((await this.call("GET", "/v1/keys/count")).one_time_keys);
+  }
+
+  async getKeys(accountId: string): Promise<Bundle> {
+    return parseBundle(await this.call("GET", `/v1/keys/${encodeURIComponent(accountId)}`));
+  }
+
+  async claimKeys(accountId: string, devices: readonly number[] | null): Promise<Bundle> {
+    return parseBundle(
+      await this.call("POST", `/v1/keys/${encodeURIComponent(accountId)}/claim`, { devices }),
+    );
+  }
+
+  async putDeviceList(list: string, signature: string): Promise<void> {
+    await this.call("PUT", "/v1/devices/list", { list, signature });
+  }
+
+  // Account and directory
+  async setUsername(username: string): Promise<string | null> {
+    return (await this.call("PUT", "/v1/accounts/me/username", { username })).username ?? null;
+  }
+
+  async lookup(query: { phone?: string; username?: string }): Promise<string> {
+    return String((await this.call("POST", "/v1/directory/lookup", query)).account_id);
+  }
+}
+
+/** A bundle from untrusted JSON: every field checked for its type (the signatures later). */
+export function parseBundle(body: any): Bundle {
+  const str = (v: unknown, what: string): string => {
+    if (typeof v !== "string")
+      throw new ClientError(`the key directory's answer has no valid ${what}`, "bad_answer");
+    return v;
+  };
+  const int = (v: unknown, what: string): number => {
+    if (!Number.isSafeInteger(v))
+      throw new ClientError(`the key directory's answer has no valid ${what}`, "bad_answer");
+    return v as number;
+  };
+  if (
+    !body ||
+    typeof body !== "object" ||
+    !Array.isArray(body.devices) ||
+    body.devices.length > 64
+  ) {
+    throw new ClientError("the key directory's answer is not a key bundle", "bad_answer");
+  }
+  const devices: DirectoryDevice[] = body.devices.map((d: any) => {
+    const k = d?.one_time_key;
+    return {
+      deviceId: int(d?.device_id, "device id"),
+      registrationId: int(d?.registration_id, "registration id"),
+      curve25519: str(d?.curve25519, "curve25519 key"),
+      ed25519: str(d?.ed25519, "ed25519 key"),
+      signature: str(d?.signature, "signature"),
+      oneTimeKey: k
+        ? {
+            keyId: str(k.key_id, "key id"),
+            curve25519: str(k.curve25519, "one-time key"),
+            signature: str(k.signature, "one-time key signature"),
+            fallback: k.fallback === true,
+          }
+        : null,
+    };
+  });
+  const listed = body.device_list;
+  return {
+    accountId: str(body.account_id, "account id"),
+    masterKey: str(body.master_key, "master key"),
+    devices,
+    deviceList: listed
+      ? {
+          list: str(listed.list, "device list"),
+          signature: str(listed.signature, "device list signature"),
+        }
+      : null,
+  };
+}

@@ -1,0 +1,288 @@
+/**
+ * The browser's local store on IndexedDB (mirrors porch.client.store): the Olm account and
+ * session pickles, contacts and their devices, history, the outbox and the seen envelope ids.
+ * Pickles, message bodies, outbox contents and the profile's secrets are sealed (./sealer);
+ * what stays readable is listed in docs/security.md ("Browser storage").
+ *
+ * `commit` seals everything first and then writes in ONE IndexedDB transaction: a transaction
+ * closes as soon as it waits on anything but its own requests (WebCrypto included), so sealing
+ * inside it would split it. That one transaction is what makes store-before-ack hold.
+ */
+
+import { type DBSchema, type IDBPDatabase, type IDBPTransaction, openDB } from "idb";
+import { utf8decode, utf8encode } from "../protocol/codec";
+import {
+  type Contact,
+  type Conversation,
+  type LocalStore,
+  type MessageStatus,
+  type OutboxItem,
+  type PeerDeviceRow,
+  type StoredMessage,
+  type Writes,
+  messageKey,
+} from "../core/types";
+import { Sealer, StoreError } from "./sealer";
+
+export const DB_VERSION = 1;
+export const MAX_HISTORY = 500; // messages read back per conversation
+const RANK: Partial<Record<MessageStatus, number>> = { queued: 0, sent: 1, delivered: 2, read: 3 };
+
+interface MessageRecord extends Omit<StoredMessage, "body"> {
+  key: string;
+  body: Uint8Array; // sealed
+}
+
+interface OutboxRecord extends Omit<OutboxItem, "seq" | "content"> {
+  seq?: number;
+  content: Uint8Array; // sealed
+}
+
+interface PorchDB extends DBSchema {
+  meta: { key: string; value: CryptoKey | Uint8Array };
+  sessions: { key: string; value: Uint8Array };
+  contacts: { key: string; value: Contact };
+  devices: { key: [string, number]; value: PeerDeviceRow; indexes: { account: string } };
+  messages: { key: string; value: MessageRecord; indexes: { peer: string } };
+  outbox: { key: number; value: OutboxRecord; indexes: { clientId: string } };
+  seen: { key: number; value: { id: number; ts: number } };
+}
+
+const STORES = ["meta", "sessions", "contacts", "devices", "messages", "outbox", "seen"] as const;
+type Tx = IDBPTransaction<
+  PorchDB,
+  typeof STORES extends readonly (infer T)[] ? T[] : never,
+  "readwrite"
+>;
+
+export class IdbStore implements LocalStore {
+  private constructor(
+    private readonly db: IDBPDatabase<PorchDB>,
+    readonly sealer: Sealer,
+  ) {}
+
+  /** Open (or create) the profile's database; the sealing key is made on first open. */
+  static async open(name = "porch"): Promise<IdbStore> {
+    const db = await openDB<PorchDB>(name, DB_VERSION, {
+      upgrade(db) {
+        db.createObjectStore("meta");
+        db.createObjectStore("sessions");
+        db.createObjectStore("contacts", { keyPath: "accountId" });
+        db.createObjectStore("devices", { keyPath: ["accountId", "deviceId"] }).createIndex(
+          "account",
+          "accountId",
+        );
+        db.createObjectStore("messages", { keyPath: "key" }).createIndex("peer", "peer");
+        db.createObjectStore("outbox", { keyPath: "seq", autoIncrement: true }).createIndex(
+          "clientId",
+          "clientId",
+          { unique: true },
+        );
+        db.createObjectStore("seen", { keyPath: "id" });
+      },
+    });
+    let key = await db.get("meta", "sealkey");
+    if (!(key instanceof CryptoKey)) {
+      const sealer = await Sealer.generate();
+      // add, not put: two tabs opening at once must not each keep a different key.
+      try {
+        await db.add("meta", sealer.key, "sealkey");
+      } catch {
+        /* the other tab's key won */
+      }
+      key = await db.get("meta", "sealkey");
+    }
+    if (!(key instanceof CryptoKey))
+      throw new StoreError("this browser cannot store a CryptoKey in IndexedDB");
+    return new IdbStore(db, new Sealer(key));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  // Secrets (profile, Olm account) ---------------------------------------------------------
+
+  async getSecret(name: string): Promise<Uint8Array | null> {
+    const value = await this.db.get("meta", `secret:${name}`);
+    return value instanceof Uint8Array ? this.sealer.open(`meta:${name}`, value) : null;
+  }
+
+  async putSecret(name: string, value: Uint8Array): Promise<void> {
+    await this.db.put("meta", await this.sealer.seal(`meta:${name}`, value), `secret:${name}`);
+  }
+
+  /** Every stored session pickle: "account/device" -> pickle. */
+  async sessions(): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const tx = this.db.transaction("sessions");
+    const rows: Array<[string, Uint8Array]> = [];
+    for await (const cursor of tx.store) rows.push([cursor.key, cursor.value]);
+    for (const [k, v] of rows) out.set(k, utf8decode(await this.sealer.open(`sessions:${k}`, v)));
+    return out;
+  }
+
+  // LocalStore ----------------------------------------------------------------------------
+
+  async peerDevices(accountId: string): Promise<PeerDeviceRow[]> {
+    const rows = await this.db.getAllFromIndex("devices", "account", accountId);
+    return rows.sort((a, b) => a.deviceId - b.deviceId);
+  }
+
+  async contact(accountId: string): Promise<Contact | null> {
+    return (await this.db.get("contacts", accountId)) ?? null;
+  }
+
+  async seen(envelopeId: number): Promise<boolean> {
+    return (await this.db.get("seen", envelopeId)) !== undefined;
+  }
+
+  async pending(afterSeq: number, limit: number): Promise<OutboxItem[]> {
+    const rows = await this.db.getAll("outbox", IDBKeyRange.lowerBound(afterSeq, true), limit);
+    return Promise.all(
+      rows.map(async (r) => ({
+        ...r,
+        seq: r.seq!,
+        content: await this.sealer.open(`outbox:${r.clientId}`, r.content),
+      })),
+    );
+  }
+
+  outboxSize(): Promise<number> {
+    return this.db.count("outbox");
+  }
+
+  async commit(writes: Writes): Promise<Set<string>> {
+    const seal = (slot: string, data: Uint8Array) => this.sealer.seal(slot, data);
+    const olmAccount =
+      writes.olmAccount === undefined
+        ? null
+        : await seal("meta:olm_account", utf8encode(writes.olmAccount));
+    const sessions = await Promise.all(
+      [...(writes.sessions ?? [])].map(
+        async ([k, v]) => [k, await seal(`sessions:${k}`, utf8encode(v))] as const,
+      ),
+    );
+    const messages = await Promise.all(
+      (writes.messages ?? []).map(async (m) => {
+        const key = messageKey(m.peer, m.outgoing, m.clientId);
+        return { ...m, key, body: await seal(`messages:${key}`, utf8encode(m.body)) };
+      }),
+    );
+    const enqueue = await Promise.all(
+      (writes.enqueue ?? []).map(async (i) => ({
+        ...i,
+        content: await seal(`outbox:${i.clientId}`, i.content),
+      })),
+    );
+    const added = new Set<string>();
+    const tx = this.db.transaction([...STORES], "readwrite") as unknown as Tx;
+    if (olmAccount) await tx.objectStore("meta").put(olmAccount, "secret:olm_account");
+    for (const [k, v] of sessions) await tx.objectStore("sessions").put(v, k);
+    for (const c of writes.contacts ?? []) await tx.objectStore("contacts").put(c);
+    for (const d of writes.devices ?? [])
+      await this.#putDevices(tx, d.accountId, d.rows, d.replace);
+    for (const [a, d] of writes.dropDevices ?? []) await tx.objectStore("devices").delete([a, d]);
+    for (const m of messages) {
+      if ((await tx.objectStore("messages").getKey(m.key)) !== undefined) continue;
+      await tx.objectStore("messages").put(m);
+      added.add(m.key);
+    }
+    for (const [id, ts] of writes.seen ?? []) await tx.objectStore("seen").put({ id, ts });
+    for (const i of enqueue) await tx.objectStore("outbox").add(i);
+    for (const clientId of writes.dequeue ?? []) {
+      const seq = await tx.objectStore("outbox").index("clientId").getKey(clientId);
+      if (seq !== undefined) await tx.objectStore("outbox").delete(seq);
+    }
+    for (const change of writes.statuses ?? []) {
+      for (const id of change.ids) {
+        const store = tx.objectStore("messages");
+        const row = await store.get(messageKey(change.peer, change.outgoing, id));
+        if (!row || !moves(row.status, change.status)) continue;
+        row.status = change.status;
+        if (change.status === "read") row.unread = false;
+        if (change.serverTs) row.serverTs = change.serverTs;
+        await store.put(row);
+      }
+    }
+    await tx.done;
+    return added;
+  }
+
+  async #putDevices(
+    tx: Tx,
+    accountId: string,
+    rows: PeerDeviceRow[],
+    replace: boolean,
+  ): Promise<void> {
+    const store = tx.objectStore("devices");
+    if (replace) {
+      const keep = new Set(rows.map((r) => r.deviceId));
+      for (const old of await store.index("account").getAll(accountId)) {
+        if (!keep.has(old.deviceId)) await store.delete([accountId, old.deviceId]);
+      }
+    }
+    for (const row of rows) await store.put(row);
+  }
+
+  async history(peer: string, limit = MAX_HISTORY): Promise<StoredMessage[]> {
+    const rows = (await this.db.getAllFromIndex("messages", "peer", peer))
+      .sort(byTime)
+      .slice(-limit);
+    return Promise.all(rows.map((r) => this.#unseal(r)));
+  }
+
+  async #unseal(r: MessageRecord): Promise<StoredMessage> {
+    const { key, body, ...rest } = r;
+    return { ...rest, body: utf8decode(await this.sealer.open(`messages:${key}`, body)) };
+  }
+
+  async conversations(): Promise<Conversation[]> {
+    const byPeer = new Map<string, MessageRecord[]>();
+    for (const r of await this.db.getAll("messages")) {
+      const list = byPeer.get(r.peer) ?? [];
+      list.push(r);
+      byPeer.set(r.peer, list);
+    }
+    const contacts = new Map((await this.db.getAll("contacts")).map((c) => [c.accountId, c]));
+    for (const c of contacts.values())
+      if (!byPeer.has(c.accountId) && c.label !== c.accountId.slice(0, 8))
+        byPeer.set(c.accountId, []);
+    const out: Conversation[] = [];
+    for (const [peer, rows] of byPeer) {
+      rows.sort(byTime);
+      const last = rows.at(-1);
+      out.push({
+        peer,
+        label: contacts.get(peer)?.label ?? peer.slice(0, 8),
+        last: last ? await this.#unseal(last) : null,
+        unread: rows.filter((r) => r.unread).length,
+      });
+    }
+    return out.sort((a, b) => (b.last?.ts ?? Infinity) - (a.last?.ts ?? Infinity));
+  }
+
+  /** Name a contact as the user knows it (+number or @username). */
+  async setLabel(accountId: string, label: string): Promise<void> {
+    const old = await this.contact(accountId);
+    await this.db.put("contacts", {
+      accountId,
+      masterKey: null,
+      deviceListVersion: null,
+      deviceIds: [],
+      ...old,
+      label,
+    });
+  }
+}
+
+function byTime(a: MessageRecord, b: MessageRecord): number {
+  return (a.serverTs || a.ts) - (b.serverTs || b.ts) || a.ts - b.ts;
+}
+
+function moves(from: MessageStatus, to: MessageStatus): boolean {
+  if (to === "failed" || from === "received") return true;
+  const a = RANK[from];
+  const b = RANK[to];
+  return a === undefined || b === undefined || b > a; // never back from read to delivered
+}
