@@ -141,10 +141,14 @@ def in_process_settings(srv: ServerProcess, server_env: dict[str, str], **kw: An
 
 
 @contextlib.asynccontextmanager
-async def serving_in_process(app: Any, port: int) -> AsyncIterator[None]:
-    """uvicorn on loopback in this process, lifespan included, until the block ends."""
+async def serving_in_process(
+    app: Any, port: int, config: uvicorn.Config | None = None
+) -> AsyncIterator[uvicorn.Server]:
+    """uvicorn on loopback in this process, lifespan included, until the block ends; with
+    `config` (which names app and port itself), under that configuration."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        config
+        or uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
     task = asyncio.create_task(server.serve())
     try:
@@ -152,7 +156,7 @@ async def serving_in_process(app: Any, port: int) -> AsyncIterator[None]:
             while not server.started:
                 assert not task.done(), "the server did not start"
                 await asyncio.sleep(0.05)
-        yield
+        yield server
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 20)

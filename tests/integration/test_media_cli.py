@@ -78,10 +78,10 @@ async def test_no_download_lists_and_download_fetches_later(
 async def test_mistakes_are_one_sentence(pair: tuple[Path, Path, str, str], tmp_path: Path) -> None:
     alice, _, _, bob_id = pair
     code, _, err = await porch(alice, "send", "--to", bob_id, "--file", str(tmp_path / "nope.jpg"))
-    assert code == Exit.FAILED
+    assert code == Exit.USAGE  # bad input (task M2, item 12)
     assert err.strip() == "porch: nope.jpg does not exist; check the path.", err
     code, _, err = await porch(alice, "send", "--to", bob_id, "--file", str(tmp_path))
-    assert code == Exit.FAILED and "is a directory" in err and err.count("\n") == 1, err
+    assert code == Exit.USAGE and "is a directory" in err and err.count("\n") == 1, err
     big = tmp_path / "movie.mp4"
     big.write_bytes(os.urandom(3_000_000))
     code, _, err = await porch(alice, "send", "--to", bob_id, "--file", str(big))

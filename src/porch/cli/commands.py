@@ -17,18 +17,17 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from porch.cli import media
 from porch.cli.exits import Exit, bounded
+from porch.cli.recv_output import iso
 from porch.cli.text import printable
 
 if TYPE_CHECKING:
-    from porch.client import Client, GroupUpdated
+    from porch.client import Client
     from porch.client.profile import ProfileConfig
-    from porch.client.shared import ReceivedMessage
 
 QUEUED_HINT = (
     "queued: will be retried the next time this profile connects (porch outbox to see or cancel)"
@@ -309,11 +308,12 @@ async def send(args: argparse.Namespace, queued: list[str] | None = None) -> int
             print(f"porch: failed: {printable(str(exc))} ({exc.code})", file=sys.stderr)
             return Exit.FAILED
         await client.flush(timeout=2.0)  # delivery receipts it owes others go out too
-    print(f"sent {what}{result.id} at {_iso(result.ts)}", file=sys.stderr)
+    print(f"sent {what}{result.id} at {iso(result.ts)}", file=sys.stderr)
     return 0
 
 
 async def recv(args: argparse.Namespace) -> int:
+    from porch.cli.recv_output import print_group_update, print_unshown
     from porch.cli.rich_events import print_rich_event
     from porch.client import (
         DecryptionFailed,
@@ -326,12 +326,13 @@ async def recv(args: argparse.Namespace) -> int:
         MessageEdited,
         ReactionChanged,
         ReceiptEvent,
+        TimerChanged,
     )
 
     async with _client(args) as client:
         # First what earlier commands received and nobody has shown (a `porch send` stores
         # what it receives while it waits), even with the server down; then what arrives.
-        await _print_unshown(client, args)
+        await print_unshown(client, args)
         await client.wait_connected(timeout=max(args.wait, 10.0))
         drained = not client.owner  # a relay has no backlog of its own to wait for
         while True:
@@ -341,12 +342,14 @@ async def recv(args: argparse.Namespace) -> int:
                 break
             if isinstance(event, Drained):
                 drained = True
-            elif isinstance(event, Message | IdentityChanged | DevicesChanged | DecryptionFailed):
+            elif isinstance(
+                event, Message | IdentityChanged | DevicesChanged | DecryptionFailed | TimerChanged
+            ):
                 # Each of these wrote a line into the history first (a message, a notice, a
                 # placeholder): printed from there, once, whichever command gets to it.
-                await _print_unshown(client, args)
+                await print_unshown(client, args)
             elif isinstance(event, GroupUpdated):
-                await _print_group_update(client, event, args.json)
+                await print_group_update(client, event, args.json)
             elif isinstance(event, ReactionChanged | MessageEdited | MessageDeleted):
                 await print_rich_event(client, event, args.json)
             elif isinstance(event, ReceiptEvent) and args.json:
@@ -357,95 +360,3 @@ async def recv(args: argparse.Namespace) -> int:
                 )
         await client.flush(timeout=5.0)
     return 0
-
-
-async def _print_group_update(client: Client, event: GroupUpdated, as_json: bool) -> None:
-    from porch.client.group_view import describe_update, update_record
-
-    labels = {a: await client.name_of(a) for a in (event.by, *event.targets)}
-    known = {g.id: g.label for g in client.groups.local()}
-    group = known.get(event.group, f"group {event.group[:8]}")
-
-    def label(account: str) -> str:
-        return "you" if account == client.account_id else labels.get(account, account[:8])
-
-    text = describe_update(event, label, group)
-    if as_json:
-        print(json.dumps(update_record(event, text), ensure_ascii=False), flush=True)
-    else:
-        print(f"* {printable(text)}", flush=True)
-
-
-async def _print_unshown(client: Client, args: argparse.Namespace) -> None:
-    from porch.client.groups import GROUP_PEER_PREFIX
-
-    groups = {g.id: g.label for g in client.groups.local()}
-    while batch := client.unshown():  # in batches: a long backlog is not decrypted at once
-        for m in batch:
-            # Claimed before printing: of two commands printing at once, exactly one prints it.
-            if client.claim_shown(m.row):
-                group = m.peer[len(GROUP_PEER_PREFIX) :] if m.peer.startswith("g:") else None
-                label = await client.name_of(m.author or m.peer) if m.author or not group else ""
-                if group is not None:
-                    if group not in groups:  # its first message came before we fetched it
-                        groups[group] = await _group_label(client, group)
-                    name = groups[group]
-                    label = f"{name}/{label}" if label else name
-                # Saved before the line is printed, so that the line can name the files.
-                files = await media.save_attachments(client, m, fetch=not args.no_download)
-                _print_message(m, label, args.json, client.account_id, group, files)
-
-
-async def _group_label(client: Client, group_id: str) -> str:
-    from porch.client.errors import ClientError
-
-    try:
-        return (await client.groups.info(group_id)).label
-    except ClientError:  # offline, or no longer a member: the id says which group
-        return "group " + group_id[:8]
-
-
-def _print_message(
-    m: ReceivedMessage,
-    label: str,
-    as_json: bool,
-    me: str = "",
-    group: str | None = None,
-    files: list[dict[str, Any]] | None = None,
-) -> None:
-    from porch.client import retry
-
-    if as_json:
-        sender = m.author if group is not None and m.author else m.peer
-        record: dict[str, Any] = {
-            "from": sender,
-            "from_label": label,
-            "device": m.sender_device,
-            "group": group,
-        }
-        if m.status == retry.NOTICE:  # the safety number or the device list changed
-            devices = m.client_id.startswith(retry.DEVICES_NOTICE_PREFIX)
-            event = "devices_changed" if devices else "identity_changed"
-            record |= {"event": event, "account": m.peer, "text": m.text}
-        elif m.status == retry.UNDECRYPTABLE:  # a message was lost; maybe a resend comes
-            asked = m.text.endswith(retry.ASKED_TO_RESEND)
-            record |= {"event": "undecryptable", "retry_requested": asked, "text": m.text}
-            record["server_ts"] = m.server_ts or m.ts
-        else:
-            record |= {"text": m.text, "id": m.client_id, "ts": m.ts, "server_ts": m.server_ts}
-            record |= {"attachments": files} if files else {}
-        if m.outgoing:  # a sent copy (spec D): written on another of our devices, to m.peer
-            to = None if group is not None else m.peer
-            record |= {"from": me, "from_label": "me", "outgoing": True, "to": to}
-        print(json.dumps(record, ensure_ascii=False), flush=True)
-    elif m.status in (retry.NOTICE, retry.UNDECRYPTABLE):
-        print(f"! {printable(m.text, multiline=True)}", flush=True)
-    else:
-        text = printable(m.text, multiline=True)
-        who = f"me -> {printable(label)}" if m.outgoing else printable(label)
-        print(f"[{_iso(m.ts)}] {who}: {text}", flush=True)
-        media.print_attachments(files or [])
-
-
-def _iso(ts_ms: int) -> str:
-    return datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat(timespec="seconds")

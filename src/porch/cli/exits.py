@@ -79,6 +79,8 @@ def classify(exc: BaseException) -> tuple[Exit, str]:
         return exc.exit, str(exc)
     if isinstance(exc, errors.UsageError):
         return Exit.USAGE, str(exc)
+    if isinstance(exc, errors.MediaError) and exc.code == errors.ClientCode.MEDIA_UNREADABLE:
+        return Exit.USAGE, str(exc)  # a missing path, a directory: fix the command line
     if isinstance(exc, errors.ServerUnreachable | errors.Timeout):
         return Exit.NETWORK, str(exc)
     if isinstance(exc, errors.ProfileError):
@@ -120,9 +122,13 @@ def _refusal(exc: BaseException) -> str:
             f" in {after} s)" if after else " later)"
         )
     if exc.code in ("auth_failed", "auth_required"):
+        # Most often the wrong server (--server, or a profile moved to another node): that is
+        # checked first; re-registering makes a new identity, so it comes last, said so.
         return (
-            f"{message} (this device was removed, or the number was registered again elsewhere; "
-            "run `porch register` again)"
+            f"{message}: check that --server (or the profile's server, `porch whoami`) is the "
+            "server this profile registered with; if it is, this device was removed or the "
+            "number was registered again elsewhere, and only `porch register` helps (it makes "
+            "a new identity: contacts see a new safety number)"
         )
     return f"{message} ({exc.code})" if exc.code and exc.code not in message else message
 

@@ -96,6 +96,7 @@ async def upload_file(args: argparse.Namespace, client: Client, text: str) -> tu
     Ctrl-C before the message is queued leaves nothing behind to send: say so."""
     import asyncio
 
+    from porch.client.errors import ServerUnreachable, Timeout
     from porch.client.media_http import human_size
 
     if args.caption is not None and text.strip():
@@ -117,7 +118,18 @@ async def upload_file(args: argparse.Namespace, client: Client, text: str) -> tu
     except (asyncio.CancelledError, KeyboardInterrupt):
         print(f"porch: {INTERRUPTED}", file=sys.stderr)
         raise
-    size = path.stat().st_size if path.is_file() else 0
+    except (ServerUnreachable, Timeout) as exc:
+        # A file cannot be queued before it is uploaded: nothing is kept, but it is still a
+        # temporary failure, so the exit code is `porch send`'s 75 (README, "Exit codes").
+        raise CommandError(
+            f"the server is unreachable ({exc}); nothing was sent; try again when it is up",
+            Exit.QUEUED,
+        ) from None
+    # The size of what was sent: the prepared file (re-encoded without its metadata), as the
+    # recipient will see it, not the original's.
+    peer = await client.conversation(to)
+    sent = next((m for m in client.history(peer, 50) if m.client_id == result.id), None)
+    size = sent.attachments[0].size if sent is not None and sent.attachments else "?"
     return result.id, printable(f"{path.name} ({human_size(size)}) as ")
 
 
@@ -134,6 +146,8 @@ async def save_attachments(
     for att in m.attachments:
         name = att.name or f"attachment-{att.id[:8]}"
         record: dict[str, Any] = {"name": name, "size": att.size, "type": att.content_type}
+        record |= {"voice": True} if att.voice else {}
+        record |= {"duration_ms": att.duration_ms} if att.duration_ms is not None else {}
         if fetch:
             try:
                 with progress_bar(f"downloading {name}") as progress:
@@ -143,9 +157,19 @@ async def save_attachments(
                 record["path"] = str(path)
             except ClientError as exc:
                 record |= {"error": exc.code, "message": str(exc)}
-        record["line"] = _describe(record, human_size(att.size), peer, client_id)
+        about = ", ".join([human_size(att.size), *_kind(att.voice, att.duration_ms)])
+        record["line"] = _describe(record, about, peer, client_id)
         records.append(record)
     return records
+
+
+def _kind(voice: bool, duration_ms: int | None) -> list[str]:
+    """ "voice note" and "1:05" for what has them (the sender's claims, only shown)."""
+    out = ["voice note"] if voice else []
+    if duration_ms is not None:
+        seconds = duration_ms // 1000
+        out.append(f"{seconds // 60}:{seconds % 60:02d}")
+    return out
 
 
 def _describe(record: dict[str, Any], size: str, peer: str, client_id: str) -> str:

@@ -289,30 +289,29 @@ def _accounts(client: Client, messages: list[HistoryMessage]) -> set[str]:
 
 
 def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{size} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
+    """One unit style everywhere (decimal kB, MB, as the server words its limits)."""
+    from porch.client.media_http import human_size as decimal
+
+    return decimal(size)
 
 
 def format_message(m: HistoryMessage, names: dict[str, str], me: str) -> str:
-    """A history entry as lines for a terminal: quote, text, files, reactions."""
+    """A history entry as lines for a terminal: text, quote, files, reactions."""
+    from porch.client.quotes import quote_text
+
     author = me if m.outgoing else (m.author or m.peer)
     who = printable(names.get(author, author[:8]))
     when = datetime.fromtimestamp(m.ts / 1000, UTC).isoformat(timespec="seconds")
     if m.status in ("notice", "undecryptable"):
         return f"! {printable(m.text, multiline=True)}"
-    lines = []
-    if m.reply is not None:
-        quoted = printable(names.get(m.reply.author, m.reply.author[:8]))
-        lines.append(f"    > {quoted}: {printable(m.reply.body)}")
     body = "This message was deleted" if m.deleted else printable(m.text, multiline=True)
     marks = "".join(
         f" ({mark})" for mark, on in (("edited", m.edited), ("forwarded", m.forwarded)) if on
     )
-    lines.append(f"[{when}] {m.client_id[:SHORT_ID]} {who}: {body}{marks}")
+    lines = [f"[{when}] {m.client_id[:SHORT_ID]} {who}: {body}{marks}"]
+    if m.reply is not None and not m.deleted:  # under the reply's header, the quote checked
+        quoted = printable(names.get(m.reply.author, m.reply.author[:8]))
+        lines.append(f"    > {printable(quote_text(m.reply, m.reply_found, quoted))}")
     for a in m.attachments:
         kind = "voice note" if a.voice else printable(a.content_type)
         dims = f", {a.width}\u00d7{a.height}" if a.width and a.height else ""
@@ -339,7 +338,9 @@ def history_record(m: HistoryMessage) -> dict[str, Any]:
         "deleted": m.deleted,
         "forwarded": m.forwarded,
         "expires_at": m.expires_at,
-        "reply": None if m.reply is None else {"id": m.reply.id, "author": m.reply.author},
+        "reply": None
+        if m.reply is None
+        else {"id": m.reply.id, "author": m.reply.author, "found": m.reply_found},
         "reactions": [{"from": r, "emoji": e} for r, e in m.reactions],
         "attachments": [
             {"id": a.id, "name": a.name, "type": a.content_type, "size": a.size}

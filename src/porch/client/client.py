@@ -43,6 +43,7 @@ from porch.client.media import MediaMixin
 from porch.client.ownership import ProfileLock
 from porch.client.profile import ProfileConfig
 from porch.client.profile import open_store as _open_store
+from porch.client.quotes import checked
 from porch.client.registration import normalize_phone
 from porch.client.rich import RichMixin
 from porch.client.runner import ENDING_CODES, Runner
@@ -135,6 +136,7 @@ class Client(TrustMixin, RichMixin, MediaMixin):
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
+        self.expire_now()  # opening a profile drops what expired while nothing ran
 
     @classmethod
     async def register(
@@ -418,10 +420,16 @@ class Client(TrustMixin, RichMixin, MediaMixin):
 
     # Local views -----------------------------------------------------------------------------
 
+    # Every local read runs the expiry first (one indexed query on expires_at): an expired
+    # disappearing message is never shown, whether or not the 30 s loop ran (spec §3).
+
     def history(self, peer: str, limit: int = 200) -> list[HistoryMessage]:
-        return self._store.history(peer, limit)
+        self.expire_now()
+        me = self.account_id
+        return [checked(self._store, m, me) for m in self._store.history(peer, limit)]
 
     def conversations(self) -> list[Conversation]:
+        self.expire_now()
         return self._store.conversations()
 
     def label(self, account_id: str) -> str:
@@ -433,7 +441,9 @@ class Client(TrustMixin, RichMixin, MediaMixin):
 
     def unshown(self, limit: int = 500) -> list[ReceivedMessage]:
         """Received messages that no command on this profile has shown yet, oldest first."""
-        return self._store.unshown(0, limit)
+        self.expire_now()
+        me = self.account_id
+        return [checked(self._store, m, me) for m in self._store.unshown(0, limit)]
 
     def mark_shown(self, rows: list[int] | None = None, *, peer: str | None = None) -> None:
         self._store.mark_shown(rows, peer=peer)

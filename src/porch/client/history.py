@@ -46,6 +46,9 @@ class HistoryMessage:
     reactions: tuple[tuple[str, str], ...] = ()  # (reactor account, emoji)
     expires_at: int | None = None  # ms; a disappearing message is removed then
     edits: tuple[tuple[int, str], ...] = ()  # earlier (ts, body) versions, oldest first
+    # True when ``reply.body`` is the local original's text (porch.client.quotes), False
+    # when the original is unknown here and the body is only the replier's claim.
+    reply_found: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from porch.client.media_api import MediaApi
 from porch.client.media_blob import BlobSource
 from porch.client.media_download import fetch
 from porch.client.media_http import human_size, signed_url_client
+from porch.client.media_names import reserve_name
 from porch.client.media_store import downloaded, record_download
 from porch.client.media_upload import upload
 from porch.client.outgoing import check_length
@@ -150,10 +151,17 @@ class MediaMixin:
         """Save the attachment of message ``client_id`` in conversation ``peer``; returns its
         path. The ciphertext is verified (digest and MAC) before any plaintext is written; a
         second call returns the file saved the first time."""
-        existing = downloaded(self._store, attachment.id)
-        if existing is not None:
-            return existing
+        existing = downloaded(self._store, attachment)
         dest = Path(dest_dir) if dest_dir is not None else self.downloads_dir
+        if existing is not None and (
+            dest_dir is None or dest.resolve() == existing.parent.resolve()
+        ):
+            return existing
+        if existing is not None:  # saved already, elsewhere: a copy where it is asked for
+            try:
+                return await asyncio.to_thread(_copy_into, existing, attachment, dest)
+            except OSError as exc:
+                raise _disk_error(exc, dest) from None
         try:
             dest.mkdir(parents=True, exist_ok=True)
             async with signed_url_client(self._transport.http_transport()) as http:
@@ -166,7 +174,7 @@ class MediaMixin:
                 )
         except OSError as exc:
             raise _disk_error(exc, dest) from None
-        record_download(self._store, attachment.id, path, peer, client_id, now_ms())
+        record_download(self._store, attachment, path, peer, client_id, now_ms())
         return path
 
     def _recipient_devices(self, peer: str) -> int | None:
@@ -183,6 +191,13 @@ class MediaMixin:
         if not counts or 0 in counts:
             return None
         return sum(counts) + mine
+
+
+def _copy_into(saved: Path, pointer: Attachment, dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    target = reserve_name(dest, pointer)
+    shutil.copyfile(saved, target)  # into the 0600 file reserve_name created
+    return target
 
 
 def _in_file_bytes(progress: Progress | None, size: int) -> Progress | None:

@@ -3,7 +3,8 @@ docs/design.md, "Attachment transfers").
 
 1. GET /v1/media/{id} gives a short-lived signed URL; the blob streams into
    ``<downloads>/.partial/<id>`` (ciphertext only), resuming with a Range request after a
-   dropped connection (and after a crash: the partial file stays).
+   dropped connection (and after a crash: the partial file stays; if the blob fails with
+   what it held, it is fetched once more from its first byte before being refused).
 2. Pass one, AttachmentVerifier (length, digest and MAC), is fed the ciphertext as it is
    written (and rebuilt from the partial file after a crash). A blob that fails is deleted
    and refused with attachment_tampered; no plaintext was written.
@@ -74,12 +75,21 @@ async def fetch(
         ) from None
     partial = _Partial(dest_dir / PARTIAL_DIR / pointer.id, pointer)
     partial.path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        await _fetch_blob(media, http, pointer.id, partial, total, progress, sleep)
-        partial.finish()
-    except AttachmentTampered:
-        partial.path.unlink(missing_ok=True)
-        raise _tampered() from None
+    # A partial left by a crash may hold torn bytes (a write cut short): if the blob fails
+    # with it, it is discarded and fetched once more from its first byte before the blob is
+    # called tampered.
+    resumed = partial.size() > 0
+    while True:
+        try:
+            await _fetch_blob(media, http, pointer.id, partial, total, progress, sleep)
+            partial.finish()
+            break
+        except AttachmentTampered:
+            partial.path.unlink(missing_ok=True)
+            if not resumed:
+                raise _tampered() from None
+            resumed = False
+            partial = _Partial(partial.path, pointer)
     try:
         path = await asyncio.to_thread(_decrypt, partial.path, pointer, dest_dir)
     finally:

@@ -13,6 +13,7 @@ import secrets
 from dataclasses import replace
 from typing import TypeVar
 
+from porch.client.core.frame_size import MAX_CONTENT_BYTES
 from porch.client.core.rich import expires_at, text_extra
 from porch.client.errors import MessageTooLong, UsageError
 from porch.client.store import LocalStore
@@ -58,6 +59,12 @@ def queue_outgoing(
         encoded = encode_content(content)
     except CryptoError as exc:  # invalid Unicode, an out-of-bounds field
         raise UsageError(f"cannot send that: {exc.message}") from None
+    if len(encoded) > MAX_CONTENT_BYTES:  # encrypted per device, it would not fit a frame
+        raise MessageTooLong(
+            f"the message is {len(encoded):,} bytes with its attachment pointers and "
+            f"previews; the limit is {MAX_CONTENT_BYTES:,}: send fewer attachments at once "
+            "or a shorter text"
+        )
     client_id = content.id if isinstance(content, Text) else secrets.token_urlsafe(12)
     with store.transaction() as db:
         store.enqueue(client_id, peer, encoded, False, now, ttl=ttl)

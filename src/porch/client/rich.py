@@ -28,13 +28,13 @@ from porch.client.errors import ClientCode, UsageError
 from porch.client.events import Event, MessageDeleted, MessageEdited, ReactionChanged, TimerChanged
 from porch.client.history import MAX_EDITS, HistoryMessage
 from porch.client.outgoing import queue_outgoing, with_timer
-from porch.client.rich_store import StoredMessage
+from porch.client.quotes import preview
+from porch.client.rich_store import EXPIRE_BATCH, StoredMessage
 from porch.client.waiters import SendResult
 from porch.crypto.content import Delete, Edit, Encodable, Reaction, Text, Timer
 from porch.crypto.rich import (
     DELETE_WINDOW_MS,
     MAX_EMOJI_BYTES,
-    MAX_QUOTE_CHARS,
     MAX_TIMER_SECONDS,
     Attachment,
     Quote,
@@ -152,7 +152,7 @@ class RichMixin:
         """Reply to message ``client_id`` (by ``author``, when ids could clash) with ``text``."""
         target, found = await self._target(peer, client_id, author)
         m = found.message
-        quote = Quote(m.client_id, self._author_of(m), _preview(m))
+        quote = Quote(m.client_id, self._author_of(m), preview(m))
         return await self.send_content(target, self.new_text(target, text, reply=quote), wait=wait)
 
     async def react(
@@ -194,9 +194,10 @@ class RichMixin:
             )
         _, found = await self._target(peer, client_id, None)
         m = found.message
+        # Each chat once, however it was named (@bob and bob's account id are one chat).
+        targets = list(dict.fromkeys([await self.conversation(chat) for chat in to]))
         results = []
-        for chat in to:
-            target = await self.conversation(chat)
+        for target in targets:
             text = self.new_text(target, m.text, attachments=m.attachments, forwarded=True)
             results.append(await self.send_content(target, text))
         return results
@@ -226,10 +227,14 @@ class RichMixin:
         """Delete the disappearing messages whose time has come (with their reactions, edit
         history and downloaded files), and says so (MessageDeleted, expired); returns how many
         went."""
-        gone = self._store.expire(now_ms())
-        for m in gone:
-            self._emit(MessageDeleted(m.peer, m.client_id, self._author_of(m), expired=True))
-        return len(gone)
+        count, now = 0, now_ms()
+        while True:  # in batches of EXPIRE_BATCH, until none is left
+            gone = self._store.expire(now)
+            for m in gone:
+                self._emit(MessageDeleted(m.peer, m.client_id, self._author_of(m), expired=True))
+            count += len(gone)
+            if len(gone) < EXPIRE_BATCH:
+                return count
 
     async def _expiry_loop(self) -> None:
         # On open, then every EXPIRE_EVERY seconds while the client runs (its task group).
@@ -276,7 +281,7 @@ class RichMixin:
                 )
             await self._target(target, client_id, None)  # raises message_not_found
         assert found is not None
-        if not within_window(found.message, now_ms(), now_ms()):
+        if not within_window(found, now_ms()):
             raise UsageError(
                 f"messages can only be {done} for {_WINDOW} after they were sent",
                 code=ClientCode.TOO_LATE,
@@ -286,19 +291,11 @@ class RichMixin:
     async def _act(self, target: str, content: RichAction, wait: bool) -> SendResult:
         """Apply one's own action here at once (the rules the receivers apply), then send it."""
         with self._store.transaction() as db:
-            changed = APPLIER.persist(self._core.state, target, self.account_id, content, db)
+            state, me = self._core.state, self.account_id
+            changed = APPLIER.persist(state, target, me, content, db, now_ms())
         if changed:
             self._emit(_event(target, self.account_id, content))
         return await self.send_content(target, content, wait=wait)
-
-
-def _preview(m: HistoryMessage) -> str:
-    if m.text:
-        return m.text[:MAX_QUOTE_CHARS]
-    if m.attachments:
-        a = m.attachments[0]
-        return f"📎 {a.name or a.content_type}"[:MAX_QUOTE_CHARS]
-    return ""
 
 
 def _event(peer: str, me: str, content: RichAction) -> Event:

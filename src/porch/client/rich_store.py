@@ -61,7 +61,7 @@ EXPIRE_BATCH = 500
 
 _COLUMNS = (
     "id, peer, client_id, outgoing, sender_device, ts, body, status, author, extra,"
-    " expires_at, edited, deleted"
+    " expires_at, edited, deleted, server_ts"
 )
 
 
@@ -72,6 +72,13 @@ class StoredMessage:
     row: int
     message: HistoryMessage
     extra: MessageExtra
+    # When the server stored it (0 for one's own sends, whose ``ts`` the server's ack set):
+    # the edit and delete window counts from here, not from the sender's chosen ts (M2-4).
+    server_ts: int = 0
+
+    @property
+    def stored_at(self) -> int:
+        return self.server_ts or self.message.ts
 
 
 def row_author(peer: str, author: str, me: str) -> tuple[int, str] | None:
@@ -98,9 +105,8 @@ class RichStore:
     # Reading ---------------------------------------------------------------------------------
 
     def _message(self, row: tuple[Any, ...]) -> StoredMessage:
-        rid, peer, cid, outgoing, dev, ts, body, status, author, blob, expires, edited, deleted = (
-            row
-        )
+        rid, peer, cid, outgoing, dev, ts, body, status, author, blob, expires, edited = row[:12]
+        deleted, server_ts = row[12:]
         text = self._sealer.open(body, aad=body_aad(peer, outgoing, cid, author)).decode("utf-8")
         extra = open_extra(self._sealer, blob, extra_aad(peer, outgoing, cid, author))
         message = HistoryMessage(
@@ -120,7 +126,7 @@ class RichStore:
             expires_at=expires,
             edits=extra.edits,
         )
-        return StoredMessage(rid, message, extra)
+        return StoredMessage(rid, message, extra, server_ts)
 
     def _reactions(self, rows: list[int]) -> dict[int, tuple[tuple[str, str], ...]]:
         out: dict[int, list[tuple[str, str]]] = {}
@@ -175,7 +181,8 @@ class RichStore:
             return None
         found = self._message(row)
         reactions = self._reactions([found.row]).get(found.row, ())
-        return StoredMessage(found.row, _with_reactions(found.message, reactions), found.extra)
+        message = _with_reactions(found.message, reactions)
+        return StoredMessage(found.row, message, found.extra, found.server_ts)
 
     def find_by_id(self, peer: str, client_id: str) -> StoredMessage | None:
         """The newest message with ``client_id`` in ``peer``'s conversation, whoever wrote it

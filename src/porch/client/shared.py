@@ -50,6 +50,9 @@ class ReceivedMessage:
     attachments: tuple[Attachment, ...] = ()  # issue 8: pointers to download (porch recv)
     reply: Quote | None = None
     forwarded: bool = False
+    reply_found: bool = False  # the quote was checked locally (porch.client.quotes)
+    edited: bool = False
+    deleted: bool = False  # deleted for everyone before it was shown
 
 
 class SharedState:
@@ -157,11 +160,14 @@ class SharedState:
         has shown yet, oldest first."""
         rows = self._db.execute(
             "SELECT id, peer, client_id, sender_device, ts, server_ts, body, status, outgoing,"
-            " author, extra FROM messages WHERE shown = 0 AND id > ? ORDER BY id LIMIT ?",
+            " author, extra, edited, deleted FROM messages WHERE shown = 0 AND id > ?"
+            " ORDER BY id LIMIT ?",
             (after_row, limit),
         ).fetchall()
         out = []
-        for row, peer, cid, dev, ts, server_ts, body, status, outgoing, author, blob in rows:
+        for r in rows:
+            row, peer, cid, dev, ts, server_ts, body, status, outgoing, author, blob = r[:11]
+            edited, deleted = r[11:]
             aad = body_aad(peer, outgoing, cid, author)
             text = self._sealer.open(body, aad=aad).decode("utf-8")
             extra = open_extra(self._sealer, blob, extra_aad(peer, outgoing, cid, author))
@@ -180,6 +186,8 @@ class SharedState:
                     extra.attachments,
                     extra.reply,
                     extra.forwarded,
+                    edited=bool(edited),
+                    deleted=bool(deleted),
                 )
             )
         return out

@@ -17,6 +17,7 @@ from pathlib import Path
 from porch.client.contacts import Contacts, PeerDeviceRow
 from porch.client.group_store import GROUP_SCHEMA, GroupStore
 from porch.client.history import HistoryMessage, MessageExtra, body_aad, extra_aad, seal_extra
+from porch.client.media_store import DOWNLOADS_MIGRATION
 from porch.client.outbox_store import OutboxItem, OutboxQueue
 from porch.client.rich_store import RICH_MIGRATION, RichStore
 from porch.client.shared import SharedState
@@ -104,6 +105,7 @@ MIGRATIONS = [
     RICH_MIGRATION,
     # A disappearing message's timer (seconds from `created`): the send frame's ttl (spec §7).
     ["ALTER TABLE outbox ADD COLUMN ttl INTEGER"],
+    DOWNLOADS_MIGRATION,  # the pointer a saved attachment was verified against
 ]
 
 # Several processes share client.db (docs/design.md, "Several processes on one profile"): a

@@ -11,10 +11,11 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import redis.asyncio as aioredis
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.routing import WebSocketRoute
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 import porch
 from porch.protocol.errors import ProtocolError
@@ -35,6 +36,7 @@ from porch.server.bus.redis import RedisBus
 from porch.server.clock import Clock, SystemClock
 from porch.server.gateway.admission import Admission, refuse
 from porch.server.gateway.connection import Connection, GatewayConfig
+from porch.server.gateway.endpoint import PorchApp
 from porch.server.media.base import BlobStore
 from porch.server.media.filesystem import FilesystemBlobs
 from porch.server.media.signing import UrlSigner, derive_key
@@ -42,7 +44,7 @@ from porch.server.metrics import Metrics
 from porch.server.providers.push import PushProvider
 from porch.server.providers.push_webpush import VapidKey, WebPush
 from porch.server.providers.sms import ConsoleSms, SmsProvider, TwilioVerify
-from porch.server.proxies import ProxyHeadersMiddleware, TrustedProxies
+from porch.server.proxies import ProxyHeadersMiddleware, TrustedProxies, resolve
 from porch.server.ratelimit import Limit, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from porch.server.services.accounts import AccountService
 from porch.server.services.devices import DeviceService
@@ -250,7 +252,7 @@ def create_app(
         finally:
             await sms.aclose()
 
-    app = FastAPI(
+    app = PorchApp(
         title="Porch",
         version=porch.__version__,
         summary="End-to-end encrypted messaging server. It relays and stores ciphertext only.",
@@ -274,7 +276,8 @@ def create_app(
         BodyLimitMiddleware, limit=settings.max_request_bytes, exempt=media_api.PART_PREFIX
     )
     # Outermost: everything inside (rate limits, admission) sees the resolved client address.
-    app.add_middleware(ProxyHeadersMiddleware, proxies=TrustedProxies(settings.trusted_proxies))
+    proxies = TrustedProxies(settings.trusted_proxies)
+    app.add_middleware(ProxyHeadersMiddleware, proxies=proxies)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
@@ -301,7 +304,8 @@ def create_app(
         settings.preauth_connections_per_address, settings.preauth_connections_total
     )
 
-    async def websocket(ws: WebSocket) -> None:
+    async def websocket(scope: Scope, receive: Receive, send: Send) -> None:
+        ws = WebSocket(resolve(scope, proxies), receive, send)
         try:
             ticket = admission.admit(ws.client.host if ws.client else "")
         except ProtocolError as exc:
@@ -315,9 +319,9 @@ def create_app(
         finally:
             ticket.release()
 
-    # A plain Starlette route: FastAPI's WebSocket wrapper (dependency solving, exit stacks)
-    # costs memory per connection, and a connection is all this endpoint is.
-    app.router.routes.append(WebSocketRoute("/v1/ws", websocket))
+    # Past the middleware stack, which would stay on the stack for the connection's life
+    # (gateway/endpoint.py).
+    app.gateway = websocket
     # Last: the browser app takes the GET paths no route above took (server/web.py).
     web.mount(app, settings)
 

@@ -71,6 +71,37 @@ class TrustedProxies:
         return client  # every hop was a trusted proxy: the left-most is the origin
 
 
+def resolve(scope: Scope, proxies: TrustedProxies) -> Scope:
+    """The scope with the client (and the scheme, from X-Forwarded-Proto) a trusted peer
+    vouches for; the same scope when there is nothing to change. A plain function, so that
+    the gateway's WebSocket, which skips the HTTP middleware (gateway/endpoint.py), gets
+    the same answer without a coroutine frame kept for the connection's life."""
+    if scope["type"] not in ("http", "websocket") or not proxies:
+        return scope
+    peer = scope.get("client")
+    host = peer[0] if peer else ""
+    if not proxies.trusts(_parse_ip(host)):
+        return scope
+    forwarded: list[str] = []
+    proto = None
+    for name, value in scope["headers"]:
+        if name == b"x-forwarded-for":
+            forwarded.append(value.decode("latin-1"))
+        elif name == b"x-forwarded-proto":
+            proto = value.decode("latin-1").strip().lower()
+    scope = dict(scope)
+    client = proxies.client_address(host, forwarded)
+    if client != host:
+        scope["client"] = (client, 0)
+    if proto in ("http", "https", "ws", "wss"):
+        secure = proto in ("https", "wss")
+        if scope["type"] == "websocket":
+            scope["scheme"] = "wss" if secure else "ws"
+        else:
+            scope["scheme"] = "https" if secure else "http"
+    return scope
+
+
 class ProxyHeadersMiddleware:
     """Sets scope["client"] (and the scheme, from X-Forwarded-Proto) for a trusted peer."""
 
@@ -79,27 +110,4 @@ class ProxyHeadersMiddleware:
         self.proxies = proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or not self.proxies:
-            await self.app(scope, receive, send)
-            return
-        peer = scope.get("client")
-        host = peer[0] if peer else ""
-        if self.proxies.trusts(_parse_ip(host)):
-            forwarded: list[str] = []
-            proto = None
-            for name, value in scope["headers"]:
-                if name == b"x-forwarded-for":
-                    forwarded.append(value.decode("latin-1"))
-                elif name == b"x-forwarded-proto":
-                    proto = value.decode("latin-1").strip().lower()
-            scope = dict(scope)
-            client = self.proxies.client_address(host, forwarded)
-            if client != host:
-                scope["client"] = (client, 0)
-            if proto in ("http", "https", "ws", "wss"):
-                secure = proto in ("https", "wss")
-                if scope["type"] == "websocket":
-                    scope["scheme"] = "wss" if secure else "ws"
-                else:
-                    scope["scheme"] = "https" if secure else "http"
-        await self.app(scope, receive, send)
+        await self.app(resolve(scope, self.proxies), receive, send)

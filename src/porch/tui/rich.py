@@ -18,6 +18,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from porch.cli.text import printable
+from porch.client.quotes import quote_text
 from porch.client.retry import NOTICE, UNDECRYPTABLE
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def decorate(
     below: list[Text] = []
     justify: Literal["right", "left"] = "right" if msg.outgoing else "left"
     if msg.reply is not None and not msg.deleted:
-        quote = f"┆ {label(msg.reply.author)}: {printable(msg.reply.body)}"
+        quote = f"┆ {printable(quote_text(msg.reply, msg.reply_found, label(msg.reply.author)))}"
         above.append(Text(quote, style="dim italic", justify=justify))
     if msg.reactions:
         shown = "  ".join(f"{printable(e)} {label(r)}" for r, e in msg.reactions)

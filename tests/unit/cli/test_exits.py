@@ -64,3 +64,13 @@ def test_porch_debug_shows_the_traceback_of_a_bug(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("PORCH_DEBUG", "1")
     with pytest.raises(ValueError, match="bug"):
         report(ValueError("bug"))
+
+
+def test_auth_failed_points_at_the_server_before_re_registering(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    report(ServerError("auth_failed", "unknown device or wrong password", 401))
+    err = capsys.readouterr().err
+    server, register = err.index("--server"), err.index("porch register")
+    assert server < register and "new identity" in err
+    assert err.count("\n") == 1

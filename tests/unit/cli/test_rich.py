@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from porch.cli.rich import format_message, history_record, human_size, parse_duration, pick
@@ -63,7 +65,9 @@ def test_history_lines_show_everything() -> None:
         forwarded=True,
     )
     out = format_message(m, NAMES, ME)
-    assert "> me: earlier" in out
+    assert "> me (original not found; the replier's quote: \u201cearlier\u201d)" in out
+    checked = format_message(replace(m, reply_found=True), NAMES, ME).splitlines()
+    assert checked[1] == "    > me: earlier"  # under the header: the local original's text
     assert "abcdefgh @bob: look\\x07 (edited) (forwarded)" in out
     assert "📎 cat\\x1b[2J.jpg (image/jpeg, 2.5 MB, 1024\u00d7768)" in out
     assert "👍 me, ❤️ @bob" in out
@@ -71,17 +75,18 @@ def test_history_lines_show_everything() -> None:
     deleted = format_message(_m("d1", "", deleted=True), NAMES, ME)
     assert "This message was deleted" in deleted
     record = history_record(m)
-    assert record["reply"] == {"id": "q1", "author": ME} and record["edited"]
+    assert record["reply"] == {"id": "q1", "author": ME, "found": False} and record["edited"]
     assert record["attachments"] == [
         {"id": photo.id, "name": photo.name, "type": "image/jpeg", "size": 2_500_000}
     ]
 
 
 def test_sizes() -> None:
+    # The server's and the sender's unit style (decimal kB, MB), one everywhere (M2-10).
     assert [human_size(n) for n in (0, 999, 1000, 1_500_000, 10**12)] == [
         "0 bytes",
         "999 bytes",
-        "1.0 KB",
+        "1 kB",
         "1.5 MB",
-        "1000.0 GB",
+        "1 TB",
     ]

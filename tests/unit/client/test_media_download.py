@@ -113,6 +113,37 @@ async def test_a_partial_left_by_a_crash_is_resumed(tmp_path: Path) -> None:
     assert server.ranges == ["bytes=40000-"]
 
 
+async def test_a_torn_partial_is_fetched_again_from_scratch_once(tmp_path: Path) -> None:
+    server, data = MediaServer(), os.urandom(100_000)
+    pointer = _stored(server, data)
+    partial = tmp_path / PARTIAL_DIR / pointer.id
+    partial.parent.mkdir()
+    torn = bytearray(server.blobs[pointer.id][:40_000])
+    torn[20_000] ^= 1  # a crash left a damaged byte in the partial
+    partial.write_bytes(bytes(torn))
+    path = await _fetch(server, pointer, tmp_path)
+    assert path.read_bytes() == data
+    assert server.ranges == ["bytes=40000-", None]  # resumed, then once from the first byte
+
+
+async def test_a_tampered_blob_with_a_partial_is_refused_after_one_fresh_try(
+    tmp_path: Path,
+) -> None:
+    server, data = MediaServer(), os.urandom(100_000)
+    pointer = _stored(server, data)
+    blob = bytearray(server.blobs[pointer.id])
+    blob[-1] ^= 1
+    server.blobs[pointer.id] = bytes(blob)
+    partial = tmp_path / PARTIAL_DIR / pointer.id
+    partial.parent.mkdir()
+    partial.write_bytes(bytes(blob[:40_000]))
+    with pytest.raises(AttachmentRejected) as err:
+        await _fetch(server, pointer, tmp_path)
+    assert err.value.code == "attachment_tampered"
+    assert server.ranges == ["bytes=40000-", None]
+    assert _files(tmp_path) == []
+
+
 async def test_an_expired_url_is_asked_again_and_a_server_that_keeps_refusing_ends_it(
     tmp_path: Path,
 ) -> None:

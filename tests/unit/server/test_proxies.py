@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from porch.server.proxies import ProxyHeadersMiddleware, TrustedProxies
+from porch.server.proxies import ProxyHeadersMiddleware, TrustedProxies, resolve
 from porch.server.settings import Settings
 
 PROXIES = TrustedProxies(["127.0.0.1", "::1", "10.1.0.0/16"])
@@ -79,3 +79,13 @@ async def test_middleware_rewrites_client_and_scheme_only_for_a_trusted_peer() -
     assert (trusted_http["scheme"], trusted_ws["scheme"]) == ("https", "wss")
     assert untrusted_http["client"] == untrusted_ws["client"] == ("203.0.113.9", 5555)
     assert (untrusted_http["scheme"], untrusted_ws["scheme"]) == ("http", "ws")
+
+
+def test_resolve_leaves_an_untrusted_peers_scope_alone_and_rewrites_a_trusted_ones() -> None:
+    headers = [(b"x-forwarded-for", b"198.51.100.1"), (b"x-forwarded-proto", b"wss")]
+    untrusted = {"type": "websocket", "client": ("203.0.113.9", 5), "headers": headers}
+    assert resolve(untrusted, PROXIES) is untrusted
+    trusted = {"type": "websocket", "client": ("127.0.0.1", 5), "headers": headers}
+    got = resolve(trusted, PROXIES)
+    assert got["client"] == ("198.51.100.1", 0) and got["scheme"] == "wss"
+    assert trusted["client"] == ("127.0.0.1", 5)  # the server's own scope is not changed

@@ -27,7 +27,13 @@ from porch.client.core.context import CoreState
 from porch.client.core.group_sync import GroupSync
 from porch.client.core.groups import GroupCrypto
 from porch.client.core.handlers import Envelope, Handlers
-from porch.client.core.rich import GroupRichHandler, expires_at, message_event, text_extra
+from porch.client.core.rich import (
+    GroupRichHandler,
+    expires_at,
+    message_event,
+    text_extra,
+    text_ts,
+)
 from porch.client.events import DecryptionFailed, TypingEvent
 from porch.crypto.content import (
     Delete,
@@ -114,7 +120,7 @@ class GroupTextHandler:
             content.id,
             outgoing,
             env.device,
-            content.ts,
+            text_ts(content, env.ts),
             content.body,
             "sent" if outgoing else "received",
             db,
@@ -122,7 +128,7 @@ class GroupTextHandler:
             author=env.sender,
             shown=False if outgoing else None,  # `porch recv` prints a sent copy, as outgoing
             extra=text_extra(content),
-            expires_at=expires_at(content),
+            expires_at=expires_at(content, env.ts),
         )
 
     def react(self, state: CoreState, env: Envelope, content: Text, new: bool) -> None:

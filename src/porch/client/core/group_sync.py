@@ -110,6 +110,8 @@ class GroupSync:
         self._left: set[str] = set()  # a member left: choose a new state key if it is ours
         self._told: dict[str, list[tuple[str, GroupUpdate]]] = {}  # claims awaiting a fetch
         self._later: dict[str, list[tuple[str, GroupUpdate]]] = {}  # ... the fetch after that
+        # group id -> the revision whose only change was the timer (told as TimerChanged)
+        self._timer_only: dict[str, int] = {}
 
     def told(self, by: str, update: GroupUpdate) -> None:
         """``by`` claims ``update``: fetch the group, and say so once the fetch bears it out."""
@@ -174,7 +176,15 @@ class GroupSync:
         changer = next((b for b, u in told if u.action == "state" and plausible(b, u, group)), "")
         if (seconds := group_timer_notice(state, old, new, changer)) is not None:
             state.emit(TimerChanged("g:" + group.id, seconds, changer))
+            # Only the timer changed: the TimerChanged (and its notice line) says it all, not
+            # a "changed the name or description" beside it.
+            assert old is not None and old.state is not None and new.state is not None
+            if replace(old.state, timer_seconds=0) == replace(new.state, timer_seconds=0):
+                self._timer_only[group.id] = group.revision
         for by, update in told:
+            # The claim may come with a later fetch than the one that saw the change.
+            if update.action == "state" and self._timer_only.get(group.id) == update.revision:
+                continue
             if plausible(by, update, group):
                 state.emit(
                     GroupUpdated(group.id, update.revision, by, update.action, update.targets)

@@ -22,6 +22,7 @@ from porch.client.core.rich import (
     expires_at,
     message_event,
     text_extra,
+    text_ts,
 )
 from porch.client.events import ReceiptEvent, TypingEvent
 from porch.crypto.content import (
@@ -76,13 +77,13 @@ class TextHandler:
             content.id,
             False,
             env.device,
-            content.ts,
+            text_ts(content, env.ts),
             content.body,
             "received",
             db,
             server_ts=env.ts,
             extra=text_extra(content),
-            expires_at=expires_at(content),
+            expires_at=expires_at(content, env.ts),
         )
 
     def react(self, state: CoreState, env: Envelope, content: Text, new: bool) -> None:
@@ -119,7 +120,7 @@ class SentHandler:
         self, state: CoreState, env: Envelope, content: Sent, db: sqlite3.Connection
     ) -> bool:
         if env.sender == state.account_id and isinstance(content.content, RICH_ACTIONS):
-            return APPLIER.persist(state, content.to, env.sender, content.content, db)
+            return APPLIER.persist(state, content.to, env.sender, content.content, db, env.ts)
         if env.sender != state.account_id or not isinstance(content.content, Text):
             return env.sender == state.account_id
         text = content.content
@@ -128,14 +129,14 @@ class SentHandler:
             text.id,
             True,
             env.device,
-            text.ts,
+            text_ts(text, env.ts),
             text.body,
             "sent",
             db,
             server_ts=env.ts,
             shown=False,  # `porch recv` prints it, as outgoing
             extra=text_extra(text),
-            expires_at=expires_at(text),
+            expires_at=expires_at(text, env.ts),
         )
 
     def react(self, state: CoreState, env: Envelope, content: Sent, new: bool) -> None:

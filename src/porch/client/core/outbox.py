@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from porch.client.core import frames
+from porch.client.core import frame_size, frames
 from porch.client.core.actions import (
     Action,
     ClaimKeys,
@@ -46,7 +46,9 @@ from porch.client.core.device_fixes import DeviceFix, record_fixes
 from porch.client.core.group_send import GroupSends, group_of
 from porch.client.core.groups import GroupCrypto
 from porch.client.core.keys import Bundle, cache_directory, start_sessions
-from porch.client.core.rich import USER_KINDS, RichAction
+from porch.client.core.outbox_items import EXPIRED, destinations_for
+from porch.client.core.outbox_items import copied as _copied
+from porch.client.core.outbox_items import is_text as _is_text
 from porch.client.errors import (
     ClientError,
     IdentityError,
@@ -58,7 +60,7 @@ from porch.client.errors import (
 from porch.client.events import SendFailedEvent, SendPausedEvent
 from porch.client.store import OutboxItem, PeerDeviceRow
 from porch.client.verified import Verification
-from porch.crypto.content import Receipt, Sent, Text, decode_content, encode_content
+from porch.crypto.content import Sent, encode_content
 from porch.crypto.errors import CryptoError
 from porch.failures import reason
 from porch.protocol.codec import b64encode
@@ -70,39 +72,6 @@ PERMANENT_SEND_ERRORS = {"unknown_recipient", "bad_frame", "frame_too_large", "f
 DEVICE_SEND_ERRORS = {"mismatched_devices", "stale_devices"}
 # How long the outbox waits after the key directory could not be reached.
 CLAIM_RETRY_DELAY = 1.0
-EXPIRED = (
-    "the message disappeared before it could be sent (its disappearing-message timer ran out"
-    " while it waited to go); send it again if it is still wanted"
-)
-
-
-def _copied(content: bytes) -> Text | Receipt | RichAction | None:
-    """What one's own other devices get a `sent` copy of: what the user wrote (USER_KINDS)
-    and read receipts (typing is ephemeral, delivered receipts and retries per device)."""
-    try:
-        decoded = decode_content(content)
-    except (ValueError, KeyError):
-        return None
-    if isinstance(decoded, USER_KINDS) or (isinstance(decoded, Receipt) and decoded.kind == "read"):
-        return decoded
-    return None
-
-
-def destinations_for(state: CoreState, item: OutboxItem) -> list[str]:
-    """The accounts a 1:1 outbox item goes to, recipient first (spec D): its recipient, and
-    one's own account for what is copied to one's other devices. (A group item's are its
-    members: GroupSends.accounts.)"""
-    accounts = [item.recipient]
-    if item.recipient != state.account_id and _copied(item.content) is not None:
-        accounts.append(state.account_id)
-    return accounts
-
-
-def _is_text(content: bytes) -> bool:
-    try:
-        return isinstance(decode_content(content), USER_KINDS)
-    except (ValueError, KeyError):
-        return False
 
 
 class Outbox:
@@ -110,6 +79,8 @@ class Outbox:
         self._state = state
         self.groups = GroupSends(state, crypto, self.encrypt_to)
         self.inflight: dict[str, OutboxItem] = {}
+        self.sizes: dict[str, int] = {}  # client id -> its frame's bytes (frame_size.py)
+        self.frame_limit: int | None = None  # the server's, once a frame_too_large said it
         self.cursor = 0  # the highest outbox seq sent on this connection
         self.device_fixes: dict[str, DeviceFix] = {}
         # client id -> accounts whose claim is still unanswered
@@ -120,6 +91,7 @@ class Outbox:
     def reset(self) -> None:
         """A new connection: everything still in the outbox goes again (same client ids)."""
         self.inflight.clear()
+        self.sizes.clear()
         self.cursor = 0
         self.groups.reset()
 
@@ -312,9 +284,7 @@ class Outbox:
             if own:  # the sent copy (spec D) for one's own other devices
                 copy = encode_content(Sent(recipient, inner))
                 destinations.append(self._destination(state.account_id, own, copy))
-        self.inflight[item.client_id] = item
-        self.cursor = max(self.cursor, item.seq)
-        return [SendFrame(frames.send(item.client_id, destinations, ttl=ttl), item.client_id)]
+        return self._checked(item, [frames.send(item.client_id, destinations, ttl=ttl)])
 
     def _encrypt_group(self, item: OutboxItem, ttl: int | None) -> list[Action]:
         """Key shares, then the one shared frame (porch.client.core.group_send)."""
@@ -322,14 +292,26 @@ class Outbox:
             built = self.groups.frames(item, ttl)
         except CryptoError as exc:
             return self.fail(item, exc.code, f"the group message could not be encrypted: {exc}")
+        if built and built[-1]["id"] == item.client_id:
+            return self._checked(item, built)
+        # No other device is in the group: nothing leaves, and the item is done.
         self.inflight[item.client_id] = item
         self.cursor = max(self.cursor, item.seq)
-        if not built or built[-1]["id"] != item.client_id:
-            # No other device is in the group: nothing leaves, and the item is done.
-            out = [SendFrame(f) for f in built]
-            return out + self.on_sent({"id": item.client_id, "ts": self._state.clock()})
-        shares = [SendFrame(f) for f in built[:-1]]
-        return [*shares, SendFrame(built[-1], item.client_id)]
+        out = [SendFrame(f) for f in built]
+        return out + self.on_sent({"id": item.client_id, "ts": self._state.clock()})
+
+    def _checked(self, item: OutboxItem, built: list[dict[str, Any]]) -> list[Action]:
+        """Key shares (if any), then the item's own frame; failed here if that frame is over
+        the server's limit, which would refuse it without saying which item (frame_size.py)."""
+        size = frame_size.frame_bytes(built[-1])
+        if frame_size.over_limit(size, self.frame_limit):
+            devices = sum(len(d["devices"]) for d in built[-1].get("destinations", ()))
+            why = frame_size.too_large_message(size, self.frame_limit, max(devices, 1))
+            return self.fail(item, "frame_too_large", why)
+        self.inflight[item.client_id] = item
+        self.sizes[item.client_id] = size
+        self.cursor = max(self.cursor, item.seq)
+        return [*(SendFrame(f) for f in built[:-1]), SendFrame(built[-1], item.client_id)]
 
     def _ready_devices(self, account: str) -> list[PeerDeviceRow]:
         """The account's known devices with a session, never this one."""
@@ -374,6 +356,7 @@ class Outbox:
         if self.groups.on_sent(client_id):
             return []  # a key share: its devices hold the session now
         item = self.inflight.pop(client_id, None)
+        self.sizes.pop(client_id, None)
         recipient = store.dequeue(client_id)
         ts = frame.get("ts", 0)
         ts = ts if isinstance(ts, int) and not isinstance(ts, bool) and ts >= 0 else 0
@@ -394,6 +377,8 @@ class Outbox:
             record_fixes(self.device_fixes, frame)
             return []
         item = self.inflight.pop(ref, None) if isinstance(ref, str) else None
+        if item is None and code == "frame_too_large":
+            return self._too_large_for(frame_size.announced_limit(frame))
         if item is None:
             log.warning("server error %s: %s", code, message)
             return []
@@ -407,6 +392,19 @@ class Outbox:
         ok = isinstance(delay, (int, float)) and not isinstance(delay, bool) and 0 <= delay <= 3600
         return self._requeue(item, float(delay) if ok else 1.0)
 
+    def _too_large_for(self, limit: int | None) -> list[Action]:
+        """A ref-less frame_too_large: learn the limit, fail the in-flight frames over it."""
+        self.frame_limit = limit or self.frame_limit
+        out: list[Action] = []
+        for item in list(self.inflight.values()):
+            size = self.sizes.get(item.client_id, 0)
+            if frame_size.over_limit(size, self.frame_limit):
+                why = frame_size.too_large_message(size, self.frame_limit, 1)
+                out += self.fail(item, "frame_too_large", why)
+        if not out:
+            log.info("the server refused a frame as too large (limit %s)", limit)
+        return out
+
     def _requeue(self, item: OutboxItem, delay: float = 0.0) -> list[Action]:
         self.cursor = min(self.cursor, item.seq - 1)
         return [WakeOutbox(delay)]
@@ -414,6 +412,7 @@ class Outbox:
     def fail(self, item: OutboxItem, code: str, message: str) -> list[Action]:
         store = self._state.store
         self.inflight.pop(item.client_id, None)
+        self.sizes.pop(item.client_id, None)
         if _is_text(item.content):  # kept as failed, for `porch outbox`; never resent by itself
             store.fail(item.client_id, code, message)
         else:  # a receipt nobody can act on

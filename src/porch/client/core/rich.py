@@ -6,8 +6,9 @@ Who may do what is decided here, on every receiving device alike:
 - a reaction is the sending account's, one per message (a new one replaces it, "" removes);
 - an edit or a delete applies only from the author of the target message (the sending
   account: a 1:1 message's author is one of the two sides, a group message's is in its row),
-  within DELETE_WINDOW_MS of the original's ts, and never from more than a day ahead of this
-  device's clock; an edit or delete of an unknown message, or of someone else's, is ignored;
+  within DELETE_WINDOW_MS, counted between the server timestamps of the original and of the
+  action (which the sender cannot choose; its content ts only orders the edits); an edit or
+  delete of an unknown message, or of someone else's, is ignored;
 - a timer sets a 1:1 conversation's disappearing timer (a group's lives in its sealed state,
   see ``group_timer_changed``).
 The same rules apply to one's own actions from one's other devices (``sent`` copies).
@@ -35,6 +36,7 @@ from porch.crypto.rich import DELETE_WINDOW_MS
 
 if TYPE_CHECKING:
     from porch.client.core.handlers import Envelope
+    from porch.client.rich_store import StoredMessage
 
 log = logging.getLogger("porch.client")
 
@@ -42,8 +44,8 @@ RichAction = Reaction | Edit | Delete | Timer
 RICH_ACTIONS: tuple[type[RichAction], ...] = (Reaction, Edit, Delete, Timer)
 # Contents a user wrote (paused to a changed key, kept as failed, copied to one's devices).
 USER_KINDS = (Text, *RICH_ACTIONS)
-# An edit or delete stamped further ahead of this device's clock is refused: otherwise a
-# sender could keep its window open by dating its actions in the future.
+# A text dated further ahead of when the server stored it is shown at the server's time: a
+# sender cannot pin its message to the end of a conversation or push its expiry out.
 MAX_FUTURE_MS = 24 * 3600 * 1000
 _UNITS = ((7 * 86400, "week"), (86400, "day"), (3600, "hour"), (60, "minute"), (1, "second"))
 
@@ -52,9 +54,15 @@ def text_extra(text: Text) -> MessageExtra:
     return MessageExtra(text.attachments, text.reply, text.forwarded)
 
 
-def expires_at(text: Text) -> int | None:
+def text_ts(text: Text, server_ts: int) -> int:
+    """The time a received text is shown at: its own ts, unless that is more than a day past
+    when the server stored it (then the server's)."""
+    return server_ts if server_ts and text.ts > server_ts + MAX_FUTURE_MS else text.ts
+
+
+def expires_at(text: Text, server_ts: int = 0) -> int | None:
     """When a disappearing text goes: from its send time, so every device agrees (spec §3)."""
-    return None if text.expires is None else text.ts + text.expires * 1000
+    return None if text.expires is None else text_ts(text, server_ts) + text.expires * 1000
 
 
 def message_event(
@@ -72,7 +80,7 @@ def message_event(
         sender,
         device,
         text.body,
-        text.ts,
+        text_ts(text, server_ts),
         server_ts,
         group=group,
         outgoing=outgoing,
@@ -80,7 +88,7 @@ def message_event(
         attachments=text.attachments,
         reply=text.reply,
         forwarded=text.forwarded,
-        expires_at=expires_at(text),
+        expires_at=expires_at(text, server_ts),
     )
 
 
@@ -99,9 +107,11 @@ def timer_notice(who: str, seconds: int) -> str:
     return f"{who} set disappearing messages to {describe_seconds(seconds)}"
 
 
-def within_window(target: HistoryMessage, ts: int, now: int) -> bool:
-    """An edit or delete stamped ``ts`` may still change ``target`` (spec §3)."""
-    return ts - target.ts <= DELETE_WINDOW_MS and ts <= now + MAX_FUTURE_MS
+def within_window(target: StoredMessage, at: int) -> bool:
+    """An edit or delete the server stored at ``at`` may still change ``target`` (spec §3):
+    server times on both sides, so a backdated original or a future-dated action gains
+    nothing."""
+    return at - target.stored_at <= DELETE_WINDOW_MS
 
 
 def _changeable(target: HistoryMessage) -> bool:
@@ -116,8 +126,15 @@ class RichApplier:
     event afterwards, when ``persist`` said something changed."""
 
     def persist(
-        self, state: CoreState, peer: str, actor: str, content: RichAction, db: sqlite3.Connection
+        self,
+        state: CoreState,
+        peer: str,
+        actor: str,
+        content: RichAction,
+        db: sqlite3.Connection,
+        at: int,
     ) -> bool:
+        """``at``: when the server stored the action (its envelope's ts; now for one's own)."""
         store, me = state.store, state.account_id
         if isinstance(content, Timer):
             if peer.startswith("g:"):
@@ -137,7 +154,7 @@ class RichApplier:
             return False
         if isinstance(content, Reaction):
             return store.set_reaction(target.row, actor, content.emoji, content.ts, db)
-        if not within_window(target.message, content.ts, state.clock()):
+        if not within_window(target, at):
             log.info("a %s past its window: ignored", type(content).__name__)
             return False
         if isinstance(content, Edit):
@@ -171,7 +188,7 @@ class DirectRichHandler:
     ) -> bool:
         if getattr(content, "group", None) is not None:
             return False
-        return APPLIER.persist(state, env.sender, env.sender, content, db)
+        return APPLIER.persist(state, env.sender, env.sender, content, db, env.ts)
 
     def react(self, state: CoreState, env: Envelope, content: RichAction, new: bool) -> None:
         APPLIER.react(state, env.sender, env.sender, content, new)
@@ -187,7 +204,7 @@ class GroupRichHandler:
         group = getattr(content, "group", None)
         if group is None:
             return False
-        return APPLIER.persist(state, "g:" + group, env.sender, content, db)
+        return APPLIER.persist(state, "g:" + group, env.sender, content, db, env.ts)
 
     def react(self, state: CoreState, env: Envelope, content: RichAction, new: bool) -> None:
         group = getattr(content, "group", None)

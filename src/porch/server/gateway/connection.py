@@ -1,19 +1,20 @@
 """One authenticated WebSocket session: frames in, frames out, acks, back-pressure.
 
-Delivery is a window: at most `delivery_window` envelopes are in flight (sent, not yet
-acknowledged) per connection. Everything else waits in the store, which is where it already
-is, so a slow reader costs the server a bounded amount of memory. New envelopes are handed
-over straight from the bus while the device is caught up; otherwise the pump reads the queue
-oldest first. Online-only frames (typing) are dropped, not queued, when the socket is behind.
+Delivery is a window (gateway/window.py): at most `delivery_window` envelopes are in flight
+(sent, not yet acknowledged) per connection. Everything else waits in the store, which is
+where it already is, so a slow reader costs the server a bounded amount of memory. New
+envelopes are held in memory from the bus while the device is caught up and handed over by
+the pump once per event-loop tick; otherwise the pump reads the queue after its cursor, oldest
+first. Acks go to the store a batch at a time (gateway/acks.py), frames to the socket several
+to a write (gateway/outbox.py). Online-only frames (typing) are dropped, not queued, when the
+socket is behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +29,12 @@ from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.server.bus.base import Bus, DeviceEvent
 from porch.server.clock import Clock
 from porch.server.domain import Envelope
+from porch.server.gateway.acks import AckQueue
 from porch.server.gateway.admission import Ticket, mark_authenticated
-from porch.server.gateway.delivery import encode_envelope, envelope_batches
+from porch.server.gateway.delivery import deliverable, envelope_frames
+from porch.server.gateway.outbox import Outbox, frames_writer
+from porch.server.gateway.window import DeliveryWindow
+from porch.server.lightsync import Flag
 from porch.server.metrics import Metrics
 from porch.server.ratelimit import Limit, count_hit
 from porch.server.services.accounts import AccountService, Principal
@@ -77,19 +82,17 @@ class Connection:
         self._clock = clock
         self._metrics = metrics
         self._config = config
-        # Frames waiting for the socket: a plain deque and events rather than an asyncio.Queue,
-        # because an idle connection should cost as little as possible.
-        self._out: deque[tuple[str, bytes]] = deque()
-        self._has_frames = asyncio.Event()  # the writer has frames to write
-        self._wake = asyncio.Event()  # the pump should read the device's queue
-        self._room = asyncio.Event()  # _out is below send_queue_frames
-        self._room.set()
-        self._inflight: dict[int, None] = {}
-        # Ids acknowledged lately (bounded): a queue read that raced with their deletion, or a
-        # wake-up that arrives after the ack (Redis), must not send them a second time.
-        self._acked: dict[int, None] = {}
-        self._caught_up = False
-        self._dirty = False
+        self._write_frames = frames_writer(ws.scope)
+        self._outbox = Outbox(
+            self._send_text,
+            config.send_queue_frames,
+            metrics.frame_out,
+            None if self._write_frames is None else self._send_frames,
+        )
+        self._wake = Flag()  # the pump has something to do
+        self._flush_due = False  # a hand-over of held envelopes is scheduled for this tick
+        self._window = DeliveryWindow(config.delivery_window)
+        self._acks = AckQueue(self._acknowledge, self._send_error)
         self._drained_sent = False
         self._sends = asyncio.Semaphore(MAX_PENDING_SENDS)
         self._send_window = (0.0, 0)  # (start, sends in it): the per-connection send limit
@@ -100,6 +103,11 @@ class Connection:
 
     async def run(self) -> None:
         await self._ws.accept()
+        # The request's headers were read before the handshake (the client address,
+        # server/proxies.py) and are not read again; a session may last for hours.
+        headers = self._ws.scope.get("headers")
+        if isinstance(headers, list):
+            headers.clear()
         try:
             principal = await self._authenticate()
         except (WebSocketDisconnect, _Closed):
@@ -128,16 +136,21 @@ class Connection:
                 self._tg = tg
                 # Writer and pump are separate tasks so that reading the next envelopes from
                 # the store overlaps with writing the last ones to the socket.
-                tg.create_task(self._writer())
+                tg.create_task(self._outbox.run())
                 tg.create_task(self._pump())
                 if self._close_code is not None:  # revoked or replaced before we got here
                     tg.create_task(self._raise_closed())
-                tg.create_task(self._reader())
+                # The reader runs in this task, the session's own: a task fewer per connection.
+                await self._reader()
         except* (_Closed, WebSocketDisconnect):
             log.debug("session ended")  # the peer left, or the session was replaced or revoked
         finally:
             sub.close()
             self._metrics.connections.dec()
+            left = self._acks.left()  # acknowledged as the session ended: deleted still
+            if left:
+                with contextlib.suppress(Exception):
+                    await self._messages.acknowledge(principal, left)
             if self._close_code is not None:
                 with contextlib.suppress(Exception):
                     await self._ws.close(self._close_code)
@@ -211,14 +224,15 @@ class Connection:
                 # Queued now, in frame order; the store commits in that order.
                 self._tg.create_task(self._commit(checked.frame.id, checked))
             elif isinstance(frame, f.AckFrame):
-                await self._acknowledge(frame.ids)
+                await self._acks.add(frame.ids, self._tg)
             elif isinstance(frame, f.RejectFrame):
                 # Done with, like an ack: a client that cannot take an envelope must not get
                 # it again on every connection (docs/protocol.md, "Delivery").
                 log.info("device rejected %d envelope(s): %s", len(frame.ids), frame.reason)
                 self._metrics.envelopes_rejected.labels(frame.reason).inc(len(frame.ids))
-                await self._acknowledge(frame.ids)
+                await self._acks.add(frame.ids, self._tg)
             elif isinstance(frame, f.PingFrame):
+                await self._acks.settled()  # a pong follows the commit of the acks before it
                 await self._emit(f.pong(frame.n))
             else:
                 raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED, "already authenticated")
@@ -267,37 +281,27 @@ class Connection:
                 "the server could not delete these envelopes; they may come again",
             ) from None
         # In flight until deleted (so the pump does not read them again meanwhile), then
-        # remembered for a while: a read that began before the delete committed may still
-        # return them (PostgreSQL), and a wake-up may arrive late (Redis).
-        acked = self._acked
-        for i in ids:
-            self._inflight.pop(i, None)
-            acked[i] = None
-        excess = len(acked) - 4 * self._config.delivery_window
-        if excess > 0:
-            for i in list(itertools.islice(acked, excess)):
-                del acked[i]
+        # remembered for a while (window.py).
+        self._window.acknowledged(ids)
         self._wake.set()
 
     # Frames out -----------------------------------------------------------------------------
 
     async def _emit(self, frame: dict[str, Any]) -> None:
-        """Queue a frame, waiting while the socket is too far behind (back-pressure on the
-        reader, and through it on the peer's sending)."""
-        while len(self._out) >= self._config.send_queue_frames:
-            self._room.clear()
-            await self._room.wait()
-        self._push(frame["type"], dumps(frame))
+        await self._outbox.emit(frame["type"], dumps(frame))
 
-    def _push(self, kind: str, data: bytes) -> None:
-        self._out.append((kind, data))
-        self._has_frames.set()
+    async def _send_text(self, text: str) -> None:
+        try:
+            await self._ws.send_text(text)
+        except (WebSocketDisconnect, OSError, RuntimeError):
+            raise _Closed from None  # the peer is gone; the reader sees it too
 
-    def _try_push(self, kind: str, data: bytes) -> bool:
-        if len(self._out) >= self._config.send_queue_frames:
-            return False
-        self._push(kind, data)
-        return True
+    async def _send_frames(self, frames: list[bytes]) -> None:
+        assert self._write_frames is not None
+        try:
+            await self._write_frames(frames)
+        except (OSError, RuntimeError):
+            raise _Closed from None
 
     async def _send_error(self, exc: ProtocolError) -> None:
         self._metrics.errors.labels(str(exc.code)).inc()
@@ -314,66 +318,34 @@ class Connection:
         else:
             await self._emit(frame)
 
-    async def _writer(self) -> None:
-        limit = self._config.send_queue_frames
-        out = self._out
-        while True:
-            while out:
-                kind, data = out.popleft()
-                try:
-                    await self._ws.send_text(data.decode())
-                except (WebSocketDisconnect, OSError, RuntimeError):
-                    raise _Closed from None  # the peer is gone; the reader sees it too
-                self._metrics.frame_out(kind)
-                if len(out) < limit:
-                    self._room.set()
-            data = b""  # an idle connection keeps no frame alive
-            self._has_frames.clear()
-            if not out:
-                await self._has_frames.wait()
-
     async def _pump(self) -> None:
         """Reads the device's queue from the store, oldest first, whenever it is behind."""
-        window = self._config.delivery_window
+        window = self._window
         while True:
             # Cleared before looking, so a wake-up during the read is not lost.
             self._wake.clear()
-            behind = not self._caught_up and len(self._inflight) < window
-            if behind and await self._fill(window):
-                continue
-            # Caught up, window full, or a read that found nothing new (only envelopes whose
-            # acks are still being committed): wait for the next wake-up.
+            if window.room > 0:
+                if window.caught_up:
+                    self._flush_held()  # what is still held, now that acks made room
+                elif await self._fill():
+                    continue
+            # Caught up, window full, or the last read: wait for the next wake-up.
             await self._wake.wait()
 
     # Delivery -------------------------------------------------------------------------------
 
-    def _encode_envelope(self, e: Envelope) -> bytes:
-        """The envelope's frame, or a too_large marker if it cannot fit in the frame size the
-        protocol promises (it was stored under a larger limit, or by other means)."""
-        data = encode_envelope(e)
-        if len(data) <= f.MAX_ENVELOPE_BYTES:
-            return data
-        log.warning("envelope %d of %d bytes is too large to deliver", e.id, len(data))
-        self._metrics.envelopes_too_large.inc()
-        return dumps(
-            f.envelope_too_large(e.wire_id, e.sender_account, e.sender_device, e.ts, len(data))
-        )
-
-    def _envelope_frame(self, e: Envelope) -> tuple[str, bytes]:
-        return "envelope", self._encode_envelope(e)
-
     def _on_event(self, event: DeviceEvent) -> None:
-        """Bus callback (synchronous): hand over at once if possible, else wake the pump."""
+        """Bus callback (synchronous): hold a stored envelope for the pump, or wake it to read."""
         if event.revoked:
             self._end(CloseCode.AUTH)
             return
         if event.frame is not None:
-            self._try_push(event.frame["type"], dumps(event.frame))
+            self._outbox.try_push(event.frame["type"], dumps(event.frame))
             return
         e = event.envelope
+        window = self._window
         if e is None:  # resync: re-read the queue
-            self._caught_up = False
-            self._dirty = True
+            window.resync()
             self._wake.set()
             return
         if e.expires is not None and e.expires <= self._clock.now_ms():
@@ -381,50 +353,44 @@ class Connection:
             # stored copy goes with the next backlog read or sweep.
             return
         if e.ephemeral:  # online-only: best effort, never queued behind a slow reader
-            self._try_push(*self._envelope_frame(e))
+            self._outbox.try_push("envelope", deliverable(e, self._metrics))
             return
-        if (
-            self._caught_up
-            and e.id not in self._inflight
-            and e.id not in self._acked
-            and len(self._inflight) < self._config.delivery_window
-        ) and self._try_push(*self._envelope_frame(e)):
-            self._inflight[e.id] = None
-            self._observe_latency(e)
+        if not window.offer(e):
             return
-        self._caught_up = False
-        self._dirty = True
-        self._wake.set()
+        if not window.caught_up:
+            self._wake.set()  # the pump reads the store
+        elif not self._flush_due:
+            # What the bus announces in this tick goes out in one go once the tick's callbacks
+            # have run: a callback, cheaper than waking the pump (which takes what is still
+            # held when acks make room).
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush_held)
 
-    def _observe_latency(self, e: Envelope) -> None:
-        self._metrics.delivery_latency.observe(max(0, self._clock.now_ms() - e.ts) / 1000)
+    def _flush_held(self) -> None:
+        self._flush_due = False
+        if self._window.caught_up:
+            self._deliver(self._window.take(self._clock.now_ms()))
 
-    async def _fill(self, window: int) -> int:
-        """Queue the oldest envelopes not yet in flight, up to the window; how many."""
-        assert self._principal is not None
-        self._dirty = False
-        batch = await self._messages.fetch(self._principal, window)
-        room = window - len(self._inflight)
-        fresh = [e for e in batch if e.id not in self._inflight and e.id not in self._acked]
-        chosen = fresh[:room]
+    def _deliver(self, chosen: list[Envelope]) -> None:
+        """Queue envelopes now in flight: bounded by the window, not by the outbox's limit."""
+        now = self._clock.now_ms()
         for e in chosen:
-            self._inflight[e.id] = None
-            self._observe_latency(e)
-        # Bounded by the window, not by _out's limit. Batches are cut by count and by bytes,
-        # so that no frame exceeds MAX_SERVER_FRAME_BYTES (docs/protocol.md).
-        if self._batch and len(chosen) > 1:
-            for data in envelope_batches(chosen, self._encode_envelope):
-                self._push("envelopes", data)
-        else:
-            for e in chosen:
-                self._push(*self._envelope_frame(e))
-        complete = len(batch) < window and len(fresh) <= room
-        if complete and not self._dirty:  # nothing arrived while we were reading
-            self._caught_up = True
-            if not self._drained_sent:
-                self._drained_sent = True
-                self._push("drained", dumps(f.drained()))
-        return min(len(fresh), room)
+            self._metrics.delivery_latency.observe(max(0, now - e.ts) / 1000)
+        for kind, data in envelope_frames(chosen, self._batch, self._metrics):
+            self._outbox.push(kind, data)
+
+    async def _fill(self) -> bool:
+        """Queue the oldest envelopes not yet handed over, up to the window's room; whether
+        there may be more to read at once."""
+        assert self._principal is not None
+        after, limit = self._window.next_read()
+        batch = await self._messages.fetch(self._principal, limit, after)
+        chosen, more = self._window.read(batch, limit)
+        self._deliver(chosen)
+        if self._window.caught_up and not self._drained_sent:
+            self._drained_sent = True
+            self._outbox.push("drained", dumps(f.drained()))
+        return more
 
     def _on_replaced(self) -> None:
         """The same device connected again (here or on another node): this session ends."""

@@ -3,11 +3,15 @@ size limits"). Plain functions over stored envelopes, so they are tested without
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from porch.protocol import frames as f
 from porch.protocol.codec import dumps
 from porch.server.domain import Envelope
+from porch.server.metrics import Metrics
+
+log = logging.getLogger("porch.gateway")
 
 # More than an envelope frame's bytes besides its body and sender: the keys (74), four
 # integers of at most 20 digits, and a comma.
@@ -16,6 +20,31 @@ ITEM_FIXED_BYTES = 160
 
 def encode_envelope(e: Envelope) -> bytes:
     return dumps(f.envelope(e.wire_id, e.sender_account, e.sender_device, e.ts, e.kind, e.body))
+
+
+def deliverable(e: Envelope, metrics: Metrics) -> bytes:
+    """The envelope's frame, or a too_large marker if it cannot fit in the frame size the
+    protocol promises (it was stored under a larger limit, or by other means)."""
+    data = encode_envelope(e)
+    if len(data) <= f.MAX_ENVELOPE_BYTES:
+        return data
+    log.warning("envelope %d of %d bytes is too large to deliver", e.id, len(data))
+    metrics.envelopes_too_large.inc()
+    return dumps(
+        f.envelope_too_large(e.wire_id, e.sender_account, e.sender_device, e.ts, len(data))
+    )
+
+
+def envelope_frames(
+    chosen: list[Envelope], batch: bool, metrics: Metrics
+) -> list[tuple[str, bytes]]:
+    """The frames that carry chosen, in order: `envelopes` frames for a client that asked for
+    batches (cut by count and by bytes, so that no frame exceeds MAX_SERVER_FRAME_BYTES,
+    docs/protocol.md), one `envelope` frame each otherwise."""
+    if batch and len(chosen) > 1:
+        encode = lambda e: deliverable(e, metrics)  # noqa: E731
+        return [("envelopes", data) for data in envelope_batches(chosen, encode)]
+    return [("envelope", deliverable(e, metrics)) for e in chosen]
 
 
 def envelope_batches(chosen: list[Envelope], encode: Callable[[Envelope], bytes]) -> list[bytes]:

@@ -26,7 +26,16 @@ from porch.server.clock import Clock
 from porch.server.domain import Envelope
 from porch.server.metrics import Metrics
 from porch.server.services.accounts import Principal
-from porch.server.store.base import OutgoingCopy, OutgoingDestination, SharedPayload, Store
+from porch.server.services.tick_batch import TickBatcher
+from porch.server.store.base import (
+    Acknowledged,
+    OutgoingCopy,
+    OutgoingDestination,
+    OutgoingMessage,
+    SharedPayload,
+    Store,
+    StoredMessage,
+)
 
 CACHE_ACCOUNTS = 10_000
 
@@ -55,6 +64,8 @@ class MessageService:
         wake: Callable[[str, int], None] = lambda account_id, device_id: None,
     ) -> None:
         self._store = store
+        self._sends: TickBatcher[OutgoingMessage, StoredMessage] = TickBatcher(store.store_messages)
+        self._deletes: TickBatcher[Acknowledged, int] = TickBatcher(store.delete_many)
         # Queues a push for a device that may be offline (services/push_sender.py): it never
         # blocks, and decides itself whether the device is connected.
         self._wake = wake
@@ -178,15 +189,17 @@ class MessageService:
         # A ttl (a disappearing message) shortens its envelopes' life, never lengthens it past
         # the retention (docs/protocol.md, "Sending"; spec §7).
         deadline = None if frame.ttl is None else min(now + frame.ttl * 1000, retention)
-        stored = await self._store.store_message(
-            sender.account_id,
-            sender.device_id,
-            frame.id,
-            destinations,
-            shared,
-            now,
-            retention,
-            deadline,
+        stored = await self._sends.add(
+            OutgoingMessage(
+                sender.account_id,
+                sender.device_id,
+                frame.id,
+                destinations,
+                shared,
+                now,
+                retention,
+                deadline,
+            )
         )
         if not stored.duplicate:
             self._metrics.messages_stored.inc(len(stored.envelopes))
@@ -212,14 +225,17 @@ class MessageService:
                 )
                 await self._bus.publish(dest.account, m.device, DeviceEvent(envelope=envelope))
 
-    async def fetch(self, principal: Principal, limit: int) -> list[Envelope]:
-        """The device's oldest envelopes not yet expired (the expired ones are deleted)."""
+    async def fetch(self, principal: Principal, limit: int, after: int = 0) -> list[Envelope]:
+        """The device's oldest envelopes above `after`, not yet expired (the expired ones are
+        deleted)."""
         return await self._store.fetch_envelopes(
-            principal.account_id, principal.device_id, limit, self._clock.now_ms()
+            principal.account_id, principal.device_id, limit, self._clock.now_ms(), after
         )
 
     async def acknowledge(self, principal: Principal, ids: Sequence[int]) -> int:
-        deleted = await self._store.delete_envelopes(principal.account_id, principal.device_id, ids)
+        deleted = await self._deletes.add(
+            Acknowledged(principal.account_id, principal.device_id, ids)
+        )
         self._metrics.messages_delivered.inc(deleted)
         return deleted
 

@@ -13,6 +13,7 @@ groups.py) over its own executor.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -162,6 +163,29 @@ class SharedPayload:
 
     kind: int
     body: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """One send to store: store_message's arguments, for store_messages."""
+
+    sender_account: str
+    sender_device: int
+    client_id: str
+    destinations: Sequence[OutgoingDestination]
+    shared: SharedPayload | None
+    now: int
+    expires: int
+    envelope_expires: int | None = None  # a ttl send's (spec §7)
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledged:
+    """The envelopes one device is done with: delete_envelopes's arguments, for delete_many."""
+
+    account_id: str
+    device_id: int
+    ids: Sequence[int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,17 +403,37 @@ class MessageStore(Protocol):
         idempotency record keeps `expires`, so a late resend is still known (spec §7)."""
         ...
 
+    def store_messages(
+        self, sends: Sequence[OutgoingMessage]
+    ) -> asyncio.Future[list[StoredMessage | Exception]]:
+        """Several sends in one store call (those of one event-loop tick), each as
+        store_message would store it, in their order; each outcome is its StoredMessage or,
+        for a send that failed alone, its exception. Called on the event loop; the one future
+        resolves once every one of them has committed or failed."""
+        ...
+
     async def fetch_envelopes(
-        self, account_id: str, device_id: int, limit: int, now: int | None = None
+        self,
+        account_id: str,
+        device_id: int,
+        limit: int,
+        now: int | None = None,
+        after: int = 0,
     ) -> list[Envelope]:
-        """The device's oldest envelopes, up to limit. With now, those expired by then are
-        never returned: they are deleted (with their orphaned payloads) as they are met, and
-        the page is filled from behind them, so a short page still means the queue's end."""
+        """The device's oldest envelopes with an id above `after`, up to limit, by id. With
+        now, those expired by then are never returned: they are deleted (with their orphaned
+        payloads) as they are met, and the page is filled from behind them, so a short page
+        still means the queue's end."""
         ...
 
     async def delete_envelopes(self, account_id: str, device_id: int, ids: Sequence[int]) -> int:
         """Delete the device's envelopes among ids, and every shared payload none points at
         any more. Returns how many envelopes were deleted."""
+        ...
+
+    def delete_many(self, acks: Sequence[Acknowledged]) -> asyncio.Future[list[int | Exception]]:
+        """Several devices' delete_envelopes in one store call (those of one event-loop
+        tick), each failing alone, as store_messages does for sends."""
         ...
 
     async def queue_depth(self) -> int: ...

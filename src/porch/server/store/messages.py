@@ -1,19 +1,24 @@
 """Device queues, send idempotency and expiry: one text per query (sql.py).
 
-store_message and delete_envelopes run here one call per operation, which the SQLite store
-thread group-commits; the PostgreSQL store replaces those two with its batch writer
-(postgres.py), whose set-based statements are PostgreSQL's alone.
+A batch of sends (store_messages; store_message is a batch of one) is one SQLite call, run in
+one savepoint (sqlite.py, _run_each), and delete_envelopes one call per operation, which the
+SQLite store thread group-commits; the PostgreSQL store replaces those two with its batch
+writer (postgres.py), whose set-based statements are PostgreSQL's alone.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 from porch.server.domain import Envelope
 from porch.server.store import payloads
 from porch.server.store.base import (
+    Acknowledged,
     OutgoingDestination,
+    OutgoingMessage,
     SharedPayload,
     StoredMessage,
     SweepResult,
@@ -38,7 +43,7 @@ QUEUE = (
     "SELECT e.id, e.account_id, e.device_id, e.sender_account, e.sender_device, e.ts,"
     " COALESCE(p.kind, e.kind), COALESCE(p.body, e.body), e.expires"
     " FROM envelopes e LEFT JOIN payloads p ON p.id = e.payload_id"
-    " WHERE e.account_id = ? AND e.device_id = ? ORDER BY e.id LIMIT ?"
+    " WHERE e.account_id = ? AND e.device_id = ? AND e.id > ? ORDER BY e.id LIMIT ?"
 )
 # Scoped to the device, so a device can only ever delete its own envelopes.
 ENVELOPE_DELETE = "DELETE FROM envelopes WHERE id = ? AND account_id = ? AND device_id = ?"
@@ -65,27 +70,45 @@ class SqlMessageStore(SqlDomain):
         expires: int,
         envelope_expires: int | None = None,
     ) -> StoredMessage:
-        send = (sender_account, sender_device, client_id, destinations, shared, now, expires)
-        return await self._write(lambda: store_one(*send, envelope_expires))
+        send = OutgoingMessage(
+            sender_account,
+            sender_device,
+            client_id,
+            destinations,
+            shared,
+            now,
+            expires,
+            envelope_expires,
+        )
+        [outcome] = await self.store_messages([send])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def store_messages(
+        self, sends: Sequence[OutgoingMessage]
+    ) -> asyncio.Future[list[StoredMessage | Exception]]:
+        return self._write_each([functools.partial(store_one, s) for s in sends])
 
     async def delete_envelopes(self, account_id: str, device_id: int, ids: Sequence[int]) -> int:
-        def op() -> Op[int]:
-            if not ids:
-                return 0
-            # The payloads in the acknowledged range: a device acknowledges what it was just
-            # sent, oldest first, so the range is short and the queue index finds it.
-            found = yield rows(payloads.OF_DEVICE_RANGE, account_id, device_id, min(ids), max(ids))
-            deleted = yield many(ENVELOPE_DELETE, [(i, account_id, device_id) for i in ids])
-            yield from payloads.drop_orphans(r[0] for r in found)
-            return int(deleted)
+        [outcome] = await self.delete_many([Acknowledged(account_id, device_id, ids)])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
-        return await self._write(op)
+    def delete_many(self, acks: Sequence[Acknowledged]) -> asyncio.Future[list[int | Exception]]:
+        return self._write_each([functools.partial(delete_one, a) for a in acks])
 
     async def fetch_envelopes(
-        self, account_id: str, device_id: int, limit: int, now: int | None = None
+        self,
+        account_id: str,
+        device_id: int,
+        limit: int,
+        now: int | None = None,
+        after: int = 0,
     ) -> list[Envelope]:
         def op() -> Op[list[Any]]:
-            return list((yield rows(QUEUE, account_id, device_id, limit)))
+            return list((yield rows(QUEUE, account_id, device_id, after, limit)))
 
         while True:
             page = await self._read(op)
@@ -121,16 +144,26 @@ def deadline_of(expires: int, envelope_expires: int | None) -> int | None:
     return None if envelope_expires is None else min(expires, envelope_expires)
 
 
-def store_one(
-    sender_account: str,
-    sender_device: int,
-    client_id: str,
-    destinations: Sequence[OutgoingDestination],
-    shared: SharedPayload | None,
-    now: int,
-    expires: int,
-    envelope_expires: int | None = None,
-) -> Op[StoredMessage]:
+def delete_one(ack: Acknowledged) -> Op[int]:
+    account_id, device_id, ids = ack.account_id, ack.device_id, ack.ids
+    if not ids:
+        return 0
+    # The payloads in the acknowledged range: a device acknowledges what it was just sent,
+    # oldest first, so the range is short and the queue index finds it.
+    found = yield rows(payloads.OF_DEVICE_RANGE, account_id, device_id, min(ids), max(ids))
+    deleted = yield many(ENVELOPE_DELETE, [(i, account_id, device_id) for i in ids])
+    yield from payloads.drop_orphans(r[0] for r in found)
+    return int(deleted)
+
+
+def store_one(send: OutgoingMessage) -> Op[StoredMessage]:
+    sender_account, sender_device, client_id = (
+        send.sender_account,
+        send.sender_device,
+        send.client_id,
+    )
+    destinations, shared, now, expires = send.destinations, send.shared, send.now, send.expires
+    envelope_expires = send.envelope_expires
     if not (yield count(SENT_ADD, sender_account, sender_device, client_id, now, expires)):
         # A resend: acknowledged with the first copy's timestamp, stored nowhere.
         ts = yield value(SENT_TS, sender_account, sender_device, client_id)

@@ -20,8 +20,8 @@ from porch.server.lifecycle import Component
 from porch.server.retry import retry
 from porch.server.store.accounts import SqlAccountStore
 from porch.server.store.base import (
-    OutgoingDestination,
-    SharedPayload,
+    Acknowledged,
+    OutgoingMessage,
     StoredMessage,
     StoreError,
 )
@@ -123,37 +123,28 @@ class PostgresStore(
 
     # The hot writes: through the batch writer ----------------------------------------------
 
-    async def store_message(
-        self,
-        sender_account: str,
-        sender_device: int,
-        client_id: str,
-        destinations: Sequence[OutgoingDestination],
-        shared: SharedPayload | None,
-        now: int,
-        expires: int,
-        envelope_expires: int | None = None,
-    ) -> StoredMessage:
-        fut: asyncio.Future[StoredMessage] = asyncio.get_running_loop().create_future()
-        self._submit(
-            SendRequest(
-                sender_account,
-                sender_device,
-                client_id,
-                destinations,
-                shared,
-                now,
-                expires,
-                deadline_of(expires, envelope_expires),
-                fut,
-            )
-        )
-        return await fut
+    def store_messages(
+        self, sends: Sequence[OutgoingMessage]
+    ) -> asyncio.Future[list[StoredMessage | Exception]]:
+        futures = [self._send_request(s) for s in sends]
+        # The writer takes them in one batch (one set-based insert) unless it is busy.
+        return asyncio.gather(*futures, return_exceptions=True)  # type: ignore[return-value]
 
-    async def delete_envelopes(self, account_id: str, device_id: int, ids: Sequence[int]) -> int:
-        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._submit(AckRequest(account_id, device_id, ids, fut))
-        return await fut
+    def _send_request(self, s: OutgoingMessage) -> asyncio.Future[StoredMessage]:
+        fut: asyncio.Future[StoredMessage] = asyncio.get_running_loop().create_future()
+        deadline = deadline_of(s.expires, s.envelope_expires)
+        fields = (s.sender_account, s.sender_device, s.client_id, s.destinations, s.shared)
+        self._submit(SendRequest(*fields, s.now, s.expires, deadline, fut))
+        return fut
+
+    def delete_many(self, acks: Sequence[Acknowledged]) -> asyncio.Future[list[int | Exception]]:
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[int]] = []
+        for a in acks:
+            fut: asyncio.Future[int] = loop.create_future()
+            self._submit(AckRequest(a.account_id, a.device_id, a.ids, fut))
+            futures.append(fut)
+        return asyncio.gather(*futures, return_exceptions=True)  # type: ignore[return-value]
 
     def _submit(self, request: Request) -> None:
         if self._writer is None or self._writer.done():  # nobody would ever answer

@@ -21,6 +21,7 @@ it into its own error (UsernameTaken, IdentityKeyTaken).
 from __future__ import annotations
 
 import abc
+import asyncio
 import functools
 import re
 import sqlite3
@@ -120,6 +121,11 @@ class SqlDomain(abc.ABC):
 
     @abc.abstractmethod
     async def _write(self, op: OpFactory[T]) -> T: ...
+
+    def _write_each(self, ops: Sequence[OpFactory[T]]) -> asyncio.Future[list[T | Exception]]:
+        """Several writes in one store call, each failing alone (SQLite; the PostgreSQL store
+        batches its hot writes in pg_writer.py instead)."""
+        raise NotImplementedError
 
 
 # SQLite ------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -75,13 +75,15 @@ class _Executor:
             raise StoreError(f"cannot open {self._path}: {self._startup_error}")
 
     async def call(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[T] = loop.create_future()
+        return await self.submit(op)
+
+    def submit(self, op: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         with self._lock:
             if not self._accepting:
                 raise StoreError("the store is not open")
             self._queue.put((op, fut))
-        return await fut
+        return fut
 
     @property
     def running(self) -> bool:
@@ -225,6 +227,30 @@ def _attempt(
     return outcomes
 
 
+def _run_each(conn: sqlite3.Connection, ops: Sequence[OpFactory[T]]) -> list[T | Exception]:
+    """Several operations in the savepoint _attempt gave their call, without one each. If one
+    fails, that savepoint is rolled back and each runs again in a savepoint of its own, so that
+    it fails alone: savepoints cost only when something fails (issue 10)."""
+    try:
+        return [run_sqlite(conn, op()) for op in ops]
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+    conn.execute("ROLLBACK TO op")
+    outcomes: list[T | Exception] = []
+    for op in ops:
+        conn.execute("SAVEPOINT one")
+        try:
+            outcomes.append(run_sqlite(conn, op()))
+        except Exception as exc:
+            conn.execute("ROLLBACK TO one")
+            if is_transient(exc):
+                raise
+            outcomes.append(exc)
+        conn.execute("RELEASE one")
+    return outcomes
+
+
 def _resolve(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
     for fut, result, exc in outcomes:
         if fut.done():
@@ -286,6 +312,9 @@ class SqliteStore(
         return await self._exec.call(lambda c: run_sqlite(c, op()))
 
     _write = _read  # one thread, one transaction per batch: reads and writes alike
+
+    def _write_each(self, ops: Sequence[OpFactory[T]]) -> asyncio.Future[list[T | Exception]]:
+        return self._exec.submit(lambda c: _run_each(c, ops))
 
     async def ping(self) -> None:
         await self._exec.call(lambda c: c.execute("SELECT 1").fetchone())

@@ -24,7 +24,8 @@ from porch.client.events import (
     ReactionChanged,
     TimerChanged,
 )
-from porch.client.history import HistoryMessage
+from porch.client.history import HistoryMessage, MessageExtra
+from porch.client.rich_store import StoredMessage
 from porch.crypto.content import (
     Delete,
     Edit,
@@ -48,14 +49,15 @@ def _queue(sender: Peer, to: str, content: Encodable) -> None:
     sender.store.enqueue(f"q{next(_ids)}", to, encode_content(content), False, NOW)
 
 
-def _deliver(sender: Peer, to: Peer) -> list[Event]:
-    """Send everything in ``sender``'s outbox and hand it to ``to``; the events it emitted."""
+def _deliver(sender: Peer, to: Peer, at: int | None = None) -> list[Event]:
+    """Send everything in ``sender``'s outbox and hand it to ``to`` (stored by the server at
+    ``at``, default just after NOW); the events it emitted."""
     directory = {to.account_id: to}.__getitem__
     out: list[Event] = []
     for frame in sender.send_all(directory):
         sender.core.not_sent(frame.client_id)  # nothing waits for the server's answer here
         sender.store.dequeue(frame.client_id)
-        for env in sender.envelopes_for(frame.frame, to):
+        for env in sender.envelopes_for(frame.frame, to, at):
             actions = to.core.receive(env)
             for fetch in fetches(actions):
                 actions += to.core.keys_fetched(sender.account_id, fetch.token, sender.bundle())
@@ -68,7 +70,7 @@ def _conversation(make_peer: PeerFactory, clock: int = NOW) -> tuple[Peer, Peer,
     alice, bob = make_peer(), make_peer()
     bob.core.state.clock = lambda: clock
     _queue(alice, bob.account_id, Text("m1", "hello", NOW, attachments=(PHOTO,)))
-    [message] = [e for e in _deliver(alice, bob) if isinstance(e, Message)]
+    [message] = [e for e in _deliver(alice, bob, at=NOW) if isinstance(e, Message)]
     assert message.attachments == (PHOTO,)
     return alice, bob, "m1"
 
@@ -133,20 +135,39 @@ def test_nobody_edits_or_deletes_another_ones_message(make_peer: PeerFactory) ->
 
 @pytest.mark.parametrize("kind", ["edit", "delete"])
 def test_edits_and_deletes_past_the_window_are_ignored(make_peer: PeerFactory, kind: str) -> None:
+    """The window counts between the server's timestamps: an action the server stored 48 h
+    and a second after the original is ignored, whatever ts its sender wrote in it."""
     alice, bob, mid = _conversation(make_peer, clock=NOW + 3 * DELETE_WINDOW_MS)
-    late = NOW + DELETE_WINDOW_MS + 1
-    content = Edit(mid, "late", late) if kind == "edit" else Delete(mid, late)
+    claimed = NOW + 1000  # "one second after the original", says the sender
+    content = Edit(mid, "late", claimed) if kind == "edit" else Delete(mid, claimed)
     _queue(alice, bob.account_id, content)
-    assert [e for e in _deliver(alice, bob) if isinstance(e, MessageEdited | MessageDeleted)] == []
+    got = _deliver(alice, bob, at=NOW + DELETE_WINDOW_MS + 1000)
+    assert [e for e in got if isinstance(e, MessageEdited | MessageDeleted)] == []
     m = _only(bob, alice)
     assert m.text == "hello" and not m.deleted and not m.edited
 
 
-def test_a_delete_dated_far_in_the_future_is_refused(make_peer: PeerFactory) -> None:
-    # The receiver's clock says it is long before the delete's ts.
-    alice, bob, mid = _conversation(make_peer, clock=NOW - 2 * 86_400_000)
-    _queue(alice, bob.account_id, Delete(mid, NOW + 1))
-    assert not [e for e in _deliver(alice, bob) if isinstance(e, MessageDeleted)]
+@pytest.mark.parametrize("kind", ["edit", "delete"])
+def test_the_window_ignores_the_senders_clock(make_peer: PeerFactory, kind: str) -> None:
+    """A sender's clock that is days off neither shuts nor opens the window: the server
+    stored the action within it, so it applies."""
+    alice, bob, mid = _conversation(make_peer)
+    claimed = NOW + 5 * DELETE_WINDOW_MS
+    content = Edit(mid, "on time", claimed) if kind == "edit" else Delete(mid, claimed)
+    _queue(alice, bob.account_id, content)
+    got = _deliver(alice, bob, at=NOW + 60_000)
+    assert [e for e in got if isinstance(e, MessageEdited | MessageDeleted)]
+
+
+def test_a_text_dated_far_in_the_future_shows_at_the_servers_time(make_peer: PeerFactory) -> None:
+    alice, bob = make_peer(), make_peer()
+    far = NOW + 30 * 86_400_000
+    _queue(alice, bob.account_id, Text("f1", "from the future", far, expires=60))
+    _queue(alice, bob.account_id, Text("f2", "a bit ahead", NOW + 3_600_000))
+    _deliver(alice, bob, at=NOW)
+    shown = {m.client_id: m for m in bob.store.history(alice.account_id)}
+    assert shown["f1"].ts == NOW and shown["f1"].expires_at == NOW + 60_000
+    assert shown["f2"].ts == NOW + 3_600_000  # within a day of the server's time: as dated
 
 
 def test_delete_for_everyone_leaves_a_marker_and_unlinks_files(
@@ -157,7 +178,7 @@ def test_delete_for_everyone_leaves_a_marker_and_unlinks_files(
     saved.write_bytes(b"pixels")
     with bob.store.transaction() as db:
         db.execute(
-            "INSERT INTO downloads VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO downloads (media_id, path, peer, client_id, created) VALUES (?,?,?,?,?)",
             (PHOTO.id, str(saved), alice.account_id, mid, NOW),
         )
     _queue(alice, bob.account_id, Delete(mid, NOW + 5))
@@ -185,7 +206,7 @@ def test_a_timer_sets_the_conversation_and_adds_a_notice(make_peer: PeerFactory)
     assert bob.store.timer(alice.account_id) == 0
     # A disappearing text expires from its own ts.
     _queue(alice, bob.account_id, Text("gone", "soon", NOW + 3, expires=60))
-    [message] = [e for e in _deliver(alice, bob) if isinstance(e, Message)]
+    [message] = [e for e in _deliver(alice, bob, at=NOW) if isinstance(e, Message)]
     assert message.expires_at == NOW + 3 + 60_000
     [stored] = [m for m in bob.store.history(alice.account_id) if m.client_id == "gone"]
     assert stored.expires_at == NOW + 3 + 60_000
@@ -250,7 +271,7 @@ def test_group_actions_follow_the_row_author(make_peer: PeerFactory) -> None:
 def test_a_timer_never_applies_to_a_group_conversation(make_peer: PeerFactory) -> None:
     me = make_peer()
     with me.store.transaction() as db:
-        assert not APPLIER.persist(me.core.state, "g:x", me.account_id, Timer(60, NOW), db)
+        assert not APPLIER.persist(me.core.state, "g:x", me.account_id, Timer(60, NOW), db, NOW)
 
 
 def test_notices_and_placeholders_cannot_be_edited(make_peer: PeerFactory) -> None:
@@ -259,14 +280,17 @@ def test_notices_and_placeholders_cannot_be_edited(make_peer: PeerFactory) -> No
     me.store.add_message(alice.account_id, "n1", False, 0, NOW, "a notice", "notice")
     with me.store.transaction() as db:
         edit = Edit("n1", "rewritten", NOW)
-        assert not APPLIER.persist(me.core.state, alice.account_id, alice.account_id, edit, db)
+        assert not APPLIER.persist(me.core.state, alice.account_id, alice.account_id, edit, db, NOW)
 
 
 def test_windows_and_wording() -> None:
-    m = HistoryMessage("p", "m", False, 1, NOW, "x", "received")
-    assert within_window(m, NOW + DELETE_WINDOW_MS, NOW + DELETE_WINDOW_MS)
-    assert not within_window(m, NOW + DELETE_WINDOW_MS + 1, NOW + DELETE_WINDOW_MS)
-    assert not within_window(m, NOW + 86_400_001, NOW)  # over a day ahead of the clock
+    # Stored by the server at NOW + 5 s, dated (by its sender) three days earlier.
+    m = HistoryMessage("p", "m", False, 1, NOW - 3 * 86_400_000, "x", "received")
+    stored = StoredMessage(1, m, MessageExtra(), server_ts=NOW + 5000)
+    assert within_window(stored, NOW + 5000 + DELETE_WINDOW_MS)
+    assert not within_window(stored, NOW + 5001 + DELETE_WINDOW_MS)
+    own = StoredMessage(2, m, MessageExtra())  # one's own send: its ts is the server's ack
+    assert not within_window(own, NOW)
     assert [describe_seconds(s) for s in (30, 300, 3600, 86400, 604800, 90, 1)] == [
         "30 seconds",
         "5 minutes",

@@ -1,0 +1,108 @@
+"""A connection's outgoing frames: a bounded queue in front of the socket, and its writer.
+
+A plain list and two flags (server/lightsync.py) rather than an asyncio.Queue, because an
+idle connection should cost as little as possible: `_has_frames` wakes the writer, `_room`
+says the queue is below its limit (PORCH_SEND_QUEUE_FRAMES). Frames that answer the client
+wait for room (`emit`), which stalls the reader and through it the peer; the window's
+envelopes are queued regardless (`push`: the window bounds them); online-only frames are
+dropped when it is full (`try_push`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from porch.server.lightsync import Flag
+
+# The server's WebSocket layer (edge.py) offers, in the ASGI scope's extensions, a function
+# that writes several text frames in one socket write: one call and one write for what is
+# waiting, instead of an ASGI `websocket.send` per frame (issue 10).
+WRITE_FRAMES_EXTENSION = "porch.write_frames"
+FRAMES_PER_WRITE = 64
+BYTES_PER_WRITE = 1 << 20
+
+WriteFrames = Callable[[list[bytes]], Awaitable[None]]
+
+
+def frames_writer(scope: Mapping[str, Any]) -> WriteFrames | None:
+    """The scope's several-frames writer, if the server that runs the app has one."""
+    extensions: Mapping[str, Any] = scope.get("extensions") or {}
+    write = extensions.get(WRITE_FRAMES_EXTENSION)
+    return write if callable(write) else None
+
+
+class Outbox:
+    __slots__ = ("_has_frames", "_limit", "_out", "_room", "_send", "_sent", "_write_frames")
+
+    def __init__(
+        self,
+        send: Callable[[str], Awaitable[None]],
+        limit: int,
+        sent: Callable[[str], None],
+        write_frames: WriteFrames | None = None,
+    ) -> None:
+        self._send = send  # writes one frame to the socket
+        self._write_frames = write_frames  # writes several in one go, where the server can
+        self._limit = limit
+        self._sent = sent  # counts a frame written, by its type
+        # A list, not a deque: an empty deque keeps a 64-slot block, about 760 bytes, on every
+        # idle connection; popping the front of a list of at most window + limit frames
+        # moves a few KB at worst.
+        self._out: list[tuple[str, bytes]] = []
+        self._has_frames = Flag()
+        self._room = Flag(True)
+
+    async def emit(self, kind: str, data: bytes) -> None:
+        """Queue a frame, waiting while the socket is too far behind (back-pressure on the
+        reader, and through it on the peer's sending)."""
+        while len(self._out) >= self._limit:
+            self._room.clear()
+            await self._room.wait()
+        self.push(kind, data)
+
+    def push(self, kind: str, data: bytes) -> None:
+        self._out.append((kind, data))
+        self._has_frames.set()
+
+    def try_push(self, kind: str, data: bytes) -> bool:
+        if len(self._out) >= self._limit:
+            return False
+        self.push(kind, data)
+        return True
+
+    async def run(self) -> None:
+        """The writer task: frames to the socket, in order, for as long as the connection."""
+        limit = self._limit
+        out = self._out
+        while True:
+            while out:
+                if self._write_frames is None:
+                    kind, data = out.pop(0)
+                    await self._send(data.decode())
+                    self._sent(kind)
+                else:
+                    await self._write_some()
+                if len(out) < limit:
+                    self._room.set()
+            data = b""  # an idle connection keeps no frame alive
+            self._has_frames.clear()
+            if not out:
+                await self._has_frames.wait()
+
+    async def _write_some(self) -> None:
+        """What is waiting, oldest first, up to FRAMES_PER_WRITE and about BYTES_PER_WRITE,
+        in one write."""
+        assert self._write_frames is not None
+        out = self._out
+        kinds: list[str] = []
+        frames: list[bytes] = []
+        size = 0
+        while out and len(frames) < FRAMES_PER_WRITE and size < BYTES_PER_WRITE:
+            kind, data = out.pop(0)
+            kinds.append(kind)
+            frames.append(data)
+            size += len(data)
+        await self._write_frames(frames)
+        for kind in kinds:
+            self._sent(kind)

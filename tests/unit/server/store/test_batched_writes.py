@@ -1,0 +1,103 @@
+"""The hot path's store calls, on SQLite and on PostgreSQL (the fixtures of test_contract):
+reads after a cursor, and a tick's sends in one call where each fails alone (issue 10)."""
+
+# ruff: noqa: F811 (the fixtures imported from test_contract are parameters here)
+
+from __future__ import annotations
+
+from porch.server.store.base import (
+    Acknowledged,
+    OutgoingCopy,
+    OutgoingDestination,
+    OutgoingMessage,
+    SharedPayload,
+    Store,
+    StoredMessage,
+)
+from tests.unit.server.store.helpers import DAY, NOW, PHONE_A, PHONE_B, register, send
+from tests.unit.server.store.test_contract import make, store  # noqa: F401 (fixtures)
+
+
+def _message(sender: str, client_id: str, recipient: str, body: str | None) -> OutgoingMessage:
+    """A send to recipient's device 1; body None is a copy without a body and no shared
+    payload, which the store refuses (ValueError): a send that fails on its own."""
+    copy = OutgoingCopy(1, None, None) if body is None else OutgoingCopy(1, 1, body)
+    return OutgoingMessage(
+        sender, 1, client_id, [OutgoingDestination(recipient, (copy,))], None, NOW, NOW + DAY
+    )
+
+
+async def test_a_read_after_a_cursor_returns_only_newer_envelopes(store: Store) -> None:
+    alice = await register(store, PHONE_A)
+    bob = await register(store, PHONE_B)
+    ids = [(await send(store, alice, f"c{i}", bob)).envelopes[0].id for i in range(6)]
+    after = await store.fetch_envelopes(bob, 1, 2, after=ids[2])
+    assert [e.id for e in after] == ids[3:5]
+    assert await store.fetch_envelopes(bob, 1, 10, after=ids[-1]) == []
+    assert [e.id for e in await store.fetch_envelopes(bob, 1, 10)] == ids
+
+
+async def test_sends_of_one_call_are_stored_in_order_and_one_failure_fails_alone(
+    store: Store,
+) -> None:
+    alice = await register(store, PHONE_A)
+    bob = await register(store, PHONE_B)
+    sends = [
+        _message(alice, "m1", bob, "one"),
+        _message(alice, "bad", bob, None),
+        _message(alice, "m2", bob, "two"),
+        _message(alice, "m1", bob, "one again"),  # a resend within the same call
+    ]
+    outcomes = await store.store_messages(sends)
+    first, bad, second, resend = outcomes
+    assert isinstance(first, StoredMessage) and isinstance(second, StoredMessage)
+    assert isinstance(bad, Exception)  # ValueError on SQLite, StoreError on PostgreSQL
+    assert isinstance(resend, StoredMessage) and resend.duplicate and not resend.envelopes
+    assert resend.ts == first.ts
+    queued = await store.fetch_envelopes(bob, 1, 10)
+    assert [e.body for e in queued] == ["one", "two"]
+    assert [e.id for e in queued] == [first.envelopes[0].id, second.envelopes[0].id]
+    # The failed send left nothing behind: its client id may be sent again.
+    again = await store.store_messages([_message(alice, "bad", bob, "fixed")])
+    assert isinstance(again[0], StoredMessage) and not again[0].duplicate
+
+
+async def test_shared_payloads_of_one_call_are_each_stored_once(store: Store) -> None:
+    alice = await register(store, PHONE_A)
+    bob = await register(store, PHONE_B)
+    shared = [
+        OutgoingMessage(
+            alice,
+            1,
+            f"g{i}",
+            [OutgoingDestination(bob, (OutgoingCopy(1, None, None),))],
+            SharedPayload(2, f"group-{i}"),
+            NOW,
+            NOW + DAY,
+        )
+        for i in range(3)
+    ]
+    outcomes = await store.store_messages(shared)
+    assert all(isinstance(o, StoredMessage) for o in outcomes)
+    assert [e.body for e in await store.fetch_envelopes(bob, 1, 10)] == [
+        "group-0",
+        "group-1",
+        "group-2",
+    ]
+
+
+async def test_deletes_of_one_call_are_each_scoped_to_their_device(store: Store) -> None:
+    alice = await register(store, PHONE_A)
+    bob = await register(store, PHONE_B)
+    to_bob = [(await send(store, alice, f"b{i}", bob)).envelopes[0].id for i in range(3)]
+    to_alice = [(await send(store, bob, f"a{i}", alice)).envelopes[0].id for i in range(2)]
+    outcomes = await store.delete_many(
+        [
+            Acknowledged(bob, 1, to_bob[:2]),
+            Acknowledged(alice, 1, [*to_alice, to_bob[2]]),  # bob's id is not alice's to delete
+            Acknowledged(bob, 1, []),
+        ]
+    )
+    assert outcomes == [2, 2, 0]
+    assert [e.id for e in await store.fetch_envelopes(bob, 1, 10)] == [to_bob[2]]
+    assert await store.fetch_envelopes(alice, 1, 10) == []
