@@ -207,3 +207,31 @@ def test_fanout_cluster(tmp_path: Path) -> None:
     _common(r)
     assert r["target"]["nodes"] == 2 and r["received"] == 4 * 7 and r["left_in_store"] == 0
     assert r["stored"]["growth"]["envelopes"] > 0 and r["stored"]["growth"]["database"] > 0
+
+
+def test_media(tmp_path: Path) -> None:
+    """An 8 MiB file through send_file and download: every figure there, the digest checked."""
+    doc = _run(tmp_path, "media", "--size-mb", "8", "--runs", "1", "--timeout", "120")
+    assert set(doc["results"]) == {"sqlite fs"}
+    r = doc["results"]["sqlite fs"]
+    assert r["ok"] and r["errors"] == 0 and not r["server_log_errors"], r
+    assert r["digest_ok"] and r["left_in_store"] == 0  # the delivery receipt was fetched too
+    assert r["size_bytes"] == 8 * 1024 * 1024 and r["runs"] == 1
+    (run,) = r["per_run"]
+    assert run["digest_ok"] and run["receipt"] and not run["errors"]
+    for phase in ("copy", "upload", "download"):
+        assert run[f"{phase}_s"] > 0 and run[f"{phase}_mb_s"] > 0, phase
+        assert r[f"{phase}_mb_s"] == run[f"{phase}_mb_s"]  # the median of one run
+    assert run["upload_vs_copy"] > 0 and run["download_vs_copy"] > 0
+    for phase in ("upload", "download"):  # the transfer is one part of each phase
+        assert 0 < run[f"{phase}_transfer_s"] <= run[f"{phase}_s"], phase
+    for phase in ("upload", "download"):
+        server, load = run["server"][phase], run["load"][phase]
+        assert server["peak_rss_mb"] > 10 and server["cpu_s"] >= 0 and server["wall_s"] > 0
+        assert load["peak_rss_mb"] > 10 and load["cpu_s"] > 0, (phase, load)
+        assert r["server"][phase]["peak_rss_mb"] == server["peak_rss_mb"]
+
+
+def test_media_refuses_s3_without_an_endpoint(tmp_path: Path) -> None:
+    code = bench(["media", "--backend", "s3", "--out", str(tmp_path), "--no-plot"])
+    assert code == 2

@@ -131,7 +131,7 @@ class RawConnection:
         await self._ws.close()
 
 
-class _Outbox:
+class SmsOutbox:
     """Tails <data-dir>/sms-outbox.jsonl; several registrations wait on it at once.
 
     One poller task reads the file while anybody waits, and hands each code to its waiter.
@@ -248,7 +248,9 @@ class _Http:
                 await writer.wait_closed()
 
 
-async def _register_fast(http: _Http, outbox: _Outbox, phone: str, keys: bool = False) -> RawDevice:
+async def _register_fast(
+    http: _Http, outbox: SmsOutbox, phone: str, keys: bool = False
+) -> RawDevice:
     """Request a code and verify it on a keep-alive connection; with ``keys``, upload identity,
     one-time and fallback keys on it too (an httpx client per registration cost the driver
     more CPU than the server spends on it: 9 registrations/s with keys)."""
@@ -325,7 +327,7 @@ async def provision(
     Needs a fresh server (or unused numbers): a number that is registered again replaces its
     account. Returns the devices in phone-number order.
     """
-    outbox = _Outbox(Path(data_dir) / "sms-outbox.jsonl")
+    outbox = SmsOutbox(Path(data_dir) / "sms-outbox.jsonl")
     phones = _phones(prefix_number, n)
     done = 0
     show = n >= PROGRESS_FROM

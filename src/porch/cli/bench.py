@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "load-test a server started for the run (pairs, idle, drain, connect)"
+HELP = "load-test a server started for the run (pairs, idle, drain, connect, fanout, media)"
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], full: bool) -> None:

@@ -1,6 +1,6 @@
 """Benchmark scenarios, registered by name (see base.py for the interface)."""
 
-from porch.bench.scenarios import connect, drain, fanout, idle, pairs
+from porch.bench.scenarios import connect, drain, fanout, idle, media, pairs
 from porch.bench.scenarios.base import SCENARIOS, Scenario, UsageError, run_scenario
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "drain",
     "fanout",
     "idle",
+    "media",
     "pairs",
     "run_scenario",
 ]
