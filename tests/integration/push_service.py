@@ -152,14 +152,15 @@ class PushService:
                 body = self.rfile.read(length)
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 status = service.statuses.popleft() if service.statuses else 201
+                # Recorded before answering: a sender that has its answer may look at once.
+                with service._arrived:
+                    service.requests.append(PushRequest("POST", self.path, headers, body))
+                    service._arrived.notify_all()
                 self.send_response(status)
                 if status == 429:
                     self.send_header("Retry-After", "1")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
-                with service._arrived:
-                    service.requests.append(PushRequest("POST", self.path, headers, body))
-                    service._arrived.notify_all()
 
             def log_message(self, format: str, *args: Any) -> None:
                 return None
