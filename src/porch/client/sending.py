@@ -1,10 +1,11 @@
-"""The Client's methods for sending: texts, read receipts, typing, and the outbox's items.
+"""The Client's methods for sending: waiting for the server's acknowledgement, read receipts,
+typing, and the outbox's items.
 
 A mixin of porch.client.client.Client, as porch.client.rich and porch.client.trust are; the
-attributes below are the Client's. Every content goes the one way RichMixin.send_content takes
-it: written to the outbox first (porch.client.outgoing), sent by the runner when it can, and
-waited for here (``wait_sent``) until the server acknowledged it (ARCHITECTURE.md, principle 3).
-Typing indicators are the exception: online-only, never queued.
+attributes below are the Client's. Every content (a text: RichMixin.send_text) goes the one way
+RichMixin.send_content takes it: written to the outbox first (porch.client.outgoing), sent by
+the runner when it can, and waited for here (``wait_sent``) until the server acknowledged it
+(ARCHITECTURE.md, principle 3). Typing indicators are the exception: online-only, never queued.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
     from porch.client.runner import Runner
     from porch.client.shared import OutboxEntry
     from porch.client.store import LocalStore
-    from porch.crypto.content import Encodable, Text
-    from porch.crypto.rich import Attachment, Quote
 
 
 class SendingMixin:
@@ -39,36 +38,8 @@ class SendingMixin:
 
         @property
         def owner(self) -> bool: ...
-        async def resolve(self, to: str) -> str: ...
-        def new_text(
-            self,
-            peer: str,
-            body: str,
-            *,
-            attachments: tuple[Attachment, ...] = (),
-            reply: Quote | None = None,
-            forwarded: bool = False,
-        ) -> Text: ...
-        async def send_content(
-            self,
-            peer: str,
-            content: Encodable,
-            *,
-            ttl: int | None = None,
-            wait: bool = True,
-            timeout: float | None = 30.0,
-        ) -> SendResult: ...
 
     # Sending ---------------------------------------------------------------------------------
-
-    async def send_text(
-        self, to: str, text: str, *, wait: bool = True, timeout: float | None = 30.0
-    ) -> SendResult:
-        """Queue a text message durably; with wait, return once the server acknowledged it.
-        With the conversation's disappearing timer on, the text carries it (client/rich.py)."""
-        recipient = await self.resolve(to)
-        content = self.new_text(recipient, text)
-        return await self.send_content(recipient, content, wait=wait, timeout=timeout)
 
     async def wait_sent(self, client_id: str, timeout: float | None = 30.0) -> SendResult:
         """Wait until the server acknowledged a queued message (raises SendFailed if refused,
