@@ -68,6 +68,12 @@ export interface Reconnect {
   reason: string;
 }
 
+/** GET /v1/groups/{groupId}, then core.groupFetched(group) or core.groupFetchFailed. */
+export interface FetchGroup {
+  type: "FetchGroup";
+  groupId: string;
+}
+
 export type Action =
   | SendFrame
   | FetchKeys
@@ -77,7 +83,8 @@ export type Action =
   | WakeOutbox
   | PauseOutbox
   | SendSettled
-  | Reconnect;
+  | Reconnect
+  | FetchGroup;
 
 export const emit = (event: Event): EmitEvent => ({ type: "EmitEvent", event });
 export const wake = (delay = 0): WakeOutbox => ({ type: "WakeOutbox", delay });

@@ -43,6 +43,8 @@ export class Receiver {
   readonly #fetching = new Map<string, { token: number; fresh: boolean }>(); // the head's fetch
   readonly #refetched = new Map<string, number>(); // "sender/device" -> when its keys were refetched
   #tokens = 0;
+  // Kind-2 (Megolm) envelopes go here once groups are on (ClientCore.enableGroups).
+  groupTake: ((env: Envelope, body: string) => Promise<void>) | null = null;
 
   constructor(
     private readonly state: CoreState,
@@ -181,6 +183,10 @@ export class Receiver {
 
   async #handle(item: Parked, fetched: boolean, queued: boolean): Promise<boolean> {
     const env = item.env;
+    if (item.kind === 2 && this.groupTake) {
+      await this.groupTake(env, item.body);
+      return true;
+    }
     if (item.kind !== 0 && item.kind !== 1) {
       // Group (Megolm, kind 2) messages are not taken by this version yet.
       await this.#undecryptable(env, `message kind ${item.kind} is not supported by this client`);
