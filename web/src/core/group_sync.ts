@@ -67,6 +67,9 @@ export async function localGroup(
 export class GroupSync {
   readonly #fetching = new Set<string>();
   readonly #again = new Set<string>(); // asked for again while a fetch was out
+  // Groups this account is leaving or has left: the server's hints about them are not
+  // fetched (the answer is a 404 that says nothing new).
+  readonly left = new Set<string>();
 
   constructor(
     private readonly state: CoreState,
@@ -75,6 +78,7 @@ export class GroupSync {
 
   /** Ask for the group (once at a time; a hint during a fetch fetches once more). */
   fetch(groupId: string): void {
+    if (this.left.has(groupId)) return;
     if (this.#fetching.has(groupId)) {
       this.#again.add(groupId);
       return;

@@ -161,10 +161,16 @@ export class Groups {
   }
 
   async leave(groupId: string): Promise<void> {
-    const { core } = this.#core();
+    const { core, groups } = this.#core();
     const store = core.state.store;
     const local = await store.group(groupId);
-    await this.api.leave(groupId);
+    groups.sync.left.add(groupId); // its group_changed hint would fetch a 404
+    try {
+      await this.api.leave(groupId);
+    } catch (exc) {
+      groups.sync.left.delete(groupId);
+      throw exc;
+    }
     if (!local) return;
     const others = local.members.filter((m) => m.accountId !== core.state.accountId);
     const left: LocalGroup = {

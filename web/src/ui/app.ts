@@ -190,12 +190,13 @@ export class App {
         { class: "list", "aria-labelledby": "list-title" },
         h("h1", { id: "list-title" }, "Chats"),
         start,
+        this.#list,
+        // After the list: keyboard order stays "Start chat", then the conversations.
         h(
           "button",
           { type: "button", class: "new-group-open", onclick: () => this.showNewGroup() },
           "New group",
         ),
-        this.#list,
       ),
     );
     await this.#refreshList();
