@@ -79,9 +79,11 @@ async def test_browser_group_with_python_members_both_ways_removal_and_reload(
         assert (await group_message(carol, "hello group")).group == gid
         # The sealed state opened on the Python side: the name came with the state key.
         await until(
-            lambda: (g := bob._store.get_group(gid)) is not None
-            and g.state is not None
-            and g.state.name == "Climbers",
+            lambda: (
+                (g := bob._store.get_group(gid)) is not None
+                and g.state is not None
+                and g.state.name == "Climbers"
+            ),
             "bob to open the group's name",
         )
 
