@@ -152,6 +152,27 @@ async def test_python_creates_a_group_with_the_browser_as_member(
         got = await group_message(bob, "thanks, bob")
         assert (got.sender, got.group) == (dora_id, info.id)
 
+        # The browser adds Erin (members may edit by default): she opens the name and reads
+        # what follows, never what came before.
+        erin = await register_client(username="erin")
+        async with erin:
+            await page.get_by_role("button", name="Group info").click()
+            await page.get_by_label("Add members", exact=True).fill("@erin")
+            await page.get_by_role("button", name="Add", exact=True).click()
+            await expect(page.locator("li.member")).to_have_count(3)
+            await page.get_by_role("button", name="← Chat").click()
+            await send_in_browser(page, "meet erin")
+            assert (await group_message(erin, "meet erin")).group == info.id
+            await until(
+                lambda: (
+                    (g := erin._store.get_group(info.id)) is not None
+                    and g.state is not None
+                    and g.state.name == "Book club"
+                ),
+                "erin to open the group's name",
+            )
+            assert {m.text for m in erin.history(f"g:{info.id}")} == {"meet erin"}
+
         # The browser leaves: Bob's later messages no longer reach it.
         await page.get_by_role("button", name="Group info").click()
         await page.get_by_role("button", name="Leave group").click()

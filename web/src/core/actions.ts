@@ -74,6 +74,13 @@ export interface FetchGroup {
   groupId: string;
 }
 
+/** A member left and this device is the group's lowest admin: choose the next state key
+ * (net/groups.ts rotateStateKey; the leaver must not choose it). */
+export interface RotateStateKey {
+  type: "RotateStateKey";
+  groupId: string;
+}
+
 export type Action =
   | SendFrame
   | FetchKeys
@@ -84,7 +91,8 @@ export type Action =
   | PauseOutbox
   | SendSettled
   | Reconnect
-  | FetchGroup;
+  | FetchGroup
+  | RotateStateKey;
 
 export const emit = (event: Event): EmitEvent => ({ type: "EmitEvent", event });
 export const wake = (delay = 0): WakeOutbox => ({ type: "WakeOutbox", delay });

@@ -14,7 +14,7 @@
  * not shown (a removed member sending on with the session it had), bar its own leave update.
  */
 
-import type { Content, GroupKey, GroupStateKey, Text } from "../crypto/content";
+import type { Content, GroupKey, GroupStateKey, GroupUpdate, Text } from "../crypto/content";
 import { CryptoError } from "../crypto/errors";
 import { decodeGroupMessage } from "../crypto/group_message";
 import { b64decode } from "../protocol/codec";
@@ -72,8 +72,10 @@ export class GroupReceiver {
     });
     handlers.register("group_update", {
       ...nothing,
-      async react(_state, _env, content) {
-        sync.fetch((content as { group: string }).group);
+      async react(state, env, content) {
+        const update = content as GroupUpdate;
+        const left = update.action === "leave" && env.sender !== state.accountId;
+        sync.fetch(update.group, left ? env.sender : null);
       },
     });
   }
@@ -140,6 +142,12 @@ export class GroupReceiver {
     if (unknown) this.sync.fetch(groupId); // a group this device has not fetched yet
     switch (content.t) {
       case "text":
+        if (isNew && env.sender !== state.accountId) {
+          // Delivery receipts for group texts go 1:1 to the author, never to the group.
+          const ids = state.pendingReceipts.get(env.sender) ?? [];
+          ids.push(content.id);
+          state.pendingReceipts.set(env.sender, ids);
+        }
         if (isNew) {
           state.emit({
             type: "Message",
@@ -156,7 +164,10 @@ export class GroupReceiver {
         }
         break;
       case "group_update":
-        if (!unknown) this.sync.fetch(groupId);
+        this.sync.fetch(
+          groupId,
+          content.action === "leave" && env.sender !== state.accountId ? env.sender : null,
+        );
         break;
       case "group_state_key":
         if ((await this.crypto.receiveStateKey(content)) && !unknown) this.sync.fetch(groupId);

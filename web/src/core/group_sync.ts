@@ -70,6 +70,7 @@ export class GroupSync {
   // Groups this account is leaving or has left: the server's hints about them are not
   // fetched (the answer is a 404 that says nothing new).
   readonly left = new Set<string>();
+  readonly #rotate = new Map<string, string>(); // group -> who left: the lowest admin rekeys
 
   constructor(
     private readonly state: CoreState,
@@ -77,8 +78,10 @@ export class GroupSync {
   ) {}
 
   /** Ask for the group (once at a time; a hint during a fetch fetches once more). */
-  fetch(groupId: string): void {
+  /** `leaver`: the account whose `leave` update made this fetch. */
+  fetch(groupId: string, leaver: string | null = null): void {
     if (this.left.has(groupId)) return;
+    if (leaver !== null && this.#rotate.size < MAX_FETCHING) this.#rotate.set(groupId, leaver);
     if (this.#fetching.has(groupId)) {
       this.#again.add(groupId);
       return;
@@ -110,6 +113,13 @@ export class GroupSync {
     const back = old !== null && now.has(state.accountId) && !before.has(state.accountId);
     // Whoever went holds the current key; back in after a removal, the members dropped ours.
     if (gone || back) await this.crypto.memberRemoved(group.id);
+    const leaver = this.#rotate.get(group.id);
+    this.#rotate.delete(group.id);
+    if (leaver !== undefined && !now.has(leaver)) {
+      const admins = fresh.members.filter((m) => m.role === "admin").map((m) => m.accountId);
+      if (admins.sort()[0] === state.accountId)
+        state.out.push({ type: "RotateStateKey", groupId: group.id });
+    }
     this.#done(group.id);
     state.emit({ type: "GroupChanged", groupId: group.id });
     return fresh;

@@ -11,6 +11,7 @@ import { ClientError, IdentityError } from "../core/errors";
 import type { Event } from "../core/events";
 import type { ClientCore } from "../core/state";
 import { GroupApi } from "./group_api";
+import { Groups } from "./groups";
 import type { HttpApi } from "./http";
 import {
   CLOSE_AUTH,
@@ -89,6 +90,14 @@ export class Runner {
           break;
         case "FetchGroup":
           void this.#fetchGroup(action);
+          break;
+        case "RotateStateKey":
+          new Groups(
+            () => this,
+            (a) => this.perform(a),
+          )
+            .rotateStateKey(action.groupId)
+            .catch(() => undefined); // the next leave, or another admin, tries again
           break;
         case "Reconnect":
           this.ws?.close(4000, "reconnect");

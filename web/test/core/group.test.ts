@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Action } from "../../src/core/actions";
 import type { Event } from "../../src/core/events";
 import type { ServerGroup } from "../../src/core/group_sync";
+import { encodeContent } from "../../src/crypto/content";
 import { DEFAULT_SETTINGS, sealGroupState } from "../../src/crypto/group_state";
 import { loadOlm } from "../../src/crypto/olm_raw";
 import { b64decode } from "../../src/protocol/codec";
@@ -180,5 +181,37 @@ describe("group messages over Megolm", () => {
       Object.assign(new Error("gone"), { code: "not_found", details: {} }) as never,
     );
     expect((await alice.store.group(GID))?.members.map((m) => m.accountId)).toEqual([BOB]);
+  });
+
+  it("a member's leave makes the lowest admin choose a new state key; texts get a 1:1 receipt", async () => {
+    const alice = await groupPeer(ALICE);
+    const bob = await groupPeer(BOB);
+    const group = await serverGroup(alice, [BOB], 1);
+    await alice.core.groupFetched(group);
+    await bob.core.groupFetched(group);
+    await bob.core.sendText(`g:${GID}`, "bye all");
+    const text = await sendPass(bob, [alice]);
+    for (const f of text) await bob.core.receive({ type: "sent", id: f.id, ts: 5 });
+    await deliver(alice, bob, text);
+    // The delivery receipt goes to Bob alone, over Olm.
+    await alice.core.flush();
+    expect((await alice.store.pending(0, 10)).map((i) => i.recipient)).toEqual([BOB]);
+
+    const leave = {
+      t: "group_update",
+      group: GID,
+      revision: 2,
+      action: "leave",
+      targets: [],
+    } as const;
+    await bob.core.state.queueContent(`g:${GID}`, encodeContent(leave));
+    const got = await deliver(alice, bob, await sendPass(bob, [alice]));
+    expect(of(got, "FetchGroup")).toEqual([{ type: "FetchGroup", groupId: GID }]);
+    const after = await alice.core.groupFetched({
+      ...group,
+      revision: 2,
+      members: group.members.slice(0, 1),
+    });
+    expect(of(after, "RotateStateKey")).toEqual([{ type: "RotateStateKey", groupId: GID }]);
   });
 });
