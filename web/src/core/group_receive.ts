@@ -22,6 +22,7 @@ import type { CoreState } from "./context";
 import type { GroupCrypto } from "./group_crypto";
 import type { GroupSync } from "./group_sync";
 import type { Envelope, Handler, Handlers } from "./handlers";
+import { placeholder } from "./receive";
 import { type StoredMessage, type Writes, messageKey } from "./types";
 
 export const groupPeer = (groupId: string): string => `g:${groupId}`;
@@ -195,20 +196,7 @@ export class GroupReceiver {
     const writes: Writes = { seen: env.id ? [[env.id, env.ts]] : [] };
     if (inbound) writes.inbound = [inbound];
     if (groupId !== null) {
-      writes.messages = [
-        {
-          peer: groupPeer(groupId),
-          clientId: `undecryptable-${env.device}-${env.ts}`,
-          outgoing: false,
-          device: env.device,
-          ts: env.ts,
-          body: "A message could not be decrypted.",
-          status: "undecryptable",
-          serverTs: env.ts,
-          unread: false,
-          author: env.sender,
-        },
-      ];
+      writes.messages = [{ ...placeholder(env, groupPeer(groupId)), author: env.sender }];
     }
     await state.commit(writes);
     state.ack(env.id);

@@ -16,7 +16,7 @@ import type { CoreState } from "./context";
 import { ClientError, IdentityError } from "./errors";
 import type { Envelope, Handlers } from "./handlers";
 import { cacheDirectory, findDevice } from "./keys";
-import type { Bundle, PeerDeviceRow, Writes } from "./types";
+import type { Bundle, PeerDeviceRow, StoredMessage, Writes } from "./types";
 
 export const MAX_PARKED = 256; // the server's default delivery window
 export const MAX_ENVELOPE_ID = 2 ** 53 - 1;
@@ -36,6 +36,21 @@ interface Parked {
   body: string;
   // Set on the envelope whose failure asked for fresh keys: the key it failed with, and why.
   failedWith?: { curve25519: string; reason: string };
+}
+
+/** The history line of a message that could not be decrypted (under `peer`). */
+export function placeholder(env: Envelope, peer: string): StoredMessage {
+  return {
+    peer,
+    clientId: `undecryptable-${env.device}-${env.ts}`,
+    outgoing: false,
+    device: env.device,
+    ts: env.ts,
+    body: "A message could not be decrypted.",
+    status: "undecryptable",
+    serverTs: env.ts,
+    unread: false,
+  };
 }
 
 export class Receiver {
@@ -276,19 +291,7 @@ export class Receiver {
     const state = this.state;
     await state.commit({
       seen: env.id ? [[env.id, env.ts]] : [],
-      messages: [
-        {
-          peer: env.sender,
-          clientId: `undecryptable-${env.device}-${env.ts}`,
-          outgoing: false,
-          device: env.device,
-          ts: env.ts,
-          body: "A message could not be decrypted.",
-          status: "undecryptable",
-          serverTs: env.ts,
-          unread: false,
-        },
-      ],
+      messages: [placeholder(env, env.sender)],
     });
     state.ack(env.id);
     state.emit({ type: "DecryptionFailed", sender: env.sender, device: env.device, reason });

@@ -9,7 +9,7 @@ import { ClientError } from "../core/errors";
 import type { Conversation } from "../core/types";
 import type { ConnectionState } from "../net/runner";
 import { Runner } from "../net/runner";
-import { type OpenProfile, normalizePhone, openProfile, wsUrl } from "../net/profile";
+import { type OpenProfile, openProfile, wsUrl } from "../net/profile";
 import { Tabs } from "../net/tabs";
 import type { Action } from "../core/actions";
 import type { IdbStore } from "../store/idb";
@@ -242,17 +242,7 @@ export class App {
   }
 
   async #startChat(raw: string): Promise<void> {
-    const api = this.profile.api;
-    let accountId: string;
-    let label: string;
-    if (raw.startsWith("@")) {
-      label = raw.toLowerCase();
-      accountId = await api.lookup({ username: label.slice(1) });
-    } else {
-      label = normalizePhone(raw);
-      accountId = await api.lookup({ phone: label });
-    }
-    await this.store.setLabel(accountId, label);
+    const accountId = await resolveMember(this.profile.api, this.store, raw);
     await this.openChat(accountId);
   }
 
