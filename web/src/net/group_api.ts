@@ -104,6 +104,12 @@ function checkAccounts(accounts: readonly string[]): string[] {
   return accounts.map((a) => checkId(a, "account"));
 }
 
+function checkRevision(rev: number): number {
+  if (!Number.isSafeInteger(rev) || rev < 0)
+    throw new ClientError("revision must be an integer in 0..2**53-1", "usage");
+  return rev;
+}
+
 function checkState(state: Uint8Array): string {
   if (state.length < 1 || state.length > MAX_BLOB_BYTES)
     throw new ClientError(`the sealed state must be 1..${MAX_BLOB_BYTES} bytes`, "usage");
@@ -149,7 +155,7 @@ export class GroupApi {
   async putState(groupId: string, rev: number, state: Uint8Array): Promise<ServerGroup> {
     const path = `/v1/groups/${checkId(groupId, "group id")}/state`;
     return parseGroup(
-      await this.api.call("PUT", path, { revision: rev, state: checkState(state) }),
+      await this.api.call("PUT", path, { revision: checkRevision(rev), state: checkState(state) }),
     );
   }
 
@@ -160,13 +166,13 @@ export class GroupApi {
   ): Promise<ServerGroup> {
     if (!accounts.length) throw new ClientError("name at least one account to add", "usage");
     const path = `/v1/groups/${checkId(groupId, "group id")}/members`;
-    const body = { revision: rev, accounts: checkAccounts(accounts) };
+    const body = { revision: checkRevision(rev), accounts: checkAccounts(accounts) };
     return parseGroup(await this.api.call("POST", path, body));
   }
 
   async removeMember(groupId: string, account: string, rev: number): Promise<ServerGroup> {
     const gid = checkId(groupId, "group id");
-    const path = `/v1/groups/${gid}/members/${checkId(account, "account")}?revision=${rev}`;
+    const path = `/v1/groups/${gid}/members/${checkId(account, "account")}?revision=${checkRevision(rev)}`;
     return parseGroup(await this.api.call("DELETE", path));
   }
 
