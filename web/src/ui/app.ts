@@ -37,6 +37,7 @@ export class App {
   #labels = new Map<string, string>();
   readonly #groups: Groups;
   #info: string | null = null; // the group whose info panel is shown
+  readonly #asked = new Set<string>(); // group members whose label was asked for once
 
   constructor(
     root: HTMLElement,
@@ -321,9 +322,15 @@ export class App {
   async showGroupInfo(groupId: string): Promise<void> {
     const group = await this.store.group(groupId);
     if (!group) return this.openChat(`g:${groupId}`);
-    for (const m of group.members)
-      if (!this.#labels.has(m.accountId))
-        this.#labels.set(m.accountId, await this.#label(m.accountId));
+    // Members never heard from are named as the server shows them (a bounded few at a time).
+    for (const { accountId: a } of group.members.slice(0, 50)) {
+      if (!this.#asked.has(a) && (await this.#label(a)) === a.slice(0, 8)) {
+        this.#asked.add(a);
+        await this.#learnLabel(a);
+        this.#labels.delete(a);
+      }
+      this.#labels.set(a, await this.#label(a));
+    }
     const focused = document.activeElement?.id;
     this.#chat = null;
     this.#list = null;
