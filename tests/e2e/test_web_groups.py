@@ -50,11 +50,17 @@ def is_member(client: Client, group: str, account: str | None = None) -> bool:
 
 
 async def create_in_browser(page: Page, name: str, members: str) -> None:
-    await page.get_by_role("button", name="New group").click()
-    await page.get_by_label("Group name", exact=True).fill(name)
-    await page.get_by_label("Members", exact=False).fill(members)
-    await page.get_by_role("button", name="Create group").click()
+    """By keyboard alone: the form opens with the name focused, Tab to the members, Enter."""
+    await page.get_by_role("button", name="New group").focus()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_label("Group name", exact=True)).to_be_focused()
+    await page.keyboard.type(name)
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_label("Members", exact=False)).to_be_focused()
+    await page.keyboard.type(members)
+    await page.keyboard.press("Enter")
     await expect(page.get_by_role("heading", name=name)).to_be_visible()
+    await expect(page.get_by_label("Message", exact=True)).to_be_focused()
 
 
 async def test_browser_group_with_python_members_both_ways_removal_and_reload(
