@@ -133,6 +133,12 @@ async def test_browser_group_with_python_members_both_ways_removal_and_reload(
 
         await page.get_by_role("button", name="← Chats").click()
         await expect(page.get_by_role("button", name="Climbers")).to_be_visible()
+        # The list shows a group's last message and its unread count.
+        await bob.wait_sent(await bob.groups.send(gid, "while you look at the list"))
+        row = page.locator(f'.conversation[data-peer="g:{gid}"]')
+        await expect(row.locator(".preview")).to_have_text("while you look at the list")
+        await expect(row.locator(".unread")).to_have_text("1")
+        problems += await check(page, "list-with-group")
         await page.get_by_role("button", name="New group").click()
         await expect(page.get_by_label("Group name", exact=True)).to_be_focused()
         problems += await check(page, "group-new")
