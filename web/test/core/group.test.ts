@@ -214,4 +214,30 @@ describe("group messages over Megolm", () => {
     });
     expect(of(after, "RotateStateKey")).toEqual([{ type: "RotateStateKey", groupId: GID }]);
   });
+
+  it("a refused share rotates the next send; a group this account left refuses sends", async () => {
+    const alice = await groupPeer(ALICE);
+    const bob = await groupPeer(BOB);
+    const group = await serverGroup(alice, [BOB], 1);
+    await alice.core.groupFetched(group);
+    await alice.core.sendText(`g:${GID}`, "one");
+    const [share] = await sendPass(alice, [bob]);
+    await alice.core.receive({
+      type: "error",
+      ref: share!.id,
+      code: "rate_limited",
+      message: "slow",
+    });
+    expect((await alice.store.outboundSession(GID))!.rotate).toBe(true);
+
+    await alice.core.groupFetched({ ...group, revision: 2, members: group.members.slice(1) });
+    await alice.core.sendText(`g:${GID}`, "two");
+    const items = await alice.core.nextOutboxItems();
+    const refused = await alice.core.prepare(items.at(-1)!);
+    expect(of(refused, "SendSettled")[0]).toMatchObject({ error: "forbidden" });
+    expect((await alice.store.history(`g:${GID}`)).at(-1)).toMatchObject({
+      body: "two",
+      status: "failed",
+    });
+  });
 });
