@@ -68,6 +68,19 @@ export interface Reconnect {
   reason: string;
 }
 
+/** GET /v1/groups/{groupId}, then core.groupFetched(group) or core.groupFetchFailed. */
+export interface FetchGroup {
+  type: "FetchGroup";
+  groupId: string;
+}
+
+/** A member left and this device is the group's lowest admin: choose the next state key
+ * (net/groups.ts rotateStateKey; the leaver must not choose it). */
+export interface RotateStateKey {
+  type: "RotateStateKey";
+  groupId: string;
+}
+
 export type Action =
   | SendFrame
   | FetchKeys
@@ -77,7 +90,9 @@ export type Action =
   | WakeOutbox
   | PauseOutbox
   | SendSettled
-  | Reconnect;
+  | Reconnect
+  | FetchGroup
+  | RotateStateKey;
 
 export const emit = (event: Event): EmitEvent => ({ type: "EmitEvent", event });
 export const wake = (delay = 0): WakeOutbox => ({ type: "WakeOutbox", delay });

@@ -13,6 +13,7 @@ export interface MessageEvent {
   serverTs: number; // when the server stored it, ms
   outgoing: boolean; // a sent copy from another of this account's devices (spec D)
   to: string | null;
+  group?: string; // a group message (its peer is "g:<group>")
 }
 
 export interface ReceiptEvent {
@@ -26,6 +27,7 @@ export interface TypingEvent {
   type: "TypingEvent";
   sender: string;
   started: boolean;
+  group?: string; // typing in a group
 }
 
 export interface SendFailedEvent {
@@ -57,6 +59,12 @@ export interface IdentityChanged {
   accountId: string;
 }
 
+/** A group was fetched again, or this account is no longer in it: show it anew. */
+export interface GroupChanged {
+  type: "GroupChanged";
+  groupId: string;
+}
+
 export type Event =
   | MessageEvent
   | ReceiptEvent
@@ -65,4 +73,5 @@ export type Event =
   | DecryptionFailed
   | ConnectionChanged
   | Drained
-  | IdentityChanged;
+  | IdentityChanged
+  | GroupChanged;

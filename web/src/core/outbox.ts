@@ -14,6 +14,7 @@ import { type Action, type ClaimKeys, emit, wake } from "./actions";
 import type { CoreState } from "./context";
 import { ClientError, IdentityError } from "./errors";
 import * as frames from "./frames";
+import { type GroupSends, groupOf } from "./group_send";
 import { startSessions } from "./keys";
 import type { Bundle, OutboxItem, PeerDeviceRow } from "./types";
 
@@ -49,12 +50,14 @@ export class Outbox {
   readonly inflight = new Map<string, OutboxItem>();
   cursor = 0; // the highest outbox seq sent on this connection
   readonly #fixes = new Map<string, DeviceFix>();
+  groups: GroupSends | null = null; // set by ClientCore.enableGroups
 
   constructor(private readonly state: CoreState) {}
 
   reset(): void {
     this.inflight.clear();
     this.cursor = 0;
+    this.groups?.reset();
   }
 
   async nextItems(): Promise<OutboxItem[]> {
@@ -65,13 +68,28 @@ export class Outbox {
   }
 
   async prepare(item: OutboxItem): Promise<Action[]> {
-    const claim = await this.#claimFor(item);
+    if (groupOf(item.recipient) !== null) return this.#prepareGroup(item);
+    const claim = await this.claimFor(item, item.recipient);
     return claim ? [claim] : this.#encrypt(item);
   }
 
-  async #claimFor(item: OutboxItem): Promise<ClaimKeys | null> {
+  /** A group item (./group_send): its claims, or its frames (the message frame in flight). */
+  async #prepareGroup(item: OutboxItem): Promise<Action[]> {
+    if (!this.groups) return this.fail(item, "unsupported", "groups are not enabled here");
+    const actions = await this.groups.prepare(item);
+    if (actions.some((a) => a.type === "ClaimKeys" || a.type === "SendSettled")) return actions;
+    if (actions.some((a) => a.type === "SendFrame" && a.clientId === item.clientId)) {
+      this.inflight.set(item.clientId, item);
+      this.cursor = Math.max(this.cursor, item.seq);
+      return actions;
+    }
+    // No other member device: the item is done (as the Python outbox settles it).
+    this.inflight.set(item.clientId, item);
+    return [...actions, ...(await this.onSent({ id: item.clientId, ts: this.state.clock() }))];
+  }
+
+  async claimFor(item: OutboxItem, account: string): Promise<ClaimKeys | null> {
     const state = this.state;
-    const account = item.recipient;
     const fix = this.#fixes.get(account);
     this.#fixes.delete(account);
     const devices = new Map((await state.store.peerDevices(account)).map((d) => [d.deviceId, d]));
@@ -98,6 +116,7 @@ export class Outbox {
   }
 
   async keysClaimed(claim: ClaimKeys, bundle: Bundle): Promise<Action[]> {
+    const group = groupOf(claim.item.recipient) !== null;
     try {
       if (bundle.accountId !== claim.account) {
         throw new IdentityError("the key directory answered for another account");
@@ -105,15 +124,23 @@ export class Outbox {
       await startSessions(this.state, bundle);
     } catch (exc) {
       if (!(exc instanceof ClientError) && !(exc instanceof CryptoError)) throw exc;
+      // One member's keys failing must not stop the group: that member is left out.
+      if (group) return this.#prepareGroup(claim.item);
       return this.fail(claim.item, exc.code, exc.message);
+    }
+    if (group) {
+      for (const d of claim.devices ?? []) this.state.renew.delete(`${claim.account}/${d}`);
+      return this.#prepareGroup(claim.item);
     }
     for (const d of claim.devices ?? []) this.state.renew.delete(`${claim.account}/${d}`);
     return this.#encrypt(claim.item);
   }
 
   async keysClaimFailed(claim: ClaimKeys, error: ClientError): Promise<Action[]> {
-    if (PERMANENT_CLAIM_ERRORS.has(error.code))
+    if (PERMANENT_CLAIM_ERRORS.has(error.code)) {
+      if (groupOf(claim.item.recipient) !== null) return this.#prepareGroup(claim.item);
       return this.fail(claim.item, error.code, error.message);
+    }
     return [{ type: "PauseOutbox", delay: CLAIM_RETRY_DELAY }];
   }
 
@@ -163,6 +190,7 @@ export class Outbox {
 
   async onSent(frame: Record<string, unknown>): Promise<Action[]> {
     const clientId = String(frame.id);
+    if (await this.groups?.onSent(clientId)) return [];
     const item = this.inflight.get(clientId);
     this.inflight.delete(clientId);
     const ts = Number.isInteger(frame.ts) && (frame.ts as number) >= 0 ? (frame.ts as number) : 0;
@@ -190,6 +218,7 @@ export class Outbox {
   async onError(frame: Record<string, unknown>): Promise<Action[]> {
     const code = String(frame.code);
     const ref = typeof frame.ref === "string" ? frame.ref : null;
+    if (ref && (await this.groups?.onError(ref, DEVICE_SEND_ERRORS.has(code)))) return [];
     const item = ref ? this.inflight.get(ref) : undefined;
     if (!item) return [];
     this.inflight.delete(item.clientId);

@@ -16,7 +16,7 @@ import type { CoreState } from "./context";
 import { ClientError, IdentityError } from "./errors";
 import type { Envelope, Handlers } from "./handlers";
 import { cacheDirectory, findDevice } from "./keys";
-import type { Bundle, PeerDeviceRow, Writes } from "./types";
+import type { Bundle, PeerDeviceRow, StoredMessage, Writes } from "./types";
 
 export const MAX_PARKED = 256; // the server's default delivery window
 export const MAX_ENVELOPE_ID = 2 ** 53 - 1;
@@ -38,11 +38,28 @@ interface Parked {
   failedWith?: { curve25519: string; reason: string };
 }
 
+/** The history line of a message that could not be decrypted (under `peer`). */
+export function placeholder(env: Envelope, peer: string): StoredMessage {
+  return {
+    peer,
+    clientId: `undecryptable-${env.device}-${env.ts}`,
+    outgoing: false,
+    device: env.device,
+    ts: env.ts,
+    body: "A message could not be decrypted.",
+    status: "undecryptable",
+    serverTs: env.ts,
+    unread: false,
+  };
+}
+
 export class Receiver {
   readonly #parked = new Map<string, Parked[]>(); // by sender, oldest first
   readonly #fetching = new Map<string, { token: number; fresh: boolean }>(); // the head's fetch
   readonly #refetched = new Map<string, number>(); // "sender/device" -> when its keys were refetched
   #tokens = 0;
+  // Kind-2 (Megolm) envelopes go here once groups are on (ClientCore.enableGroups).
+  groupTake: ((env: Envelope, body: string) => Promise<void>) | null = null;
 
   constructor(
     private readonly state: CoreState,
@@ -181,6 +198,10 @@ export class Receiver {
 
   async #handle(item: Parked, fetched: boolean, queued: boolean): Promise<boolean> {
     const env = item.env;
+    if (item.kind === 2 && this.groupTake) {
+      await this.groupTake(env, item.body);
+      return true;
+    }
     if (item.kind !== 0 && item.kind !== 1) {
       // Group (Megolm, kind 2) messages are not taken by this version yet.
       await this.#undecryptable(env, `message kind ${item.kind} is not supported by this client`);
@@ -270,19 +291,7 @@ export class Receiver {
     const state = this.state;
     await state.commit({
       seen: env.id ? [[env.id, env.ts]] : [],
-      messages: [
-        {
-          peer: env.sender,
-          clientId: `undecryptable-${env.device}-${env.ts}`,
-          outgoing: false,
-          device: env.device,
-          ts: env.ts,
-          body: "A message could not be decrypted.",
-          status: "undecryptable",
-          serverTs: env.ts,
-          unread: false,
-        },
-      ],
+      messages: [placeholder(env, env.sender)],
     });
     state.ack(env.id);
     state.emit({ type: "DecryptionFailed", sender: env.sender, device: env.device, reason });

@@ -8,12 +8,17 @@
 
 import { encodeContent } from "../crypto/content";
 import type { OlmMachine, OneTimeKey } from "../crypto/olm";
+import type { Libolm } from "../crypto/olm_raw";
 import type { ClientFrame, SendFrame } from "../protocol/frames.gen";
 import type { Action, ClaimKeys } from "./actions";
 import { type Clock, CoreState, nowMs, randomId } from "./context";
 import type { ClientError } from "./errors";
 import * as frames from "./frames";
 import { type Handlers, defaultHandlers } from "./handlers";
+import { GroupCrypto } from "./group_crypto";
+import { GroupReceiver } from "./group_receive";
+import { GroupSends, groupOf } from "./group_send";
+import { GroupSync, type ServerGroup } from "./group_sync";
 import { Outbox } from "./outbox";
 import { Receiver } from "./receive";
 import type { Bundle, LocalStore, OutboxItem } from "./types";
@@ -22,11 +27,22 @@ export const ONE_TIME_KEYS_TARGET = 50;
 export const ONE_TIME_KEYS_LOW = 20;
 export const ACK_BATCH = 128;
 export const MAX_TEXT_CHARS = 16_000; // well inside the content's 64 KiB body bound
+const GROUP_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The group parts of a core (./group_*), once enableGroups made them. */
+export interface CoreGroups {
+  crypto: GroupCrypto;
+  sync: GroupSync;
+  sends: GroupSends;
+  receiver: GroupReceiver;
+}
 
 export class ClientCore {
   readonly state: CoreState;
   readonly #receiver: Receiver;
   readonly #outbox: Outbox;
+  readonly #handlers: Handlers;
+  groups: CoreGroups | null = null;
 
   constructor(
     store: LocalStore,
@@ -36,12 +52,33 @@ export class ClientCore {
     options: { handlers?: Handlers; clock?: Clock; maxParked?: number } = {},
   ) {
     this.state = new CoreState(store, olm, accountId, deviceId, options.clock ?? nowMs);
-    this.#receiver = new Receiver(
-      this.state,
-      options.handlers ?? defaultHandlers(),
-      options.maxParked,
-    );
+    this.#handlers = options.handlers ?? defaultHandlers();
+    this.#receiver = new Receiver(this.state, this.#handlers, options.maxParked);
     this.#outbox = new Outbox(this.state);
+  }
+
+  /** Groups (Megolm) on: `pickleKey` seals the Megolm pickles (crypto/megolm derives its own
+   * subkey from it, as it does in Python from the profile's pickle key). */
+  enableGroups(lib: Libolm, pickleKey: Uint8Array): CoreGroups {
+    const crypto = new GroupCrypto(this.state, lib, pickleKey);
+    const sync = new GroupSync(this.state, crypto);
+    const sends = new GroupSends(this.state, crypto, this.#outbox);
+    const receiver = new GroupReceiver(this.state, crypto, sync);
+    receiver.register(this.#handlers);
+    this.#outbox.groups = sends;
+    this.#receiver.groupTake = (env, body) => receiver.take(env, body);
+    this.groups = { crypto, sync, sends, receiver };
+    return this.groups;
+  }
+
+  async groupFetched(group: ServerGroup): Promise<Action[]> {
+    await this.groups?.sync.fetched(group);
+    return this.#take();
+  }
+
+  async groupFetchFailed(groupId: string, error: ClientError): Promise<Action[]> {
+    await this.groups?.sync.failed(groupId, error);
+    return this.#take();
   }
 
   #take(): Action[] {
@@ -58,6 +95,7 @@ export class ClientCore {
   connected(ready: Record<string, unknown>): Action[] {
     this.#outbox.reset();
     this.#receiver.reset();
+    this.groups?.sync.reset();
     const keys = ready.one_time_keys;
     if (typeof keys !== "number" || keys < ONE_TIME_KEYS_LOW)
       this.state.out.push({ type: "TopUpKeys" });
@@ -94,6 +132,10 @@ export class ClientCore {
         break;
       case "drained":
         state.emit({ type: "Drained" });
+        break;
+      case "group_changed": // a hint to refetch (spec B)
+        if (typeof frame.group === "string" && GROUP_ID.test(frame.group))
+          this.groups?.sync.fetch(frame.group);
         break;
     }
     return this.#take();
@@ -188,7 +230,12 @@ export class ClientCore {
     const state = this.state;
     const clientId = randomId();
     const ts = state.clock();
-    const content = encodeContent({ t: "text", id: clientId, body, ts });
+    const group = groupOf(recipient);
+    const content = encodeContent(
+      group === null
+        ? { t: "text", id: clientId, body, ts }
+        : { t: "text", id: clientId, body, ts, group },
+    );
     await state.store.commit({
       messages: [
         {
@@ -212,6 +259,7 @@ export class ClientCore {
   async markRead(peer: string, ids: readonly string[]): Promise<Action[]> {
     if (!ids.length) return [];
     await this.state.store.commit({ statuses: [{ peer, ids, outgoing: false, status: "read" }] });
+    if (groupOf(peer) !== null) return this.#take(); // read state of a group stays here
     await this.state.queueContent(peer, encodeContent({ t: "receipt", kind: "read", ids }));
     return this.#take();
   }

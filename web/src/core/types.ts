@@ -5,6 +5,8 @@
  * (docs/design.md, "The client") is "commit, then acknowledge".
  */
 
+import type { GroupState } from "../crypto/group_state";
+
 export interface PeerDeviceRow {
   accountId: string;
   deviceId: number;
@@ -34,6 +36,7 @@ export interface StoredMessage {
   status: MessageStatus;
   serverTs: number;
   unread: boolean;
+  author?: string; // a group message's sender account (peer "g:<group id>")
 }
 
 export interface OutboxItem {
@@ -65,6 +68,46 @@ export interface Writes {
   contacts?: Contact[];
   enqueue?: Array<Omit<OutboxItem, "seq">>;
   dequeue?: string[];
+  // Groups (core/group_*.ts).
+  groups?: LocalGroup[];
+  forgetGroups?: string[];
+  stateKeys?: Array<{ groupId: string; epoch: number; key: Uint8Array }>;
+  outbound?: OutboundSessionRow[];
+  inbound?: Array<[key: string, pickle: string]>; // inboundKey(...) -> sealed Megolm pickle
+}
+
+export type GroupRole = "admin" | "member";
+
+export interface GroupMemberRow {
+  accountId: string;
+  role: GroupRole;
+}
+
+/** A group as this device last fetched it, its sealed state opened when a key allowed. */
+export interface LocalGroup {
+  groupId: string;
+  revision: number;
+  role: GroupRole;
+  blob: Uint8Array; // the sealed state as the server serves it
+  settings: { membersCanEdit: boolean; joinApproval: boolean };
+  invite: boolean;
+  members: GroupMemberRow[];
+  pending: string[];
+  state: GroupState | null;
+  stateRevision: number;
+}
+
+/** This device's outbound Megolm session of a group, and who was given its key. */
+export interface OutboundSessionRow {
+  groupId: string;
+  sessionId: string;
+  pickle: string; // sealed by crypto/megolm under the pickle key
+  rotate: boolean; // a member went: the next send starts a new session
+  shared: string[]; // "account/device" that hold the key
+}
+
+export function inboundKey(group: string, sender: string, device: number, session: string): string {
+  return `${group}|${sender}|${device}|${session}`;
 }
 
 export interface Conversation {
@@ -85,6 +128,13 @@ export interface LocalStore {
   commit(writes: Writes): Promise<Set<string>>;
   history(peer: string, limit: number): Promise<StoredMessage[]>;
   conversations(): Promise<Conversation[]>;
+  // Groups (core/group_*.ts).
+  group(groupId: string): Promise<LocalGroup | null>;
+  groupIds(): Promise<string[]>;
+  stateKey(groupId: string, epoch: number): Promise<Uint8Array | null>;
+  latestStateKey(groupId: string): Promise<[epoch: number, key: Uint8Array] | null>;
+  outboundSession(groupId: string): Promise<OutboundSessionRow | null>;
+  inboundSession(key: string): Promise<string | null>;
 }
 
 export function messageKey(peer: string, outgoing: boolean, clientId: string): string {

@@ -112,12 +112,9 @@ export async function createProfile(
   };
   // Written last: a profile means a complete registration (as profile.json in Python).
   await store.putSecret("profile", utf8encode(JSON.stringify(config)));
-  return {
-    config,
-    core: new ClientCore(store, olm, reg.accountId, reg.deviceId),
-    api,
-    password: reg.password,
-  };
+  const core = new ClientCore(store, olm, reg.accountId, reg.deviceId);
+  core.enableGroups(lib, pickleKey);
+  return { config, core, api, password: reg.password };
 }
 
 /** The profile this browser registered, with its Olm state; null when there is none. */
@@ -135,6 +132,7 @@ export async function openProfile(store: IdbStore): Promise<OpenProfile | null> 
   );
   for (const [peer, pickle] of await store.sessions()) olm.loadSessions(parsePeer(peer), pickle);
   const core = new ClientCore(store, olm, config.accountId, config.deviceId);
+  core.enableGroups(lib, pickleKey);
   const api = new HttpApi(config.server).withCredentials({ ...config, password });
   return { config, core, api, password };
 }

@@ -6,10 +6,12 @@
  * the core's methods await the store, and two interleaved would see each other's half-state.
  */
 
-import type { Action, ClaimKeys, FetchKeys, SendFrame } from "../core/actions";
+import type { Action, ClaimKeys, FetchGroup, FetchKeys, SendFrame } from "../core/actions";
 import { ClientError, IdentityError } from "../core/errors";
 import type { Event } from "../core/events";
 import type { ClientCore } from "../core/state";
+import { GroupApi } from "./group_api";
+import { Groups } from "./groups";
 import type { HttpApi } from "./http";
 import {
   CLOSE_AUTH,
@@ -86,6 +88,17 @@ export class Runner {
         case "TopUpKeys":
           void this.#topUpKeys();
           break;
+        case "FetchGroup":
+          void this.#fetchGroup(action);
+          break;
+        case "RotateStateKey":
+          new Groups(
+            () => this,
+            (a) => this.perform(a),
+          )
+            .rotateStateKey(action.groupId)
+            .catch(() => undefined); // the next leave, or another admin, tries again
+          break;
         case "Reconnect":
           this.ws?.close(4000, "reconnect");
           break;
@@ -121,6 +134,18 @@ export class Runner {
     if (generation !== this.generation) return; // its connection is gone: the envelopes come again
     this.perform(await this.serial(result));
     this.#scheduleFlush();
+  }
+
+  async #fetchGroup(fetch: FetchGroup): Promise<void> {
+    let result: () => Promise<Action[]>;
+    try {
+      const group = await new GroupApi(this.api).get(fetch.groupId);
+      result = () => this.core.groupFetched(group);
+    } catch (exc) {
+      const error = exc instanceof ClientError ? exc : new ClientError(String(exc));
+      result = () => this.core.groupFetchFailed(fetch.groupId, error);
+    }
+    this.perform(await this.serial(result));
   }
 
   async #topUpKeys(): Promise<void> {

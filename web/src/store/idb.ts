@@ -14,17 +14,26 @@ import { utf8decode, utf8encode } from "../protocol/codec";
 import {
   type Contact,
   type Conversation,
+  type LocalGroup,
   type LocalStore,
   type MessageStatus,
+  type OutboundSessionRow,
   type OutboxItem,
   type PeerDeviceRow,
   type StoredMessage,
   type Writes,
   messageKey,
 } from "../core/types";
+import {
+  groupFromBytes,
+  groupToBytes,
+  keySlot,
+  outboundFromBytes,
+  outboundToBytes,
+} from "./group_rows";
 import { Sealer, StoreError } from "./sealer";
 
-export const DB_VERSION = 1;
+export const DB_VERSION = 2;
 export const MAX_HISTORY = 500; // messages read back per conversation
 const RANK: Partial<Record<MessageStatus, number>> = { queued: 0, sent: 1, delivered: 2, read: 3 };
 
@@ -46,9 +55,30 @@ interface PorchDB extends DBSchema {
   messages: { key: string; value: MessageRecord; indexes: { peer: string } };
   outbox: { key: number; value: OutboxRecord; indexes: { clientId: string } };
   seen: { key: number; value: { id: number; ts: number } };
+  // Groups (version 2): rows sealed whole; inbound Megolm pickles are sealed by crypto/megolm.
+  groups: { key: string; value: { groupId: string; sealed: Uint8Array } };
+  group_keys: {
+    key: string;
+    value: { slot: string; groupId: string; epoch: number; key: Uint8Array };
+    indexes: { group: string };
+  };
+  megolm_out: { key: string; value: { groupId: string; sealed: Uint8Array } };
+  megolm_in: { key: string; value: Uint8Array };
 }
 
-const STORES = ["meta", "sessions", "contacts", "devices", "messages", "outbox", "seen"] as const;
+const STORES = [
+  "meta",
+  "sessions",
+  "contacts",
+  "devices",
+  "messages",
+  "outbox",
+  "seen",
+  "groups",
+  "group_keys",
+  "megolm_out",
+  "megolm_in",
+] as const;
 type Tx = IDBPTransaction<
   PorchDB,
   typeof STORES extends readonly (infer T)[] ? T[] : never,
@@ -64,21 +94,15 @@ export class IdbStore implements LocalStore {
   /** Open (or create) the profile's database; the sealing key is made on first open. */
   static async open(name = "porch"): Promise<IdbStore> {
     const db = await openDB<PorchDB>(name, DB_VERSION, {
-      upgrade(db) {
-        db.createObjectStore("meta");
-        db.createObjectStore("sessions");
-        db.createObjectStore("contacts", { keyPath: "accountId" });
-        db.createObjectStore("devices", { keyPath: ["accountId", "deviceId"] }).createIndex(
-          "account",
-          "accountId",
-        );
-        db.createObjectStore("messages", { keyPath: "key" }).createIndex("peer", "peer");
-        db.createObjectStore("outbox", { keyPath: "seq", autoIncrement: true }).createIndex(
-          "clientId",
-          "clientId",
-          { unique: true },
-        );
-        db.createObjectStore("seen", { keyPath: "id" });
+      upgrade(db, oldVersion) {
+        if (oldVersion < 1) createVersion1(db);
+        if (oldVersion < 2) {
+          // Groups (wgroups).
+          db.createObjectStore("groups", { keyPath: "groupId" });
+          db.createObjectStore("group_keys", { keyPath: "slot" }).createIndex("group", "groupId");
+          db.createObjectStore("megolm_out", { keyPath: "groupId" });
+          db.createObjectStore("megolm_in");
+        }
       },
     });
     let key = await db.get("meta", "sealkey");
@@ -175,8 +199,36 @@ export class IdbStore implements LocalStore {
         content: await seal(`outbox:${i.clientId}`, i.content),
       })),
     );
+    const groups = await Promise.all(
+      (writes.groups ?? []).map(async (g) => ({
+        groupId: g.groupId,
+        sealed: await seal(`groups:${g.groupId}`, groupToBytes(g)),
+      })),
+    );
+    const stateKeys = await Promise.all(
+      (writes.stateKeys ?? []).map(async (k) => {
+        const slot = keySlot(k.groupId, k.epoch);
+        return { slot, groupId: k.groupId, epoch: k.epoch, key: await seal(`gkey:${slot}`, k.key) };
+      }),
+    );
+    const outbound = await Promise.all(
+      (writes.outbound ?? []).map(async (o) => ({
+        groupId: o.groupId,
+        sealed: await seal(`megolm_out:${o.groupId}`, outboundToBytes(o)),
+      })),
+    );
     const added = new Set<string>();
     const tx = this.db.transaction([...STORES], "readwrite") as unknown as Tx;
+    for (const g of groups) await tx.objectStore("groups").put(g);
+    for (const id of writes.forgetGroups ?? []) await tx.objectStore("groups").delete(id);
+    for (const k of stateKeys) {
+      // The first key of an epoch wins (a later copy of it changes nothing).
+      if ((await tx.objectStore("group_keys").getKey(k.slot)) === undefined)
+        await tx.objectStore("group_keys").put(k);
+    }
+    for (const o of outbound) await tx.objectStore("megolm_out").put(o);
+    for (const [k, v] of writes.inbound ?? [])
+      await tx.objectStore("megolm_in").put(utf8encode(v), k);
     if (olmAccount) await tx.objectStore("meta").put(olmAccount, "secret:olm_account");
     for (const [k, v] of sessions) await tx.objectStore("sessions").put(v, k);
     for (const c of writes.contacts ?? []) await tx.objectStore("contacts").put(c);
@@ -248,18 +300,60 @@ export class IdbStore implements LocalStore {
     for (const c of contacts.values())
       if (!byPeer.has(c.accountId) && c.label !== c.accountId.slice(0, 8))
         byPeer.set(c.accountId, []);
+    const groupLabels = new Map<string, string>();
+    for (const id of await this.groupIds()) {
+      const g = await this.group(id);
+      const peer = `g:${id}`;
+      groupLabels.set(peer, g?.state?.name || `Group ${id.slice(0, 8)}`);
+      if (!byPeer.has(peer)) byPeer.set(peer, []);
+    }
     const out: Conversation[] = [];
     for (const [peer, rows] of byPeer) {
       rows.sort(byTime);
       const last = rows.at(-1);
       out.push({
         peer,
-        label: contacts.get(peer)?.label ?? peer.slice(0, 8),
+        label: groupLabels.get(peer) ?? contacts.get(peer)?.label ?? peer.slice(0, 8),
         last: last ? await this.#unseal(last) : null,
         unread: rows.filter((r) => r.unread).length,
       });
     }
     return out.sort((a, b) => (b.last?.ts ?? Infinity) - (a.last?.ts ?? Infinity));
+  }
+
+  // Groups --------------------------------------------------------------------------------
+
+  async group(groupId: string): Promise<LocalGroup | null> {
+    const row = await this.db.get("groups", groupId);
+    return row ? groupFromBytes(await this.sealer.open(`groups:${groupId}`, row.sealed)) : null;
+  }
+
+  async groupIds(): Promise<string[]> {
+    return (await this.db.getAllKeys("groups")).sort();
+  }
+
+  async stateKey(groupId: string, epoch: number): Promise<Uint8Array | null> {
+    const slot = keySlot(groupId, epoch);
+    const row = await this.db.get("group_keys", slot);
+    return row ? this.sealer.open(`gkey:${slot}`, row.key) : null;
+  }
+
+  async latestStateKey(groupId: string): Promise<[number, Uint8Array] | null> {
+    const rows = await this.db.getAllFromIndex("group_keys", "group", groupId);
+    const latest = rows.sort((a, b) => b.epoch - a.epoch)[0];
+    if (!latest) return null;
+    return [latest.epoch, await this.sealer.open(`gkey:${latest.slot}`, latest.key)];
+  }
+
+  async outboundSession(groupId: string): Promise<OutboundSessionRow | null> {
+    const row = await this.db.get("megolm_out", groupId);
+    if (!row) return null;
+    return outboundFromBytes(await this.sealer.open(`megolm_out:${groupId}`, row.sealed));
+  }
+
+  async inboundSession(key: string): Promise<string | null> {
+    const row = await this.db.get("megolm_in", key);
+    return row ? utf8decode(row) : null;
   }
 
   /** Name a contact as the user knows it (+number or @username). */
@@ -274,6 +368,23 @@ export class IdbStore implements LocalStore {
       label,
     });
   }
+}
+
+function createVersion1(db: IDBPDatabase<PorchDB>): void {
+  db.createObjectStore("meta");
+  db.createObjectStore("sessions");
+  db.createObjectStore("contacts", { keyPath: "accountId" });
+  db.createObjectStore("devices", { keyPath: ["accountId", "deviceId"] }).createIndex(
+    "account",
+    "accountId",
+  );
+  db.createObjectStore("messages", { keyPath: "key" }).createIndex("peer", "peer");
+  db.createObjectStore("outbox", { keyPath: "seq", autoIncrement: true }).createIndex(
+    "clientId",
+    "clientId",
+    { unique: true },
+  );
+  db.createObjectStore("seen", { keyPath: "id" });
 }
 
 function byTime(a: MessageRecord, b: MessageRecord): number {

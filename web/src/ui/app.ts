@@ -9,11 +9,13 @@ import { ClientError } from "../core/errors";
 import type { Conversation } from "../core/types";
 import type { ConnectionState } from "../net/runner";
 import { Runner } from "../net/runner";
-import { type OpenProfile, normalizePhone, openProfile, wsUrl } from "../net/profile";
+import { type OpenProfile, openProfile, wsUrl } from "../net/profile";
 import { Tabs } from "../net/tabs";
 import type { Action } from "../core/actions";
 import type { IdbStore } from "../store/idb";
+import { Groups } from "../net/groups";
 import { ChatView } from "./chat";
+import { groupInfoView, newGroupView, resolveMember } from "./groups";
 import { field, h, time } from "./dom";
 
 const STATE_TEXT: Record<ConnectionState | "elsewhere", string> = {
@@ -33,6 +35,9 @@ export class App {
   #chat: ChatView | null = null;
   #list: HTMLElement | null = null; // the list's container while the list is shown
   #labels = new Map<string, string>();
+  readonly #groups: Groups;
+  #info: string | null = null; // the group whose info panel is shown
+  readonly #asked = new Set<string>(); // group members whose label was asked for once
 
   constructor(
     root: HTMLElement,
@@ -50,6 +55,10 @@ export class App {
       this.#main,
     );
     this.runner = this.#makeRunner(profile);
+    this.#groups = new Groups(
+      () => this.runner,
+      (actions) => this.#perform(actions),
+    );
     this.#tabs = new Tabs(`porch:${profile.config.accountId}.${profile.config.deviceId}`);
     this.#tabs.onMessage((message) => {
       if (message.type === "wake" && this.#leader) this.runner.wakeOutbox();
@@ -78,6 +87,11 @@ export class App {
       this.runner = this.#makeRunner(fresh);
       this.#leader = true;
       this.runner.start();
+      // Changes made while this device was away (group_changed hints are online only).
+      this.#groups.refresh().then(
+        () => this.#refresh(),
+        () => undefined,
+      );
     });
   }
 
@@ -90,7 +104,8 @@ export class App {
   }
 
   async #refresh(): Promise<void> {
-    if (this.#chat) await this.#refreshChat();
+    if (this.#info) await this.showGroupInfo(this.#info);
+    else if (this.#chat) await this.#refreshChat();
     else await this.#refreshList();
   }
 
@@ -103,7 +118,7 @@ export class App {
   async #onEvent(event: CoreEvent): Promise<void> {
     const chat = this.#chat;
     if (event.type === "TypingEvent") {
-      if (chat?.peer === event.sender)
+      if (chat && chat.peer === (event.group ? `g:${event.group}` : event.sender))
         chat.showTyping(event.started, await this.#label(event.sender));
       return;
     }
@@ -142,6 +157,7 @@ export class App {
 
   async showList(): Promise<void> {
     this.#chat = null;
+    this.#info = null;
     const target = h("input", {
       id: "new-chat",
       required: true,
@@ -176,6 +192,12 @@ export class App {
         h("h1", { id: "list-title" }, "Chats"),
         start,
         this.#list,
+        // After the list: keyboard order stays "Start chat", then the conversations.
+        h(
+          "button",
+          { type: "button", class: "new-group-open", onclick: () => this.showNewGroup() },
+          "New group",
+        ),
       ),
     );
     await this.#refreshList();
@@ -221,25 +243,18 @@ export class App {
   }
 
   async #startChat(raw: string): Promise<void> {
-    const api = this.profile.api;
-    let accountId: string;
-    let label: string;
-    if (raw.startsWith("@")) {
-      label = raw.toLowerCase();
-      accountId = await api.lookup({ username: label.slice(1) });
-    } else {
-      label = normalizePhone(raw);
-      accountId = await api.lookup({ phone: label });
-    }
-    await this.store.setLabel(accountId, label);
+    const accountId = await resolveMember(this.profile.api, this.store, raw);
     await this.openChat(accountId);
   }
 
   // The chat -----------------------------------------------------------------------------
 
   async openChat(peer: string): Promise<void> {
-    const label = await this.#label(peer);
+    this.#info = null;
+    const group = peer.startsWith("g:") ? peer.slice(2) : null;
+    const label = group ? await this.#groupLabel(group) : await this.#label(peer);
     const chat = new ChatView(peer, label, {
+      ...(group ? { info: () => void this.showGroupInfo(group) } : {}),
       back: () => void this.showList(),
       send: async (body) => {
         const runner = this.runner;
@@ -266,7 +281,9 @@ export class App {
     const chat = this.#chat;
     if (!chat) return;
     const history = await this.store.history(chat.peer);
-    chat.render(history);
+    for (const a of new Set(history.map((m) => m.author).filter((a) => a !== undefined)))
+      if (!this.#labels.has(a)) this.#labels.set(a, await this.#label(a));
+    chat.render(history, (m) => (m.author ? (this.#labels.get(m.author) ?? null) : null));
     // Shown on screen, so read: mark and tell the sender (a read receipt).
     const unread = history
       .filter((m) => !m.outgoing && m.unread && m.status === "received")
@@ -275,5 +292,72 @@ export class App {
       const runner = this.runner;
       this.#perform(await runner.serial(() => runner.core.markRead(chat.peer, unread)));
     }
+  }
+
+  // Groups (ui/groups.ts) ------------------------------------------------------------------
+
+  async #groupLabel(groupId: string): Promise<string> {
+    const group = await this.store.group(groupId);
+    return group?.state?.name || `Group ${groupId.slice(0, 8)}`;
+  }
+
+  showNewGroup(): void {
+    this.#chat = null;
+    this.#list = null;
+    this.#info = null;
+    this.#main.replaceChildren(
+      newGroupView({
+        cancel: () => void this.showList(),
+        create: async (name, members) => {
+          const accounts = [];
+          for (const m of members)
+            accounts.push(await resolveMember(this.profile.api, this.store, m));
+          const gid = await this.#groups.create(name, accounts);
+          await this.openChat(`g:${gid}`);
+        },
+      }),
+    );
+  }
+
+  async showGroupInfo(groupId: string): Promise<void> {
+    const group = await this.store.group(groupId);
+    if (!group) return this.openChat(`g:${groupId}`);
+    // Members never heard from are named as the server shows them (a bounded few at a time).
+    for (const { accountId: a } of group.members.slice(0, 50)) {
+      if (!this.#asked.has(a) && (await this.#label(a)) === a.slice(0, 8)) {
+        this.#asked.add(a);
+        await this.#learnLabel(a);
+        this.#labels.delete(a);
+      }
+      this.#labels.set(a, await this.#label(a));
+    }
+    const focused = document.activeElement?.id;
+    this.#chat = null;
+    this.#list = null;
+    this.#info = groupId;
+    this.#main.replaceChildren(
+      groupInfoView(group, this.profile.config.accountId, {
+        back: () => void this.openChat(`g:${groupId}`),
+        label: (account) => this.#labels.get(account) ?? account.slice(0, 8),
+        add: async (members) => {
+          const accounts = [];
+          for (const m of members)
+            accounts.push(await resolveMember(this.profile.api, this.store, m));
+          await this.#groups.add(groupId, accounts);
+          await this.showGroupInfo(groupId);
+        },
+        remove: async (account) => {
+          await this.#groups.remove(groupId, account);
+          await this.showGroupInfo(groupId);
+        },
+        leave: async () => {
+          await this.#groups.leave(groupId);
+          await this.showList();
+        },
+      }),
+    );
+    // A re-render keeps the keyboard where it was.
+    if (focused) document.getElementById(focused)?.focus();
+    else this.#main.querySelector<HTMLElement>("button.back")?.focus();
   }
 }

@@ -20,6 +20,7 @@ export interface ChatHandlers {
   back(): void;
   send(body: string): Promise<void>;
   typing(started: boolean): void;
+  info?(): void; // a group chat: opens the group info panel (ui/groups.ts)
 }
 
 export class ChatView {
@@ -77,6 +78,12 @@ export class ChatView {
         { class: "bar" },
         h("button", { type: "button", class: "back", onclick: () => handlers.back() }, "← Chats"),
         h("h1", { id: "chat-title" }, label),
+        handlers.info &&
+          h(
+            "button",
+            { type: "button", class: "info", onclick: () => handlers.info?.() },
+            "Group info",
+          ),
       ),
       this.#scroller,
       this.#typing,
@@ -97,10 +104,18 @@ export class ChatView {
     await this.handlers.send(body);
   }
 
-  render(history: StoredMessage[]): void {
+  /** `author` names the sender of a group message (null: no label, as in a 1:1 chat). */
+  render(history: StoredMessage[], author: (m: StoredMessage) => string | null = () => null): void {
     const box = this.#scroller;
     const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
-    this.#log.replaceChildren(...history.map(messageItem));
+    this.#log.replaceChildren(
+      ...history.map((m) => {
+        const item = messageItem(m);
+        const name = m.outgoing ? null : author(m);
+        if (name) item.prepend(h("p", { class: "author" }, name));
+        return item;
+      }),
+    );
     if (atBottom || history.at(-1)?.outgoing) box.scrollTop = box.scrollHeight;
   }
 

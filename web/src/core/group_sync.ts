@@ -1,0 +1,138 @@
+/**
+ * Keeping the local groups in step with the server (mirrors
+ * src/porch/client/core/group_sync.py; issue 7 spec B, E). A `group_update` from a member,
+ * a state key, or the server's `group_changed` hint makes the core ask for the group again
+ * (FetchGroup); the answer comes back through `fetched`: the group is stored with its state
+ * opened, and a member that disappeared starts a new Megolm session on the next send (the
+ * leaver holds the old key). A 404 means this account is no longer a member (the server
+ * answers alike for an unknown group): the group is kept, without this account, and its
+ * history stays.
+ */
+
+import { CryptoError } from "../crypto/errors";
+import { blobEpoch, openGroupState } from "../crypto/group_state";
+import type { CoreState } from "./context";
+import { ClientError } from "./errors";
+import type { GroupCrypto } from "./group_crypto";
+import type { GroupRole, LocalGroup } from "./types";
+
+export const MAX_FETCHING = 1024; // groups asked for at once; a flood of hints is dropped
+
+/** A group as the server's routes answer it (docs/protocol.md, "Groups"), checked. */
+export interface ServerGroup {
+  id: string;
+  revision: number;
+  state: Uint8Array; // the sealed state blob
+  stateRevision: number; // the revision the blob was sealed for
+  settings: { membersCanEdit: boolean; joinApproval: boolean };
+  members: Array<{ account: string; role: GroupRole }>;
+  pending: string[];
+  invite: boolean;
+}
+
+/** The server's group with its state opened if this device has the key (else the state it
+ * opened before, which stays until a newer one opens). */
+export async function localGroup(
+  state: CoreState,
+  group: ServerGroup,
+  old: LocalGroup | null,
+): Promise<LocalGroup> {
+  let opened = old?.state ?? null;
+  let stateRevision = old?.stateRevision ?? 0;
+  try {
+    const key = await state.store.stateKey(group.id, blobEpoch(group.state));
+    if (key) {
+      opened = await openGroupState(key, group.id, group.stateRevision, group.state, stateRevision);
+      stateRevision = group.stateRevision;
+    }
+  } catch (exc) {
+    if (!(exc instanceof CryptoError)) throw exc;
+    // Kept as it was; the reason is not logged with anything from the state.
+  }
+  const me = group.members.find((m) => m.account === state.accountId);
+  return {
+    groupId: group.id,
+    revision: group.revision,
+    role: me?.role ?? "member",
+    blob: group.state,
+    settings: group.settings,
+    invite: group.invite,
+    members: group.members.map((m) => ({ accountId: m.account, role: m.role })),
+    pending: group.pending,
+    state: opened,
+    stateRevision,
+  };
+}
+
+export class GroupSync {
+  readonly #fetching = new Set<string>();
+  readonly #again = new Set<string>(); // asked for again while a fetch was out
+  // Groups this account is leaving or has left: the server's hints about them are not
+  // fetched (the answer is a 404 that says nothing new).
+  readonly left = new Set<string>();
+  readonly #rotate = new Map<string, string>(); // group -> who left: the lowest admin rekeys
+
+  constructor(
+    private readonly state: CoreState,
+    private readonly crypto: GroupCrypto,
+  ) {}
+
+  /** Ask for the group (once at a time; a hint during a fetch fetches once more). */
+  /** `leaver`: the account whose `leave` update made this fetch. */
+  fetch(groupId: string, leaver: string | null = null): void {
+    if (this.left.has(groupId)) return;
+    if (leaver !== null && this.#rotate.size < MAX_FETCHING) this.#rotate.set(groupId, leaver);
+    if (this.#fetching.has(groupId)) {
+      this.#again.add(groupId);
+      return;
+    }
+    if (this.#fetching.size >= MAX_FETCHING) return;
+    this.#fetching.add(groupId);
+    this.state.out.push({ type: "FetchGroup", groupId });
+  }
+
+  reset(): void {
+    this.#fetching.clear();
+    this.#again.clear();
+  }
+
+  #done(groupId: string): void {
+    this.#fetching.delete(groupId);
+    if (this.#again.delete(groupId)) this.fetch(groupId);
+  }
+
+  /** Store what the server answered; returns the stored group. */
+  async fetched(group: ServerGroup): Promise<LocalGroup> {
+    const state = this.state;
+    const old = await state.store.group(group.id);
+    const fresh = await localGroup(state, group, old);
+    await state.store.commit({ groups: [fresh] });
+    const now = new Set(fresh.members.map((m) => m.accountId));
+    const before = new Set(old?.members.map((m) => m.accountId) ?? []);
+    const gone = [...before].some((a) => !now.has(a));
+    const back = old !== null && now.has(state.accountId) && !before.has(state.accountId);
+    // Whoever went holds the current key; back in after a removal, the members dropped ours.
+    if (gone || back) await this.crypto.memberRemoved(group.id);
+    const leaver = this.#rotate.get(group.id);
+    this.#rotate.delete(group.id);
+    if (leaver !== undefined && !now.has(leaver)) {
+      const admins = fresh.members.filter((m) => m.role === "admin").map((m) => m.accountId);
+      if (admins.sort()[0] === state.accountId)
+        state.out.push({ type: "RotateStateKey", groupId: group.id });
+    }
+    this.#done(group.id);
+    state.emit({ type: "GroupChanged", groupId: group.id });
+    return fresh;
+  }
+
+  async failed(groupId: string, error: ClientError): Promise<void> {
+    this.#done(groupId);
+    if (error.code !== "not_found") return; // tried again on the next hint
+    const local = await this.state.store.group(groupId);
+    const me = this.state.accountId;
+    if (!local || !local.members.some((m) => m.accountId === me)) return;
+    const others = local.members.filter((m) => m.accountId !== me);
+    await this.state.store.commit({ groups: [{ ...local, members: others, role: "member" }] });
+    this.state.emit({ type: "GroupChanged", groupId });
+  }
+}
