@@ -2,9 +2,10 @@
  * The send side: outbox items -> encrypted `send` frames, and the server's answers (mirrors
  * src/porch/client/core/outbox.py). Durable first, network second: items come from the
  * stored outbox in order, at most MAX_INFLIGHT unanswered. Preparing one needs a session
- * with every current device of the recipient; when one is missing (or the server named
- * devices we did not know), `prepare` returns ClaimKeys and the runner feeds the claimed
- * bundle back through `keysClaimed`.
+ * with every current device of each destination account (the recipient and, for what is
+ * copied, one's own: ./link_copies); when one is missing (or the server named devices we did
+ * not know), `prepare` returns one ClaimKeys per account and the runner feeds each claimed
+ * bundle back through `keysClaimed`; the item is encrypted once every claim is answered.
  */
 
 import { b64encode } from "../protocol/codec";
@@ -14,7 +15,8 @@ import { type Action, type ClaimKeys, emit, wake } from "./actions";
 import type { CoreState } from "./context";
 import { ClientError, IdentityError } from "./errors";
 import * as frames from "./frames";
-import { startSessions } from "./keys";
+import { cacheDirectory, startSessions } from "./keys";
+import { destinationsFor, isOwnCopy, sentCopy } from "./link_copies";
 import type { Bundle, OutboxItem, PeerDeviceRow } from "./types";
 
 export const MAX_INFLIGHT = 128;
@@ -49,6 +51,8 @@ export class Outbox {
   readonly inflight = new Map<string, OutboxItem>();
   cursor = 0; // the highest outbox seq sent on this connection
   readonly #fixes = new Map<string, DeviceFix>();
+  readonly #claiming = new Map<string, Set<string>>(); // client id -> accounts still claimed
+  #ownKnown = false; // one's own other devices were listed once (so a sent copy finds them)
 
   constructor(private readonly state: CoreState) {}
 
@@ -64,14 +68,27 @@ export class Outbox {
     return items.filter((i) => !this.inflight.has(i.clientId));
   }
 
-  async prepare(item: OutboxItem): Promise<Action[]> {
-    const claim = await this.#claimFor(item);
-    return claim ? [claim] : this.#encrypt(item);
+  /** One's own device list changed (linked or removed here): list it again. */
+  ownDevicesChanged(): void {
+    this.#ownKnown = false;
   }
 
-  async #claimFor(item: OutboxItem): Promise<ClaimKeys | null> {
+  /** Encrypt for every current device of each destination account (./link_copies), or ask
+   * for the keys that are missing first: one ClaimKeys per account. */
+  async prepare(item: OutboxItem): Promise<Action[]> {
+    const claims: ClaimKeys[] = [];
+    for (const account of destinationsFor(this.state, item)) {
+      const claim = await this.#claimFor(item, account);
+      if (claim) claims.push(claim);
+    }
+    if (!claims.length) return this.#encrypt(item);
+    this.#claiming.set(item.clientId, new Set(claims.map((c) => c.account)));
+    return claims;
+  }
+
+  async #claimFor(item: OutboxItem, account: string): Promise<ClaimKeys | null> {
     const state = this.state;
-    const account = item.recipient;
+    const own = isOwnCopy(state, item, account);
     const fix = this.#fixes.get(account);
     this.#fixes.delete(account);
     const devices = new Map((await state.store.peerDevices(account)).map((d) => [d.deviceId, d]));
@@ -90,7 +107,10 @@ export class Outbox {
       if (!state.olm.hasSession([account, d]) || state.renew.has(key)) need.add(d);
     }
     for (const d of [...(fix?.missing ?? []), ...(fix?.stale ?? [])]) need.add(d);
-    if (!devices.size && !need.size) return { type: "ClaimKeys", item, account, devices: null };
+    if (own && !this.#ownKnown)
+      return { type: "ClaimKeys", item, account, devices: null, listing: true };
+    if (!devices.size && !need.size && !own)
+      return { type: "ClaimKeys", item, account, devices: null };
     if (need.size) {
       return { type: "ClaimKeys", item, account, devices: [...need].sort((a, b) => a - b) };
     }
@@ -98,6 +118,7 @@ export class Outbox {
   }
 
   async keysClaimed(claim: ClaimKeys, bundle: Bundle): Promise<Action[]> {
+    if (claim.listing) return this.#ownListed(claim, bundle);
     try {
       if (bundle.accountId !== claim.account) {
         throw new IdentityError("the key directory answered for another account");
@@ -105,13 +126,50 @@ export class Outbox {
       await startSessions(this.state, bundle);
     } catch (exc) {
       if (!(exc instanceof ClientError) && !(exc instanceof CryptoError)) throw exc;
+      // Sent copies are a courtesy: the message goes without them.
+      if (isOwnCopy(this.state, claim.item, claim.account)) return this.#claimDone(claim);
+      this.#claiming.delete(claim.item.clientId);
       return this.fail(claim.item, exc.code, exc.message);
     }
     for (const d of claim.devices ?? []) this.state.renew.delete(`${claim.account}/${d}`);
+    return this.#claimDone(claim);
+  }
+
+  /** One's own devices, listed: claim keys of the other ones without a session. */
+  async #ownListed(claim: ClaimKeys, bundle: Bundle): Promise<Action[]> {
+    const state = this.state;
+    this.#ownKnown = true;
+    try {
+      if (bundle.accountId !== claim.account)
+        throw new IdentityError("the key directory answered for another account");
+      await cacheDirectory(state, bundle, false);
+    } catch (exc) {
+      if (!(exc instanceof IdentityError)) throw exc;
+      return this.#claimDone(claim); // no sent copies this time
+    }
+    const need = (await state.store.peerDevices(claim.account))
+      .map((d) => d.deviceId)
+      .filter((d) => !state.isMe(claim.account, d) && !state.olm.hasSession([claim.account, d]))
+      .sort((a, b) => a - b);
+    if (need.length && this.#claiming.has(claim.item.clientId))
+      return [{ type: "ClaimKeys", item: claim.item, account: claim.account, devices: need }];
+    return this.#claimDone(claim);
+  }
+
+  /** One account's claim is answered: encrypt once every account's is. */
+  async #claimDone(claim: ClaimKeys): Promise<Action[]> {
+    if (claim.account === this.state.accountId) this.#ownKnown = true;
+    const waiting = this.#claiming.get(claim.item.clientId);
+    if (!waiting) return []; // another claim of the item failed it or paused the outbox
+    waiting.delete(claim.account);
+    if (waiting.size) return []; // the other accounts' claims are still out
+    this.#claiming.delete(claim.item.clientId);
     return this.#encrypt(claim.item);
   }
 
   async keysClaimFailed(claim: ClaimKeys, error: ClientError): Promise<Action[]> {
+    if (isOwnCopy(this.state, claim.item, claim.account)) return this.#claimDone(claim);
+    this.#claiming.delete(claim.item.clientId);
     if (PERMANENT_CLAIM_ERRORS.has(error.code))
       return this.fail(claim.item, error.code, error.message);
     return [{ type: "PauseOutbox", delay: CLAIM_RETRY_DELAY }];
@@ -134,9 +192,17 @@ export class Outbox {
       );
     }
     const messages = await this.encryptTo(item.recipient, targets, item.content);
+    const destinations = [frames.destination(item.recipient, messages)];
+    const copy = sentCopy(this.state, item);
+    const own = copy ? await this.#readyDevices(this.state.accountId) : [];
+    if (copy && own.length) {
+      // The sent copy (spec D) for one's own other devices, in the same frame.
+      const copies = await this.encryptTo(this.state.accountId, own, copy);
+      destinations.push(frames.destination(this.state.accountId, copies));
+    }
     this.inflight.set(item.clientId, item);
     this.cursor = Math.max(this.cursor, item.seq);
-    const frame = frames.send(item.clientId, [frames.destination(item.recipient, messages)]);
+    const frame = frames.send(item.clientId, destinations);
     return [{ type: "SendFrame", frame, clientId: item.clientId }];
   }
 
