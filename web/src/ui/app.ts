@@ -14,6 +14,7 @@ import { Tabs } from "../net/tabs";
 import type { Action } from "../core/actions";
 import type { IdbStore } from "../store/idb";
 import { ChatView } from "./chat";
+import { DevicesView } from "./devices";
 import { field, h, time } from "./dom";
 
 const STATE_TEXT: Record<ConnectionState | "elsewhere", string> = {
@@ -45,8 +46,19 @@ export class App {
       STATE_TEXT.elsewhere,
     );
     this.#main = h("div", { class: "screen" });
+    const devices = h(
+      "button",
+      { type: "button", class: "secondary", id: "open-devices", onclick: () => this.showDevices() },
+      "Devices",
+    );
     root.replaceChildren(
-      h("header", { class: "top" }, h("span", { class: "brand" }, "Porch"), this.#status),
+      h(
+        "header",
+        { class: "top" },
+        h("span", { class: "brand" }, "Porch"),
+        this.#status,
+        h("nav", { class: "top-actions", "aria-label": "Account" }, devices),
+      ),
       this.#main,
     );
     this.runner = this.#makeRunner(profile);
@@ -108,11 +120,10 @@ export class App {
       return;
     }
     if (event.type === "Message" && chat?.peer === event.sender) chat.showTyping(false, "");
-    if (
-      event.type === "Message" &&
-      !(await this.store.contact(event.sender))?.label.startsWith("@")
-    ) {
-      await this.#learnLabel(event.sender);
+    // A sent copy (from another of this account's devices) belongs to the chat with `to`.
+    const peer = event.type === "Message" ? (event.outgoing && event.to) || event.sender : "";
+    if (peer && !(await this.store.contact(peer))?.label.startsWith("@")) {
+      await this.#learnLabel(peer);
     }
     await this.#refresh();
     this.#tabs.post({ type: "changed" });
@@ -233,6 +244,17 @@ export class App {
     }
     await this.store.setLabel(accountId, label);
     await this.openChat(accountId);
+  }
+
+  // Linked devices (./devices) ----------------------------------------------------------------
+
+  showDevices(): void {
+    this.#chat = null;
+    this.#list = null;
+    const view = new DevicesView(this.profile, this.store, () => void this.showList());
+    this.#main.replaceChildren(view.el);
+    view.focus();
+    void view.refresh();
   }
 
   // The chat -----------------------------------------------------------------------------

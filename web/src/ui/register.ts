@@ -8,6 +8,7 @@ import { HttpApi } from "../net/http";
 import { type OpenProfile, USERNAME_RE, createProfile, normalizePhone } from "../net/profile";
 import type { IdbStore } from "../store/idb";
 import { field, h } from "./dom";
+import { linkScreen } from "./link";
 
 function form(
   title: string,
@@ -71,6 +72,23 @@ export function registerScreen(
         const session = await api.requestCode(phone);
         codeStep(phone, session.sessionId);
       },
+    ),
+  );
+  // Or become another device of an account a terminal already has (./link).
+  const again = () => registerScreen(root, store, server, done);
+  root.append(
+    h(
+      "p",
+      { class: "alt" },
+      h(
+        "button",
+        {
+          type: "button",
+          class: "secondary",
+          onclick: () => linkScreen(root, store, server, done, again),
+        },
+        "Link to an existing account",
+      ),
     ),
   );
 
