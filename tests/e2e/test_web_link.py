@@ -10,9 +10,12 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 
+import pytest
 from playwright.async_api import Browser, Page, expect
 
 from porch.client import Client, Message
+from porch.client.errors import ClientError
+from porch.client.linking import listed_devices
 from porch.crypto.provisioning import parse_provisioning_uri
 from tests.e2e.pages import next_message, send_in_browser, watched
 from tests.integration.server import ServerProcess
@@ -128,3 +131,37 @@ async def test_cancelling_a_link_returns_to_the_start_and_a_new_uri_is_made(
         await expect(
             page.get_by_role("heading", name="Register with your phone number")
         ).to_be_visible()
+
+
+async def test_the_browser_removes_the_terminal_and_publishes_the_list_without_it(
+    browser: Browser,
+    web_server: ServerProcess,
+    register_client: Callable[..., Awaitable[Client]],
+) -> None:
+    terminal = await register_client(username="erin")
+    carol = await register_client(username="carol")
+    context = await browser.new_context()
+    async with carol, watched(context) as page:
+        async with terminal:
+            await terminal.link_device(await link_in_browser(page, web_server, "laptop"))
+            await expect(page.locator("#connection")).to_have_attribute("data-state", "online")
+            await terminal.wait_connected(10)
+            await page.get_by_role("button", name="Devices").click()
+            remove = page.get_by_role("button", name=re.compile(r"^Remove .*\(device 1\)$"))
+            await remove.click()  # asks once more on the same button
+            await expect(page.locator("li.device")).to_have_count(2)
+            await page.get_by_role("button", name=re.compile(r"^Confirm removal")).click()
+            await expect(page.locator("li.device")).to_have_count(1)
+            await expect(page.locator("li.device")).to_contain_text("Device 2 · this device")
+            with pytest.raises(ClientError) as ended:  # the terminal's connection ends at once
+                while True:
+                    await terminal.next_event(10)
+            assert ended.value.code == "revoked"
+        # The list the browser signed with the account's master key names only the browser.
+        keys = await carol.api.get_keys(terminal.account_id)
+        version, listed = listed_devices(keys, keys.master_key)
+        assert (version, [d.device_id for d in listed]) == (3, [2])
+        await carol.send_text("@erin", "only the browser now")
+        await page.get_by_role("button", name="← Chats").click()
+        await page.get_by_role("button", name="@carol").click()
+        await expect(page.locator("li.message.in .body")).to_have_text("only the browser now")
