@@ -81,7 +81,7 @@ export class DevicesView {
         { class: "meta" },
         `Device ${d.deviceId}`,
         me && h("strong", { class: "this" }, " · this device"),
-        created && ` · linked ${created}`,
+        created && ` · added ${created}`,
       ),
       !me && this.#removeButton(d.deviceId, name),
     );
