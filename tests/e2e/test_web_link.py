@@ -18,6 +18,7 @@ from porch.client.errors import ClientError
 from porch.client.linking import listed_devices
 from porch.crypto.provisioning import parse_provisioning_uri
 from tests.e2e.pages import next_message, send_in_browser, watched
+from tests.e2e.test_web_screens import AXE, SIZES, check
 from tests.integration.server import ServerProcess
 
 
@@ -32,6 +33,18 @@ async def link_in_browser(page: Page, srv: ServerProcess, name: str) -> str:
         re.compile(r"Waiting for approval… (10:00|9:[0-5]\d) left")
     )
     return await page.get_by_label("Link address", exact=True).input_value()
+
+
+async def screen_problems(page: Page, view: str) -> list[str]:
+    """axe-core's serious findings and sideways overflow, desktop and phone, light and dark."""
+    problems: list[str] = []
+    for size, (width, height) in SIZES.items():
+        await page.set_viewport_size({"width": width, "height": height})
+        for scheme in ("light", "dark"):
+            await page.emulate_media(color_scheme=scheme)
+            problems += await check(page, f"{view}-{size}-{scheme}")
+    await page.set_viewport_size({"width": 1280, "height": 800})
+    return problems
 
 
 async def own_copy(client: Client, timeout: float = 20) -> Message:
@@ -117,8 +130,10 @@ async def test_cancelling_a_link_returns_to_the_start_and_a_new_uri_is_made(
     browser: Browser, web_server: ServerProcess
 ) -> None:
     context = await browser.new_context()
+    await context.add_init_script(path=AXE)  # through DevTools: the page's CSP stays strict
     async with watched(context) as page:
         first = await link_in_browser(page, web_server, "tablet")
+        assert await screen_problems(page, "link") == []
         await page.get_by_role("button", name="Cancel").click()
         await expect(
             page.get_by_role("heading", name="Link to an existing account")
@@ -141,12 +156,15 @@ async def test_the_browser_removes_the_terminal_and_publishes_the_list_without_i
     terminal = await register_client(username="erin")
     carol = await register_client(username="carol")
     context = await browser.new_context()
+    await context.add_init_script(path=AXE)
     async with carol, watched(context) as page:
         async with terminal:
             await terminal.link_device(await link_in_browser(page, web_server, "laptop"))
             await expect(page.locator("#connection")).to_have_attribute("data-state", "online")
             await terminal.wait_connected(10)
             await page.get_by_role("button", name="Devices").click()
+            await expect(page.locator("li.device")).to_have_count(2)
+            assert await screen_problems(page, "devices") == []
             remove = page.get_by_role("button", name=re.compile(r"^Remove .*\(device 1\)$"))
             await remove.click()  # asks once more on the same button
             await expect(page.locator("li.device")).to_have_count(2)
@@ -165,3 +183,8 @@ async def test_the_browser_removes_the_terminal_and_publishes_the_list_without_i
         await page.get_by_role("button", name="← Chats").click()
         await page.get_by_role("button", name="@carol").click()
         await expect(page.locator("li.message.in .body")).to_have_text("only the browser now")
+        # The browser's next send still names the removed device as its own; the server's
+        # refusal drops it and the message goes, to Carol only.
+        await send_in_browser(page, "the terminal is gone")
+        assert (await next_message(carol)).text == "the terminal is gone"
+        await expect(page.locator("li.message.out")).to_have_attribute("data-status", "delivered")
