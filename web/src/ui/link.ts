@@ -9,7 +9,7 @@ import { ClientError } from "../core/errors";
 import { MAX_LINK_NAME, type PendingLink, startLink } from "../net/link";
 import type { OpenProfile } from "../net/profile";
 import type { IdbStore } from "../store/idb";
-import { field, h } from "./dom";
+import { field, form, h } from "./dom";
 import { renderQr } from "./qr";
 
 const message = (exc: unknown) =>
@@ -30,44 +30,20 @@ export function linkScreen(
 ): void {
   const nameInput = h("input", { autocomplete: "off", maxlength: MAX_LINK_NAME });
   nameInput.value = "browser";
-  const error = h("p", { class: "error", role: "alert" });
-  const start = h("button", { type: "submit" }, "Show link code");
-  const form = h(
-    "form",
-    {
-      class: "card",
-      "aria-labelledby": "step-title",
-      onsubmit: (ev: Event) => {
-        ev.preventDefault();
-        error.textContent = "";
-        start.disabled = true;
-        startLink(store, server, nameInput.value)
-          .then((pending) => waiting(pending))
-          .catch((exc: unknown) => {
-            error.textContent = message(exc);
-          })
-          .finally(() => {
-            start.disabled = false;
-          });
-      },
-    },
-    h("h1", { id: "step-title" }, "Link to an existing account"),
-    h(
-      "p",
-      {},
-      "This browser becomes another device of your account. You approve it on a device that " +
-        "already has the account, such as the terminal client.",
-    ),
-    field("Device name", nameInput),
-    h(
-      "div",
-      { class: "actions" },
-      start,
-      h("button", { type: "button", class: "secondary", onclick: back }, "Back"),
-    ),
-    error,
+  const intro = h(
+    "p",
+    {},
+    "This browser becomes another device of your account. You approve it on a device that " +
+      "already has the account, such as the terminal client.",
   );
-  root.replaceChildren(form);
+  const step = form(
+    "Link to an existing account",
+    "Show link code",
+    [intro, field("Device name", nameInput)],
+    async () => waiting(await startLink(store, server, nameInput.value)),
+  );
+  const backButton = h("button", { type: "button", class: "secondary", onclick: back }, "Back");
+  root.replaceChildren(step, h("p", { class: "alt" }, backButton));
   nameInput.focus();
 
   function waiting(pending: PendingLink): void {

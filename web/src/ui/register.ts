@@ -7,43 +7,8 @@ import { ClientError } from "../core/errors";
 import { HttpApi } from "../net/http";
 import { type OpenProfile, USERNAME_RE, createProfile, normalizePhone } from "../net/profile";
 import type { IdbStore } from "../store/idb";
-import { field, h } from "./dom";
+import { field, form, h } from "./dom";
 import { linkScreen } from "./link";
-
-function form(
-  title: string,
-  submit: string,
-  fields: HTMLElement[],
-  onSubmit: () => Promise<void>,
-): HTMLElement {
-  const error = h("p", { class: "error", role: "alert" });
-  const button = h("button", { type: "submit" }, submit);
-  const el = h(
-    "form",
-    {
-      class: "card",
-      "aria-labelledby": "step-title",
-      onsubmit: (ev: Event) => {
-        ev.preventDefault();
-        error.textContent = "";
-        button.disabled = true;
-        onSubmit()
-          .catch((exc: unknown) => {
-            error.textContent =
-              exc instanceof ClientError ? exc.message : "Something went wrong; try again.";
-          })
-          .finally(() => {
-            button.disabled = false;
-          });
-      },
-    },
-    h("h1", { id: "step-title" }, title),
-    ...fields,
-    button,
-    error,
-  );
-  return el;
-}
 
 export function registerScreen(
   root: HTMLElement,
