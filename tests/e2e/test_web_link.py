@@ -138,6 +138,7 @@ async def test_cancelling_a_link_returns_to_the_start_and_a_new_uri_is_made(
         await expect(
             page.get_by_role("heading", name="Link to an existing account")
         ).to_be_visible()
+        assert await screen_problems(page, "link-start") == []
         await page.get_by_role("button", name="Show link code").click()
         second = await page.get_by_label("Link address", exact=True).input_value()
         assert parse_provisioning_uri(second).channel_id != parse_provisioning_uri(first).channel_id
@@ -146,6 +147,7 @@ async def test_cancelling_a_link_returns_to_the_start_and_a_new_uri_is_made(
         await expect(
             page.get_by_role("heading", name="Register with your phone number")
         ).to_be_visible()
+        assert await screen_problems(page, "register") == []
 
 
 async def test_the_browser_removes_the_terminal_and_publishes_the_list_without_it(
