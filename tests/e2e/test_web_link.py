@@ -125,6 +125,15 @@ async def test_the_browser_links_to_a_terminal_account_and_shares_its_conversati
         await expect(bodies.last).to_have_text("after the reload")
         assert (await next_message(terminal)).text == "after the reload"
 
+        # Read on the terminal, read in the browser: its unread count clears (read-state sync).
+        await page.get_by_role("button", name="← Chats").click()
+        await carol.send_text("@alice", "read me anywhere")
+        await expect(page.locator(".conversation .unread")).to_have_text("1")
+        unread = await next_message(terminal)
+        assert unread.text == "read me anywhere"
+        await terminal.mark_read(carol.account_id, [unread.id])
+        await expect(page.locator(".conversation .unread")).to_have_count(0)
+
 
 async def test_cancelling_a_link_returns_to_the_start_and_a_new_uri_is_made(
     browser: Browser, web_server: ServerProcess

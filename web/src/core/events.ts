@@ -57,6 +57,13 @@ export interface IdentityChanged {
   accountId: string;
 }
 
+/** Received messages of `peer` were read on another of this account's devices (spec D). */
+export interface ReadElsewhere {
+  type: "ReadElsewhere";
+  peer: string;
+  ids: readonly string[];
+}
+
 export type Event =
   | MessageEvent
   | ReceiptEvent
@@ -65,4 +72,5 @@ export type Event =
   | DecryptionFailed
   | ConnectionChanged
   | Drained
-  | IdentityChanged;
+  | IdentityChanged
+  | ReadElsewhere;

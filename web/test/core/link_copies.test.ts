@@ -91,9 +91,11 @@ describe("sent copies for one's own other devices (spec D)", () => {
     const [receipt] = await web.core.nextOutboxItems();
     const readFrame = of(await web.core.prepare(receipt!), "SendFrame")[0]!.frame as SendFrame;
     expect(readFrame.destinations.map((d) => d.account)).toEqual([BOB, ALICE]);
-    await receive(term, envelopeTo(readFrame, web, ALICE, 1), [term, web]);
+    const synced = await receive(term, envelopeTo(readFrame, web, ALICE, 1), [term, web]);
+    expect(events(synced)).toContainEqual({ type: "ReadElsewhere", peer: BOB, ids: ["m1"] });
     expect((await term.store.history(BOB)).find((m) => m.clientId === "m1")).toMatchObject({
       status: "read",
+      unread: false,
     });
   });
 
