@@ -8,7 +8,6 @@ import { HttpApi } from "../net/http";
 import { type OpenProfile, USERNAME_RE, createProfile, normalizePhone } from "../net/profile";
 import type { IdbStore } from "../store/idb";
 import { field, form, h } from "./dom";
-import { linkScreen } from "./link";
 
 export function registerScreen(
   root: HTMLElement,
@@ -50,7 +49,9 @@ export function registerScreen(
         {
           type: "button",
           class: "secondary",
-          onclick: () => linkScreen(root, store, server, done, again),
+          // Loaded on demand: the QR encoder is not in the bundle every start pays for.
+          onclick: () =>
+            void import("./link").then((m) => m.linkScreen(root, store, server, done, again)),
         },
         "Link to an existing account",
       ),
