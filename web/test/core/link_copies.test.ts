@@ -3,7 +3,7 @@ import type { Action } from "../../src/core/actions";
 import { ServerError } from "../../src/core/errors";
 import type { Event } from "../../src/core/events";
 import { copied } from "../../src/core/link_copies";
-import { encodeContent } from "../../src/crypto/content";
+import { decodeContent, encodeContent } from "../../src/crypto/content";
 import type { SendFrame } from "../../src/protocol/frames.gen";
 import { accountBundle, envelopeTo, makeDevice, type Device } from "./helpers";
 
@@ -122,5 +122,13 @@ describe("sent copies for one's own other devices (spec D)", () => {
     expect(copied(encodeContent({ t: "typing", state: "started" }))).toBeNull();
     expect(copied(encodeContent({ t: "retry", ts: 1, device: 1 }))).toBeNull();
     expect(copied(Uint8Array.of(1, 2, 3))).toBeNull();
+  });
+
+  it("a copied rich action wraps into a sent content that decodes to the same action", () => {
+    const reaction = { t: "reaction", id: "x1", author: BOB, emoji: "👍", ts: 7 } as const;
+    const inner = copied(encodeContent(reaction))!;
+    expect(inner).toEqual(reaction);
+    const wrapped = decodeContent(encodeContent({ t: "sent", to: BOB, content: inner }));
+    expect(wrapped).toEqual({ t: "sent", to: BOB, content: reaction });
   });
 });
