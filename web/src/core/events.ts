@@ -22,6 +22,13 @@ export interface ReceiptEvent {
   ids: readonly string[];
 }
 
+/** Received messages of `peer` were read on another of this account's devices (spec D). */
+export interface ReadElsewhere {
+  type: "ReadElsewhere";
+  peer: string;
+  ids: readonly string[];
+}
+
 export interface TypingEvent {
   type: "TypingEvent";
   sender: string;
@@ -57,20 +64,13 @@ export interface IdentityChanged {
   accountId: string;
 }
 
-/** Received messages of `peer` were read on another of this account's devices (spec D). */
-export interface ReadElsewhere {
-  type: "ReadElsewhere";
-  peer: string;
-  ids: readonly string[];
-}
-
 export type Event =
   | MessageEvent
   | ReceiptEvent
+  | ReadElsewhere
   | TypingEvent
   | SendFailedEvent
   | DecryptionFailed
   | ConnectionChanged
   | Drained
-  | IdentityChanged
-  | ReadElsewhere;
+  | IdentityChanged;

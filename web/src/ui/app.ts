@@ -12,9 +12,9 @@ import { Runner } from "../net/runner";
 import { type OpenProfile, normalizePhone, openProfile, wsUrl } from "../net/profile";
 import { Tabs } from "../net/tabs";
 import type { Action } from "../core/actions";
+import { DevicesView } from "./devices";
 import type { IdbStore } from "../store/idb";
 import { ChatView } from "./chat";
-import { DevicesView } from "./devices";
 import { field, h, time } from "./dom";
 
 const STATE_TEXT: Record<ConnectionState | "elsewhere", string> = {
@@ -46,22 +46,18 @@ export class App {
       STATE_TEXT.elsewhere,
     );
     this.#main = h("div", { class: "screen" });
+    root.replaceChildren(
+      h("header", { class: "top" }, h("span", { class: "brand" }, "Porch"), this.#status),
+      this.#main,
+    );
+    this.runner = this.#makeRunner(profile);
+    // wlink: "Devices" in the header, beside what else the header's end holds (./devices).
     const devices = h(
       "button",
       { type: "button", class: "secondary", id: "open-devices", onclick: () => this.showDevices() },
       "Devices",
     );
-    root.replaceChildren(
-      h(
-        "header",
-        { class: "top" },
-        h("span", { class: "brand" }, "Porch"),
-        this.#status,
-        h("nav", { class: "top-actions", "aria-label": "Account" }, devices),
-      ),
-      this.#main,
-    );
-    this.runner = this.#makeRunner(profile);
+    (root.querySelector(".top-end") ?? root.querySelector("header"))?.append(devices);
     this.#tabs = new Tabs(`porch:${profile.config.accountId}.${profile.config.deviceId}`);
     this.#tabs.onMessage((message) => {
       if (message.type === "wake" && this.#leader) this.runner.wakeOutbox();

@@ -11,6 +11,7 @@ import { removeDevice } from "../net/link";
 import type { OpenProfile } from "../net/profile";
 import type { IdbStore } from "../store/idb";
 import { h } from "./dom";
+import { registerView } from "./views";
 
 export class DevicesView {
   readonly el: HTMLElement;
@@ -119,3 +120,10 @@ export class DevicesView {
     return button;
   }
 }
+
+// The Settings screen (ui/settings.ts) opens this one by name, without importing it.
+registerView("devices", ({ profile, store, back }) => {
+  const view = new DevicesView(profile, store, back);
+  void view.refresh();
+  return view;
+});
