@@ -72,7 +72,7 @@ async def link(args: argparse.Namespace) -> int:
 
     from porch.client import Client
     from porch.client.errors import UsageError
-    from porch.crypto.provisioning import qr_text
+    from porch.crypto.provisioning_uri import qr_text
 
     if not args.server:
         raise UsageError("porch link needs --server URL: the server your account is on")

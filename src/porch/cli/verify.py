@@ -80,7 +80,7 @@ def _scanned(text: str) -> bytes:
 
 def qr_text(payload: bytes) -> str:
     """The binary payload as a QR code in byte mode, drawn with half blocks (two module rows
-    per line, light modules as blocks: the style of porch.crypto.provisioning.qr_text)."""
+    per line, light modules as blocks: the style of porch.crypto.provisioning_uri.qr_text)."""
     import segno  # only where a QR code is drawn
 
     out = io.StringIO()

@@ -10,7 +10,8 @@ core in porch.client.core; porch.client.runner connects, reads and sends for it,
 Client's task group. Every message is written locally first and resent until the server
 acknowledges it (the server deduplicates by client message id); received envelopes are
 decrypted, stored and only then acknowledged, and a redelivered envelope is recognised by its
-id before decryption (ARCHITECTURE.md, principle 3).
+id before decryption (ARCHITECTURE.md, principle 3). The methods for sending are in
+porch.client.sending, those for rich messages, media and trust in their mixins.
 """
 
 from __future__ import annotations
@@ -19,9 +20,7 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -47,12 +46,12 @@ from porch.client.quotes import checked
 from porch.client.registration import normalize_phone
 from porch.client.rich import RichMixin
 from porch.client.runner import ENDING_CODES, Runner
-from porch.client.shared import OutboxEntry, ReceivedMessage
+from porch.client.sending import SendingMixin
+from porch.client.shared import ReceivedMessage
 from porch.client.store import Conversation, HistoryMessage
 from porch.client.transport import NetworkTransport, Transport
 from porch.client.trust import TrustMixin
 from porch.client.waiters import SendResult, Waiters
-from porch.crypto.content import Receipt, encode_content
 from porch.crypto.megolm import RotationPolicy
 from porch.crypto.olm import OlmMachine
 
@@ -67,7 +66,7 @@ RELAY_WAIT_POLL = 0.05
 __all__ = ["Client", "SendResult", "normalize_phone"]
 
 
-class Client(TrustMixin, RichMixin, MediaMixin):
+class Client(SendingMixin, TrustMixin, RichMixin, MediaMixin):
     def __init__(
         self,
         profile_dir: Path,
@@ -355,68 +354,11 @@ class Client(TrustMixin, RichMixin, MediaMixin):
     def _verify_bundle(self, bundle: Bundle, check_one_time_keys: bool) -> None:
         self._runner.perform(self._core.verify_bundle(bundle, check_one_time_keys))
 
-    # Sending ---------------------------------------------------------------------------------
+    # Directory -------------------------------------------------------------------------------
 
     async def resolve(self, to: str) -> str:
         """+NUMBER, @USERNAME or an account id -> account id (asks the directory once)."""
         return await self._directory.resolve(to)
-
-    async def send_text(
-        self, to: str, text: str, *, wait: bool = True, timeout: float | None = 30.0
-    ) -> SendResult:
-        """Queue a text message durably; with wait, return once the server acknowledged it.
-        With the conversation's disappearing timer on, the text carries it (client/rich.py)."""
-        recipient = await self.resolve(to)
-        content = self.new_text(recipient, text)
-        return await self.send_content(recipient, content, wait=wait, timeout=timeout)
-
-    async def wait_sent(self, client_id: str, timeout: float | None = 30.0) -> SendResult:
-        """Wait until the server acknowledged a queued message (raises SendFailed if refused,
-        Timeout if it is still queued after timeout seconds)."""
-        if self._ended is not None:
-            raise self._ended
-        return await self._waiters.wait(self._store, client_id, timeout)
-
-    async def mark_read(self, peer: str, ids: Sequence[str]) -> None:
-        """Mark received messages read here and tell the sender (a read receipt)."""
-        changed = self._store.set_status(peer, list(ids), outgoing=False, status="read")
-        if not changed:
-            return
-        if peer.startswith("g:"):
-            # A group's read receipts go 1:1 to each author, never to the whole group.
-            authors: dict[str, list[str]] = {}
-            wanted = set(changed)
-            for m in self._store.history(peer, limit=1000):
-                if m.client_id in wanted and m.author and not m.outgoing:
-                    authors.setdefault(m.author, []).append(m.client_id)
-            for author, author_ids in authors.items():
-                content = encode_content(Receipt("read", tuple(author_ids)))
-                self._runner.perform(self._core.queue_content(author, content))
-            return
-        content = encode_content(Receipt("read", tuple(changed)))
-        self._runner.perform(self._core.queue_content(peer, content))
-
-    async def set_typing(self, peer: str, started: bool) -> bool:
-        """Send an online-only typing indicator; False if it could not go now (never queued)."""
-        if self._runner.ws is None:
-            return False
-        frame_id = secrets.token_urlsafe(12)
-        if peer.startswith("g:"):  # Megolm to the group's devices (never stored, spec E)
-            frame = self._core.group_typing_frame(peer[2:], started, frame_id)
-        else:
-            frame = self._core.typing_frame(peer, started, frame_id)
-        return frame is not None and await self._runner.send_now(frame)
-
-    async def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until the outbox is empty (True) or timeout passes (False)."""
-        if self._tg is not None and not self.owner:
-            return True  # the owner sends the shared outbox, long after this process exits
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self._core.sending:
-                return True
-            await asyncio.sleep(0.05)
-        return False
 
     # Local views -----------------------------------------------------------------------------
 
@@ -451,18 +393,6 @@ class Client(TrustMixin, RichMixin, MediaMixin):
     def claim_shown(self, row: int) -> bool:
         """Mark one message shown; False when another command showed it first."""
         return self._store.mark_shown([row]) == 1
-
-    def outbox(self) -> list[OutboxEntry]:
-        return self._store.outbox_entries()
-
-    def cancel(self, client_ids: list[str] | None) -> list[str]:
-        """Cancel queued or failed items (all with None); returns the ids removed."""
-        return self._store.cancel(client_ids)
-
-    def retry(self, client_id: str) -> bool:
-        done = self._store.retry(client_id)
-        self._runner.wake_outbox()
-        return done
 
     async def block(self, to: str, blocked: bool = True) -> str:
         account_id = await self.resolve(to)

@@ -5,7 +5,8 @@ other). Each change goes: the server first (the authority on members and roles; 
 ``revision_conflict`` is answered by refetching and trying once more), then the local
 GroupStore, then the outbox: a ``group_update`` content for ``g:<group id>`` (the outbox
 delivers an item with that recipient to every member device), and a ``group_state_key`` when
-the key changed or someone new must be able to open the state.
+the key changed or someone new must be able to open the state. Those shared steps are in
+porch.client.group_changes (GroupChanges, this façade's base); GroupInfo is in group_info.
 
 The sealed state (name, description, settings) is opened with the group state key of the
 epoch its blob names, bound to the revision the server stored it under (``state_revision``);
@@ -22,108 +23,33 @@ import logging
 import re
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Final
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
 
-from porch.client.core.group_sync import local_group
-from porch.client.core.groups import GroupCrypto
-from porch.client.errors import (
-    ClientError,
-    ServerError,
-    ServerUnreachable,
-    Timeout,
-    UsageError,
-)
-from porch.client.group_api import Group, GroupApi, Role
+from porch.client.errors import ServerUnreachable, Timeout, UsageError
+from porch.client.group_api import Role
+from porch.client.group_changes import GroupChanges, checked, raw_key
+from porch.client.group_info import GROUP_PEER_PREFIX, GroupInfo, group_peer, info_of
 from porch.client.group_links import GroupLink, format_group_link, parse_group_link
-from porch.client.group_store import LocalGroup
 from porch.client.outgoing import queue_outgoing, with_timer
 from porch.client.store import LocalStore
-from porch.crypto.content import (
-    Encodable,
-    GroupAction,
-    GroupStateKey,
-    GroupUpdate,
-    Text,
-    encode_content,
-)
-from porch.crypto.errors import CryptoError
-from porch.crypto.group_state import (
-    GroupSettings,
-    GroupState,
-    blob_epoch,
-    seal_group_state,
-)
+from porch.crypto.content import GroupAction, GroupUpdate, Text, encode_content
+from porch.crypto.group_state import GroupSettings, GroupState, blob_epoch, seal_group_state
 from porch.crypto.megolm import DAY_MS, RotationPolicy
-from porch.protocol.codec import b64encode
+
+__all__ = ["GROUP_PEER_PREFIX", "GroupInfo", "Groups", "group_peer", "info_of", "rotation_from_env"]
 
 log = logging.getLogger("porch.client")
 
-GROUP_PEER_PREFIX: Final = "g:"  # the outbox recipient and history peer of a group
 _HEX_PREFIX = re.compile(r"[0-9a-f-]{1,36}")
 
 
-# The façade has a method named ``list``: inside the class, annotations use these.
+# The façade has a method named ``list``: inside the class, annotations use this.
 Infos = list["GroupInfo"]
-Ids = list[str]
 
 
-def group_peer(group_id: str) -> str:
-    return GROUP_PEER_PREFIX + group_id
-
-
-@dataclass(frozen=True, slots=True)
-class GroupInfo:
-    id: str
-    name: str  # "" while this device has no key that opens the state
-    description: str
-    revision: int
-    role: Role | None  # None once this account is no longer a member
-    members: tuple[tuple[str, Role], ...]  # (account id, role), sorted by account id
-    pending: tuple[str, ...]  # join requests (admins see them)
-    invite: bool
-    settings: GroupSettings
-
-    @property
-    def label(self) -> str:
-        return self.name or f"group {self.id[:8]}"
-
-
-def info_of(group: LocalGroup, me: str) -> GroupInfo:
-    state = group.state
-    members = tuple((m.account_id, m.role) for m in group.members)
-    role = next((r for a, r in members if a == me), None)
-    return GroupInfo(
-        id=group.group_id,
-        name=state.name if state else "",
-        description=state.description if state else "",
-        revision=group.revision,
-        role=role,
-        members=members,
-        pending=group.pending,
-        invite=group.invite,
-        settings=group.settings,
-    )
-
-
-class Groups:
-    def __init__(
-        self,
-        store: Callable[[], LocalStore],
-        api: Callable[[], GroupApi],
-        crypto: GroupCrypto,
-        me: str,
-        device_id: int,
-        resolve: Callable[[str], Awaitable[str]],
-        wake: Callable[[], None],
-        clock: Callable[[], int],
-    ) -> None:
-        # Getters: the Client opens a new store and HTTP client when it is entered again.
-        self._store, self._api, self._crypto = store, api, crypto
-        self._me, self._device_id = me, device_id
-        self._resolve, self._wake, self._clock = resolve, wake, clock
-
+class Groups(GroupChanges):
     # Reading ---------------------------------------------------------------------------------
 
     async def list(self) -> Infos:
@@ -190,10 +116,10 @@ class Groups:
     ) -> GroupInfo:
         accounts = await self._accounts(members)
         settings = GroupSettings(members_can_edit, join_approval)
-        state = _checked(GroupState(name.strip(), description, settings=settings))
+        state = checked(GroupState(name.strip(), description, settings=settings))
         gid = str(uuid.uuid4())
         key = self._crypto.new_state_key(gid)  # epoch 0: the group's first key
-        blob = seal_group_state(_raw(key), gid, 1, key.epoch, state)
+        blob = seal_group_state(raw_key(key), gid, 1, key.epoch, state)
         group = await self._api().create(gid, blob, settings, accounts)
         self._put(group)
         self._tell(gid, key)
@@ -329,38 +255,6 @@ class Groups:
         # _change_state tells the members the new key with the state sealed under it.
         return await self._change_state(group_id, lambda s: s, "state", told=False)
 
-    async def _change_state(
-        self,
-        gid: str,
-        change: Callable[[GroupState], GroupState],
-        action: GroupAction,
-        told: bool = True,
-    ) -> GroupInfo:
-        async def put(group: Group) -> Group:
-            local = self._store().get_group(gid)
-            if local is None or local.state is None:
-                raise ClientError(
-                    f"this device has no key for {self._label(gid)} yet, so it cannot change "
-                    "its name or description; try again once a member's key has arrived"
-                )
-            state = _checked(change(local.state))
-            epoch, key = self._key(gid)
-            blob = seal_group_state(key, gid, group.revision + 1, epoch, state)
-            return await self._api().put_state(gid, group.revision, blob)
-
-        current = await self._current(gid)
-        before = blob_epoch(current.state)
-        group_ = await self._retry_group(gid, current, put)
-        self._put(group_)
-        if blob_epoch(group_.state) != before:
-            # Sealed under a key the members may not have: a rotation's, or one left unused
-            # by a rotation cut short (the process ended before its state was stored; the
-            # next change seals under it, and the members must be able to open it: trial2).
-            self._tell(gid, self._current_key(gid))
-        if told:
-            self._tell(gid, GroupUpdate(gid, group_.revision, action))
-        return self._info(gid)
-
     # Sending ---------------------------------------------------------------------------------
 
     async def send(self, group: str, text: str) -> str:
@@ -406,131 +300,10 @@ class Groups:
         gid = self.find(group)
         return await self._change_state(gid, lambda s: replace(s, timer_seconds=seconds), "state")
 
-    # Helpers ---------------------------------------------------------------------------------
-
-    def _tell(self, gid: str, content: Encodable) -> None:
-        """Queue a content for every member device of the group (recipient ``g:<id>``)."""
-        store = self._store()
-        store.enqueue(
-            secrets.token_urlsafe(12),
-            group_peer(gid),
-            encode_content(content),
-            False,
-            self._clock(),
-        )
-        self._wake()
-
-    def _info(self, gid: str) -> GroupInfo:
-        local = self._store().get_group(gid)
-        if local is None:
-            raise UsageError(f"no group {gid[:8]} is known here")
-        return info_of(local, self._me)
-
-    def _label(self, gid: str) -> str:
-        local = self._store().get_group(gid)
-        return info_of(local, self._me).label if local else f"group {gid[:8]}"
-
-    def _name(self, account: str) -> str:
-        return self._store().contact_label(account)
-
-    async def _accounts(self, members: Sequence[str]) -> Ids:
-        accounts: Ids = []
-        for m in members:
-            account = await self._resolve(m)
-            if account == self._me:
-                raise UsageError("you are in your own groups already: name the others")
-            if account not in accounts:
-                accounts.append(account)
-        return accounts
-
-    async def _member(self, gid: str, member: str) -> str:
-        account = await self._resolve(member)
-        group = await self._current(gid)
-        if group.role_of(account) is None:
-            raise UsageError(f"{self._name(account)} is not a member of {self._label(gid)}")
-        return account
-
-    async def _current(self, gid: str) -> Group:
-        """The group as the server has it now (stored locally on the way)."""
-        try:
-            group = await self._api().get(gid)
-        except ServerError as exc:
-            if exc.code != "not_found":
-                raise
-            # The server answers alike for an unknown group and one we are not in (spec B).
-            raise ServerError(
-                "not_found",
-                f"the server knows no group {gid[:8]} with you in it (it does not exist, or "
-                "you left or were removed)",
-                exc.status,
-            ) from None
-        self._put(group)
-        return group
-
-    async def _fetch(self, gid: str) -> LocalGroup:
-        return self._local(await self._current(gid))
-
-    def _local(self, group: Group) -> LocalGroup:
-        local = self._store().get_group(group.id)
-        return local if local is not None else self._to_local(group, None)
-
-    async def _retry(
-        self, gid: str, group: Group, call: Callable[[int], Awaitable[Group]]
-    ) -> Group:
-        return await self._retry_group(gid, group, lambda g: call(g.revision))
-
-    async def _retry_group(
-        self, gid: str, group: Group, call: Callable[[Group], Awaitable[Group]]
-    ) -> Group:
-        try:
-            return await call(group)
-        except ServerError as exc:
-            if exc.code != "revision_conflict":
-                raise
-        log.info("group %s changed meanwhile: refetching once", gid[:8])
-        return await call(await self._current(gid))
-
-    def _put(self, group: Group) -> None:
-        store = self._store()
-        store.put_group(self._to_local(group, store.get_group(group.id)))
-
-    def _to_local(self, group: Group, old: LocalGroup | None) -> LocalGroup:
-        return local_group(self._store(), self._me, group, old)
-
-    def _key(self, gid: str) -> tuple[int, bytes]:
-        latest = self._store().latest_state_key(gid)
-        if latest is None:
-            raise ClientError(
-                f"this device has no key for {self._label(gid)} yet; try again once a "
-                "member's key has arrived"
-            )
-        return latest
-
-    def _current_key(self, gid: str) -> GroupStateKey:
-        epoch, key = self._key(gid)
-        return GroupStateKey(group=gid, epoch=epoch, key=b64encode(key))
-
 
 def _queued_for(store: LocalStore, gid: str) -> bool:
     peer = group_peer(gid)
     return any(e.recipient == peer and e.state == "queued" for e in store.outbox_entries())
-
-
-def _raw(key: GroupStateKey) -> bytes:
-    from porch.protocol.codec import b64decode
-
-    return b64decode(key.key)
-
-
-def _checked(state: GroupState) -> GroupState:
-    """A state within the bounds, or UsageError saying which bound (a name too long...)."""
-    from porch.crypto.group_state import state_to_json
-
-    try:
-        state_to_json(state)
-    except CryptoError as exc:
-        raise UsageError(f"cannot use that: {exc.message}") from None
-    return state
 
 
 def rotation_from_env(environ: Mapping[str, str]) -> RotationPolicy:

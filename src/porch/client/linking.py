@@ -27,12 +27,10 @@ from porch.client.store import LocalStore
 from porch.client.transport import NetworkTransport, Transport
 from porch.crypto.errors import CryptoError, ProvisioningError, SignatureError
 from porch.crypto.olm import OlmMachine
-from porch.crypto.provisioning import (
-    ProvisioningKeyPair,
+from porch.crypto.provisioning import ProvisioningKeyPair, ProvisionMessage, encrypt_provision
+from porch.crypto.provisioning_uri import (
     ProvisioningUri,
-    ProvisionMessage,
     build_provisioning_uri,
-    encrypt_provision,
     parse_provisioning_uri,
 )
 from porch.crypto.signing import (

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from porch.client.core.context import now_ms
 from porch.client.errors import ClientCode, ClientError, ProfileError, UsageError
-from porch.client.groups import GROUP_PEER_PREFIX
+from porch.client.group_info import GROUP_PEER_PREFIX
 from porch.client.media_api import MediaApi
 from porch.client.media_blob import BlobSource
 from porch.client.media_download import fetch

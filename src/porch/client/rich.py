@@ -1,5 +1,5 @@
-"""The Client's rich-message methods: reply, react, edit, delete, forward, disappearing timers,
-and the one path every outgoing content takes (``send_content``; issue 8 spec §5).
+"""The Client's rich-message methods: texts, reply, react, edit, delete, forward, disappearing
+timers, and the one path every outgoing content takes (``send_content``; issue 8 spec §5).
 
 A mixin of porch.client.client.Client, as porch.client.trust is; the attributes below are the
 Client's. ``peer`` is what ``history`` takes: an account id or "g:<group id>" (also +number,
@@ -115,6 +115,15 @@ class RichMixin:
         if not wait:
             return SendResult(client_id, 0)
         return await self.wait_sent(client_id, timeout)
+
+    async def send_text(
+        self, to: str, text: str, *, wait: bool = True, timeout: float | None = 30.0
+    ) -> SendResult:
+        """Queue a text message durably; with wait, return once the server acknowledged it.
+        With the conversation's disappearing timer on, the text carries it."""
+        recipient = await self.resolve(to)
+        content = self.new_text(recipient, text)
+        return await self.send_content(recipient, content, wait=wait, timeout=timeout)
 
     def new_text(
         self,

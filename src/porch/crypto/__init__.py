@@ -63,12 +63,10 @@ from porch.crypto.megolm import (
     rotation_reason,
 )
 from porch.crypto.olm import OlmCiphertext, OlmMachine, OneTimeKey, PeerDevice
-from porch.crypto.provisioning import (
-    ProvisioningKeyPair,
+from porch.crypto.provisioning import ProvisioningKeyPair, ProvisionMessage, encrypt_provision
+from porch.crypto.provisioning_uri import (
     ProvisioningUri,
-    ProvisionMessage,
     build_provisioning_uri,
-    encrypt_provision,
     parse_provisioning_uri,
     qr_text,
 )

@@ -12,16 +12,13 @@ store (the store is the source of truth for history, ticks and unread counts).
 from __future__ import annotations
 
 import time
-from datetime import datetime
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -46,37 +43,22 @@ from porch.client import (
     TypingEvent,
     Verification,
 )
-from porch.client.groups import group_peer
-from porch.client.retry import NOTICE, UNDECRYPTABLE
+from porch.client.group_info import group_peer
 from porch.client.store import HistoryMessage
-from porch.tui import rich
+from porch.tui import commands, rich
 from porch.tui.groups import GroupView, is_group
+from porch.tui.rich import PAUSED_LINE
 from porch.tui.screens import RecipientScreen
+from porch.tui.typing import TypingSender
 
-TYPING_SEND_EVERY = 3.0  # at most one "started" per this many seconds while typing
-TYPING_IDLE = 4.0  # send "stopped" after this long without a keystroke
+__all__ = ["PAUSED_LINE", "ChatApp", "RecipientScreen"]
+
 TYPING_SHOW = 6.0  # hide the peer's indicator after this long without a new typing event
-TICKS = {
-    "pending": ("⧗", "dim"),
-    "sent": ("✓", "dim"),
-    "delivered": ("✓✓", "dim"),
-    "read": ("✓✓", "bold cyan"),
-    "failed": ("✗ not sent", "bold red"),
-    "cancelled": ("✗ cancelled", "bold red"),
-}
 # The title's mark for a contact's verification (docs/design.md, "Verified contacts").
 VERIFIED_MARKS = {
     Verification.VERIFIED: ("  ✓ verified", "bold green"),
     Verification.KEY_CHANGED: ("  ⚠ safety number changed", "bold yellow"),
 }
-PAUSED_LINE = "⏸ waiting: safety number changed (porch verify to compare or --accept)"
-
-
-def _clock(ts: int) -> str:
-    when = datetime.fromtimestamp(ts / 1000)
-    if when.date() == datetime.now().date():
-        return when.strftime("%H:%M")
-    return when.strftime("%b %d %H:%M")
 
 
 class ChatApp(App[None]):
@@ -107,9 +89,7 @@ class ChatApp(App[None]):
         self.history_lines: list[str] = []  # the plain text of the history pane, one per message
         self.typing_shown = False
         self._typing_until = 0.0
-        self._typing_sent_at = 0.0
-        self._typing_active = False
-        self._typing_idle: Timer | None = None
+        self._typing = TypingSender(lambda: self.peer, self._send_typing, self.set_timer)
         self._failed: set[str] = set()
         self._paused: set[str] = set()  # outbox items waiting for a changed key's acceptance
         self._pending_ticks = False
@@ -172,31 +152,8 @@ class ChatApp(App[None]):
         return self.groups.label(account_id)  # group peers (g:<id>) by their name
 
     def _render_message(self, msg: HistoryMessage) -> tuple[RenderableType, str]:
-        if msg.status in (UNDECRYPTABLE, NOTICE):  # written by the client, not by the peer
-            notice = Text("! " + printable(msg.text, multiline=True), style="bold yellow")
-            notice.justify = "center"
-            return notice, notice.plain
-        text = rich.body(msg)  # with attachments, "(edited)", the deleted marker (tui/rich.py)
-        if not msg.outgoing and msg.author:  # a group message: say who wrote it
-            text = self.groups.author(msg.author) + text
-        if not msg.outgoing:  # a grid, so that long lines wrap under the text, not the time
-            grid = Table.grid(padding=(0, 2))
-            grid.add_column(style="dim", no_wrap=True)
-            grid.add_column(ratio=1)
-            grid.add_row(_clock(msg.ts), Text(text))
-            return rich.decorate(msg, grid, f"{_clock(msg.ts)}  {text}", self._label)
-        line = Text(text + "  ", style="green", justify="right")
-        line.append(_clock(msg.ts) + " ", style="dim")
-        if msg.client_id in self._failed:
-            line.append("✗ not sent", style="bold red")
-        elif msg.client_id in self._paused and msg.status == "pending":
-            line.append(PAUSED_LINE, style="bold yellow")
-        else:
-            mark, style = TICKS.get(msg.status, ("?", "dim"))
-            line.append(mark, style=style)
-            if msg.status == "read":
-                line.append(" read", style=style)
-        return rich.decorate(msg, line, line.plain, self._label)
+        failed, paused = msg.client_id in self._failed, msg.client_id in self._paused
+        return rich.message_line(msg, self._label, self.groups.author, failed, paused)
 
     def refresh_history(self) -> None:
         if self.peer is None:
@@ -252,7 +209,7 @@ class ChatApp(App[None]):
 
     async def open_peer(self, peer: str) -> None:
         if peer != self.peer:
-            await self._stop_typing()
+            await self._typing.stop()
             self._set_typing(False)
         self.peer = peer
         group = is_group(peer)
@@ -301,28 +258,25 @@ class ChatApp(App[None]):
         if not text:
             return
         composer = self.query_one("#composer", Input)
-        if text.startswith("/to "):
+        if (to := commands.recipient(text)) is not None:
             composer.clear()
-            await self.open_recipient(text[4:].strip())
+            await self.open_recipient(to)
             return
         if self.peer is None:
             self.notify("Open a conversation first: ctrl+n, or type /to @name", severity="warning")
             return
         composer.clear()
-        if text.split(" ", 1)[0] in rich.COMMANDS:  # /reply, /react, /edit, /delete, /timer
+        if commands.is_command(text):  # /reply, /react, /edit, /delete, /timer
             try:
-                self.notify(await rich.run_command(self.client, self.peer, text), markup=False)
+                self.notify(await commands.run_command(self.client, self.peer, text), markup=False)
             except ClientError as exc:
                 self.notify(printable(str(exc)), title="Not done", severity="error", markup=False)
             await self._show_title(self.peer, self._label(self.peer))
             self.refresh_history()
             return
-        await self._stop_typing()
+        await self._typing.stop()
         try:
-            if is_group(self.peer):
-                self.client.groups.send_text(self.peer, event.value)
-            else:
-                await self.client.send_text(self.peer, event.value, wait=False)
+            await commands.send_text(self.client, self.peer, event.value)
         except ClientError as exc:
             self.notify(printable(str(exc)), title="Not sent", severity="error", markup=False)
         self.refresh_history()
@@ -332,21 +286,7 @@ class ChatApp(App[None]):
     def composer_changed(self, event: Input.Changed) -> None:
         if self.peer is None or not event.value or event.value.startswith("/"):
             return
-        now = time.monotonic()
-        if not self._typing_active or now - self._typing_sent_at >= TYPING_SEND_EVERY:
-            self._typing_active, self._typing_sent_at = True, now
-            self._send_typing(self.peer, True)
-        if self._typing_idle is not None:
-            self._typing_idle.stop()
-        self._typing_idle = self.set_timer(TYPING_IDLE, self._stop_typing)
-
-    async def _stop_typing(self) -> None:
-        if self._typing_idle is not None:
-            self._typing_idle.stop()
-            self._typing_idle = None
-        if self._typing_active and self.peer is not None:
-            self._typing_active = False
-            self._send_typing(self.peer, False)
+        self._typing.keystroke(self.peer)  # paced "started", then "stopped" (tui/typing.py)
 
     def _send_typing(self, peer: str, started: bool) -> None:
         self.run_worker(self.client.set_typing(peer, started), group="typing", exit_on_error=False)

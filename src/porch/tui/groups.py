@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from porch.cli.text import printable
+from porch.client.group_info import GROUP_PEER_PREFIX, group_peer
 from porch.client.group_view import describe_update
-from porch.client.groups import GROUP_PEER_PREFIX, group_peer
 from porch.client.store import Conversation
 
 if TYPE_CHECKING:

@@ -1,20 +1,22 @@
-"""Rich messages in `porch chat`: replies, reactions, edits, deletes, attachments and the
-disappearing timer (issue 8), and the composer's commands for them.
+"""Messages as `porch chat` shows them: replies, reactions, edits, deletes, attachments, the
+disappearing timer (issue 8), and each line's time and tick.
 
 A reply shows its quote on a line above; reactions go on a line below; an edited or forwarded
 message says so; a deleted one reads "This message was deleted"; an attachment shows as
-"📎 name (size)", a photo as "[photo WxH]". The commands act on the conversation's latest
-message (`/reply TEXT`, `/react EMOJI`, `/react` alone to remove yours) or on your own latest
-one (`/edit TEXT`, `/delete`); `/timer 1d` or `/timer off` sets disappearing messages.
-Everything someone else chose goes through `printable`.
+"📎 name (size)", a photo as "[photo WxH]"; a notice the client wrote is centred. Received
+messages sit on the left with their time in a column; sent ones on the right with their tick.
+The composer's commands for them are in porch.tui.commands. Everything someone else chose goes
+through `printable`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
 
 from porch.cli.text import printable
@@ -26,8 +28,23 @@ if TYPE_CHECKING:
     from porch.client.history import HistoryMessage
     from porch.crypto.rich import Attachment
 
-COMMANDS = ("/reply", "/react", "/edit", "/delete", "/timer")
 DELETED = "This message was deleted"
+TICKS = {
+    "pending": ("⧗", "dim"),
+    "sent": ("✓", "dim"),
+    "delivered": ("✓✓", "dim"),
+    "read": ("✓✓", "bold cyan"),
+    "failed": ("✗ not sent", "bold red"),
+    "cancelled": ("✗ cancelled", "bold red"),
+}
+PAUSED_LINE = "⏸ waiting: safety number changed (porch verify to compare or --accept)"
+
+
+def clock(ts: int) -> str:
+    when = datetime.fromtimestamp(ts / 1000)
+    if when.date() == datetime.now().date():
+        return when.strftime("%H:%M")
+    return when.strftime("%b %d %H:%M")
 
 
 def describe_attachment(a: Attachment) -> str:
@@ -77,45 +94,38 @@ def timer_mark(client: Client, peer: str) -> str:
     return f"  ⏱ {describe_seconds(seconds)}" if seconds else ""
 
 
-def _latest(client: Client, peer: str, own: bool) -> HistoryMessage | None:
-    for m in reversed(client.history(peer, 200)):
-        if m.status in (NOTICE, UNDECRYPTABLE) or m.deleted:
-            continue
-        if not own or m.outgoing:
-            return m
-    return None
-
-
-async def run_command(client: Client, peer: str, line: str) -> str:
-    """Do what a composer command asks in ``peer``'s conversation; returns what to tell the
-    user. Raises ClientError (UsageError for a mistake) like the SDK does."""
-    from porch.cli.rich import parse_duration
-    from porch.client.errors import UsageError
-
-    command, _, rest = line.partition(" ")
-    rest = rest.strip()
-    if command == "/timer":
-        seconds = parse_duration(rest or "off")
-        await client.set_timer(peer, seconds, wait=False)
-        return "Disappearing messages " + ("turned off" if not seconds else "set")
-    own = command in ("/edit", "/delete")
-    target = _latest(client, peer, own)
-    if target is None:
-        mine = "of yours " if own else ""
-        raise UsageError(f"there is no message {mine}here to {command[1:]}")
-    author = client.account_id if target.outgoing else (target.author or target.peer)
-    if command == "/reply":
-        if not rest:
-            raise UsageError("type the reply after /reply")
-        await client.reply(peer, target.client_id, rest, author=author, wait=False)
-        return "Replied"
-    if command == "/react":
-        await client.react(peer, target.client_id, rest, author=author, wait=False)
-        return "Reaction removed" if not rest else "Reacted"
-    if command == "/edit":
-        if not rest:
-            raise UsageError("type the new text after /edit")
-        await client.edit(peer, target.client_id, rest, wait=False)
-        return "Edited"
-    await client.delete(peer, target.client_id, wait=False)
-    return "Deleted for everyone"
+def message_line(
+    msg: HistoryMessage,
+    label: Callable[[str], str],
+    author: Callable[[str | None], str],
+    failed: bool,
+    paused: bool,
+) -> tuple[RenderableType, str]:
+    """One message of the history pane and its plain text. ``author`` prefixes a received
+    group message with who wrote it; ``failed`` and ``paused`` (an outbox item waiting for a
+    changed key's acceptance) override a sent message's tick."""
+    if msg.status in (UNDECRYPTABLE, NOTICE):  # written by the client, not by the peer
+        notice = Text("! " + printable(msg.text, multiline=True), style="bold yellow")
+        notice.justify = "center"
+        return notice, notice.plain
+    text = body(msg)  # with attachments, "(edited)", the deleted marker
+    if not msg.outgoing and msg.author:  # a group message: say who wrote it
+        text = author(msg.author) + text
+    if not msg.outgoing:  # a grid, so that long lines wrap under the text, not the time
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column(ratio=1)
+        grid.add_row(clock(msg.ts), Text(text))
+        return decorate(msg, grid, f"{clock(msg.ts)}  {text}", label)
+    line = Text(text + "  ", style="green", justify="right")
+    line.append(clock(msg.ts) + " ", style="dim")
+    if failed:
+        line.append("✗ not sent", style="bold red")
+    elif paused and msg.status == "pending":
+        line.append(PAUSED_LINE, style="bold yellow")
+    else:
+        mark, style = TICKS.get(msg.status, ("?", "dim"))
+        line.append(mark, style=style)
+        if msg.status == "read":
+            line.append(" read", style=style)
+    return decorate(msg, line, line.plain, label)

@@ -40,13 +40,12 @@ from porch.crypto.megolm import group_key_payload
 from porch.crypto.provisioning import (
     ProvisioningKeyPair,
     ProvisionMessage,
-    build_provisioning_uri,
     derive_keys,
     encrypt_provision_with,
     pad_plaintext,
-    parse_provisioning_uri,
     provision_message_to_json,
 )
+from porch.crypto.provisioning_uri import build_provisioning_uri, parse_provisioning_uri
 from porch.crypto.rich import Attachment, Delete, Edit, Quote, Reaction, Timer
 from porch.crypto.safety import (
     Comparison,
