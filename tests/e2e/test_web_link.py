@@ -16,7 +16,7 @@ from playwright.async_api import Browser, Page, expect
 from porch.client import Client, Message
 from porch.client.errors import ClientError
 from porch.client.linking import listed_devices
-from porch.crypto.provisioning import parse_provisioning_uri
+from porch.crypto.provisioning_uri import parse_provisioning_uri
 from tests.e2e.pages import next_message, send_in_browser, watched
 from tests.e2e.test_web_screens import AXE, SIZES, check
 from tests.integration.server import ServerProcess

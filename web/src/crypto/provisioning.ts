@@ -1,7 +1,7 @@
 /**
  * Provisioning a linked device: the cipher, the provision message and the porch://link URI
- * (mirrors src/porch/crypto/provisioning.py; docs/protocol.md section 7, "Provisioning
- * (linking a device)"). The new device (this browser) makes an ephemeral X25519 key pair and
+ * (mirrors src/porch/crypto/provisioning.py and provisioning_uri.py; docs/protocol.md
+ * section 7, "Provisioning (linking a device)"). The new device (this browser) makes an ephemeral X25519 key pair and
  * shows its public key in the URI; the primary encrypts a ProvisionMessage to it: X25519,
  * HKDF-SHA256 (zero salt, info "porch/provision/v1" || pub_new || pub_eph) to an AES-256-CBC
  * key and an HMAC-SHA256 key, encrypt-then-MAC over the whole envelope. Every primitive is
