@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
+import { utf8encode } from "../../src/protocol/codec";
 import { qrModules } from "../../src/ui/qr";
 import { CRYPTO } from "../vectors";
 
-describe("the QR code of a link URI", () => {
+describe("the QR code of a link URI (ui/qr.ts)", () => {
   it("is a square of 17 + 4 x version modules with the three finder patterns", () => {
     const uri = `${CRYPTO.provisioning![0]!.uri}&name=e2e+browser`;
-    const m = qrModules(uri);
+    const m = qrModules(utf8encode(uri));
     const n = m.length;
     expect(m.every((row) => row.length === n)).toBe(true);
     expect((n - 17) % 4).toBe(0);
@@ -22,7 +23,7 @@ describe("the QR code of a link URI", () => {
     finder(0, 0);
     finder(0, n - 7);
     finder(n - 7, 0);
-    expect(qrModules(uri)).toEqual(m); // deterministic
-    expect(qrModules(`${uri}x`)).not.toEqual(m);
+    expect(qrModules(utf8encode(uri))).toEqual(m); // deterministic
+    expect(qrModules(utf8encode(`${uri}x`))).not.toEqual(m);
   });
 });
