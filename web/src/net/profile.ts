@@ -58,6 +58,8 @@ export interface NewDevice {
   olm: OlmMachine;
   master: MasterKey;
   api: HttpApi;
+  lib: Libolm; // with the pickle key, what a core needs for more than 1:1 Olm (groups)
+  pickleKey: Uint8Array;
 }
 
 /**
@@ -99,7 +101,7 @@ export async function setUpDevice(
     oneTimeKeys,
     fallbackKey,
   });
-  return { olm, master, api };
+  return { olm, master, api, lib, pickleKey };
 }
 
 /** Save the profile (last: a profile means a complete device) and open its core. */

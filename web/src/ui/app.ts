@@ -51,6 +51,11 @@ export class App {
       this.#main,
     );
     this.runner = this.#makeRunner(profile);
+    this.#tabs = new Tabs(`porch:${profile.config.accountId}.${profile.config.deviceId}`);
+    this.#tabs.onMessage((message) => {
+      if (message.type === "wake" && this.#leader) this.runner.wakeOutbox();
+      if (message.type === "changed") void this.#refresh();
+    });
     // wlink: "Devices" in the header, beside what else the header's end holds (./devices).
     const devices = h(
       "button",
@@ -58,11 +63,6 @@ export class App {
       "Devices",
     );
     (root.querySelector(".top-end") ?? root.querySelector("header"))?.append(devices);
-    this.#tabs = new Tabs(`porch:${profile.config.accountId}.${profile.config.deviceId}`);
-    this.#tabs.onMessage((message) => {
-      if (message.type === "wake" && this.#leader) this.runner.wakeOutbox();
-      if (message.type === "changed") void this.#refresh();
-    });
   }
 
   #makeRunner(profile: OpenProfile): Runner {
