@@ -24,12 +24,15 @@ export interface FetchKeys {
   reason: "unknown_device" | "refetch";
 }
 
-/** Claim one-time keys of `devices` (null: all) of the item's recipient, then keysClaimed. */
+/** Claim one-time keys of `devices` (null: all) of `account`, then keysClaimed. With
+ * `listing`, only list the account's devices (GET /v1/keys, which takes no one-time key):
+ * one's own, once, to find the other devices a sent copy goes to (./link_copies). */
 export interface ClaimKeys {
   type: "ClaimKeys";
   item: OutboxItem;
   account: string;
   devices: readonly number[] | null;
+  listing?: boolean;
 }
 
 export interface EmitEvent {

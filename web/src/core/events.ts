@@ -23,6 +23,13 @@ export interface ReceiptEvent {
   ids: readonly string[];
 }
 
+/** Received messages of `peer` were read on another of this account's devices (spec D). */
+export interface ReadElsewhere {
+  type: "ReadElsewhere";
+  peer: string;
+  ids: readonly string[];
+}
+
 export interface TypingEvent {
   type: "TypingEvent";
   sender: string;
@@ -68,6 +75,7 @@ export interface GroupChanged {
 export type Event =
   | MessageEvent
   | ReceiptEvent
+  | ReadElsewhere
   | TypingEvent
   | SendFailedEvent
   | DecryptionFailed

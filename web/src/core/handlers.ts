@@ -122,6 +122,7 @@ const sentHandler: Handler = {
       await state.store.commit({
         statuses: [{ peer: sent.to, ids: inner.ids, outgoing: false, status: "read" }],
       });
+      state.emit({ type: "ReadElsewhere", peer: sent.to, ids: inner.ids }); // the badge clears
     } else if (inner.t === "text" && isNew) {
       state.emit(messageEvent(inner, env, true, sent.to));
     }

@@ -2,9 +2,10 @@
  * The send side: outbox items -> encrypted `send` frames, and the server's answers (mirrors
  * src/porch/client/core/outbox.py). Durable first, network second: items come from the
  * stored outbox in order, at most MAX_INFLIGHT unanswered. Preparing one needs a session
- * with every current device of the recipient; when one is missing (or the server named
- * devices we did not know), `prepare` returns ClaimKeys and the runner feeds the claimed
- * bundle back through `keysClaimed`.
+ * with every current device of each destination account (the recipient and, for what is
+ * copied, one's own: ./link_copies); when one is missing (or the server named devices we did
+ * not know), `prepare` returns one ClaimKeys per account and the runner feeds each claimed
+ * bundle back through `keysClaimed`; the item is encrypted once every claim is answered.
  */
 
 import { b64encode } from "../protocol/codec";
@@ -15,7 +16,8 @@ import type { CoreState } from "./context";
 import { ClientError, IdentityError } from "./errors";
 import * as frames from "./frames";
 import { type GroupSends, groupOf } from "./group_send";
-import { startSessions } from "./keys";
+import { cacheDirectory, startSessions } from "./keys";
+import { destinationsFor, isOwnCopy, sentCopy } from "./link_copies";
 import type { Bundle, OutboxItem, PeerDeviceRow } from "./types";
 
 export const MAX_INFLIGHT = 128;
@@ -51,6 +53,8 @@ export class Outbox {
   cursor = 0; // the highest outbox seq sent on this connection
   readonly #fixes = new Map<string, DeviceFix>();
   groups: GroupSends | null = null; // set by ClientCore.enableGroups
+  readonly #claiming = new Map<string, Set<string>>(); // client id -> accounts still claimed
+  #ownKnown = false; // one's own other devices were listed once (so a sent copy finds them)
 
   constructor(private readonly state: CoreState) {}
 
@@ -67,10 +71,24 @@ export class Outbox {
     return items.filter((i) => !this.inflight.has(i.clientId));
   }
 
+  /** One's own device list changed (linked or removed here): list it again. */
+  ownDevicesChanged(): void {
+    this.#ownKnown = false;
+  }
+
+  /** A 1:1 item: encrypt for every current device of each destination account
+   * (./link_copies), or ask for the keys that are missing first: one ClaimKeys per account.
+   * A group item goes to ./group_send. */
   async prepare(item: OutboxItem): Promise<Action[]> {
     if (groupOf(item.recipient) !== null) return this.#prepareGroup(item);
-    const claim = await this.claimFor(item, item.recipient);
-    return claim ? [claim] : this.#encrypt(item);
+    const claims: ClaimKeys[] = [];
+    for (const account of destinationsFor(this.state, item)) {
+      const claim = await this.claimFor(item, account);
+      if (claim) claims.push(claim);
+    }
+    if (!claims.length) return this.#encrypt(item);
+    this.#claiming.set(item.clientId, new Set(claims.map((c) => c.account)));
+    return claims;
   }
 
   /** A group item (./group_send): its claims, or its frames (the message frame in flight). */
@@ -88,8 +106,15 @@ export class Outbox {
     return [...actions, ...(await this.onSent({ id: item.clientId, ts: this.state.clock() }))];
   }
 
+  /** Whether `account` gets a sent copy of a 1:1 item (never for groups: one's own other
+   * devices are members there and get the group message itself). */
+  #ownCopy(item: OutboxItem, account: string): boolean {
+    return groupOf(item.recipient) === null && isOwnCopy(this.state, item, account);
+  }
+
   async claimFor(item: OutboxItem, account: string): Promise<ClaimKeys | null> {
     const state = this.state;
+    const own = this.#ownCopy(item, account);
     const fix = this.#fixes.get(account);
     this.#fixes.delete(account);
     const devices = new Map((await state.store.peerDevices(account)).map((d) => [d.deviceId, d]));
@@ -108,7 +133,10 @@ export class Outbox {
       if (!state.olm.hasSession([account, d]) || state.renew.has(key)) need.add(d);
     }
     for (const d of [...(fix?.missing ?? []), ...(fix?.stale ?? [])]) need.add(d);
-    if (!devices.size && !need.size) return { type: "ClaimKeys", item, account, devices: null };
+    if (own && !this.#ownKnown)
+      return { type: "ClaimKeys", item, account, devices: null, listing: true };
+    if (!devices.size && !need.size && !own)
+      return { type: "ClaimKeys", item, account, devices: null };
     if (need.size) {
       return { type: "ClaimKeys", item, account, devices: [...need].sort((a, b) => a - b) };
     }
@@ -116,6 +144,7 @@ export class Outbox {
   }
 
   async keysClaimed(claim: ClaimKeys, bundle: Bundle): Promise<Action[]> {
+    if (claim.listing) return this.#ownListed(claim, bundle);
     const group = groupOf(claim.item.recipient) !== null;
     try {
       if (bundle.accountId !== claim.account) {
@@ -126,6 +155,9 @@ export class Outbox {
       if (!(exc instanceof ClientError) && !(exc instanceof CryptoError)) throw exc;
       // One member's keys failing must not stop the group: that member is left out.
       if (group) return this.#prepareGroup(claim.item);
+      // Sent copies are a courtesy: the message goes without them.
+      if (this.#ownCopy(claim.item, claim.account)) return this.#claimDone(claim);
+      this.#claiming.delete(claim.item.clientId);
       return this.fail(claim.item, exc.code, exc.message);
     }
     if (group) {
@@ -133,10 +165,44 @@ export class Outbox {
       return this.#prepareGroup(claim.item);
     }
     for (const d of claim.devices ?? []) this.state.renew.delete(`${claim.account}/${d}`);
+    return this.#claimDone(claim);
+  }
+
+  /** One's own devices, listed: claim keys of the other ones without a session. */
+  async #ownListed(claim: ClaimKeys, bundle: Bundle): Promise<Action[]> {
+    const state = this.state;
+    this.#ownKnown = true;
+    try {
+      if (bundle.accountId !== claim.account)
+        throw new IdentityError("the key directory answered for another account");
+      await cacheDirectory(state, bundle, false);
+    } catch (exc) {
+      if (!(exc instanceof IdentityError)) throw exc;
+      return this.#claimDone(claim); // no sent copies this time
+    }
+    const need = (await state.store.peerDevices(claim.account))
+      .map((d) => d.deviceId)
+      .filter((d) => !state.isMe(claim.account, d) && !state.olm.hasSession([claim.account, d]))
+      .sort((a, b) => a - b);
+    if (need.length && this.#claiming.has(claim.item.clientId))
+      return [{ type: "ClaimKeys", item: claim.item, account: claim.account, devices: need }];
+    return this.#claimDone(claim);
+  }
+
+  /** One account's claim is answered: encrypt once every account's is. */
+  async #claimDone(claim: ClaimKeys): Promise<Action[]> {
+    if (claim.account === this.state.accountId) this.#ownKnown = true;
+    const waiting = this.#claiming.get(claim.item.clientId);
+    if (!waiting) return []; // another claim of the item failed it or paused the outbox
+    waiting.delete(claim.account);
+    if (waiting.size) return []; // the other accounts' claims are still out
+    this.#claiming.delete(claim.item.clientId);
     return this.#encrypt(claim.item);
   }
 
   async keysClaimFailed(claim: ClaimKeys, error: ClientError): Promise<Action[]> {
+    if (this.#ownCopy(claim.item, claim.account)) return this.#claimDone(claim);
+    this.#claiming.delete(claim.item.clientId);
     if (PERMANENT_CLAIM_ERRORS.has(error.code)) {
       if (groupOf(claim.item.recipient) !== null) return this.#prepareGroup(claim.item);
       return this.fail(claim.item, error.code, error.message);
@@ -161,9 +227,17 @@ export class Outbox {
       );
     }
     const messages = await this.encryptTo(item.recipient, targets, item.content);
+    const destinations = [frames.destination(item.recipient, messages)];
+    const copy = sentCopy(this.state, item);
+    const own = copy ? await this.#readyDevices(this.state.accountId) : [];
+    if (copy && own.length) {
+      // The sent copy (spec D) for one's own other devices, in the same frame.
+      const copies = await this.encryptTo(this.state.accountId, own, copy);
+      destinations.push(frames.destination(this.state.accountId, copies));
+    }
     this.inflight.set(item.clientId, item);
     this.cursor = Math.max(this.cursor, item.seq);
-    const frame = frames.send(item.clientId, [frames.destination(item.recipient, messages)]);
+    const frame = frames.send(item.clientId, destinations);
     return [{ type: "SendFrame", frame, clientId: item.clientId }];
   }
 

@@ -50,3 +50,14 @@ export class AttachmentTampered extends CryptoError {
     super(message, ATTACHMENT_TAMPERED);
   }
 }
+
+// Linking a device (docs/protocol.md, "Provisioning (linking a device)").
+export const BAD_PROVISIONING = "bad_provisioning";
+export const UNSUPPORTED_VERSION = "unsupported_version";
+
+/** A malformed provisioning URI or provision message, or a version this client lacks. */
+export class ProvisioningError extends CryptoError {
+  constructor(message: string, code: string = BAD_PROVISIONING) {
+    super(message, code);
+  }
+}

@@ -143,6 +143,70 @@ export class HttpApi {
   async lookup(query: { phone?: string; username?: string }): Promise<string> {
     return String((await this.call("POST", "/v1/directory/lookup", query)).account_id);
   }
+
+  // Linked devices (docs/protocol.md section 3, "Devices" and "Linked devices")
+  async devices(): Promise<AccountDevice[]> {
+    return parseDevices(await this.call("GET", "/v1/devices"));
+  }
+
+  async deleteDevice(deviceId: number): Promise<void> {
+    await this.call("DELETE", `/v1/devices/${deviceId}`);
+  }
+
+  /** Open a provisioning channel (10 minutes); its id. */
+  async openChannel(): Promise<string> {
+    const id = (await this.call("POST", "/v1/provisioning"))?.id;
+    if (typeof id !== "string")
+      throw new ClientError("the server's provisioning answer has no channel id", "bad_answer");
+    return id;
+  }
+
+  /** The channel's message (base64), or null if none came within `wait` seconds (0..30). */
+  async waitChannel(channelId: string, wait: number): Promise<string | null> {
+    const seconds = Math.max(0, Math.min(30, Math.floor(wait)));
+    const path = `/v1/provisioning/${encodeURIComponent(channelId)}?wait=${seconds}`;
+    const body = await this.call("GET", path);
+    if (body === null) return null;
+    if (typeof body.body !== "string")
+      throw new ClientError("the provisioning channel's answer has no body", "bad_answer");
+    return body.body;
+  }
+
+  /** Use up a provisioning code: this browser becomes the account's next device. */
+  async link(code: string, name: string): Promise<RegisteredDevice> {
+    const b = await this.call("POST", "/v1/devices/link", { code, name });
+    return {
+      accountId: String(b.account_id),
+      deviceId: Number(b.device_id),
+      registrationId: Number(b.registration_id),
+      password: String(b.password),
+      replaced: false,
+    };
+  }
+}
+
+/** One of the account's devices, as `GET /v1/devices` lists it. */
+export interface AccountDevice {
+  deviceId: number;
+  name: string;
+  created: number; // ms
+  hasKeys: boolean;
+}
+
+/** The device list from untrusted JSON: at most 64 (the server's maximum is lower). */
+export function parseDevices(body: unknown): AccountDevice[] {
+  if (!Array.isArray(body) || body.length > 64)
+    throw new ClientError("the server's device list could not be read", "bad_answer");
+  return body.map((d: any) => {
+    if (!Number.isSafeInteger(d?.device_id) || d.device_id < 1)
+      throw new ClientError("the server's device list has a bad device id", "bad_answer");
+    return {
+      deviceId: d.device_id as number,
+      name: typeof d.name === "string" ? d.name : "",
+      created: Number.isSafeInteger(d.created) ? (d.created as number) : 0,
+      hasKeys: d.has_keys === true,
+    };
+  });
 }
 
 /** A bundle from untrusted JSON: every field checked for its type (the signatures later). */

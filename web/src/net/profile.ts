@@ -53,17 +53,27 @@ function libolm(): Promise<Libolm> {
   return (olmLib ??= loadOlm());
 }
 
-/** Set up this browser as the registered device (after `verify` succeeded). */
-export async function createProfile(
+/** A device's keys, made and uploaded: what registering and linking share. */
+export interface NewDevice {
+  olm: OlmMachine;
+  master: MasterKey;
+  api: HttpApi;
+  lib: Libolm; // with the pickle key, what a core needs for more than 1:1 Olm (groups)
+  pickleKey: Uint8Array;
+}
+
+/**
+ * Make this browser's Olm account, keep its secrets, sign its device binding with the
+ * account's master key (`seed`) and upload its identity, one-time and fallback keys.
+ */
+export async function setUpDevice(
   store: IdbStore,
   server: string,
-  phone: string,
   reg: RegisteredDevice,
-  username: string | null,
-): Promise<OpenProfile> {
+  seed: Uint8Array,
+): Promise<NewDevice> {
   const lib = await libolm();
   const pickleKey = globalThis.crypto.getRandomValues(new Uint8Array(PICKLE_KEY_LEN));
-  const seed = globalThis.crypto.getRandomValues(new Uint8Array(32));
   const olm = OlmMachine.create(lib, pickleKey);
   const master = await MasterKey.fromPrivateBytes(seed);
   const oneTimeKeys = olm.generateOneTimeKeys(ONE_TIME_KEYS_TARGET);
@@ -91,6 +101,34 @@ export async function createProfile(
     oneTimeKeys,
     fallbackKey,
   });
+  return { olm, master, api, lib, pickleKey };
+}
+
+/** Save the profile (last: a profile means a complete device) and open its core. */
+export async function finishProfile(
+  store: IdbStore,
+  config: ProfileConfig,
+  device: NewDevice,
+  password: string,
+): Promise<OpenProfile> {
+  // Written last: a profile means a complete registration (as profile.json in Python).
+  await store.putSecret("profile", utf8encode(JSON.stringify(config)));
+  const core = new ClientCore(store, device.olm, config.accountId, config.deviceId);
+  core.enableGroups(device.lib, device.pickleKey);
+  return { config, core, api: device.api, password };
+}
+
+/** Set up this browser as the registered device (after `verify` succeeded). */
+export async function createProfile(
+  store: IdbStore,
+  server: string,
+  phone: string,
+  reg: RegisteredDevice,
+  username: string | null,
+): Promise<OpenProfile> {
+  const seed = globalThis.crypto.getRandomValues(new Uint8Array(32));
+  const device = await setUpDevice(store, server, reg, seed);
+  const { olm, master, api } = device;
   // The account's first signed device list: version 1, this device (spec C).
   const devices = [
     { deviceId: reg.deviceId, registrationId: reg.registrationId, ed25519: olm.ed25519 },
@@ -110,11 +148,7 @@ export async function createProfile(
     phone,
     username: claimed,
   };
-  // Written last: a profile means a complete registration (as profile.json in Python).
-  await store.putSecret("profile", utf8encode(JSON.stringify(config)));
-  const core = new ClientCore(store, olm, reg.accountId, reg.deviceId);
-  core.enableGroups(lib, pickleKey);
-  return { config, core, api, password: reg.password };
+  return finishProfile(store, config, device, reg.password);
 }
 
 /** The profile this browser registered, with its Olm state; null when there is none. */

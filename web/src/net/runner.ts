@@ -285,7 +285,9 @@ export class Runner {
         const claim = claims.shift()!;
         let result: Action[];
         try {
-          const bundle = await this.api.claimKeys(claim.account, claim.devices);
+          const bundle = claim.listing
+            ? await this.api.getKeys(claim.account)
+            : await this.api.claimKeys(claim.account, claim.devices);
           result = await this.serial(() => this.core.keysClaimed(claim, bundle));
         } catch (exc) {
           const error = exc instanceof ClientError ? exc : new ClientError(String(exc));

@@ -12,6 +12,7 @@ import { Runner } from "../net/runner";
 import { type OpenProfile, openProfile, wsUrl } from "../net/profile";
 import { Tabs } from "../net/tabs";
 import type { Action } from "../core/actions";
+import { DevicesView } from "./devices";
 import type { IdbStore } from "../store/idb";
 import { Groups } from "../net/groups";
 import { ChatView } from "./chat";
@@ -64,6 +65,13 @@ export class App {
       if (message.type === "wake" && this.#leader) this.runner.wakeOutbox();
       if (message.type === "changed") void this.#refresh();
     });
+    // wlink: "Devices" in the header, beside what else the header's end holds (./devices).
+    const devices = h(
+      "button",
+      { type: "button", class: "secondary", id: "open-devices", onclick: () => this.showDevices() },
+      "Devices",
+    );
+    (root.querySelector(".top-end") ?? root.querySelector("header"))?.append(devices);
   }
 
   #makeRunner(profile: OpenProfile): Runner {
@@ -123,11 +131,10 @@ export class App {
       return;
     }
     if (event.type === "Message" && chat?.peer === event.sender) chat.showTyping(false, "");
-    if (
-      event.type === "Message" &&
-      !(await this.store.contact(event.sender))?.label.startsWith("@")
-    ) {
-      await this.#learnLabel(event.sender);
+    // A sent copy (from another of this account's devices) belongs to the chat with `to`.
+    const peer = event.type === "Message" ? (event.outgoing && event.to) || event.sender : "";
+    if (peer && !(await this.store.contact(peer))?.label.startsWith("@")) {
+      await this.#learnLabel(peer);
     }
     await this.#refresh();
     this.#tabs.post({ type: "changed" });
@@ -245,6 +252,17 @@ export class App {
   async #startChat(raw: string): Promise<void> {
     const accountId = await resolveMember(this.profile.api, this.store, raw);
     await this.openChat(accountId);
+  }
+
+  // Linked devices (./devices) ----------------------------------------------------------------
+
+  showDevices(): void {
+    this.#chat = null;
+    this.#list = null;
+    const view = new DevicesView(this.profile, this.store, () => void this.showList());
+    this.#main.replaceChildren(view.el);
+    view.focus();
+    void view.refresh();
   }
 
   // The chat -----------------------------------------------------------------------------

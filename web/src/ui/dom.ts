@@ -1,5 +1,7 @@
 /** A small element builder: the screens are plain DOM, no framework (issue 9 allows none). */
 
+import { ClientError } from "../core/errors";
+
 type Child = Node | string | null | undefined | false;
 type Attrs = Record<string, string | boolean | number | ((ev: Event) => void) | undefined>;
 
@@ -31,4 +33,40 @@ export function field(label: string, input: HTMLInputElement | HTMLTextAreaEleme
 
 export function time(ts: number): string {
   return new Date(ts).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+/** One step of a flow as a form: Enter submits; a ClientError shows as its sentence. */
+export function form(
+  title: string,
+  submit: string,
+  fields: HTMLElement[],
+  onSubmit: () => Promise<void>,
+): HTMLElement {
+  const error = h("p", { class: "error", role: "alert" });
+  const button = h("button", { type: "submit" }, submit);
+  const el = h(
+    "form",
+    {
+      class: "card",
+      "aria-labelledby": "step-title",
+      onsubmit: (ev: Event) => {
+        ev.preventDefault();
+        error.textContent = "";
+        button.disabled = true;
+        onSubmit()
+          .catch((exc: unknown) => {
+            error.textContent =
+              exc instanceof ClientError ? exc.message : "Something went wrong; try again.";
+          })
+          .finally(() => {
+            button.disabled = false;
+          });
+      },
+    },
+    h("h1", { id: "step-title" }, title),
+    ...fields,
+    button,
+    error,
+  );
+  return el;
 }

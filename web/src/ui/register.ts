@@ -7,42 +7,7 @@ import { ClientError } from "../core/errors";
 import { HttpApi } from "../net/http";
 import { type OpenProfile, USERNAME_RE, createProfile, normalizePhone } from "../net/profile";
 import type { IdbStore } from "../store/idb";
-import { field, h } from "./dom";
-
-function form(
-  title: string,
-  submit: string,
-  fields: HTMLElement[],
-  onSubmit: () => Promise<void>,
-): HTMLElement {
-  const error = h("p", { class: "error", role: "alert" });
-  const button = h("button", { type: "submit" }, submit);
-  const el = h(
-    "form",
-    {
-      class: "card",
-      "aria-labelledby": "step-title",
-      onsubmit: (ev: Event) => {
-        ev.preventDefault();
-        error.textContent = "";
-        button.disabled = true;
-        onSubmit()
-          .catch((exc: unknown) => {
-            error.textContent =
-              exc instanceof ClientError ? exc.message : "Something went wrong; try again.";
-          })
-          .finally(() => {
-            button.disabled = false;
-          });
-      },
-    },
-    h("h1", { id: "step-title" }, title),
-    ...fields,
-    button,
-    error,
-  );
-  return el;
-}
+import { field, form, h } from "./dom";
 
 export function registerScreen(
   root: HTMLElement,
@@ -71,6 +36,25 @@ export function registerScreen(
         const session = await api.requestCode(phone);
         codeStep(phone, session.sessionId);
       },
+    ),
+  );
+  // Or become another device of an account a terminal already has (./link).
+  const again = () => registerScreen(root, store, server, done);
+  root.append(
+    h(
+      "p",
+      { class: "alt" },
+      h(
+        "button",
+        {
+          type: "button",
+          class: "secondary",
+          // Loaded on demand: the QR encoder is not in the bundle every start pays for.
+          onclick: () =>
+            void import("./link").then((m) => m.linkScreen(root, store, server, done, again)),
+        },
+        "Link to an existing account",
+      ),
     ),
   );
 

@@ -88,3 +88,85 @@ export function envelopeFor(frame: SendFrame, from: string, to: string) {
     body: msg.body,
   };
 }
+
+// wlink: several devices of one account (sent copies, linking) ------------------------------
+
+export interface Device extends Peer {
+  deviceId: number;
+}
+
+/** Device `deviceId` of `accountId`; pass one device's `master` to the others of its account. */
+export async function makeDevice(
+  accountId: string,
+  deviceId: number,
+  master?: MasterKey,
+): Promise<Device> {
+  lib ??= await loadOlm();
+  const store = await IdbStore.open(`test-${accountId}-${deviceId}-${dbs++}`);
+  const olm = OlmMachine.create(lib, new Uint8Array(32).fill(deviceId));
+  const key =
+    master ??
+    (await MasterKey.fromPrivateBytes(globalThis.crypto.getRandomValues(new Uint8Array(32))));
+  const core = new ClientCore(store, olm, accountId, deviceId);
+  const claimable = olm.generateOneTimeKeys(5);
+  return {
+    core,
+    store,
+    olm,
+    master: key,
+    accountId,
+    registrationId: 4000 + deviceId,
+    claimable,
+    deviceId,
+  };
+}
+
+/** The key directory's bundle of an account's devices, all listed; `claimed` ones carry a
+ * one-time key, and only they are in a claim's answer. */
+export async function accountBundle(devices: Device[], claimed: number[] | null): Promise<Bundle> {
+  const { accountId, master } = devices[0]!;
+  const listed = devices.map((d) => ({
+    deviceId: d.deviceId,
+    registrationId: d.registrationId,
+    ed25519: d.olm.ed25519,
+  }));
+  const payload = deviceListPayload(accountId, 1n, listed);
+  const shown = claimed ? devices.filter((d) => claimed.includes(d.deviceId)) : devices;
+  return {
+    accountId,
+    masterKey: master.publicB64,
+    devices: await Promise.all(
+      shown.map(async (d) => ({
+        deviceId: d.deviceId,
+        registrationId: d.registrationId,
+        curve25519: d.olm.curve25519,
+        ed25519: d.olm.ed25519,
+        signature: await master.signDevice(
+          accountId,
+          d.deviceId,
+          d.registrationId,
+          d.olm.curve25519,
+          d.olm.ed25519,
+        ),
+        oneTimeKey: claimed ? d.claimable.shift()! : null,
+      })),
+    ),
+    deviceList: { list: b64encode(payload), signature: await master.sign(payload) },
+  };
+}
+
+/** The envelope the server would deliver to device `to` of `account` for a send frame. */
+export function envelopeTo(frame: SendFrame, from: Device, account: string, to: number) {
+  const msg = frame.destinations
+    .find((d) => d.account === account)!
+    .devices.find((m) => m.device === to)!;
+  return {
+    type: "envelope",
+    id: frame.ephemeral ? 0 : envelopeIds++,
+    from: from.accountId,
+    from_device: from.deviceId,
+    ts: Date.now(),
+    kind: msg.kind,
+    body: msg.body,
+  };
+}

@@ -16,8 +16,11 @@ const events = (actions: Action[]): Event[] => of(actions, "EmitEvent").map((a) 
 async function sendOne(alice: Peer, bob: Peer): Promise<SendFrame> {
   const [item] = await alice.core.nextOutboxItems();
   let actions = await alice.core.prepare(item!);
-  const claim = of(actions, "ClaimKeys")[0];
-  if (claim) actions = await alice.core.keysClaimed(claim, await bundleOf(bob, true));
+  // One claim per account: Bob's, and the listing of Alice's own devices (for sent copies).
+  for (const claim of of(actions, "ClaimKeys")) {
+    const bundle = claim.listing ? await bundleOf(alice, false) : await bundleOf(bob, true);
+    actions = [...actions, ...(await alice.core.keysClaimed(claim, bundle))];
+  }
   const [send] = of(actions, "SendFrame");
   return send!.frame as SendFrame;
 }
