@@ -8,6 +8,7 @@
 
 import type { Content, Receipt, Sent, Text, Typing } from "../crypto/content";
 import type { CoreState } from "./context";
+import { registerRich, storedText, textTs } from "./rich";
 import { type StoredMessage, type Writes, messageKey } from "./types";
 
 export interface Envelope {
@@ -19,7 +20,12 @@ export interface Envelope {
 
 export interface Handler {
   /** Add what must be stored before the ack; the key of a message it adds, if any. */
-  persist(state: CoreState, env: Envelope, content: Content, writes: Writes): string | null;
+  persist(
+    state: CoreState,
+    env: Envelope,
+    content: Content,
+    writes: Writes,
+  ): string | null | Promise<string | null>; // async for the ones that read rows (core/rich.ts)
   /** After the commit; `isNew` says whether the message it added was new. */
   react(state: CoreState, env: Envelope, content: Content, isNew: boolean): Promise<void>;
 }
@@ -52,11 +58,12 @@ const textHandler: Handler = {
       clientId: text.id,
       outgoing: false,
       device: env.device,
-      ts: text.ts,
+      ts: textTs(text, env.ts),
       body: text.body,
       status: "received",
       serverTs: env.ts,
       unread: true,
+      ...storedText(text, env.ts),
     });
   },
   async react(state, env, content, isNew) {
@@ -150,5 +157,6 @@ export function defaultHandlers(): Handlers {
   handlers.register("receipt", receiptHandler);
   handlers.register("typing", typingHandler);
   handlers.register("sent", sentHandler);
+  registerRich(handlers);
   return handlers;
 }

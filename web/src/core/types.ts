@@ -5,6 +5,8 @@
  * (docs/design.md, "The client") is "commit, then acknowledge".
  */
 
+import type { Attachment, Quote } from "../crypto/rich";
+
 export interface PeerDeviceRow {
   accountId: string;
   deviceId: number;
@@ -34,6 +36,44 @@ export interface StoredMessage {
   status: MessageStatus;
   serverTs: number;
   unread: boolean;
+  // Rich messages (wmedia; core/rich.ts): absent on plain rows and on rows of version 1.
+  extra?: MessageExtra; // sealed with the row
+  edited?: boolean;
+  deleted?: boolean;
+  expiresAt?: number; // ms: the row is deleted then (a disappearing message)
+}
+
+/** What a text carried besides its body, and what later actions made of it (sealed). */
+export interface MessageExtra {
+  attachments?: Attachment[];
+  reply?: Quote;
+  forwarded?: boolean;
+  edits?: Array<[ts: number, body: string]>; // earlier versions, oldest first
+  bodyTs?: number; // the ts of the current body when it came from an edit
+  reactions?: Record<string, { emoji: string; ts: number }>; // by reactor; "" = removed
+}
+
+/** A row's body and extras replaced after an edit, delete or reaction (core/rich.ts). */
+export interface MessageUpdate {
+  peer: string;
+  outgoing: boolean;
+  clientId: string;
+  body: string;
+  extra: MessageExtra | null;
+  edited: boolean;
+  deleted: boolean;
+}
+
+export interface TimerRow {
+  peer: string;
+  seconds: number; // 0: off
+  ts: number;
+}
+
+export interface MessageRef {
+  peer: string;
+  outgoing: boolean;
+  clientId: string;
 }
 
 export interface OutboxItem {
@@ -43,6 +83,7 @@ export interface OutboxItem {
   content: Uint8Array; // the encoded (padded) content, sealed at rest
   isText: boolean;
   createdAt: number;
+  ttl?: number; // seconds the envelopes may wait undelivered (a disappearing text)
 }
 
 export interface StatusChange {
@@ -65,6 +106,8 @@ export interface Writes {
   contacts?: Contact[];
   enqueue?: Array<Omit<OutboxItem, "seq">>;
   dequeue?: string[];
+  updates?: MessageUpdate[]; // applied after `messages` and `statuses`
+  timers?: TimerRow[];
 }
 
 export interface Conversation {
@@ -85,6 +128,11 @@ export interface LocalStore {
   commit(writes: Writes): Promise<Set<string>>;
   history(peer: string, limit: number): Promise<StoredMessage[]>;
   conversations(): Promise<Conversation[]>;
+  /** One message row, unsealed; null when it is not here. */
+  message(peer: string, outgoing: boolean, clientId: string): Promise<StoredMessage | null>;
+  timer(peer: string): Promise<TimerRow | null>;
+  /** Delete the rows whose expiresAt is at most `now`; what went. */
+  expire(now: number): Promise<MessageRef[]>;
 }
 
 export function messageKey(peer: string, outgoing: boolean, clientId: string): string {

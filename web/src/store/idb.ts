@@ -19,18 +19,23 @@ import {
   type OutboxItem,
   type PeerDeviceRow,
   type StoredMessage,
+  type MessageRef,
+  type MessageUpdate,
+  type TimerRow,
   type Writes,
   messageKey,
 } from "../core/types";
+import { extraFromBytes, extraToBytes, isEmptyExtra } from "../core/rich_extra";
 import { Sealer, StoreError } from "./sealer";
 
-export const DB_VERSION = 1;
+export const DB_VERSION = 4; // 4: wmedia (timers, the messages expiry index)
 export const MAX_HISTORY = 500; // messages read back per conversation
 const RANK: Partial<Record<MessageStatus, number>> = { queued: 0, sent: 1, delivered: 2, read: 3 };
 
-interface MessageRecord extends Omit<StoredMessage, "body"> {
+interface MessageRecord extends Omit<StoredMessage, "body" | "extra"> {
   key: string;
   body: Uint8Array; // sealed
+  extra?: Uint8Array; // sealed (core/rich_extra.ts)
 }
 
 interface OutboxRecord extends Omit<OutboxItem, "seq" | "content"> {
@@ -43,12 +48,22 @@ interface PorchDB extends DBSchema {
   sessions: { key: string; value: Uint8Array };
   contacts: { key: string; value: Contact };
   devices: { key: [string, number]; value: PeerDeviceRow; indexes: { account: string } };
-  messages: { key: string; value: MessageRecord; indexes: { peer: string } };
+  messages: { key: string; value: MessageRecord; indexes: { peer: string; expiresAt: number } };
   outbox: { key: number; value: OutboxRecord; indexes: { clientId: string } };
   seen: { key: number; value: { id: number; ts: number } };
+  timers: { key: string; value: TimerRow };
 }
 
-const STORES = ["meta", "sessions", "contacts", "devices", "messages", "outbox", "seen"] as const;
+const STORES = [
+  "meta",
+  "sessions",
+  "contacts",
+  "devices",
+  "messages",
+  "outbox",
+  "seen",
+  "timers",
+] as const;
 type Tx = IDBPTransaction<
   PorchDB,
   typeof STORES extends readonly (infer T)[] ? T[] : never,
@@ -64,21 +79,28 @@ export class IdbStore implements LocalStore {
   /** Open (or create) the profile's database; the sealing key is made on first open. */
   static async open(name = "porch"): Promise<IdbStore> {
     const db = await openDB<PorchDB>(name, DB_VERSION, {
-      upgrade(db) {
-        db.createObjectStore("meta");
-        db.createObjectStore("sessions");
-        db.createObjectStore("contacts", { keyPath: "accountId" });
-        db.createObjectStore("devices", { keyPath: ["accountId", "deviceId"] }).createIndex(
-          "account",
-          "accountId",
-        );
-        db.createObjectStore("messages", { keyPath: "key" }).createIndex("peer", "peer");
-        db.createObjectStore("outbox", { keyPath: "seq", autoIncrement: true }).createIndex(
-          "clientId",
-          "clientId",
-          { unique: true },
-        );
-        db.createObjectStore("seen", { keyPath: "id" });
+      upgrade(db, oldVersion, _newVersion, upgradeTx) {
+        if (oldVersion < 1) {
+          db.createObjectStore("meta");
+          db.createObjectStore("sessions");
+          db.createObjectStore("contacts", { keyPath: "accountId" });
+          db.createObjectStore("devices", { keyPath: ["accountId", "deviceId"] }).createIndex(
+            "account",
+            "accountId",
+          );
+          db.createObjectStore("messages", { keyPath: "key" }).createIndex("peer", "peer");
+          db.createObjectStore("outbox", { keyPath: "seq", autoIncrement: true }).createIndex(
+            "clientId",
+            "clientId",
+            { unique: true },
+          );
+          db.createObjectStore("seen", { keyPath: "id" });
+        }
+        if (oldVersion < 4) {
+          // wmedia: 1:1 disappearing timers, and the index the expiry sweep walks.
+          db.createObjectStore("timers", { keyPath: "peer" });
+          upgradeTx.objectStore("messages").createIndex("expiresAt", "expiresAt");
+        }
       },
     });
     let key = await db.get("meta", "sealkey");
@@ -166,9 +188,17 @@ export class IdbStore implements LocalStore {
     const messages = await Promise.all(
       (writes.messages ?? []).map(async (m) => {
         const key = messageKey(m.peer, m.outgoing, m.clientId);
-        return { ...m, key, body: await seal(`messages:${key}`, utf8encode(m.body)) };
+        const { extra, ...rest } = m;
+        const record: MessageRecord = {
+          ...rest,
+          key,
+          body: await seal(`messages:${key}`, utf8encode(m.body)),
+        };
+        if (!isEmptyExtra(extra)) record.extra = await seal(`extra:${key}`, extraToBytes(extra!));
+        return record;
       }),
     );
+    const updates = await Promise.all((writes.updates ?? []).map((u) => this.#sealUpdate(u)));
     const enqueue = await Promise.all(
       (writes.enqueue ?? []).map(async (i) => ({
         ...i,
@@ -205,6 +235,19 @@ export class IdbStore implements LocalStore {
         await store.put(row);
       }
     }
+    for (const u of updates) {
+      const store = tx.objectStore("messages");
+      const row = await store.get(u.key);
+      if (!row) continue;
+      row.body = u.body;
+      if (u.extra) row.extra = u.extra;
+      else delete row.extra;
+      row.edited = u.edited;
+      row.deleted = u.deleted;
+      if (u.deleted) delete row.expiresAt;
+      await store.put(row);
+    }
+    for (const t of writes.timers ?? []) await tx.objectStore("timers").put(t);
     await tx.done;
     return added;
   }
@@ -233,8 +276,49 @@ export class IdbStore implements LocalStore {
   }
 
   async #unseal(r: MessageRecord): Promise<StoredMessage> {
-    const { key, body, ...rest } = r;
-    return { ...rest, body: utf8decode(await this.sealer.open(`messages:${key}`, body)) };
+    const { key, body, extra, ...rest } = r;
+    const out: StoredMessage = {
+      ...rest,
+      body: utf8decode(await this.sealer.open(`messages:${key}`, body)),
+    };
+    if (extra) out.extra = extraFromBytes(await this.sealer.open(`extra:${key}`, extra));
+    return out;
+  }
+
+  async #sealUpdate(u: MessageUpdate) {
+    const key = messageKey(u.peer, u.outgoing, u.clientId);
+    return {
+      key,
+      body: await this.sealer.seal(`messages:${key}`, utf8encode(u.body)),
+      extra: isEmptyExtra(u.extra)
+        ? null
+        : await this.sealer.seal(`extra:${key}`, extraToBytes(u.extra!)),
+      edited: u.edited,
+      deleted: u.deleted,
+    };
+  }
+
+  async message(peer: string, outgoing: boolean, clientId: string): Promise<StoredMessage | null> {
+    const row = await this.db.get("messages", messageKey(peer, outgoing, clientId));
+    return row ? this.#unseal(row) : null;
+  }
+
+  async timer(peer: string): Promise<TimerRow | null> {
+    return (await this.db.get("timers", peer)) ?? null;
+  }
+
+  /** The disappearing messages whose time came go, all in one transaction. */
+  async expire(now: number): Promise<MessageRef[]> {
+    const tx = this.db.transaction("messages", "readwrite");
+    const gone: MessageRef[] = [];
+    const range = IDBKeyRange.upperBound(now);
+    for await (const cursor of tx.store.index("expiresAt").iterate(range)) {
+      const { peer, outgoing, clientId } = cursor.value;
+      gone.push({ peer, outgoing, clientId });
+      await cursor.delete();
+    }
+    await tx.done;
+    return gone;
   }
 
   async conversations(): Promise<Conversation[]> {
