@@ -15,6 +15,10 @@ import type { Action } from "../core/actions";
 import type { IdbStore } from "../store/idb";
 import { ChatView } from "./chat";
 import { field, h, time } from "./dom";
+import { richChat } from "./message_actions";
+import { expireNow } from "../core/rich_send";
+
+export const EXPIRE_EVERY_MS = 30_000; // the disappearing-message sweep (rich.py EXPIRE_EVERY)
 
 const STATE_TEXT: Record<ConnectionState | "elsewhere", string> = {
   elsewhere: "Connected in another tab",
@@ -71,6 +75,9 @@ export class App {
 
   start(): void {
     void this.showList();
+    // Disappearing messages go from IndexedDB on time, whichever chat is open (wmedia).
+    setInterval(() => void this.#sweep(), EXPIRE_EVERY_MS);
+    void this.#sweep();
     this.#tabs.whenLeader(async () => {
       // The Olm state as the last leader left it: this tab's copy may be stale.
       const fresh = await openProfile(this.store);
@@ -87,6 +94,12 @@ export class App {
     if (!this.#leader && actions.some((a) => a.type === "WakeOutbox"))
       this.#tabs.post({ type: "wake" });
     this.#tabs.post({ type: "changed" });
+  }
+
+  async #sweep(): Promise<void> {
+    const runner = this.runner;
+    const gone = await runner.serial(() => expireNow(runner.core.state));
+    if (gone.length) await this.#refresh();
   }
 
   async #refresh(): Promise<void> {
@@ -108,6 +121,7 @@ export class App {
       return;
     }
     if (event.type === "Message" && chat?.peer === event.sender) chat.showTyping(false, "");
+    if (event.type === "TimerChanged" && chat?.peer === event.peer) chat.showTimer(event.seconds);
     if (
       event.type === "Message" &&
       !(await this.store.contact(event.sender))?.label.startsWith("@")
@@ -141,6 +155,7 @@ export class App {
   // The conversation list --------------------------------------------------------------------
 
   async showList(): Promise<void> {
+    this.#chat?.close();
     this.#chat = null;
     const target = h("input", {
       id: "new-chat",
@@ -199,7 +214,11 @@ export class App {
   }
 
   #conversationItem(c: Conversation): HTMLElement {
-    const preview = c.last ? `${c.last.outgoing ? "You: " : ""}${c.last.body}` : "";
+    const att = c.last?.extra?.attachments?.[0];
+    const shown = c.last?.deleted
+      ? "This message was deleted"
+      : c.last?.body || (att ? `📎 ${att.name ?? att.contentType}` : "");
+    const preview = c.last ? `${c.last.outgoing ? "You: " : ""}${shown}` : "";
     return h(
       "li",
       {},
@@ -247,6 +266,13 @@ export class App {
         this.#perform(actions);
         await this.#refreshChat();
       },
+      rich: richChat({
+        peer,
+        runner: () => this.runner,
+        api: this.profile.api,
+        perform: (actions) => this.#perform(actions),
+        changed: () => void this.#refreshChat(),
+      }),
       typing: (started) => {
         const runner = this.runner;
         if (!this.#leader) return; // online-only, and only the leader's Olm state is current
