@@ -69,7 +69,7 @@ export class ChatView {
         },
         ...TIMER_CHOICES.map((s) => h("option", { value: s }, s ? describeSeconds(s) : "Off")),
       );
-      void richChat.timer().then((s) => (this.#timer!.value = String(s)));
+      void richChat.timer().then((s) => this.showTimer(s));
     }
     this.el = h(
       "section",
@@ -136,7 +136,12 @@ export class ChatView {
 
   /** Timer changed elsewhere (the peer set it): show it. */
   showTimer(seconds: number): void {
-    if (this.#timer) this.#timer.value = String(seconds);
+    const select = this.#timer;
+    if (!select) return;
+    // Another client may choose a value this one does not offer: show it all the same.
+    if (![...select.options].some((o) => o.value === String(seconds)))
+      select.append(h("option", { value: seconds }, describeSeconds(seconds)));
+    select.value = String(seconds);
   }
 
   render(history: StoredMessage[]): void {
