@@ -176,7 +176,7 @@ async def test_a_python_photo_shows_as_thumbnail_then_full_and_files_go_both_way
         sent = await bob.send_file(carol, report)
         file_bubble = page.locator(f'li.message.in[data-id="{sent.id}"]')
         async with page.expect_download() as saving:
-            await file_bubble.get_by_role("button", name="Download report.bin (179 kB)").click()
+            await file_bubble.get_by_role("button", name="Download report.bin (179.2 kB)").click()
         download = await saving.value
         assert download.suggested_filename == "report.bin"
         assert Path(await download.path()).read_bytes() == report.read_bytes()
