@@ -60,11 +60,14 @@ async def until(check_fn: Callable[[], Any], what: str, timeout: float = 20) -> 
     raise AssertionError(f"timed out waiting for {what}")
 
 
-async def next_of(client: Client, kind: type, timeout: float = 20) -> Any:
+async def next_of(client: Client, kind: type, by: str | None = None, timeout: float = 20) -> Any:
+    """The next event of ``kind`` that ``by`` caused (not the client's own echo)."""
     deadline = time.monotonic() + timeout
     while (left := deadline - time.monotonic()) > 0:
         event = await client.next_event(left)
-        if isinstance(event, kind):
+        actor = getattr(event, "reactor", None) or getattr(event, "author", None)
+        actor = actor or getattr(event, "by", None)
+        if isinstance(event, kind) and (by is None or actor == by):
             return event
     raise AssertionError(f"no {kind.__name__} arrived")
 
@@ -231,7 +234,7 @@ async def test_replies_reactions_edits_deletes_and_timer_both_ways(
         # Reactions both ways; the browser removes its own again.
         bubble = await open_menu(page, lunch.id)
         await bubble.get_by_role("button", name="React with 👍").click()
-        changed = await next_of(bob, ReactionChanged)
+        changed = await next_of(bob, ReactionChanged, dana)
         assert (changed.id, changed.reactor, changed.emoji) == (lunch.id, dana, "👍")
         await until(lambda: (find(bob, dana, lunch.id) or HistoryMessage).reactions == ((dana, "👍"),), "the reaction")  # type: ignore[attr-defined]
         await expect(bubble.locator(".reactions li")).to_have_text(["👍"])
@@ -239,7 +242,7 @@ async def test_replies_reactions_edits_deletes_and_timer_both_ways(
         await expect(mine.locator(".reactions li")).to_have_text(["❤️"])
         bubble = await open_menu(page, lunch.id)
         await bubble.get_by_role("button", name="Remove reaction 👍").click()
-        changed = await next_of(bob, ReactionChanged)
+        changed = await next_of(bob, ReactionChanged, dana)
         assert changed.emoji == ""
         await expect(bubble.locator(".reactions")).to_have_count(0)
 
@@ -254,7 +257,7 @@ async def test_replies_reactions_edits_deletes_and_timer_both_ways(
         await expect(page.locator(".compose-mode")).to_contain_text("Editing your message")
         await page.get_by_label("Message", exact=True).fill("yes, at half past twelve")
         await page.keyboard.press("Enter")
-        edited = await next_of(bob, MessageEdited)
+        edited = await next_of(bob, MessageEdited, dana)
         assert (edited.id, edited.text) == (reply.id, "yes, at half past twelve")
         await expect(mine.locator(".body")).to_have_text("yes, at half past twelve")
         await expect(mine.locator(".edited")).to_be_visible()
@@ -275,7 +278,7 @@ async def test_replies_reactions_edits_deletes_and_timer_both_ways(
         # Deletes both ways.
         await open_menu(page, reply.id)
         await mine.get_by_role("button", name="Delete for everyone").click()
-        deleted = await next_of(bob, MessageDeleted)
+        deleted = await next_of(bob, MessageDeleted, dana)
         assert deleted.id == reply.id
         await expect(mine.locator(".body")).to_have_text("This message was deleted")
         await expect(mine.locator(".reactions")).to_have_count(0)
@@ -288,9 +291,9 @@ async def test_replies_reactions_edits_deletes_and_timer_both_ways(
         # The disappearing timer: set in the browser, applied by Python; set by Python (2 s),
         # its next text disappears from the screen and from IndexedDB.
         await page.get_by_label("Disappearing messages").select_option("300")
-        timer = await next_of(bob, TimerChanged)
+        timer = await next_of(bob, TimerChanged, dana)
         assert timer.seconds == 300 and bob.timer_of(dana) == 300
-        await expect(page.locator("li.message.notice").last).to_have_text(
+        await expect(page.locator("li.message.notice .body").last).to_have_text(
             "You set disappearing messages to 5 minutes"
         )
         await send_in_browser(page, "this one goes in 5 minutes")

@@ -35,6 +35,7 @@ export class ChatView {
   #typingTimer: ReturnType<typeof setTimeout> | null = null;
   #expiryTimer: ReturnType<typeof setTimeout> | null = null;
   #history: StoredMessage[] = [];
+  #menuOpen: string | null = null;
 
   constructor(
     readonly peer: string,
@@ -122,6 +123,8 @@ export class ChatView {
       original: (author, id) => byKey.get(`${author === rich?.me ? 1 : 0}|${id}`),
       now: Date.now(),
       media: rich?.media ?? null,
+      menuOpen: this.#menuOpen,
+      setMenu: (id) => (this.#menuOpen = id),
       actions: rich
         ? {
             reply: (m) =>

@@ -37,6 +37,9 @@ export interface BubbleContext {
   actions: MessageActions | null; // null: the read-only bubbles of ChatView without rich handlers
   media: MediaView | null;
   now: number;
+  /** The message whose actions menu is open: kept across re-renders (receipts, events). */
+  menuOpen: string | null;
+  setMenu(clientId: string | null): void;
 }
 
 function who(ctx: BubbleContext, account: string): string {
@@ -100,10 +103,15 @@ function remaining(ms: number): string {
 
 function menu(m: StoredMessage, ctx: BubbleContext, actions: MessageActions): HTMLElement {
   const mine = m.extra?.reactions?.[ctx.me]?.emoji ?? "";
+  const open = ctx.menuOpen === m.clientId;
+  const then = (fn: () => void) => () => {
+    ctx.setMenu(null);
+    fn();
+  };
   const panel = h(
     "div",
-    { class: "actions", hidden: true, role: "group", "aria-label": "Message actions" },
-    h("button", { type: "button", onclick: () => actions.reply(m) }, "Reply"),
+    { class: "actions", hidden: !open, role: "group", "aria-label": "Actions" },
+    h("button", { type: "button", class: "reply", onclick: then(() => actions.reply(m)) }, "Reply"),
     ...QUICK_REACTIONS.map((emoji) =>
       h(
         "button",
@@ -112,16 +120,17 @@ function menu(m: StoredMessage, ctx: BubbleContext, actions: MessageActions): HT
           class: `react${emoji === mine ? " mine" : ""}`,
           "aria-pressed": emoji === mine ? "true" : "false",
           "aria-label": emoji === mine ? `Remove reaction ${emoji}` : `React with ${emoji}`,
-          onclick: () => actions.react(m, emoji === mine ? "" : emoji),
+          onclick: then(() => actions.react(m, emoji === mine ? "" : emoji)),
         },
         emoji,
       ),
     ),
-    m.outgoing && h("button", { type: "button", onclick: () => actions.edit(m) }, "Edit"),
+    m.outgoing &&
+      h("button", { type: "button", class: "edit", onclick: then(() => actions.edit(m)) }, "Edit"),
     m.outgoing &&
       h(
         "button",
-        { type: "button", class: "danger", onclick: () => actions.remove(m) },
+        { type: "button", class: "danger", onclick: then(() => actions.remove(m)) },
         "Delete for everyone",
       ),
   );
@@ -131,10 +140,11 @@ function menu(m: StoredMessage, ctx: BubbleContext, actions: MessageActions): HT
       type: "button",
       class: "more",
       "aria-label": "Message actions",
-      "aria-expanded": "false",
+      "aria-expanded": String(open),
       onclick: () => {
         panel.hidden = !panel.hidden;
         toggle.setAttribute("aria-expanded", String(!panel.hidden));
+        ctx.setMenu(panel.hidden ? null : m.clientId);
       },
     },
     "⋯",

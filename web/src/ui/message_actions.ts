@@ -115,6 +115,7 @@ export function richChat(deps: RichChatDeps): RichChat {
     async sweep() {
       const gone = await serial(() => rich.expireNow(core().state));
       for (const event of gone) deps.emit?.(event);
+      deps.changed(); // off the screen now even if the sweep found it gone already
       return gone.length > 0;
     },
   };
