@@ -76,6 +76,11 @@ def find(client: Client, peer: str, client_id: str) -> HistoryMessage | None:
     return next((m for m in client.history(peer) if m.client_id == client_id), None)
 
 
+def reactions(client: Client, peer: str, client_id: str) -> tuple[tuple[str, str], ...]:
+    found = find(client, peer, client_id)
+    return () if found is None else found.reactions
+
+
 async def attach(page: Page, name: str, mime: str, data: bytes) -> None:
     await page.locator("#attach").set_input_files({"name": name, "mimeType": mime, "buffer": data})
 
@@ -115,7 +120,7 @@ async def test_a_browser_photo_arrives_at_python_without_exif_or_gps(
             assert dict(photo.getexif()) == {}
             assert photo.getexif().get_ifd(GPS_IFD) == {}
             # Upright: the left half (blue) of the sideways original is now the top half.
-            r, g, b = photo.convert("RGB").getpixel((100, 40))  # type: ignore[misc]
+            r, _, b = photo.convert("RGB").getpixel((100, 40))  # type: ignore[misc]
             assert b > 150 and r < 100
         # The sender's own bubble shows the photo with its upload done and no error.
         mine = page.locator("li.message.out")
@@ -227,7 +232,8 @@ async def test_replies_reactions_edits_deletes_and_timer_both_ways(
         await send_in_browser(page, "yes, at noon")
         reply = await next_message(bob)
         assert reply.text == "yes, at noon"
-        assert reply.reply is not None and (reply.reply.id, reply.reply.author) == (lunch.id, bob.account_id)
+        assert reply.reply is not None
+        assert (reply.reply.id, reply.reply.author) == (lunch.id, bob.account_id)
         mine = page.locator(f'li[data-id="{reply.id}"]')
         await expect(mine.locator(".quote")).to_have_text("@bob: lunch?")
 
@@ -236,7 +242,7 @@ async def test_replies_reactions_edits_deletes_and_timer_both_ways(
         await bubble.get_by_role("button", name="React with 👍").click()
         changed = await next_of(bob, ReactionChanged, dana)
         assert (changed.id, changed.reactor, changed.emoji) == (lunch.id, dana, "👍")
-        await until(lambda: (find(bob, dana, lunch.id) or HistoryMessage).reactions == ((dana, "👍"),), "the reaction")  # type: ignore[attr-defined]
+        await until(lambda: reactions(bob, dana, lunch.id) == ((dana, "👍"),), "the reaction")
         await expect(bubble.locator(".reactions li")).to_have_text(["👍"])
         await bob.react(dana, reply.id, "❤️")
         await expect(mine.locator(".reactions li")).to_have_text(["❤️"])
@@ -309,7 +315,8 @@ async def test_replies_reactions_edits_deletes_and_timer_both_ways(
             """() => new Promise((resolve, reject) => {
                 const open = indexedDB.open("porch");
                 open.onsuccess = () => {
-                    const req = open.result.transaction("messages").objectStore("messages").getAllKeys();
+                    const store = open.result.transaction("messages").objectStore("messages");
+                    const req = store.getAllKeys();
                     req.onsuccess = () => { open.result.close(); resolve(req.result); };
                     req.onerror = () => reject(req.error);
                 };
