@@ -23,7 +23,7 @@ import { MAX_EDITS, type RichAction, applyRich, describeSeconds, withinWindow } 
 import { storedText } from "./rich";
 import type { StoredMessage, Writes } from "./types";
 
-export const MAX_TEXT_CHARS = 16_000; // as ClientCore.sendText
+export const MAX_TEXT_CHARS = 16_000; // well inside the content's 64 KiB body bound
 const WINDOW = describeSeconds(DELETE_WINDOW_MS / 1000);
 
 export interface Sent {
