@@ -8,7 +8,7 @@
 
 import type { Content, Receipt, Sent, Text, Typing } from "../crypto/content";
 import type { CoreState } from "./context";
-import { registerRich, storedText, textTs } from "./rich";
+import { persistSentRich, reactSentRich, registerRich, storedText, textTs } from "./rich";
 import { type StoredMessage, type Writes, messageKey } from "./types";
 
 export interface Envelope {
@@ -106,7 +106,8 @@ const typingHandler: Handler = {
 const sentHandler: Handler = {
   persist(state, env, content, writes) {
     const sent = content as Sent;
-    if (env.sender !== state.accountId || sent.content.t !== "text") return null;
+    if (env.sender !== state.accountId) return null;
+    if (sent.content.t !== "text") return persistSentRich(state, env, sent, writes);
     const text = sent.content;
     return addMessage(writes, {
       peer: sent.to,
@@ -118,6 +119,7 @@ const sentHandler: Handler = {
       status: "sent",
       serverTs: env.ts,
       unread: false,
+      ...storedText(text, env.ts),
     });
   },
   async react(state, env, content, isNew) {
@@ -131,6 +133,8 @@ const sentHandler: Handler = {
       });
     } else if (inner.t === "text" && isNew) {
       state.emit(messageEvent(inner, env, true, sent.to));
+    } else {
+      reactSentRich(state, content);
     }
   },
 };

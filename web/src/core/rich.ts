@@ -10,7 +10,7 @@
  * Group conversations ("g:" peers) are not handled here yet.
  */
 
-import type { Content, Text } from "../crypto/content";
+import type { Content, Sent, Text } from "../crypto/content";
 import {
   DELETE_WINDOW_MS,
   type Delete,
@@ -186,6 +186,26 @@ const directRichHandler: Handler = {
     if (event) state.emit(event);
   },
 };
+
+/** One's own action from another of one's devices (a `sent` copy): as if done here. */
+export async function persistSentRich(
+  state: CoreState,
+  env: Envelope,
+  sent: Sent,
+  writes: Writes,
+): Promise<null> {
+  const inner = sent.content;
+  if (inner.t === "text" || inner.t === "receipt") return null;
+  if ("group" in inner && inner.group !== undefined) return null;
+  const event = await applyRich(state, sent.to, state.accountId, inner, writes, env.ts, "You");
+  if (event) decided.set(sent, event);
+  return null;
+}
+
+export function reactSentRich(state: CoreState, sent: Content): void {
+  const event = decided.get(sent);
+  if (event) state.emit(event);
+}
 
 export function registerRich(handlers: Handlers): void {
   for (const kind of ["reaction", "edit", "delete", "timer"] as const)

@@ -8,6 +8,8 @@ import type { StoredMessage } from "../../src/core/types";
 import { encodeContent } from "../../src/crypto/content";
 import { DELETE_WINDOW_MS } from "../../src/crypto/rich";
 import type { SendFrame } from "../../src/protocol/frames.gen";
+import { defaultHandlers } from "../../src/core/handlers";
+import type { Sent as SentCopy } from "../../src/crypto/content";
 import { bundleOf, envelopeFor, makePeer, type Peer } from "./helpers";
 
 const ALICE = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
@@ -166,5 +168,39 @@ describe("rich messages between two browser cores", () => {
     expect(timerNotice("You", 0)).toBe("You turned off disappearing messages");
     const text = { t: "text" as const, id: "x", body: "", ts: 10 ** 13 };
     expect(textTs(text, 1000)).toBe(1000); // a day past the server's time: shown at its time
+  });
+
+  it("applies one's own action copied from another of one's devices", async () => {
+    const [alice] = await pair();
+    const sent = await rich.sendText(alice.core.state, BOB, "from here");
+    await alice.core.receive({ type: "sent", id: sent.clientId, ts: Date.now() });
+    const handlers = defaultHandlers();
+    const copy: SentCopy = {
+      t: "sent",
+      to: BOB,
+      content: { t: "edit", id: sent.clientId, body: "edited on my phone", ts: Date.now() },
+    };
+    const env = { id: 77, ts: Date.now(), sender: ALICE, device: 2 };
+    const writes = {};
+    const handler = handlers.forContent(copy);
+    await handler.persist(alice.core.state, env, copy, writes);
+    await alice.store.commit(writes);
+    await handler.react(alice.core.state, env, copy, false);
+    expect(await row(alice, BOB, sent.clientId)).toMatchObject({
+      body: "edited on my phone",
+      edited: true,
+    });
+    expect(alice.core.state.take()).toContainEqual(
+      expect.objectContaining({ event: expect.objectContaining({ type: "MessageEdited" }) }),
+    );
+    // From anyone else a "sent" copy means nothing.
+    const forged = { ...env, sender: BOB };
+    const copy2: SentCopy = {
+      ...copy,
+      content: { ...copy.content, body: "forged" } as SentCopy["content"],
+    };
+    const more = {};
+    await handler.persist(alice.core.state, forged, copy2, more);
+    expect(more).toEqual({});
   });
 });
