@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import secrets
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from porch.client import (
     TimerChanged,
 )
 from porch.client.history import HistoryMessage
+from porch.crypto.content import Text
 from tests.e2e.pages import next_message, open_chat, register_in_browser, send_in_browser, watched
 from tests.e2e.test_web_screens import AXE, check
 from tests.integration.server import ServerProcess
@@ -153,6 +156,15 @@ async def test_a_python_photo_shows_as_thumbnail_then_full_and_files_go_both_way
         bubble = page.locator(f'li.message.in[data-id="{sent.id}"]')
         thumb = bubble.locator("img.thumbnail")
         await expect(thumb).to_be_visible()  # from the pointer, before any download
+        first = find(bob, carol, sent.id)
+        assert first is not None
+        # A pointer without a thumbnail shows its blurhash until it is opened.
+        bare = replace(first.attachments[0], thumbnail=None)
+        text = Text(secrets.token_urlsafe(12), "", int(time.time() * 1000), attachments=(bare,))
+        await bob.send_content(carol, text)
+        bare_bubble = page.locator(f'li.message.in[data-id="{text.id}"]')
+        await expect(bare_bubble.locator("canvas.blurhash")).to_be_visible()
+
         await bubble.get_by_role("button", name="Open photo tiles.png").click()
         full = bubble.locator("img.full")
         await expect(full).to_be_visible()
@@ -189,9 +201,19 @@ async def test_a_python_photo_shows_as_thumbnail_then_full_and_files_go_both_way
         assert download.suggested_filename == "report.bin"
         assert Path(await download.path()).read_bytes() == report.read_bytes()
 
-        # A file from the browser: Bob's client downloads, verifies and decrypts it.
+        # A file from the browser, dropped onto the chat: Bob's client downloads, verifies and
+        # decrypts it.
         notes = ("shopping: eggs, flour, 🍓\n" * 400).encode()
-        await attach(page, "notes.txt", "text/plain", notes)
+        await page.locator("section.chat").evaluate(
+            """(chat, text) => {
+                const data = new DataTransfer();
+                data.items.add(new File([text], "notes.txt", { type: "text/plain" }));
+                const init = { dataTransfer: data, bubbles: true };
+                chat.dispatchEvent(new DragEvent("dragover", init));
+                chat.dispatchEvent(new DragEvent("drop", init));
+            }""",
+            notes.decode(),
+        )
         got = await next_message(bob)
         [pointer] = got.attachments
         assert (pointer.name, pointer.content_type, pointer.size) == (
@@ -201,6 +223,19 @@ async def test_a_python_photo_shows_as_thumbnail_then_full_and_files_go_both_way
         )
         saved = await bob.download(pointer, peer=carol, client_id=got.id, dest_dir=tmp_path / "in")
         assert hashlib.sha256(saved.read_bytes()).digest() == hashlib.sha256(notes).digest()
+
+        # A file pasted into the composer goes the same way, with the typed caption.
+        await page.get_by_label("Message", exact=True).fill("pasted")
+        await page.get_by_label("Message", exact=True).evaluate(
+            """(box) => {
+                const data = new DataTransfer();
+                data.items.add(new File(["clip board"], "clip.txt", { type: "text/plain" }));
+                const init = { clipboardData: data, bubbles: true };
+                box.dispatchEvent(new ClipboardEvent("paste", init));
+            }"""
+        )
+        got = await next_message(bob)
+        assert got.text == "pasted" and [a.name for a in got.attachments] == ["clip.txt"]
 
 
 async def open_menu(page: Page, client_id: str) -> Any:
@@ -280,6 +315,9 @@ async def test_replies_reactions_edits_deletes_and_timer_both_ways(
         await bob.react(dana, reply.id, "😂")
         await open_menu(page, lunch.id)
         assert await check(page, "chat-rich") == []
+        await page.set_viewport_size({"width": 360, "height": 740})
+        assert await check(page, "chat-rich-phone") == []
+        await page.set_viewport_size({"width": 1280, "height": 800})
 
         # Deletes both ways.
         await open_menu(page, reply.id)

@@ -10,8 +10,10 @@ import { ClientError } from "../core/errors";
 import { CryptoError } from "../crypto/errors";
 import type { Attachment } from "../crypto/rich";
 import { type MediaTransfers, humanSize } from "../net/media";
+import { decode as decodeBlurhash } from "blurhash";
 import { h } from "./dom";
 
+const BLUR_SIDE = 32;
 const SHOWN_TYPES = new Set(["image/jpeg", "image/png", "image/webp", "image/gif"]);
 
 interface Loaded {
@@ -113,6 +115,21 @@ export class MediaView {
   }
 }
 
+/** The blurhash drawn small (CSS scales it up): what a photo without a thumbnail shows. */
+function blurred(hash: string, width?: number, height?: number): HTMLCanvasElement | null {
+  const w = BLUR_SIDE;
+  const ratio = width && height ? height / width : 1;
+  const hgt = Math.max(1, Math.min(BLUR_SIDE * 4, Math.round(BLUR_SIDE * ratio)));
+  try {
+    const pixels = decodeBlurhash(hash, w, hgt);
+    const el = h("canvas", { class: "blurhash", width: w, height: hgt, "aria-hidden": "true" });
+    el.getContext("2d")?.putImageData(new ImageData(new Uint8ClampedArray(pixels), w, hgt), 0, 0);
+    return el;
+  } catch {
+    return null; // a blurhash that does not decode: the plain placeholder
+  }
+}
+
 function clickDownload(url: string, name: string): void {
   const link = h("a", { href: url, download: name, class: "visually-hidden" });
   document.body.append(link);
@@ -186,7 +203,8 @@ export function attachmentView(
         },
         thumb
           ? h("img", { class: "thumbnail", src: thumb, alt: "", width: a.width, height: a.height })
-          : h("span", { class: "placeholder" }, `🖼 ${name}`),
+          : (a.blurhash && blurred(a.blurhash, a.width, a.height)) ||
+              h("span", { class: "placeholder" }, `🖼 ${name}`),
       ),
       status,
     );
