@@ -65,7 +65,13 @@ export class Composer {
       "form",
       { class: "composer", onsubmit: (ev: Event) => (ev.preventDefault(), void this.#submit()) },
       canAttach && this.#picker,
-      canAttach && h("label", { for: "attach", class: "attach", title: "Attach a file" }, "📎"),
+      canAttach &&
+        h(
+          "label",
+          { for: "attach", class: "attach", title: "Attach a file" },
+          h("span", { "aria-hidden": "true" }, "📎"),
+          h("span", { class: "visually-hidden" }, "Attach a file"),
+        ),
       h("label", { for: "composer", class: "visually-hidden" }, "Message"),
       this.input,
       h("button", { type: "submit" }, "Send"),
