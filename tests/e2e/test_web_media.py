@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from porch.client import (
     Client,
@@ -28,6 +28,7 @@ from porch.client import (
 )
 from porch.client.history import HistoryMessage
 from porch.crypto.content import Text
+from tests.e2e import browser as chromium
 from tests.e2e.pages import next_message, open_chat, register_in_browser, send_in_browser, watched
 from tests.e2e.test_web_screens import AXE, check
 from tests.integration.server import ServerProcess
@@ -362,3 +363,59 @@ async def test_replies_reactions_edits_deletes_and_timer_both_ways(
         )
         assert not any(str(k).endswith(f"|{poof.id}") for k in keys)
         assert any(str(k).endswith(f"|{answer.id}") for k in keys)  # the rest stays
+
+
+async def test_an_upload_resumes_after_a_dropped_part_and_gives_up_with_a_sentence(
+    browser: Browser,
+    web_server: ServerProcess,
+    register_client: Callable[..., Awaitable[Client]],
+) -> None:
+    bob = await register_client(username="bob")
+    context = await browser.new_context()
+    context.set_default_timeout(20_000)
+    page = await context.new_page()
+    seen = await chromium.watch(page)
+    failures = {"left": 1, "status": 0}
+    deletes: list[str] = []
+
+    async def flaky(route: Route) -> None:
+        if failures["status"]:
+            await route.fulfill(status=failures["status"], body="")
+        elif failures["left"] > 0:
+            failures["left"] -= 1
+            await route.abort("connectionreset")
+        else:
+            await route.continue_()
+
+    page.on(
+        "request",
+        lambda r: deletes.append(r.url) if r.method == "DELETE" and "/uploads/" in r.url else None,
+    )
+    async with bob:
+        await register_in_browser(page, web_server, "erin")
+        await open_chat(page, "@bob")
+        await page.route("**/v1/media/parts/**", flaky)
+        # The first PUT drops: the server is asked what it holds and the part goes again.
+        data = bytes(range(256)) * 64
+        await attach(page, "resumed.bin", "application/octet-stream", data)
+        got = await next_message(bob)
+        [pointer] = got.attachments
+        saved = await bob.download(pointer, peer=got.sender, client_id=got.id)
+        assert saved.read_bytes() == data and failures["left"] == 0
+        # A part that keeps failing: after six attempts a sentence, nothing sent, slot freed.
+        failures["status"] = 503
+        await attach(page, "doomed.bin", "application/octet-stream", data)
+        error = page.locator(".compose-error")
+        await expect(error).to_have_text(
+            "The upload failed 6 times (HTTP 503); nothing was sent; check the connection and "
+            "send the file again.",
+            timeout=30_000,
+        )
+        await until(lambda: deletes, "the abandoned slot's DELETE")
+        assert await page.locator("li.message.out figure.attachment").count() == 1
+        assert all(
+            m.attachments[0].name != "doomed.bin" for m in bob.history(got.sender) if m.attachments
+        )
+    # The forced failures show as failed loads; nothing else may.
+    assert [p for p in seen.problems() if "Failed to load resource" not in p] == []
+    await context.close()
