@@ -15,6 +15,7 @@
 import { encode as blurhashEncode } from "blurhash";
 import { MAX_DIMENSION, MAX_NAME_BYTES, MAX_THUMBNAIL_BYTES } from "../crypto/rich";
 import { utf8Length } from "../crypto/content_checks";
+import { HEADER_BYTES, imageSize } from "./media_probe";
 
 export const DEFAULT_TYPE = "application/octet-stream";
 export const MAX_PIXELS = 100_000_000; // larger is sent as a plain file, never drawn
@@ -76,6 +77,9 @@ async function prepareImage(
   contentType: string,
   name: string,
 ): Promise<Prepared | null> {
+  // Measured from the header first: never decode what would be too many pixels.
+  const declared = imageSize(new Uint8Array(await file.slice(0, HEADER_BYTES).arrayBuffer()));
+  if (!declared || declared.width * declared.height > MAX_PIXELS) return null;
   let bitmap: ImageBitmap;
   try {
     bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
