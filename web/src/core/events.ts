@@ -72,6 +72,41 @@ export interface GroupChanged {
   groupId: string;
 }
 
+/** `reactor` reacted to message `id` by `author` in `peer`'s chat; "" removed it (wmedia). */
+export interface ReactionChanged {
+  type: "ReactionChanged";
+  peer: string;
+  id: string;
+  author: string;
+  reactor: string;
+  emoji: string;
+}
+
+export interface MessageEdited {
+  type: "MessageEdited";
+  peer: string;
+  id: string;
+  author: string;
+  text: string;
+  ts: number;
+}
+
+/** Deleted for everyone by `author`, or (`expired`) a disappearing message's time came. */
+export interface MessageDeleted {
+  type: "MessageDeleted";
+  peer: string;
+  id: string;
+  author: string;
+  expired: boolean;
+}
+
+export interface TimerChanged {
+  type: "TimerChanged";
+  peer: string;
+  seconds: number;
+  by: string;
+}
+
 export type Event =
   | MessageEvent
   | ReceiptEvent
@@ -82,4 +117,8 @@ export type Event =
   | ConnectionChanged
   | Drained
   | IdentityChanged
-  | GroupChanged;
+  | GroupChanged
+  | ReactionChanged
+  | MessageEdited
+  | MessageDeleted
+  | TimerChanged;

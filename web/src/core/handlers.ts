@@ -8,6 +8,7 @@
 
 import type { Content, Receipt, Sent, Text, Typing } from "../crypto/content";
 import type { CoreState } from "./context";
+import { persistSentRich, reactSentRich, registerRich, storedText, textTs } from "./rich";
 import { type StoredMessage, type Writes, messageKey } from "./types";
 
 export interface Envelope {
@@ -19,7 +20,12 @@ export interface Envelope {
 
 export interface Handler {
   /** Add what must be stored before the ack; the key of a message it adds, if any. */
-  persist(state: CoreState, env: Envelope, content: Content, writes: Writes): string | null;
+  persist(
+    state: CoreState,
+    env: Envelope,
+    content: Content,
+    writes: Writes,
+  ): string | null | Promise<string | null>; // async for the ones that read rows (core/rich.ts)
   /** After the commit; `isNew` says whether the message it added was new. */
   react(state: CoreState, env: Envelope, content: Content, isNew: boolean): Promise<void>;
 }
@@ -52,11 +58,12 @@ const textHandler: Handler = {
       clientId: text.id,
       outgoing: false,
       device: env.device,
-      ts: text.ts,
+      ts: textTs(text, env.ts),
       body: text.body,
       status: "received",
       serverTs: env.ts,
       unread: true,
+      ...storedText(text, env.ts),
     });
   },
   async react(state, env, content, isNew) {
@@ -99,7 +106,8 @@ const typingHandler: Handler = {
 const sentHandler: Handler = {
   persist(state, env, content, writes) {
     const sent = content as Sent;
-    if (env.sender !== state.accountId || sent.content.t !== "text") return null;
+    if (env.sender !== state.accountId) return null;
+    if (sent.content.t !== "text") return persistSentRich(state, env, sent, writes);
     const text = sent.content;
     return addMessage(writes, {
       peer: sent.to,
@@ -111,6 +119,7 @@ const sentHandler: Handler = {
       status: "sent",
       serverTs: env.ts,
       unread: false,
+      ...storedText(text, env.ts),
     });
   },
   async react(state, env, content, isNew) {
@@ -125,6 +134,8 @@ const sentHandler: Handler = {
       state.emit({ type: "ReadElsewhere", peer: sent.to, ids: inner.ids }); // the badge clears
     } else if (inner.t === "text" && isNew) {
       state.emit(messageEvent(inner, env, true, sent.to));
+    } else {
+      reactSentRich(state, content);
     }
   },
 };
@@ -151,5 +162,6 @@ export function defaultHandlers(): Handlers {
   handlers.register("receipt", receiptHandler);
   handlers.register("typing", typingHandler);
   handlers.register("sent", sentHandler);
+  registerRich(handlers);
   return handlers;
 }

@@ -238,6 +238,7 @@ export class Outbox {
     this.inflight.set(item.clientId, item);
     this.cursor = Math.max(this.cursor, item.seq);
     const frame = frames.send(item.clientId, destinations);
+    if (item.ttl !== undefined) frame.ttl = item.ttl; // a disappearing text (core/rich.ts)
     return [{ type: "SendFrame", frame, clientId: item.clientId }];
   }
 

@@ -278,7 +278,7 @@ export class Receiver {
     }
     const handler = this.handlers.forContent(content);
     const writes: Writes = { seen: env.id ? [[env.id, env.ts]] : [] };
-    const key = handler.persist(state, env, content, writes);
+    const key = await handler.persist(state, env, content, writes);
     const added = await state.commit(writes);
     state.ack(env.id);
     await handler.react(state, env, content, key !== null && added.has(key));

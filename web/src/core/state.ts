@@ -21,12 +21,13 @@ import { GroupSends, groupOf } from "./group_send";
 import { GroupSync, type ServerGroup } from "./group_sync";
 import { Outbox } from "./outbox";
 import { Receiver } from "./receive";
+import { sendText as sendRichText } from "./rich_send";
 import type { Bundle, LocalStore, OutboxItem } from "./types";
 
 export const ONE_TIME_KEYS_TARGET = 50;
 export const ONE_TIME_KEYS_LOW = 20;
 export const ACK_BATCH = 128;
-export const MAX_TEXT_CHARS = 16_000; // well inside the content's 64 KiB body bound
+export { MAX_TEXT_CHARS } from "./rich_send"; // well inside the content's 64 KiB body bound
 const GROUP_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The group parts of a core (./group_*), once enableGroups made them. */
@@ -219,40 +220,14 @@ export class ClientCore {
     this.#outbox.notSent(clientId);
   }
 
-  /** A text into history and the durable outbox in one commit; its client id. */
+  /** A text into history and the durable outbox in one commit; its client id. A text sent
+   * while the conversation's timer is on disappears after it (core/rich_send.ts). */
   async sendText(
     recipient: string,
     body: string,
   ): Promise<{ clientId: string; actions: Action[] }> {
-    if (!body.trim()) throw new RangeError("an empty message is not sent");
-    if (body.length > MAX_TEXT_CHARS)
-      throw new RangeError(`a message is at most ${MAX_TEXT_CHARS} characters`);
-    const state = this.state;
-    const clientId = randomId();
-    const ts = state.clock();
-    const group = groupOf(recipient);
-    const content = encodeContent(
-      group === null
-        ? { t: "text", id: clientId, body, ts }
-        : { t: "text", id: clientId, body, ts, group },
-    );
-    await state.store.commit({
-      messages: [
-        {
-          peer: recipient,
-          clientId,
-          outgoing: true,
-          device: state.deviceId,
-          ts,
-          body,
-          status: "queued",
-          serverTs: 0,
-          unread: false,
-        },
-      ],
-      enqueue: [{ clientId, recipient, content, isText: true, createdAt: ts }],
-    });
-    return { clientId, actions: [{ type: "WakeOutbox", delay: 0 }] };
+    const { clientId, actions } = await sendRichText(this.state, recipient, body);
+    return { clientId, actions };
   }
 
   /** The user saw these received messages: mark them read and tell the sender. */

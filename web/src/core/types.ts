@@ -6,6 +6,7 @@
  */
 
 import type { GroupState } from "../crypto/group_state";
+import type { Attachment, Quote } from "../crypto/rich";
 
 export interface PeerDeviceRow {
   accountId: string;
@@ -37,6 +38,44 @@ export interface StoredMessage {
   serverTs: number;
   unread: boolean;
   author?: string; // a group message's sender account (peer "g:<group id>")
+  // Rich messages (wmedia; core/rich.ts): absent on plain rows and on rows of version 1.
+  extra?: MessageExtra; // sealed with the row
+  edited?: boolean;
+  deleted?: boolean;
+  expiresAt?: number; // ms: the row is deleted then (a disappearing message)
+}
+
+/** What a text carried besides its body, and what later actions made of it (sealed). */
+export interface MessageExtra {
+  attachments?: Attachment[];
+  reply?: Quote;
+  forwarded?: boolean;
+  edits?: Array<[ts: number, body: string]>; // earlier versions, oldest first
+  bodyTs?: number; // the ts of the current body when it came from an edit
+  reactions?: Record<string, { emoji: string; ts: number }>; // by reactor; "" = removed
+}
+
+/** A row's body and extras replaced after an edit, delete or reaction (core/rich.ts). */
+export interface MessageUpdate {
+  peer: string;
+  outgoing: boolean;
+  clientId: string;
+  body: string;
+  extra: MessageExtra | null;
+  edited: boolean;
+  deleted: boolean;
+}
+
+export interface TimerRow {
+  peer: string;
+  seconds: number; // 0: off
+  ts: number;
+}
+
+export interface MessageRef {
+  peer: string;
+  outgoing: boolean;
+  clientId: string;
 }
 
 export interface OutboxItem {
@@ -46,6 +85,7 @@ export interface OutboxItem {
   content: Uint8Array; // the encoded (padded) content, sealed at rest
   isText: boolean;
   createdAt: number;
+  ttl?: number; // seconds the envelopes may wait undelivered (a disappearing text)
 }
 
 export interface StatusChange {
@@ -68,6 +108,8 @@ export interface Writes {
   contacts?: Contact[];
   enqueue?: Array<Omit<OutboxItem, "seq">>;
   dequeue?: string[];
+  updates?: MessageUpdate[]; // applied after `messages` and `statuses`
+  timers?: TimerRow[];
   // Groups (core/group_*.ts).
   groups?: LocalGroup[];
   forgetGroups?: string[];
@@ -135,6 +177,11 @@ export interface LocalStore {
   latestStateKey(groupId: string): Promise<[epoch: number, key: Uint8Array] | null>;
   outboundSession(groupId: string): Promise<OutboundSessionRow | null>;
   inboundSession(key: string): Promise<string | null>;
+  /** One message row, unsealed; null when it is not here. */
+  message(peer: string, outgoing: boolean, clientId: string): Promise<StoredMessage | null>;
+  timer(peer: string): Promise<TimerRow | null>;
+  /** Delete the rows whose expiresAt is at most `now`; what went. */
+  expire(now: number): Promise<MessageRef[]>;
 }
 
 export function messageKey(peer: string, outgoing: boolean, clientId: string): string {

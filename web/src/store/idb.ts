@@ -21,6 +21,9 @@ import {
   type OutboxItem,
   type PeerDeviceRow,
   type StoredMessage,
+  type MessageRef,
+  type MessageUpdate,
+  type TimerRow,
   type Writes,
   messageKey,
 } from "../core/types";
@@ -31,15 +34,19 @@ import {
   outboundFromBytes,
   outboundToBytes,
 } from "./group_rows";
+import { extraFromBytes, extraToBytes, isEmptyExtra } from "../core/rich_extra";
 import { Sealer, StoreError } from "./sealer";
 
-export const DB_VERSION = 2;
+// Each area's stores come in their own `oldVersion < N` block below: 2 wgroups (groups),
+// 4 wmedia (timers, the messages expiry index); 3 and 5 (linking, settings) needed none.
+export const DB_VERSION = 4;
 export const MAX_HISTORY = 500; // messages read back per conversation
 const RANK: Partial<Record<MessageStatus, number>> = { queued: 0, sent: 1, delivered: 2, read: 3 };
 
-interface MessageRecord extends Omit<StoredMessage, "body"> {
+interface MessageRecord extends Omit<StoredMessage, "body" | "extra"> {
   key: string;
   body: Uint8Array; // sealed
+  extra?: Uint8Array; // sealed (core/rich_extra.ts)
 }
 
 interface OutboxRecord extends Omit<OutboxItem, "seq" | "content"> {
@@ -52,7 +59,7 @@ interface PorchDB extends DBSchema {
   sessions: { key: string; value: Uint8Array };
   contacts: { key: string; value: Contact };
   devices: { key: [string, number]; value: PeerDeviceRow; indexes: { account: string } };
-  messages: { key: string; value: MessageRecord; indexes: { peer: string } };
+  messages: { key: string; value: MessageRecord; indexes: { peer: string; expiresAt: number } };
   outbox: { key: number; value: OutboxRecord; indexes: { clientId: string } };
   seen: { key: number; value: { id: number; ts: number } };
   // Groups (version 2): rows sealed whole; inbound Megolm pickles are sealed by crypto/megolm.
@@ -64,6 +71,7 @@ interface PorchDB extends DBSchema {
   };
   megolm_out: { key: string; value: { groupId: string; sealed: Uint8Array } };
   megolm_in: { key: string; value: Uint8Array };
+  timers: { key: string; value: TimerRow };
 }
 
 const STORES = [
@@ -78,6 +86,7 @@ const STORES = [
   "group_keys",
   "megolm_out",
   "megolm_in",
+  "timers",
 ] as const;
 type Tx = IDBPTransaction<
   PorchDB,
@@ -94,7 +103,7 @@ export class IdbStore implements LocalStore {
   /** Open (or create) the profile's database; the sealing key is made on first open. */
   static async open(name = "porch"): Promise<IdbStore> {
     const db = await openDB<PorchDB>(name, DB_VERSION, {
-      upgrade(db, oldVersion) {
+      upgrade(db, oldVersion, _newVersion, upgradeTx) {
         if (oldVersion < 1) createVersion1(db);
         if (oldVersion < 2) {
           // Groups (wgroups).
@@ -102,6 +111,11 @@ export class IdbStore implements LocalStore {
           db.createObjectStore("group_keys", { keyPath: "slot" }).createIndex("group", "groupId");
           db.createObjectStore("megolm_out", { keyPath: "groupId" });
           db.createObjectStore("megolm_in");
+        }
+        if (oldVersion < 4) {
+          // wmedia: 1:1 disappearing timers, and the index the expiry sweep walks.
+          db.createObjectStore("timers", { keyPath: "peer" });
+          upgradeTx.objectStore("messages").createIndex("expiresAt", "expiresAt");
         }
       },
     });
@@ -190,9 +204,17 @@ export class IdbStore implements LocalStore {
     const messages = await Promise.all(
       (writes.messages ?? []).map(async (m) => {
         const key = messageKey(m.peer, m.outgoing, m.clientId);
-        return { ...m, key, body: await seal(`messages:${key}`, utf8encode(m.body)) };
+        const { extra, ...rest } = m;
+        const record: MessageRecord = {
+          ...rest,
+          key,
+          body: await seal(`messages:${key}`, utf8encode(m.body)),
+        };
+        if (!isEmptyExtra(extra)) record.extra = await seal(`extra:${key}`, extraToBytes(extra!));
+        return record;
       }),
     );
+    const updates = await Promise.all((writes.updates ?? []).map((u) => this.#sealUpdate(u)));
     const enqueue = await Promise.all(
       (writes.enqueue ?? []).map(async (i) => ({
         ...i,
@@ -257,6 +279,19 @@ export class IdbStore implements LocalStore {
         await store.put(row);
       }
     }
+    for (const u of updates) {
+      const store = tx.objectStore("messages");
+      const row = await store.get(u.key);
+      if (!row) continue;
+      row.body = u.body;
+      if (u.extra) row.extra = u.extra;
+      else delete row.extra;
+      row.edited = u.edited;
+      row.deleted = u.deleted;
+      if (u.deleted) delete row.expiresAt;
+      await store.put(row);
+    }
+    for (const t of writes.timers ?? []) await tx.objectStore("timers").put(t);
     await tx.done;
     return added;
   }
@@ -285,8 +320,49 @@ export class IdbStore implements LocalStore {
   }
 
   async #unseal(r: MessageRecord): Promise<StoredMessage> {
-    const { key, body, ...rest } = r;
-    return { ...rest, body: utf8decode(await this.sealer.open(`messages:${key}`, body)) };
+    const { key, body, extra, ...rest } = r;
+    const out: StoredMessage = {
+      ...rest,
+      body: utf8decode(await this.sealer.open(`messages:${key}`, body)),
+    };
+    if (extra) out.extra = extraFromBytes(await this.sealer.open(`extra:${key}`, extra));
+    return out;
+  }
+
+  async #sealUpdate(u: MessageUpdate) {
+    const key = messageKey(u.peer, u.outgoing, u.clientId);
+    return {
+      key,
+      body: await this.sealer.seal(`messages:${key}`, utf8encode(u.body)),
+      extra: isEmptyExtra(u.extra)
+        ? null
+        : await this.sealer.seal(`extra:${key}`, extraToBytes(u.extra!)),
+      edited: u.edited,
+      deleted: u.deleted,
+    };
+  }
+
+  async message(peer: string, outgoing: boolean, clientId: string): Promise<StoredMessage | null> {
+    const row = await this.db.get("messages", messageKey(peer, outgoing, clientId));
+    return row ? this.#unseal(row) : null;
+  }
+
+  async timer(peer: string): Promise<TimerRow | null> {
+    return (await this.db.get("timers", peer)) ?? null;
+  }
+
+  /** The disappearing messages whose time came go, all in one transaction. */
+  async expire(now: number): Promise<MessageRef[]> {
+    const tx = this.db.transaction("messages", "readwrite");
+    const gone: MessageRef[] = [];
+    const range = IDBKeyRange.upperBound(now);
+    for await (const cursor of tx.store.index("expiresAt").iterate(range)) {
+      const { peer, outgoing, clientId } = cursor.value;
+      gone.push({ peer, outgoing, clientId });
+      await cursor.delete();
+    }
+    await tx.done;
+    return gone;
   }
 
   async conversations(): Promise<Conversation[]> {

@@ -18,6 +18,10 @@ import { Groups } from "../net/groups";
 import { ChatView } from "./chat";
 import { groupInfoView, newGroupView, resolveMember } from "./groups";
 import { field, h, time } from "./dom";
+import { richChat } from "./message_actions";
+import { expireNow } from "../core/rich_send";
+
+export const EXPIRE_EVERY_MS = 30_000; // the disappearing-message sweep (rich.py EXPIRE_EVERY)
 
 const STATE_TEXT: Record<ConnectionState | "elsewhere", string> = {
   elsewhere: "Connected in another tab",
@@ -88,6 +92,9 @@ export class App {
 
   start(): void {
     void this.showList();
+    // Disappearing messages go from IndexedDB on time, whichever chat is open (wmedia).
+    setInterval(() => void this.#sweep(), EXPIRE_EVERY_MS);
+    void this.#sweep();
     this.#tabs.whenLeader(async () => {
       // The Olm state as the last leader left it: this tab's copy may be stale.
       const fresh = await openProfile(this.store);
@@ -111,6 +118,12 @@ export class App {
     this.#tabs.post({ type: "changed" });
   }
 
+  async #sweep(): Promise<void> {
+    const runner = this.runner;
+    const gone = await runner.serial(() => expireNow(runner.core.state));
+    if (gone.length) await this.#refresh();
+  }
+
   async #refresh(): Promise<void> {
     if (this.#info) await this.showGroupInfo(this.#info);
     else if (this.#chat) await this.#refreshChat();
@@ -131,6 +144,7 @@ export class App {
       return;
     }
     if (event.type === "Message" && chat?.peer === event.sender) chat.showTyping(false, "");
+    if (event.type === "TimerChanged" && chat?.peer === event.peer) chat.showTimer(event.seconds);
     // A sent copy (from another of this account's devices) belongs to the chat with `to`.
     const peer = event.type === "Message" ? (event.outgoing && event.to) || event.sender : "";
     if (peer && !(await this.store.contact(peer))?.label.startsWith("@")) {
@@ -163,6 +177,7 @@ export class App {
   // The conversation list --------------------------------------------------------------------
 
   async showList(): Promise<void> {
+    this.#chat?.close();
     this.#chat = null;
     this.#info = null;
     const target = h("input", {
@@ -228,7 +243,11 @@ export class App {
   }
 
   #conversationItem(c: Conversation): HTMLElement {
-    const preview = c.last ? `${c.last.outgoing ? "You: " : ""}${c.last.body}` : "";
+    const att = c.last?.extra?.attachments?.[0];
+    const shown = c.last?.deleted
+      ? "This message was deleted"
+      : c.last?.body || (att ? `📎 ${att.name ?? att.contentType}` : "");
+    const preview = c.last ? `${c.last.outgoing ? "You: " : ""}${shown}` : "";
     return h(
       "li",
       {},
@@ -272,7 +291,18 @@ export class App {
     const group = peer.startsWith("g:") ? peer.slice(2) : null;
     const label = group ? await this.#groupLabel(group) : await this.#label(peer);
     const chat = new ChatView(peer, label, {
-      ...(group ? { info: () => void this.showGroupInfo(group) } : {}),
+      // Group chats: text and the info panel; rich messages (./message_actions) are 1:1 only.
+      ...(group
+        ? { info: () => void this.showGroupInfo(group) }
+        : {
+            rich: richChat({
+              peer,
+              runner: () => this.runner,
+              api: this.profile.api,
+              perform: (actions) => this.#perform(actions),
+              changed: () => void this.#refreshChat(),
+            }),
+          }),
       back: () => void this.showList(),
       send: async (body) => {
         const runner = this.runner;

@@ -3,24 +3,26 @@
  * Enter sends, Shift+Enter starts a new line; Escape goes back to the list.
  */
 
-import type { MessageStatus, StoredMessage } from "../core/types";
-import { h, time } from "./dom";
+import type { StoredMessage } from "../core/types";
+import { describeSeconds } from "../core/rich";
+import { Composer } from "./composer";
+import { h } from "./dom";
+import { type BubbleContext, messageItem } from "./message";
+import type { RichChat } from "./message_actions";
+import { sentence } from "./message_media";
+import { ClientError } from "../core/errors";
 
-const TICKS: Partial<Record<MessageStatus, [string, string]>> = {
-  queued: ["🕓", "waiting to send"],
-  sent: ["✓", "sent"],
-  delivered: ["✓✓", "delivered"],
-  read: ["✓✓", "read"],
-  failed: ["!", "not sent"],
-};
 export const TYPING_SHOWN_MS = 6_000;
-export const TYPING_REPEAT_MS = 3_000;
+export { TYPING_REPEAT_MS } from "./composer";
+// The disappearing-message timers offered (seconds; 0 is off), as the SDK describes them.
+export const TIMER_CHOICES = [0, 30, 300, 3600, 86400, 604800];
 
 export interface ChatHandlers {
   back(): void;
   send(body: string): Promise<void>;
   typing(started: boolean): void;
   info?(): void; // a group chat: opens the group info panel (ui/groups.ts)
+  rich?: RichChat; // replies, reactions, edits, deletes, timers, attachments (wmedia)
 }
 
 export class ChatView {
@@ -28,13 +30,17 @@ export class ChatView {
   readonly #log: HTMLOListElement;
   readonly #scroller: HTMLElement; // role=log around the list: an <ol> keeps its list role
   readonly #typing: HTMLElement;
-  readonly #input: HTMLTextAreaElement;
+  readonly #composer: Composer;
+  readonly #timer: HTMLSelectElement | null = null;
+  readonly #notice: HTMLElement;
   #typingTimer: ReturnType<typeof setTimeout> | null = null;
-  #typingSent = 0;
+  #expiryTimer: ReturnType<typeof setTimeout> | null = null;
+  #history: StoredMessage[] = [];
+  #menuOpen: string | null = null;
 
   constructor(
     readonly peer: string,
-    label: string,
+    private readonly label: string,
     private readonly handlers: ChatHandlers,
   ) {
     this.#log = h("ol", {});
@@ -44,28 +50,29 @@ export class ChatView {
       this.#log,
     );
     this.#typing = h("p", { class: "typing", "aria-live": "polite" });
-    this.#input = h("textarea", { id: "composer", rows: 1, maxlength: 16000, required: true });
-    const sendButton = h("button", { type: "submit" }, "Send");
-    const composer = h(
-      "form",
-      { class: "composer", onsubmit: (ev: Event) => (ev.preventDefault(), void this.#send()) },
-      h("label", { for: "composer", class: "visually-hidden" }, "Message"),
-      this.#input,
-      sendButton,
-    );
-    this.#input.addEventListener("keydown", (ev) => {
-      if (ev.key === "Enter" && !ev.shiftKey) {
-        ev.preventDefault();
-        void this.#send();
-      }
-    });
-    this.#input.addEventListener("input", () => {
-      const now = Date.now();
-      if (this.#input.value && now - this.#typingSent > TYPING_REPEAT_MS) {
-        this.#typingSent = now;
-        handlers.typing(true);
-      }
-    });
+    this.#notice = h("p", { class: "error chat-error", role: "alert" });
+    const richChat = handlers.rich;
+    const composerHandlers = {
+      send: (body: string, reply: StoredMessage | null) =>
+        richChat ? richChat.send(body, reply) : handlers.send(body),
+      typing: (started: boolean) => handlers.typing(started),
+      ...(richChat && {
+        sendFiles: richChat.sendFiles.bind(richChat),
+        edit: richChat.edit.bind(richChat),
+      }),
+    };
+    this.#composer = new Composer(composerHandlers);
+    if (richChat) {
+      this.#timer = h(
+        "select",
+        {
+          id: "timer",
+          onchange: () => void this.#guard(() => richChat.setTimer(Number(this.#timer!.value))),
+        },
+        ...TIMER_CHOICES.map((s) => h("option", { value: s }, s ? describeSeconds(s) : "Off")),
+      );
+      void richChat.timer().then((s) => this.showTimer(s));
+    }
     this.el = h(
       "section",
       {
@@ -78,6 +85,13 @@ export class ChatView {
         { class: "bar" },
         h("button", { type: "button", class: "back", onclick: () => handlers.back() }, "← Chats"),
         h("h1", { id: "chat-title" }, label),
+        this.#timer &&
+          h(
+            "div",
+            { class: "timer" },
+            h("label", { for: "timer" }, "Disappearing messages"),
+            this.#timer,
+          ),
         handlers.info &&
           h(
             "button",
@@ -85,38 +99,110 @@ export class ChatView {
             "Group info",
           ),
       ),
+      this.#notice,
       this.#scroller,
       this.#typing,
-      composer,
+      this.#composer.el,
     );
+    this.#composer.acceptDrops(this.el);
   }
 
   focus(): void {
-    this.#input.focus();
+    this.#composer.focus();
   }
 
-  async #send(): Promise<void> {
-    const body = this.#input.value;
-    if (!body.trim()) return;
-    this.#input.value = "";
-    this.#typingSent = 0;
-    this.handlers.typing(false);
-    await this.handlers.send(body);
+  async #guard(fn: () => Promise<void>): Promise<void> {
+    this.#notice.textContent = "";
+    try {
+      await fn();
+    } catch (exc) {
+      this.#notice.textContent =
+        exc instanceof ClientError ? sentence(exc.message) : "That did not work; try again.";
+    }
+  }
+
+  #context(): BubbleContext {
+    const rich = this.handlers.rich;
+    const byKey = new Map(this.#history.map((m) => [`${m.outgoing ? 1 : 0}|${m.clientId}`, m]));
+    return {
+      me: rich?.me ?? "",
+      peerLabel: this.label,
+      original: (author, id) => byKey.get(`${author === rich?.me ? 1 : 0}|${id}`),
+      now: Date.now(),
+      media: rich?.media ?? null,
+      menuOpen: this.#menuOpen,
+      setMenu: (id) => (this.#menuOpen = id),
+      actions: rich
+        ? {
+            reply: (m) =>
+              this.#composer.replyTo(m, m.outgoing ? "yourself" : this.label, rich.preview(m)),
+            react: (m, emoji) => void this.#guard(() => rich.react(m, emoji)),
+            edit: (m) => this.#composer.startEdit(m),
+            remove: (m) => void this.#guard(() => rich.remove(m)),
+          }
+        : null,
+    };
+  }
+
+  /** Timer changed elsewhere (the peer set it): show it. */
+  showTimer(seconds: number): void {
+    const select = this.#timer;
+    if (!select) return;
+    // Another client may choose a value this one does not offer: show it all the same.
+    if (![...select.options].some((o) => o.value === String(seconds)))
+      select.append(h("option", { value: seconds }, describeSeconds(seconds)));
+    select.value = String(seconds);
   }
 
   /** `author` names the sender of a group message (null: no label, as in a 1:1 chat). */
   render(history: StoredMessage[], author: (m: StoredMessage) => string | null = () => null): void {
     const box = this.#scroller;
     const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+    const now = Date.now();
+    // A disappearing message is gone from the screen when its time comes, sweep or not.
+    this.#history = history.filter((m) => m.expiresAt === undefined || m.expiresAt > now);
+    const ctx = this.#context();
+    // A re-render replaces the bubbles: keep the focus on the same control of the same one.
+    const active = document.activeElement;
+    const focused = active?.closest("li.message")?.getAttribute("data-id");
+    const control = active?.classList[0];
     this.#log.replaceChildren(
-      ...history.map((m) => {
-        const item = messageItem(m);
+      ...this.#history.map((m) => {
+        const item = messageItem(m, ctx);
         const name = m.outgoing ? null : author(m);
         if (name) item.prepend(h("p", { class: "author" }, name));
         return item;
       }),
     );
+    if (focused) {
+      const li = this.#log.querySelector<HTMLElement>(`li[data-id="${CSS.escape(focused)}"]`);
+      const again =
+        (control && li?.querySelector<HTMLElement>(`.${CSS.escape(control)}`)) ||
+        li?.querySelector<HTMLElement>(".save, .more");
+      again?.focus();
+    }
+    const ids = new Set(
+      this.#history.flatMap((m) => (m.extra?.attachments ?? []).map((a) => a.id)),
+    );
+    this.handlers.rich?.media.keepOnly(ids);
     if (atBottom || history.at(-1)?.outgoing) box.scrollTop = box.scrollHeight;
+    this.#scheduleExpiry();
+  }
+
+  #scheduleExpiry(): void {
+    if (this.#expiryTimer) clearTimeout(this.#expiryTimer);
+    const next = Math.min(...this.#history.map((m) => m.expiresAt ?? Infinity));
+    const rich = this.handlers.rich;
+    if (!rich || next === Infinity) return;
+    this.#expiryTimer = setTimeout(
+      () => void rich.sweep(),
+      Math.min(Math.max(next - Date.now(), 0) + 50, 2 ** 31 - 1),
+    );
+  }
+
+  close(): void {
+    if (this.#expiryTimer) clearTimeout(this.#expiryTimer);
+    this.handlers.rich?.media.dispose();
   }
 
   showTyping(started: boolean, label: string): void {
@@ -127,24 +213,4 @@ export class ChatView {
       this.#typingTimer = setTimeout(() => (this.#typing.textContent = ""), TYPING_SHOWN_MS);
     }
   }
-}
-
-function messageItem(m: StoredMessage): HTMLElement {
-  const tick = m.outgoing ? TICKS[m.status] : undefined;
-  return h(
-    "li",
-    {
-      class: `message ${m.outgoing ? "out" : "in"} ${m.status}`,
-      "data-status": m.status,
-      "data-id": m.clientId,
-    },
-    h("p", { class: "body" }, m.body),
-    h(
-      "p",
-      { class: "meta" },
-      h("time", { datetime: new Date(m.ts).toISOString() }, time(m.ts)),
-      tick &&
-        h("span", { class: `tick ${m.status}`, "aria-label": tick[1], title: tick[1] }, tick[0]),
-    ),
-  );
 }
