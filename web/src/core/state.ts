@@ -16,7 +16,9 @@ import * as frames from "./frames";
 import { type Handlers, defaultHandlers } from "./handlers";
 import { Outbox } from "./outbox";
 import { Receiver } from "./receive";
+import { verifyBundle } from "./keys";
 import type { Bundle, LocalStore, OutboxItem } from "./types";
+import { acceptIdentity, markVerified } from "./verified";
 
 export const ONE_TIME_KEYS_TARGET = 50;
 export const ONE_TIME_KEYS_LOW = 20;
@@ -227,5 +229,26 @@ export class ClientCore {
     const content = encodeContent({ t: "typing", state: started ? "started" : "stopped" });
     const messages = await this.#outbox.encryptTo(peer, devices, content);
     return frames.send(randomId(), [frames.destination(peer, messages)], true);
+  }
+
+  // Verification (mirrors porch.client.trust; ./verified) ----------------------------------
+
+  /** A fetched (unclaimed) bundle checked and its master key pinned, as every bundle is. */
+  async checkBundle(bundle: Bundle): Promise<Action[]> {
+    await verifyBundle(this.state, bundle, false);
+    return this.#take();
+  }
+
+  /** Record that the user compared the safety number over `masterKey` (the current pin). */
+  async markVerified(accountId: string, masterKey: string): Promise<void> {
+    const store = this.state.store;
+    await store.commit({ contacts: [markVerified(await store.contact(accountId), masterKey)] });
+  }
+
+  /** Accept a verified contact's changed key without verifying it (unverified again). */
+  async acceptIdentity(accountId: string): Promise<void> {
+    const store = this.state.store;
+    const contact = await store.contact(accountId);
+    if (contact) await store.commit({ contacts: [acceptIdentity(contact)] });
   }
 }

@@ -14,7 +14,17 @@ import { Tabs } from "../net/tabs";
 import type { Action } from "../core/actions";
 import type { IdbStore } from "../store/idb";
 import { ChatView } from "./chat";
+import { ContactView } from "./contact";
 import { field, h, time } from "./dom";
+import { SettingsView } from "./settings";
+import {
+  type AppParts,
+  contactHandlers,
+  pushControl,
+  saveUsername,
+  signOutBrowser,
+} from "./settings_app";
+import { view } from "./views";
 
 const STATE_TEXT: Record<ConnectionState | "elsewhere", string> = {
   elsewhere: "Connected in another tab",
@@ -45,15 +55,34 @@ export class App {
       STATE_TEXT.elsewhere,
     );
     this.#main = h("div", { class: "screen" });
+    const settings = h(
+      "button",
+      {
+        type: "button",
+        class: "secondary",
+        id: "open-settings",
+        onclick: () => void this.showSettings(),
+      },
+      "Settings",
+    );
     root.replaceChildren(
-      h("header", { class: "top" }, h("span", { class: "brand" }, "Porch"), this.#status),
-      this.#main,
+      h(
+        "header",
+        { class: "top" },
+        h("span", { class: "brand" }, "Porch"),
+        h("div", { class: "top-end" }, this.#status, settings),
+      ),
+      h("main", { class: "screen" }, this.#main),
     );
     this.runner = this.#makeRunner(profile);
     this.#tabs = new Tabs(`porch:${profile.config.accountId}.${profile.config.deviceId}`);
     this.#tabs.onMessage((message) => {
       if (message.type === "wake" && this.#leader) this.runner.wakeOutbox();
       if (message.type === "changed") void this.#refresh();
+      if (message.type === "signedout") {
+        this.store.close(); // so the signing-out tab can delete the database
+        location.reload();
+      }
     });
   }
 
@@ -241,6 +270,7 @@ export class App {
     const label = await this.#label(peer);
     const chat = new ChatView(peer, label, {
       back: () => void this.showList(),
+      info: () => void this.showContact(peer),
       send: async (body) => {
         const runner = this.runner;
         const { actions } = await runner.serial(() => runner.core.sendText(peer, body));
@@ -275,5 +305,64 @@ export class App {
       const runner = this.runner;
       this.#perform(await runner.serial(() => runner.core.markRead(chat.peer, unread)));
     }
+  }
+
+  // Contact info and settings (./contact, ./settings) ---------------------------------------
+
+  get #parts(): AppParts {
+    return {
+      profile: this.profile,
+      store: this.store,
+      runner: () => this.runner,
+      perform: (actions) => this.#perform(actions),
+    };
+  }
+
+  async showContact(peer: string): Promise<void> {
+    const back = () => void this.openChat(peer);
+    const contact = new ContactView(
+      peer,
+      await this.#label(peer),
+      contactHandlers(this.#parts, peer, back),
+    );
+    this.#chat = null;
+    this.#list = null;
+    this.#main.replaceChildren(contact.el);
+    contact.focus();
+    await contact.load();
+  }
+
+  async showSettings(): Promise<void> {
+    const parts = this.#parts;
+    const devices = view("devices");
+    const settings: SettingsView = new SettingsView({
+      back: () => void this.showList(),
+      api: this.profile.api,
+      labelOf: (id) => this.#label(id),
+      usernameChanged: (name) => saveUsername(parts, name),
+      push: pushControl(parts),
+      openDevices: devices
+        ? () =>
+            void Promise.resolve(
+              devices({
+                profile: this.profile,
+                store: this.store,
+                back: () => void this.showSettings(),
+              }),
+            ).then((v) => {
+              this.#main.replaceChildren(v.el);
+              v.focus();
+            })
+        : null,
+      signOut: async () => {
+        await signOutBrowser(parts, () => this.#tabs.post({ type: "signedout" }));
+        location.reload();
+      },
+    });
+    this.#chat = null;
+    this.#list = null;
+    this.#main.replaceChildren(settings.el);
+    settings.focus();
+    await settings.load();
   }
 }

@@ -18,6 +18,8 @@ export const TYPING_REPEAT_MS = 3_000;
 
 export interface ChatHandlers {
   back(): void;
+  /** Opens the contact info screen (ui/contact.ts); no button without it. */
+  info?(): void;
   send(body: string): Promise<void>;
   typing(started: boolean): void;
 }
@@ -77,6 +79,17 @@ export class ChatView {
         { class: "bar" },
         h("button", { type: "button", class: "back", onclick: () => handlers.back() }, "← Chats"),
         h("h1", { id: "chat-title" }, label),
+        handlers.info &&
+          h(
+            "button",
+            {
+              type: "button",
+              class: "secondary info",
+              "aria-label": `Contact info for ${label}`,
+              onclick: () => handlers.info?.(),
+            },
+            "Info",
+          ),
       ),
       this.#scroller,
       this.#typing,
