@@ -186,14 +186,28 @@ export class SettingsView {
     );
     const discoverError = h("p", { class: "error", role: "alert" });
     const discoverable = h("input", { type: "checkbox", id: "discoverable" });
-    discoverable.checked = me.discoverable;
+    const discoverState = h("p", { class: "hint", role: "status" });
+    const showDiscoverable = (on: boolean) => {
+      discoverable.checked = on;
+      discoverState.textContent = on
+        ? "Others can find you by your number."
+        : "Your number is hidden from lookups.";
+    };
+    showDiscoverable(me.discoverable);
     discoverable.addEventListener("change", () => {
       const want = discoverable.checked;
       discoverError.textContent = "";
-      setDiscoverable(this.handlers.api, want).catch((exc: unknown) => {
-        discoverable.checked = !want;
-        discoverError.textContent = problem(exc, "That could not be changed; try again.");
-      });
+      discoverable.disabled = true;
+      setDiscoverable(this.handlers.api, want)
+        .then(() => showDiscoverable(want))
+        .catch((exc: unknown) => {
+          showDiscoverable(!want);
+          discoverError.textContent = problem(exc, "That could not be changed; try again.");
+        })
+        .finally(() => {
+          discoverable.disabled = false;
+          discoverable.focus();
+        });
     });
     this.#account.replaceChildren(
       part(
@@ -216,6 +230,7 @@ export class SettingsView {
           discoverable,
           h("label", { for: "discoverable" }, "People who have my number can find me by it"),
         ),
+        discoverState,
         discoverError,
       ),
     );
