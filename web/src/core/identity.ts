@@ -8,6 +8,7 @@
  */
 
 import { type SafetyNumber, safetyNumber } from "../crypto/safety";
+import { hexdecode } from "../protocol/codec";
 import { IdentityError } from "./errors";
 import type { Contact } from "./types";
 import { type Verification, verification } from "./verified";
@@ -68,9 +69,5 @@ export function parseScanned(text: string): Uint8Array {
       "that is not a safety number code: paste the other side's code in hex (the qr field of `porch verify --json`)",
     );
   }
-  return Uint8Array.from(compact.match(/../g)!, (b) => parseInt(b, 16));
-}
-
-export function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return hexdecode(compact.toLowerCase());
 }

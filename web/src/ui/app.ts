@@ -72,7 +72,7 @@ export class App {
         h("span", { class: "brand" }, "Porch"),
         h("div", { class: "top-end" }, this.#status, settings),
       ),
-      h("main", { class: "screen" }, this.#main),
+      this.#main,
     );
     this.runner = this.#makeRunner(profile);
     this.#tabs = new Tabs(`porch:${profile.config.accountId}.${profile.config.deviceId}`);

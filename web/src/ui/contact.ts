@@ -6,7 +6,8 @@
  */
 
 import { ClientError } from "../core/errors";
-import { type ContactIdentity, digitLines, parseScanned, toHex } from "../core/identity";
+import { type ContactIdentity, digitLines, parseScanned } from "../core/identity";
+import { hexencode } from "../protocol/codec";
 import { SafetyNumberError } from "../crypto/safety";
 import { h } from "./dom";
 import { renderQrBytes } from "./qr";
@@ -183,7 +184,7 @@ export class ContactView {
         "p",
         { class: "hint" },
         "Your code: ",
-        h("code", { class: "hex" }, toHex(number.qrPayload())),
+        h("code", { class: "hex" }, hexencode(number.qrPayload())),
       ),
       state,
       actions,
