@@ -16,6 +16,7 @@ import { ClientError, IdentityError } from "./errors";
 import * as frames from "./frames";
 import { startSessions } from "./keys";
 import type { Bundle, OutboxItem, PeerDeviceRow } from "./types";
+import { IDENTITY_CHANGED, verification } from "./verified";
 
 export const MAX_INFLIGHT = 128;
 export const CLAIM_RETRY_DELAY = 1.0;
@@ -125,6 +126,17 @@ export class Outbox {
   }
 
   async #encrypt(item: OutboxItem): Promise<Action[]> {
+    // A text to a verified contact whose key changed is not encrypted to the new key (the SDK
+    // pauses it; the browser fails it, to be sent again once the number is compared or
+    // accepted: docs/security.md, "Key verification and identity changes").
+    const contact = item.isText ? await this.state.store.contact(item.recipient) : null;
+    if (verification(contact) === "verified_key_changed") {
+      return this.fail(
+        item,
+        IDENTITY_CHANGED,
+        `${contact!.label}'s safety number changed since you verified it; compare or accept the new one, then send again`,
+      );
+    }
     const targets = await this.#readyDevices(item.recipient);
     if (!targets.length) {
       return this.fail(

@@ -9,6 +9,8 @@
 import { IdentityError } from "./errors";
 import type { Contact } from "./types";
 
+export const IDENTITY_CHANGED = "identity_changed"; // the send error code, as porch.client.verified
+
 export type Verification = "unverified" | "verified" | "verified_key_changed";
 
 export function verification(contact: Contact | null): Verification {

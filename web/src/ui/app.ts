@@ -6,6 +6,7 @@
 
 import type { Event as CoreEvent } from "../core/events";
 import { ClientError } from "../core/errors";
+import { verification } from "../core/verified";
 import type { Conversation } from "../core/types";
 import type { ConnectionState } from "../net/runner";
 import { Runner } from "../net/runner";
@@ -288,6 +289,11 @@ export class App {
     this.#chat = chat;
     this.#list = null;
     this.#main.replaceChildren(chat.el);
+    if (verification(await this.store.contact(peer)) === "verified_key_changed") {
+      chat.showWarning(
+        `${label}'s safety number changed since you verified it: open Info to compare it. Messages to them are not sent until then.`,
+      );
+    }
     await this.#refreshChat();
     chat.focus();
   }

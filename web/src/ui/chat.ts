@@ -30,6 +30,7 @@ export class ChatView {
   readonly #scroller: HTMLElement; // role=log around the list: an <ol> keeps its list role
   readonly #typing: HTMLElement;
   readonly #input: HTMLTextAreaElement;
+  readonly #warning: HTMLElement;
   #typingTimer: ReturnType<typeof setTimeout> | null = null;
   #typingSent = 0;
 
@@ -45,6 +46,7 @@ export class ChatView {
       this.#log,
     );
     this.#typing = h("p", { class: "typing", "aria-live": "polite" });
+    this.#warning = h("p", { class: "warning chat-warning", role: "alert", hidden: true });
     this.#input = h("textarea", { id: "composer", rows: 1, maxlength: 16000, required: true });
     const sendButton = h("button", { type: "submit" }, "Send");
     const composer = h(
@@ -91,6 +93,7 @@ export class ChatView {
             "Info",
           ),
       ),
+      this.#warning,
       this.#scroller,
       this.#typing,
       composer,
@@ -115,6 +118,12 @@ export class ChatView {
     const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
     this.#log.replaceChildren(...history.map(messageItem));
     if (atBottom || history.at(-1)?.outgoing) box.scrollTop = box.scrollHeight;
+  }
+
+  /** A warning above the history (a verified contact's changed safety number); null hides it. */
+  showWarning(text: string | null): void {
+    this.#warning.textContent = text ?? "";
+    this.#warning.hidden = text === null;
   }
 
   showTyping(started: boolean, label: string): void {

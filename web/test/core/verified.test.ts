@@ -1,8 +1,14 @@
 import { describe, expect, it } from "vitest";
+import type { Action, ClaimKeys } from "../../src/core/actions";
 import { IdentityError } from "../../src/core/errors";
 import { contactIdentity, digitLines, parseScanned } from "../../src/core/identity";
 import type { Contact } from "../../src/core/types";
-import { acceptIdentity, markVerified, verification } from "../../src/core/verified";
+import {
+  IDENTITY_CHANGED,
+  acceptIdentity,
+  markVerified,
+  verification,
+} from "../../src/core/verified";
 import { MasterKey } from "../../src/crypto/signing";
 import { hexdecode, hexencode } from "../../src/protocol/codec";
 import { CRYPTO } from "../vectors";
@@ -116,5 +122,43 @@ describe("ClientCore: verifying a contact through its real key changes", () => {
     expect(verification(await alice.store.contact(BOB))).toBe("unverified");
     await alice.core.markVerified(BOB, bob.master.publicB64);
     expect(verification(await alice.store.contact(BOB))).toBe("verified");
+  });
+});
+
+describe("Outbox: texts to a verified contact whose key changed", () => {
+  it("fail with identity_changed, not encrypted to the new key; go again once accepted", async () => {
+    const alice = await makePeer(ALICE);
+    const bob = await makePeer(BOB);
+    await alice.core.checkBundle(await bundleOf(bob, false));
+    await alice.core.markVerified(BOB, bob.master.publicB64);
+    bob.master = await MasterKey.fromPrivateBytes(
+      globalThis.crypto.getRandomValues(new Uint8Array(32)),
+    );
+    await alice.core.checkBundle(await bundleOf(bob, false));
+
+    const { clientId } = await alice.core.sendText(BOB, "are you really bob?");
+    const prepare = async (): Promise<Action[]> => {
+      const [item] = await alice.core.nextOutboxItems();
+      let actions = await alice.core.prepare(item!);
+      const claim = actions.find((a): a is ClaimKeys => a.type === "ClaimKeys");
+      if (claim) actions = await alice.core.keysClaimed(claim, await bundleOf(bob, true));
+      return actions;
+    };
+    const refused = await prepare();
+    expect(refused).toContainEqual({
+      type: "SendSettled",
+      clientId,
+      ts: 0,
+      error: IDENTITY_CHANGED,
+    });
+    expect(refused.some((a) => a.type === "SendFrame")).toBe(false);
+    const history = await alice.store.history(BOB);
+    expect(history.find((m) => m.clientId === clientId)!.status).toBe("failed");
+    expect(history.filter((m) => m.status === "notice")).toHaveLength(1); // the changed number
+    expect(await alice.store.outboxSize()).toBe(0);
+
+    await alice.core.acceptIdentity(BOB);
+    await alice.core.sendText(BOB, "sent after accepting");
+    expect((await prepare()).some((a) => a.type === "SendFrame")).toBe(true);
   });
 });
