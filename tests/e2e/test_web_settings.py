@@ -175,3 +175,45 @@ async def test_signing_out_deletes_the_profile_after_a_confirm(
             page.get_by_role("heading", name="Register with your phone number")
         ).to_be_visible()
         assert await page.evaluate("window.porch === undefined")
+
+
+async def test_a_verified_contact_whose_key_changes_is_warned_and_not_sent_to_until_accepted(
+    browser: Browser,
+    web_server: ServerProcess,
+    register_client: Callable[..., Awaitable[Client]],
+) -> None:
+    context = await browser.new_context()
+    async with watched(context) as page:
+        bob = await register_client(username="bob")
+        async with bob:
+            await register_in_browser(page, web_server, "gail")
+            await open_chat(page, "@bob")
+            await send_in_browser(page, "first, to the old key")
+            assert (await next_message(bob)).text == "first, to the old key"
+            await open_contact_info(page, "@bob")
+            await page.get_by_role("button", name="Mark verified").click()
+            await expect(page.locator(".verification")).to_have_text("Marked @bob verified.")
+            phone = bob.config.phone
+        # Bob registers his number again: a new master key (the username stays his).
+        new_bob = await register_client(phone)
+        async with new_bob:
+            await page.keyboard.press("Escape")
+            await open_contact_info(page, "@bob")  # fetches Bob's keys: the change shows
+            await expect(page.locator(".contact .warning")).to_contain_text(
+                "@bob's safety number changed since you verified it"
+            )
+            await page.keyboard.press("Escape")
+            await expect(page.locator(".chat-warning")).to_contain_text("open Info to compare")
+            await send_in_browser(page, "not to an unverified key")
+            mine = page.locator("li.message.out")
+            await expect(mine.last).to_have_attribute("data-status", "failed")
+
+            await open_contact_info(page, "@bob")
+            await page.get_by_role("button", name="Accept without verifying").click()
+            await expect(page.locator(".verification")).to_have_text(
+                "Accepted the new safety number with @bob; not verified."
+            )
+            await page.keyboard.press("Escape")
+            await expect(page.locator(".chat-warning")).to_be_hidden()
+            await send_in_browser(page, "after accepting")
+            assert (await next_message(new_bob)).text == "after accepting"

@@ -291,7 +291,7 @@ export class App {
     this.#main.replaceChildren(chat.el);
     if (verification(await this.store.contact(peer)) === "verified_key_changed") {
       chat.showWarning(
-        `${label}'s safety number changed since you verified it: open Info to compare it. Messages to them are not sent until then.`,
+        `${label}'s safety number changed since you verified it: open Info to compare or accept it. Until then, what you send them is not sent.`,
       );
     }
     await this.#refreshChat();
