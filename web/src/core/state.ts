@@ -18,7 +18,7 @@ import { Outbox } from "./outbox";
 import { Receiver } from "./receive";
 import { verifyBundle } from "./keys";
 import type { Bundle, LocalStore, OutboxItem } from "./types";
-import { acceptIdentity, markVerified } from "./verified";
+import { acceptIdentity, markVerified, verification } from "./verified";
 
 export const ONE_TIME_KEYS_TARGET = 50;
 export const ONE_TIME_KEYS_LOW = 20;
@@ -221,6 +221,8 @@ export class ClientCore {
   /** An online-only typing frame, or null when a device lacks a session (typing claims no keys). */
   async typingFrame(peer: string, started: boolean): Promise<SendFrame | null> {
     const state = this.state;
+    // Not to a verified contact's changed key either (as the SDK: docs/security.md).
+    if (verification(await state.store.contact(peer)) === "verified_key_changed") return null;
     const devices = (await state.store.peerDevices(peer)).filter(
       (d) => !state.isMe(peer, d.deviceId),
     );

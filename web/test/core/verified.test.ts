@@ -156,8 +156,10 @@ describe("Outbox: texts to a verified contact whose key changed", () => {
     expect(history.find((m) => m.clientId === clientId)!.status).toBe("failed");
     expect(history.filter((m) => m.status === "notice")).toHaveLength(1); // the changed number
     expect(await alice.store.outboxSize()).toBe(0);
+    expect(await alice.core.typingFrame(BOB, true)).toBeNull(); // no typing to the new key either
 
     await alice.core.acceptIdentity(BOB);
+    expect(await alice.core.typingFrame(BOB, true)).not.toBeNull();
     await alice.core.sendText(BOB, "sent after accepting");
     expect((await prepare()).some((a) => a.type === "SendFrame")).toBe(true);
   });
