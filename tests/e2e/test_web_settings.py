@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from porch.client import Client
 from porch.client.errors import RecipientNotFound
@@ -152,13 +152,26 @@ async def test_username_and_discoverability_from_settings_reach_a_python_user(
         await expect(page.get_by_label("Username", exact=True)).to_have_value("dora_b")
 
 
-async def test_signing_out_deletes_the_profile_after_a_confirm(
-    browser: Browser, web_server: ServerProcess
+async def test_notifications_toggle_reports_and_signing_out_deletes_the_profile(
+    launch_profile: Callable[[str], Awaitable[BrowserContext]], web_server: ServerProcess
 ) -> None:
-    context = await browser.new_context()
+    # A browser on a kept profile: Chromium refuses the Push API in incognito contexts.
+    context = await launch_profile("frank")
+    await context.grant_permissions(["notifications"], origin=web_server.url)
     async with watched(context) as page:
         await register_in_browser(page, web_server, "frank")
         await open_settings(page)
+        # Notifications: the state, and what the browser's push service answered. Headless
+        # Chromium has no push service, so turning them on fails, and says so.
+        push = page.locator(".panel-part", has=page.locator("#push-title"))
+        await expect(push.get_by_role("status")).to_have_text("Notifications are off.")
+        await page.get_by_label("Notify me of new messages when Porch is closed").check()
+        await expect(push.get_by_role("alert")).to_contain_text(
+            "this browser's push service did not subscribe Porch", timeout=20_000
+        )
+        await expect(
+            page.get_by_label("Notify me of new messages when Porch is closed")
+        ).not_to_be_checked()
         await page.get_by_role("button", name="Sign out of this browser").click()
         # Cancel first: nothing happens, focus returns to the button.
         await page.get_by_role("button", name="Cancel").click()
@@ -175,6 +188,7 @@ async def test_signing_out_deletes_the_profile_after_a_confirm(
             page.get_by_role("heading", name="Register with your phone number")
         ).to_be_visible()
         assert await page.evaluate("window.porch === undefined")
+    await context.close()
 
 
 async def test_a_verified_contact_whose_key_changes_is_warned_and_not_sent_to_until_accepted(

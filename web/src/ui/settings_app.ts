@@ -20,6 +20,7 @@ import type { PushControl, PushState } from "./settings";
 
 export const DB_NAME = "porch"; // IdbStore.open's default
 const SIGN_OUT_WAIT_MS = 5_000;
+const PUSH_SUBSCRIBE_WAIT_MS = 10_000;
 
 export interface AppParts {
   profile: OpenProfile;
@@ -116,8 +117,13 @@ export function pushControl(parts: AppParts): PushControl {
       if (!reg) throw new ClientError("this browser cannot show Porch notifications here", "push");
       if ((await Notification.requestPermission()) !== "granted")
         throw new ClientError("notifications were not allowed in this browser", "push_denied");
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("no answer from it")), PUSH_SUBSCRIBE_WAIT_MS);
+      });
       try {
-        await enablePush(api, manager(reg));
+        // A browser whose push service is out of reach may never answer: say so instead.
+        await Promise.race([enablePush(api, manager(reg)), late]);
       } catch (exc) {
         if (exc instanceof ClientError) throw exc;
         // The browser's push service refused or could not be reached (a DOMException).
@@ -125,6 +131,8 @@ export function pushControl(parts: AppParts): PushControl {
           `this browser's push service did not subscribe Porch (${exc instanceof Error ? exc.message : "no reason given"}); try again later`,
           "push",
         );
+      } finally {
+        clearTimeout(timer);
       }
     },
     async disable(): Promise<void> {
