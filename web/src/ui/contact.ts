@@ -5,11 +5,11 @@
  * (docs/design.md, "Verified contacts"), and blocking. Escape or "← Chat" goes back.
  */
 
-import { ClientError } from "../core/errors";
 import { type ContactIdentity, digitLines, parseScanned } from "../core/identity";
 import { hexencode } from "../protocol/codec";
 import { SafetyNumberError } from "../crypto/safety";
 import { h } from "./dom";
+import { panel, problem } from "./panel";
 import { renderQrBytes } from "./qr";
 
 export interface ContactHandlers {
@@ -28,10 +28,6 @@ const STATE_TEXT = {
   verified_key_changed: "",
 } as const;
 
-function problem(exc: unknown, fallback: string): string {
-  return exc instanceof ClientError ? exc.message : fallback;
-}
-
 export class ContactView {
   readonly el: HTMLElement;
   readonly #safety: HTMLElement;
@@ -45,27 +41,17 @@ export class ContactView {
   ) {
     this.#safety = h("section", { class: "panel-part", "aria-labelledby": "safety-title" });
     this.#block = h("section", { class: "panel-part", "aria-labelledby": "block-title" });
-    this.#back = h(
-      "button",
-      { type: "button", class: "back", onclick: () => handlers.back() },
+    const shown = panel(
+      "contact",
+      label,
       "← Chat",
+      () => handlers.back(),
+      h("dl", { class: "facts" }, h("dt", {}, "Account id"), h("dd", {}, h("code", {}, peer))),
+      this.#safety,
+      this.#block,
     );
-    this.el = h(
-      "section",
-      {
-        class: "panel contact",
-        "aria-labelledby": "contact-title",
-        onkeydown: (ev: Event) => (ev as KeyboardEvent).key === "Escape" && handlers.back(),
-      },
-      h("header", { class: "bar" }, this.#back, h("h1", { id: "contact-title" }, label)),
-      h(
-        "div",
-        { class: "panel-body" },
-        h("dl", { class: "facts" }, h("dt", {}, "Account id"), h("dd", {}, h("code", {}, peer))),
-        this.#safety,
-        this.#block,
-      ),
-    );
+    this.el = shown.el;
+    this.#back = shown.back;
   }
 
   focus(): void {

@@ -6,7 +6,6 @@
  * browser out. Each part loads and fails on its own; errors show next to the part.
  */
 
-import { ClientError } from "../core/errors";
 import {
   type AccountApi,
   type AccountInfo,
@@ -18,6 +17,7 @@ import {
   setUsername,
 } from "../net/account";
 import { field, h } from "./dom";
+import { panel, part, problem } from "./panel";
 
 export type PushState = "on" | "off" | "denied" | "unsupported";
 
@@ -45,22 +45,6 @@ const PUSH_TEXT: Record<PushState, string> = {
   unsupported: "This browser cannot show Porch notifications here.",
 };
 
-function problem(exc: unknown, fallback: string): string {
-  if (exc instanceof ClientError) return exc.message;
-  if (exc instanceof DOMException && exc.name === "NotAllowedError")
-    return "The browser did not allow notifications.";
-  return fallback;
-}
-
-function part(id: string, title: string, ...children: (Node | null)[]): HTMLElement {
-  return h(
-    "section",
-    { class: "panel-part", "aria-labelledby": id },
-    h("h2", { id }, title),
-    ...children,
-  );
-}
-
 export class SettingsView {
   readonly el: HTMLElement;
   readonly #account: HTMLElement;
@@ -72,39 +56,29 @@ export class SettingsView {
     this.#account = h("div", {});
     this.#blocked = h("div", {});
     this.#push = h("div", {});
-    this.#back = h(
-      "button",
-      { type: "button", class: "back", onclick: () => handlers.back() },
+    const shown = panel(
+      "settings",
+      "Settings",
       "← Chats",
-    );
-    this.el = h(
-      "section",
-      {
-        class: "panel settings",
-        "aria-labelledby": "settings-title",
-        onkeydown: (ev: Event) => (ev as KeyboardEvent).key === "Escape" && handlers.back(),
-      },
-      h("header", { class: "bar" }, this.#back, h("h1", { id: "settings-title" }, "Settings")),
-      h(
-        "div",
-        { class: "panel-body" },
-        this.#account,
-        part("push-title", "Notifications", this.#push),
-        part("blocked-title", "Blocked accounts", this.#blocked),
-        part(
-          "devices-title",
-          "Linked devices",
-          handlers.openDevices
-            ? h(
-                "button",
-                { type: "button", class: "secondary", onclick: handlers.openDevices },
-                "Linked devices",
-              )
-            : h("p", { class: "hint" }, "This browser cannot manage linked devices yet."),
-        ),
-        this.#signOutPart(),
+      () => handlers.back(),
+      this.#account,
+      part("push-title", "Notifications", this.#push),
+      part("blocked-title", "Blocked accounts", this.#blocked),
+      part(
+        "devices-title",
+        "Linked devices",
+        handlers.openDevices
+          ? h(
+              "button",
+              { type: "button", class: "secondary", onclick: handlers.openDevices },
+              "Linked devices",
+            )
+          : h("p", { class: "hint" }, "This browser cannot manage linked devices yet."),
       ),
+      this.#signOutPart(),
     );
+    this.el = shown.el;
+    this.#back = shown.back;
   }
 
   focus(): void {
