@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from porch.client import Client
-from porch.client.errors import RecipientNotFound
+from porch.client.errors import RecipientNotFound, ServerError
 from tests.e2e.pages import next_message, open_chat, register_in_browser, send_in_browser, watched
 from tests.integration.server import ServerProcess
 
@@ -150,6 +150,14 @@ async def test_username_and_discoverability_from_settings_reach_a_python_user(
             page.get_by_label("People who have my number can find me by it")
         ).not_to_be_checked()
         await expect(page.get_by_label("Username", exact=True)).to_have_value("dora_b")
+
+        # Removing the username frees it: the directory no longer knows it.
+        await page.get_by_role("button", name="Remove username").click()
+        await expect(page.get_by_text("Username removed.")).to_be_visible()
+        await expect(page.get_by_label("Username", exact=True)).to_have_value("")
+        with pytest.raises(ServerError) as refused:
+            await bob.api.lookup(username="dora_b")
+        assert refused.value.code == "not_found"
 
 
 async def test_notifications_toggle_reports_and_signing_out_deletes_the_profile(
