@@ -138,6 +138,8 @@ export class App {
       return;
     }
     if (event.type === "Message" && chat?.peer === event.sender) chat.showTyping(false, "");
+    if (chat && (event.type === "IdentityChanged" || event.type === "SendFailedEvent"))
+      await this.#warnIfChanged(chat, await this.#label(chat.peer));
     if (
       event.type === "Message" &&
       !(await this.store.contact(event.sender))?.label.startsWith("@")
@@ -289,11 +291,7 @@ export class App {
     this.#chat = chat;
     this.#list = null;
     this.#main.replaceChildren(chat.el);
-    if (verification(await this.store.contact(peer)) === "verified_key_changed") {
-      chat.showWarning(
-        `${label}'s safety number changed since you verified it: open Info to compare or accept it. Until then, what you send them is not sent.`,
-      );
-    }
+    await this.#warnIfChanged(chat, label);
     await this.#refreshChat();
     chat.focus();
   }
@@ -314,6 +312,16 @@ export class App {
   }
 
   // Contact info and settings (./contact, ./settings) ---------------------------------------
+
+  /** The chat's warning while a verified contact's key is another one (core/verified.ts). */
+  async #warnIfChanged(chat: ChatView, label: string): Promise<void> {
+    const changed = verification(await this.store.contact(chat.peer)) === "verified_key_changed";
+    chat.showWarning(
+      changed
+        ? `${label}'s safety number changed since you verified it: open Info to compare or accept it. Until then, what you send them is not sent.`
+        : null,
+    );
+  }
 
   get #parts(): AppParts {
     return {
