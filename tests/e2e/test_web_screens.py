@@ -1,7 +1,9 @@
-"""The conversation list and the chat view with a real conversation in them: axe-core finds
-nothing serious, and nothing overflows sideways, at desktop and 360 px phone width, in light
-and dark mode. With PORCH_SCREENSHOTS=1 the views are saved to docs/screenshots/ (the README
-shows them): `PORCH_SCREENSHOTS=1 pytest tests/e2e/test_web_screens.py`."""
+"""Every screen (register, the conversation list, the chat with a real conversation in it,
+contact info, settings): axe-core finds nothing serious, and nothing overflows sideways, at
+desktop and 360 px phone width, in light and dark mode; and the app is usable by keyboard
+alone. With PORCH_SCREENSHOTS=1 the chat and list views are saved to docs/screenshots/ (the
+README shows them): `PORCH_SCREENSHOTS=1 pytest tests/e2e/test_web_screens.py`;
+PORCH_SCREENSHOTS=all saves every screen."""
 
 from __future__ import annotations
 
@@ -14,11 +16,13 @@ from playwright.async_api import Browser, Page, expect
 
 from porch.client import Client
 from tests.e2e.pages import next_message, open_chat, register_in_browser, send_in_browser, watched
+from tests.integration.conftest import next_phone
 from tests.integration.server import ServerProcess
 
 REPO = Path(__file__).resolve().parents[2]
 AXE = REPO / "web" / "node_modules" / "axe-core" / "axe.min.js"
 SIZES = {"desktop": (1280, 800), "phone": (360, 740)}
+README_VIEWS = ("chat", "list")  # the screenshots docs/screenshots/ keeps
 
 
 async def check(page: Page, name: str) -> list[str]:
@@ -34,14 +38,27 @@ async def check(page: Page, name: str) -> list[str]:
     )
     if overflow > 0:
         problems.append(f"{name}: {overflow} px wider than the screen")
-    if os.environ.get("PORCH_SCREENSHOTS"):
+    wanted = os.environ.get("PORCH_SCREENSHOTS")
+    if wanted == "all" or (wanted and name.split("-")[0] in README_VIEWS):
         out = REPO / "docs" / "screenshots"
         out.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=out / f"{name}.png")
     return problems
 
 
-async def test_list_and_chat_are_accessible_and_fit_a_phone_in_light_and_dark(
+async def check_all(page: Page, view: str) -> list[str]:
+    """`check` at every size, in light and dark."""
+    problems = []
+    for size, (width, height) in SIZES.items():
+        await page.set_viewport_size({"width": width, "height": height})
+        for scheme in ("light", "dark"):
+            await page.emulate_media(color_scheme=scheme)
+            problems += await check(page, f"{view}-{size}-{scheme}")
+    await page.set_viewport_size({"width": 1280, "height": 800})
+    return problems
+
+
+async def test_every_screen_is_accessible_and_fit_a_phone_in_light_and_dark(
     browser: Browser,
     web_server: ServerProcess,
     register_client: Callable[..., Awaitable[Client]],
@@ -51,6 +68,11 @@ async def test_list_and_chat_are_accessible_and_fit_a_phone_in_light_and_dark(
     context = await browser.new_context()
     await context.add_init_script(path=AXE)  # through DevTools: the page's CSP stays strict
     async with bob, watched(context) as page:
+        await page.goto(web_server.url)
+        await expect(
+            page.get_by_role("heading", name="Register with your phone number")
+        ).to_be_visible()
+        problems: list[Any] = await check_all(page, "register")
         await register_in_browser(page, web_server, "erin")
         alice_id = await bob.resolve("@erin")
         await open_chat(page, "@bob")
@@ -81,14 +103,105 @@ async def test_list_and_chat_are_accessible_and_fit_a_phone_in_light_and_dark(
         await expect(page.get_by_role("heading", name="Chats")).to_be_visible()
         await page.get_by_role("button", name="@bob").click()
 
-        problems: list[Any] = []
-        for view in ("chat", "list"):
-            if view == "list":
-                await page.get_by_role("button", name="← Chats").click()
-                await expect(page.locator(".conversation")).to_have_count(1)
-            for size, (width, height) in SIZES.items():
-                await page.set_viewport_size({"width": width, "height": height})
-                for scheme in ("light", "dark"):
-                    await page.emulate_media(color_scheme=scheme)
-                    problems += await check(page, f"{view}-{size}-{scheme}")
+        problems += await check_all(page, "chat")
+        await page.get_by_role("button", name="Contact info for @bob").click()
+        await expect(page.locator(".digits")).to_be_visible()
+        await expect(page.get_by_role("button", name="Block @bob")).to_be_visible()
+        problems += await check_all(page, "contact")
+        await page.keyboard.press("Escape")
+        await page.get_by_role("button", name="← Chats").click()
+        await page.get_by_role("button", name="Settings", exact=True).click()
+        await expect(page.get_by_text("You have blocked no one.")).to_be_visible()
+        await expect(page.get_by_label("Username", exact=True)).to_have_value("erin")
+        await expect(page.get_by_text("Notifications are off.")).to_be_visible()
+        problems += await check_all(page, "settings")
+        await page.keyboard.press("Escape")
+        await expect(page.locator(".conversation")).to_have_count(1)
+        problems += await check_all(page, "list")
         assert problems == []
+
+
+FOCUS_SHOWN = """() => {
+  const el = document.activeElement;
+  const style = el && getComputedStyle(el);
+  return !!style && style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2;
+}"""
+
+
+FOCUSED_NAME = (
+    "(document.activeElement?.getAttribute('aria-label') || document.activeElement?.textContent)"
+)
+
+
+async def tab_to(page: Page, name: str, back: bool = False, limit: int = 12) -> None:
+    """Press Tab (Shift+Tab) until the control named `name` has the focus; each stop shows it."""
+    for _ in range(limit):
+        await page.keyboard.press("Shift+Tab" if back else "Tab")
+        label = await page.evaluate(FOCUSED_NAME)
+        assert await page.evaluate(FOCUS_SHOWN), f"no visible focus on {label!r}"
+        if (label or "").strip().startswith(name):
+            return
+    raise AssertionError(f"{name!r} is not reachable with {'Shift+' if back else ''}Tab")
+
+
+async def test_keyboard_alone_registers_starts_a_chat_sends_and_opens_every_screen(
+    browser: Browser,
+    web_server: ServerProcess,
+    register_client: Callable[..., Awaitable[Client]],
+) -> None:
+    bob = await register_client(username="bob")
+    context = await browser.new_context()
+    async with bob, watched(context) as page:
+        phone = next_phone()
+        await page.goto(web_server.url)
+        kb = page.keyboard
+        await expect(page.get_by_label("Phone number", exact=True)).to_be_focused()
+        await kb.type(phone)
+        await kb.press("Enter")
+        await expect(page.get_by_label("Verification code", exact=True)).to_be_focused()
+        await kb.type(web_server.last_code(phone))
+        await kb.press("Enter")
+        await expect(page.get_by_label("Device name", exact=True)).to_be_focused()
+        await kb.type("keyboard")
+        await kb.press("Tab")
+        await expect(page.get_by_label("Username (optional)", exact=True)).to_be_focused()
+        await kb.type("kim")
+        await kb.press("Enter")
+
+        # The list: the new-chat field has the focus; Enter starts the chat, Enter sends.
+        await expect(page.get_by_label("Start a chat with", exact=True)).to_be_focused()
+        await expect(page.locator("#connection")).to_have_attribute("data-state", "online")
+        await kb.type("@bob")
+        await kb.press("Enter")
+        await expect(page.get_by_label("Message", exact=True)).to_be_focused()
+        await kb.type("typed, never clicked")
+        await kb.press("Enter")
+        assert (await next_message(bob)).text == "typed, never clicked"
+        await expect(page.get_by_label("Message", exact=True)).to_have_value("")
+
+        # Contact info from the chat header, and Escape back to the composer.
+        await tab_to(page, "Contact info for @bob", back=True)
+        await kb.press("Enter")
+        await expect(page.get_by_role("heading", name="@bob", exact=True)).to_be_visible()
+        await expect(page.get_by_role("button", name="← Chat")).to_be_focused()
+        # Both parts loaded (each on its own: the safety number takes longer under load).
+        await expect(page.get_by_role("button", name="Block @bob")).to_be_visible()
+        await expect(page.get_by_role("button", name="Mark verified")).to_be_visible()
+        await tab_to(page, "Mark verified")
+        await kb.press("Escape")
+        await expect(page.get_by_label("Message", exact=True)).to_be_focused()
+
+        # Escape to the list, Shift+Tab to Settings, and Escape back.
+        await kb.press("Escape")
+        await expect(page.get_by_label("Start a chat with", exact=True)).to_be_focused()
+        await tab_to(page, "Settings", back=True)
+        await kb.press("Enter")
+        await expect(page.get_by_role("heading", name="Settings")).to_be_visible()
+        await expect(page.get_by_label("Username", exact=True)).to_have_value("kim")
+        await tab_to(page, "Save username")
+        await kb.press("Escape")
+        await expect(page.get_by_label("Start a chat with", exact=True)).to_be_focused()
+        # The conversation by Tab, opened with Enter.
+        await tab_to(page, "@bob")
+        await kb.press("Enter")
+        await expect(page.get_by_label("Message", exact=True)).to_be_focused()

@@ -19,6 +19,7 @@ import { type GroupSends, groupOf } from "./group_send";
 import { cacheDirectory, startSessions } from "./keys";
 import { destinationsFor, isOwnCopy, sentCopy } from "./link_copies";
 import type { Bundle, OutboxItem, PeerDeviceRow } from "./types";
+import { IDENTITY_CHANGED, verification } from "./verified";
 
 export const MAX_INFLIGHT = 128;
 export const CLAIM_RETRY_DELAY = 1.0;
@@ -218,6 +219,17 @@ export class Outbox {
   }
 
   async #encrypt(item: OutboxItem): Promise<Action[]> {
+    // A text to a verified contact whose key changed is not encrypted to the new key (the SDK
+    // pauses it; the browser fails it, to be sent again once the number is compared or
+    // accepted: docs/security.md, "Key verification and identity changes").
+    const contact = item.isText ? await this.state.store.contact(item.recipient) : null;
+    if (verification(contact) === "verified_key_changed") {
+      return this.fail(
+        item,
+        IDENTITY_CHANGED,
+        `${contact!.label}'s safety number changed since you verified it; compare or accept the new one, then send again`,
+      );
+    }
     const targets = await this.#readyDevices(item.recipient);
     if (!targets.length) {
       return this.fail(

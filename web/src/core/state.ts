@@ -22,7 +22,9 @@ import { GroupSync, type ServerGroup } from "./group_sync";
 import { Outbox } from "./outbox";
 import { Receiver } from "./receive";
 import { sendText as sendRichText } from "./rich_send";
+import { verifyBundle } from "./keys";
 import type { Bundle, LocalStore, OutboxItem } from "./types";
+import { acceptIdentity, markVerified, verification } from "./verified";
 
 export const ONE_TIME_KEYS_TARGET = 50;
 export const ONE_TIME_KEYS_LOW = 20;
@@ -242,6 +244,8 @@ export class ClientCore {
   /** An online-only typing frame, or null when a device lacks a session (typing claims no keys). */
   async typingFrame(peer: string, started: boolean): Promise<SendFrame | null> {
     const state = this.state;
+    // Not to a verified contact's changed key either (as the SDK: docs/security.md).
+    if (verification(await state.store.contact(peer)) === "verified_key_changed") return null;
     const devices = (await state.store.peerDevices(peer)).filter(
       (d) => !state.isMe(peer, d.deviceId),
     );
@@ -250,5 +254,26 @@ export class ClientCore {
     const content = encodeContent({ t: "typing", state: started ? "started" : "stopped" });
     const messages = await this.#outbox.encryptTo(peer, devices, content);
     return frames.send(randomId(), [frames.destination(peer, messages)], true);
+  }
+
+  // Verification (mirrors porch.client.trust; ./verified) ----------------------------------
+
+  /** A fetched (unclaimed) bundle checked and its master key pinned, as every bundle is. */
+  async checkBundle(bundle: Bundle): Promise<Action[]> {
+    await verifyBundle(this.state, bundle, false);
+    return this.#take();
+  }
+
+  /** Record that the user compared the safety number over `masterKey` (the current pin). */
+  async markVerified(accountId: string, masterKey: string): Promise<void> {
+    const store = this.state.store;
+    await store.commit({ contacts: [markVerified(await store.contact(accountId), masterKey)] });
+  }
+
+  /** Accept a verified contact's changed key without verifying it (unverified again). */
+  async acceptIdentity(accountId: string): Promise<void> {
+    const store = this.state.store;
+    const contact = await store.contact(accountId);
+    if (contact) await store.commit({ contacts: [acceptIdentity(contact)] });
   }
 }

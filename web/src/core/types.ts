@@ -22,6 +22,7 @@ export interface Contact {
   masterKey: string | null; // pinned on first use (docs/protocol.md section 7)
   deviceListVersion: string | null; // a u64 as a decimal string (beyond a JS number)
   deviceIds: readonly number[];
+  verifiedKey?: string | null; // the master key whose safety number the user compared (./verified)
 }
 
 export type MessageStatus =

@@ -8,7 +8,7 @@
  * something changed, so every tab shows the same conversation.
  */
 
-export type TabMessage = { type: "wake" } | { type: "changed" };
+export type TabMessage = { type: "wake" } | { type: "changed" } | { type: "signedout" };
 
 export class Tabs {
   readonly #channel: BroadcastChannel | null;
@@ -19,7 +19,7 @@ export class Tabs {
     if (this.#channel) {
       this.#channel.onmessage = (ev: MessageEvent<unknown>) => {
         const data = ev.data as { type?: unknown } | null;
-        if (data && (data.type === "wake" || data.type === "changed"))
+        if (data && (data.type === "wake" || data.type === "changed" || data.type === "signedout"))
           this.#onMessage(data as TabMessage);
       };
     }

@@ -38,8 +38,9 @@ import { extraFromBytes, extraToBytes, isEmptyExtra } from "../core/rich_extra";
 import { Sealer, StoreError } from "./sealer";
 
 // Each area's stores come in their own `oldVersion < N` block below: 2 wgroups (groups),
-// 4 wmedia (timers, the messages expiry index); 3 and 5 (linking, settings) needed none.
-export const DB_VERSION = 4;
+// 4 wmedia (timers, the messages expiry index); 3 and 5 (linking, settings) needed none, but
+// the version is theirs too, so an area that adds a store later starts from here.
+export const DB_VERSION = 5;
 export const MAX_HISTORY = 500; // messages read back per conversation
 const RANK: Partial<Record<MessageStatus, number>> = { queued: 0, sent: 1, delivered: 2, read: 3 };
 

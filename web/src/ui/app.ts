@@ -6,6 +6,7 @@
 
 import type { Event as CoreEvent } from "../core/events";
 import { ClientError } from "../core/errors";
+import { verification } from "../core/verified";
 import type { Conversation } from "../core/types";
 import type { ConnectionState } from "../net/runner";
 import { Runner } from "../net/runner";
@@ -22,6 +23,16 @@ import { richChat } from "./message_actions";
 import { expireNow } from "../core/rich_send";
 
 export const EXPIRE_EVERY_MS = 30_000; // the disappearing-message sweep (rich.py EXPIRE_EVERY)
+import { ContactView } from "./contact";
+import { SettingsView } from "./settings";
+import {
+  type AppParts,
+  contactHandlers,
+  pushControl,
+  saveUsername,
+  signOutBrowser,
+} from "./settings_app";
+import { view } from "./views";
 
 const STATE_TEXT: Record<ConnectionState | "elsewhere", string> = {
   elsewhere: "Connected in another tab",
@@ -55,8 +66,23 @@ export class App {
       STATE_TEXT.elsewhere,
     );
     this.#main = h("div", { class: "screen" });
+    const settings = h(
+      "button",
+      {
+        type: "button",
+        class: "secondary",
+        id: "open-settings",
+        onclick: () => void this.showSettings(),
+      },
+      "Settings",
+    );
     root.replaceChildren(
-      h("header", { class: "top" }, h("span", { class: "brand" }, "Porch"), this.#status),
+      h(
+        "header",
+        { class: "top" },
+        h("span", { class: "brand" }, "Porch"),
+        h("div", { class: "top-end" }, this.#status, settings),
+      ),
       this.#main,
     );
     this.runner = this.#makeRunner(profile);
@@ -68,6 +94,10 @@ export class App {
     this.#tabs.onMessage((message) => {
       if (message.type === "wake" && this.#leader) this.runner.wakeOutbox();
       if (message.type === "changed") void this.#refresh();
+      if (message.type === "signedout") {
+        this.store.close(); // so the signing-out tab can delete the database
+        location.reload();
+      }
     });
     // wlink: "Devices" in the header, beside what else the header's end holds (./devices).
     const devices = h(
@@ -145,6 +175,8 @@ export class App {
     }
     if (event.type === "Message" && chat?.peer === event.sender) chat.showTyping(false, "");
     if (event.type === "TimerChanged" && chat?.peer === event.peer) chat.showTimer(event.seconds);
+    if (chat && (event.type === "IdentityChanged" || event.type === "SendFailedEvent"))
+      await this.#warnIfChanged(chat, await this.#label(chat.peer));
     // A sent copy (from another of this account's devices) belongs to the chat with `to`.
     const peer = event.type === "Message" ? (event.outgoing && event.to) || event.sender : "";
     if (peer && !(await this.store.contact(peer))?.label.startsWith("@")) {
@@ -291,10 +323,12 @@ export class App {
     const group = peer.startsWith("g:") ? peer.slice(2) : null;
     const label = group ? await this.#groupLabel(group) : await this.#label(peer);
     const chat = new ChatView(peer, label, {
-      // Group chats: text and the info panel; rich messages (./message_actions) are 1:1 only.
+      // Group chats: text and the group panel; contact info and rich messages
+      // (./message_actions) are 1:1 only.
       ...(group
         ? { info: () => void this.showGroupInfo(group) }
         : {
+            info: () => void this.showContact(peer),
             rich: richChat({
               peer,
               runner: () => this.runner,
@@ -321,6 +355,7 @@ export class App {
     this.#chat = chat;
     this.#list = null;
     this.#main.replaceChildren(chat.el);
+    await this.#warnIfChanged(chat, label);
     await this.#refreshChat();
     chat.focus();
   }
@@ -407,5 +442,76 @@ export class App {
     // A re-render keeps the keyboard where it was.
     if (focused) document.getElementById(focused)?.focus();
     else this.#main.querySelector<HTMLElement>("button.back")?.focus();
+  }
+
+  // Contact info and settings (./contact, ./settings) ---------------------------------------
+
+  /** The chat's warning while a verified contact's key is another one (core/verified.ts). */
+  async #warnIfChanged(chat: ChatView, label: string): Promise<void> {
+    const changed = verification(await this.store.contact(chat.peer)) === "verified_key_changed";
+    chat.showWarning(
+      changed
+        ? `${label}'s safety number changed since you verified it: open Info to compare or accept it. Until then, what you send them is not sent.`
+        : null,
+    );
+  }
+
+  get #parts(): AppParts {
+    return {
+      profile: this.profile,
+      store: this.store,
+      runner: () => this.runner,
+      perform: (actions) => this.#perform(actions),
+    };
+  }
+
+  async showContact(peer: string): Promise<void> {
+    const back = () => void this.openChat(peer);
+    const contact = new ContactView(
+      peer,
+      await this.#label(peer),
+      contactHandlers(this.#parts, peer, back),
+    );
+    this.#chat = null;
+    this.#list = null;
+    this.#info = null;
+    this.#main.replaceChildren(contact.el);
+    contact.focus();
+    await contact.load();
+  }
+
+  async showSettings(): Promise<void> {
+    const parts = this.#parts;
+    const devices = view("devices");
+    const settings: SettingsView = new SettingsView({
+      back: () => void this.showList(),
+      api: this.profile.api,
+      labelOf: (id) => this.#label(id),
+      usernameChanged: (name) => saveUsername(parts, name),
+      push: pushControl(parts),
+      openDevices: devices
+        ? () =>
+            void Promise.resolve(
+              devices({
+                profile: this.profile,
+                store: this.store,
+                back: () => void this.showSettings(),
+              }),
+            ).then((v) => {
+              this.#main.replaceChildren(v.el);
+              v.focus();
+            })
+        : null,
+      signOut: async () => {
+        await signOutBrowser(parts, () => this.#tabs.post({ type: "signedout" }));
+        location.reload();
+      },
+    });
+    this.#chat = null;
+    this.#list = null;
+    this.#info = null;
+    this.#main.replaceChildren(settings.el);
+    settings.focus();
+    await settings.load();
   }
 }

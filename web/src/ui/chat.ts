@@ -19,9 +19,11 @@ export const TIMER_CHOICES = [0, 30, 300, 3600, 86400, 604800];
 
 export interface ChatHandlers {
   back(): void;
+  /** Opens the info screen: a group's panel (ui/groups.ts) in a group chat, else the contact
+   * info screen (ui/contact.ts); no button without it. */
+  info?(): void;
   send(body: string): Promise<void>;
   typing(started: boolean): void;
-  info?(): void; // a group chat: opens the group info panel (ui/groups.ts)
   rich?: RichChat; // replies, reactions, edits, deletes, timers, attachments (wmedia)
 }
 
@@ -33,6 +35,7 @@ export class ChatView {
   readonly #composer: Composer;
   readonly #timer: HTMLSelectElement | null = null;
   readonly #notice: HTMLElement;
+  readonly #warning: HTMLElement;
   #typingTimer: ReturnType<typeof setTimeout> | null = null;
   #expiryTimer: ReturnType<typeof setTimeout> | null = null;
   #history: StoredMessage[] = [];
@@ -51,6 +54,7 @@ export class ChatView {
     );
     this.#typing = h("p", { class: "typing", "aria-live": "polite" });
     this.#notice = h("p", { class: "error chat-error", role: "alert" });
+    this.#warning = h("p", { class: "warning chat-warning", role: "alert", hidden: true });
     const richChat = handlers.rich;
     const composerHandlers = {
       send: (body: string, reply: StoredMessage | null) =>
@@ -93,12 +97,24 @@ export class ChatView {
             this.#timer,
           ),
         handlers.info &&
-          h(
-            "button",
-            { type: "button", class: "info", onclick: () => handlers.info?.() },
-            "Group info",
-          ),
+          (peer.startsWith("g:")
+            ? h(
+                "button",
+                { type: "button", class: "info", onclick: () => handlers.info?.() },
+                "Group info",
+              )
+            : h(
+                "button",
+                {
+                  type: "button",
+                  class: "secondary info",
+                  "aria-label": `Contact info for ${label}`,
+                  onclick: () => handlers.info?.(),
+                },
+                "Info",
+              )),
       ),
+      this.#warning,
       this.#notice,
       this.#scroller,
       this.#typing,
@@ -203,6 +219,12 @@ export class ChatView {
   close(): void {
     if (this.#expiryTimer) clearTimeout(this.#expiryTimer);
     this.handlers.rich?.media.dispose();
+  }
+
+  /** A warning above the history (a verified contact's changed safety number); null hides it. */
+  showWarning(text: string | null): void {
+    this.#warning.textContent = text ?? "";
+    this.#warning.hidden = text === null;
   }
 
   showTyping(started: boolean, label: string): void {
