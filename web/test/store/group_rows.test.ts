@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { LocalGroup } from "../../src/core/types";
 import { DEFAULT_SETTINGS } from "../../src/crypto/group_state";
 import { IdbStore } from "../../src/store/idb";
+import { openVersion1 } from "./version1";
 
 const GID = "9a9a9a9a-1111-4222-8333-444444444444";
 const BOB = "b7f3c2a0-0000-4000-8000-00000000beef";
@@ -25,35 +26,6 @@ const group: LocalGroup = {
   },
   stateRevision: 4,
 };
-
-/** A version-1 database as the app made it before groups (only the stores it had). */
-function openVersion1(name: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const req = indexedDB.open(name, 1);
-    req.onupgradeneeded = () => {
-      const db = req.result;
-      db.createObjectStore("meta");
-      db.createObjectStore("sessions");
-      db.createObjectStore("contacts", { keyPath: "accountId" });
-      db.createObjectStore("devices", { keyPath: ["accountId", "deviceId"] }).createIndex(
-        "account",
-        "accountId",
-      );
-      db.createObjectStore("messages", { keyPath: "key" }).createIndex("peer", "peer");
-      db.createObjectStore("outbox", { keyPath: "seq", autoIncrement: true }).createIndex(
-        "clientId",
-        "clientId",
-        { unique: true },
-      );
-      db.createObjectStore("seen", { keyPath: "id" });
-    };
-    req.onsuccess = () => {
-      req.result.close();
-      resolve();
-    };
-    req.onerror = () => reject(req.error);
-  });
-}
 
 function rawGroups(name: string): Promise<unknown[]> {
   return new Promise((resolve) => {

@@ -2,37 +2,9 @@ import "fake-indexeddb/auto";
 import { describe, expect, it } from "vitest";
 import type { Attachment } from "../../src/crypto/rich";
 import { IdbStore } from "../../src/store/idb";
+import { openVersion1 } from "./version1";
 
 const PEER = "b7f3c2a0-0000-4000-8000-00000000beef";
-
-/** A database as version 1 of the app left it (before wmedia's stores). */
-function version1(name: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const open = indexedDB.open(name, 1);
-    open.onupgradeneeded = () => {
-      const db = open.result;
-      db.createObjectStore("meta");
-      db.createObjectStore("sessions");
-      db.createObjectStore("contacts", { keyPath: "accountId" });
-      db.createObjectStore("devices", { keyPath: ["accountId", "deviceId"] }).createIndex(
-        "account",
-        "accountId",
-      );
-      db.createObjectStore("messages", { keyPath: "key" }).createIndex("peer", "peer");
-      db.createObjectStore("outbox", { keyPath: "seq", autoIncrement: true }).createIndex(
-        "clientId",
-        "clientId",
-        { unique: true },
-      );
-      db.createObjectStore("seen", { keyPath: "id" });
-    };
-    open.onsuccess = () => {
-      open.result.close();
-      resolve();
-    };
-    open.onerror = () => reject(open.error);
-  });
-}
 
 const message = (clientId: string, expiresAt?: number) => ({
   peer: PEER,
@@ -49,7 +21,7 @@ const message = (clientId: string, expiresAt?: number) => ({
 
 describe("IdbStore, rich rows (version 4)", () => {
   it("upgrades a version-1 database and keeps extras sealed with their row", async () => {
-    await version1("rich-upgrade");
+    await openVersion1("rich-upgrade");
     const store = await IdbStore.open("rich-upgrade");
     const att: Attachment = {
       id: "AAAAAAAAAAAAAAAAAAAAAA",
