@@ -55,7 +55,11 @@ async def test_a_push_wakes_the_tab_or_shows_a_notification(
         )
 
     await push()
-    await page.wait_for_function("window.__wakes.length > 0", timeout=10_000)
+    # Polled from here: page.wait_for_function compiles its string with eval in the page, which
+    # the app's CSP refuses whenever the first check is false (a slower start of the app).
+    async with asyncio.timeout(10):
+        while not await page.evaluate("window.__wakes.length > 0"):
+            await asyncio.sleep(0.05)
     assert await page.evaluate("window.__wakes") == [{"type": "porch:wake"}]
     # The tab in front shows the message itself: no notification.
     assert await page.evaluate(NOTIFICATIONS) == []
