@@ -365,8 +365,10 @@ export class App {
     if (!chat) return;
     const history = await this.store.history(chat.peer);
     for (const a of new Set(history.map((m) => m.author).filter((a) => a !== undefined)))
-      if (!this.#labels.has(a)) this.#labels.set(a, await this.#label(a));
-    chat.render(history, (m) => (m.author ? (this.#labels.get(m.author) ?? null) : null));
+      if (!this.#labels.has(a)) await this.#remember(a);
+    chat.render(history, (m) =>
+      m.author ? (this.#labels.get(m.author) ?? m.author.slice(0, 8)) : null,
+    );
     // Shown on screen, so read: mark and tell the sender (a read receipt).
     const unread = history
       .filter((m) => !m.outgoing && m.unread && m.status === "received")
@@ -378,6 +380,12 @@ export class App {
   }
 
   // Groups (ui/groups.ts) ------------------------------------------------------------------
+
+  /** Cache a contact's label once it is a real one (a short id may be learned later). */
+  async #remember(account: string): Promise<void> {
+    const label = (await this.store.contact(account))?.label;
+    if (label && label !== account.slice(0, 8)) this.#labels.set(account, label);
+  }
 
   async #groupLabel(groupId: string): Promise<string> {
     const group = await this.store.group(groupId);
@@ -410,9 +418,8 @@ export class App {
       if (!this.#asked.has(a) && (await this.#label(a)) === a.slice(0, 8)) {
         this.#asked.add(a);
         await this.#learnLabel(a);
-        this.#labels.delete(a);
       }
-      this.#labels.set(a, await this.#label(a));
+      await this.#remember(a);
     }
     const focused = document.activeElement?.id;
     this.#chat = null;
@@ -427,11 +434,13 @@ export class App {
           for (const m of members)
             accounts.push(await resolveMember(this.profile.api, this.store, m));
           await this.#groups.add(groupId, accounts);
-          await this.showGroupInfo(groupId);
+          // Only if still shown: the person may have gone back to the chat meanwhile.
+          if (this.#info === groupId) await this.showGroupInfo(groupId);
         },
         remove: async (account) => {
           await this.#groups.remove(groupId, account);
-          await this.showGroupInfo(groupId);
+          // Only if still shown: the person may have gone back to the chat meanwhile.
+          if (this.#info === groupId) await this.showGroupInfo(groupId);
         },
         leave: async () => {
           await this.#groups.leave(groupId);
