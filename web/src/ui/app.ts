@@ -116,11 +116,14 @@ export class App {
       return;
     }
     if (event.type === "Message" && chat?.peer === event.sender) chat.showTyping(false, "");
-    // A sent copy (from another of this account's devices) belongs to the chat with `to`.
-    const peer = event.type === "Message" ? (event.outgoing && event.to) || event.sender : "";
-    if (peer && !(await this.store.contact(peer))?.label.startsWith("@")) {
-      await this.#learnLabel(peer);
+    if (
+      event.type === "Message" &&
+      !(await this.store.contact(event.sender))?.label.startsWith("@")
+    ) {
+      await this.#learnLabel(event.sender);
     }
+    // wlink: a sent copy (from another of this account's devices) names its chat's peer `to`.
+    if (event.type === "Message" && event.outgoing && event.to) await this.#learnLabel(event.to);
     await this.#refresh();
     this.#tabs.post({ type: "changed" });
   }
