@@ -68,11 +68,6 @@ export class Outbox {
     return items.filter((i) => !this.inflight.has(i.clientId));
   }
 
-  /** One's own device list changed (linked or removed here): list it again. */
-  ownDevicesChanged(): void {
-    this.#ownKnown = false;
-  }
-
   /** Encrypt for every current device of each destination account (./link_copies), or ask
    * for the keys that are missing first: one ClaimKeys per account. */
   async prepare(item: OutboxItem): Promise<Action[]> {
