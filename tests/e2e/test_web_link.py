@@ -29,8 +29,9 @@ async def link_in_browser(page: Page, srv: ServerProcess, name: str) -> str:
     await page.get_by_label("Device name", exact=True).fill(name)
     await page.get_by_role("button", name="Show link code").click()
     await expect(page.get_by_role("img", name="QR code of the link address")).to_be_visible()
-    await expect(page.locator("#link-state")).to_have_text(
-        re.compile(r"Waiting for approval… (10:00|9:[0-5]\d) left")
+    await expect(page.locator("#link-state")).to_have_text("Waiting for approval…")
+    await expect(page.locator("#link-countdown")).to_have_text(
+        re.compile(r"^(10:00|9:[0-5]\d) left$")
     )
     return await page.get_by_label("Link address", exact=True).input_value()
 
@@ -142,6 +143,8 @@ async def test_cancelling_a_link_returns_to_the_start_and_a_new_uri_is_made(
     await context.add_init_script(path=AXE)  # through DevTools: the page's CSP stays strict
     async with watched(context) as page:
         first = await link_in_browser(page, web_server, "tablet")
+        left = await page.locator("#link-countdown").text_content()
+        await expect(page.locator("#link-countdown")).not_to_have_text(left or "")  # it counts
         assert await screen_problems(page, "link") == []
         await page.get_by_role("button", name="Cancel").click()
         await expect(

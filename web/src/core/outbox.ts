@@ -72,11 +72,6 @@ export class Outbox {
     return items.filter((i) => !this.inflight.has(i.clientId));
   }
 
-  /** One's own device list changed (linked or removed here): list it again. */
-  ownDevicesChanged(): void {
-    this.#ownKnown = false;
-  }
-
   /** A 1:1 item: encrypt for every current device of each destination account
    * (./link_copies), or ask for the keys that are missing first: one ClaimKeys per account.
    * A group item goes to ./group_send. */

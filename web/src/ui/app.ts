@@ -177,11 +177,14 @@ export class App {
     if (event.type === "TimerChanged" && chat?.peer === event.peer) chat.showTimer(event.seconds);
     if (chat && (event.type === "IdentityChanged" || event.type === "SendFailedEvent"))
       await this.#warnIfChanged(chat, await this.#label(chat.peer));
-    // A sent copy (from another of this account's devices) belongs to the chat with `to`.
-    const peer = event.type === "Message" ? (event.outgoing && event.to) || event.sender : "";
-    if (peer && !(await this.store.contact(peer))?.label.startsWith("@")) {
-      await this.#learnLabel(peer);
+    if (
+      event.type === "Message" &&
+      !(await this.store.contact(event.sender))?.label.startsWith("@")
+    ) {
+      await this.#learnLabel(event.sender);
     }
+    // wlink: a sent copy (from another of this account's devices) names its chat's peer `to`.
+    if (event.type === "Message" && event.outgoing && event.to) await this.#learnLabel(event.to);
     await this.#refresh();
     this.#tabs.post({ type: "changed" });
   }

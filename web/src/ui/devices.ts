@@ -83,6 +83,7 @@ export class DevicesView {
         `Device ${d.deviceId}`,
         me && h("strong", { class: "this" }, " · this device"),
         created && ` · added ${created}`,
+        !d.hasKeys && " · not set up yet (no keys)",
       ),
       !me && this.#removeButton(d.deviceId, name),
     );

@@ -47,7 +47,10 @@ export function linkScreen(
   nameInput.focus();
 
   function waiting(pending: PendingLink): void {
-    const state = h("p", { id: "link-state", role: "status" });
+    // The state is a live region; the countdown beside it is not (read every second, it would
+    // drown everything else a screen reader says).
+    const state = h("span", { id: "link-state", role: "status" }, "Waiting for approval…");
+    const left = h("span", { id: "link-countdown" });
     const problem = h("p", { class: "error", role: "alert" });
     const uriInput = h("input", { readonly: true, class: "link-uri", spellcheck: "false" });
     uriInput.value = pending.uri;
@@ -73,13 +76,13 @@ export function linkScreen(
     );
     let over = false;
     const tick = () => {
-      if (!over)
-        state.textContent = `Waiting for approval… ${countdown(pending.deadline - Date.now())} left`;
+      if (!over) left.textContent = `${countdown(pending.deadline - Date.now())} left`;
     };
     const timer = setInterval(tick, 1000);
     const finish = () => {
       over = true;
       clearInterval(timer);
+      left.textContent = "";
     };
     const cancel = h(
       "button",
@@ -110,7 +113,7 @@ export function linkScreen(
         renderQr(pending.uri, "QR code of the link address"),
         h("div", { class: "field" }, h("label", { for: "link-uri" }, "Link address"), uriInput),
         h("div", { class: "actions" }, copy, copied),
-        state,
+        h("p", { class: "link-wait" }, state, " ", left),
         h("div", { class: "actions" }, cancel),
         problem,
       ),
