@@ -10,7 +10,6 @@ import { hexencode } from "../protocol/codec";
 import { SafetyNumberError } from "../crypto/safety";
 import { h } from "./dom";
 import { panel, problem } from "./panel";
-import { renderQrBytes } from "./qr";
 
 export interface ContactHandlers {
   back(): void;
@@ -66,14 +65,18 @@ export class ContactView {
     const title = h("h2", { id: "safety-title" }, "Safety number");
     const error = h("p", { class: "error", role: "alert" });
     let ident: ContactIdentity;
+    let renderQrBytes: (bytes: Uint8Array, label: string) => SVGElement;
     try {
       ident = await this.handlers.identity();
+      // The encoder comes with the first contact screen, not with the app's first paint.
+      ({ renderQrBytes } = await import("./qr"));
     } catch (exc) {
       error.textContent = problem(exc, "The safety number could not be worked out; try again.");
       this.#safety.replaceChildren(title, error);
       return;
     }
     const number = ident.safetyNumber;
+
     const digits = h(
       "p",
       { class: "digits", "aria-label": `Safety number: ${number.groups().join(", ")}` },
