@@ -311,6 +311,7 @@ export class App {
   // Linked devices (./devices) ----------------------------------------------------------------
 
   showDevices(): void {
+    this.#chat?.close(); // its media object URLs and expiry timer go with it
     this.#chat = null;
     this.#list = null;
     const view = new DevicesView(this.profile, this.store, () => void this.showList());
@@ -396,6 +397,7 @@ export class App {
   }
 
   showNewGroup(): void {
+    this.#chat?.close(); // its media object URLs and expiry timer go with it
     this.#chat = null;
     this.#list = null;
     this.#info = null;
@@ -425,6 +427,7 @@ export class App {
       await this.#remember(a);
     }
     const focused = document.activeElement?.id;
+    this.#chat?.close(); // its media object URLs and expiry timer go with it
     this.#chat = null;
     this.#list = null;
     this.#info = groupId;
@@ -484,6 +487,7 @@ export class App {
       await this.#label(peer),
       contactHandlers(this.#parts, peer, back),
     );
+    this.#chat?.close(); // its media object URLs and expiry timer go with it
     this.#chat = null;
     this.#list = null;
     this.#info = null;
@@ -519,6 +523,7 @@ export class App {
         location.reload();
       },
     });
+    this.#chat?.close(); // its media object URLs and expiry timer go with it
     this.#chat = null;
     this.#list = null;
     this.#info = null;
