@@ -266,6 +266,9 @@ export class App {
     const container = this.#list;
     if (!container || this.#chat) return;
     const conversations = await this.store.conversations();
+    // A re-render (a message came, the groups were fetched) keeps the keyboard where it was.
+    const active = document.activeElement;
+    const focused = container.contains(active) ? active?.getAttribute("data-peer") : null;
     container.replaceChildren(
       conversations.length
         ? h(
@@ -275,6 +278,10 @@ export class App {
           )
         : h("p", { class: "empty" }, "No conversations yet."),
     );
+    if (focused)
+      container
+        .querySelector<HTMLElement>(`button.conversation[data-peer="${CSS.escape(focused)}"]`)
+        ?.focus();
   }
 
   #conversationItem(c: Conversation): HTMLElement {
