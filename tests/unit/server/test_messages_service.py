@@ -13,7 +13,7 @@ import pytest
 from porch.protocol import client_frames as cf
 from porch.protocol.codec import dumps
 from porch.protocol.errors import ErrorCode, ProtocolError
-from porch.protocol.frames import SendFrame, parse_client_frame
+from porch.protocol.hot_frames import Send, read_client_frame
 from porch.server.bus.base import DeviceEvent
 from porch.server.bus.memory import MemoryBus
 from porch.server.metrics import Metrics
@@ -76,7 +76,7 @@ async def _second_device(store: SqliteStore, account_id: str) -> None:
     await store._write(op)
 
 
-def _frame(dests: dict[str, list[int]], shared: bool = False, **kw: Any) -> SendFrame:
+def _frame(dests: dict[str, list[int]], shared: bool = False, **kw: Any) -> Send:
     """A send to {account: [device ids]}; own bodies, or (shared) the shared one."""
     destinations = [
         cf.destination(
@@ -89,12 +89,12 @@ def _frame(dests: dict[str, list[int]], shared: bool = False, **kw: Any) -> Send
         for a, ds in dests.items()
     ]
     frame = cf.send(kw.pop("id", "m1"), destinations, cf.shared(2, BODY) if shared else None, **kw)
-    parsed = parse_client_frame(dumps(frame))
-    assert isinstance(parsed, SendFrame)
+    parsed = read_client_frame(dumps(frame))
+    assert isinstance(parsed, Send)
     return parsed
 
 
-async def _refusal(service: MessageService, who: Principal, frame: SendFrame) -> ProtocolError:
+async def _refusal(service: MessageService, who: Principal, frame: Send) -> ProtocolError:
     with pytest.raises(ProtocolError) as info:
         await service.check(who, frame)
     return info.value
@@ -125,10 +125,10 @@ async def test_every_wrong_account_is_named_and_nothing_is_stored(
 
 async def test_stale_only_is_stale_devices(store: SqliteStore, service: MessageService) -> None:
     alice, bob = await _account(store, "+14155550100"), await _account(store, "+14155550101")
-    frame = parse_client_frame(
+    frame = read_client_frame(
         dumps(cf.send("s", [cf.destination(bob, [cf.device_message(1, REG + 1, 1, BODY)])]))
     )
-    assert isinstance(frame, SendFrame)
+    assert isinstance(frame, Send)
     err = await _refusal(service, Principal(alice, 1), frame)
     assert err.code is ErrorCode.STALE_DEVICES
     assert err.details["accounts"] == [{"account": bob, "missing": [], "extra": [], "stale": [1]}]
@@ -207,7 +207,7 @@ async def test_a_shared_body_nobody_kept_is_not_stored(
 ) -> None:
     alice, bob, carol = [await _account(store, f"+1415555010{i}") for i in range(3)]
     await store.set_block(carol, alice, True)
-    frame = parse_client_frame(
+    frame = read_client_frame(
         dumps(
             cf.send(
                 "m1",
@@ -219,7 +219,7 @@ async def test_a_shared_body_nobody_kept_is_not_stored(
             )
         )
     )
-    assert isinstance(frame, SendFrame)
+    assert isinstance(frame, Send)
     await service.commit(await service.check(Principal(alice, 1), frame))
     assert await _rows(store, "payloads") == 0 and await _rows(store, "envelopes") == 1
 
@@ -264,7 +264,7 @@ OUT_OF_BOUNDS: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize("name", list(OUT_OF_BOUNDS))
 def test_sends_out_of_bounds_never_reach_the_check(name: str) -> None:
     with pytest.raises(ProtocolError) as info:
-        parse_client_frame(dumps(OUT_OF_BOUNDS[name]))
+        read_client_frame(dumps(OUT_OF_BOUNDS[name]))
     assert info.value.code is ErrorCode.BAD_FRAME and info.value.details["ref"] == "b"
 
 

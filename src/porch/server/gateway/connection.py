@@ -23,6 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from porch.failures import log_failure
 from porch.protocol import frames as f
+from porch.protocol import hot_frames as hf
 from porch.protocol.close_codes import CloseCode
 from porch.protocol.codec import dumps
 from porch.protocol.errors import ErrorCode, ProtocolError
@@ -166,7 +167,7 @@ class Connection:
             data = message.get("bytes") or b""
         return data
 
-    def _parse(self, data: str | bytes) -> f.AnyClientFrame:
+    def _parse(self, data: str | bytes) -> hf.GatewayFrame:
         limit = self._config.max_frame_bytes
         size = len(data)
         if isinstance(data, str) and size * 4 > limit:  # UTF-8 needs at most 4 bytes a char
@@ -177,7 +178,7 @@ class Connection:
                 f"frame of {size} bytes exceeds the limit of {self._config.max_frame_bytes}",
                 limit=self._config.max_frame_bytes,
             )
-        frame = f.parse_client_frame(data)
+        frame = hf.read_client_frame(data)
         self._metrics.frame_in(frame.type)
         return frame
 
@@ -217,15 +218,15 @@ class Connection:
         assert self._principal is not None and self._tg is not None
         try:
             frame = self._parse(data)
-            if isinstance(frame, f.SendFrame):
+            if isinstance(frame, hf.Send):
                 self._count_send(frame.id)
                 checked = await self._messages.check(self._principal, frame)
                 await self._sends.acquire()
                 # Queued now, in frame order; the store commits in that order.
                 self._tg.create_task(self._commit(checked.frame.id, checked))
-            elif isinstance(frame, f.AckFrame):
+            elif isinstance(frame, hf.Ack):
                 await self._acks.add(frame.ids, self._tg)
-            elif isinstance(frame, f.RejectFrame):
+            elif isinstance(frame, hf.Reject):
                 # Done with, like an ack: a client that cannot take an envelope must not get
                 # it again on every connection (docs/protocol.md, "Delivery").
                 log.info("device rejected %d envelope(s): %s", len(frame.ids), frame.reason)

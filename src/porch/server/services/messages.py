@@ -20,7 +20,7 @@ from typing import Any
 
 from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.protocol.fields import MAX_DEVICES_PER_DESTINATION
-from porch.protocol.frames import Destination, SendFrame
+from porch.protocol.hot_frames import Send, SendTo
 from porch.server.bus.base import ALL_ACCOUNTS, Bus, DeviceEvent
 from porch.server.clock import Clock
 from porch.server.domain import Envelope
@@ -43,9 +43,9 @@ CACHE_ACCOUNTS = 10_000
 @dataclass(frozen=True, slots=True)
 class CheckedSend:
     sender: Principal
-    frame: SendFrame
+    frame: Send
     # The destinations to store (or forward): the frame's, less those that block the sender.
-    destinations: tuple[Destination, ...]
+    destinations: tuple[SendTo, ...]
 
     @property
     def drop(self) -> bool:
@@ -111,7 +111,7 @@ class MessageService:
             self._blocks.popitem(last=False)
         return blocks
 
-    async def check(self, sender: Principal, frame: SendFrame) -> CheckedSend:
+    async def check(self, sender: Principal, frame: Send) -> CheckedSend:
         """Refuse a send whose device list is not every destination's current one, naming
         each wrong account's devices (spec A); skip the destinations that block the sender."""
         wrong: list[dict[str, Any]] = []
@@ -217,7 +217,7 @@ class MessageService:
             for m in dest.devices:
                 own = m.ciphertext()
                 if own is None:
-                    assert shared is not None  # SendFrame refuses a device without either
+                    assert shared is not None  # a send is refused with a device without either
                     own = (shared.kind, shared.body)
                 kind, body = own
                 envelope = Envelope.online_only(
