@@ -3,6 +3,8 @@ spec A (per-account refusals, blocked destinations, one's own account, shared bo
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,6 +21,7 @@ from porch.server.bus.memory import MemoryBus
 from porch.server.metrics import Metrics
 from porch.server.services.accounts import Principal
 from porch.server.services.messages import MessageService
+from porch.server.store.base import StoreError
 from porch.server.store.sql import Op, count, value
 from porch.server.store.sqlite import SqliteStore
 
@@ -302,3 +305,64 @@ async def test_a_ttl_send_expires_at_its_deadline_and_is_no_longer_fetched(
     assert await _rows(store, "envelopes") == 2
     clock.now = retention
     assert await service.fetch(bob_1, 10) == []
+
+
+class CountingStore(SqliteStore):
+    """The real SQLite store, counting the batches of sends it is handed."""
+
+    batches: list[int]
+
+    def store_messages(self, sends: Any) -> Any:
+        self.batches.append(len(sends))
+        return super().store_messages(sends)
+
+
+async def test_a_ticks_sends_are_one_batch_answered_in_order_after_their_announcement(
+    tmp_path: Path,
+) -> None:
+    bus = MemoryBus()
+    async with CountingStore(tmp_path / "porch.db") as store:
+        store.batches = []
+        service = MessageService(store, bus, FakeClock(), Metrics(), 30)
+        alice, bob = await _account(store, "+14155550100"), await _account(store, "+14155550101")
+        me = Principal(alice, 1)
+        log: list[Any] = []
+        bus.subscribe(bob, 1, lambda e: log.append(("published", e.envelope and e.envelope.id)))
+        checked = [await service.check(me, _frame({bob: [1]}, id=f"m{i}")) for i in range(3)]
+        again = await service.check(me, _frame({bob: [1]}, id="m0"))  # a resend, same tick
+        done = asyncio.Event()
+
+        def answered(i: int, outcome: Any) -> None:
+            log.append(("done", i, outcome))
+            if i == 3:
+                done.set()
+
+        for i, c in enumerate([*checked, again]):
+            service.submit(c, functools.partial(answered, i))
+        assert log == []  # nothing before the batch is written
+        await done.wait()
+        assert store.batches == [4]
+        published = [entry[1] for entry in log if entry[0] == "published"]
+        assert len(published) == 3 and published == sorted(published)
+        # Each send's envelope is announced before its sender is answered; the resend is
+        # answered with the first one's timestamp and announced nowhere.
+        kinds = [entry[0] for entry in log]
+        assert kinds == ["published", "done"] * 3 + ["done"]
+        assert [entry[1:] for entry in log if entry[0] == "done"] == [(i, NOW) for i in range(4)]
+        assert await _rows(store, "envelopes") == 3
+
+
+async def test_a_batch_the_store_cannot_take_fails_every_send_of_it(tmp_path: Path) -> None:
+    async with SqliteStore(tmp_path / "porch.db") as store:
+        service = MessageService(store, MemoryBus(), FakeClock(), Metrics(), 30)
+        alice, bob = await _account(store, "+14155550100"), await _account(store, "+14155550101")
+        checked = [
+            await service.check(Principal(alice, 1), _frame({bob: [1]}, id=f"m{i}"))
+            for i in range(2)
+        ]
+    outcomes: list[Any] = []
+    for c in checked:  # the store is closed now
+        service.submit(c, outcomes.append)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert len(outcomes) == 2 and all(isinstance(o, StoreError) for o in outcomes)

@@ -6,13 +6,15 @@ refused with the exact missing, extra and stale devices of each wrong account, w
 envelope per device in one transaction (a shared ciphertext, for Megolm, stored once), then
 acknowledged only after that commit and announced on the bus. Destinations that block the
 sender are skipped silently. Checking and committing are two steps so that a connection can
-check its sends in order and then let the commits run concurrently: the store commits them in
-the order they were queued, which keeps one sender's messages in order without a round trip
-per message.
+check its sends in order and then hand them over without waiting (`submit`): a tick's sends,
+from every connection, are one store call (tick_batch.py), committed in the order they were
+queued, which keeps one sender's messages in order without a round trip per message, and each
+is answered from the batch's completion, with no task or future of its own (issue 10).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -165,13 +167,23 @@ class MessageService:
     async def commit(self, checked: CheckedSend) -> int:
         """Persist (or, for online-only frames, just forward) a checked send. Returns the
         server timestamp the sender is acknowledged with."""
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.submit(checked, lambda outcome: _settle(fut, outcome))
+        return await fut
+
+    def submit(self, checked: CheckedSend, done: Callable[[int | BaseException], None]) -> None:
+        """commit without a task or a future per send (issue 10): the send joins this tick's
+        batch, and done(timestamp or exception) runs on the loop once the batch is written
+        and its envelopes are announced; a dropped or online-only send is answered at once."""
         frame, sender = checked.frame, checked.sender
         now = self._clock.now_ms()
         if checked.drop:
-            return now
+            done(now)
+            return
         if frame.ephemeral:
-            await self._forward_ephemeral(checked, now)
-            return now
+            self._forward_ephemeral(checked, now)
+            done(now)
+            return
         destinations = [
             OutgoingDestination(
                 d.account, tuple(OutgoingCopy.of(m.device, m.ciphertext()) for m in d.devices)
@@ -189,28 +201,34 @@ class MessageService:
         # A ttl (a disappearing message) shortens its envelopes' life, never lengthens it past
         # the retention (docs/protocol.md, "Sending"; spec §7).
         deadline = None if frame.ttl is None else min(now + frame.ttl * 1000, retention)
-        stored = await self._sends.add(
-            OutgoingMessage(
-                sender.account_id,
-                sender.device_id,
-                frame.id,
-                destinations,
-                shared,
-                now,
-                retention,
-                deadline,
-            )
+        message = OutgoingMessage(
+            sender.account_id,
+            sender.device_id,
+            frame.id,
+            destinations,
+            shared,
+            now,
+            retention,
+            deadline,
         )
-        if not stored.duplicate:
-            self._metrics.messages_stored.inc(len(stored.envelopes))
-            for envelope in stored.envelopes:
-                await self._bus.publish(
-                    envelope.account_id, envelope.device_id, DeviceEvent(envelope=envelope)
-                )
-                self._wake(envelope.account_id, envelope.device_id)
-        return stored.ts
+        self._sends.add_callback(message, lambda outcome: self._stored(outcome, done))
 
-    async def _forward_ephemeral(self, checked: CheckedSend, now: int) -> None:
+    def _stored(
+        self, outcome: StoredMessage | BaseException, done: Callable[[int | BaseException], None]
+    ) -> None:
+        """Published after the commit, before the sender hears of it (bus/base.py)."""
+        if isinstance(outcome, BaseException):
+            done(outcome)
+            return
+        if not outcome.duplicate:
+            self._metrics.messages_stored.inc(len(outcome.envelopes))
+            post = self._bus.post
+            for envelope in outcome.envelopes:
+                post(envelope.account_id, envelope.device_id, DeviceEvent(envelope=envelope))
+                self._wake(envelope.account_id, envelope.device_id)
+        done(outcome.ts)
+
+    def _forward_ephemeral(self, checked: CheckedSend, now: int) -> None:
         # Online-only content (typing): handed to connected devices, never written anywhere.
         sender, shared = checked.sender, checked.frame.shared
         for dest in checked.destinations:
@@ -223,7 +241,7 @@ class MessageService:
                 envelope = Envelope.online_only(
                     dest.account, m.device, sender.account_id, sender.device_id, now, kind, body
                 )
-                await self._bus.publish(dest.account, m.device, DeviceEvent(envelope=envelope))
+                self._bus.post(dest.account, m.device, DeviceEvent(envelope=envelope))
 
     async def fetch(self, principal: Principal, limit: int, after: int = 0) -> list[Envelope]:
         """The device's oldest envelopes above `after`, not yet expired (the expired ones are
@@ -249,3 +267,12 @@ class MessageService:
 
     async def blocks(self, principal: Principal) -> list[str]:
         return await self._store.list_blocks(principal.account_id)
+
+
+def _settle(fut: asyncio.Future[int], outcome: int | BaseException) -> None:
+    if fut.done():  # the waiter was cancelled
+        return
+    if isinstance(outcome, BaseException):
+        fut.set_exception(outcome)
+    else:
+        fut.set_result(outcome)
