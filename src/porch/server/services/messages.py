@@ -119,13 +119,22 @@ class MessageService:
         wrong: list[dict[str, Any]] = []
         mismatched = False
         keyed = False
+        devices = self._devices
         for dest in frame.destinations:
-            expected = dict(await self._device_list(dest.account))
+            # The cache's hit inline: no coroutine per destination on the hot path.
+            expected = devices.get(dest.account)
+            if expected is None:
+                expected = await self._device_list(dest.account)
+            else:
+                devices.move_to_end(dest.account)
             keyed = keyed or bool(expected)
             if dest.account == sender.account_id:
                 # Sent copies go to one's other devices, never back to the sending one.
+                expected = dict(expected)
                 expected.pop(sender.device_id, None)
             given = {m.device: m.registration for m in dest.devices}
+            if given == expected:  # the usual case: the sender's list is current
+                continue
             missing = sorted(expected.keys() - given.keys())
             extra = sorted(given.keys() - expected.keys())
             stale = sorted(d for d in given.keys() & expected.keys() if expected[d] != given[d])
@@ -160,7 +169,10 @@ class MessageService:
             )
         kept = []
         for dest in frame.destinations:
-            if sender.account_id not in await self._blocked_by(dest.account):
+            blocks = self._blocks.get(dest.account)
+            if blocks is None:
+                blocks = await self._blocked_by(dest.account)
+            if sender.account_id not in blocks:
                 kept.append(dest)
         return CheckedSend(sender, frame, tuple(kept))
 
