@@ -1,15 +1,14 @@
 """The sends, and the acknowledgements, of one event-loop tick in one store call (issue 10).
 
-Every connection checks its sends in frame order and commits each in a task of its own, and
-deletes what its device acknowledged; the calls that reach the store in one tick, from every
+Every connection checks its sends in frame order and hands each over (`submit`), and deletes
+what its device acknowledged; the calls that reach the store in one tick, from every
 connection, join one batch, handed to the store when the tick's callbacks have run
-(`call_soon`): one store call, one future and, on SQLite, one savepoint for all of them, where
-each used to cost a savepoint, a future and a thread hop (store/sqlite.py, `_run_each`: one
+(`call_soon`): one store call, one future and, on SQLite, a few `executemany`s for all of them,
+where each used to cost a savepoint, a future and a thread hop (store/sqlite_batch.py: one
 that fails still fails alone). Batches go to the store in the order they were made, and a
 batch's items in the order they joined, so one sender's messages still commit in order.
 An item is answered through a callback (`add_callback`, run on the event loop when its batch
-is done: no future and no task per send) or a future of its own (`add`).
-"""
+is done: no future and no task per send) or a future of its own (`add`)."""
 
 from __future__ import annotations
 
