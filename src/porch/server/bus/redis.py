@@ -185,6 +185,9 @@ class RedisBus(Component):
     # Publishing ----------------------------------------------------------------------------
 
     async def publish(self, account_id: str, device_id: int, event: DeviceEvent) -> None:
+        self.post(account_id, device_id, event)
+
+    def post(self, account_id: str, device_id: int, event: DeviceEvent) -> None:
         local = self._subs.get((account_id, device_id))
         if local is not None:  # same node: no round trip through Redis
             local.handler(event)

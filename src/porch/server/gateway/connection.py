@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from porch.failures import log_failure
 from porch.protocol import frames as f
+from porch.protocol import hot_frames as hf
 from porch.protocol.close_codes import CloseCode
 from porch.protocol.codec import dumps
 from porch.protocol.errors import ErrorCode, ProtocolError
@@ -166,7 +168,7 @@ class Connection:
             data = message.get("bytes") or b""
         return data
 
-    def _parse(self, data: str | bytes) -> f.AnyClientFrame:
+    def _parse(self, data: str | bytes) -> hf.GatewayFrame:
         limit = self._config.max_frame_bytes
         size = len(data)
         if isinstance(data, str) and size * 4 > limit:  # UTF-8 needs at most 4 bytes a char
@@ -177,7 +179,7 @@ class Connection:
                 f"frame of {size} bytes exceeds the limit of {self._config.max_frame_bytes}",
                 limit=self._config.max_frame_bytes,
             )
-        frame = f.parse_client_frame(data)
+        frame = hf.read_client_frame(data)
         self._metrics.frame_in(frame.type)
         return frame
 
@@ -217,15 +219,20 @@ class Connection:
         assert self._principal is not None and self._tg is not None
         try:
             frame = self._parse(data)
-            if isinstance(frame, f.SendFrame):
+            if isinstance(frame, hf.Send):
                 self._count_send(frame.id)
                 checked = await self._messages.check(self._principal, frame)
+                # Every send is answered from a callback, past the outbox's limit (push): the
+                # reader waits for room first, so the queue holds at most the limit and the
+                # pending sends' answers.
+                if self._outbox.full:
+                    await self._outbox.room()
                 await self._sends.acquire()
-                # Queued now, in frame order; the store commits in that order.
-                self._tg.create_task(self._commit(checked.frame.id, checked))
-            elif isinstance(frame, f.AckFrame):
+                # Joins this tick's batch, in frame order; the store commits in that order.
+                self._messages.submit(checked, functools.partial(self._committed, frame.id))
+            elif isinstance(frame, hf.Ack):
                 await self._acks.add(frame.ids, self._tg)
-            elif isinstance(frame, f.RejectFrame):
+            elif isinstance(frame, hf.Reject):
                 # Done with, like an ack: a client that cannot take an envelope must not get
                 # it again on every connection (docs/protocol.md, "Delivery").
                 log.info("device rejected %d envelope(s): %s", len(frame.ids), frame.reason)
@@ -248,25 +255,23 @@ class Connection:
             ref=client_id,
         )
 
-    async def _commit(self, client_id: str, checked: Any) -> None:
-        try:
-            ts = await self._messages.commit(checked)
-        except ProtocolError as exc:
-            exc.details.setdefault("ref", client_id)
-            await self._send_error(exc)
-        except Exception as exc:
-            log_failure(log, "send failed", exc=exc)
-            await self._send_error(
-                ProtocolError(
-                    ErrorCode.INTERNAL,
-                    "the server could not store this message; retry",
-                    ref=client_id,
-                )
+    def _committed(self, client_id: str, outcome: int | BaseException) -> None:
+        """A send's batch is written (or failed): its `sent`, or its error, to the client."""
+        self._sends.release()
+        if isinstance(outcome, int):
+            self._outbox.push("sent", dumps(f.sent(client_id, outcome)))
+            return
+        if isinstance(outcome, ProtocolError):
+            # A copy with this send's ref: one exception may answer a whole batch.
+            error = ProtocolError(
+                outcome.code, outcome.message, **{"ref": client_id, **outcome.details}
             )
         else:
-            await self._emit(f.sent(client_id, ts))
-        finally:
-            self._sends.release()
+            log_failure(log, "send failed", exc=outcome)
+            error = ProtocolError(
+                ErrorCode.INTERNAL, "the server could not store this message; retry", ref=client_id
+            )
+        self._outbox.push("error", dumps(self._error_frame(error)))
 
     async def _acknowledge(self, ids: list[int]) -> None:
         assert self._principal is not None
@@ -304,19 +309,22 @@ class Connection:
             raise _Closed from None
 
     async def _send_error(self, exc: ProtocolError) -> None:
+        frame = self._error_frame(exc)
+        if self._tg is None:  # before the writer runs (authentication)
+            await self._ws.send_text(dumps(frame).decode())
+        else:
+            await self._emit(frame)
+
+    def _error_frame(self, exc: ProtocolError) -> dict[str, Any]:
         self._metrics.errors.labels(str(exc.code)).inc()
         try:
-            frame = f.error(exc)
+            return f.error(exc)
         except ValidationError:
             # A detail the protocol does not declare (a programming error, caught by the schema
             # tests): logged loudly, and the client still gets the code, so that one refused
             # frame never ends the connection.
             log.exception("error frame for %s does not fit the protocol", exc.code)
-            frame = f.error(ProtocolError(exc.code, "the server refused this frame"))
-        if self._tg is None:  # before the writer runs (authentication)
-            await self._ws.send_text(dumps(frame).decode())
-        else:
-            await self._emit(frame)
+            return f.error(ProtocolError(exc.code, "the server refused this frame"))
 
     async def _pump(self) -> None:
         """Reads the device's queue from the store, oldest first, whenever it is behind."""

@@ -1,15 +1,15 @@
 """Device queues, send idempotency and expiry: one text per query (sql.py).
 
-A batch of sends (store_messages; store_message is a batch of one) is one SQLite call, run in
-one savepoint (sqlite.py, _run_each), and delete_envelopes one call per operation, which the
-SQLite store thread group-commits; the PostgreSQL store replaces those two with its batch
-writer (postgres.py), whose set-based statements are PostgreSQL's alone.
+The two hot writes, a tick's sends (store_messages; store_message is a batch of one) and a
+tick's deletes (delete_many), are each backend's own: set-based statements in one store call,
+SQLite's in sqlite_batch.py, PostgreSQL's in its batch writer (pg_writer.py). Both fall back
+to the operations here, one send (store_one) or one device's ack (delete_one) at a time.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
-import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +36,11 @@ SENT_TS = (
 ENVELOPE_ADD = (
     "INSERT INTO envelopes (account_id, device_id, sender_account, sender_device, ts, kind,"
     " body, expires, payload_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# With the id taken ahead (SQLite's batch of sends, sqlite_batch.py).
+ENVELOPE_ADD_WITH_ID = (
+    "INSERT INTO envelopes (id, account_id, device_id, sender_account, sender_device, ts, kind,"
+    " body, expires, payload_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # A shared envelope's kind and body are its payload's (spec A: the device sees no difference).
 # Its expiry comes last (EXPIRES_AT), for fetch_envelopes to drop what expired since the sweep.
@@ -85,10 +90,11 @@ class SqlMessageStore(SqlDomain):
             raise outcome
         return outcome
 
+    @abc.abstractmethod
     def store_messages(
         self, sends: Sequence[OutgoingMessage]
     ) -> asyncio.Future[list[StoredMessage | Exception]]:
-        return self._write_each([functools.partial(store_one, s) for s in sends])
+        """Several sends in one store call, in order, each failing alone."""
 
     async def delete_envelopes(self, account_id: str, device_id: int, ids: Sequence[int]) -> int:
         [outcome] = await self.delete_many([Acknowledged(account_id, device_id, ids)])
@@ -96,8 +102,10 @@ class SqlMessageStore(SqlDomain):
             raise outcome
         return outcome
 
+    @abc.abstractmethod
     def delete_many(self, acks: Sequence[Acknowledged]) -> asyncio.Future[list[int | Exception]]:
-        return self._write_each([functools.partial(delete_one, a) for a in acks])
+        """Several devices' acknowledged envelopes deleted in one store call, each failing
+        alone; how many each deleted."""
 
     async def fetch_envelopes(
         self,
