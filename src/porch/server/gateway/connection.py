@@ -224,12 +224,14 @@ class Connection:
                 # Queued now, in frame order; the store commits in that order.
                 self._tg.create_task(self._commit(checked.frame.id, checked))
             elif isinstance(frame, f.AckFrame):
+                self._acked(frame.ids)
                 await self._acks.add(frame.ids, self._tg)
             elif isinstance(frame, f.RejectFrame):
                 # Done with, like an ack: a client that cannot take an envelope must not get
                 # it again on every connection (docs/protocol.md, "Delivery").
                 log.info("device rejected %d envelope(s): %s", len(frame.ids), frame.reason)
                 self._metrics.envelopes_rejected.labels(frame.reason).inc(len(frame.ids))
+                self._acked(frame.ids)
                 await self._acks.add(frame.ids, self._tg)
             elif isinstance(frame, f.PingFrame):
                 await self._acks.settled()  # a pong follows the commit of the acks before it
@@ -280,10 +282,12 @@ class Connection:
                 ErrorCode.INTERNAL,
                 "the server could not delete these envelopes; they may come again",
             ) from None
-        # In flight until deleted (so the pump does not read them again meanwhile), then
-        # remembered for a while (window.py).
-        self._window.acknowledged(ids)
-        self._wake.set()
+
+    def _acked(self, ids: list[int]) -> None:
+        """Out of the window as the ack arrives (window.py): the pump refills it while the
+        delete runs, and is woken only if it has something to read or hand over."""
+        if self._window.acknowledged(ids):
+            self._wake.set()
 
     # Frames out -----------------------------------------------------------------------------
 

@@ -101,3 +101,19 @@ async def test_deletes_of_one_call_are_each_scoped_to_their_device(store: Store)
     assert outcomes == [2, 2, 0]
     assert [e.id for e in await store.fetch_envelopes(bob, 1, 10)] == [to_bob[2]]
     assert await store.fetch_envelopes(alice, 1, 10) == []
+
+
+async def test_a_large_ack_is_deleted_in_chunks_each_id_once(store: Store) -> None:
+    # More ids than one delete statement takes (DELETE_CHUNK), repeated ids, and an id of
+    # another device: each of the device's envelopes is deleted and counted once.
+    alice = await register(store, PHONE_A)
+    bob = await register(store, PHONE_B)
+    outcomes = await store.store_messages(
+        [_message(alice, f"m{i}", bob, f"b{i}") for i in range(700)]
+    )
+    ids = [o.envelopes[0].id for o in outcomes if isinstance(o, StoredMessage)]
+    assert len(ids) == 700
+    alices = (await send(store, bob, "a0", alice)).envelopes[0].id
+    assert await store.delete_envelopes(bob, 1, [*ids[:5], *ids, alices]) == 700
+    assert await store.fetch_envelopes(bob, 1, 10) == []
+    assert [e.id for e in await store.fetch_envelopes(alice, 1, 10)] == [alices]
