@@ -35,7 +35,7 @@ from porch.server.gateway.delivery import deliverable, envelope_frames
 from porch.server.gateway.outbox import Outbox, frames_writer
 from porch.server.gateway.window import DeliveryWindow
 from porch.server.lightsync import Flag
-from porch.server.metrics import Metrics
+from porch.server.metrics import Metrics, observe_all
 from porch.server.ratelimit import Limit, count_hit
 from porch.server.services.accounts import AccountService, Principal
 from porch.server.services.keys import KeyService
@@ -378,8 +378,7 @@ class Connection:
     def _deliver(self, chosen: list[Envelope]) -> None:
         """Queue envelopes now in flight: bounded by the window, not by the outbox's limit."""
         now = self._clock.now_ms()
-        for e in chosen:
-            self._metrics.delivery_latency.observe(max(0, now - e.ts) / 1000)
+        observe_all(self._metrics.delivery_latency, [max(0, now - e.ts) / 1000 for e in chosen])
         for kind, data in envelope_frames(chosen, self._batch, self._metrics):
             self._outbox.push(kind, data)
 
