@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from porch.server.domain import Envelope
 from porch.server.store import payloads
@@ -24,7 +24,9 @@ from porch.server.store.base import (
     SweepResult,
 )
 from porch.server.store.rows import envelope_from
-from porch.server.store.sql import Op, SqlDomain, count, new_id, rows, value
+from porch.server.store.sql import Op, OpFactory, SqlDomain, count, new_id, rows, value
+
+T = TypeVar("T")
 
 SENT_ADD = (
     "INSERT INTO sent_messages (sender_account, sender_device, client_id, ts, expires)"
@@ -106,7 +108,12 @@ class SqlMessageStore(SqlDomain):
         return outcome
 
     def delete_many(self, acks: Sequence[Acknowledged]) -> asyncio.Future[list[int | Exception]]:
-        return self._write_each([functools.partial(delete_one, a) for a in acks])
+        # The payloads every delete released are dropped once, by a last operation, instead of
+        # by each: a group message's 1,000 acks release one payload (issue 10).
+        released: set[int] = set()
+        ops: list[OpFactory[int]] = [functools.partial(delete_one, a, released) for a in acks]
+        ops.append(functools.partial(payloads.drop_orphans, released))
+        return _but_last(self._write_each(ops))
 
     async def fetch_envelopes(
         self,
@@ -153,18 +160,37 @@ def deadline_of(expires: int, envelope_expires: int | None) -> int | None:
     return None if envelope_expires is None else min(expires, envelope_expires)
 
 
-def delete_one(ack: Acknowledged) -> Op[int]:
+def delete_one(ack: Acknowledged, released: set[int]) -> Op[int]:
+    """Deletes the device's envelopes among ack.ids; the payloads they pointed at go into
+    released, for payloads.drop_orphans (an operation that fails and runs again, or is rolled
+    back, leaves a few more there: drop_orphans keeps any payload still pointed at)."""
     account_id, device_id = ack.account_id, ack.device_id
     ids = sorted(set(ack.ids))
     deleted = 0
-    released: set[int] = set()
     for start in range(0, len(ids), DELETE_CHUNK):
         chunk = ids[start : start + DELETE_CHUNK]
         found = yield rows(delete_text(len(chunk)), account_id, device_id, *padded(chunk))
         deleted += len(found)
         released.update(r[0] for r in found if r[0] is not None)
-    yield from payloads.drop_orphans(released)
     return deleted
+
+
+def _but_last(done: asyncio.Future[list[T]]) -> asyncio.Future[list[T]]:
+    """done's outcomes without the last (delete_many's payload operation)."""
+    out: asyncio.Future[list[T]] = asyncio.get_running_loop().create_future()
+
+    def settle(d: asyncio.Future[list[T]]) -> None:
+        if out.done():
+            return
+        if d.cancelled():
+            out.cancel()
+        elif (exc := d.exception()) is not None:
+            out.set_exception(exc)
+        else:
+            out.set_result(d.result()[:-1])
+
+    done.add_done_callback(settle)
+    return out
 
 
 @functools.cache
