@@ -92,7 +92,7 @@ class Connection:
         self._wake = Flag()  # the pump has something to do
         self._flush_due = False  # a hand-over of held envelopes is scheduled for this tick
         self._window = DeliveryWindow(config.delivery_window)
-        self._acks = AckQueue(self._acknowledge, self._send_error)
+        self._acks = AckQueue(self._delete, self._delete_failed)
         self._drained_sent = False
         self._sends = asyncio.Semaphore(MAX_PENDING_SENDS)
         self._send_window = (0.0, 0)  # (start, sends in it): the per-connection send limit
@@ -225,14 +225,14 @@ class Connection:
                 self._tg.create_task(self._commit(checked.frame.id, checked))
             elif isinstance(frame, f.AckFrame):
                 self._acked(frame.ids)
-                await self._acks.add(frame.ids, self._tg)
+                await self._acks.add(frame.ids)
             elif isinstance(frame, f.RejectFrame):
                 # Done with, like an ack: a client that cannot take an envelope must not get
                 # it again on every connection (docs/protocol.md, "Delivery").
                 log.info("device rejected %d envelope(s): %s", len(frame.ids), frame.reason)
                 self._metrics.envelopes_rejected.labels(frame.reason).inc(len(frame.ids))
                 self._acked(frame.ids)
-                await self._acks.add(frame.ids, self._tg)
+                await self._acks.add(frame.ids)
             elif isinstance(frame, f.PingFrame):
                 await self._acks.settled()  # a pong follows the commit of the acks before it
                 await self._emit(f.pong(frame.n))
@@ -270,18 +270,21 @@ class Connection:
         finally:
             self._sends.release()
 
-    async def _acknowledge(self, ids: list[int]) -> None:
+    def _delete(self, ids: list[int]) -> asyncio.Future[int]:
         assert self._principal is not None
-        try:
-            await self._messages.acknowledge(self._principal, ids)
-        except ProtocolError:
-            raise
-        except Exception as exc:  # one failed delete fails alone; the connection carries on
+        return self._messages.acknowledge_soon(self._principal, ids)
+
+    def _delete_failed(self, exc: BaseException) -> None:
+        """A delete failed alone; the connection carries on (a callback: the error frame is
+        queued as it is, past the outbox's limit, which one frame per delete cannot flood)."""
+        if not isinstance(exc, ProtocolError):
             log_failure(log, "ack failed", exc=exc)
-            raise ProtocolError(
+            exc = ProtocolError(
                 ErrorCode.INTERNAL,
                 "the server could not delete these envelopes; they may come again",
-            ) from None
+            )
+        self._metrics.errors.labels(str(exc.code)).inc()
+        self._outbox.push("error", dumps(self._error_frame(exc)))
 
     def _acked(self, ids: list[int]) -> None:
         """Out of the window as the ack arrives (window.py): the pump refills it while the
@@ -307,16 +310,20 @@ class Connection:
         except (OSError, RuntimeError):
             raise _Closed from None
 
-    async def _send_error(self, exc: ProtocolError) -> None:
-        self._metrics.errors.labels(str(exc.code)).inc()
+    @staticmethod
+    def _error_frame(exc: ProtocolError) -> dict[str, Any]:
         try:
-            frame = f.error(exc)
+            return f.error(exc)
         except ValidationError:
             # A detail the protocol does not declare (a programming error, caught by the schema
             # tests): logged loudly, and the client still gets the code, so that one refused
             # frame never ends the connection.
             log.exception("error frame for %s does not fit the protocol", exc.code)
-            frame = f.error(ProtocolError(exc.code, "the server refused this frame"))
+            return f.error(ProtocolError(exc.code, "the server refused this frame"))
+
+    async def _send_error(self, exc: ProtocolError) -> None:
+        self._metrics.errors.labels(str(exc.code)).inc()
+        frame = self._error_frame(exc)
         if self._tg is None:  # before the writer runs (authentication)
             await self._ws.send_text(dumps(frame).decode())
         else:
