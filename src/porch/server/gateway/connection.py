@@ -37,7 +37,7 @@ from porch.server.gateway.delivery import deliverable, envelope_frames
 from porch.server.gateway.outbox import Outbox, frames_writer
 from porch.server.gateway.window import DeliveryWindow
 from porch.server.lightsync import Flag
-from porch.server.metrics import Metrics
+from porch.server.metrics import Metrics, observe_all
 from porch.server.ratelimit import Limit, count_hit
 from porch.server.services.accounts import AccountService, Principal
 from porch.server.services.keys import KeyService
@@ -94,7 +94,7 @@ class Connection:
         self._wake = Flag()  # the pump has something to do
         self._flush_due = False  # a hand-over of held envelopes is scheduled for this tick
         self._window = DeliveryWindow(config.delivery_window)
-        self._acks = AckQueue(self._acknowledge, self._send_error)
+        self._acks = AckQueue(self._delete, self._delete_failed)
         self._drained_sent = False
         self._sends = asyncio.Semaphore(MAX_PENDING_SENDS)
         self._send_window = (0.0, 0)  # (start, sends in it): the per-connection send limit
@@ -231,13 +231,15 @@ class Connection:
                 # Joins this tick's batch, in frame order; the store commits in that order.
                 self._messages.submit(checked, functools.partial(self._committed, frame.id))
             elif isinstance(frame, hf.Ack):
-                await self._acks.add(frame.ids, self._tg)
+                self._acked(frame.ids)
+                await self._acks.add(frame.ids)
             elif isinstance(frame, hf.Reject):
                 # Done with, like an ack: a client that cannot take an envelope must not get
                 # it again on every connection (docs/protocol.md, "Delivery").
                 log.info("device rejected %d envelope(s): %s", len(frame.ids), frame.reason)
                 self._metrics.envelopes_rejected.labels(frame.reason).inc(len(frame.ids))
-                await self._acks.add(frame.ids, self._tg)
+                self._acked(frame.ids)
+                await self._acks.add(frame.ids)
             elif isinstance(frame, f.PingFrame):
                 await self._acks.settled()  # a pong follows the commit of the acks before it
                 await self._emit(f.pong(frame.n))
@@ -273,22 +275,26 @@ class Connection:
             )
         self._outbox.push("error", dumps(self._error_frame(error)))
 
-    async def _acknowledge(self, ids: list[int]) -> None:
+    def _delete(self, ids: list[int]) -> asyncio.Future[int]:
         assert self._principal is not None
-        try:
-            await self._messages.acknowledge(self._principal, ids)
-        except ProtocolError:
-            raise
-        except Exception as exc:  # one failed delete fails alone; the connection carries on
+        return self._messages.acknowledge_soon(self._principal, ids)
+
+    def _delete_failed(self, exc: BaseException) -> None:
+        """A delete failed alone; the connection carries on (a callback: the error frame is
+        queued as it is, past the outbox's limit, which one frame per delete cannot flood)."""
+        if not isinstance(exc, ProtocolError):
             log_failure(log, "ack failed", exc=exc)
-            raise ProtocolError(
+            exc = ProtocolError(
                 ErrorCode.INTERNAL,
                 "the server could not delete these envelopes; they may come again",
-            ) from None
-        # In flight until deleted (so the pump does not read them again meanwhile), then
-        # remembered for a while (window.py).
-        self._window.acknowledged(ids)
-        self._wake.set()
+            )
+        self._outbox.push("error", dumps(self._error_frame(exc)))  # counted there
+
+    def _acked(self, ids: list[int]) -> None:
+        """Out of the window as the ack arrives (window.py): the pump refills it while the
+        delete runs, and is woken only if it has something to read or hand over."""
+        if self._window.acknowledged(ids):
+            self._wake.set()
 
     # Frames out -----------------------------------------------------------------------------
 
@@ -382,8 +388,7 @@ class Connection:
     def _deliver(self, chosen: list[Envelope]) -> None:
         """Queue envelopes now in flight: bounded by the window, not by the outbox's limit."""
         now = self._clock.now_ms()
-        for e in chosen:
-            self._metrics.delivery_latency.observe(max(0, now - e.ts) / 1000)
+        observe_all(self._metrics.delivery_latency, [max(0, now - e.ts) / 1000 for e in chosen])
         for kind, data in envelope_frames(chosen, self._batch, self._metrics):
             self._outbox.push(kind, data)
 

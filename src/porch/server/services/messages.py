@@ -263,11 +263,18 @@ class MessageService:
         )
 
     async def acknowledge(self, principal: Principal, ids: Sequence[int]) -> int:
-        deleted = await self._deletes.add(
-            Acknowledged(principal.account_id, principal.device_id, ids)
-        )
-        self._metrics.messages_delivered.inc(deleted)
+        return await self.acknowledge_soon(principal, ids)
+
+    def acknowledge_soon(self, principal: Principal, ids: Sequence[int]) -> asyncio.Future[int]:
+        """acknowledge without a coroutine: the future of the tick's delete for these ids (the
+        gateway's ack queue chains its next delete onto it, gateway/acks.py)."""
+        deleted = self._deletes.add(Acknowledged(principal.account_id, principal.device_id, ids))
+        deleted.add_done_callback(self._count_delivered)
         return deleted
+
+    def _count_delivered(self, deleted: asyncio.Future[int]) -> None:
+        if not deleted.cancelled() and deleted.exception() is None:
+            self._metrics.messages_delivered.inc(deleted.result())
 
     # Blocking ------------------------------------------------------------------------------
 

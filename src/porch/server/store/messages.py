@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ from porch.server.store.base import (
     SweepResult,
 )
 from porch.server.store.rows import envelope_from
-from porch.server.store.sql import Op, SqlDomain, count, many, new_id, rows, value
+from porch.server.store.sql import Op, SqlDomain, count, new_id, rows, value
 
 SENT_ADD = (
     "INSERT INTO sent_messages (sender_account, sender_device, client_id, ts, expires)"
@@ -50,7 +51,18 @@ QUEUE = (
     " FROM envelopes e LEFT JOIN payloads p ON p.id = e.payload_id"
     " WHERE e.account_id = ? AND e.device_id = ? AND e.id > ? ORDER BY e.id LIMIT ?"
 )
-# Scoped to the device, so a device can only ever delete its own envelopes.
+# Scoped to the device, so a device can only ever delete its own envelopes. One statement
+# per chunk of ids (an IN list), which hands back the payloads it released: one pass over the
+# rows where an executemany, and a query for the payloads first, made two (issue 10).
+ENVELOPES_DELETE = (
+    "DELETE FROM envelopes WHERE account_id = ? AND device_id = ? AND id IN ({ids})"
+    " RETURNING payload_id"
+)
+# Ids per statement: below SQLite's 999 bound variables (before 3.32). A chunk's list is padded
+# to a power of two by repeating its last id, so that a handful of texts serve every size and
+# stay in sqlite3's statement cache.
+DELETE_CHUNK = 512
+# One id, for sqlite_batch.py's executemany over a whole tick's acks.
 ENVELOPE_DELETE = "DELETE FROM envelopes WHERE id = ? AND account_id = ? AND device_id = ?"
 EXPIRES_AT = 8  # QUEUE's column of the envelope's expiry
 QUEUE_DEPTH = "SELECT COUNT(*) FROM envelopes"
@@ -152,16 +164,39 @@ def deadline_of(expires: int, envelope_expires: int | None) -> int | None:
     return None if envelope_expires is None else min(expires, envelope_expires)
 
 
-def delete_one(ack: Acknowledged) -> Op[int]:
-    account_id, device_id, ids = ack.account_id, ack.device_id, ack.ids
-    if not ids:
-        return 0
-    # The payloads in the acknowledged range: a device acknowledges what it was just sent,
-    # oldest first, so the range is short and the queue index finds it.
-    found = yield rows(payloads.OF_DEVICE_RANGE, account_id, device_id, min(ids), max(ids))
-    deleted = yield many(ENVELOPE_DELETE, [(i, account_id, device_id) for i in ids])
-    yield from payloads.drop_orphans(r[0] for r in found)
-    return int(deleted)
+def delete_one(ack: Acknowledged, released: set[int] | None = None) -> Op[int]:
+    """Deletes the device's envelopes among ack.ids. The payloads they pointed at go into
+    released, for one payloads.drop_orphans over a whole batch (an operation that fails and
+    runs again, or is rolled back, leaves a few more there: drop_orphans keeps any payload
+    still pointed at); without it they are dropped here."""
+    own = released is None
+    released = set() if released is None else released
+    account_id, device_id = ack.account_id, ack.device_id
+    ids = sorted(set(ack.ids))
+    deleted = 0
+    for start in range(0, len(ids), DELETE_CHUNK):
+        chunk = ids[start : start + DELETE_CHUNK]
+        found = yield rows(delete_text(len(chunk)), account_id, device_id, *padded(chunk))
+        deleted += len(found)
+        released.update(r[0] for r in found if r[0] is not None)
+    if own:
+        yield from payloads.drop_orphans(released)
+    return deleted
+
+
+@functools.cache
+def delete_text(n: int) -> str:
+    """ENVELOPES_DELETE for a chunk of n ids (padded to a power of two, at most DELETE_CHUNK)."""
+    return ENVELOPES_DELETE.replace("{ids}", ", ".join("?" * _padded_size(n)))
+
+
+def _padded_size(n: int) -> int:
+    return min(DELETE_CHUNK, 1 << max(0, n - 1).bit_length())
+
+
+def padded(chunk: list[int]) -> list[int]:
+    """chunk, its last id repeated up to the padded size (a repeated id deletes nothing more)."""
+    return chunk + [chunk[-1]] * (_padded_size(len(chunk)) - len(chunk))
 
 
 def store_one(send: OutgoingMessage) -> Op[StoredMessage]:
