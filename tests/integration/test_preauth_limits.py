@@ -38,6 +38,8 @@ Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 def frame_head(length: int) -> bytes:
     """A masked text frame's header announcing `length` bytes (RFC 6455, section 5.2), in
     the fewest length bytes, as the RFC requires (picows refuses any other, 1002)."""
+    if length < 126:
+        return bytes([0x81, 0x80 | length]) + b"\0\0\0\0"
     if length < 1 << 16:
         return bytes([0x81, 0xFE]) + struct.pack("!H", length) + b"\0\0\0\0"
     return bytes([0x81, 0xFF]) + struct.pack("!Q", length) + b"\0\0\0\0"

@@ -164,6 +164,7 @@ class PicowsSocket(WSListener):
         elif kind is _PONG:
             if self._ping is not None and frame.get_payload_as_bytes() == self._ping:
                 self._ping = None
+                self._cancel_timer()  # the pong deadline
                 self._schedule_ping()
         elif kind is _CLOSE:
             if not self._close_sent:  # the peer began it: echo its code (RFC 6455 5.5.1)
