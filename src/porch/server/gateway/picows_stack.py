@@ -139,6 +139,12 @@ class PicowsSocket(WSListener):
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self._transport = transport
+        # picows keeps the parsed request and response for the connection's life; their
+        # headers are not read again (the client address is resolved): emptied, as edge.py
+        # empties websockets' (an idle connection's memory, docs/performance.md).
+        for head in (transport.request, transport.response):
+            if head is not None:
+                head.headers.clear()
         if self._heartbeat > 0:
             self._schedule_ping()
         self._protocol.start_session(self)
