@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketDisconnect
 
 from porch.failures import log_failure
 from porch.protocol import frames as f
@@ -35,6 +35,7 @@ from porch.server.gateway.acks import AckQueue
 from porch.server.gateway.admission import Ticket, mark_authenticated
 from porch.server.gateway.delivery import deliverable, envelope_frames
 from porch.server.gateway.outbox import Outbox, frames_writer
+from porch.server.gateway.socket import GatewaySocket
 from porch.server.gateway.window import DeliveryWindow
 from porch.server.lightsync import Flag
 from porch.server.metrics import Metrics, observe_all
@@ -65,7 +66,7 @@ class _Closed(Exception):
 class Connection:
     def __init__(
         self,
-        ws: WebSocket,
+        ws: GatewaySocket,
         accounts: AccountService,
         keys: KeyService,
         messages: MessageService,
