@@ -19,15 +19,33 @@ def next_phone() -> str:
     return f"+1415555{next(_numbers):04d}"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def server_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
-    """Every server-backed test runs twice: SQLite + in-process bus, PostgreSQL + Redis."""
-    if request.param == "sqlite":
+def backend_env(param: str) -> Iterator[dict[str, str]]:
+    """The server's environment for one backend: sqlite (SQLite + in-process bus), postgres
+    (PostgreSQL + Redis), or sqlite-picows (SQLite, the gateway's WebSocket on picows)."""
+    if param == "sqlite":
         yield {}
+        return
+    if param == "sqlite-picows":
+        yield {"PORCH_WS_STACK": "picows"}
         return
     require_services()
     for url in fresh_database():
         yield {"PORCH_DATABASE_URL": url, "PORCH_REDIS_URL": REDIS_URL}
+
+
+#: For the gateway's own tests, which also run against the picows WebSocket stack: a module
+#: sets `server_env = pytest.fixture(params=WITH_PICOWS, name="server_env")(server_env_of)`.
+WITH_PICOWS = ["sqlite", "postgres", "sqlite-picows"]
+
+
+def server_env_of(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    yield from backend_env(request.param)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def server_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Every server-backed test runs twice: SQLite + in-process bus, PostgreSQL + Redis."""
+    yield from backend_env(request.param)
 
 
 @pytest.fixture

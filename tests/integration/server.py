@@ -43,7 +43,8 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:
+        # 60 s: on a loaded 2-core machine a start alone has taken 20 s.
         env = dict(os.environ)
         env.update(
             {
@@ -89,7 +90,8 @@ class ServerProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError("server did not become ready")
+        self.kill()  # never leave a half-started server behind
+        raise RuntimeError(f"server did not become ready in {timeout:.0f} s")
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -108,6 +108,22 @@ def test_pairs_measures_cpu_per_message_on_every_target(tmp_path: Path) -> None:
     assert ratios["bare-relay"]["cpu_per_msg"] > 1 and ratios["protocol-relay"]["cpu_per_msg"] > 1
 
 
+def test_pairs_on_both_websocket_stacks(tmp_path: Path) -> None:
+    """`sqlite` and `sqlite-picows` in one run: the same messages delivered once each, with
+    the same split of the server's CPU (docs/performance.md, "WebSocket stack")."""
+    doc = _run(
+        tmp_path, "pairs", "--target", "sqlite,sqlite-picows", "--pairs", "1",
+        "--messages", "1000", "--warmup", "50",
+    )  # fmt: skip
+    results = doc["results"]
+    assert list(results) == ["sqlite", "sqlite-picows"]
+    for name, r in results.items():
+        _common(r)
+        assert r["received"] == r["expected"] == 1000 and r["duplicates"] == 0, name
+        _cpu(r, {"event_loop", "sqlite_writer", "other"})
+        assert r["target"]["ws_stack"] == {"sqlite": "websockets"}.get(name, "picows")
+
+
 def test_relay_is_an_alias_of_the_protocol_relay(tmp_path: Path) -> None:
     doc = _run(
         tmp_path, "pairs", "--target", "relay,sqlite", "--pairs", "1", "--messages", "50",

@@ -12,12 +12,14 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 import uvicorn
 
 from porch.bench.raw import RawConnection, provision
 from porch.protocol import client_frames as cf
 from porch.server import edge
 from porch.server.app import create_app
+from porch.server.gateway.picows_stack import PicowsProtocol
 from porch.server.lightsync import Flag, Inbox
 from tests.integration.server import (
     ServerProcess,
@@ -31,7 +33,9 @@ HEARTBEAT = 0.2
 
 
 @contextlib.asynccontextmanager
-async def serving(tmp_path: Path) -> AsyncIterator[tuple[uvicorn.Server, ServerProcess]]:
+async def serving(
+    tmp_path: Path, stack: str
+) -> AsyncIterator[tuple[uvicorn.Server, ServerProcess]]:
     srv = ServerProcess(tmp_path / "server-data", port=free_port())
     srv.data_dir.mkdir(parents=True)
     settings = in_process_settings(srv, {}, heartbeat_seconds=HEARTBEAT)
@@ -41,7 +45,7 @@ async def serving(tmp_path: Path) -> AsyncIterator[tuple[uvicorn.Server, ServerP
         host="127.0.0.1",
         port=srv.port,
         http=edge.HTTP_PROTOCOL,
-        ws=edge.WS_PROTOCOL,
+        ws=edge.ws_protocol(stack),
         ws_max_size=settings.socket_max_bytes,
         ws_per_message_deflate=False,
         ws_ping_interval=HEARTBEAT,
@@ -53,8 +57,11 @@ async def serving(tmp_path: Path) -> AsyncIterator[tuple[uvicorn.Server, ServerP
         yield server, srv
 
 
-async def test_an_idle_session_keeps_little_and_answers_after_heartbeats(tmp_path: Path) -> None:
-    async with serving(tmp_path) as (server, srv):
+@pytest.mark.parametrize("stack", ["websockets", "picows"])
+async def test_an_idle_session_keeps_little_and_answers_after_heartbeats(
+    tmp_path: Path, stack: str
+) -> None:
+    async with serving(tmp_path, stack) as (server, srv):
         devices = await provision(srv.url, srv.data_dir, CONNECTIONS, keys=False)
         ws_url = f"ws://127.0.0.1:{srv.port}/v1/ws"
         tasks_before = len(asyncio.all_tasks())
@@ -62,16 +69,30 @@ async def test_an_idle_session_keeps_little_and_answers_after_heartbeats(tmp_pat
         try:
             # Several heartbeat rounds: a client that did not answer would be closed by now.
             await asyncio.sleep(HEARTBEAT * 6)
-            assert not any(c.closed for c in conns)
-            protocols = [
-                p for p in server.server_state.connections if isinstance(p, edge.WebSocketProtocol)
-            ]
-            assert len(protocols) == CONNECTIONS
-            for p in protocols:
-                assert isinstance(p.queue, Inbox) and isinstance(p.writable, Flag)
-                assert p.request is None and p.response is None
-                assert p.scope["headers"] == []
-                assert p.ping_timer is not None or p.pong_timer is not None  # heartbeats on
+            closes = [(c._ws.close_code, c._ws.close_reason) for c in conns if c.closed]
+            assert not closes, closes
+            if stack == "websockets":
+                protocols = [
+                    p
+                    for p in server.server_state.connections
+                    if isinstance(p, edge.WebSocketProtocol)
+                ]
+                assert len(protocols) == CONNECTIONS
+                for p in protocols:
+                    assert isinstance(p.queue, Inbox) and isinstance(p.writable, Flag)
+                    assert p.request is None and p.response is None
+                    assert p.scope["headers"] == []
+                    assert p.ping_timer is not None or p.pong_timer is not None  # heartbeats
+            else:
+                sockets = [
+                    p.socket
+                    for p in server.server_state.connections
+                    if isinstance(p, PicowsProtocol)
+                ]
+                assert len(sockets) == CONNECTIONS
+                for s in sockets:
+                    assert s is not None and s.scope["headers"] == []
+                    assert s.heartbeats_on  # timers, not picows's ping task
             # Per connection on the server: the session's own task (the ASGI call, which
             # also reads), its writer and its pump; the client's reader task is the fourth.
             added = len(asyncio.all_tasks()) - tasks_before
@@ -84,3 +105,27 @@ async def test_an_idle_session_keeps_little_and_answers_after_heartbeats(tmp_pat
                 assert frame == {"type": "pong", "n": 3}
         finally:
             await asyncio.gather(*(c.close() for c in conns))
+
+
+@pytest.mark.parametrize("stack", ["websockets", "picows"])
+async def test_an_unanswered_heartbeat_closes_1011(tmp_path: Path, stack: str) -> None:
+    """A peer that stops answering pings is closed after one heartbeat (docs/protocol.md,
+    "Heartbeats"), the same on both WebSocket stacks."""
+    async with serving(tmp_path, stack) as (_, srv):
+        reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+        writer.write(
+            b"GET /v1/ws HTTP/1.1\r\nHost: porch\r\nUpgrade: websocket\r\nConnection: Upgrade"
+            b"\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13"
+            b"\r\n\r\n"
+        )
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101 ")
+        data = b""
+        async with asyncio.timeout(HEARTBEAT * 15):
+            while b"\x88" not in data:  # never answered: no pong goes back
+                chunk = await reader.read(4096)
+                assert chunk, f"closed without a close frame after {data!r}"
+                data += chunk
+        assert data.startswith(b"\x89")  # a ping first (RFC 6455: opcode 0x9)
+        close = data[data.index(b"\x88") :]
+        assert close[2:4] == (1011).to_bytes(2, "big")
+        writer.close()

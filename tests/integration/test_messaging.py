@@ -8,9 +8,14 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from porch.client import Client, Message, NetworkTransport, ReceiptEvent
+from tests.integration.conftest import WITH_PICOWS, server_env_of
 from tests.integration.server import ServerProcess
+
+# Also against the gateway on picows (PORCH_WS_STACK=picows, server/gateway/picows_stack.py).
+server_env = pytest.fixture(params=WITH_PICOWS, name="server_env")(server_env_of)
 
 
 async def collect_messages(client: Client, count: int, timeout: float) -> list[Message]:

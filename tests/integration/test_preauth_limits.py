@@ -20,8 +20,11 @@ import pytest
 import websockets
 
 from porch.client import Client, Message
-from tests.integration.conftest import register
+from tests.integration.conftest import WITH_PICOWS, register, server_env_of
 from tests.integration.server import ServerProcess
+
+# Also against the gateway on picows (PORCH_WS_STACK=picows, server/gateway/picows_stack.py).
+server_env = pytest.fixture(params=WITH_PICOWS, name="server_env")(server_env_of)
 
 RSS_BOUND = 40 << 20
 SOCKETS = 300
@@ -33,7 +36,12 @@ Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 def frame_head(length: int) -> bytes:
-    """A masked text frame's header announcing `length` bytes (RFC 6455, section 5.2)."""
+    """A masked text frame's header announcing `length` bytes (RFC 6455, section 5.2), in
+    the fewest length bytes, as the RFC requires (picows refuses any other, 1002)."""
+    if length < 126:
+        return bytes([0x81, 0x80 | length]) + b"\0\0\0\0"
+    if length < 1 << 16:
+        return bytes([0x81, 0xFE]) + struct.pack("!H", length) + b"\0\0\0\0"
     return bytes([0x81, 0xFF]) + struct.pack("!Q", length) + b"\0\0\0\0"
 
 

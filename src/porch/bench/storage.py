@@ -19,7 +19,7 @@ from pathlib import Path
 
 import asyncpg
 
-from porch.bench.targets import PG_ADMIN_DSN, Target
+from porch.bench.targets import PG_ADMIN_DSN, SQLITE_STACKS, Target
 
 #: The tables a stored message writes to: the per-device queue, the shared ciphertexts, and
 #: the sender's idempotency rows (server/store/migrations.py).
@@ -62,7 +62,7 @@ async def _postgres(database: str) -> dict[str, int]:
 def usage(target: Target) -> dict[str, int]:
     """Bytes per message table (with its indexes) and in all, now; ``total`` is the sum of
     the message tables."""
-    if target.kind == "sqlite":
+    if target.kind in SQLITE_STACKS:
         data_dir = target.nodes[0].data_dir
         assert data_dir is not None
         out = _sqlite(data_dir / "porch.db")

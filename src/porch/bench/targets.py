@@ -1,6 +1,8 @@
 """Benchmark targets: the servers a scenario runs against, started and stopped here.
 
 - ``sqlite``: one ``porch serve`` on a fresh temporary data directory (SQLite).
+- ``sqlite-picows``: the same, with the gateway's WebSocket on picows (PORCH_WS_STACK=picows,
+  server/gateway/picows_stack.py), to compare the two WebSocket layers in one run.
 - ``cluster``: K ``porch serve`` nodes sharing a fresh PostgreSQL database (created for the run
   and dropped after it) and Redis; each node has its own data directory.
 - ``protocol-relay``: Porch's wire protocol without durability (:mod:`porch.bench.protocol_relay`;
@@ -42,7 +44,9 @@ from porch.server.settings import Settings
 
 HOST = "127.0.0.1"
 RELAYS = ("protocol-relay", "bare-relay")
-TARGETS = ("sqlite", "cluster", *RELAYS)
+#: Single-node SQLite targets, by the WebSocket layer they serve the gateway with.
+SQLITE_STACKS = {"sqlite": "websockets", "sqlite-picows": "picows"}
+TARGETS = (*SQLITE_STACKS, "cluster", *RELAYS)
 #: Old names still accepted on the command line: the relay of earlier rounds was the protocol
 #: relay (it parses Porch's frames and answers each send with two), not a bare one.
 ALIASES = {"relay": "protocol-relay"}
@@ -167,8 +171,9 @@ class Target:
         if self.kind == "cluster":
             out["store"] = "postgresql"
             out["bus"] = "redis"
-        elif self.kind == "sqlite":
+        elif self.kind in SQLITE_STACKS:
             out["store"] = "sqlite"
+            out["ws_stack"] = SQLITE_STACKS[self.kind]
         return out | self.extra
 
     def provision(self, n: int, *, keys: bool = False, concurrency: int = 64) -> list[RawDevice]:
@@ -317,7 +322,8 @@ def start(kind: str, tmp: Path, *, nodes: int = 2, env: dict[str, str] | None = 
     server_env = _server_env(env or {})
     if kind in RELAYS:
         target = Target(kind, [_start_relay(kind, tmp)], tmp)
-    elif kind == "sqlite":
+    elif kind in SQLITE_STACKS:
+        server_env = {"PORCH_WS_STACK": SQLITE_STACKS[kind]} | server_env
         target = Target(kind, [_start_porch("node", tmp, server_env)], tmp)
     elif kind == "cluster":
         hint = (

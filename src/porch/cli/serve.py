@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import sys
@@ -25,6 +26,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         type=bounded(int, 1, 64),
         help="worker processes (PORCH_WORKERS); more than one needs PORCH_REDIS_URL",
     )
+    p.add_argument(
+        "--ws-stack",
+        choices=["websockets", "picows"],
+        help="the WebSocket layer (PORCH_WS_STACK, default websockets); same port either way",
+    )
     p.set_defaults(func=run)
 
 
@@ -45,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
             "data_dir": args.data_dir,
             "log_level": args.log_level,
             "workers": args.workers,
+            "ws_stack": args.ws_stack,
         }.items()
         if v is not None
     }
@@ -56,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
         )
         raise CommandError(f"bad setting ({problems}); see docs/operations.md") from None
     logs.configure(settings)
+    if settings.ws_stack == "picows" and importlib.util.find_spec("picows") is None:
+        raise CommandError(
+            "PORCH_WS_STACK=picows needs the picows package: pip install 'porch[picows]'"
+        )
     if settings.workers > 1 and not settings.redis_url:
         print(
             "porch: --workers above 1 needs PORCH_REDIS_URL (workers wake each other through "
@@ -71,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         # httptools and websockets' sans-I/O protocol, with caps on what a connection holds
         # before it authenticates (server/edge.py).
         http=edge.HTTP_PROTOCOL,
-        ws=edge.WS_PROTOCOL,
+        ws=edge.ws_protocol(settings.ws_stack),
         ws_max_size=settings.socket_max_bytes,
         # The app decides the client address from PORCH_TRUSTED_PROXIES (server/proxies.py):
         # uvicorn's own X-Forwarded-For handling, which trusts FORWARDED_ALLOW_IPS, is off.

@@ -168,7 +168,11 @@ _client_frame: TypeAdapter[AnyClientFrame] = TypeAdapter(ClientFrame)
 
 def parse_client_frame(data: str | bytes) -> AnyClientFrame:
     """Validate one client frame; raise ProtocolError(bad_frame | unknown_type) otherwise."""
-    obj = loads(data)
+    return validate_client_object(loads(data))
+
+
+def validate_client_object(obj: Any) -> AnyClientFrame:
+    """parse_client_frame after the JSON: obj is what the frame decoded to."""
     if not isinstance(obj, dict):
         raise ProtocolError(ErrorCode.BAD_FRAME, "a frame must be a JSON object")
     kind = obj.get("type")

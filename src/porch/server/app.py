@@ -34,9 +34,10 @@ from porch.server.bus.base import Bus
 from porch.server.bus.memory import MemoryBus
 from porch.server.bus.redis import RedisBus
 from porch.server.clock import Clock, SystemClock
-from porch.server.gateway.admission import Admission, refuse
+from porch.server.gateway.admission import Admission, Ticket, refuse
 from porch.server.gateway.connection import Connection, GatewayConfig
-from porch.server.gateway.endpoint import PorchApp
+from porch.server.gateway.endpoint import PorchApp, Sessions
+from porch.server.gateway.socket import GatewaySocket
 from porch.server.media.base import BlobStore
 from porch.server.media.filesystem import FilesystemBlobs
 from porch.server.media.signing import UrlSigner, derive_key
@@ -304,6 +305,11 @@ def create_app(
         settings.preauth_connections_per_address, settings.preauth_connections_total
     )
 
+    async def session(ws: GatewaySocket, ticket: Ticket) -> None:
+        await Connection(
+            ws, accounts, keys, messages, bus, clock, metrics, gateway, preauth=ticket
+        ).run()
+
     async def websocket(scope: Scope, receive: Receive, send: Send) -> None:
         ws = WebSocket(resolve(scope, proxies), receive, send)
         try:
@@ -313,12 +319,20 @@ def create_app(
             await refuse(ws, exc)
             return
         try:
-            await Connection(
-                ws, accounts, keys, messages, bus, clock, metrics, gateway, preauth=ticket
-            ).run()
+            await session(ws, ticket)
         finally:
             ticket.release()
 
+    # What the picows stack, which is not an ASGI server, starts sessions with
+    # (gateway/picows_stack.py).
+    app.sessions = Sessions(
+        admission,
+        proxies,
+        metrics,
+        settings.heartbeat_seconds,
+        settings.preauth_max_frame_bytes,
+        session,
+    )
     # Past the middleware stack, which would stay on the stack for the connection's life
     # (gateway/endpoint.py).
     app.gateway = websocket

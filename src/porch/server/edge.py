@@ -37,6 +37,13 @@ from porch.server.settings import Settings
 
 HTTP_PROTOCOL = "porch.server.edge:HttpProtocol"
 WS_PROTOCOL = "porch.server.edge:WebSocketProtocol"
+PICOWS_PROTOCOL = "porch.server.gateway.picows_stack:PicowsProtocol"
+
+
+def ws_protocol(stack: str) -> str:
+    """uvicorn's `ws` setting for PORCH_WS_STACK: the upgraded socket goes to websockets'
+    sans-I/O protocol (below) or to picows (gateway/picows_stack.py), on the same port."""
+    return PICOWS_PROTOCOL if stack == "picows" else WS_PROTOCOL
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
+import collections
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+BULK_OBSERVE_FROM = 4  # fewer values than this are observed one by one (observe_all)
 
 
 class Metrics:
@@ -70,3 +75,23 @@ class Metrics:
         if child is None:
             child = self._out[kind] = self.frames_out.labels(kind)
         child.inc()
+
+
+def observe_all(histogram: Histogram, values: list[float]) -> None:
+    """values into an unlabelled histogram, as one observe() each would put them, with one
+    lock per bucket touched instead of two per value: a backlog's batch of envelopes is one
+    call (issue 10). prometheus_client has no bulk observe, so this adds to the histogram's
+    own sum and buckets (`_sum`, `_buckets`, `_upper_bounds`, there since 0.4), and falls back
+    to observe() if they are not there."""
+    bounds: list[float] | None = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if len(values) < BULK_OBSERVE_FROM or bounds is None or buckets is None or total is None:
+        for v in values:
+            histogram.observe(v)
+        return
+    # observe() counts a value in the first bucket whose bound is >= it (the last is +Inf).
+    counts = collections.Counter(bisect.bisect_left(bounds, v) for v in values)
+    total.inc(sum(values))
+    for i, n in counts.items():
+        buckets[i].inc(n)

@@ -153,6 +153,9 @@ class Settings(BaseSettings):
     web_dir: Path | None = None
     auth_timeout_seconds: float = 10.0
     heartbeat_seconds: float = 20.0
+    # The gateway's WebSocket layer, on the same port as HTTP either way: websockets' sans-I/O
+    # protocol under uvicorn (server/edge.py), or picows (gateway/picows_stack.py).
+    ws_stack: Literal["websockets", "picows"] = "websockets"
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

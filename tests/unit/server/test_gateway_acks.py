@@ -9,64 +9,73 @@ from porch.server.gateway.acks import MAX_QUEUED_ACK_IDS, AckQueue
 
 
 class Deletes:
-    """A store that deletes when told to (release), recording each call's ids."""
+    """A store whose deletes finish when told to (finish), recording each call's ids."""
 
     def __init__(self, fail: bool = False) -> None:
         self.calls: list[list[int]] = []
-        self.release = asyncio.Event()
+        self.pending: list[asyncio.Future[int]] = []
         self.fail = fail
-        self.reported: list[ProtocolError] = []
+        self.reported: list[BaseException] = []
+        self.auto = False  # finish each delete as it starts (on the next tick)
 
-    async def delete(self, ids: list[int]) -> None:
+    def delete(self, ids: list[int]) -> asyncio.Future[int]:
         self.calls.append(ids)
-        await self.release.wait()
-        if self.fail:
-            raise ProtocolError(ErrorCode.INTERNAL, "could not delete")
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.pending.append(fut)
+        if self.auto:
+            asyncio.get_running_loop().call_soon(self.finish)
+        return fut
 
-    async def report(self, exc: ProtocolError) -> None:
+    def finish(self) -> None:
+        pending, self.pending = self.pending, []
+        for fut in pending:
+            if self.fail:
+                fut.set_exception(ProtocolError(ErrorCode.INTERNAL, "could not delete"))
+            else:
+                fut.set_result(1)
+
+    def report(self, exc: BaseException) -> None:
         self.reported.append(exc)
 
 
 async def test_acks_during_a_delete_become_one_next_delete() -> None:
     store = Deletes()
     acks = AckQueue(store.delete, store.report)
-    async with asyncio.TaskGroup() as tg:
-        await acks.add([1, 2], tg)
-        await asyncio.sleep(0)  # the first delete starts
-        for ids in ([3], [4, 5], [6]):
-            await acks.add(ids, tg)
-        store.release.set()
-        await acks.settled()
+    await acks.add([1, 2])  # the first delete starts at once
+    for ids in ([3], [4, 5], [6]):
+        await acks.add(ids)
+    assert store.calls == [[1, 2]]
+    store.auto = True
+    store.finish()
+    await acks.settled()
     assert store.calls == [[1, 2], [3, 4, 5, 6]]
-    assert acks.left() == []
+    assert acks.left() == [] and store.reported == []
 
 
 async def test_a_failed_delete_is_reported_and_the_next_still_runs() -> None:
     store = Deletes(fail=True)
-    store.release.set()
+    store.auto = True
     acks = AckQueue(store.delete, store.report)
-    async with asyncio.TaskGroup() as tg:
-        await acks.add([1], tg)
-        await acks.settled()
-        await acks.add([2], tg)
-        await acks.settled()
+    await acks.add([1])
+    await acks.settled()
+    await acks.add([2])
+    await acks.settled()
     assert store.calls == [[1], [2]]
-    assert [e.code for e in store.reported] == [ErrorCode.INTERNAL] * 2
+    assert [getattr(e, "code", None) for e in store.reported] == [ErrorCode.INTERNAL] * 2
 
 
 async def test_a_peer_that_outruns_the_deletes_waits() -> None:
     store = Deletes()
     acks = AckQueue(store.delete, store.report)
-    async with asyncio.TaskGroup() as tg:
-        await acks.add([0], tg)
-        await asyncio.sleep(0)  # [0] is being deleted; the rest queue behind it
-        await acks.add(list(range(1, MAX_QUEUED_ACK_IDS + 1)), tg)
-        blocked = tg.create_task(acks.add([-1], tg))
-        await asyncio.sleep(0.01)
-        assert not blocked.done()  # the queue is full: the reader waits
-        store.release.set()
-        await blocked
-        await acks.settled()
+    await acks.add([0])  # [0] is being deleted; the rest queue behind it
+    await acks.add(list(range(1, MAX_QUEUED_ACK_IDS + 1)))
+    blocked = asyncio.create_task(acks.add([-1]))
+    await asyncio.sleep(0.01)
+    assert not blocked.done()  # the queue is full: the reader waits
+    store.auto = True
+    store.finish()
+    await blocked
+    await acks.settled()
     assert store.calls[0] == [0]
     assert sum(len(c) for c in store.calls) == MAX_QUEUED_ACK_IDS + 2
 
@@ -74,10 +83,25 @@ async def test_a_peer_that_outruns_the_deletes_waits() -> None:
 async def test_ids_not_yet_being_deleted_are_left_for_the_session_end() -> None:
     store = Deletes()
     acks = AckQueue(store.delete, store.report)
-    async with asyncio.TaskGroup() as tg:
-        await acks.add([1], tg)
-        await asyncio.sleep(0)
-        await acks.add([2, 3], tg)
-        assert acks.left() == [2, 3]
-        store.release.set()
+    await acks.add([1])
+    await acks.add([2, 3])
+    assert acks.left() == [2, 3]
+    store.finish()
+    await acks.settled()
     assert store.calls == [[1]]
+
+
+async def test_settled_waits_for_every_delete_and_a_cancelled_waiter_cancels_none() -> None:
+    store = Deletes()
+    acks = AckQueue(store.delete, store.report)
+    await acks.add([1])
+    impatient = asyncio.create_task(acks.settled())
+    patient = asyncio.create_task(acks.settled())
+    await asyncio.sleep(0)
+    impatient.cancel()
+    await acks.add([2])  # queued behind [1]
+    store.auto = True
+    store.finish()
+    await asyncio.wait_for(patient, 1)
+    assert store.calls == [[1], [2]] and not store.pending
+    await acks.settled()  # nothing running: at once

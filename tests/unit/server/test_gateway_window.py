@@ -114,3 +114,33 @@ def test_a_held_envelope_whose_ttl_ran_out_is_not_handed_over() -> None:
     w.offer(Envelope(2, BOB, 1, BOB, 2, 1, 1, "b", expires=300))
     assert [e.id for e in w.take(200)] == [2]
     assert w.room == 3 and w.next_read() == (2, 3)
+
+
+def test_acked_ids_leave_the_window_at_once_and_wake_the_pump_only_with_work() -> None:
+    w = DeliveryWindow(4)
+    queue = [_env(i) for i in range(1, 7)]
+    assert _read(w, queue) == ([1, 2, 3, 4], True)
+    # Behind: the freed room is read at once, while the delete of 1 and 2 runs; a read that
+    # still sees them (the delete not yet committed) does not hand them over again.
+    assert w.acknowledged([1, 2])
+    assert w.room == 2 and w.known(1)
+    assert _read(w, queue) == ([5, 6], True)
+    assert w.acknowledged([3, 4, 5, 6])
+    w.resync()  # a re-read from the start meets 1-6 before their delete commits
+    assert _read(w, queue) == ([], True)
+    assert w.next_read() == (4, 4)
+    assert _read(w, queue) == ([], False)
+    assert w.caught_up
+    # Caught up with nothing held: an ack gives the pump nothing to do.
+    w.offer(_env(7))
+    [seven] = w.take(0)
+    assert not w.acknowledged([seven.id])
+    # A held envelope waiting for room: the ack that makes room wakes the pump.
+    full = DeliveryWindow(1)
+    _read(full, [])
+    full.offer(_env(1))
+    full.take(0)
+    full.offer(_env(2))
+    assert full.take(0) == []
+    assert full.acknowledged([1])
+    assert [e.id for e in full.take(0)] == [2]

@@ -3,6 +3,8 @@ spec A (per-account refusals, blocked destinations, one's own account, shared bo
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,12 +15,13 @@ import pytest
 from porch.protocol import client_frames as cf
 from porch.protocol.codec import dumps
 from porch.protocol.errors import ErrorCode, ProtocolError
-from porch.protocol.frames import SendFrame, parse_client_frame
+from porch.protocol.hot_frames import Send, read_client_frame
 from porch.server.bus.base import DeviceEvent
 from porch.server.bus.memory import MemoryBus
 from porch.server.metrics import Metrics
 from porch.server.services.accounts import Principal
 from porch.server.services.messages import MessageService
+from porch.server.store.base import StoreError
 from porch.server.store.sql import Op, count, value
 from porch.server.store.sqlite import SqliteStore
 
@@ -76,7 +79,7 @@ async def _second_device(store: SqliteStore, account_id: str) -> None:
     await store._write(op)
 
 
-def _frame(dests: dict[str, list[int]], shared: bool = False, **kw: Any) -> SendFrame:
+def _frame(dests: dict[str, list[int]], shared: bool = False, **kw: Any) -> Send:
     """A send to {account: [device ids]}; own bodies, or (shared) the shared one."""
     destinations = [
         cf.destination(
@@ -89,12 +92,12 @@ def _frame(dests: dict[str, list[int]], shared: bool = False, **kw: Any) -> Send
         for a, ds in dests.items()
     ]
     frame = cf.send(kw.pop("id", "m1"), destinations, cf.shared(2, BODY) if shared else None, **kw)
-    parsed = parse_client_frame(dumps(frame))
-    assert isinstance(parsed, SendFrame)
+    parsed = read_client_frame(dumps(frame))
+    assert isinstance(parsed, Send)
     return parsed
 
 
-async def _refusal(service: MessageService, who: Principal, frame: SendFrame) -> ProtocolError:
+async def _refusal(service: MessageService, who: Principal, frame: Send) -> ProtocolError:
     with pytest.raises(ProtocolError) as info:
         await service.check(who, frame)
     return info.value
@@ -125,10 +128,10 @@ async def test_every_wrong_account_is_named_and_nothing_is_stored(
 
 async def test_stale_only_is_stale_devices(store: SqliteStore, service: MessageService) -> None:
     alice, bob = await _account(store, "+14155550100"), await _account(store, "+14155550101")
-    frame = parse_client_frame(
+    frame = read_client_frame(
         dumps(cf.send("s", [cf.destination(bob, [cf.device_message(1, REG + 1, 1, BODY)])]))
     )
-    assert isinstance(frame, SendFrame)
+    assert isinstance(frame, Send)
     err = await _refusal(service, Principal(alice, 1), frame)
     assert err.code is ErrorCode.STALE_DEVICES
     assert err.details["accounts"] == [{"account": bob, "missing": [], "extra": [], "stale": [1]}]
@@ -207,7 +210,7 @@ async def test_a_shared_body_nobody_kept_is_not_stored(
 ) -> None:
     alice, bob, carol = [await _account(store, f"+1415555010{i}") for i in range(3)]
     await store.set_block(carol, alice, True)
-    frame = parse_client_frame(
+    frame = read_client_frame(
         dumps(
             cf.send(
                 "m1",
@@ -219,7 +222,7 @@ async def test_a_shared_body_nobody_kept_is_not_stored(
             )
         )
     )
-    assert isinstance(frame, SendFrame)
+    assert isinstance(frame, Send)
     await service.commit(await service.check(Principal(alice, 1), frame))
     assert await _rows(store, "payloads") == 0 and await _rows(store, "envelopes") == 1
 
@@ -264,7 +267,7 @@ OUT_OF_BOUNDS: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize("name", list(OUT_OF_BOUNDS))
 def test_sends_out_of_bounds_never_reach_the_check(name: str) -> None:
     with pytest.raises(ProtocolError) as info:
-        parse_client_frame(dumps(OUT_OF_BOUNDS[name]))
+        read_client_frame(dumps(OUT_OF_BOUNDS[name]))
     assert info.value.code is ErrorCode.BAD_FRAME and info.value.details["ref"] == "b"
 
 
@@ -302,3 +305,64 @@ async def test_a_ttl_send_expires_at_its_deadline_and_is_no_longer_fetched(
     assert await _rows(store, "envelopes") == 2
     clock.now = retention
     assert await service.fetch(bob_1, 10) == []
+
+
+class CountingStore(SqliteStore):
+    """The real SQLite store, counting the batches of sends it is handed."""
+
+    batches: list[int]
+
+    def store_messages(self, sends: Any) -> Any:
+        self.batches.append(len(sends))
+        return super().store_messages(sends)
+
+
+async def test_a_ticks_sends_are_one_batch_answered_in_order_after_their_announcement(
+    tmp_path: Path,
+) -> None:
+    bus = MemoryBus()
+    async with CountingStore(tmp_path / "porch.db") as store:
+        store.batches = []
+        service = MessageService(store, bus, FakeClock(), Metrics(), 30)
+        alice, bob = await _account(store, "+14155550100"), await _account(store, "+14155550101")
+        me = Principal(alice, 1)
+        log: list[Any] = []
+        bus.subscribe(bob, 1, lambda e: log.append(("published", e.envelope and e.envelope.id)))
+        checked = [await service.check(me, _frame({bob: [1]}, id=f"m{i}")) for i in range(3)]
+        again = await service.check(me, _frame({bob: [1]}, id="m0"))  # a resend, same tick
+        done = asyncio.Event()
+
+        def answered(i: int, outcome: Any) -> None:
+            log.append(("done", i, outcome))
+            if i == 3:
+                done.set()
+
+        for i, c in enumerate([*checked, again]):
+            service.submit(c, functools.partial(answered, i))
+        assert log == []  # nothing before the batch is written
+        await done.wait()
+        assert store.batches == [4]
+        published = [entry[1] for entry in log if entry[0] == "published"]
+        assert len(published) == 3 and published == sorted(published)
+        # Each send's envelope is announced before its sender is answered; the resend is
+        # answered with the first one's timestamp and announced nowhere.
+        kinds = [entry[0] for entry in log]
+        assert kinds == ["published", "done"] * 3 + ["done"]
+        assert [entry[1:] for entry in log if entry[0] == "done"] == [(i, NOW) for i in range(4)]
+        assert await _rows(store, "envelopes") == 3
+
+
+async def test_a_batch_the_store_cannot_take_fails_every_send_of_it(tmp_path: Path) -> None:
+    async with SqliteStore(tmp_path / "porch.db") as store:
+        service = MessageService(store, MemoryBus(), FakeClock(), Metrics(), 30)
+        alice, bob = await _account(store, "+14155550100"), await _account(store, "+14155550101")
+        checked = [
+            await service.check(Principal(alice, 1), _frame({bob: [1]}, id=f"m{i}"))
+            for i in range(2)
+        ]
+    outcomes: list[Any] = []
+    for c in checked:  # the store is closed now
+        service.submit(c, outcomes.append)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert len(outcomes) == 2 and all(isinstance(o, StoreError) for o in outcomes)

@@ -53,6 +53,9 @@ class MemoryBus(Component):
         return sub
 
     async def publish(self, account_id: str, device_id: int, event: DeviceEvent) -> None:
+        self.post(account_id, device_id, event)
+
+    def post(self, account_id: str, device_id: int, event: DeviceEvent) -> None:
         sub = self._subs.get((account_id, device_id))
         if sub is not None:
             sub.handler(event)

@@ -1,7 +1,8 @@
 """Redis bus: cross-node delivery, typing, account changes and connection takeover.
 
 Each node subscribes to one channel per connected device ("porch:dev:<account>:<device>") and
-to "porch:accounts". Publishing an envelope is a PUBLISH to the device channel; Redis returns
+to "porch:accounts". Publishing an envelope is a PUBLISH to the device channel (the envelopes
+of one publish batch for one device: one PUBLISH, `coalesce`); Redis returns
 how many nodes listen, so nothing is kept for a device that is offline: PostgreSQL holds the
 envelope and the device's next connection reads it from there. Redis is never the record, so
 when it restarts nothing is lost: the node resubscribes and wakes every local connection to
@@ -57,6 +58,38 @@ def _channel(account_id: str, device_id: int) -> bytes:
     return f"porch:dev:{account_id}:{device_id}".encode()
 
 
+def coalesce(batch: list[tuple[bytes, bytes | list[Any]]]) -> list[tuple[bytes, bytes]]:
+    """A publish batch as PUBLISHes: the envelopes of one device channel in one message
+    ("envs", in order, where the first of them stood), so that a tick's envelopes for a device
+    cost one PUBLISH and one message to parse on the listening node, not one each (issue 10);
+    a lone envelope stays an "env", which every node reads. Other messages keep their place."""
+    out: list[tuple[bytes, bytes | list[list[Any]]]] = []
+    envelopes_at: dict[bytes, int] = {}
+    for channel, payload in batch:
+        if isinstance(payload, bytes):
+            out.append((channel, payload))
+            continue
+        at = envelopes_at.get(channel)
+        if at is None:
+            envelopes_at[channel] = len(out)
+            out.append((channel, [payload]))
+        else:
+            group = out[at][1]
+            assert isinstance(group, list)
+            group.append(payload)
+    return [
+        (
+            channel,
+            payload
+            if isinstance(payload, bytes)
+            else orjson.dumps(
+                {"t": "env", "e": payload[0]} if len(payload) == 1 else {"t": "envs", "e": payload}
+            ),
+        )
+        for channel, payload in out
+    ]
+
+
 class _RedisSubscription:
     def __init__(
         self,
@@ -92,7 +125,8 @@ class RedisBus(Component):
         self._account_handlers: list[Callable[[str], None]] = []
         self._resync_interval = resync_interval
         self._connected = asyncio.Event()
-        self._outgoing: list[tuple[bytes, bytes]] = []
+        # (channel, encoded message), or (channel, an envelope's fields): see coalesce().
+        self._outgoing: list[tuple[bytes, bytes | list[Any]]] = []
         self._changed: set[tuple[str, int]] = set()
         self._subscribe_wake = asyncio.Event()
         self._publish_wake = asyncio.Event()
@@ -185,36 +219,36 @@ class RedisBus(Component):
     # Publishing ----------------------------------------------------------------------------
 
     async def publish(self, account_id: str, device_id: int, event: DeviceEvent) -> None:
+        self.post(account_id, device_id, event)
+
+    def post(self, account_id: str, device_id: int, event: DeviceEvent) -> None:
         local = self._subs.get((account_id, device_id))
         if local is not None:  # same node: no round trip through Redis
             local.handler(event)
             return
+        channel = _channel(account_id, device_id)
         if event.revoked:
-            payload = orjson.dumps({"t": "revoke"})
+            self._enqueue(channel, orjson.dumps({"t": "revoke"}))
         elif event.envelope is not None:
             e = event.envelope
-            payload = orjson.dumps(
-                {
-                    "t": "env",
-                    "e": [
-                        e.id,
-                        e.account_id,
-                        e.device_id,
-                        e.sender_account,
-                        e.sender_device,
-                        e.ts,
-                        e.kind,
-                        e.body,
-                        e.ephemeral,
-                        # Only when set: a send without ttl encodes as before, so a node not
-                        # yet upgraded still reads it during a rolling upgrade.
-                        *(() if e.expires is None else (e.expires,)),
-                    ],
-                }
-            )
+            fields = [
+                e.id,
+                e.account_id,
+                e.device_id,
+                e.sender_account,
+                e.sender_device,
+                e.ts,
+                e.kind,
+                e.body,
+                e.ephemeral,
+                # Only when set: a send without ttl encodes as before, so a node not
+                # yet upgraded still reads it during a rolling upgrade.
+                *(() if e.expires is None else (e.expires,)),
+            ]
+            self._outgoing.append((channel, fields))
+            self._publish_wake.set()
         else:
-            payload = orjson.dumps({"t": "frame", "f": event.frame})
-        self._enqueue(_channel(account_id, device_id), payload)
+            self._enqueue(channel, orjson.dumps({"t": "frame", "f": event.frame}))
 
     def _enqueue(self, channel: bytes, payload: bytes) -> None:
         # Publishing is batched: one task sends everything waiting in one pipeline (one round
@@ -231,7 +265,7 @@ class RedisBus(Component):
                 continue
             try:
                 pipe = self._redis.pipeline(transaction=False)
-                for channel, payload in batch:
+                for channel, payload in coalesce(batch):
                     pipe.publish(channel, payload)
                 await pipe.execute()
                 _raise_if_cancelled()
@@ -335,6 +369,9 @@ class RedisBus(Component):
                 sub.on_replaced()
         elif kind == "env":
             sub.handler(DeviceEvent(envelope=Envelope(*message["e"])))
+        elif kind == "envs":  # several of one batch (coalesce)
+            for fields in message["e"]:
+                sub.handler(DeviceEvent(envelope=Envelope(*fields)))
         elif kind == "frame":
             sub.handler(DeviceEvent(frame=message["f"]))
         elif kind == "revoke":

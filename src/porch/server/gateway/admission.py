@@ -20,6 +20,7 @@ from starlette.websockets import WebSocket
 
 from porch.protocol.codec import dumps
 from porch.protocol.errors import ErrorCode, ProtocolError
+from porch.server.gateway.socket import GatewaySocket
 
 # Seconds a refused client is told to wait: about an authentication timeout.
 RETRY_AFTER = 10
@@ -94,7 +95,7 @@ async def refuse(ws: WebSocket, exc: ProtocolError) -> None:
         await ws.close()
 
 
-def mark_authenticated(ws: WebSocket) -> None:
+def mark_authenticated(ws: GatewaySocket) -> None:
     """Lift the WebSocket layer's pre-authentication frame limit, where the server has one."""
     extensions: dict[str, Any] = ws.scope.get("extensions") or {}
     lift = extensions.get(AUTHENTICATED_EXTENSION)

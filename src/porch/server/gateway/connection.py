@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketDisconnect
 
 from porch.failures import log_failure
 from porch.protocol import frames as f
+from porch.protocol import hot_frames as hf
 from porch.protocol.close_codes import CloseCode
 from porch.protocol.codec import dumps
 from porch.protocol.errors import ErrorCode, ProtocolError
@@ -33,9 +35,10 @@ from porch.server.gateway.acks import AckQueue
 from porch.server.gateway.admission import Ticket, mark_authenticated
 from porch.server.gateway.delivery import deliverable, envelope_frames
 from porch.server.gateway.outbox import Outbox, frames_writer
+from porch.server.gateway.socket import GatewaySocket
 from porch.server.gateway.window import DeliveryWindow
 from porch.server.lightsync import Flag
-from porch.server.metrics import Metrics
+from porch.server.metrics import Metrics, observe_all
 from porch.server.ratelimit import Limit, count_hit
 from porch.server.services.accounts import AccountService, Principal
 from porch.server.services.keys import KeyService
@@ -63,7 +66,7 @@ class _Closed(Exception):
 class Connection:
     def __init__(
         self,
-        ws: WebSocket,
+        ws: GatewaySocket,
         accounts: AccountService,
         keys: KeyService,
         messages: MessageService,
@@ -92,7 +95,7 @@ class Connection:
         self._wake = Flag()  # the pump has something to do
         self._flush_due = False  # a hand-over of held envelopes is scheduled for this tick
         self._window = DeliveryWindow(config.delivery_window)
-        self._acks = AckQueue(self._acknowledge, self._send_error)
+        self._acks = AckQueue(self._delete, self._delete_failed)
         self._drained_sent = False
         self._sends = asyncio.Semaphore(MAX_PENDING_SENDS)
         self._send_window = (0.0, 0)  # (start, sends in it): the per-connection send limit
@@ -166,7 +169,7 @@ class Connection:
             data = message.get("bytes") or b""
         return data
 
-    def _parse(self, data: str | bytes) -> f.AnyClientFrame:
+    def _parse(self, data: str | bytes) -> hf.GatewayFrame:
         limit = self._config.max_frame_bytes
         size = len(data)
         if isinstance(data, str) and size * 4 > limit:  # UTF-8 needs at most 4 bytes a char
@@ -177,7 +180,7 @@ class Connection:
                 f"frame of {size} bytes exceeds the limit of {self._config.max_frame_bytes}",
                 limit=self._config.max_frame_bytes,
             )
-        frame = f.parse_client_frame(data)
+        frame = hf.read_client_frame(data)
         self._metrics.frame_in(frame.type)
         return frame
 
@@ -217,20 +220,27 @@ class Connection:
         assert self._principal is not None and self._tg is not None
         try:
             frame = self._parse(data)
-            if isinstance(frame, f.SendFrame):
+            if isinstance(frame, hf.Send):
                 self._count_send(frame.id)
                 checked = await self._messages.check(self._principal, frame)
+                # Every send is answered from a callback, past the outbox's limit (push): the
+                # reader waits for room first, so the queue holds at most the limit and the
+                # pending sends' answers.
+                if self._outbox.full:
+                    await self._outbox.room()
                 await self._sends.acquire()
-                # Queued now, in frame order; the store commits in that order.
-                self._tg.create_task(self._commit(checked.frame.id, checked))
-            elif isinstance(frame, f.AckFrame):
-                await self._acks.add(frame.ids, self._tg)
-            elif isinstance(frame, f.RejectFrame):
+                # Joins this tick's batch, in frame order; the store commits in that order.
+                self._messages.submit(checked, functools.partial(self._committed, frame.id))
+            elif isinstance(frame, hf.Ack):
+                self._acked(frame.ids)
+                await self._acks.add(frame.ids)
+            elif isinstance(frame, hf.Reject):
                 # Done with, like an ack: a client that cannot take an envelope must not get
                 # it again on every connection (docs/protocol.md, "Delivery").
                 log.info("device rejected %d envelope(s): %s", len(frame.ids), frame.reason)
                 self._metrics.envelopes_rejected.labels(frame.reason).inc(len(frame.ids))
-                await self._acks.add(frame.ids, self._tg)
+                self._acked(frame.ids)
+                await self._acks.add(frame.ids)
             elif isinstance(frame, f.PingFrame):
                 await self._acks.settled()  # a pong follows the commit of the acks before it
                 await self._emit(f.pong(frame.n))
@@ -248,42 +258,44 @@ class Connection:
             ref=client_id,
         )
 
-    async def _commit(self, client_id: str, checked: Any) -> None:
-        try:
-            ts = await self._messages.commit(checked)
-        except ProtocolError as exc:
-            exc.details.setdefault("ref", client_id)
-            await self._send_error(exc)
-        except Exception as exc:
-            log_failure(log, "send failed", exc=exc)
-            await self._send_error(
-                ProtocolError(
-                    ErrorCode.INTERNAL,
-                    "the server could not store this message; retry",
-                    ref=client_id,
-                )
+    def _committed(self, client_id: str, outcome: int | BaseException) -> None:
+        """A send's batch is written (or failed): its `sent`, or its error, to the client."""
+        self._sends.release()
+        if isinstance(outcome, int):
+            self._outbox.push("sent", dumps(f.sent(client_id, outcome)))
+            return
+        if isinstance(outcome, ProtocolError):
+            # A copy with this send's ref: one exception may answer a whole batch.
+            error = ProtocolError(
+                outcome.code, outcome.message, **{"ref": client_id, **outcome.details}
             )
         else:
-            await self._emit(f.sent(client_id, ts))
-        finally:
-            self._sends.release()
+            log_failure(log, "send failed", exc=outcome)
+            error = ProtocolError(
+                ErrorCode.INTERNAL, "the server could not store this message; retry", ref=client_id
+            )
+        self._outbox.push("error", dumps(self._error_frame(error)))
 
-    async def _acknowledge(self, ids: list[int]) -> None:
+    def _delete(self, ids: list[int]) -> asyncio.Future[int]:
         assert self._principal is not None
-        try:
-            await self._messages.acknowledge(self._principal, ids)
-        except ProtocolError:
-            raise
-        except Exception as exc:  # one failed delete fails alone; the connection carries on
+        return self._messages.acknowledge_soon(self._principal, ids)
+
+    def _delete_failed(self, exc: BaseException) -> None:
+        """A delete failed alone; the connection carries on (a callback: the error frame is
+        queued as it is, past the outbox's limit, which one frame per delete cannot flood)."""
+        if not isinstance(exc, ProtocolError):
             log_failure(log, "ack failed", exc=exc)
-            raise ProtocolError(
+            exc = ProtocolError(
                 ErrorCode.INTERNAL,
                 "the server could not delete these envelopes; they may come again",
-            ) from None
-        # In flight until deleted (so the pump does not read them again meanwhile), then
-        # remembered for a while (window.py).
-        self._window.acknowledged(ids)
-        self._wake.set()
+            )
+        self._outbox.push("error", dumps(self._error_frame(exc)))  # counted there
+
+    def _acked(self, ids: list[int]) -> None:
+        """Out of the window as the ack arrives (window.py): the pump refills it while the
+        delete runs, and is woken only if it has something to read or hand over."""
+        if self._window.acknowledged(ids):
+            self._wake.set()
 
     # Frames out -----------------------------------------------------------------------------
 
@@ -304,19 +316,22 @@ class Connection:
             raise _Closed from None
 
     async def _send_error(self, exc: ProtocolError) -> None:
+        frame = self._error_frame(exc)
+        if self._tg is None:  # before the writer runs (authentication)
+            await self._ws.send_text(dumps(frame).decode())
+        else:
+            await self._emit(frame)
+
+    def _error_frame(self, exc: ProtocolError) -> dict[str, Any]:
         self._metrics.errors.labels(str(exc.code)).inc()
         try:
-            frame = f.error(exc)
+            return f.error(exc)
         except ValidationError:
             # A detail the protocol does not declare (a programming error, caught by the schema
             # tests): logged loudly, and the client still gets the code, so that one refused
             # frame never ends the connection.
             log.exception("error frame for %s does not fit the protocol", exc.code)
-            frame = f.error(ProtocolError(exc.code, "the server refused this frame"))
-        if self._tg is None:  # before the writer runs (authentication)
-            await self._ws.send_text(dumps(frame).decode())
-        else:
-            await self._emit(frame)
+            return f.error(ProtocolError(exc.code, "the server refused this frame"))
 
     async def _pump(self) -> None:
         """Reads the device's queue from the store, oldest first, whenever it is behind."""
@@ -374,8 +389,7 @@ class Connection:
     def _deliver(self, chosen: list[Envelope]) -> None:
         """Queue envelopes now in flight: bounded by the window, not by the outbox's limit."""
         now = self._clock.now_ms()
-        for e in chosen:
-            self._metrics.delivery_latency.observe(max(0, now - e.ts) / 1000)
+        observe_all(self._metrics.delivery_latency, [max(0, now - e.ts) / 1000 for e in chosen])
         for kind, data in envelope_frames(chosen, self._batch, self._metrics):
             self._outbox.push(kind, data)
 

@@ -56,10 +56,18 @@ class Outbox:
     async def emit(self, kind: str, data: bytes) -> None:
         """Queue a frame, waiting while the socket is too far behind (back-pressure on the
         reader, and through it on the peer's sending)."""
+        await self.room()
+        self.push(kind, data)
+
+    @property
+    def full(self) -> bool:
+        return len(self._out) >= self._limit
+
+    async def room(self) -> None:
+        """Wait while the queue is at its limit (what emit waits for)."""
         while len(self._out) >= self._limit:
             self._room.clear()
             await self._room.wait()
-        self.push(kind, data)
 
     def push(self, kind: str, data: bytes) -> None:
         self._out.append((kind, data))

@@ -17,7 +17,9 @@ that every step costs in proportion to the envelopes it moves (issue 10):
   room: it is never read back from the store. Held envelopes are bounded by the window's size
   and by HELD_BYTES; past either, the connection falls back to reading the store.
 - Ids acknowledged lately (`acked`, bounded to 4 windows) are skipped: a read that raced with
-  their delete (PostgreSQL) or a late wake-up (Redis) must not send them a second time.
+  their delete (the delete is still running, or PostgreSQL) or a late wake-up (Redis) must not
+  send them a second time. They leave the window when their ack arrives, not when the delete
+  commits: the next read overlaps the delete instead of waiting for it.
 """
 
 from __future__ import annotations
@@ -133,13 +135,19 @@ class DeliveryWindow:
 
     # Acknowledgements ----------------------------------------------------------------------
 
-    def acknowledged(self, ids: list[int]) -> None:
-        """Ids whose delete has committed: out of the window, remembered for a while."""
-        acked = self._acked
+    def acknowledged(self, ids: list[int]) -> bool:
+        """Ids the device acknowledged (or rejected), as their frame arrives: out of the window
+        at once, so that the pump refills it while their delete runs (the read and the delete
+        then share one store batch, issue 10), and remembered for a while so that no read hands
+        them over again (a delete fails alone and is reported; the envelopes come again on a
+        later connection). Whether the pump has something to do now: room, and a read or held
+        envelopes to fill it with (a caught-up window with nothing held waits for the bus)."""
+        inflight, acked = self.inflight, self._acked
         for i in ids:
-            self.inflight.pop(i, None)
+            inflight.pop(i, None)
             acked[i] = None
         excess = len(acked) - ACKED_WINDOWS * self.size
         if excess > 0:
             for i in list(itertools.islice(acked, excess)):
                 del acked[i]
+        return self.room > 0 and (not self.caught_up or bool(self._held))

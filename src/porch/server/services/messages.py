@@ -6,13 +6,15 @@ refused with the exact missing, extra and stale devices of each wrong account, w
 envelope per device in one transaction (a shared ciphertext, for Megolm, stored once), then
 acknowledged only after that commit and announced on the bus. Destinations that block the
 sender are skipped silently. Checking and committing are two steps so that a connection can
-check its sends in order and then let the commits run concurrently: the store commits them in
-the order they were queued, which keeps one sender's messages in order without a round trip
-per message.
+check its sends in order and then hand them over without waiting (`submit`): a tick's sends,
+from every connection, are one store call (tick_batch.py), committed in the order they were
+queued, which keeps one sender's messages in order without a round trip per message, and each
+is answered from the batch's completion, with no task or future of its own (issue 10).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from typing import Any
 
 from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.protocol.fields import MAX_DEVICES_PER_DESTINATION
-from porch.protocol.frames import Destination, SendFrame
+from porch.protocol.hot_frames import Send, SendTo
 from porch.server.bus.base import ALL_ACCOUNTS, Bus, DeviceEvent
 from porch.server.clock import Clock
 from porch.server.domain import Envelope
@@ -43,9 +45,9 @@ CACHE_ACCOUNTS = 10_000
 @dataclass(frozen=True, slots=True)
 class CheckedSend:
     sender: Principal
-    frame: SendFrame
+    frame: Send
     # The destinations to store (or forward): the frame's, less those that block the sender.
-    destinations: tuple[Destination, ...]
+    destinations: tuple[SendTo, ...]
 
     @property
     def drop(self) -> bool:
@@ -111,19 +113,28 @@ class MessageService:
             self._blocks.popitem(last=False)
         return blocks
 
-    async def check(self, sender: Principal, frame: SendFrame) -> CheckedSend:
+    async def check(self, sender: Principal, frame: Send) -> CheckedSend:
         """Refuse a send whose device list is not every destination's current one, naming
         each wrong account's devices (spec A); skip the destinations that block the sender."""
         wrong: list[dict[str, Any]] = []
         mismatched = False
         keyed = False
+        devices = self._devices
         for dest in frame.destinations:
-            expected = dict(await self._device_list(dest.account))
+            # The cache's hit inline: no coroutine per destination on the hot path.
+            expected = devices.get(dest.account)
+            if expected is None:
+                expected = await self._device_list(dest.account)
+            else:
+                devices.move_to_end(dest.account)
             keyed = keyed or bool(expected)
             if dest.account == sender.account_id:
                 # Sent copies go to one's other devices, never back to the sending one.
+                expected = dict(expected)
                 expected.pop(sender.device_id, None)
             given = {m.device: m.registration for m in dest.devices}
+            if given == expected:  # the usual case: the sender's list is current
+                continue
             missing = sorted(expected.keys() - given.keys())
             extra = sorted(given.keys() - expected.keys())
             stale = sorted(d for d in given.keys() & expected.keys() if expected[d] != given[d])
@@ -158,20 +169,33 @@ class MessageService:
             )
         kept = []
         for dest in frame.destinations:
-            if sender.account_id not in await self._blocked_by(dest.account):
+            blocks = self._blocks.get(dest.account)
+            if blocks is None:
+                blocks = await self._blocked_by(dest.account)
+            if sender.account_id not in blocks:
                 kept.append(dest)
         return CheckedSend(sender, frame, tuple(kept))
 
     async def commit(self, checked: CheckedSend) -> int:
         """Persist (or, for online-only frames, just forward) a checked send. Returns the
         server timestamp the sender is acknowledged with."""
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.submit(checked, lambda outcome: _settle(fut, outcome))
+        return await fut
+
+    def submit(self, checked: CheckedSend, done: Callable[[int | BaseException], None]) -> None:
+        """commit without a task or a future per send (issue 10): the send joins this tick's
+        batch, and done(timestamp or exception) runs on the loop once the batch is written
+        and its envelopes are announced; a dropped or online-only send is answered at once."""
         frame, sender = checked.frame, checked.sender
         now = self._clock.now_ms()
         if checked.drop:
-            return now
+            done(now)
+            return
         if frame.ephemeral:
-            await self._forward_ephemeral(checked, now)
-            return now
+            self._forward_ephemeral(checked, now)
+            done(now)
+            return
         destinations = [
             OutgoingDestination(
                 d.account, tuple(OutgoingCopy.of(m.device, m.ciphertext()) for m in d.devices)
@@ -189,41 +213,47 @@ class MessageService:
         # A ttl (a disappearing message) shortens its envelopes' life, never lengthens it past
         # the retention (docs/protocol.md, "Sending"; spec §7).
         deadline = None if frame.ttl is None else min(now + frame.ttl * 1000, retention)
-        stored = await self._sends.add(
-            OutgoingMessage(
-                sender.account_id,
-                sender.device_id,
-                frame.id,
-                destinations,
-                shared,
-                now,
-                retention,
-                deadline,
-            )
+        message = OutgoingMessage(
+            sender.account_id,
+            sender.device_id,
+            frame.id,
+            destinations,
+            shared,
+            now,
+            retention,
+            deadline,
         )
-        if not stored.duplicate:
-            self._metrics.messages_stored.inc(len(stored.envelopes))
-            for envelope in stored.envelopes:
-                await self._bus.publish(
-                    envelope.account_id, envelope.device_id, DeviceEvent(envelope=envelope)
-                )
-                self._wake(envelope.account_id, envelope.device_id)
-        return stored.ts
+        self._sends.add_callback(message, lambda outcome: self._stored(outcome, done))
 
-    async def _forward_ephemeral(self, checked: CheckedSend, now: int) -> None:
+    def _stored(
+        self, outcome: StoredMessage | BaseException, done: Callable[[int | BaseException], None]
+    ) -> None:
+        """Published after the commit, before the sender hears of it (bus/base.py)."""
+        if isinstance(outcome, BaseException):
+            done(outcome)
+            return
+        if not outcome.duplicate:
+            self._metrics.messages_stored.inc(len(outcome.envelopes))
+            post = self._bus.post
+            for envelope in outcome.envelopes:
+                post(envelope.account_id, envelope.device_id, DeviceEvent(envelope=envelope))
+                self._wake(envelope.account_id, envelope.device_id)
+        done(outcome.ts)
+
+    def _forward_ephemeral(self, checked: CheckedSend, now: int) -> None:
         # Online-only content (typing): handed to connected devices, never written anywhere.
         sender, shared = checked.sender, checked.frame.shared
         for dest in checked.destinations:
             for m in dest.devices:
                 own = m.ciphertext()
                 if own is None:
-                    assert shared is not None  # SendFrame refuses a device without either
+                    assert shared is not None  # a send is refused with a device without either
                     own = (shared.kind, shared.body)
                 kind, body = own
                 envelope = Envelope.online_only(
                     dest.account, m.device, sender.account_id, sender.device_id, now, kind, body
                 )
-                await self._bus.publish(dest.account, m.device, DeviceEvent(envelope=envelope))
+                self._bus.post(dest.account, m.device, DeviceEvent(envelope=envelope))
 
     async def fetch(self, principal: Principal, limit: int, after: int = 0) -> list[Envelope]:
         """The device's oldest envelopes above `after`, not yet expired (the expired ones are
@@ -233,11 +263,18 @@ class MessageService:
         )
 
     async def acknowledge(self, principal: Principal, ids: Sequence[int]) -> int:
-        deleted = await self._deletes.add(
-            Acknowledged(principal.account_id, principal.device_id, ids)
-        )
-        self._metrics.messages_delivered.inc(deleted)
+        return await self.acknowledge_soon(principal, ids)
+
+    def acknowledge_soon(self, principal: Principal, ids: Sequence[int]) -> asyncio.Future[int]:
+        """acknowledge without a coroutine: the future of the tick's delete for these ids (the
+        gateway's ack queue chains its next delete onto it, gateway/acks.py)."""
+        deleted = self._deletes.add(Acknowledged(principal.account_id, principal.device_id, ids))
+        deleted.add_done_callback(self._count_delivered)
         return deleted
+
+    def _count_delivered(self, deleted: asyncio.Future[int]) -> None:
+        if not deleted.cancelled() and deleted.exception() is None:
+            self._metrics.messages_delivered.inc(deleted.result())
 
     # Blocking ------------------------------------------------------------------------------
 
@@ -249,3 +286,12 @@ class MessageService:
 
     async def blocks(self, principal: Principal) -> list[str]:
         return await self._store.list_blocks(principal.account_id)
+
+
+def _settle(fut: asyncio.Future[int], outcome: int | BaseException) -> None:
+    if fut.done():  # the waiter was cancelled
+        return
+    if isinstance(outcome, BaseException):
+        fut.set_exception(outcome)
+    else:
+        fut.set_result(outcome)

@@ -1,24 +1,29 @@
 """The sends, and the acknowledgements, of one event-loop tick in one store call (issue 10).
 
-Every connection checks its sends in frame order and commits each in a task of its own, and
-deletes what its device acknowledged; the calls that reach the store in one tick, from every
+Every connection checks its sends in frame order and hands each over (`submit`), and deletes
+what its device acknowledged; the calls that reach the store in one tick, from every
 connection, join one batch, handed to the store when the tick's callbacks have run
-(`call_soon`): one store call, one future and, on SQLite, one savepoint for all of them, where
-each used to cost a savepoint, a future and a thread hop (store/sqlite.py, `_run_each`: one
+(`call_soon`): one store call, one future and, on SQLite, a few `executemany`s for all of them,
+where each used to cost a savepoint, a future and a thread hop (store/sqlite_batch.py: one
 that fails still fails alone). Batches go to the store in the order they were made, and a
 batch's items in the order they joined, so one sender's messages still commit in order.
-"""
+An item is answered through a callback (`add_callback`, run on the event loop when its batch
+is done: no future and no task per send) or a future of its own (`add`)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
+from porch.failures import log_failure
 from porch.server.store.base import StoreError
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+
+log = logging.getLogger("porch.store")
 
 
 class TickBatcher(Generic[Item, Result]):
@@ -26,48 +31,61 @@ class TickBatcher(Generic[Item, Result]):
         self, submit: Callable[[list[Item]], asyncio.Future[list[Result | Exception]]]
     ) -> None:
         self._submit = submit  # the store's batch call: one outcome per item, in order
-        self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._waiting: list[tuple[Item, Callable[[Result | BaseException], None]]] = []
 
     def add(self, item: Item) -> asyncio.Future[Result]:
         """The item's own future: a waiter that is cancelled cancels nothing of the batch."""
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Result] = loop.create_future()
-        if not self._waiting:
-            loop.call_soon(self._flush)
-        self._waiting.append((item, fut))
+        fut: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self.add_callback(item, lambda outcome: _settle_one(fut, outcome))
         return fut
+
+    def add_callback(self, item: Item, done: Callable[[Result | BaseException], None]) -> None:
+        """done(result or exception) runs on the loop once the item's batch is written."""
+        if not self._waiting:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._waiting.append((item, done))
 
     def _flush(self) -> None:
         batch, self._waiting = self._waiting, []
         try:
             done = self._submit([item for item, _ in batch])
         except Exception as exc:  # the store is closed: every waiter is told
-            _settle(batch, exc)
+            _answer(batch, [exc] * len(batch))
             return
         done.add_done_callback(lambda d: _outcomes(batch, d))
 
 
-def _outcomes(
-    batch: list[tuple[Item, asyncio.Future[Result]]],
-    done: asyncio.Future[list[Result | Exception]],
-) -> None:
+Waiting = list[tuple[Item, Callable[[Result | BaseException], None]]]
+
+
+def _outcomes(batch: Waiting[Item, Result], done: asyncio.Future[list[Result | Exception]]) -> None:
     if done.cancelled():
-        _settle(batch, StoreError("the store stopped before this batch was written"))
+        failure = StoreError("the store stopped before this batch was written")
+        _answer(batch, [failure] * len(batch))
         return
     exc = done.exception()
     if exc is not None:
-        _settle(batch, exc)
+        _answer(batch, [exc] * len(batch))
         return
-    for (_, fut), outcome in zip(batch, done.result(), strict=True):
-        if fut.done():
-            continue
-        if isinstance(outcome, Exception):
-            fut.set_exception(outcome)
-        else:
-            fut.set_result(outcome)
+    outcomes = done.result()
+    if len(outcomes) != len(batch):  # never, by the store's contract: still, nobody hangs
+        _answer(batch, [StoreError("the store answered a batch wrongly")] * len(batch))
+        return
+    _answer(batch, outcomes)
 
 
-def _settle(batch: list[tuple[Item, asyncio.Future[Result]]], exc: BaseException) -> None:
-    for _, fut in batch:
-        if not fut.done():
-            fut.set_exception(exc)
+def _answer(batch: Waiting[Item, Result], outcomes: Sequence[Result | BaseException]) -> None:
+    for (_, done), outcome in zip(batch, outcomes, strict=True):
+        try:
+            done(outcome)
+        except Exception as exc:  # one waiter's failure never leaves the others unanswered
+            log_failure(log, "a batch's waiter failed", exc=exc)
+
+
+def _settle_one(fut: asyncio.Future[Result], outcome: Result | BaseException) -> None:
+    if fut.done():
+        return
+    if isinstance(outcome, BaseException):
+        fut.set_exception(outcome)
+    else:
+        fut.set_result(outcome)

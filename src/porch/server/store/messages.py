@@ -1,13 +1,14 @@
 """Device queues, send idempotency and expiry: one text per query (sql.py).
 
-A batch of sends (store_messages; store_message is a batch of one) is one SQLite call, run in
-one savepoint (sqlite.py, _run_each), and delete_envelopes one call per operation, which the
-SQLite store thread group-commits; the PostgreSQL store replaces those two with its batch
-writer (postgres.py), whose set-based statements are PostgreSQL's alone.
+The two hot writes, a tick's sends (store_messages; store_message is a batch of one) and a
+tick's deletes (delete_many), are each backend's own: set-based statements in one store call,
+SQLite's in sqlite_batch.py, PostgreSQL's in its batch writer (pg_writer.py). Both fall back
+to the operations here, one send (store_one) or one device's ack (delete_one) at a time.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import functools
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from porch.server.store.base import (
     SweepResult,
 )
 from porch.server.store.rows import envelope_from
-from porch.server.store.sql import Op, SqlDomain, count, many, new_id, rows, value
+from porch.server.store.sql import Op, SqlDomain, count, new_id, rows, value
 
 SENT_ADD = (
     "INSERT INTO sent_messages (sender_account, sender_device, client_id, ts, expires)"
@@ -37,6 +38,11 @@ ENVELOPE_ADD = (
     "INSERT INTO envelopes (account_id, device_id, sender_account, sender_device, ts, kind,"
     " body, expires, payload_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# With the id taken ahead (SQLite's batch of sends, sqlite_batch.py).
+ENVELOPE_ADD_WITH_ID = (
+    "INSERT INTO envelopes (id, account_id, device_id, sender_account, sender_device, ts, kind,"
+    " body, expires, payload_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 # A shared envelope's kind and body are its payload's (spec A: the device sees no difference).
 # Its expiry comes last (EXPIRES_AT), for fetch_envelopes to drop what expired since the sweep.
 QUEUE = (
@@ -45,7 +51,18 @@ QUEUE = (
     " FROM envelopes e LEFT JOIN payloads p ON p.id = e.payload_id"
     " WHERE e.account_id = ? AND e.device_id = ? AND e.id > ? ORDER BY e.id LIMIT ?"
 )
-# Scoped to the device, so a device can only ever delete its own envelopes.
+# Scoped to the device, so a device can only ever delete its own envelopes. One statement
+# per chunk of ids (an IN list), which hands back the payloads it released: one pass over the
+# rows where an executemany, and a query for the payloads first, made two (issue 10).
+ENVELOPES_DELETE = (
+    "DELETE FROM envelopes WHERE account_id = ? AND device_id = ? AND id IN ({ids})"
+    " RETURNING payload_id"
+)
+# Ids per statement: below SQLite's 999 bound variables (before 3.32). A chunk's list is padded
+# to a power of two by repeating its last id, so that a handful of texts serve every size and
+# stay in sqlite3's statement cache.
+DELETE_CHUNK = 512
+# One id, for sqlite_batch.py's executemany over a whole tick's acks.
 ENVELOPE_DELETE = "DELETE FROM envelopes WHERE id = ? AND account_id = ? AND device_id = ?"
 EXPIRES_AT = 8  # QUEUE's column of the envelope's expiry
 QUEUE_DEPTH = "SELECT COUNT(*) FROM envelopes"
@@ -85,10 +102,11 @@ class SqlMessageStore(SqlDomain):
             raise outcome
         return outcome
 
+    @abc.abstractmethod
     def store_messages(
         self, sends: Sequence[OutgoingMessage]
     ) -> asyncio.Future[list[StoredMessage | Exception]]:
-        return self._write_each([functools.partial(store_one, s) for s in sends])
+        """Several sends in one store call, in order, each failing alone."""
 
     async def delete_envelopes(self, account_id: str, device_id: int, ids: Sequence[int]) -> int:
         [outcome] = await self.delete_many([Acknowledged(account_id, device_id, ids)])
@@ -96,8 +114,10 @@ class SqlMessageStore(SqlDomain):
             raise outcome
         return outcome
 
+    @abc.abstractmethod
     def delete_many(self, acks: Sequence[Acknowledged]) -> asyncio.Future[list[int | Exception]]:
-        return self._write_each([functools.partial(delete_one, a) for a in acks])
+        """Several devices' acknowledged envelopes deleted in one store call, each failing
+        alone; how many each deleted."""
 
     async def fetch_envelopes(
         self,
@@ -144,16 +164,39 @@ def deadline_of(expires: int, envelope_expires: int | None) -> int | None:
     return None if envelope_expires is None else min(expires, envelope_expires)
 
 
-def delete_one(ack: Acknowledged) -> Op[int]:
-    account_id, device_id, ids = ack.account_id, ack.device_id, ack.ids
-    if not ids:
-        return 0
-    # The payloads in the acknowledged range: a device acknowledges what it was just sent,
-    # oldest first, so the range is short and the queue index finds it.
-    found = yield rows(payloads.OF_DEVICE_RANGE, account_id, device_id, min(ids), max(ids))
-    deleted = yield many(ENVELOPE_DELETE, [(i, account_id, device_id) for i in ids])
-    yield from payloads.drop_orphans(r[0] for r in found)
-    return int(deleted)
+def delete_one(ack: Acknowledged, released: set[int] | None = None) -> Op[int]:
+    """Deletes the device's envelopes among ack.ids. The payloads they pointed at go into
+    released, for one payloads.drop_orphans over a whole batch (an operation that fails and
+    runs again, or is rolled back, leaves a few more there: drop_orphans keeps any payload
+    still pointed at); without it they are dropped here."""
+    own = released is None
+    released = set() if released is None else released
+    account_id, device_id = ack.account_id, ack.device_id
+    ids = sorted(set(ack.ids))
+    deleted = 0
+    for start in range(0, len(ids), DELETE_CHUNK):
+        chunk = ids[start : start + DELETE_CHUNK]
+        found = yield rows(delete_text(len(chunk)), account_id, device_id, *padded(chunk))
+        deleted += len(found)
+        released.update(r[0] for r in found if r[0] is not None)
+    if own:
+        yield from payloads.drop_orphans(released)
+    return deleted
+
+
+@functools.cache
+def delete_text(n: int) -> str:
+    """ENVELOPES_DELETE for a chunk of n ids (padded to a power of two, at most DELETE_CHUNK)."""
+    return ENVELOPES_DELETE.replace("{ids}", ", ".join("?" * _padded_size(n)))
+
+
+def _padded_size(n: int) -> int:
+    return min(DELETE_CHUNK, 1 << max(0, n - 1).bit_length())
+
+
+def padded(chunk: list[int]) -> list[int]:
+    """chunk, its last id repeated up to the padded size (a repeated id deletes nothing more)."""
+    return chunk + [chunk[-1]] * (_padded_size(len(chunk)) - len(chunk))
 
 
 def store_one(send: OutgoingMessage) -> Op[StoredMessage]:

@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from porch.server.store.sql import Op, count, many
 
 PAYLOAD_ADD = "INSERT INTO payloads (kind, body, expires) VALUES (?, ?, ?)"
+# With the id taken ahead (SQLite's batch of sends, sqlite_batch.py).
+PAYLOAD_ADD_WITH_ID = "INSERT INTO payloads (id, kind, body, expires) VALUES (?, ?, ?, ?)"
 # Only one of the candidates, and only if nothing points at it: never a payload in use.
 ORPHAN_DELETE = (
     "DELETE FROM payloads WHERE id = ?"

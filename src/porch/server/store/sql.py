@@ -21,7 +21,6 @@ it into its own error (UsernameTaken, IdentityKeyTaken).
 from __future__ import annotations
 
 import abc
-import asyncio
 import functools
 import re
 import sqlite3
@@ -114,18 +113,15 @@ def postgres_text(sql: str) -> str:
 
 class SqlDomain(abc.ABC):
     """Base of the per-domain stores (accounts.py, keys.py, ...): they run operations through
-    the two methods a backend provides. Reads may skip the transaction a write needs."""
+    the two methods every backend provides. Reads may skip the transaction a write needs. A
+    domain's batched writes, where it has any, are abstract in the domain (messages.py) and
+    each backend's own."""
 
     @abc.abstractmethod
     async def _read(self, op: OpFactory[T]) -> T: ...
 
     @abc.abstractmethod
     async def _write(self, op: OpFactory[T]) -> T: ...
-
-    def _write_each(self, ops: Sequence[OpFactory[T]]) -> asyncio.Future[list[T | Exception]]:
-        """Several writes in one store call, each failing alone (SQLite; the PostgreSQL store
-        batches its hot writes in pg_writer.py instead)."""
-        raise NotImplementedError
 
 
 # SQLite ------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from porch.failures import log_failure
 from porch.server.lifecycle import Component
 from porch.server.retry import retry_sync
 from porch.server.store.accounts import SqlAccountStore
-from porch.server.store.base import StoreError
+from porch.server.store.base import Acknowledged, OutgoingMessage, StoredMessage, StoreError
 from porch.server.store.devices import SqlDeviceStore
 from porch.server.store.groups import SqlGroupStore
 from porch.server.store.keys import SqlKeyStore
@@ -35,6 +35,7 @@ from porch.server.store.migrations import MIGRATIONS, SQLITE_TYPES, render
 from porch.server.store.push import SqlPushStore
 from porch.server.store.registration import SqlRegistrationStore
 from porch.server.store.sql import OpFactory, run_sqlite
+from porch.server.store.sqlite_batch import delete_acks, store_sends
 
 log = logging.getLogger("porch.store")
 
@@ -227,30 +228,6 @@ def _attempt(
     return outcomes
 
 
-def _run_each(conn: sqlite3.Connection, ops: Sequence[OpFactory[T]]) -> list[T | Exception]:
-    """Several operations in the savepoint _attempt gave their call, without one each. If one
-    fails, that savepoint is rolled back and each runs again in a savepoint of its own, so that
-    it fails alone: savepoints cost only when something fails (issue 10)."""
-    try:
-        return [run_sqlite(conn, op()) for op in ops]
-    except Exception as exc:
-        if is_transient(exc):
-            raise
-    conn.execute("ROLLBACK TO op")
-    outcomes: list[T | Exception] = []
-    for op in ops:
-        conn.execute("SAVEPOINT one")
-        try:
-            outcomes.append(run_sqlite(conn, op()))
-        except Exception as exc:
-            conn.execute("ROLLBACK TO one")
-            if is_transient(exc):
-                raise
-            outcomes.append(exc)
-        conn.execute("RELEASE one")
-    return outcomes
-
-
 def _resolve(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
     for fut, result, exc in outcomes:
         if fut.done():
@@ -313,8 +290,15 @@ class SqliteStore(
 
     _write = _read  # one thread, one transaction per batch: reads and writes alike
 
-    def _write_each(self, ops: Sequence[OpFactory[T]]) -> asyncio.Future[list[T | Exception]]:
-        return self._exec.submit(lambda c: _run_each(c, ops))
+    # The hot writes: a tick's sends, or deletes, in one call (sqlite_batch.py) ------------
+
+    def store_messages(
+        self, sends: Sequence[OutgoingMessage]
+    ) -> asyncio.Future[list[StoredMessage | Exception]]:
+        return self._exec.submit(lambda c: store_sends(c, sends, is_transient))
+
+    def delete_many(self, acks: Sequence[Acknowledged]) -> asyncio.Future[list[int | Exception]]:
+        return self._exec.submit(lambda c: delete_acks(c, acks, is_transient))
 
     async def ping(self) -> None:
         await self._exec.call(lambda c: c.execute("SELECT 1").fetchone())

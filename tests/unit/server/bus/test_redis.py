@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
+import orjson
 import pytest
 
 from porch.server.bus.base import DeviceEvent
-from porch.server.bus.redis import RedisBus
+from porch.server.bus.redis import RedisBus, coalesce
 from porch.server.domain import Envelope
 from tests.integration.backends import REDIS_URL, require_services
 
@@ -78,3 +80,43 @@ async def test_presence_is_seen_from_every_node(nodes: tuple[RedisBus, RedisBus]
         while await a.connected("acct-here", 1):
             await asyncio.sleep(0.02)
     assert not await b.connected("acct-here", 1)
+
+
+def test_a_batch_publishes_each_devices_envelopes_once() -> None:
+    one, two = b"porch:dev:a:1", b"porch:dev:b:1"
+    batch: list[tuple[bytes, bytes | list[Any]]] = [
+        (one, [1, "a"]),
+        (two, b'{"t":"revoke"}'),
+        (one, [2, "a"]),
+        (two, [3, "b"]),
+        (one, [4, "a"]),
+    ]
+    assert [(c, orjson.loads(p)) for c, p in coalesce(batch)] == [
+        (one, {"t": "envs", "e": [[1, "a"], [2, "a"], [4, "a"]]}),
+        (two, {"t": "revoke"}),
+        (two, {"t": "env", "e": [3, "b"]}),  # alone: the message every node reads
+    ]
+
+
+async def test_envelopes_of_one_tick_cross_nodes_in_order(
+    nodes: tuple[RedisBus, RedisBus],
+) -> None:
+    a, b = nodes
+    got: asyncio.Queue[DeviceEvent] = asyncio.Queue()
+    sub = b.subscribe("acct-many", 1, got.put_nowait)
+    try:
+        await asyncio.sleep(0.2)  # the subscription reaches Redis
+        sent = [
+            Envelope(i, "acct-many", 1, "alice", 2, 1_700_000_000_000, 0, f"c{i}")
+            for i in (5, 6, 7)
+        ]
+        for e in sent:  # one tick: one publish batch
+            await a.publish("acct-many", 1, DeviceEvent(envelope=e))
+        received: list[Envelope] = []
+        while len(received) < len(sent):
+            e = (await asyncio.wait_for(got.get(), 5)).envelope
+            if e is not None:
+                received.append(e)
+        assert received == sent
+    finally:
+        sub.close()

@@ -14,8 +14,13 @@ from porch.server.store.base import (
     Store,
     StoredMessage,
 )
-from tests.unit.server.store.helpers import DAY, NOW, PHONE_A, PHONE_B, register, send
-from tests.unit.server.store.test_contract import make, store  # noqa: F401 (fixtures)
+from tests.unit.server.store.helpers import DAY, NOW, PHONE_A, PHONE_B, PHONE_C, register, send
+from tests.unit.server.store.test_contract import (  # noqa: F401 (fixtures)
+    _scalar,
+    _shared_send,
+    make,
+    store,
+)
 
 
 def _message(sender: str, client_id: str, recipient: str, body: str | None) -> OutgoingMessage:
@@ -101,3 +106,95 @@ async def test_deletes_of_one_call_are_each_scoped_to_their_device(store: Store)
     assert outcomes == [2, 2, 0]
     assert [e.id for e in await store.fetch_envelopes(bob, 1, 10)] == [to_bob[2]]
     assert await store.fetch_envelopes(alice, 1, 10) == []
+
+
+async def test_one_bad_ack_in_a_call_leaves_the_others_exact(store: Store) -> None:
+    alice = await register(store, PHONE_A)
+    bob = await register(store, PHONE_B)
+    to_bob = [(await send(store, alice, f"b{i}", bob)).envelopes[0].id for i in range(4)]
+    gone = to_bob[0]
+    assert await store.delete_many([Acknowledged(bob, 1, [gone])]) == [1]
+    outcomes = await store.delete_many(
+        [
+            Acknowledged(bob, 1, [to_bob[1]]),
+            Acknowledged(bob, 1, [gone, to_bob[2], 2**63 - 1]),  # one deleted, one never there
+            Acknowledged(bob, 1, [to_bob[3], to_bob[3]]),  # the same id twice: deleted once
+        ]
+    )
+    assert outcomes == [1, 1, 1]
+    assert await store.fetch_envelopes(bob, 1, 10) == []
+
+
+async def test_a_call_of_sends_takes_fresh_ids_after_deleted_ones(store: Store) -> None:
+    alice = await register(store, PHONE_A)
+    bob = await register(store, PHONE_B)
+    last = (await send(store, alice, "first", bob)).envelopes[0].id
+    assert await store.delete_many([Acknowledged(bob, 1, [last])]) == [1]
+    outcomes = await store.store_messages(
+        [_message(alice, f"n{i}", bob, f"body-{i}") for i in range(5)]
+    )
+    ids = [o.envelopes[0].id for o in outcomes if isinstance(o, StoredMessage)]
+    assert len(ids) == 5 and ids == sorted(ids) and ids[0] > last  # never an id used before
+    queued = await store.fetch_envelopes(bob, 1, 10)
+    assert [(e.id, e.body) for e in queued] == [(i, f"body-{n}") for n, i in enumerate(ids)]
+
+
+async def test_acks_of_one_call_release_a_shared_payload_with_its_last_envelope(
+    store: Store,
+) -> None:
+    alice = await register(store, PHONE_A)
+    bob = await register(store, PHONE_B)
+    carol = await register(store, "+14155550199")
+    group = OutgoingMessage(
+        alice,
+        1,
+        "g",
+        [
+            OutgoingDestination(bob, (OutgoingCopy(1, None, None),)),
+            OutgoingDestination(carol, (OutgoingCopy(1, None, None),)),
+        ],
+        SharedPayload(2, "once"),
+        NOW,
+        NOW + DAY,
+    )
+    [stored] = await store.store_messages([group])
+    assert isinstance(stored, StoredMessage)
+    to_bob, to_carol = (e.id for e in stored.envelopes)
+    assert await store.delete_many([Acknowledged(bob, 1, [to_bob])]) == [1]
+    assert [e.body for e in await store.fetch_envelopes(carol, 1, 10)] == ["once"]
+    assert await store.delete_many([Acknowledged(carol, 1, [to_carol])]) == [1]
+    assert (await store.sweep(NOW)).payloads == 0  # already gone with its last envelope
+
+
+async def test_a_large_ack_is_deleted_in_chunks_each_id_once(store: Store) -> None:
+    # More ids than one delete statement takes (DELETE_CHUNK), repeated ids, and an id of
+    # another device: each of the device's envelopes is deleted and counted once.
+    alice = await register(store, PHONE_A)
+    bob = await register(store, PHONE_B)
+    outcomes = await store.store_messages(
+        [_message(alice, f"m{i}", bob, f"b{i}") for i in range(700)]
+    )
+    ids = [o.envelopes[0].id for o in outcomes if isinstance(o, StoredMessage)]
+    assert len(ids) == 700
+    alices = (await send(store, bob, "a0", alice)).envelopes[0].id
+    assert await store.delete_envelopes(bob, 1, [*ids[:5], *ids, alices]) == 700
+    assert await store.fetch_envelopes(bob, 1, 10) == []
+    assert [e.id for e in await store.fetch_envelopes(alice, 1, 10)] == [alices]
+
+
+async def test_a_payload_released_by_several_deletes_of_one_call_goes_once(store: Store) -> None:
+    alice, bob, carol = [await register(store, p) for p in (PHONE_A, PHONE_B, PHONE_C)]
+    first = await _shared_send(store, "g1", "one", alice, bob, carol)
+    second = await _shared_send(store, "g2", "two", alice, bob, carol)
+    ids = {(e.account_id, e.body): e.id for s in (first, second) for e in s.envelopes}
+    outcomes = await store.delete_many(
+        [
+            Acknowledged(alice, 1, [ids[alice, "one"], ids[alice, "two"]]),
+            Acknowledged(bob, 1, [ids[bob, "one"]]),
+            Acknowledged(carol, 1, [ids[carol, "one"], ids[alice, "two"]]),  # not carol's
+        ]
+    )
+    assert outcomes == [2, 1, 1]
+    # "one" has no envelope left and went with the call; "two" is still bob's and carol's.
+    assert await _scalar(store, "SELECT COUNT(*) FROM payloads") == 1
+    assert [e.body for e in await store.fetch_envelopes(carol, 1, 10)] == ["two"]
