@@ -94,7 +94,7 @@ async def test_every_screen_is_accessible_and_fit_a_phone_in_light_and_dark(
         # Keyboard only: Tab to the conversation, Enter opens it with the composer focused,
         # Escape goes back to the list.
         await expect(page.get_by_label("Start a chat with", exact=True)).to_be_focused()
-        # Past the Start chat and New group buttons to the conversation.
+        # Past the Start chat button to the conversation.
         await tab_to(page, "@bob")
         await expect(page.get_by_role("button", name="@bob")).to_be_focused()
         await page.keyboard.press("Enter")
