@@ -69,7 +69,7 @@ export class Composer {
         h(
           "label",
           { for: "attach", class: "attach", title: "Attach a file" },
-          h("span", { "aria-hidden": "true" }, "📎"),
+          h("span", { "aria-hidden": "true" }, "+"),
           h("span", { class: "visually-hidden" }, "Attach a file"),
         ),
       h("label", { for: "composer", class: "visually-hidden" }, "Message"),
