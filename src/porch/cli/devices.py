@@ -41,8 +41,12 @@ def add_parsers(sub: Any, common: Common, sync: Sync) -> None:
 
     p = sub.add_parser("devices", help="list, link or remove this account's devices")
     common(p)
-    p.set_defaults(func=sync(list_devices))
+    listing = sync(list_devices)
+    p.set_defaults(func=listing)
     actions = p.add_subparsers(dest="action", metavar="ACTION")
+    q = actions.add_parser("list", help="list this account's devices (also with no ACTION)")
+    common(q)
+    q.set_defaults(func=listing)  # the help says "list": `porch devices list` was refused
     q = actions.add_parser("link", help="give a new device (its porch://link URI) your keys")
     common(q)
     q.add_argument("uri", help="the porch://link?... text the new device shows")

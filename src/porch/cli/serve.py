@@ -67,6 +67,16 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(
             "PORCH_WS_STACK=picows needs the picows package: pip install 'porch[picows]'"
         )
+    if not settings.database_url:
+        # SQLite opens its file only in the app's lifespan, where a failure is a uvicorn
+        # traceback: a data directory that cannot be made is said here, in a sentence.
+        try:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CommandError(
+                f"cannot use {settings.data_dir} as the data directory ({exc.strerror}); "
+                "pass a writable --data-dir (PORCH_DATA_DIR)"
+            ) from None
     if settings.workers > 1 and not settings.redis_url:
         print(
             "porch: --workers above 1 needs PORCH_REDIS_URL (workers wake each other through "

@@ -139,6 +139,16 @@ def test_a_bad_server_setting_is_a_usage_error(
     assert "PORCH_PORT" in err and "docs/operations.md" in err
 
 
+def test_a_data_directory_that_cannot_be_made_is_a_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file").write_text("")  # a directory under a file: refused even to root
+    code = main(["serve", "--data-dir", str(tmp_path / "file" / "data")])
+    err = _one_sentence(capsys.readouterr().err)
+    assert code == Exit.USAGE
+    assert "cannot use" in err and "--data-dir" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize(
     "argv",
     [

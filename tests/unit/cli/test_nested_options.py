@@ -27,10 +27,16 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         ["group", "--profile", "/p", "list"],
         ["group", "list", "--profile", "/p"],
         ["devices", "--profile", "/p"],
+        ["devices", "list", "--profile", "/p"],
     ],
 )
 def test_the_profile_given_at_either_level_is_the_one_used(argv: list[str]) -> None:
     assert _parse(argv).profile == Path("/p")
+
+
+def test_devices_list_is_the_listing_the_help_names() -> None:
+    parser = build_parser(["devices", "list"])
+    assert parser.parse_args(["devices", "list"]).func is parser.parse_args(["devices"]).func
 
 
 def test_the_server_given_before_the_action_holds() -> None:

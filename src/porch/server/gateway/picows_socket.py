@@ -207,34 +207,45 @@ class PicowsSocket(WSListener):
 
     async def send_text(self, data: str) -> None:
         await self._writable.wait()
-        if self._gone or self._close_sent or self._transport is None:
+        transport = self._open_transport()
+        if transport is None:
             raise WebSocketDisconnect(1006)
-        self._transport.send(_TEXT, data)
+        transport.send(_TEXT, data)
 
     async def _write_frames(self, frames: list[bytes]) -> None:
         """Several text frames in one socket write (gateway/outbox.py), framed here: picows
         writes each frame it sends on its own."""
         await self._writable.wait()
-        if self._gone or self._close_sent or self._transport is None:
+        transport = self._open_transport()
+        if transport is None:
             raise ConnectionResetError("the peer is gone")
         parts: list[bytes] = []
         for data in frames:
             parts.append(_frame_head(len(data)))
             parts.append(data)
-        self._transport.underlying_transport.write(b"".join(parts))
+        transport.underlying_transport.write(b"".join(parts))
+
+    def _open_transport(self) -> WSTransport | None:
+        """The transport while frames may still go out; None once gone or once a close frame
+        is sent, by us or by picows itself (its parser's 1002 on a bad frame, e.g. a
+        non-minimal length), after which RFC 6455 5.5.1 allows no data frame. picows drops
+        its own sends then; _write_frames writes to the socket directly, so it must ask."""
+        transport = self._transport
+        if self._gone or self._close_sent or transport is None or transport.is_close_frame_sent:
+            return None
+        return transport
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
-        if self._gone or self._close_sent or self._transport is None:
+        transport = self._open_transport()
+        if transport is None:
             return
         self._close_sent = True
         self._cancel_timer()
-        self._transport.send_close(WSCloseCode(code), (reason or "").encode())
+        transport.send_close(WSCloseCode(code), (reason or "").encode())
         if self._paused:  # read on, for the peer's reply
             self._paused = False
-            self._transport.underlying_transport.resume_reading()
-        self._timer = asyncio.get_running_loop().call_later(
-            CLOSE_TIMEOUT, self._transport.disconnect
-        )
+            transport.underlying_transport.resume_reading()
+        self._timer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.disconnect)
 
     @property
     def heartbeats_on(self) -> bool:
