@@ -6,11 +6,12 @@ import argparse
 import importlib.util
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
 
-from porch.cli.exits import CommandError, bounded
+from porch.cli.exits import CommandError, Exit, bounded
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -84,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    _check_port_free(settings.host, settings.port)
     limits = edge.EdgeLimits.from_settings(settings)
     options: dict[str, Any] = dict(
         host=settings.host,
@@ -126,3 +128,19 @@ def run(args: argparse.Namespace) -> int:
     else:
         uvicorn.Server(edge.Config(create_app(settings), edge=limits, **options)).run()
     return 0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """A port in use is said in a sentence here; uvicorn would log an error and exit 3.
+    Bound the way uvicorn binds (SO_REUSEADDR), so that a port in TIME_WAIT is not refused."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CommandError(
+                f"cannot listen on {host}:{port} ({exc.strerror}): another server (perhaps "
+                "another `porch serve`) holds it; stop that one or pass another --port",
+                Exit.NETWORK,
+            ) from None

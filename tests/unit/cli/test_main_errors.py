@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -147,6 +148,19 @@ def test_a_data_directory_that_cannot_be_made_is_a_sentence(
     err = _one_sentence(capsys.readouterr().err)
     assert code == Exit.USAGE
     assert "cannot use" in err and "--data-dir" in err and "Traceback" not in err
+
+
+def test_a_port_in_use_is_a_sentence(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        code = main(
+            ["serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(tmp_path)]
+        )
+    err = _one_sentence(capsys.readouterr().err)
+    assert code == Exit.NETWORK
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
 
 
 @pytest.mark.parametrize(
