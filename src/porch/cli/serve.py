@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     logs.configure(settings)
     if settings.ws_stack == "picows" and importlib.util.find_spec("picows") is None:
         raise CommandError(
-            "PORCH_WS_STACK=picows needs the picows package: pip install 'porch[picows]'"
+            "PORCH_WS_STACK=picows needs the picows package: pip install 'porch[picows]' "
+            "(in a source checkout: .venv/bin/pip install -e '.[picows]')"
         )
     if not settings.database_url:
         # SQLite opens its file only in the app's lifespan, where a failure is a uvicorn
