@@ -321,7 +321,7 @@ class Client(SendingMixin, TrustMixin, RichMixin, MediaMixin):
         except TimeoutError:
             raise Timeout(
                 f"could not connect to {self.config.server} within {timeout} s; is the server "
-                "running? (it keeps retrying in the background)"
+                "running? (a client that stays open keeps retrying)"
             ) from None
 
     async def events(self) -> AsyncIterator[Event]:

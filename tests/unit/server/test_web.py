@@ -186,3 +186,13 @@ def test_without_a_built_app_the_api_still_works(
 def test_a_checkout_serves_its_own_web_dist() -> None:
     found = default_web_dir()
     assert found == Path(__file__).resolve().parents[3] / "web" / "dist"
+
+
+def test_a_route_that_does_not_exist_says_what_to_check(client: TestClient) -> None:
+    # A server URL with a path after host:port (`--server http://host:8000/porch`) lands here.
+    r = client.post("/porch/v1/registration/code", json={})
+    assert r.status_code in (404, 405)
+    error = r.json()["error"]
+    assert error["code"] in ("not_found", "method_not_allowed")
+    assert "POST /porch/v1/registration/code" in error["message"]
+    assert "no path" in error["message"]

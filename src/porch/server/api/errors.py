@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -88,12 +89,20 @@ def install(app: FastAPI, metrics: Metrics) -> None:
         return error_response(ProtocolError(ErrorCode.BAD_REQUEST, "; ".join(parts) or "invalid"))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(
             exc.status_code, ErrorCode.BAD_REQUEST
         )
         metrics.errors.labels(code).inc()
-        body = ProtocolError(code, str(exc.detail)).to_dict()
+        message = str(exc.detail)
+        if code != ErrorCode.BAD_REQUEST and message == HTTPStatus(exc.status_code).phrase:
+            # The router's own answer (no route): most often a server URL with a path after
+            # host:port, so the message says what to check.
+            message = (
+                f"this server has no {request.method} {request.url.path[:64]}; "
+                "a Porch server's address is its scheme, host and port, with no path"
+            )
+        body = ProtocolError(code, message).to_dict()
         return JSONResponse({"error": body}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
