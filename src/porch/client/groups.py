@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from porch.client.core.context import new_message_id
 from porch.client.errors import ServerUnreachable, Timeout, UsageError
 from porch.client.group_api import Role
 from porch.client.group_changes import GroupChanges, checked, raw_key
@@ -202,7 +202,7 @@ class Groups(GroupChanges):
         # group_changed hint reaches only a device that is online. One update over Olm tells
         # it who removed it whenever it next connects (GroupSync.failed, trial2).
         self._store().enqueue(
-            secrets.token_urlsafe(12), account, encode_content(update), False, self._clock()
+            new_message_id(), account, encode_content(update), False, self._clock()
         )
         await self.rotate_state_key(gid)
         return self._info(gid)
@@ -292,7 +292,7 @@ class Groups(GroupChanges):
         local = self._store().get_group(gid)
         if local is None or not any(m.account_id == self._me for m in local.members):
             raise UsageError(f"you are not a member of {self._label(gid)}")
-        text = Text(secrets.token_urlsafe(12), body, self._clock(), group=gid, **extras)
+        text = Text(new_message_id(), body, self._clock(), group=gid, **extras)
         return with_timer(text, local.state.timer_seconds if local.state else 0)
 
     async def set_timer(self, group: str, seconds: int) -> GroupInfo:

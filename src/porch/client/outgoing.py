@@ -9,10 +9,10 @@ the same time as the devices delete it (issue 8 spec §3 and §7).
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import replace
 from typing import TypeVar
 
+from porch.client.core.context import new_message_id
 from porch.client.core.frame_size import MAX_CONTENT_BYTES
 from porch.client.core.rich import expires_at, text_extra
 from porch.client.errors import MessageTooLong, UsageError
@@ -65,7 +65,7 @@ def queue_outgoing(
             f"previews; the limit is {MAX_CONTENT_BYTES:,}: send fewer attachments at once "
             "or a shorter text"
         )
-    client_id = content.id if isinstance(content, Text) else secrets.token_urlsafe(12)
+    client_id = content.id if isinstance(content, Text) else new_message_id()
     with store.transaction() as db:
         store.enqueue(client_id, peer, encoded, False, now, ttl=ttl)
         if isinstance(content, Text):

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from porch.client.core.context import now_ms
+from porch.client.core.context import new_message_id, now_ms
 from porch.client.core.rich import (
     APPLIER,
     RichAction,
@@ -139,7 +138,7 @@ class RichMixin:
             return self.groups.text(
                 peer, body, attachments=attachments, reply=reply, forwarded=forwarded
             )
-        cid = secrets.token_urlsafe(12)
+        cid = new_message_id()
         return Text(cid, body, now_ms(), attachments=attachments, reply=reply, forwarded=forwarded)
 
     def message(

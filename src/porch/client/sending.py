@@ -11,11 +11,11 @@ the runner when it can, and waited for here (``wait_sent``) until the server ack
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from porch.client.core.context import new_message_id
 from porch.client.waiters import SendResult, Waiters
 from porch.crypto.content import Receipt, encode_content
 
@@ -71,7 +71,7 @@ class SendingMixin:
         """Send an online-only typing indicator; False if it could not go now (never queued)."""
         if self._runner.ws is None:
             return False
-        frame_id = secrets.token_urlsafe(12)
+        frame_id = new_message_id()
         if peer.startswith("g:"):  # Megolm to the group's devices (never stored, spec E)
             frame = self._core.group_typing_frame(peer[2:], started, frame_id)
         else:

@@ -22,6 +22,15 @@ from porch.crypto.olm import OlmMachine
 log = logging.getLogger("porch.client")
 
 
+def new_message_id() -> str:
+    """A client message id: 16 random base64url characters, never starting with `-`, so that
+    an id (or its short prefix) typed after `porch reply PEER` is not read as an option."""
+    while True:
+        token = secrets.token_urlsafe(12)
+        if not token.startswith("-"):
+            return token
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
