@@ -36,15 +36,16 @@ export function destinationsFor(state: CoreState, item: OutboxItem): string[] {
   return accounts;
 }
 
-/** Whether `account` is one's own for an item to someone else: its copy is a courtesy, so the
- * item goes without it when its keys cannot be had. */
-export function isOwnCopy(state: CoreState, item: OutboxItem, account: string): boolean {
-  return account === state.accountId && item.recipient !== account;
+/** Whether `account` is one's own: its copy is a courtesy (for an item to someone else, and
+ * for a note to self), so the item goes without it when its keys cannot be had. */
+export function isOwnCopy(state: CoreState, _item: OutboxItem, account: string): boolean {
+  return account === state.accountId;
 }
 
-/** The `sent` content for one's own other devices, or null when the item is not copied. */
-export function sentCopy(state: CoreState, item: OutboxItem): Uint8Array | null {
+/** The `sent` content for one's own other devices, or null when the item is not copied. A note
+ * to self goes to them as a copy too (`to` is this account), so it shows as outgoing there. */
+export function sentCopy(_state: CoreState, item: OutboxItem): Uint8Array | null {
   const inner = copied(item.content);
-  if (inner === null || item.recipient === state.accountId) return null;
+  if (inner === null) return null;
   return encodeContent({ t: "sent", to: item.recipient, content: inner });
 }

@@ -225,6 +225,7 @@ export class Outbox {
         `${contact!.label}'s safety number changed since you verified it; compare or accept the new one, then send again`,
       );
     }
+    if (item.recipient === this.state.accountId) return this.#toSelf(item);
     const targets = await this.#readyDevices(item.recipient);
     if (!targets.length) {
       return this.fail(
@@ -246,6 +247,20 @@ export class Outbox {
     this.cursor = Math.max(this.cursor, item.seq);
     const frame = frames.send(item.clientId, destinations);
     if (item.ttl !== undefined) frame.ttl = item.ttl; // a disappearing text (core/rich.ts)
+    return [{ type: "SendFrame", frame, clientId: item.clientId }];
+  }
+
+  /** A note to self (mirrors Outbox._to_self in the SDK): one's other devices get it as a
+   * sent copy; with no other device it is done at once. */
+  async #toSelf(item: OutboxItem): Promise<Action[]> {
+    const copy = sentCopy(this.state, item);
+    const own = copy ? await this.#readyDevices(this.state.accountId) : [];
+    this.inflight.set(item.clientId, item);
+    this.cursor = Math.max(this.cursor, item.seq);
+    if (!copy || !own.length) return this.onSent({ id: item.clientId, ts: this.state.clock() });
+    const copies = await this.encryptTo(this.state.accountId, own, copy);
+    const frame = frames.send(item.clientId, [frames.destination(this.state.accountId, copies)]);
+    if (item.ttl !== undefined) frame.ttl = item.ttl;
     return [{ type: "SendFrame", frame, clientId: item.clientId }];
   }
 

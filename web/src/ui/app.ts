@@ -34,6 +34,9 @@ import {
 } from "./settings_app";
 import { view } from "./views";
 
+/** The conversation with one's own account (its other devices get copies). */
+const NOTE_TO_SELF = "Note to self";
+
 const STATE_TEXT: Record<ConnectionState | "elsewhere", string> = {
   elsewhere: "Connected in another tab",
   connecting: "Connecting…",
@@ -190,6 +193,7 @@ export class App {
   }
 
   async #label(peer: string): Promise<string> {
+    if (peer === this.profile.config.accountId) return NOTE_TO_SELF;
     return this.#labels.get(peer) ?? (await this.store.contact(peer))?.label ?? peer.slice(0, 8);
   }
 
@@ -301,7 +305,11 @@ export class App {
           "data-peer": c.peer,
           onclick: () => void this.openChat(c.peer),
         },
-        h("span", { class: "name" }, c.label),
+        h(
+          "span",
+          { class: "name" },
+          c.peer === this.profile.config.accountId ? NOTE_TO_SELF : c.label,
+        ),
         h("span", { class: "preview" }, preview),
         c.last && h("time", {}, time(c.last.ts)),
         c.unread > 0 &&

@@ -30,6 +30,41 @@ async function receive(at: Device, envelope: object, sender: Device[]): Promise<
   return [...out, ...(await at.core.keysFetched(fetch.account, fetch.token, bundle))];
 }
 
+describe("a note to self", () => {
+  it("on a one-device account is done at once: nothing leaves, nothing fails", async () => {
+    const web = await makeDevice(ALICE, 2);
+    await web.core.sendText(ALICE, "buy milk");
+    const [item] = await web.core.nextOutboxItems();
+    const [claim] = of(await web.core.prepare(item!), "ClaimKeys");
+    expect([claim!.account, claim!.listing]).toEqual([ALICE, true]);
+    const done = await web.core.keysClaimed(claim!, await accountBundle([web], null));
+    expect(of(done, "SendFrame")).toEqual([]);
+    expect(of(done, "SendSettled").map((s) => s.error)).toEqual([null]);
+    expect(await web.store.history(ALICE)).toEqual([
+      expect.objectContaining({ body: "buy milk", outgoing: true, status: "sent" }),
+    ]);
+    expect(await web.core.nextOutboxItems()).toEqual([]);
+  });
+
+  it("reaches one's other devices as a sent copy that shows as outgoing there", async () => {
+    const { term, web } = await setUp();
+    await web.core.sendText(ALICE, "buy milk");
+    const [item] = await web.core.nextOutboxItems();
+    const [claim] = of(await web.core.prepare(item!), "ClaimKeys");
+    const listed = await web.core.keysClaimed(claim!, await accountBundle([term, web], null));
+    const [own] = of(listed, "ClaimKeys");
+    const done = await web.core.keysClaimed(own!, await accountBundle([term, web], [1]));
+    const frame = of(done, "SendFrame")[0]!.frame as SendFrame;
+    expect(frame.destinations.map((d) => [d.account, d.devices.map((m) => m.device)])).toEqual([
+      [ALICE, [1]],
+    ]);
+    const got = await receive(term, envelopeTo(frame, web, ALICE, 1), [term, web]);
+    expect(events(got)).toContainEqual(
+      expect.objectContaining({ type: "Message", text: "buy milk", outgoing: true, to: ALICE }),
+    );
+  });
+});
+
 describe("sent copies for one's own other devices (spec D)", () => {
   it("a text goes to the recipient and, as a sent copy, to the account's other device", async () => {
     const { term, web, bob } = await setUp();

@@ -106,9 +106,9 @@ class Outbox:
 
     def _optional(self, item: OutboxItem, account: str) -> bool:
         """Whether the item goes without ``account`` when its keys cannot be had: one's own
-        (sent copies are a courtesy), or a member of a group (the others still get it)."""
-        own = account == self._state.account_id and item.recipient != account
-        return own or group_of(item.recipient) is not None
+        (sent copies, and the copies of a note to self, are a courtesy), or a member of a
+        group (the others still get it)."""
+        return account == self._state.account_id or group_of(item.recipient) is not None
 
     def next_items(self) -> list[OutboxItem]:
         room = MAX_INFLIGHT - len(self.inflight)
@@ -141,7 +141,7 @@ class Outbox:
 
     def _claim_for(self, item: OutboxItem, account: str) -> ClaimKeys | None:
         state = self._state
-        own = account == state.account_id and item.recipient != account
+        own = account == state.account_id  # a note to self too: list, then claim the others
         fix = self.device_fixes.pop(account, None)
         devices = {d.device_id: d for d in state.store.peer_devices(account)}
         if fix is not None:
@@ -226,9 +226,9 @@ class Outbox:
         return self._encrypt(claim.item)
 
     def keys_claim_failed(self, claim: ClaimKeys, error: ClientError) -> list[Action]:
-        own = self._state.account_id
-        if claim.account == own and claim.item.recipient != own:
-            # Sent copies are a courtesy: the message goes without them.
+        if claim.account == self._state.account_id:
+            # Sent copies (and a note to self's copies) are a courtesy: the message goes
+            # without them.
             log.info("no sent copies this time: %s", reason(error))
             return self._claim_done(claim)
         permanent = isinstance(error, (RecipientNotFound, IdentityError, SendFailed)) or (
@@ -273,6 +273,8 @@ class Outbox:
         if group_of(item.recipient) is not None:
             return self._encrypt_group(item, ttl)
         state, recipient = self._state, item.recipient
+        if recipient == state.account_id:
+            return self._to_self(item, ttl)
         targets = self._ready_devices(recipient)
         if not targets:
             error = f"{recipient[:8]} has no device that can receive messages"
@@ -299,6 +301,19 @@ class Outbox:
         self.cursor = max(self.cursor, item.seq)
         out = [SendFrame(f) for f in built]
         return out + self.on_sent({"id": item.client_id, "ts": self._state.clock()})
+
+    def _to_self(self, item: OutboxItem, ttl: int | None) -> list[Action]:
+        """A note to self: one's other devices get it as a sent copy to this account (spec D),
+        so it shows as outgoing there as here; with no other device it is done at once."""
+        state, inner = self._state, _copied(item.content)
+        own = self._ready_devices(state.account_id)
+        if inner is not None and own:
+            copy = encode_content(Sent(state.account_id, inner))
+            destination = self._destination(state.account_id, own, copy)
+            return self._checked(item, [frames.send(item.client_id, [destination], ttl=ttl)])
+        self.inflight[item.client_id] = item
+        self.cursor = max(self.cursor, item.seq)
+        return self.on_sent({"id": item.client_id, "ts": state.clock()})
 
     def _checked(self, item: OutboxItem, built: list[dict[str, Any]]) -> list[Action]:
         """Key shares (if any), then the item's own frame; failed here if that frame is over

@@ -83,3 +83,36 @@ def test_typing_and_delivered_receipts_are_not_copied(make_peer: PeerFactory) ->
 def test_sent_content_round_trip() -> None:
     copy = Sent("1b4e28ba-2fa1-11d2-883f-0016d3cca427", Receipt("read", ("a",)))
     assert decode_content(encode_content(copy)) == copy
+
+
+def _status(peer: Peer, client_id: str) -> tuple[str, ...] | None:
+    row = peer.store._db.execute(
+        "SELECT peer, status FROM messages WHERE client_id = ? AND outgoing = 1", (client_id,)
+    ).fetchone()
+    return tuple(row) if row is not None else None
+
+
+def test_a_note_to_self_on_a_one_device_account_is_done_at_once(make_peer: PeerFactory) -> None:
+    alice = make_peer()
+    client_id = alice.queue_text(alice, "buy milk")
+    assert alice.send_all({}.__getitem__) == []  # nothing leaves, nothing fails
+    assert _status(alice, client_id) == (alice.account_id, "sent")
+    assert alice.core.next_outbox_items() == []  # out of the outbox, not retried
+
+
+def test_a_note_to_self_reaches_ones_other_devices_as_a_sent_copy(make_peer: PeerFactory) -> None:
+    alice = make_peer()
+    alice2 = make_peer(of=alice, device_id=2)
+    client_id = alice.queue_text(alice, "buy milk")
+    [frame] = alice.send_all({}.__getitem__)
+    assert accounts_of(frame.frame) == [alice.account_id]  # once, never to this device
+    assert [m["device"] for m in devices_of(frame.frame, alice.account_id)] == [2]
+    [copy] = _shown(frame, alice, alice2)
+    assert (copy.id, copy.text, copy.outgoing, copy.to) == (
+        client_id,
+        "buy milk",
+        True,
+        alice.account_id,
+    )
+    [row] = alice2.store.unshown()
+    assert (row.peer, row.outgoing) == (alice.account_id, True)
