@@ -46,7 +46,7 @@ from porch.client.core.device_fixes import DeviceFix, record_fixes
 from porch.client.core.group_send import GroupSends, group_of
 from porch.client.core.groups import GroupCrypto
 from porch.client.core.keys import Bundle, cache_directory, start_sessions
-from porch.client.core.outbox_items import EXPIRED, destinations_for
+from porch.client.core.outbox_items import EXPIRED, destinations_for, pause_if_unaccepted
 from porch.client.core.outbox_items import copied as _copied
 from porch.client.core.outbox_items import is_text as _is_text
 from porch.client.errors import (
@@ -54,12 +54,10 @@ from porch.client.errors import (
     IdentityError,
     RecipientNotFound,
     SendFailed,
-    SendPaused,
     ServerError,
 )
-from porch.client.events import SendFailedEvent, SendPausedEvent
+from porch.client.events import SendFailedEvent
 from porch.client.store import OutboxItem, PeerDeviceRow
-from porch.client.verified import Verification
 from porch.crypto.content import Sent, encode_content
 from porch.crypto.errors import CryptoError
 from porch.failures import reason
@@ -246,23 +244,10 @@ class Outbox:
 
     def _pause_if_unaccepted(self, item: OutboxItem) -> list[Action]:
         """Pause a text to a verified contact whose key changed; [] to go on."""
-        state = self._state
-        if state.store.verification(item.recipient) is not Verification.KEY_CHANGED:
-            return []
-        if not _is_text(item.content):  # receipts and retry requests carry no user content
-            return []
-        message = (
-            f"{state.label(item.recipient)}'s safety number changed since you verified it; "
-            "the message waits until the new key is verified or accepted"
-        )
-        state.store.pause(item.client_id, message)
-        self.inflight.pop(item.client_id, None)
-        log.info("message %s paused: the recipient's key changed", item.client_id)
-        error = SendPaused(message, queued_id=item.client_id)
-        return [
-            SendSettled(item.client_id, error=error),
-            EmitEvent(SendPausedEvent(item.client_id, item.recipient)),
-        ]
+        paused = pause_if_unaccepted(self._state, item)
+        if paused:
+            self.inflight.pop(item.client_id, None)
+        return paused
 
     def _encrypt(self, item: OutboxItem) -> list[Action]:
         """One `send` frame: a destination per account of destinations_for(item), with the

@@ -3,14 +3,21 @@ the user wrote, what one's own other devices get a copy of, and which accounts i
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
+from porch.client.core.actions import Action, EmitEvent, SendSettled
 from porch.client.core.rich import USER_KINDS, RichAction
+from porch.client.errors import SendPaused
+from porch.client.events import SendPausedEvent
+from porch.client.verified import Verification
 from porch.crypto.content import Receipt, Text, decode_content
 
 if TYPE_CHECKING:
     from porch.client.core.context import CoreState
     from porch.client.store import OutboxItem
+
+log = logging.getLogger("porch.client")
 
 # Why a disappearing message that never left was dropped (spec §7).
 EXPIRED = (
@@ -46,3 +53,23 @@ def is_text(content: bytes) -> bool:
         return isinstance(decode_content(content), USER_KINDS)
     except (ValueError, KeyError):
         return False
+
+
+def pause_if_unaccepted(state: CoreState, item: OutboxItem) -> list[Action]:
+    """Pause a text to a verified contact whose key changed (docs/design.md, "Verified
+    contacts"): stored as paused with the reason, settled with SendPaused; [] to go on."""
+    if state.store.verification(item.recipient) is not Verification.KEY_CHANGED:
+        return []
+    if not is_text(item.content):  # receipts and retry requests carry no user content
+        return []
+    message = (
+        f"{state.label(item.recipient)}'s safety number changed since you verified it; "
+        "the message waits until the new key is verified or accepted"
+    )
+    state.store.pause(item.client_id, message)
+    log.info("message %s paused: the recipient's key changed", item.client_id)
+    error = SendPaused(message, queued_id=item.client_id)
+    return [
+        SendSettled(item.client_id, error=error),
+        EmitEvent(SendPausedEvent(item.client_id, item.recipient)),
+    ]
