@@ -1,8 +1,9 @@
 """Rich messages and photos in a group between the browser and Python SDK members (issue 9):
-a reply, reactions from several members, an edit, a delete and a photo both ways inside the
-group's Megolm session (the attachment key travels in the encrypted text, as Python sends it);
-another member's message offers no edit and Python refuses one; axe-core on the group chat;
-a reload keeps it all. Real server on loopback, headless Chromium."""
+a reply, reactions from several members, an edit, a delete and a photo both ways, and a file
+from Python, inside the group's Megolm session (the attachment key travels in the encrypted
+text, as Python sends it); another member's message offers no edit and Python refuses one;
+axe-core on the group chat; a reload keeps it all. Real server on loopback, headless
+Chromium."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ async def test_group_rich_messages_and_photos_both_ways_survive_a_reload(
     assert AXE.is_file(), "web/node_modules/axe-core is missing: run npm ci in web/"
     bob = await register_client(username="bob")
     carol = await register_client(username="carol")
-    context = await browser.new_context()
+    context = await browser.new_context(accept_downloads=True)
     await context.add_init_script(path=AXE)
     async with bob, carol, watched(context) as page:
         await register_in_browser(page, web_server, "alice")
@@ -166,6 +167,17 @@ async def test_group_rich_messages_and_photos_both_ways_survive_a_reload(
             }"""
         )
         assert pixels == {"w": 64, "h": 48, "left": [250, 200, 0], "right": [0, 128, 255]}
+
+        # A file from a Python member: offered for saving, byte for byte.
+        report = tmp_path / "grades.bin"
+        report.write_bytes(bytes(range(256)) * 40)
+        sent = await bob.send_file(peer, report)
+        file_bubble = page.locator(f'li.message.in[data-id="{sent.id}"]')
+        async with page.expect_download() as saving:
+            await file_bubble.get_by_role("button", name="Download grades.bin (10.2 kB)").click()
+        download = await saving.value
+        assert download.suggested_filename == "grades.bin"
+        assert Path(await download.path()).read_bytes() == report.read_bytes()
 
         # Deletes both ways.
         await open_menu(page, reply.id)
