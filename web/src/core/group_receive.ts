@@ -7,8 +7,9 @@
  * replay; tampering) is acknowledged and reported, with a placeholder in the group's history:
  * the sender's connection committed the key before the message, so it would have come first.
  *
- * Inside Megolm: a text (stored under `g:<group>` with its author; this account's own texts
- * from its other devices as outgoing), a `group_update` and a `group_state_key` (the group is
+ * Inside Megolm: a text (stored under `g:<group>` with its author and extras; this account's
+ * own texts from its other devices as outgoing), a reaction, edit or delete (./rich, by its
+ * sender, in the group's conversation), a `group_update` and a `group_state_key` (the group is
  * fetched again), typing (online only). Over Olm (./handlers): `group_key`, `group_state_key`
  * and `group_update`. A message from an account the group, as last fetched, does not list is
  * not shown (a removed member sending on with the session it had), bar its own leave update.
@@ -23,6 +24,8 @@ import type { GroupCrypto } from "./group_crypto";
 import type { GroupSync } from "./group_sync";
 import type { Envelope, Handler, Handlers } from "./handlers";
 import { placeholder } from "./receive";
+import { type RichAction, applyRich, storedText, textTs } from "./rich";
+import type { Event } from "./events";
 import { type StoredMessage, type Writes, messageKey } from "./types";
 
 export const groupPeer = (groupId: string): string => `g:${groupId}`;
@@ -109,9 +112,19 @@ export class GroupReceiver {
     const writes: Writes = { seen: env.id ? [[env.id, env.ts]] : [], inbound: [result.inbound] };
     let key: string | null = null;
     if (content.t === "text" && !result.duplicate) key = this.#addText(env, content, writes);
+    const rich = result.duplicate ? null : await this.#applyRich(env, content, writes);
     const added = await state.commit(writes);
     state.ack(env.id);
     await this.#react(env, result.groupId, content, key !== null && added.has(key), !local);
+    if (rich) state.emit(rich);
+  }
+
+  /** A reaction, edit or delete by its sender (decrypt checked it names this group). */
+  async #applyRich(env: Envelope, content: Content, writes: Writes): Promise<Event | null> {
+    if (content.t !== "reaction" && content.t !== "edit" && content.t !== "delete") return null;
+    const action: RichAction = content;
+    const peer = groupPeer(content.group!);
+    return applyRich(this.state, peer, env.sender, action, writes, env.ts, "");
   }
 
   #addText(env: Envelope, text: Text, writes: Writes): string {
@@ -121,12 +134,13 @@ export class GroupReceiver {
       clientId: text.id,
       outgoing,
       device: env.device,
-      ts: text.ts,
+      ts: textTs(text, env.ts),
       body: text.body,
       status: outgoing ? "sent" : "received",
       serverTs: env.ts,
       unread: !outgoing,
       author: env.sender,
+      ...storedText(text, env.ts), // a reply's quote, attachment pointers (keys inside Megolm)
     };
     (writes.messages ??= []).push(message);
     return messageKey(message.peer, message.outgoing, message.clientId);
@@ -182,7 +196,7 @@ export class GroupReceiver {
         });
         break;
       default:
-        break; // rich actions in groups are wmedia's; unknown kinds are ignored
+        break; // rich actions: applied in take; unknown kinds are ignored
     }
   }
 

@@ -6,8 +6,11 @@
  * - a reaction is the sending account's, one per message ("" removes it, the newest wins);
  * - an edit or delete applies only from the target's author, and only when the server stored
  *   it at most DELETE_WINDOW_MS after the target (server times; the content ts orders edits);
- * - a timer sets the 1:1 conversation's disappearing timer and adds a notice line.
- * Group conversations ("g:" peers) are not handled here yet.
+ * - a timer sets the 1:1 conversation's disappearing timer and adds a notice line (a group's
+ *   timer lives in its sealed state, never in a content).
+ * In a group conversation ("g:<group>" peer) an action arrives inside Megolm by its sender
+ * (core/group_receive.ts); the target is the row of the member the action names as author
+ * (its `author` column), as porch.client.rich_store.row_author finds it.
  */
 
 import type { Content, Sent, Text } from "../crypto/content";
@@ -78,14 +81,19 @@ function changeable(m: StoredMessage): boolean {
   return !m.deleted && m.status !== "notice" && m.status !== "undecryptable";
 }
 
-/** The row of the message `author` wrote in the 1:1 chat with `peer`, if it is here. */
+/** The row of the message `author` wrote in `peer`'s chat (1:1 or group), if it is here. */
 export async function findMessage(
   state: CoreState,
   peer: string,
   author: string,
   clientId: string,
 ): Promise<StoredMessage | null> {
-  if (peer.startsWith("g:")) return null;
+  if (peer.startsWith("g:")) {
+    // Rows are keyed without their author: a received row counts only when its recorded
+    // sender is `author`, so nobody reaches another member's message by reusing its id.
+    const row = await state.store.message(peer, author === state.accountId, clientId);
+    return row && (row.outgoing || row.author === author) ? row : null;
+  }
   if (author !== state.accountId && author !== peer) return null; // by one of the two sides
   return state.store.message(peer, author === state.accountId, clientId);
 }

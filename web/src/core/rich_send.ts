@@ -33,9 +33,36 @@ export interface Sent {
   event: Event | null; // what changed in one's own history (shown at once)
 }
 
-/** The account that wrote `m` (a 1:1 row: one of the two sides). */
+/** The account that wrote `m` (a 1:1 row: one of the two sides; a group row names it). */
 export function authorOf(state: CoreState, m: StoredMessage): string {
-  return m.outgoing ? state.accountId : m.peer;
+  return m.outgoing ? state.accountId : (m.author ?? m.peer);
+}
+
+/**
+ * How many devices will download an attachment sent to `peer` (the server may delete the blob
+ * once they all did, spec §6): every device of the 1:1 peer or of the group's other members,
+ * plus this account's other devices; null when some account's devices are not known here
+ * (porch.client.media._recipient_devices).
+ */
+export async function mediaRecipients(state: CoreState, peer: string): Promise<number | null> {
+  const store = state.store;
+  const mine = (await store.peerDevices(state.accountId)).filter(
+    (d) => !state.isMe(d.accountId, d.deviceId),
+  ).length;
+  const group = groupOf(peer);
+  const accounts =
+    group === null
+      ? [peer]
+      : ((await store.group(group))?.members ?? [])
+          .map((m) => m.accountId)
+          .filter((a) => a !== state.accountId);
+  let total = mine;
+  for (const account of accounts) {
+    const count = (await store.peerDevices(account)).length;
+    if (!count) return null;
+    total += count;
+  }
+  return accounts.length ? total : null;
 }
 
 /** What a reply quotes of a message: its text, else its first attachment (quotes.preview). */
@@ -93,6 +120,17 @@ export async function sendText(
 }
 
 async function act(state: CoreState, peer: string, content: RichAction): Promise<Sent> {
+  const group = groupOf(peer);
+  // In a group the action travels in its Megolm session and names the group (spec E), as
+  // porch.client.rich does; the group's timer is not a content.
+  if (group !== null) {
+    if (content.t === "timer")
+      throw new ClientError("a group's disappearing timer is part of its settings", "usage");
+    const local = await state.store.group(group);
+    if (!local?.members.some((m) => m.accountId === state.accountId))
+      throw new ClientError("you are not a member of this group any more", "forbidden");
+    content = { ...content, group };
+  }
   const writes: Writes = {};
   const event = await applyRich(
     state,

@@ -186,6 +186,8 @@ export class App {
     ) {
       await this.#learnLabel(event.sender);
     }
+    // A group member heard from only by a reaction is named as the server shows it too.
+    if (event.type === "ReactionChanged") await this.#learnLabel(event.reactor);
     // wlink: a sent copy (from another of this account's devices) names its chat's peer `to`.
     if (event.type === "Message" && event.outgoing && event.to) await this.#learnLabel(event.to);
     await this.#refresh();
@@ -342,20 +344,15 @@ export class App {
     const group = peer.startsWith("g:") ? peer.slice(2) : null;
     const label = group ? await this.#groupLabel(group) : await this.#label(peer);
     const chat = new ChatView(peer, label, {
-      // Group chats: text and the group panel; contact info and rich messages
-      // (./message_actions) are 1:1 only.
-      ...(group
-        ? { info: () => void this.showGroupInfo(group) }
-        : {
-            info: () => void this.showContact(peer),
-            rich: richChat({
-              peer,
-              runner: () => this.runner,
-              api: this.profile.api,
-              perform: (actions) => this.#perform(actions),
-              changed: () => void this.#refreshChat(),
-            }),
-          }),
+      // Rich messages (./message_actions) in both; the info screen is the group's or contact's.
+      info: () => void (group ? this.showGroupInfo(group) : this.showContact(peer)),
+      rich: richChat({
+        peer,
+        runner: () => this.runner,
+        api: this.profile.api,
+        perform: (actions) => this.#perform(actions),
+        changed: () => void this.#refreshChat(),
+      }),
       back: () => void this.showList(),
       send: async (body) => {
         const runner = this.runner;
@@ -383,11 +380,12 @@ export class App {
     const chat = this.#chat;
     if (!chat) return;
     const history = await this.store.history(chat.peer);
-    for (const a of new Set(history.map((m) => m.author).filter((a) => a !== undefined)))
+    const reactors = history.flatMap((m) => Object.keys(m.extra?.reactions ?? {}));
+    for (const a of new Set([...history.flatMap((m) => m.author ?? []), ...reactors]))
       if (!this.#labels.has(a)) await this.#remember(a);
-    chat.render(history, (m) =>
-      m.author ? (this.#labels.get(m.author) ?? m.author.slice(0, 8)) : null,
-    );
+    const name = (a: string) => this.#labels.get(a) ?? a.slice(0, 8);
+    const names = chat.peer.startsWith("g:") ? name : null;
+    chat.render(history, (m) => (m.author ? name(m.author) : null), names);
     // Shown on screen, so read: mark and tell the sender (a read receipt).
     const unread = history
       .filter((m) => !m.outgoing && m.unread && m.status === "received")

@@ -40,6 +40,7 @@ export class ChatView {
   #expiryTimer: ReturnType<typeof setTimeout> | null = null;
   #history: StoredMessage[] = [];
   #menuOpen: string | null = null;
+  #names: ((account: string) => string) | null = null; // a group's member labels
 
   constructor(
     readonly peer: string,
@@ -66,7 +67,8 @@ export class ChatView {
       }),
     };
     this.#composer = new Composer(composerHandlers);
-    if (richChat) {
+    // A group's timer lives in its sealed state (its settings), not in this select.
+    if (richChat && !peer.startsWith("g:")) {
       this.#timer = h(
         "select",
         {
@@ -139,19 +141,27 @@ export class ChatView {
 
   #context(): BubbleContext {
     const rich = this.handlers.rich;
-    const byKey = new Map(this.#history.map((m) => [`${m.outgoing ? 1 : 0}|${m.clientId}`, m]));
+    const me = rich?.me ?? "";
+    // A group's rows name their sender: a quote's original is the one by the quoted author.
+    const keyOf = (outgoing: boolean, author: string | undefined, id: string) =>
+      `${outgoing ? 1 : 0}|${outgoing ? "" : (author ?? "")}|${id}`;
+    const group = this.peer.startsWith("g:");
+    const byKey = new Map(this.#history.map((m) => [keyOf(m.outgoing, m.author, m.clientId), m]));
+    const names = this.#names;
+    const nameOf = (m: StoredMessage) =>
+      m.outgoing ? "yourself" : names && m.author ? names(m.author) : this.label;
     return {
-      me: rich?.me ?? "",
+      me,
       peerLabel: this.label,
-      original: (author, id) => byKey.get(`${author === rich?.me ? 1 : 0}|${id}`),
+      ...(names && { label: names }),
+      original: (author, id) => byKey.get(keyOf(author === me, group ? author : undefined, id)),
       now: Date.now(),
       media: rich?.media ?? null,
       menuOpen: this.#menuOpen,
       setMenu: (id) => (this.#menuOpen = id),
       actions: rich
         ? {
-            reply: (m) =>
-              this.#composer.replyTo(m, m.outgoing ? "yourself" : this.label, rich.preview(m)),
+            reply: (m) => this.#composer.replyTo(m, nameOf(m), rich.preview(m)),
             react: (m, emoji) => void this.#guard(() => rich.react(m, emoji)),
             edit: (m) => this.#composer.startEdit(m),
             remove: (m) => void this.#guard(() => rich.remove(m)),
@@ -170,8 +180,14 @@ export class ChatView {
     select.value = String(seconds);
   }
 
-  /** `author` names the sender of a group message (null: no label, as in a 1:1 chat). */
-  render(history: StoredMessage[], author: (m: StoredMessage) => string | null = () => null): void {
+  /** `author` names the sender of a group message (null: no label, as in a 1:1 chat);
+   * `names` gives a group member's label for quotes and reactions. */
+  render(
+    history: StoredMessage[],
+    author: (m: StoredMessage) => string | null = () => null,
+    names: ((account: string) => string) | null = null,
+  ): void {
+    this.#names = names;
     const box = this.#scroller;
     const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
     const now = Date.now();

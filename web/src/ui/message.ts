@@ -32,6 +32,8 @@ export interface MessageActions {
 export interface BubbleContext {
   me: string;
   peerLabel: string;
+  /** A group member's label (quotes, reactions); absent in a 1:1 chat: the peer's label. */
+  label?(account: string): string;
   /** The message a quote names, when this device holds it (same chat, author and id). */
   original(author: string, id: string): StoredMessage | undefined;
   actions: MessageActions | null; // null: the read-only bubbles of ChatView without rich handlers
@@ -43,7 +45,8 @@ export interface BubbleContext {
 }
 
 function who(ctx: BubbleContext, account: string): string {
-  return account === ctx.me ? "You" : ctx.peerLabel;
+  if (account === ctx.me) return "You";
+  return ctx.label ? ctx.label(account) : ctx.peerLabel;
 }
 
 function quoteView(m: StoredMessage, ctx: BubbleContext): HTMLElement | null {

@@ -71,12 +71,13 @@ export function richChat(deps: RichChatDeps): RichChat {
     },
     async sendFiles(files, caption, reply, progress) {
       const state = core().state;
-      const devices = (await state.store.peerDevices(peer)).length;
+      // A group's pointer (with its key) goes inside the Megolm text, as Python's does.
+      const devices = await serial(() => rich.mediaRecipients(state, peer));
       const attachments: Attachment[] = [];
       for (const [i, file] of files.entries()) {
         const prepared = await prepare(file);
         const share = (f: number) => progress((i + f) / files.length);
-        const up = await transfers.upload(prepared.data, devices || null, share);
+        const up = await transfers.upload(prepared.data, devices, share);
         const pointer: Attachment = {
           id: up.id,
           key: up.key,
