@@ -22,8 +22,12 @@ import type { CoreState } from "./context";
 import type { GroupCrypto } from "./group_crypto";
 import type { GroupSync } from "./group_sync";
 import type { Envelope, Handler, Handlers } from "./handlers";
+import { withGroupTicks } from "./group_live";
 import { placeholder } from "./receive";
+import { storedText } from "./rich";
 import { type StoredMessage, type Writes, messageKey } from "./types";
+
+const RECEIPT: Content = { t: "receipt", kind: "read", ids: [] }; // to look its handler up
 
 export const groupPeer = (groupId: string): string => `g:${groupId}`;
 
@@ -71,10 +75,13 @@ export class GroupReceiver {
         if (await crypto.receiveStateKey(key)) sync.fetch(key.group);
       },
     });
+    // Receipts for one's own group texts come 1:1 too: the ticks (./group_live).
+    handlers.register("receipt", withGroupTicks(handlers.forContent(RECEIPT)));
     handlers.register("group_update", {
       ...nothing,
       async react(state, env, content) {
         const update = content as GroupUpdate;
+        if (update.action === "state") sync.claim(update.group, env.sender);
         const left = update.action === "leave" && env.sender !== state.accountId;
         sync.fetch(update.group, left ? env.sender : null);
       },
@@ -127,6 +134,7 @@ export class GroupReceiver {
       serverTs: env.ts,
       unread: !outgoing,
       author: env.sender,
+      ...storedText(text, env.ts), // a timer's expiry (spec §3), extras
     };
     (writes.messages ??= []).push(message);
     return messageKey(message.peer, message.outgoing, message.clientId);
@@ -165,6 +173,7 @@ export class GroupReceiver {
         }
         break;
       case "group_update":
+        if (content.action === "state") this.sync.claim(groupId, env.sender); // a timer notice
         this.sync.fetch(
           groupId,
           content.action === "leave" && env.sender !== state.accountId ? env.sender : null,

@@ -14,7 +14,8 @@ import { blobEpoch, openGroupState } from "../crypto/group_state";
 import type { CoreState } from "./context";
 import { ClientError } from "./errors";
 import type { GroupCrypto } from "./group_crypto";
-import type { GroupRole, LocalGroup } from "./types";
+import { changerOf, groupTimerNotice } from "./group_live";
+import type { GroupRole, LocalGroup, Writes } from "./types";
 
 export const MAX_FETCHING = 1024; // groups asked for at once; a flood of hints is dropped
 
@@ -71,6 +72,7 @@ export class GroupSync {
   // fetched (the answer is a 404 that says nothing new).
   readonly left = new Set<string>();
   readonly #rotate = new Map<string, string>(); // group -> who left: the lowest admin rekeys
+  readonly #claims = new Map<string, string>(); // group -> who says it changed the state
 
   constructor(
     private readonly state: CoreState,
@@ -91,6 +93,12 @@ export class GroupSync {
     this.state.out.push({ type: "FetchGroup", groupId });
   }
 
+  /** `by` sent a `state` update: the next fetch names them in a timer notice (./group_live). */
+  claim(groupId: string, by: string): void {
+    if (this.#claims.size < MAX_FETCHING || this.#claims.has(groupId))
+      this.#claims.set(groupId, by);
+  }
+
   reset(): void {
     this.#fetching.clear();
     this.#again.clear();
@@ -106,7 +114,11 @@ export class GroupSync {
     const state = this.state;
     const old = await state.store.group(group.id);
     const fresh = await localGroup(state, group, old);
-    await state.store.commit({ groups: [fresh] });
+    const writes: Writes = { groups: [fresh] };
+    const by = changerOf(fresh, this.#claims.get(group.id));
+    this.#claims.delete(group.id);
+    const timer = await groupTimerNotice(state, old, fresh, by, writes);
+    await state.store.commit(writes);
     const now = new Set(fresh.members.map((m) => m.accountId));
     const before = new Set(old?.members.map((m) => m.accountId) ?? []);
     const gone = [...before].some((a) => !now.has(a));
@@ -122,6 +134,7 @@ export class GroupSync {
     }
     this.#done(group.id);
     state.emit({ type: "GroupChanged", groupId: group.id });
+    if (timer) state.emit(timer);
     return fresh;
   }
 
