@@ -125,17 +125,17 @@ async def test_typing_ticks_and_timers_between_browser_and_python_members(
         await bob.wait_sent(await bob.groups.send(gid, "did you get this?"))
         await expect(bodies.last).to_have_text("did you get this?")
         theirs = next(m for m in bob.history(peer) if m.text == "did you get this?")
-        for kind in ("delivered", "read"):
-            await wait_for(
-                bob,
-                lambda e, kind=kind: (
-                    isinstance(e, ReceiptEvent)
-                    and e.sender == alice_id
-                    and e.kind == kind
-                    and theirs.client_id in e.ids
-                ),
-                f"the browser's {kind} receipt",
-            )
+        kinds: set[str] = set()  # either may come first: the read one goes as it is shown
+        deadline = time.monotonic() + 20
+        while kinds != {"delivered", "read"}:
+            event = await bob.next_event(max(deadline - time.monotonic(), 0.01))
+            assert time.monotonic() < deadline, f"only {kinds} receipts from the browser"
+            if (
+                isinstance(event, ReceiptEvent)
+                and event.sender == alice_id
+                and theirs.client_id in event.ids
+            ):
+                kinds.add(event.kind)
 
         # A timer set by Python: the notice line, the select shows it, and a message sent
         # after it goes from the screen and from IndexedDB when its time comes.
@@ -157,10 +157,13 @@ async def test_typing_ticks_and_timers_between_browser_and_python_members(
         # A timer set in the browser: the Python members apply it to what the browser sends.
         await page.get_by_label("Disappearing messages").select_option("30")
         changed = await wait_for(
-            bob, lambda e: isinstance(e, TimerChanged) and e.peer == peer, "the browser's timer"
+            bob,
+            lambda e: isinstance(e, TimerChanged) and e.peer == peer and e.seconds == 30,
+            "the browser's timer",
         )
-        assert isinstance(changed, TimerChanged) and changed.seconds == 30
-        assert changed.by == alice_id
+        # (`by` is "" when the server's group_changed hint beat the browser's update: the SDK
+        # names a changer only from an update it had before the fetch, as between two SDKs.)
+        assert isinstance(changed, TimerChanged) and changed.by in ("", alice_id)
         await expect(page.locator("li.message").last).to_contain_text(
             "You set disappearing messages to 30 seconds"
         )
@@ -191,4 +194,3 @@ async def until_rows(page: Page, client_id: str, count: int, timeout: float = 20
     while await rows_of(page, client_id) != count:
         assert time.monotonic() < deadline, f"IndexedDB still holds {client_id}"
         await page.wait_for_timeout(200)
-

@@ -179,12 +179,7 @@ export async function groupTimerNotice(
   if (!fresh.state || !old?.state) return null;
   const seconds = fresh.state.timerSeconds;
   if (seconds === old.state.timerSeconds) return null;
-  const who =
-    by === state.accountId
-      ? "You"
-      : by
-        ? ((await state.store.contact(by))?.label ?? by.slice(0, 8))
-        : "Someone";
+  const who = by === state.accountId ? "You" : by ? await labelOf(state, by) : "Someone";
   const notice: StoredMessage = {
     peer: `g:${fresh.groupId}`,
     clientId: `timer-${fresh.stateRevision}`,
@@ -198,6 +193,42 @@ export async function groupTimerNotice(
   };
   (writes.messages ??= []).push(notice);
   return { type: "TimerChanged", peer: notice.peer, seconds, by };
+}
+
+/** A timer notice that said "Someone": named once the update of its revision comes. */
+export interface UnnamedNotice {
+  revision: number;
+  clientId: string;
+  peer: string;
+}
+
+/** The notice line `notice` names `by`, when the group lets them change its state. */
+export async function nameNotice(
+  state: CoreState,
+  groupId: string,
+  notice: UnnamedNotice,
+  by: string,
+): Promise<void> {
+  const group = await state.store.group(groupId);
+  const seconds = group?.state?.timerSeconds;
+  if (!group || seconds === undefined || !changerOf(group, by)) return;
+  const who = by === state.accountId ? "You" : await labelOf(state, by);
+  const { peer, clientId } = notice;
+  const body = timerNotice(who, seconds);
+  const update = {
+    peer,
+    outgoing: false,
+    clientId,
+    body,
+    extra: null,
+    edited: false,
+    deleted: false,
+  };
+  await state.store.commit({ updates: [update] });
+}
+
+async function labelOf(state: CoreState, account: string): Promise<string> {
+  return (await state.store.contact(account))?.label ?? account.slice(0, 8);
 }
 
 /** The group's disappearing timer in seconds (0: off), from its sealed state. */

@@ -81,7 +81,7 @@ export class GroupReceiver {
       ...nothing,
       async react(state, env, content) {
         const update = content as GroupUpdate;
-        if (update.action === "state") sync.claim(update.group, env.sender);
+        if (update.action === "state") await sync.claim(update.group, env.sender, update.revision);
         const left = update.action === "leave" && env.sender !== state.accountId;
         sync.fetch(update.group, left ? env.sender : null);
       },
@@ -173,7 +173,9 @@ export class GroupReceiver {
         }
         break;
       case "group_update":
-        if (content.action === "state") this.sync.claim(groupId, env.sender); // a timer notice
+        if (content.action === "state")
+          // names the changer in a timer notice
+          await this.sync.claim(groupId, env.sender, content.revision);
         this.sync.fetch(
           groupId,
           content.action === "leave" && env.sender !== state.accountId ? env.sender : null,

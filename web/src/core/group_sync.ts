@@ -14,7 +14,7 @@ import { blobEpoch, openGroupState } from "../crypto/group_state";
 import type { CoreState } from "./context";
 import { ClientError } from "./errors";
 import type { GroupCrypto } from "./group_crypto";
-import { changerOf, groupTimerNotice } from "./group_live";
+import { type UnnamedNotice, changerOf, groupTimerNotice, nameNotice } from "./group_live";
 import type { GroupRole, LocalGroup, Writes } from "./types";
 
 export const MAX_FETCHING = 1024; // groups asked for at once; a flood of hints is dropped
@@ -73,6 +73,7 @@ export class GroupSync {
   readonly left = new Set<string>();
   readonly #rotate = new Map<string, string>(); // group -> who left: the lowest admin rekeys
   readonly #claims = new Map<string, string>(); // group -> who says it changed the state
+  readonly #unnamed = new Map<string, UnnamedNotice>(); // a "Someone" notice an update may name
 
   constructor(
     private readonly state: CoreState,
@@ -94,7 +95,13 @@ export class GroupSync {
   }
 
   /** `by` sent a `state` update: the next fetch names them in a timer notice (./group_live). */
-  claim(groupId: string, by: string): void {
+  async claim(groupId: string, by: string, revision = -1): Promise<void> {
+    // Or the last fetch's "Someone" notice of that revision is theirs (the hint came first).
+    const open = this.#unnamed.get(groupId);
+    if (open && open.revision === revision) {
+      this.#unnamed.delete(groupId);
+      return nameNotice(this.state, groupId, open, by);
+    }
     if (this.#claims.size < MAX_FETCHING || this.#claims.has(groupId))
       this.#claims.set(groupId, by);
   }
@@ -119,6 +126,13 @@ export class GroupSync {
     this.#claims.delete(group.id);
     const timer = await groupTimerNotice(state, old, fresh, by, writes);
     await state.store.commit(writes);
+    this.#unnamed.delete(group.id);
+    if (timer && !by && this.#unnamed.size < MAX_FETCHING)
+      this.#unnamed.set(group.id, {
+        revision: fresh.revision,
+        clientId: writes.messages!.at(-1)!.clientId,
+        peer: `g:${group.id}`,
+      });
     const now = new Set(fresh.members.map((m) => m.accountId));
     const before = new Set(old?.members.map((m) => m.accountId) ?? []);
     const gone = [...before].some((a) => !now.has(a));

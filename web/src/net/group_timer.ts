@@ -54,7 +54,7 @@ export async function setGroupTimer(
   let current = await deps.api.get(groupId);
   await store(current);
   // Before the put: the server's group_changed hint may bring the fetch that sees it first.
-  const claim = (by: string) => core().groups?.sync.claim(groupId, by); // the notice's "You"
+  const claim = (by: string) => void core().groups?.sync.claim(groupId, by); // "You"
   claim(core().state.accountId);
   let group: ServerGroup;
   try {

@@ -266,4 +266,19 @@ describe("a group's disappearing timer", () => {
       "Someone turned off disappearing messages",
     ]);
   });
+
+  it("a 'Someone' notice is named when the update of its revision comes after the fetch", async () => {
+    const alice = await groupPeer(ALICE);
+    await alice.core.groupFetched(await serverGroup(alice, [BOB], 1));
+    await alice.store.setLabel(BOB, "@bob");
+    await alice.core.groupFetched(
+      await serverGroup(alice, [BOB], 2, { ...STATE, timerSeconds: 300 }),
+    );
+    const body = async () => (await alice.store.history(PEER)).map((m) => m.body);
+    expect(await body()).toEqual(["Someone set disappearing messages to 5 minutes"]);
+    await alice.core.groups!.sync.claim(GID, BOB, 1); // an older update: not this change
+    expect(await body()).toEqual(["Someone set disappearing messages to 5 minutes"]);
+    await alice.core.groups!.sync.claim(GID, BOB, 2);
+    expect(await body()).toEqual(["@bob set disappearing messages to 5 minutes"]);
+  });
 });
