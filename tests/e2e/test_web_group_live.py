@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Browser, Page, expect
@@ -67,6 +68,7 @@ async def test_typing_ticks_and_timers_between_browser_and_python_members(
     browser: Browser,
     web_server: ServerProcess,
     register_client: Callable[..., Awaitable[Client]],
+    tmp_path: Path,
 ) -> None:
     assert AXE.is_file(), "web/node_modules/axe-core is missing: run npm ci in web/"
     bob = await register_client(username="bob")
@@ -95,6 +97,10 @@ async def test_typing_ticks_and_timers_between_browser_and_python_members(
         await expect(typing).to_have_text("@bob and @carol are typing…")
         assert await bob.set_typing(peer, False)
         await expect(typing).to_have_text("@carol is typing…")
+        # A text from a typer ends that typer's indicator.
+        await carol.wait_sent(await carol.groups.send(gid, "typed it"))
+        await expect(bodies.last).to_have_text("typed it")
+        await expect(typing).to_have_text("")
 
         # The browser's own message: delivered once both Python clients answered, read once
         # both marked it read (the receipts go 1:1 to the author).
@@ -150,6 +156,12 @@ async def test_typing_ticks_and_timers_between_browser_and_python_members(
         await expect(vanishing).to_have_count(1)
         await expect(vanishing.locator(".expires")).to_be_visible()
         problems: list[Any] = await check(page, "group-chat-live")
+        # A 360 px phone: the header (back, name, timer, group info) fits without a sideways
+        # scroll.
+        await page.set_viewport_size({"width": 360, "height": 740})
+        await page.screenshot(path=str(tmp_path / "group-live-phone.png"))
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 360
+        await page.set_viewport_size({"width": 1280, "height": 800})
         assert await rows_of(page, sent) == 1
         await expect(vanishing).to_have_count(0, timeout=15_000)
         await until_rows(page, sent, 0)
