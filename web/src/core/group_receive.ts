@@ -10,7 +10,8 @@
  * Inside Megolm: a text (stored under `g:<group>` with its author; this account's own texts
  * from its other devices as outgoing), a `group_update` and a `group_state_key` (the group is
  * fetched again), typing (online only). Over Olm (./handlers): `group_key`, `group_state_key`
- * and `group_update`. A message from an account the group, as last fetched, does not list is
+ * and `group_update`, and the members' receipts for this account's group texts (the ticks:
+ * ./group_live). A message from an account the group, as last fetched, does not list is
  * not shown (a removed member sending on with the session it had), bar its own leave update.
  */
 
@@ -173,8 +174,8 @@ export class GroupReceiver {
         }
         break;
       case "group_update":
+        // A `state` update names its sender in the timer notice its fetch may add.
         if (content.action === "state")
-          // names the changer in a timer notice
           await this.sync.claim(groupId, env.sender, content.revision);
         this.sync.fetch(
           groupId,
