@@ -11,7 +11,8 @@
  * own texts from its other devices as outgoing), a reaction, edit or delete (./rich, by its
  * sender, in the group's conversation), a `group_update` and a `group_state_key` (the group is
  * fetched again), typing (online only). Over Olm (./handlers): `group_key`, `group_state_key`
- * and `group_update`. A message from an account the group, as last fetched, does not list is
+ * and `group_update`, and the members' receipts for this account's group texts (the ticks:
+ * ./group_live). A message from an account the group, as last fetched, does not list is
  * not shown (a removed member sending on with the session it had), bar its own leave update.
  */
 
@@ -23,10 +24,13 @@ import type { CoreState } from "./context";
 import type { GroupCrypto } from "./group_crypto";
 import type { GroupSync } from "./group_sync";
 import type { Envelope, Handler, Handlers } from "./handlers";
+import { withGroupTicks } from "./group_live";
 import { placeholder } from "./receive";
 import { type RichAction, applyRich, storedText, textTs } from "./rich";
 import type { Event } from "./events";
 import { type StoredMessage, type Writes, messageKey } from "./types";
+
+const RECEIPT: Content = { t: "receipt", kind: "read", ids: [] }; // to look its handler up
 
 export const groupPeer = (groupId: string): string => `g:${groupId}`;
 
@@ -74,10 +78,13 @@ export class GroupReceiver {
         if (await crypto.receiveStateKey(key)) sync.fetch(key.group);
       },
     });
+    // Receipts for one's own group texts come 1:1 too: the ticks (./group_live).
+    handlers.register("receipt", withGroupTicks(handlers.forContent(RECEIPT)));
     handlers.register("group_update", {
       ...nothing,
       async react(state, env, content) {
         const update = content as GroupUpdate;
+        if (update.action === "state") await sync.claim(update.group, env.sender, update.revision);
         const left = update.action === "leave" && env.sender !== state.accountId;
         sync.fetch(update.group, left ? env.sender : null);
       },
@@ -140,7 +147,7 @@ export class GroupReceiver {
       serverTs: env.ts,
       unread: !outgoing,
       author: env.sender,
-      ...storedText(text, env.ts), // a reply's quote, attachment pointers (keys inside Megolm)
+      ...storedText(text, env.ts), // expiry, a reply's quote, attachment pointers (keys inside Megolm)
     };
     (writes.messages ??= []).push(message);
     return messageKey(message.peer, message.outgoing, message.clientId);
@@ -179,6 +186,9 @@ export class GroupReceiver {
         }
         break;
       case "group_update":
+        // A `state` update names its sender in the timer notice its fetch may add.
+        if (content.action === "state")
+          await this.sync.claim(groupId, env.sender, content.revision);
         this.sync.fetch(
           groupId,
           content.action === "leave" && env.sender !== state.accountId ? env.sender : null,

@@ -14,7 +14,8 @@ import { blobEpoch, openGroupState } from "../crypto/group_state";
 import type { CoreState } from "./context";
 import { ClientError } from "./errors";
 import type { GroupCrypto } from "./group_crypto";
-import type { GroupRole, LocalGroup } from "./types";
+import { type UnnamedNotice, changerOf, groupTimerNotice, nameNotice } from "./group_live";
+import type { GroupRole, LocalGroup, Writes } from "./types";
 
 export const MAX_FETCHING = 1024; // groups asked for at once; a flood of hints is dropped
 
@@ -71,6 +72,8 @@ export class GroupSync {
   // fetched (the answer is a 404 that says nothing new).
   readonly left = new Set<string>();
   readonly #rotate = new Map<string, string>(); // group -> who left: the lowest admin rekeys
+  readonly #claims = new Map<string, string>(); // group -> who says it changed the state
+  readonly #unnamed = new Map<string, UnnamedNotice>(); // a "Someone" notice an update may name
 
   constructor(
     private readonly state: CoreState,
@@ -91,6 +94,18 @@ export class GroupSync {
     this.state.out.push({ type: "FetchGroup", groupId });
   }
 
+  /** `by` sent a `state` update: the next fetch names them in a timer notice (./group_live). */
+  async claim(groupId: string, by: string, revision = -1): Promise<void> {
+    // Or the last fetch's "Someone" notice of that revision is theirs (the hint came first).
+    const open = this.#unnamed.get(groupId);
+    if (open && open.revision === revision) {
+      this.#unnamed.delete(groupId);
+      return nameNotice(this.state, groupId, open, by);
+    }
+    if (this.#claims.size < MAX_FETCHING || this.#claims.has(groupId))
+      this.#claims.set(groupId, by);
+  }
+
   reset(): void {
     this.#fetching.clear();
     this.#again.clear();
@@ -106,7 +121,18 @@ export class GroupSync {
     const state = this.state;
     const old = await state.store.group(group.id);
     const fresh = await localGroup(state, group, old);
-    await state.store.commit({ groups: [fresh] });
+    const writes: Writes = { groups: [fresh] };
+    const by = changerOf(fresh, this.#claims.get(group.id));
+    this.#claims.delete(group.id);
+    const timer = await groupTimerNotice(state, old, fresh, by, writes);
+    await state.store.commit(writes);
+    this.#unnamed.delete(group.id);
+    if (timer && !by && this.#unnamed.size < MAX_FETCHING)
+      this.#unnamed.set(group.id, {
+        revision: fresh.revision,
+        clientId: writes.messages!.at(-1)!.clientId,
+        peer: `g:${group.id}`,
+      });
     const now = new Set(fresh.members.map((m) => m.accountId));
     const before = new Set(old?.members.map((m) => m.accountId) ?? []);
     const gone = [...before].some((a) => !now.has(a));
@@ -122,6 +148,7 @@ export class GroupSync {
     }
     this.#done(group.id);
     state.emit({ type: "GroupChanged", groupId: group.id });
+    if (timer) state.emit(timer);
     return fresh;
   }
 

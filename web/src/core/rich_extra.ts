@@ -18,6 +18,8 @@ export function extraToBytes(extra: MessageExtra): Uint8Array {
   if (extra.edits?.length) obj.edits = extra.edits;
   if (extra.bodyTs !== undefined) obj.bodyTs = extra.bodyTs;
   if (extra.reactions && Object.keys(extra.reactions).length) obj.reactions = extra.reactions;
+  if (extra.to?.length) obj.to = extra.to; // one's own group text (core/group_live.ts)
+  if (extra.receipts && Object.keys(extra.receipts).length) obj.rcpt = extra.receipts;
   return utf8encode(JSON.stringify(obj));
 }
 
@@ -31,6 +33,9 @@ export function extraFromBytes(data: Uint8Array): MessageExtra {
   if (typeof obj.bodyTs === "number") extra.bodyTs = obj.bodyTs;
   if (obj.reactions && typeof obj.reactions === "object")
     extra.reactions = obj.reactions as NonNullable<MessageExtra["reactions"]>;
+  if (Array.isArray(obj.to)) extra.to = obj.to.filter((a) => typeof a === "string");
+  if (obj.rcpt && typeof obj.rcpt === "object")
+    extra.receipts = obj.rcpt as NonNullable<MessageExtra["receipts"]>;
   return extra;
 }
 

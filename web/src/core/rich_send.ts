@@ -19,6 +19,7 @@ import type { Action } from "./actions";
 import { type CoreState, randomId } from "./context";
 import { ClientError } from "./errors";
 import { groupOf } from "./group_send";
+import { othersOf } from "./group_live";
 import type { Event } from "./events";
 import { MAX_EDITS, type RichAction, applyRich, describeSeconds, withinWindow } from "./rich";
 import { storedText } from "./rich";
@@ -90,14 +91,22 @@ export async function sendText(
     throw new ClientError(`a message is at most ${MAX_TEXT_CHARS} characters`, "too_long");
   const clientId = randomId();
   const ts = state.clock();
-  const timer = (await state.store.timer(peer))?.seconds ?? 0;
-  const text: Text = { t: "text", id: clientId, body, ts };
   const group = groupOf(peer);
+  // A group's timer lives in its sealed state (core/group_live.ts), a 1:1 timer in its row.
+  const local = group !== null ? await state.store.group(group) : null;
+  const timer =
+    group !== null
+      ? (local?.state?.timerSeconds ?? 0)
+      : ((await state.store.timer(peer))?.seconds ?? 0);
+  const text: Text = { t: "text", id: clientId, body, ts };
   if (group !== null) text.group = group; // a group text names its group (spec E)
   if (extras.reply) text.reply = extras.reply;
   if (extras.attachments?.length) text.attachments = extras.attachments;
   if (timer) text.expires = timer; // a text sent while the timer is on disappears after it
   const content = encodeContent(text);
+  const stored = storedText(text, 0);
+  // Whom a group text goes to: its ticks wait for their receipts (core/group_live.ts).
+  if (group !== null) stored.extra = { ...stored.extra, to: othersOf(state, local) };
   const item = { clientId, recipient: peer, content, isText: true, createdAt: ts };
   await state.store.commit({
     messages: [
@@ -111,7 +120,7 @@ export async function sendText(
         status: "queued",
         serverTs: 0,
         unread: false,
-        ...storedText(text, 0),
+        ...stored,
       },
     ],
     enqueue: [timer ? { ...item, ttl: timer } : item],

@@ -17,6 +17,7 @@ import * as frames from "./frames";
 import { type Handlers, defaultHandlers } from "./handlers";
 import { GroupCrypto } from "./group_crypto";
 import { GroupReceiver } from "./group_receive";
+import { groupTypingFrame, queueGroupReads } from "./group_live";
 import { GroupSends, groupOf } from "./group_send";
 import { GroupSync, type ServerGroup } from "./group_sync";
 import { Outbox } from "./outbox";
@@ -236,14 +237,23 @@ export class ClientCore {
   async markRead(peer: string, ids: readonly string[]): Promise<Action[]> {
     if (!ids.length) return [];
     await this.state.store.commit({ statuses: [{ peer, ids, outgoing: false, status: "read" }] });
-    if (groupOf(peer) !== null) return this.#take(); // read state of a group stays here
+    if (groupOf(peer) !== null) {
+      await queueGroupReads(this.state, peer, ids); // 1:1 to each author (./group_live)
+      return this.#take();
+    }
     await this.state.queueContent(peer, encodeContent({ t: "receipt", kind: "read", ids }));
     return this.#take();
   }
 
-  /** An online-only typing frame, or null when a device lacks a session (typing claims no keys). */
+  /** An online-only typing frame, or null when a device lacks a session (typing claims no keys);
+   * for `g:<group>`, Megolm to the group (./group_live). */
   async typingFrame(peer: string, started: boolean): Promise<SendFrame | null> {
     const state = this.state;
+    const gid = groupOf(peer);
+    if (gid !== null) {
+      const crypto = this.groups?.crypto;
+      return crypto ? groupTypingFrame(state, crypto, gid, started, randomId()) : null;
+    }
     // Not to a verified contact's changed key either (as the SDK: docs/security.md).
     if (verification(await state.store.contact(peer)) === "verified_key_changed") return null;
     const devices = (await state.store.peerDevices(peer)).filter(

@@ -54,6 +54,9 @@ export interface MessageExtra {
   edits?: Array<[ts: number, body: string]>; // earlier versions, oldest first
   bodyTs?: number; // the ts of the current body when it came from an edit
   reactions?: Record<string, { emoji: string; ts: number }>; // by reactor; "" = removed
+  // One's own group text (core/group_live.ts): the members it went to, and their answers.
+  to?: string[];
+  receipts?: Record<string, "delivered" | "read">;
 }
 
 /** A row's body and extras replaced after an edit, delete or reaction (core/rich.ts). */

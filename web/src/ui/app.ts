@@ -4,7 +4,7 @@
  * `runner.serial` (one at a time, as the core expects).
  */
 
-import type { Event as CoreEvent } from "../core/events";
+import type { Event as CoreEvent, MessageEvent } from "../core/events";
 import { ClientError } from "../core/errors";
 import { verification } from "../core/verified";
 import type { Conversation } from "../core/types";
@@ -20,6 +20,7 @@ import { ChatView } from "./chat";
 import { groupInfoView, newGroupView, resolveMember } from "./groups";
 import { field, h, time } from "./dom";
 import { richChat } from "./message_actions";
+import { groupTimerControl } from "./group_live";
 import { expireNow } from "../core/rich_send";
 
 export const EXPIRE_EVERY_MS = 30_000; // the disappearing-message sweep (rich.py EXPIRE_EVERY)
@@ -173,10 +174,11 @@ export class App {
     const chat = this.#chat;
     if (event.type === "TypingEvent") {
       if (chat && chat.peer === (event.group ? `g:${event.group}` : event.sender))
-        chat.showTyping(event.started, await this.#label(event.sender));
+        chat.showTyping(event.started, await this.#label(event.sender), event.sender);
       return;
     }
-    if (event.type === "Message" && chat?.peer === event.sender) chat.showTyping(false, "");
+    const from = event.type === "Message" && (event.group ? `g:${event.group}` : event.sender);
+    if (from && chat?.peer === from) chat.showTyping(false, "", (event as MessageEvent).sender);
     if (event.type === "TimerChanged" && chat?.peer === event.peer) chat.showTimer(event.seconds);
     if (chat && (event.type === "IdentityChanged" || event.type === "SendFailedEvent"))
       await this.#warnIfChanged(chat, await this.#label(chat.peer));
@@ -344,7 +346,8 @@ export class App {
     const group = peer.startsWith("g:") ? peer.slice(2) : null;
     const label = group ? await this.#groupLabel(group) : await this.#label(peer);
     const chat = new ChatView(peer, label, {
-      // Rich messages (./message_actions) in both; the info screen is the group's or contact's.
+      // Rich messages (./message_actions) in both; the info screen is the group's or the
+      // contact's; a group's timer is in its settings (./group_live).
       info: () => void (group ? this.showGroupInfo(group) : this.showContact(peer)),
       rich: richChat({
         peer,
@@ -352,6 +355,9 @@ export class App {
         api: this.profile.api,
         perform: (actions) => this.#perform(actions),
         changed: () => void this.#refreshChat(),
+      }),
+      ...(group && {
+        timer: groupTimerControl(group, this.#groups.api, this.#parts, () => this.#refreshChat()),
       }),
       back: () => void this.showList(),
       send: async (body) => {

@@ -11,8 +11,9 @@ import { type BubbleContext, messageItem } from "./message";
 import type { RichChat } from "./message_actions";
 import { sentence } from "./message_media";
 import { ClientError } from "../core/errors";
+import { TypingLine } from "./typing";
 
-export const TYPING_SHOWN_MS = 6_000;
+export { TYPING_SHOWN_MS } from "./typing";
 export { TYPING_REPEAT_MS } from "./composer";
 // The disappearing-message timers offered (seconds; 0 is off), as the SDK describes them.
 export const TIMER_CHOICES = [0, 30, 300, 3600, 86400, 604800];
@@ -25,18 +26,26 @@ export interface ChatHandlers {
   send(body: string): Promise<void>;
   typing(started: boolean): void;
   rich?: RichChat; // replies, reactions, edits, deletes, timers, attachments (wmedia)
+  timer?: TimerControl; // the disappearing timer, when not the 1:1 one of `rich` (a group's)
+}
+
+/** A conversation's disappearing timer (ui/group_live.ts for a group's). */
+export interface TimerControl {
+  setTimer(seconds: number): Promise<void>;
+  timer(): Promise<number>;
+  /** Delete what expired; true when something went. */
+  sweep(): Promise<boolean>;
 }
 
 export class ChatView {
   readonly el: HTMLElement;
   readonly #log: HTMLOListElement;
   readonly #scroller: HTMLElement; // role=log around the list: an <ol> keeps its list role
-  readonly #typing: HTMLElement;
+  readonly #typing: TypingLine;
   readonly #composer: Composer;
   readonly #timer: HTMLSelectElement | null = null;
   readonly #notice: HTMLElement;
   readonly #warning: HTMLElement;
-  #typingTimer: ReturnType<typeof setTimeout> | null = null;
   #expiryTimer: ReturnType<typeof setTimeout> | null = null;
   #history: StoredMessage[] = [];
   #menuOpen: string | null = null;
@@ -53,7 +62,8 @@ export class ChatView {
       { class: "messages", role: "log", "aria-label": `Messages with ${label}`, tabindex: 0 },
       this.#log,
     );
-    this.#typing = h("p", { class: "typing", "aria-live": "polite" });
+    const typing = h("p", { class: "typing", "aria-live": "polite" });
+    this.#typing = new TypingLine(typing);
     this.#notice = h("p", { class: "error chat-error", role: "alert" });
     this.#warning = h("p", { class: "warning chat-warning", role: "alert", hidden: true });
     const richChat = handlers.rich;
@@ -67,17 +77,19 @@ export class ChatView {
       }),
     };
     this.#composer = new Composer(composerHandlers);
-    // A group's timer lives in its sealed state (its settings), not in this select.
-    if (richChat && !peer.startsWith("g:")) {
+    // A group's timer lives in its sealed state (its settings: handlers.timer), never in the
+    // 1:1 rich handler's.
+    const timer = handlers.timer ?? (peer.startsWith("g:") ? undefined : richChat);
+    if (timer) {
       this.#timer = h(
         "select",
         {
           id: "timer",
-          onchange: () => void this.#guard(() => richChat.setTimer(Number(this.#timer!.value))),
+          onchange: () => void this.#guard(() => timer.setTimer(Number(this.#timer!.value))),
         },
         ...TIMER_CHOICES.map((s) => h("option", { value: s }, s ? describeSeconds(s) : "Off")),
       );
-      void richChat.timer().then((s) => this.showTimer(s));
+      void timer.timer().then((s) => this.showTimer(s));
     }
     this.el = h(
       "section",
@@ -119,7 +131,7 @@ export class ChatView {
       this.#warning,
       this.#notice,
       this.#scroller,
-      this.#typing,
+      typing,
       this.#composer.el,
     );
     this.#composer.acceptDrops(this.el);
@@ -224,7 +236,7 @@ export class ChatView {
   #scheduleExpiry(): void {
     if (this.#expiryTimer) clearTimeout(this.#expiryTimer);
     const next = Math.min(...this.#history.map((m) => m.expiresAt ?? Infinity));
-    const rich = this.handlers.rich;
+    const rich = this.handlers.timer ?? this.handlers.rich;
     if (!rich || next === Infinity) return;
     this.#expiryTimer = setTimeout(
       () => void rich.sweep(),
@@ -243,12 +255,8 @@ export class ChatView {
     this.#warning.hidden = text === null;
   }
 
-  showTyping(started: boolean, label: string): void {
-    if (this.#typingTimer) clearTimeout(this.#typingTimer);
-    this.#typing.textContent = started ? `${label} is typing…` : "";
-    if (started) {
-      // A lost "stopped" must not leave the indicator on for ever.
-      this.#typingTimer = setTimeout(() => (this.#typing.textContent = ""), TYPING_SHOWN_MS);
-    }
+  /** `sender` (a group member; the peer in a 1:1 chat) started or stopped typing; "" clears. */
+  showTyping(started: boolean, label: string, sender: string = this.peer): void {
+    this.#typing.set(sender, started, label);
   }
 }
