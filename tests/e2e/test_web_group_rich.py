@@ -137,10 +137,11 @@ async def test_group_rich_messages_and_photos_both_ways_survive_a_reload(
             carols.attachments[0], peer=peer, client_id=carols.id, dest_dir=tmp_path / "c"
         )
         assert again.read_bytes() == raw
-        # The sender's own bubble shows the photo, the upload done (group ticks: not here).
+        # The sender's own bubble shows the photo, the upload done, and delivered: both
+        # members' clients sent their receipts (group ticks, core/group_live.ts).
         own_photo = page.locator(f'li.message.out[data-id="{photo.id}"]')
         await expect(own_photo.locator("figure.attachment.image")).to_have_count(1)
-        await expect(own_photo).to_have_attribute("data-status", "sent")
+        await expect(own_photo).to_have_attribute("data-status", "delivered")
         await expect(page.locator(".compose-error")).to_have_text("")
         png = tmp_path / "topo.png"
         picture = Image.new("RGB", (64, 48), (250, 200, 0))

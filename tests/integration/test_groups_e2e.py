@@ -226,3 +226,28 @@ async def test_a_rotation_cut_short_leaves_invites_and_renames_readable(
         await a.groups.rename(gid, "Hill walkers")
         await until(lambda: name_on(b) == "Hill walkers", "b to open the renamed state")
         await until(lambda: name_on(c) == "Hill walkers", "c to open the renamed state")
+
+
+async def test_a_group_text_is_delivered_then_read_once_every_member_answered(
+    register_client,
+) -> None:
+    # Ticks on one's own group texts (porch.client.group_ticks): receipts come 1:1 from each
+    # member; the text rises only when all of them answered.
+    a, b, c = (await register_client(), await register_client(), await register_client())
+    async with a, b, c, inboxes({"b": b, "c": c}) as box:
+        gid = (await a.groups.create("Hikers", [b.account_id, c.account_id])).id
+        await until(lambda: member(b, gid) and member(c, gid), "b and c to hear of the group")
+        sent = await a.groups.send(gid, "summit at noon")
+        await a.wait_sent(sent)
+
+        def status() -> str:
+            return next(m.status for m in a.history(f"g:{gid}") if m.client_id == sent)
+
+        for name in ("b", "c"):
+            await until(lambda n=name: ("summit at noon", False) in box[n].texts(gid), name)
+        await until(lambda: status() == "delivered", "delivered once both got it")
+        await b.mark_read(f"g:{gid}", [sent])
+        await asyncio.sleep(1)
+        assert status() == "delivered"  # c has not read it
+        await c.mark_read(f"g:{gid}", [sent])
+        await until(lambda: status() == "read", "read once both read it")

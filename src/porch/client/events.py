@@ -34,6 +34,8 @@ class ReceiptEvent:
     sender: str
     kind: Literal["delivered", "read"]
     ids: tuple[str, ...]
+    # Group conversations ("g:<group id>") where these ids' ticks rose (group_ticks.py).
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

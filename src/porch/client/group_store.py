@@ -181,6 +181,7 @@ class GroupStore:
                 "group_inbound",
             ):
                 db.execute(f"DELETE FROM {table} WHERE group_id = ?", (group_id,))
+            db.execute("DELETE FROM group_receipts WHERE peer = ?", (f"g:{group_id}",))
 
     # Group state keys ------------------------------------------------------------------------
 

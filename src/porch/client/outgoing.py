@@ -82,4 +82,9 @@ def queue_outgoing(
                 extra=text_extra(content),
                 expires_at=expires_at(content),
             )
+            if peer.startswith("g:"):  # whose receipts make its ticks (group_ticks.py)
+                members = store.group_members(peer.removeprefix("g:"))
+                store.record_group_recipients(
+                    peer, content.id, [m.account_id for m in members if m.account_id != me], db
+                )
     return client_id

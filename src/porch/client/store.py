@@ -16,6 +16,7 @@ from pathlib import Path
 
 from porch.client.contacts import Contacts, PeerDeviceRow
 from porch.client.group_store import GROUP_SCHEMA, GroupStore
+from porch.client.group_ticks import GROUP_TICKS_SCHEMA, GroupTicks
 from porch.client.history import HistoryMessage, MessageExtra, body_aad, extra_aad, seal_extra
 from porch.client.media_store import DOWNLOADS_MIGRATION
 from porch.client.outbox_store import OutboxItem, OutboxQueue
@@ -135,7 +136,9 @@ class Conversation:
     unread: int
 
 
-class LocalStore(OutboxQueue, Contacts, SharedState, VerifiedKeys, GroupStore, RichStore):
+class LocalStore(
+    OutboxQueue, Contacts, SharedState, VerifiedKeys, GroupStore, GroupTicks, RichStore
+):
     def __init__(self, path: Path, sealer: Sealer) -> None:
         self._sealer = sealer
         self._db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
@@ -144,7 +147,7 @@ class LocalStore(OutboxQueue, Contacts, SharedState, VerifiedKeys, GroupStore, R
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA secure_delete=ON")
         with self.transaction() as db:  # two processes opening a new profile at once: one wins
-            for statement in SCHEMA + GROUP_SCHEMA:
+            for statement in SCHEMA + GROUP_SCHEMA + GROUP_TICKS_SCHEMA:
                 db.execute(statement)
             version = int(db.execute("PRAGMA user_version").fetchone()[0])
             for statements in MIGRATIONS[version:]:

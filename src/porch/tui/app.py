@@ -179,9 +179,10 @@ class ChatApp(App[None]):
         self.client.mark_shown(peer=self.peer)
         self.query_one("#history-scroll", VerticalScroll).scroll_end(animate=False)
 
-    def _set_typing(self, shown: bool) -> None:
+    def _set_typing(self, shown: bool, who: str | None = None) -> None:
         self.typing_shown = shown
-        label = self._label(self.peer) if self.peer else ""
+        who = who or self.peer  # in a group, the member typing
+        label = self._label(who) if who else ""
         self.query_one("#typing", Static).update(Text(f"{label} is typing…" if shown else ""))
 
     def _tick(self) -> None:
@@ -221,7 +222,7 @@ class ChatApp(App[None]):
             for m in self.client.history(peer)
             if not m.outgoing and m.status == "received"
         ]
-        if unread and not group:  # read receipts in groups: not yet (spec E sends none)
+        if unread:  # a group's go 1:1 to each author (Client.mark_read)
             await self.client.mark_read(peer, unread)
         self.refresh_history()
         self.refresh_conversations()
@@ -319,6 +320,8 @@ class ChatApp(App[None]):
         if isinstance(event, Message) and event.group is not None:
             await self.client.name_of(event.sender)
             if group_peer(event.group) == self.peer:
+                if not event.outgoing:
+                    await self.client.mark_read(self.peer, [event.id])
                 self.refresh_history()
             else:
                 title = f"From {label(event.sender)} in {label(group_peer(event.group))}"
@@ -345,16 +348,17 @@ class ChatApp(App[None]):
                 )
             self.refresh_conversations()
         elif isinstance(event, ReceiptEvent):
-            if event.sender == self.peer:
+            if event.sender == self.peer or self.peer in event.groups:
                 self.refresh_history()
         elif isinstance(event, MessageEdited | MessageDeleted | ReactionChanged | TimerChanged):
             if self.peer is not None and event.peer == self.peer:
                 await self._show_title(self.peer, label(self.peer))  # the timer, if it changed
                 self.refresh_history()
         elif isinstance(event, TypingEvent):
-            if event.sender == self.peer:
+            here = group_peer(event.group) if event.group is not None else event.sender
+            if here == self.peer:
                 self._typing_until = time.monotonic() + TYPING_SHOW
-                self._set_typing(event.started)
+                self._set_typing(event.started, event.sender)
         elif isinstance(event, SendFailedEvent):
             self._failed.add(event.id)
             self.notify(

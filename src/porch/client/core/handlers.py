@@ -96,8 +96,11 @@ class TextHandler:
 
 class ReceiptHandler(_NothingToStore):
     def react(self, state: CoreState, env: Envelope, content: Receipt, new: bool) -> None:
-        state.store.set_status(env.sender, list(content.ids), outgoing=True, status=content.kind)
-        state.emit(ReceiptEvent(env.sender, content.kind, content.ids))
+        ids = list(content.ids)
+        state.store.set_status(env.sender, ids, outgoing=True, status=content.kind)
+        # A member's receipt for one's own group texts (porch.client.group_ticks).
+        groups = state.store.group_receipt(env.sender, ids, content.kind)
+        state.emit(ReceiptEvent(env.sender, content.kind, content.ids, tuple(groups)))
 
 
 class TypingHandler(_NothingToStore):
