@@ -19,11 +19,11 @@ import struct
 import pytest
 
 from porch.client import Client
-from tests.integration.conftest import WITH_PICOWS, server_env_of
+from tests.integration.conftest import BOTH_STACKS, server_env_of
 from tests.integration.server import ServerProcess
 from tests.integration.test_hot_path_attacks import still_delivers
 
-server_env = pytest.fixture(params=WITH_PICOWS, name="server_env")(server_env_of)
+server_env = pytest.fixture(params=BOTH_STACKS, name="server_env")(server_env_of)
 
 UPGRADE = (
     b"GET /v1/ws HTTP/1.1\r\nHost: porch\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

@@ -1,6 +1,6 @@
 """A hostile client against the hand-checked hot frames (issue 10): every bad `send`, `ack`
 or `reject` gets a structured error, the good frames around it are answered, and nothing
-stored is lost. Runs on both WebSocket stacks (default and picows)."""
+stored is lost. Runs on both WebSocket stacks (picows, the default, and websockets)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from tests.integration.server import ServerProcess
 from tests.integration.test_bad_input import Raw, _sent_all, body
 from tests.integration.test_messaging import collect_messages
 
-server_env = pytest.fixture(params=["sqlite", "sqlite-picows"], name="server_env")(server_env_of)
+STACKS = ["sqlite", "sqlite-websockets"]  # picows (the default), websockets
+server_env = pytest.fixture(params=STACKS, name="server_env")(server_env_of)
 
 # Where an int goes: out of every field's range, or not an int at all.
 NOT_INTS: list[Any] = [2**63, 2**64, -1, 1.0, 1.5, True, False, "1", None, [1], {"n": 1}]
