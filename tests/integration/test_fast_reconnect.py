@@ -104,3 +104,27 @@ async def test_same_device_reconnecting_at_once_is_answered_every_time(
     old.writer.close()
     # The server is still whole: the device's SDK connects, sends and is delivered to.
     await still_delivers(alice, await register_client(), "after fast reconnects")
+
+
+async def test_the_replaced_connection_is_closed_4409(
+    server: ServerProcess, register_client
+) -> None:
+    """The other side of a takeover: the older, still open connection is told, and ends."""
+    alice: Client = await register_client()
+    c = alice.credentials
+    auth = json.dumps(
+        {"type": "auth", "account": c.account_id, "device": c.device_id, "password": c.password}
+    ).encode()
+    ping = masked(1, b'{"type":"ping","n":1}')
+    old = await Wire.upgraded(server)
+    old.writer.write(masked(1, auth) + ping)
+    await old.until(b'"pong"')
+    new = await Wire.upgraded(server)
+    new.writer.write(masked(1, auth) + ping)
+    await new.until(b'"pong"')
+    await old.until(b"\x88\x02" + struct.pack("!H", 4409))  # a close frame, code 4409
+    new.writer.write(ping)  # the new one carries on
+    new.data = b""
+    await new.until(b'"pong"')
+    for wire in (old, new):
+        wire.writer.close()
