@@ -21,21 +21,23 @@ def next_phone() -> str:
 
 def backend_env(param: str) -> Iterator[dict[str, str]]:
     """The server's environment for one backend: sqlite (SQLite + in-process bus), postgres
-    (PostgreSQL + Redis), or sqlite-picows (SQLite, the gateway's WebSocket on picows)."""
+    (PostgreSQL + Redis), or sqlite-websockets (SQLite, the gateway's WebSocket on websockets'
+    sans-I/O protocol instead of picows, the default)."""
     if param == "sqlite":
         yield {}
         return
-    if param == "sqlite-picows":
-        yield {"PORCH_WS_STACK": "picows"}
+    if param == "sqlite-websockets":
+        yield {"PORCH_WS_STACK": "websockets"}
         return
     require_services()
     for url in fresh_database():
         yield {"PORCH_DATABASE_URL": url, "PORCH_REDIS_URL": REDIS_URL}
 
 
-#: For the gateway's own tests, which also run against the picows WebSocket stack: a module
-#: sets `server_env = pytest.fixture(params=WITH_PICOWS, name="server_env")(server_env_of)`.
-WITH_PICOWS = ["sqlite", "postgres", "sqlite-picows"]
+#: For the gateway's own tests, which also run against the other WebSocket stack (websockets,
+#: so that the alternative to the default does not rot): a module sets
+#: `server_env = pytest.fixture(params=BOTH_STACKS, name="server_env")(server_env_of)`.
+BOTH_STACKS = ["sqlite", "postgres", "sqlite-websockets"]
 
 
 def server_env_of(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:

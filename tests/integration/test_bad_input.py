@@ -20,11 +20,11 @@ from porch.protocol.frames import MAX_SERVER_FRAME_BYTES
 from porch.server.store.base import OutgoingCopy, OutgoingDestination
 from porch.server.store.postgres import PostgresStore
 from porch.server.store.sqlite import SqliteStore
-from tests.integration.conftest import WITH_PICOWS, next_phone, server_env_of
+from tests.integration.conftest import BOTH_STACKS, next_phone, server_env_of
 from tests.integration.server import ServerProcess
 
-# Also against the gateway on picows (PORCH_WS_STACK=picows, server/gateway/picows_stack.py).
-server_env = pytest.fixture(params=WITH_PICOWS, name="server_env")(server_env_of)
+# Also against the gateway on websockets (PORCH_WS_STACK=websockets; picows is the default).
+server_env = pytest.fixture(params=BOTH_STACKS, name="server_env")(server_env_of)
 
 
 class Raw:

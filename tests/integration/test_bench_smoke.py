@@ -109,19 +109,19 @@ def test_pairs_measures_cpu_per_message_on_every_target(tmp_path: Path) -> None:
 
 
 def test_pairs_on_both_websocket_stacks(tmp_path: Path) -> None:
-    """`sqlite` and `sqlite-picows` in one run: the same messages delivered once each, with
-    the same split of the server's CPU (docs/performance.md, "WebSocket stack")."""
+    """`sqlite` (picows) and `sqlite-websockets` in one run: the same messages delivered once
+    each, with the same split of the server's CPU (docs/performance.md, "WebSocket stack")."""
     doc = _run(
-        tmp_path, "pairs", "--target", "sqlite,sqlite-picows", "--pairs", "1",
+        tmp_path, "pairs", "--target", "sqlite,sqlite-websockets", "--pairs", "1",
         "--messages", "1000", "--warmup", "50",
     )  # fmt: skip
     results = doc["results"]
-    assert list(results) == ["sqlite", "sqlite-picows"]
+    assert list(results) == ["sqlite", "sqlite-websockets"]
     for name, r in results.items():
         _common(r)
         assert r["received"] == r["expected"] == 1000 and r["duplicates"] == 0, name
         _cpu(r, {"event_loop", "sqlite_writer", "other"})
-        assert r["target"]["ws_stack"] == {"sqlite": "websockets"}.get(name, "picows")
+        assert r["target"]["ws_stack"] == {"sqlite": "picows"}.get(name, "websockets")
 
 
 def test_relay_is_an_alias_of_the_protocol_relay(tmp_path: Path) -> None:

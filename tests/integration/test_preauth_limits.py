@@ -20,11 +20,11 @@ import pytest
 import websockets
 
 from porch.client import Client, Message
-from tests.integration.conftest import WITH_PICOWS, register, server_env_of
+from tests.integration.conftest import BOTH_STACKS, register, server_env_of
 from tests.integration.server import ServerProcess
 
-# Also against the gateway on picows (PORCH_WS_STACK=picows, server/gateway/picows_stack.py).
-server_env = pytest.fixture(params=WITH_PICOWS, name="server_env")(server_env_of)
+# Also against the gateway on websockets (PORCH_WS_STACK=websockets; picows is the default).
+server_env = pytest.fixture(params=BOTH_STACKS, name="server_env")(server_env_of)
 
 RSS_BOUND = 40 << 20
 SOCKETS = 300

@@ -16,11 +16,11 @@ import httpx
 import pytest
 import websockets
 
-from tests.integration.conftest import WITH_PICOWS, next_phone, server_env_of
+from tests.integration.conftest import BOTH_STACKS, next_phone, server_env_of
 from tests.integration.server import ServerProcess
 
-# Also against the gateway on picows (PORCH_WS_STACK=picows, server/gateway/picows_stack.py).
-server_env = pytest.fixture(params=WITH_PICOWS, name="server_env")(server_env_of)
+# Also against the gateway on websockets (PORCH_WS_STACK=websockets; picows is the default).
+server_env = pytest.fixture(params=BOTH_STACKS, name="server_env")(server_env_of)
 
 
 def _addresses(n: int) -> list[str]:

@@ -80,7 +80,7 @@ def per_message(server: PhaseFigures, delivered: int, kind: str) -> dict[str, An
         return {"server_cpu_us_per_msg": None, "server_threads_us_per_msg": {}}
     threads = server.threads_cpu_s
     split = {"event_loop": threads.get("main", 0.0)}
-    if kind.startswith("sqlite"):  # sqlite, sqlite-picows (targets.SQLITE_STACKS)
+    if kind.startswith("sqlite"):  # sqlite, sqlite-websockets (targets.SQLITE_STACKS)
         split["sqlite_writer"] = threads.get("busiest", 0.0)
         split["other"] = threads.get("other", 0.0)
     else:

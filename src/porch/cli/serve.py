@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import logging
 import os
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from porch.cli.exits import CommandError, Exit, bounded
+
+if TYPE_CHECKING:  # loaded by `run` only (lazy start-up, porch.cli.main)
+    from porch.server.settings import Settings
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--ws-stack",
         choices=["websockets", "picows"],
-        help="the WebSocket layer (PORCH_WS_STACK, default websockets); same port either way",
+        help="the WebSocket layer (PORCH_WS_STACK, default picows); same port either way",
     )
     p.set_defaults(func=run)
 
@@ -64,11 +67,7 @@ def run(args: argparse.Namespace) -> int:
         )
         raise CommandError(f"bad setting ({problems}); see docs/operations.md") from None
     logs.configure(settings)
-    if settings.ws_stack == "picows" and importlib.util.find_spec("picows") is None:
-        raise CommandError(
-            "PORCH_WS_STACK=picows needs the picows package: pip install 'porch[picows]' "
-            "(in a source checkout: .venv/bin/pip install -e '.[picows]')"
-        )
+    stack = ws_stack(settings)
     if not settings.database_url:
         # SQLite opens its file only in the app's lifespan, where a failure is a uvicorn
         # traceback: a data directory that cannot be made is said here, in a sentence.
@@ -95,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         # httptools and websockets' sans-I/O protocol, with caps on what a connection holds
         # before it authenticates (server/edge.py).
         http=edge.HTTP_PROTOCOL,
-        ws=edge.ws_protocol(settings.ws_stack),
+        ws=edge.ws_protocol(stack),
         ws_max_size=settings.socket_max_bytes,
         # The app decides the client address from PORCH_TRUSTED_PROXIES (server/proxies.py):
         # uvicorn's own X-Forwarded-For handling, which trusts FORWARDED_ALLOW_IPS, is off.
@@ -129,6 +128,31 @@ def run(args: argparse.Namespace) -> int:
     else:
         uvicorn.Server(edge.Config(create_app(settings), edge=limits, **options)).run()
     return 0
+
+
+def ws_stack(settings: Settings) -> str:
+    """The WebSocket layer to serve with. picows is a dependency with wheels for the common
+    platforms; where it was not installed or does not import (no wheel, no compiler), the
+    default falls back to websockets with a warning, and a picows asked for by name is an
+    error that says what to do."""
+    if settings.ws_stack != "picows":
+        return settings.ws_stack
+    try:
+        importlib.import_module("porch.server.gateway.picows_stack")
+    except ImportError as exc:
+        if "ws_stack" in settings.model_fields_set:  # PORCH_WS_STACK or --ws-stack
+            raise CommandError(
+                f"PORCH_WS_STACK=picows, but picows does not import here ({exc}); install it "
+                "(pip install 'picows>=2.3,<3') or choose PORCH_WS_STACK=websockets"
+            ) from None
+        logging.getLogger("porch.server").warning(
+            "picows, the default WebSocket layer, does not import here (%s): serving the "
+            "WebSocket with websockets instead, on the same port; install picows "
+            "(pip install 'picows>=2.3,<3') or set PORCH_WS_STACK=websockets to silence this",
+            exc,
+        )
+        return "websockets"
+    return "picows"
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -153,9 +153,11 @@ class Settings(BaseSettings):
     web_dir: Path | None = None
     auth_timeout_seconds: float = 10.0
     heartbeat_seconds: float = 20.0
-    # The gateway's WebSocket layer, on the same port as HTTP either way: websockets' sans-I/O
-    # protocol under uvicorn (server/edge.py), or picows (gateway/picows_stack.py).
-    ws_stack: Literal["websockets", "picows"] = "websockets"
+    # The gateway's WebSocket layer, on the same port as HTTP either way: picows
+    # (gateway/picows_stack.py; the default, chosen by measurement: docs/performance.md,
+    # "WebSocket stack") or websockets' sans-I/O protocol under uvicorn (server/edge.py).
+    # cli/serve.py falls back to websockets when picows does not import and was not named.
+    ws_stack: Literal["websockets", "picows"] = "picows"
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

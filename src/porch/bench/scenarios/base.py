@@ -47,7 +47,7 @@ class Scenario(ABC):
     name: ClassVar[str]
     help: ClassVar[str]
     #: Targets this scenario can run against; the relays only where they mean something.
-    supported: ClassVar[tuple[str, ...]] = ("sqlite", "sqlite-picows", "cluster", *RELAYS)
+    supported: ClassVar[tuple[str, ...]] = ("sqlite", "sqlite-websockets", "cluster", *RELAYS)
     default_targets: ClassVar[tuple[str, ...]] = ("sqlite", *RELAYS)
     #: Main figure of a target, compared with each baseline relay's: (result key, label).
     headline: ClassVar[tuple[str, str]] = ("delivered_per_s", "msgs/s")

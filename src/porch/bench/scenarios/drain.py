@@ -173,7 +173,7 @@ async def work(spec: Spec, channel: Channel) -> Result:
 class Drain(Scenario):
     name = "drain"
     help = "a device offline with a backlog of M messages connects: drain rate"
-    supported = ("sqlite", "sqlite-picows", "cluster")
+    supported = ("sqlite", "sqlite-websockets", "cluster")
     default_targets = ("sqlite",)
     headline = ("drain_per_s", "msgs/s")
 

@@ -84,7 +84,7 @@ def _summary(values_us: list[int]) -> dict[str, float]:
 class Fanout(Scenario):
     name = "fanout"
     help = "one sender to a group of N connected devices: fan-out completion, bytes stored"
-    supported = ("sqlite", "sqlite-picows", "cluster")
+    supported = ("sqlite", "sqlite-websockets", "cluster")
     default_targets = ("sqlite",)
     headline = ("completion_ms.p50", "ms")
     option_defaults = {"procs": 2}

@@ -124,7 +124,7 @@ async def work(spec: Spec, channel: Channel) -> Result:
 class Idle(Scenario):
     name = "idle"
     help = "C idle authenticated connections with heartbeats: server memory per connection"
-    supported = ("sqlite", "sqlite-picows", "cluster")
+    supported = ("sqlite", "sqlite-websockets", "cluster")
     default_targets = ("sqlite",)
     headline = ("per_connection_kb", "KB/conn")
 

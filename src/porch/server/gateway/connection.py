@@ -140,9 +140,9 @@ class Connection:
                 # Writer and pump are separate tasks so that reading the next envelopes from
                 # the store overlaps with writing the last ones to the socket.
                 tg.create_task(self._outbox.run())
+                # The pump also ends the session when it is revoked or replaced (_end), even
+                # before this point.
                 tg.create_task(self._pump())
-                if self._close_code is not None:  # revoked or replaced before we got here
-                    tg.create_task(self._raise_closed())
                 # The reader runs in this task, the session's own: a task fewer per connection.
                 await self._reader()
         except* (_Closed, WebSocketDisconnect):
@@ -337,6 +337,8 @@ class Connection:
         """Reads the device's queue from the store, oldest first, whenever it is behind."""
         window = self._window
         while True:
+            if self._close_code is not None:  # revoked or replaced (_end)
+                raise _Closed
             # Cleared before looking, so a wake-up during the read is not lost.
             self._wake.clear()
             if window.room > 0:
@@ -411,9 +413,14 @@ class Connection:
         self._end(CloseCode.REPLACED)
 
     def _end(self, code: int) -> None:
-        self._close_code = code
-        if self._tg is not None:
-            self._tg.create_task(self._raise_closed())
+        """Ends the session from a bus callback: the pump sees the code and raises _Closed.
 
-    async def _raise_closed(self) -> None:
-        raise _Closed
+        A callback, so it never raises and never touches the task group. The bus calls it
+        whatever state this session is in, including a session still ending (its task group
+        finishing, its subscription not closed yet) when the same device connects again at
+        once: creating a task in that group then raised RuntimeError inside the new
+        connection's `subscribe`, and the new socket was dropped unanswered (issue 10; tests/
+        integration/test_fast_reconnect.py). On Redis the same call comes from the bus's
+        listener (a takeover from another node), which the error would have ended."""
+        self._close_code = code
+        self._wake.set()
