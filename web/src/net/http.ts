@@ -172,6 +172,19 @@ export class HttpApi {
     return body.body;
   }
 
+  /** Put the primary's encrypted ProvisionMessage (base64) into a new device's channel. */
+  async fillChannel(channelId: string, body: string): Promise<void> {
+    await this.call("PUT", `/v1/provisioning/${encodeURIComponent(channelId)}`, { body });
+  }
+
+  /** A one-time code that lets a new device join this account (the primary's side). */
+  async provisioningCode(): Promise<string> {
+    const code = (await this.call("POST", "/v1/devices/provisioning_code"))?.code;
+    if (typeof code !== "string")
+      throw new ClientError("the server's provisioning answer has no code", "bad_answer");
+    return code;
+  }
+
   /** Use up a provisioning code: this browser becomes the account's next device. */
   async link(code: string, name: string): Promise<RegisteredDevice> {
     const b = await this.call("POST", "/v1/devices/link", { code, name });
