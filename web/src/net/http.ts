@@ -153,6 +153,11 @@ export class HttpApi {
     await this.call("DELETE", `/v1/devices/${deviceId}`);
   }
 
+  /** This device removes itself ("sign out"), with the account's next list without it. */
+  async leave(list: string, signature: string): Promise<void> {
+    await this.call("POST", "/v1/devices/leave", { list, signature });
+  }
+
   /** Open a provisioning channel (10 minutes); its id. */
   async openChannel(): Promise<string> {
     const id = (await this.call("POST", "/v1/provisioning"))?.id;

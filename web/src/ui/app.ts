@@ -525,8 +525,8 @@ export class App {
               v.focus();
             })
         : null,
-      signOut: async () => {
-        await signOutBrowser(parts, () => this.#tabs.post({ type: "signedout" }));
+      signOut: async (localOnly) => {
+        await signOutBrowser(parts, () => this.#tabs.post({ type: "signedout" }), localOnly);
         location.reload();
       },
     });
