@@ -174,6 +174,54 @@ async def test_forged_device_lists_are_refused(server: ServerProcess, register_c
         await alice.aclose()
 
 
+async def test_a_device_leaves_with_the_list_without_it(
+    server: ServerProcess, register_client, tmp_path: Path
+) -> None:
+    """POST /v1/devices/leave (the browser's "Sign out"): the caller's next list must leave it
+    out, the only device cannot leave, and afterwards its credential is dead."""
+    alice = await register_client()
+    async with alice:
+        seed = alice._store.get_secret("master_key")
+        assert seed is not None
+        master = MasterKey.from_private_bytes(seed)
+        keys = await alice.api.get_keys(alice.account_id)
+        _, listed = listed_devices(keys, keys.master_key)
+        alone = device_list_payload(alice.account_id, 2, listed)
+        with pytest.raises(ServerError) as only:
+            await alice.api.leave(b64encode(alone), master.sign(alone))
+        assert only.value.code == "forbidden" and "only device" in str(only.value)
+        alice2 = await link_second(server, alice, tmp_path / "alice-2")
+        async with alice2:
+            await alice2.wait_connected(10)
+            keys = await alice.api.get_keys(alice.account_id)
+            version, listed = listed_devices(keys, keys.master_key)
+            assert (version, [d.device_id for d in listed]) == (2, [1, 2])
+            with_self = device_list_payload(alice.account_id, 3, listed)
+            with pytest.raises(ServerError) as listed_self:
+                await alice2.api.leave(b64encode(with_self), master.sign(with_self))
+            assert listed_self.value.code == "bad_request"
+            without = device_list_payload(alice.account_id, 3, listed[:1])
+            with pytest.raises(ServerError) as forged:
+                await alice2.api.leave(b64encode(without), MasterKey.generate().sign(without))
+            assert forged.value.code == "bad_signature"
+            await alice2.api.leave(b64encode(without), master.sign(without))
+            with pytest.raises(ClientError) as ended:
+                while True:
+                    await alice2.next_event(10)
+            assert ended.value.code == "revoked"
+        assert [d["device_id"] for d in await alice.devices()] == [1]
+        keys = await alice.api.get_keys(alice.account_id)
+        version, listed = listed_devices(keys, keys.master_key)
+        assert (version, [d.device_id for d in listed]) == (3, [1])
+        api = HttpApi(server.url, alice2.credentials)
+        try:
+            with pytest.raises(ServerError) as dead:
+                await api.devices()
+            assert dead.value.code == "auth_failed"
+        finally:
+            await api.aclose()
+
+
 async def test_a_removed_device_is_revoked(
     server: ServerProcess, register_client, tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ import { openProfile } from "./net/profile";
 import { IdbStore } from "./store/idb";
 import { App } from "./ui/app";
 import { registerScreen } from "./ui/register";
+import { installRetryNotice } from "./ui/retry_notice";
 import "./ui/style.css";
 
 declare global {
@@ -44,6 +45,7 @@ function registerServiceWorker(): void {
 const root = document.getElementById("app");
 if (root) {
   registerServiceWorker();
+  installRetryNotice();
   start(root).catch(() => {
     root.textContent =
       "Porch could not open its storage or its encryption; reload the page to try again.";

@@ -200,6 +200,12 @@ class HttpApi:
     async def delete_device(self, device_id: int) -> None:
         await self._call("DELETE", f"/v1/devices/{device_id}")
 
+    async def leave(self, list_b64: str, signature_b64: str) -> None:
+        """This device removes itself, with the account's next signed list without it."""
+        await self._call(
+            "POST", "/v1/devices/leave", {"list": list_b64, "signature": signature_b64}
+        )
+
     # Linking devices (docs/protocol.md section 3, "Linked devices")
     async def open_channel(self) -> str:
         return str((await self._call("POST", "/v1/provisioning"))["id"])

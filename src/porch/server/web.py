@@ -108,8 +108,10 @@ class WebApp:
             "Content-Security-Policy": csp,
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
+            # The camera only for this origin: the Devices screen scans a new device's QR code.
             "Permissions-Policy": (
-                "camera=(), microphone=(), geolocation=(), payment=(), usb=(), browsing-topics=()"
+                "camera=(self), microphone=(), geolocation=(), payment=(), usb=(), "
+                "browsing-topics=()"
             ),
             "Cross-Origin-Opener-Policy": "same-origin",
             "Cross-Origin-Resource-Policy": "same-origin",

@@ -63,7 +63,7 @@ def test_index_at_the_root_with_a_strict_policy(client: TestClient) -> None:
     assert "unsafe-inline" not in r.headers["content-security-policy"]
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["referrer-policy"] == "no-referrer"
-    assert "camera=()" in r.headers["permissions-policy"]
+    assert "camera=(self)" in r.headers["permissions-policy"]
 
 
 def test_hashed_assets_are_immutable_and_the_rest_revalidates(client: TestClient) -> None:

@@ -65,6 +65,12 @@ export class Outbox {
     this.groups?.reset();
   }
 
+  /** One's own devices changed (a device linked while this one runs): list them again before
+   * the next sent copy, so the new one gets copies (outbox.py `own_devices_changed`). */
+  ownDevicesChanged(): void {
+    this.#ownKnown = false;
+  }
+
   async nextItems(): Promise<OutboxItem[]> {
     const room = MAX_INFLIGHT - this.inflight.size;
     if (room <= 0) return [];

@@ -185,7 +185,15 @@ export class ClientCore {
 
   async keysFetched(account: string, token: number, bundle: Bundle): Promise<Action[]> {
     await this.#receiver.keysFetched(account, token, bundle);
+    // Own keys fetched for a device not known yet (its sent copy came first): it is linked,
+    // so the next sent copy lists one's own devices again (state.py `_take`).
+    if (account === this.state.accountId) this.#outbox.ownDevicesChanged();
     return this.#take();
+  }
+
+  /** A device of this account was linked or removed (the Devices screen saw it). */
+  ownDevicesChanged(): void {
+    this.#outbox.ownDevicesChanged();
   }
 
   async keysFetchFailed(account: string, token: number, error: ClientError): Promise<Action[]> {

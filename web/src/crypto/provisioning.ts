@@ -289,6 +289,18 @@ export async function encryptProvisionWith(
   return concatBytes(body, new Uint8Array(tag));
 }
 
+/** Encrypt a message to the new device's public key from its URI, with a fresh ephemeral key
+ * and IV (provisioning.py `encrypt_provision`): what the primary puts in the channel. */
+export async function encryptProvision(
+  message: ProvisionMessage,
+  recipientPublic: Uint8Array,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const plaintext = padPlaintext(provisionMessageToJson(message));
+  const ephemeral = await ProvisioningKeyPair.generate();
+  const iv = globalThis.crypto.getRandomValues(new Uint8Array(IV_LEN));
+  return encryptProvisionWith(plaintext, recipientPublic, ephemeral, iv);
+}
+
 // The URI ------------------------------------------------------------------------------------
 
 export interface ProvisioningUri {

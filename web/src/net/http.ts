@@ -7,6 +7,15 @@
 import { ClientError, ServerError, ServerUnreachable } from "../core/errors";
 import type { Bundle, DirectoryDevice } from "../core/types";
 import type { OneTimeKey } from "../crypto/olm";
+import {
+  DEFAULT_RETRY,
+  RETRY_STATUSES,
+  type RetryPolicy,
+  backoffMs,
+  retryAfterMs,
+  retryable,
+  tell,
+} from "./retry";
 
 export interface Credentials {
   accountId: string;
@@ -22,6 +31,7 @@ export interface RegisteredDevice extends Credentials {
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
 const TIMEOUT_MS = 20_000;
+type Failure = ServerError | ServerUnreachable;
 
 function otkJson(k: OneTimeKey) {
   return { key_id: k.keyId, curve25519: k.curve25519, signature: k.signature };
@@ -32,13 +42,53 @@ export class HttpApi {
     readonly baseUrl: string,
     private readonly creds: Credentials | null = null,
     private readonly fetcher: FetchLike = (i, init) => globalThis.fetch(i, init),
+    private readonly policy: RetryPolicy = DEFAULT_RETRY,
   ) {}
 
   withCredentials(creds: Credentials): HttpApi {
-    return new HttpApi(this.baseUrl, creds, this.fetcher);
+    return new HttpApi(this.baseUrl, creds, this.fetcher, this.policy);
   }
 
-  async call(method: string, path: string, json?: unknown): Promise<any> {
+  /**
+   * One request, tried again on a network error, a 5xx or a 429 when it is safe to send twice
+   * (./retry: GET, PUT, DELETE, or `retry` for a POST that reads or that the server dedups).
+   */
+  async call(method: string, path: string, json?: unknown, retry = false): Promise<any> {
+    const policy = this.policy;
+    const attempts = retryable(method, retry) ? Math.max(1, policy.attempts) : 1;
+    for (let attempt = 1; ; attempt++) {
+      const last = attempt >= attempts;
+      const outcome = await this.#once(method, path, json);
+      if (outcome.ok) {
+        if (attempt > 1) tell(null);
+        return outcome.body;
+      }
+      const { error, retryAfter } = outcome;
+      const status = error instanceof ServerError ? error.status : 0;
+      const reason =
+        error instanceof ServerUnreachable
+          ? "unreachable"
+          : status === 429
+            ? "rate_limited"
+            : RETRY_STATUSES.has(status)
+              ? "server_error"
+              : null;
+      // A Retry-After beyond the cap is not waited for: the server's sentence says how long.
+      const delayMs = reason === "rate_limited" ? retryAfter : backoffMs(policy, attempt);
+      if (reason === null || last || delayMs === null || delayMs > policy.maxDelayMs) {
+        if (attempt > 1) tell(null);
+        throw attempt > 1 ? afterAttempts(error, attempt) : error;
+      }
+      tell({ attempt, attempts, delayMs, reason });
+      await policy.sleep(delayMs);
+    }
+  }
+
+  async #once(
+    method: string,
+    path: string,
+    json: unknown,
+  ): Promise<{ ok: true; body: any } | { ok: false; error: Failure; retryAfter: number | null }> {
     const headers: Record<string, string> = {};
     if (json !== undefined) headers["Content-Type"] = "application/json";
     if (this.creds) {
@@ -51,30 +101,32 @@ export class HttpApi {
       if (json !== undefined) init.body = JSON.stringify(json);
       response = await this.fetcher(`${this.baseUrl}${path}`, init);
     } catch {
-      throw new ServerUnreachable(
+      const error = new ServerUnreachable(
         `cannot reach the server at ${this.baseUrl}; check your connection and try again`,
       );
+      return { ok: false, error, retryAfter: null };
     }
-    if (response.status === 204) return null;
+    if (response.status === 204) return { ok: true, body: null };
     let body: any = null;
     try {
       body = await response.json();
     } catch {
       body = null;
     }
-    if (!response.ok) {
-      const err = body && typeof body === "object" ? body.error : null;
-      if (err && typeof err === "object") {
-        const { code, message, ...details } = err;
-        throw new ServerError(String(code), String(message), response.status, details);
-      }
-      throw new ServerError(
-        "http_error",
-        `the server answered HTTP ${response.status} without a Porch error; check that the address is a Porch server`,
-        response.status,
-      );
+    if (response.ok) return { ok: true, body };
+    const retryAfter = retryAfterMs(response.headers.get("Retry-After"));
+    const err = body && typeof body === "object" ? body.error : null;
+    if (err && typeof err === "object") {
+      const { code, message, ...details } = err;
+      const error = new ServerError(String(code), String(message), response.status, details);
+      return { ok: false, error, retryAfter };
     }
-    return body;
+    const error = new ServerError(
+      "http_error",
+      `the server answered HTTP ${response.status} without a Porch error; check that the address is a Porch server`,
+      response.status,
+    );
+    return { ok: false, error, retryAfter };
   }
 
   // Registration
@@ -141,7 +193,8 @@ export class HttpApi {
   }
 
   async lookup(query: { phone?: string; username?: string }): Promise<string> {
-    return String((await this.call("POST", "/v1/directory/lookup", query)).account_id);
+    // A lookup only reads: safe to send again.
+    return String((await this.call("POST", "/v1/directory/lookup", query, true)).account_id);
   }
 
   // Linked devices (docs/protocol.md section 3, "Devices" and "Linked devices")
@@ -153,9 +206,14 @@ export class HttpApi {
     await this.call("DELETE", `/v1/devices/${deviceId}`);
   }
 
+  /** This device removes itself ("sign out"), with the account's next list without it. */
+  async leave(list: string, signature: string): Promise<void> {
+    await this.call("POST", "/v1/devices/leave", { list, signature });
+  }
+
   /** Open a provisioning channel (10 minutes); its id. */
   async openChannel(): Promise<string> {
-    const id = (await this.call("POST", "/v1/provisioning"))?.id;
+    const id = (await this.call("POST", "/v1/provisioning", undefined, true))?.id; // unused ones expire
     if (typeof id !== "string")
       throw new ClientError("the server's provisioning answer has no channel id", "bad_answer");
     return id;
@@ -172,6 +230,19 @@ export class HttpApi {
     return body.body;
   }
 
+  /** Put the primary's encrypted ProvisionMessage (base64) into a new device's channel. */
+  async fillChannel(channelId: string, body: string): Promise<void> {
+    await this.call("PUT", `/v1/provisioning/${encodeURIComponent(channelId)}`, { body });
+  }
+
+  /** A one-time code that lets a new device join this account (the primary's side). */
+  async provisioningCode(): Promise<string> {
+    const code = (await this.call("POST", "/v1/devices/provisioning_code"))?.code;
+    if (typeof code !== "string")
+      throw new ClientError("the server's provisioning answer has no code", "bad_answer");
+    return code;
+  }
+
   /** Use up a provisioning code: this browser becomes the account's next device. */
   async link(code: string, name: string): Promise<RegisteredDevice> {
     const b = await this.call("POST", "/v1/devices/link", { code, name });
@@ -183,6 +254,13 @@ export class HttpApi {
       replaced: false,
     };
   }
+}
+
+/** The last error of a retried request, saying that it was tried `attempts` times. */
+function afterAttempts(error: Failure, attempts: number): Failure {
+  const said = `${error.message} (tried ${attempts} times)`;
+  if (error instanceof ServerUnreachable) return new ServerUnreachable(said);
+  return new ServerError(error.code, said, error.status, error.details);
 }
 
 /** One of the account's devices, as `GET /v1/devices` lists it. */

@@ -113,6 +113,29 @@ export async function removeDevice(
   await publishDeviceList(api, await masterOf(store), config.accountId, { remove: deviceId });
 }
 
+/**
+ * This browser leaves the account (Settings, "Sign out"): the next signed list, without this
+ * device, goes with the request, and the server removes the device and its credential
+ * (`POST /v1/devices/leave`; docs/protocol.md, "Linked devices"). "only" when no other device
+ * of the account has keys: a list cannot be empty, so the server keeps the device; signing out
+ * is then local only, as it was before.
+ */
+export async function leaveAccount(
+  api: HttpApi,
+  store: IdbStore,
+  config: ProfileConfig,
+): Promise<"left" | "only"> {
+  const master = await masterOf(store);
+  const bundle = await api.getKeys(config.accountId);
+  const [version, devices] = await listedDevices(bundle, master.publicB64);
+  const keyed = new Set(bundle.devices.map((d) => d.deviceId));
+  const kept = devices.filter((d) => keyed.has(d.deviceId) && d.deviceId !== config.deviceId);
+  if (kept.length === 0) return "only";
+  const payload = deviceListPayload(config.accountId, version + 1n, kept);
+  await api.leave(b64encode(payload), await master.sign(payload));
+  return "left";
+}
+
 // The new device ------------------------------------------------------------------------------
 
 /** A link in progress: the URI to show, and the wait for a device of the account to approve. */

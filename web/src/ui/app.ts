@@ -130,10 +130,10 @@ export class App {
     setInterval(() => void this.#sweep(), EXPIRE_EVERY_MS);
     void this.#sweep();
     this.#tabs.whenLeader(async () => {
-      // The Olm state as the last leader left it: this tab's copy may be stale.
+      // The Olm state as the last leader left it (this tab's may be stale); views share it.
       const fresh = await openProfile(this.store);
       if (!fresh) return;
-      this.runner = this.#makeRunner(fresh);
+      this.runner = this.#makeRunner(Object.assign(this.profile, { core: fresh.core }));
       this.#leader = true;
       this.runner.start();
       // Changes made while this device was away (group_changed hints are online only).
@@ -537,8 +537,8 @@ export class App {
               v.focus();
             })
         : null,
-      signOut: async () => {
-        await signOutBrowser(parts, () => this.#tabs.post({ type: "signedout" }));
+      signOut: async (localOnly) => {
+        await signOutBrowser(parts, () => this.#tabs.post({ type: "signedout" }), localOnly);
         location.reload();
       },
     });

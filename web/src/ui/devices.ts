@@ -2,7 +2,8 @@
  * "Linked devices": the account's devices as the server lists them (GET /v1/devices), this
  * one marked, and removing another one the way `porch devices remove ID` does: revoke it, then
  * publish the signed device list without it (net/link.ts `removeDevice`). Removal asks once
- * more on the same button, so no browser dialog is needed.
+ * more on the same button, so no browser dialog is needed. "Link a new device" approves
+ * another device as `porch devices link URI` does (./link_approve.ts).
  */
 
 import { ClientError } from "../core/errors";
@@ -11,12 +12,19 @@ import { removeDevice } from "../net/link";
 import type { OpenProfile } from "../net/profile";
 import type { IdbStore } from "../store/idb";
 import { h } from "./dom";
+import { linkNewDevicePart } from "./link_approve";
 import { registerView } from "./views";
+
+const WATCH_EVERY_MS = 2000; // after an approval, until the new device shows (or WATCH_TIMES)
+const WATCH_TIMES = 30;
 
 export class DevicesView {
   readonly el: HTMLElement;
   readonly #list: HTMLElement;
   readonly #error: HTMLElement;
+  #count = 0;
+  #ids: string | null = null;
+  #watch: ReturnType<typeof setInterval> | null = null;
 
   constructor(
     private readonly profile: OpenProfile,
@@ -34,17 +42,25 @@ export class DevicesView {
         h("button", { type: "button", class: "back", onclick: back }, "← Chats"),
         h("h1", { id: "devices-title" }, "Linked devices"),
       ),
-      h(
-        "p",
-        { class: "hint" },
-        "To add a device, choose “Link to an existing account” on it, then approve it here ",
-        "with ",
-        h("code", {}, "porch devices link"),
-        " on the terminal.",
-      ),
       this.#list,
       this.#error,
+      linkNewDevicePart(profile, store, () => this.#watchForNew()),
     );
+  }
+
+  /** The new device links itself within seconds of the approval: look until it is listed. */
+  #watchForNew(): void {
+    if (this.#watch !== null) clearInterval(this.#watch);
+    const before = this.#count;
+    let times = 0;
+    this.#watch = setInterval(() => {
+      if (++times > WATCH_TIMES || this.#count > before) {
+        clearInterval(this.#watch!);
+        this.#watch = null;
+        return;
+      }
+      void this.refresh();
+    }, WATCH_EVERY_MS);
   }
 
   focus(): void {
@@ -60,6 +76,13 @@ export class DevicesView {
         exc instanceof ClientError ? exc.message : "The device list could not be loaded.";
       return;
     }
+    this.#error.textContent = "";
+    // A device linked (or removed) since this browser last listed its own: the next sent
+    // copy lists them again, so a new device gets copies of what this one sends.
+    const ids = devices.map((d) => d.deviceId).join(",");
+    if (this.#ids !== null && ids !== this.#ids) this.profile.core.ownDevicesChanged();
+    this.#ids = ids;
+    this.#count = devices.length;
     this.#list.replaceChildren(
       h(
         "ul",

@@ -7,6 +7,7 @@
 
 import { ClientError } from "../core/errors";
 import { MAX_LINK_NAME, type PendingLink, startLink } from "../net/link";
+import { keyCheck, parseLinkUri } from "../net/link_approve";
 import type { OpenProfile } from "../net/profile";
 import type { IdbStore } from "../store/idb";
 import { field, form, h } from "./dom";
@@ -108,7 +109,15 @@ export function linkScreen(
           {},
           "On the terminal, run ",
           h("code", {}, "porch devices link"),
-          " followed by this link address, or scan the code with a device that can.",
+          " followed by this link address; in a browser that has the account, paste it in ",
+          "Devices, “Link a new device”; or scan the code with a device that can.",
+        ),
+        h(
+          "p",
+          { class: "hint" },
+          "Key check: ",
+          h("strong", { class: "key-check" }, keyCheck(parseLinkUri(pending.uri))),
+          ". The approving device shows the same before it approves.",
         ),
         renderQr(pending.uri, "QR code of the link address"),
         h("div", { class: "field" }, h("label", { for: "link-uri" }, "Link address"), uriInput),

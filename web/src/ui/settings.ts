@@ -16,6 +16,7 @@ import {
   setDiscoverable,
   setUsername,
 } from "../net/account";
+import { ClientError } from "../core/errors";
 import { field, h } from "./dom";
 import { panel, part, problem } from "./panel";
 
@@ -35,7 +36,9 @@ export interface SettingsHandlers {
   push: PushControl;
   /** Opens the `devices` view; null while no such view is registered (./views). */
   openDevices: (() => void) | null;
-  signOut(): Promise<void>;
+  /** Remove this device from the account, then delete the local profile; with `localOnly`,
+   * only the latter (offered when the server kept the device: ClientError `sign_out_server`). */
+  signOut(localOnly: boolean): Promise<void>;
 }
 
 const PUSH_TEXT: Record<PushState, string> = {
@@ -302,13 +305,35 @@ export class SettingsView {
           class: "danger",
           onclick: () => {
             yes.disabled = true;
-            this.handlers.signOut().catch((exc: unknown) => {
+            local.hidden = true;
+            error.textContent = "";
+            this.handlers.signOut(false).catch((exc: unknown) => {
+              yes.disabled = false;
+              error.textContent = problem(exc, "This browser could not be signed out; try again.");
+              // The server kept the device (unreachable, or it refused): offer the local part.
+              local.hidden = !(exc instanceof ClientError && exc.code === "sign_out_server");
+            });
+          },
+        },
+        "Yes, sign out and delete",
+      );
+      const local: HTMLButtonElement = h(
+        "button",
+        {
+          type: "button",
+          class: "danger",
+          hidden: true,
+          onclick: () => {
+            local.disabled = true;
+            yes.disabled = true;
+            this.handlers.signOut(true).catch((exc: unknown) => {
+              local.disabled = false;
               yes.disabled = false;
               error.textContent = problem(exc, "This browser could not be signed out; try again.");
             });
           },
         },
-        "Yes, sign out and delete",
+        "Sign out here only",
       );
       const no = h(
         "button",
@@ -326,10 +351,11 @@ export class SettingsView {
         h(
           "p",
           { class: "warning", role: "alert" },
-          "Signing out deletes this browser's keys and messages. They cannot be brought " +
-            "back: this browser will have to register again.",
+          "Signing out removes this browser from your account and deletes this browser's " +
+            "keys and messages. They cannot be brought back: this browser will have to " +
+            "register or be linked again.",
         ),
-        h("div", { class: "actions" }, yes, no),
+        h("div", { class: "actions" }, yes, local, no),
         error,
       );
       no.focus();

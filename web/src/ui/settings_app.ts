@@ -6,10 +6,11 @@
 
 import { deleteDB } from "idb";
 import type { Action } from "../core/actions";
-import { ClientError, IdentityError, ServerUnreachable } from "../core/errors";
+import { ClientError, IdentityError, ServerError, ServerUnreachable } from "../core/errors";
 import { type ContactIdentity, contactIdentity } from "../core/identity";
 import { MasterKey } from "../crypto/signing";
 import { blockedAccounts, setBlocked } from "../net/account";
+import { leaveAccount } from "../net/link";
 import type { OpenProfile } from "../net/profile";
 import type { Runner } from "../net/runner";
 import { utf8encode } from "../protocol/codec";
@@ -142,17 +143,54 @@ export function pushControl(parts: AppParts): PushControl {
   };
 }
 
+/** Signing out could not remove this device at the server: it is still on the account. The
+ * settings screen offers to sign out here only. */
+export class StillOnAccount extends ClientError {
+  constructor(cause: string) {
+    super(
+      `${cause}, so this browser is still on your account. Try again, or sign out here only ` +
+        "and remove it later from another device (its Devices list).",
+      "sign_out_server",
+    );
+  }
+}
+
+/** Remove this device from the account at the server (net/link.ts `leaveAccount`). A device
+ * the server no longer knows (removed from another device) is gone already. */
+async function leaveServer(parts: AppParts): Promise<boolean> {
+  const { api, config } = parts.profile;
+  try {
+    return (await leaveAccount(api, parts.store, config)) === "left";
+  } catch (exc) {
+    if (exc instanceof ServerError && ["auth_failed", "revoked"].includes(exc.code)) return true;
+    if (exc instanceof ServerUnreachable)
+      throw new StillOnAccount("The server could not be reached");
+    if (exc instanceof ClientError)
+      throw new StillOnAccount(`The server did not remove this device (${exc.message})`);
+    throw exc;
+  }
+}
+
 /**
- * Sign this browser out: stop the connection, forget its push subscription (best effort:
+ * Sign this browser out: remove it from the account at the server (unless `localOnly`: the
+ * user chose so after that failed), stop the connection, forget its push subscription (best effort:
  * the server drops a dead one anyway), then delete the whole database, keys and history with
  * it. Other tabs close theirs when told (`signedout`); one that does not holds the deletion
  * up, which is said rather than waited for without end.
  */
-export async function signOutBrowser(parts: AppParts, tellTabs: () => void): Promise<void> {
+export async function signOutBrowser(
+  parts: AppParts,
+  tellTabs: () => void,
+  localOnly = false,
+): Promise<void> {
+  const gone = !localOnly && (await leaveServer(parts));
   parts.runner().stop();
   try {
     const reg = await registration();
-    if (reg) await disablePush(parts.profile.api, manager(reg));
+    // A removed device's subscription went with it at the server (and its credential no
+    // longer works there): only the browser's own subscription is left to end.
+    if (reg && gone) await (await reg.pushManager.getSubscription())?.unsubscribe();
+    else if (reg) await disablePush(parts.profile.api, manager(reg));
   } catch {
     /* the subscription dies with the keys: the server removes it at its first failed push */
   }

@@ -116,3 +116,10 @@ async def put_list(body: DeviceListIn, who: PrincipalDep, svc: ServicesDep) -> R
     """Publish the account's device list, signed by its master key (a higher version)."""
     await svc.devices.put_list(who, body.list, body.signature)
     return Response(status_code=204)
+
+
+@router.post("/devices/leave", status_code=204)
+async def leave(body: DeviceListIn, who: PrincipalDep, svc: ServicesDep) -> Response:
+    """This device removes itself ("sign out"), with the account's next list without it."""
+    await svc.devices.leave(who, body.list, body.signature)
+    return Response(status_code=204)

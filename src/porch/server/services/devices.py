@@ -23,7 +23,7 @@ from porch.crypto.errors import SignatureError
 from porch.crypto.signing import DeviceList, verify_device_list
 from porch.protocol.codec import b64decode
 from porch.protocol.errors import ErrorCode, ProtocolError
-from porch.server.bus.base import Bus
+from porch.server.bus.base import Bus, DeviceEvent
 from porch.server.clock import Clock
 from porch.server.ratelimit import Limit, RateLimiter, too_many
 from porch.server.services.accounts import MAX_DEVICE_NAME, Principal, hash_secret
@@ -215,7 +215,11 @@ class DeviceService:
 
     # Device lists --------------------------------------------------------------------------
 
-    async def put_list(self, principal: Principal, list_b64: str, signature_b64: str) -> None:
+    async def put_list(
+        self, principal: Principal, list_b64: str, signature_b64: str, *, leaving: bool = False
+    ) -> None:
+        """Store the next signed list; ``leaving``: the list of a device that removes itself,
+        which names every other device and not the caller (:meth:`leave`)."""
         account = await self._store.get_account(principal.account_id)
         if account is None:
             raise ProtocolError(ErrorCode.AUTH_FAILED, "this account no longer exists")
@@ -229,7 +233,7 @@ class DeviceService:
                 ErrorCode.BAD_SIGNATURE,
                 "the device list is malformed or not signed by this account's master key",
             ) from None
-        await self._check_listed(principal, parsed)
+        await self._check_listed(principal, parsed, leaving=leaving)
         current = await self._store.get_device_list(principal.account_id)
         stored = 0 if current is None else current.version
         if parsed.version > stored + MAX_LIST_STEP:
@@ -257,12 +261,43 @@ class DeviceService:
             ) from None
         await self._bus.account_changed(principal.account_id)
 
-    async def _check_listed(self, principal: Principal, parsed: DeviceList) -> None:
+    async def leave(self, principal: Principal, list_b64: str, signature_b64: str) -> None:
+        """The calling device removes itself (a browser's "Sign out"): the next signed list,
+        without it, is stored first, then the device and its credential go, as a removal by
+        another device does (docs/protocol.md, "Linked devices"). The account's only device
+        cannot leave: no list can be empty, and the account would be left with no device."""
+        others = [
+            d
+            for d in await self._store.list_devices(principal.account_id)
+            if d.device_id != principal.device_id
+        ]
+        if not others:
+            raise ProtocolError(
+                ErrorCode.FORBIDDEN,
+                "this is the account's only device, so it cannot remove itself; sign out "
+                "locally, or link another device first",
+            )
+        await self.put_list(principal, list_b64, signature_b64, leaving=True)
+        if not await self._store.delete_device(principal.account_id, principal.device_id):
+            raise ProtocolError(ErrorCode.NOT_FOUND, "this device is no longer on the account")
+        await self._bus.account_changed(principal.account_id)
+        await self._bus.publish(
+            principal.account_id, principal.device_id, DeviceEvent(revoked=True)
+        )
+        log.info("device %d left its account", principal.device_id)
+
+    async def _check_listed(
+        self, principal: Principal, parsed: DeviceList, *, leaving: bool = False
+    ) -> None:
         if parsed.account_id != principal.account_id:
             raise ProtocolError(ErrorCode.BAD_REQUEST, "the device list is another account's")
         if parsed.version > MAX_LIST_VERSION:
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"versions are 1..{MAX_LIST_VERSION}")
-        if principal.device_id not in parsed.device_ids:
+        if leaving and principal.device_id in parsed.device_ids:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST, "a device that removes itself publishes a list without it"
+            )
+        if not leaving and principal.device_id not in parsed.device_ids:
             raise ProtocolError(ErrorCode.BAD_REQUEST, "the device list must list this device")
         devices = {d.device_id: d for d in await self._store.list_devices(principal.account_id)}
         wrong = []

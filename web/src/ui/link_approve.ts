@@ -1,0 +1,208 @@
+/**
+ * "Link a new device" on the Devices screen: this browser approves another device of the
+ * account, as `porch devices link URI` does (net/link_approve.ts; docs/protocol.md section 7,
+ * "Linking a device", step 2). The user pastes the porch://link address the new device shows
+ * (a new browser, or `porch link` on a terminal) or, where the browser has a BarcodeDetector
+ * and a camera, scans its QR code; then checks the new device's name and key check and
+ * confirms. The new device finishes by itself; `onLinked` lets the list show it.
+ */
+
+import { ClientError } from "../core/errors";
+import type { ProvisioningUri } from "../crypto/provisioning";
+import { approveLink, keyCheck, parseLinkUri } from "../net/link_approve";
+import type { OpenProfile } from "../net/profile";
+import type { IdbStore } from "../store/idb";
+import { h } from "./dom";
+import { sentence } from "./message_media";
+import "./link_approve.css";
+
+const SCAN_EVERY_MS = 300;
+
+interface Detector {
+  detect(source: HTMLVideoElement): Promise<{ rawValue: string }[]>;
+}
+type DetectorClass = new (opts: { formats: string[] }) => Detector;
+
+/** The browser's BarcodeDetector (Chromium on Android, macOS, ChromeOS), if it has one and a
+ * camera API: the scan button exists only then. */
+function detectorClass(): DetectorClass | null {
+  const cls = (globalThis as { BarcodeDetector?: DetectorClass }).BarcodeDetector;
+  return cls && typeof navigator.mediaDevices?.getUserMedia === "function" ? cls : null;
+}
+
+export function linkNewDevicePart(
+  profile: OpenProfile,
+  store: IdbStore,
+  onLinked: () => void,
+): HTMLElement {
+  const input = h("input", {
+    id: "link-new-uri",
+    class: "link-uri",
+    autocomplete: "off",
+    spellcheck: "false",
+    placeholder: "porch://link?…",
+  });
+  const status = h("p", { class: "notice", role: "status" });
+  const error = h("p", { class: "error", role: "alert" });
+  const confirmBox = h("div", { class: "link-confirm" });
+  const video = h("video", { class: "scan", muted: true, playsinline: true, hidden: true });
+  video.setAttribute("aria-label", "Camera view for scanning the QR code");
+  let stream: MediaStream | null = null;
+
+  const stopCamera = () => {
+    stream?.getTracks().forEach((t) => t.stop());
+    stream = null;
+    video.hidden = true;
+    video.srcObject = null;
+  };
+
+  const ask = (uri: ProvisioningUri) => {
+    const name = uri.name ?? "unnamed";
+    const cancel = h(
+      "button",
+      {
+        type: "button",
+        class: "secondary",
+        onclick: () => {
+          confirmBox.replaceChildren();
+          status.textContent = "Nothing was linked.";
+          input.focus();
+        },
+      },
+      "Cancel",
+    );
+    const yes = h(
+      "button",
+      {
+        type: "button",
+        onclick: () => {
+          yes.disabled = true;
+          cancel.disabled = true;
+          status.textContent = "Sending your account's keys…";
+          approveLink(profile.api, store, profile.config, uri)
+            .then(() => {
+              confirmBox.replaceChildren();
+              input.value = "";
+              status.textContent = `Sent your account's keys to “${name}”; it finishes linking by itself.`;
+              profile.core.ownDevicesChanged();
+              onLinked();
+            })
+            .catch((exc: unknown) => {
+              yes.disabled = false;
+              cancel.disabled = false;
+              status.textContent = "Nothing was linked.";
+              error.textContent =
+                exc instanceof ClientError
+                  ? sentence(exc.message)
+                  : "The new device could not be linked; try again.";
+            });
+        },
+      },
+      "Link this device",
+    );
+    confirmBox.replaceChildren(
+      h(
+        "div",
+        { class: "card confirm", role: "group", "aria-labelledby": "link-confirm-title" },
+        h("p", { id: "link-confirm-title" }, `Link a new device “${name}”?`),
+        h(
+          "p",
+          {},
+          "This gives it your account's keys: it can read and send your messages. Check that " +
+            "the new device shows this key check: ",
+          h("strong", { class: "key-check" }, keyCheck(uri)),
+          ".",
+        ),
+        h("div", { class: "actions" }, yes, cancel),
+      ),
+    );
+    yes.focus();
+  };
+
+  const check = () => {
+    error.textContent = "";
+    status.textContent = "";
+    confirmBox.replaceChildren();
+    try {
+      ask(parseLinkUri(input.value));
+    } catch (exc) {
+      error.textContent =
+        exc instanceof ClientError ? sentence(exc.message) : "That address could not be read.";
+    }
+  };
+
+  const scan = async (Detector: DetectorClass) => {
+    error.textContent = "";
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
+    } catch {
+      error.textContent = "The camera could not be opened; paste the link address instead.";
+      return;
+    }
+    video.srcObject = stream;
+    video.hidden = false;
+    await video.play().catch(() => undefined);
+    status.textContent = "Point the camera at the new device's QR code.";
+    const detector = new Detector({ formats: ["qr_code"] });
+    while (stream) {
+      const found = await detector.detect(video).catch(() => []);
+      const value = found.map((c) => c.rawValue).find((v) => v.startsWith("porch://link"));
+      if (value) {
+        stopCamera();
+        input.value = value;
+        check();
+        return;
+      }
+      await new Promise((r) => setTimeout(r, SCAN_EVERY_MS));
+    }
+  };
+
+  const Detector = detectorClass();
+  const scanButton =
+    Detector &&
+    h(
+      "button",
+      {
+        type: "button",
+        class: "secondary",
+        onclick: () => {
+          if (stream) {
+            stopCamera();
+            status.textContent = "";
+          } else void scan(Detector);
+        },
+      },
+      "Scan QR code",
+    );
+
+  return h(
+    "form",
+    {
+      class: "link-new",
+      "aria-labelledby": "link-new-title",
+      onsubmit: (ev: Event) => {
+        ev.preventDefault();
+        check();
+      },
+    },
+    h("h2", { id: "link-new-title" }, "Link a new device"),
+    h(
+      "p",
+      { class: "hint" },
+      "On the new device choose “Link to an existing account” (or run ",
+      h("code", {}, "porch link"),
+      " on a terminal), then paste the link address it shows here.",
+    ),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: "link-new-uri" }, "Link address of the new device"),
+      input,
+    ),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Check"), scanButton),
+    video,
+    confirmBox,
+    status,
+    error,
+  );
+}
