@@ -37,6 +37,7 @@ from porch.server.clock import Clock, SystemClock
 from porch.server.gateway.admission import Admission, Ticket, refuse
 from porch.server.gateway.connection import Connection, GatewayConfig
 from porch.server.gateway.endpoint import PorchApp, Sessions
+from porch.server.gateway.handover import HandOver
 from porch.server.gateway.socket import GatewaySocket
 from porch.server.media.base import BlobStore
 from porch.server.media.filesystem import FilesystemBlobs
@@ -181,7 +182,13 @@ def create_app(
     )
     push = PushService(store, vapid, clock, settings.push_allow_private_endpoints)
     messages = MessageService(
-        store, bus, clock, metrics, settings.retention_days, wake=push_sender.wake
+        store,
+        bus,
+        clock,
+        metrics,
+        settings.retention_days,
+        wake=push_sender.wake,
+        online=push_sender.online,
     )
     groups = GroupService(
         store,
@@ -305,9 +312,20 @@ def create_app(
         settings.preauth_connections_per_address, settings.preauth_connections_total
     )
 
+    handover = HandOver(metrics.delivery_latency)  # one tick's hand-overs, for every session
+
     async def session(ws: GatewaySocket, ticket: Ticket) -> None:
         await Connection(
-            ws, accounts, keys, messages, bus, clock, metrics, gateway, preauth=ticket
+            ws,
+            accounts,
+            keys,
+            messages,
+            bus,
+            clock,
+            metrics,
+            gateway,
+            preauth=ticket,
+            handover=handover,
         ).run()
 
     async def websocket(scope: Scope, receive: Receive, send: Send) -> None:

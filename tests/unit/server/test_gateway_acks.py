@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.server.gateway.acks import MAX_QUEUED_ACK_IDS, AckQueue
@@ -13,26 +14,24 @@ class Deletes:
 
     def __init__(self, fail: bool = False) -> None:
         self.calls: list[list[int]] = []
-        self.pending: list[asyncio.Future[int]] = []
+        self.pending: list[Callable[[int | BaseException], None]] = []
         self.fail = fail
         self.reported: list[BaseException] = []
         self.auto = False  # finish each delete as it starts (on the next tick)
 
-    def delete(self, ids: list[int]) -> asyncio.Future[int]:
+    def delete(self, ids: list[int], done: Callable[[int | BaseException], None]) -> None:
         self.calls.append(ids)
-        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self.pending.append(fut)
+        self.pending.append(done)
         if self.auto:
             asyncio.get_running_loop().call_soon(self.finish)
-        return fut
 
     def finish(self) -> None:
         pending, self.pending = self.pending, []
-        for fut in pending:
+        for done in pending:
             if self.fail:
-                fut.set_exception(ProtocolError(ErrorCode.INTERNAL, "could not delete"))
+                done(ProtocolError(ErrorCode.INTERNAL, "could not delete"))
             else:
-                fut.set_result(1)
+                done(1)
 
     def report(self, exc: BaseException) -> None:
         self.reported.append(exc)
@@ -105,3 +104,29 @@ async def test_settled_waits_for_every_delete_and_a_cancelled_waiter_cancels_non
     await asyncio.wait_for(patient, 1)
     assert store.calls == [[1], [2]] and not store.pending
     await acks.settled()  # nothing running: at once
+
+
+async def test_add_now_starts_a_delete_and_refuses_past_the_bound() -> None:
+    store = Deletes()
+    acks = AckQueue(store.delete, store.report)
+    assert acks.add_now([1])  # the first delete starts at once, without a coroutine
+    assert store.calls == [[1]]
+    assert acks.add_now(list(range(2, MAX_QUEUED_ACK_IDS + 2)))  # queued behind it
+    assert not acks.add_now([-1])  # full: the caller must wait (add)
+    store.auto = True
+    store.finish()
+    await acks.settled()
+    assert store.calls == [[1], list(range(2, MAX_QUEUED_ACK_IDS + 2))]
+    assert store.reported == []
+
+
+async def test_a_delete_refused_before_it_starts_is_reported_and_settles() -> None:
+    reported: list[BaseException] = []
+
+    def closed(ids: list[int], done: Callable[[int | BaseException], None]) -> None:
+        raise ProtocolError(ErrorCode.INTERNAL, "the store is closed")
+
+    acks = AckQueue(closed, reported.append)
+    assert acks.add_now([1])
+    await asyncio.wait_for(acks.settled(), 1)  # nothing left running
+    assert [getattr(e, "code", None) for e in reported] == [ErrorCode.INTERNAL]

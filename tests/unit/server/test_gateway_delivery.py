@@ -64,3 +64,24 @@ def test_a_group_whose_estimate_fits_but_whose_encoding_does_not_is_packed() -> 
     assert len(frames) > 1
     assert all(len(d) <= f.MAX_SERVER_FRAME_BYTES for d in frames)
     assert _ids(frames) == list(range(1, 10))
+
+
+def test_encoded_envelopes_are_the_frames_bytes_whatever_came_before() -> None:
+    """The tail kept from the last envelope (a group message's devices share it) never leaks
+    into another: every field of the next one differs in turn, and ids of every width."""
+    base = Envelope(1, BOB, 1, ALICE, 1, 1_700_000_000_000, 1, "QUFB" * 10)
+    variants = [
+        base,
+        Envelope(2, BOB, 2, ALICE, 1, 1_700_000_000_000, 1, "QUFB" * 10),  # same tail
+        Envelope(9_223_372_036_854_775_807, BOB, 3, ALICE, 1, 1_700_000_000_000, 1, "QUFB" * 10),
+        Envelope(4, BOB, 1, BOB, 1, 1_700_000_000_000, 1, "QUFB" * 10),  # another sender
+        Envelope(5, BOB, 1, BOB, 7, 1_700_000_000_000, 1, "QUFB" * 10),  # sender's device
+        Envelope(6, BOB, 1, BOB, 7, 1_700_000_000_001, 1, "QUFB" * 10),  # ts
+        Envelope(7, BOB, 1, BOB, 7, 1_700_000_000_001, 2, "QUFB" * 10),  # kind
+        Envelope(8, BOB, 1, BOB, 7, 1_700_000_000_001, 2, "QUFC" * 10),  # body, same length
+        Envelope.online_only(BOB, 1, BOB, 7, 1_700_000_000_001, 2, "QUFC" * 10),  # id 0
+        base,
+    ]
+    for e in variants:
+        expected = f.envelope(e.wire_id, e.sender_account, e.sender_device, e.ts, e.kind, e.body)
+        assert encode_envelope(e) == dumps(expected)

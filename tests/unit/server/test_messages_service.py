@@ -366,3 +366,32 @@ async def test_a_batch_the_store_cannot_take_fails_every_send_of_it(tmp_path: Pa
     await asyncio.sleep(0)
     await asyncio.sleep(0)
     assert len(outcomes) == 2 and all(isinstance(o, StoreError) for o in outcomes)
+
+
+async def test_a_device_connected_here_gets_no_wake_up_the_others_do(
+    store: SqliteStore,
+) -> None:
+    """A connection on this node took the envelope: the device is online, counted once per
+    batch; only the devices nobody here took are handed to push (push_sender.py decides)."""
+    bus = MemoryBus()
+    woken: list[tuple[str, int]] = []
+    online: list[int] = []
+    service = MessageService(
+        store,
+        bus,
+        FakeClock(),
+        Metrics(),
+        30,
+        wake=lambda account, device: woken.append((account, device)),
+        online=online.append,
+    )
+    alice, bob, carol = [await _account(store, f"+1415555010{i}") for i in range(3)]
+    await _second_device(store, bob)
+    got: list[int] = []
+    bus.subscribe(bob, 1, lambda e: got.append(1))
+    bus.subscribe(carol, 1, lambda e: got.append(2))
+    me = Principal(alice, 1)
+    await service.commit(await service.check(me, _frame({bob: [1, 2], carol: [1]}, shared=True)))
+    assert got == [1, 2]
+    assert woken == [(bob, 2)]  # bob's second device has no connection here
+    assert online == [2]  # one call for the batch

@@ -58,10 +58,11 @@ class Bus(Protocol):
         ...
 
     async def publish(self, account_id: str, device_id: int, event: DeviceEvent) -> None: ...
-    def post(self, account_id: str, device_id: int, event: DeviceEvent) -> None:
+    def post(self, account_id: str, device_id: int, event: DeviceEvent) -> bool:
         """publish without a coroutine: both buses hand an event over at once (a local
         handler runs, or the event joins the next Redis pipeline), so the message path
-        announces a batch of stored envelopes from a callback (issue 10)."""
+        announces a batch of stored envelopes from a callback (issue 10). True if a
+        connection on this node took it (the device is online: no push wake-up needed)."""
         ...
 
     async def connected(self, account_id: str, device_id: int) -> bool:

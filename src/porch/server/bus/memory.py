@@ -55,10 +55,12 @@ class MemoryBus(Component):
     async def publish(self, account_id: str, device_id: int, event: DeviceEvent) -> None:
         self.post(account_id, device_id, event)
 
-    def post(self, account_id: str, device_id: int, event: DeviceEvent) -> None:
+    def post(self, account_id: str, device_id: int, event: DeviceEvent) -> bool:
         sub = self._subs.get((account_id, device_id))
-        if sub is not None:
-            sub.handler(event)
+        if sub is None:
+            return False
+        sub.handler(event)
+        return True
 
     async def connected(self, account_id: str, device_id: int) -> bool:
         return (account_id, device_id) in self._subs

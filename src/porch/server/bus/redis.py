@@ -221,11 +221,11 @@ class RedisBus(Component):
     async def publish(self, account_id: str, device_id: int, event: DeviceEvent) -> None:
         self.post(account_id, device_id, event)
 
-    def post(self, account_id: str, device_id: int, event: DeviceEvent) -> None:
+    def post(self, account_id: str, device_id: int, event: DeviceEvent) -> bool:
         local = self._subs.get((account_id, device_id))
         if local is not None:  # same node: no round trip through Redis
             local.handler(event)
-            return
+            return True
         channel = _channel(account_id, device_id)
         if event.revoked:
             self._enqueue(channel, orjson.dumps({"t": "revoke"}))
@@ -249,6 +249,7 @@ class RedisBus(Component):
             self._publish_wake.set()
         else:
             self._enqueue(channel, orjson.dumps({"t": "frame", "f": event.frame}))
+        return False  # another node's device, or none online: push decides
 
     def _enqueue(self, channel: bytes, payload: bytes) -> None:
         # Publishing is batched: one task sends everything waiting in one pipeline (one round

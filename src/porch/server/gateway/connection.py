@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ from porch.server.domain import Envelope
 from porch.server.gateway.acks import AckQueue
 from porch.server.gateway.admission import Ticket, mark_authenticated
 from porch.server.gateway.delivery import deliverable, envelope_frames
+from porch.server.gateway.handover import HandOver
 from porch.server.gateway.outbox import Outbox, frames_writer
 from porch.server.gateway.socket import GatewaySocket
 from porch.server.gateway.window import DeliveryWindow
@@ -75,6 +77,7 @@ class Connection:
         metrics: Metrics,
         config: GatewayConfig,
         preauth: Ticket | None = None,
+        handover: HandOver | None = None,
     ) -> None:
         self._ws = ws
         self._preauth = preauth  # this socket's place among the unauthenticated ones
@@ -94,6 +97,9 @@ class Connection:
         )
         self._wake = Flag()  # the pump has something to do
         self._flush_due = False  # a hand-over of held envelopes is scheduled for this tick
+        # One tick's hand-overs from every connection (handover.py); a connection of its own
+        # where none is shared (tests that build one alone).
+        self._handover = HandOver(metrics.delivery_latency) if handover is None else handover
         self._window = DeliveryWindow(config.delivery_window)
         self._acks = AckQueue(self._delete, self._delete_failed)
         self._drained_sent = False
@@ -233,7 +239,8 @@ class Connection:
                 self._messages.submit(checked, functools.partial(self._committed, frame.id))
             elif isinstance(frame, hf.Ack):
                 self._acked(frame.ids)
-                await self._acks.add(frame.ids)
+                if not self._acks.add_now(frame.ids):  # past the queue's bound: wait
+                    await self._acks.add(frame.ids)
             elif isinstance(frame, hf.Reject):
                 # Done with, like an ack: a client that cannot take an envelope must not get
                 # it again on every connection (docs/protocol.md, "Delivery").
@@ -276,9 +283,9 @@ class Connection:
             )
         self._outbox.push("error", dumps(self._error_frame(error)))
 
-    def _delete(self, ids: list[int]) -> asyncio.Future[int]:
+    def _delete(self, ids: list[int], done: Callable[[int | BaseException], None]) -> None:
         assert self._principal is not None
-        return self._messages.acknowledge_soon(self._principal, ids)
+        self._messages.acknowledge_then(self._principal, ids, done)
 
     def _delete_failed(self, exc: BaseException) -> None:
         """A delete failed alone; the connection carries on (a callback: the error frame is
@@ -378,20 +385,28 @@ class Connection:
             self._wake.set()  # the pump reads the store
         elif not self._flush_due:
             # What the bus announces in this tick goes out in one go once the tick's callbacks
-            # have run: a callback, cheaper than waking the pump (which takes what is still
-            # held when acks make room).
+            # have run: one callback for every connection's (handover.py), cheaper than waking
+            # the pump (which takes what is still held when acks make room).
             self._flush_due = True
-            asyncio.get_running_loop().call_soon(self._flush_held)
+            self._handover.due(self._flush_held)
 
-    def _flush_held(self) -> None:
+    def _flush_held(self, latencies: list[float] | None = None) -> None:
         self._flush_due = False
         if self._window.caught_up:
-            self._deliver(self._window.take(self._clock.now_ms()))
+            self._deliver(self._window.take(self._clock.now_ms()), latencies)
 
-    def _deliver(self, chosen: list[Envelope]) -> None:
-        """Queue envelopes now in flight: bounded by the window, not by the outbox's limit."""
+    def _deliver(self, chosen: list[Envelope], latencies: list[float] | None = None) -> None:
+        """Queue envelopes now in flight: bounded by the window, not by the outbox's limit.
+        Their latencies go into the histogram here, or into `latencies` for the caller's one
+        update of it (handover.py)."""
+        if not chosen:
+            return
         now = self._clock.now_ms()
-        observe_all(self._metrics.delivery_latency, [max(0, now - e.ts) / 1000 for e in chosen])
+        waited = [max(0, now - e.ts) / 1000 for e in chosen]
+        if latencies is None:
+            observe_all(self._metrics.delivery_latency, waited)
+        else:
+            latencies.extend(waited)
         for kind, data in envelope_frames(chosen, self._batch, self._metrics):
             self._outbox.push(kind, data)
 

@@ -18,8 +18,27 @@ log = logging.getLogger("porch.gateway")
 ITEM_FIXED_BYTES = 160
 
 
+# An `envelope` frame is its head, the id, and a tail that holds everything else (sender, ts,
+# kind, body: docs/protocol.md, "Server frames"). The devices of one group message get the same
+# tail, so it is encoded once per message, not once per device (issue 10, fan-out): the last
+# tail is kept, keyed by what it encodes. Same bytes as dumps(f.envelope(...)): checked in
+# tests/unit/server/test_gateway_delivery.py.
+_HEAD = b'{"type":"envelope","id":'
+_last_key: tuple[str, int, int, int, str] | None = None
+_last_tail = b""
+
+
 def encode_envelope(e: Envelope) -> bytes:
-    return dumps(f.envelope(e.wire_id, e.sender_account, e.sender_device, e.ts, e.kind, e.body))
+    global _last_key, _last_tail
+    key = (e.sender_account, e.sender_device, e.ts, e.kind, e.body)
+    if key != _last_key:
+        whole = dumps(f.envelope(0, e.sender_account, e.sender_device, e.ts, e.kind, e.body))
+        if not whole.startswith(_HEAD + b"0,"):  # never, with orjson's key order: still exact
+            return dumps(
+                f.envelope(e.wire_id, e.sender_account, e.sender_device, e.ts, e.kind, e.body)
+            )
+        _last_key, _last_tail = key, whole[len(_HEAD) + 1 :]
+    return b"%s%d%s" % (_HEAD, e.wire_id, _last_tail)
 
 
 def deliverable(e: Envelope, metrics: Metrics) -> bytes:

@@ -64,13 +64,19 @@ class MessageService:
         metrics: Metrics,
         retention_days: float,
         wake: Callable[[str, int], None] = lambda account_id, device_id: None,
+        online: Callable[[int], None] = lambda n: None,
     ) -> None:
         self._store = store
         self._sends: TickBatcher[OutgoingMessage, StoredMessage] = TickBatcher(store.store_messages)
-        self._deletes: TickBatcher[Acknowledged, int] = TickBatcher(store.delete_many)
+        self._deletes: TickBatcher[Acknowledged, int] = TickBatcher(
+            store.delete_many, self._count_delivered
+        )
         # Queues a push for a device that may be offline (services/push_sender.py): it never
         # blocks, and decides itself whether the device is connected.
         self._wake = wake
+        # Told how many envelopes of a batch a connection on this node took at once: those
+        # devices are online, which is all a wake-up would have found out (push_sender.py).
+        self._online = online
         self._bus = bus
         self._clock = clock
         self._metrics = metrics
@@ -234,10 +240,15 @@ class MessageService:
             return
         if not outcome.duplicate:
             self._metrics.messages_stored.inc(len(outcome.envelopes))
-            post = self._bus.post
+            post, wake = self._bus.post, self._wake
+            online = 0
             for envelope in outcome.envelopes:
-                post(envelope.account_id, envelope.device_id, DeviceEvent(envelope=envelope))
-                self._wake(envelope.account_id, envelope.device_id)
+                if post(envelope.account_id, envelope.device_id, DeviceEvent(envelope=envelope)):
+                    online += 1  # a connection here took it: no wake-up to queue (issue 10)
+                else:
+                    wake(envelope.account_id, envelope.device_id)
+            if online:
+                self._online(online)
         done(outcome.ts)
 
     def _forward_ephemeral(self, checked: CheckedSend, now: int) -> None:
@@ -263,18 +274,26 @@ class MessageService:
         )
 
     async def acknowledge(self, principal: Principal, ids: Sequence[int]) -> int:
-        return await self.acknowledge_soon(principal, ids)
+        return await self._deletes.add(Acknowledged(principal.account_id, principal.device_id, ids))
 
-    def acknowledge_soon(self, principal: Principal, ids: Sequence[int]) -> asyncio.Future[int]:
-        """acknowledge without a coroutine: the future of the tick's delete for these ids (the
-        gateway's ack queue chains its next delete onto it, gateway/acks.py)."""
-        deleted = self._deletes.add(Acknowledged(principal.account_id, principal.device_id, ids))
-        deleted.add_done_callback(self._count_delivered)
-        return deleted
+    def acknowledge_then(
+        self,
+        principal: Principal,
+        ids: Sequence[int],
+        done: Callable[[int | BaseException], None],
+    ) -> None:
+        """acknowledge without a coroutine or a future: the ids join the tick's delete, and
+        done(count deleted, or the exception) runs on the loop once it is written (the
+        gateway's ack queue starts its next delete from there, gateway/acks.py)."""
+        self._deletes.add_callback(
+            Acknowledged(principal.account_id, principal.device_id, ids), done
+        )
 
-    def _count_delivered(self, deleted: asyncio.Future[int]) -> None:
-        if not deleted.cancelled() and deleted.exception() is None:
-            self._metrics.messages_delivered.inc(deleted.result())
+    def _count_delivered(self, outcomes: Sequence[int | BaseException]) -> None:
+        """Once per batch of deletes, not once per ack frame."""
+        n = sum(o for o in outcomes if not isinstance(o, BaseException))
+        if n:
+            self._metrics.messages_delivered.inc(n)
 
     # Blocking ------------------------------------------------------------------------------
 

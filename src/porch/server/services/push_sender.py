@@ -104,6 +104,13 @@ class PushSender(Component):
             return
         self._queued.add(key)
 
+    def online(self, n: int) -> None:
+        """n wake-ups not queued because a connection on this node took the envelope: counted
+        as a worker's "online" would count them (one counter update for a whole group message,
+        where a queued wake-up per device cost a queue put, a worker's step and a bus lookup
+        each, issue 10)."""
+        self._metrics.pushes.labels("online").inc(n)
+
     async def _work_forever(self, provider: PushProvider) -> None:
         while True:
             key = await self._queue.get()

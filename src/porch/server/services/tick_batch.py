@@ -28,9 +28,13 @@ log = logging.getLogger("porch.store")
 
 class TickBatcher(Generic[Item, Result]):
     def __init__(
-        self, submit: Callable[[list[Item]], asyncio.Future[list[Result | Exception]]]
+        self,
+        submit: Callable[[list[Item]], asyncio.Future[list[Result | Exception]]],
+        observe: Callable[[Sequence[Result | BaseException]], None] | None = None,
     ) -> None:
         self._submit = submit  # the store's batch call: one outcome per item, in order
+        # Told of a whole batch's outcomes before its waiters (metrics: one call a batch).
+        self._observe = observe
         self._waiting: list[tuple[Item, Callable[[Result | BaseException], None]]] = []
 
     def add(self, item: Item) -> asyncio.Future[Result]:
@@ -52,13 +56,17 @@ class TickBatcher(Generic[Item, Result]):
         except Exception as exc:  # the store is closed: every waiter is told
             _answer(batch, [exc] * len(batch))
             return
-        done.add_done_callback(lambda d: _outcomes(batch, d))
+        done.add_done_callback(lambda d: _outcomes(batch, d, self._observe))
 
 
 Waiting = list[tuple[Item, Callable[[Result | BaseException], None]]]
 
 
-def _outcomes(batch: Waiting[Item, Result], done: asyncio.Future[list[Result | Exception]]) -> None:
+def _outcomes(
+    batch: Waiting[Item, Result],
+    done: asyncio.Future[list[Result | Exception]],
+    observe: Callable[[Sequence[Result | BaseException]], None] | None = None,
+) -> None:
     if done.cancelled():
         failure = StoreError("the store stopped before this batch was written")
         _answer(batch, [failure] * len(batch))
@@ -71,6 +79,11 @@ def _outcomes(batch: Waiting[Item, Result], done: asyncio.Future[list[Result | E
     if len(outcomes) != len(batch):  # never, by the store's contract: still, nobody hangs
         _answer(batch, [StoreError("the store answered a batch wrongly")] * len(batch))
         return
+    if observe is not None:
+        try:
+            observe(outcomes)
+        except Exception as failure:  # never at the waiters' expense
+            log_failure(log, "a batch's observer failed", exc=failure)
     _answer(batch, outcomes)
 
 
