@@ -10,6 +10,7 @@ import { IdbStore } from "./store/idb";
 import { App } from "./ui/app";
 import { registerScreen } from "./ui/register";
 import "./ui/style.css";
+import "./ui/group_admin.css";
 
 declare global {
   interface Window {

@@ -73,10 +73,8 @@ export class GroupReceiver {
     });
     handlers.register("group_update", {
       ...nothing,
-      async react(state, env, content) {
-        const update = content as GroupUpdate;
-        const left = update.action === "leave" && env.sender !== state.accountId;
-        sync.fetch(update.group, left ? env.sender : null);
+      async react(_state, env, content) {
+        sync.told(env.sender, content as GroupUpdate); // a notice once the fetch bears it out
       },
     });
   }
@@ -165,10 +163,9 @@ export class GroupReceiver {
         }
         break;
       case "group_update":
-        this.sync.fetch(
-          groupId,
-          content.action === "leave" && env.sender !== state.accountId ? env.sender : null,
-        );
+        // Only a claim: a notice once the fetch bears it out (core/group_notices.ts).
+        if (content.group === groupId) this.sync.told(env.sender, content);
+        else this.sync.fetch(groupId);
         break;
       case "group_state_key":
         if ((await this.crypto.receiveStateKey(content)) && !unknown) this.sync.fetch(groupId);

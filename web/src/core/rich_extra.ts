@@ -6,6 +6,7 @@
 
 import { utf8decode, utf8encode } from "../protocol/codec";
 import { attachmentFromObj, attachmentToObj, quoteFromObj, quoteToObj } from "../crypto/rich";
+import { noticeFromObj } from "./group_notices";
 import type { MessageExtra } from "./types";
 
 type Obj = Record<string, unknown>;
@@ -18,6 +19,7 @@ export function extraToBytes(extra: MessageExtra): Uint8Array {
   if (extra.edits?.length) obj.edits = extra.edits;
   if (extra.bodyTs !== undefined) obj.bodyTs = extra.bodyTs;
   if (extra.reactions && Object.keys(extra.reactions).length) obj.reactions = extra.reactions;
+  if (extra.notice) obj.notice = extra.notice;
   return utf8encode(JSON.stringify(obj));
 }
 
@@ -31,6 +33,8 @@ export function extraFromBytes(data: Uint8Array): MessageExtra {
   if (typeof obj.bodyTs === "number") extra.bodyTs = obj.bodyTs;
   if (obj.reactions && typeof obj.reactions === "object")
     extra.reactions = obj.reactions as NonNullable<MessageExtra["reactions"]>;
+  const notice = noticeFromObj(obj.notice);
+  if (notice) extra.notice = notice;
   return extra;
 }
 

@@ -6,6 +6,7 @@
  */
 
 import type { GroupState } from "../crypto/group_state";
+import type { GroupNotice } from "./group_notices";
 import type { Attachment, Quote } from "../crypto/rich";
 
 export interface PeerDeviceRow {
@@ -54,6 +55,7 @@ export interface MessageExtra {
   edits?: Array<[ts: number, body: string]>; // earlier versions, oldest first
   bodyTs?: number; // the ts of the current body when it came from an edit
   reactions?: Record<string, { emoji: string; ts: number }>; // by reactor; "" = removed
+  notice?: GroupNotice; // a group notice's who-did-what (core/group_notices.ts)
 }
 
 /** A row's body and extras replaced after an edit, delete or reaction (core/rich.ts). */
