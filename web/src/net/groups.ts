@@ -263,7 +263,12 @@ export class Groups {
     const put = async (g: ServerGroup) => {
       const latest = await store.latestStateKey(groupId);
       if (!latest) throw new ClientError("this device has no key for that group yet", "no_key");
-      const blob = await sealGroupState(latest[1], groupId, g.revision + 1, latest[0], renamed);
+      // After a revision_conflict the refetched state is the base: only the name changes.
+      const base = (await store.group(groupId))?.state ?? before.state!;
+      const blob = await sealGroupState(latest[1], groupId, g.revision + 1, latest[0], {
+        ...base,
+        name: renamed.name,
+      });
       return this.api.putState(groupId, g.revision, blob);
     };
     const group = await this.#retry(groupId, known, put);
