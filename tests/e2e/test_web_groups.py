@@ -97,7 +97,7 @@ async def test_browser_group_with_python_members_both_ways_removal_and_reload(
 
         # Python -> browser: shown with its sender's label.
         await bob.wait_sent(await bob.groups.send(gid, "hi from bob"))
-        incoming = page.locator("li.message.in")
+        incoming = page.locator("li.message.in:not(.notice)")
         await expect(incoming.locator(".body")).to_have_text(["hi from bob"])
         await expect(incoming.locator(".author")).to_have_text(["@bob"])
 
@@ -124,7 +124,7 @@ async def test_browser_group_with_python_members_both_ways_removal_and_reload(
         await page.reload()
         await expect(page.locator("#connection")).to_have_attribute("data-state", "online")
         await page.get_by_role("button", name="Climbers").click()
-        bodies = page.locator("li.message .body")
+        bodies = page.locator("li.message:not(.notice) .body")
         await expect(bodies).to_have_text(["hello group", "hi from bob", "after removal"])
         await send_in_browser(page, "after the reload")
         assert (await group_message(bob, "after the reload")).group == gid
@@ -160,8 +160,9 @@ async def test_python_creates_a_group_with_the_browser_as_member(
 
         # The group shows in the list by its (sealed) name once its state key came.
         await page.get_by_role("button", name="Book club").click()
-        await expect(page.locator("li.message.in .body")).to_have_text(["welcome, dora"])
-        await expect(page.locator("li.message.in .author")).to_have_text(["@bob"])
+        texts = page.locator("li.message.in:not(.notice) .body")  # not the group's notices
+        await expect(texts).to_have_text(["welcome, dora"])
+        await expect(page.locator("li.message.in:not(.notice) .author")).to_have_text(["@bob"])
         await send_in_browser(page, "thanks, bob")
         got = await group_message(bob, "thanks, bob")
         assert (got.sender, got.group) == (dora_id, info.id)
@@ -221,7 +222,8 @@ async def test_python_removes_the_browser_which_then_gets_nothing_more(
         info = await bob.groups.create("Choir", [eve_id, carol.account_id])
         await bob.wait_sent(await bob.groups.send(info.id, "first practice"))
         await page.get_by_role("button", name="Choir").click()
-        await expect(page.locator("li.message.in .body")).to_have_text(["first practice"])
+        texts = page.locator("li.message.in:not(.notice) .body")  # not the group's notices
+        await expect(texts).to_have_text(["first practice"])
 
         await bob.groups.remove(info.id, eve_id)
         await page.get_by_role("button", name="Group info").click()
@@ -231,4 +233,4 @@ async def test_python_removes_the_browser_which_then_gets_nothing_more(
         assert (await group_message(carol, "without eve")).group == info.id
         await page.get_by_role("button", name="← Chat").click()
         await asyncio.sleep(2)
-        await expect(page.locator("li.message .body")).to_have_text(["first practice"])
+        await expect(page.locator("li.message:not(.notice) .body")).to_have_text(["first practice"])

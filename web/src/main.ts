@@ -11,6 +11,7 @@ import { App } from "./ui/app";
 import { registerScreen } from "./ui/register";
 import { installRetryNotice } from "./ui/retry_notice";
 import "./ui/style.css";
+import "./ui/group_admin.css";
 
 declare global {
   interface Window {

@@ -82,11 +82,12 @@ export class GroupReceiver {
     handlers.register("receipt", withGroupTicks(handlers.forContent(RECEIPT)));
     handlers.register("group_update", {
       ...nothing,
-      async react(state, env, content) {
+      async react(_state, env, content) {
         const update = content as GroupUpdate;
+        // A `state` update names its sender in the timer notice its fetch may add
+        // (./group_live); every update is a claim its fetch bears out (./group_notices).
         if (update.action === "state") await sync.claim(update.group, env.sender, update.revision);
-        const left = update.action === "leave" && env.sender !== state.accountId;
-        sync.fetch(update.group, left ? env.sender : null);
+        sync.told(env.sender, update);
       },
     });
   }
@@ -186,13 +187,12 @@ export class GroupReceiver {
         }
         break;
       case "group_update":
-        // A `state` update names its sender in the timer notice its fetch may add.
+        // A `state` update names its sender in the timer notice its fetch may add; the
+        // update is only a claim: a notice once the fetch bears it out (core/group_notices.ts).
         if (content.action === "state")
           await this.sync.claim(groupId, env.sender, content.revision);
-        this.sync.fetch(
-          groupId,
-          content.action === "leave" && env.sender !== state.accountId ? env.sender : null,
-        );
+        if (content.group === groupId) this.sync.told(env.sender, content);
+        else this.sync.fetch(groupId);
         break;
       case "group_state_key":
         if ((await this.crypto.receiveStateKey(content)) && !unknown) this.sync.fetch(groupId);

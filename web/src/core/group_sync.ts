@@ -9,15 +9,63 @@
  * history stays.
  */
 
+import type { GroupUpdate } from "../crypto/content";
 import { CryptoError } from "../crypto/errors";
-import { blobEpoch, openGroupState } from "../crypto/group_state";
+import { type GroupState, blobEpoch, openGroupState } from "../crypto/group_state";
 import type { CoreState } from "./context";
 import { ClientError } from "./errors";
 import type { GroupCrypto } from "./group_crypto";
 import { type UnnamedNotice, changerOf, groupTimerNotice, nameNotice } from "./group_live";
-import type { GroupRole, LocalGroup, Writes } from "./types";
+import { type GroupNotice, noticeRow, plausible, stateNotice } from "./group_notices";
+import type { GroupRole, LocalGroup, StoredMessage, Writes } from "./types";
 
 export const MAX_FETCHING = 1024; // groups asked for at once; a flood of hints is dropped
+export const MAX_TOLD = 64; // claimed updates held per group until its fetch answers
+
+type Claim = [by: string, update: GroupUpdate];
+
+/** What a contact is called here, for a notice's first wording (re-worded when shown). */
+export async function labelsOf(
+  state: CoreState,
+  accounts: Iterable<string>,
+): Promise<(a: string) => string> {
+  const known = new Map<string, string>();
+  for (const a of new Set(accounts))
+    known.set(a, (await state.store.contact(a))?.label ?? a.slice(0, 8));
+  return (a) => known.get(a) ?? a.slice(0, 8);
+}
+
+/** The notice rows of `claims` the fetched group bears out (a claim that does not is
+ * dropped, never shown as fact). */
+async function notices(
+  state: CoreState,
+  group: ServerGroup,
+  before: GroupState | null, // the state before the claimed change, as far as known
+  fresh: LocalGroup,
+  claims: Claim[],
+): Promise<StoredMessage[]> {
+  const shown: Array<[number, GroupNotice]> = [];
+  for (const [by, update] of claims) {
+    if (!plausible(by, update, group)) continue;
+    let notice: GroupNotice | null = { by, action: update.action, targets: [...update.targets] };
+    if (update.action === "state")
+      // Only the change that made the current state can be told by what changed.
+      notice =
+        update.revision === group.stateRevision
+          ? stateNotice(by, before, fresh.state)
+          : { ...notice, what: "details" };
+    if (notice) shown.push([update.revision, notice]);
+  }
+  if (!shown.length) return [];
+  const label = await labelsOf(
+    state,
+    shown.flatMap(([, n]) => [n.by, ...n.targets]),
+  );
+  const now = state.clock();
+  return Promise.all(
+    shown.map(([rev, n]) => noticeRow(group.id, rev, n, now, label, state.accountId)),
+  );
+}
 
 /** A group as the server's routes answer it (docs/protocol.md, "Groups"), checked. */
 export interface ServerGroup {
@@ -74,14 +122,32 @@ export class GroupSync {
   readonly #rotate = new Map<string, string>(); // group -> who left: the lowest admin rekeys
   readonly #claims = new Map<string, string>(); // group -> who says it changed the state
   readonly #unnamed = new Map<string, UnnamedNotice>(); // a "Someone" notice an update may name
+  readonly #told = new Map<string, Claim[]>(); // claims awaiting a fetch
+  readonly #later = new Map<string, Claim[]>(); // ... claims for the fetch after that
+  // The state before a change fetched without its claim (the server's group_changed hint
+  // is often faster than the member's group_update): what the claim is told against.
+  readonly #prior = new Map<string, GroupState | null>();
 
   constructor(
     private readonly state: CoreState,
     private readonly crypto: GroupCrypto,
   ) {}
 
-  /** Ask for the group (once at a time; a hint during a fetch fetches once more). */
-  /** `leaver`: the account whose `leave` update made this fetch. */
+  /** `by` claims `update`: fetch the group, and make a notice of it once the fetch bears it
+   * out. A fetch already out may have left before the change was made: the next one judges. */
+  told(by: string, update: GroupUpdate): void {
+    const told = this.#fetching.has(update.group) ? this.#later : this.#told;
+    const claims = told.get(update.group) ?? [];
+    if (claims.length < MAX_TOLD && told.size <= MAX_FETCHING) {
+      claims.push([by, update]);
+      told.set(update.group, claims);
+    }
+    const left = update.action === "leave" && by !== this.state.accountId;
+    this.fetch(update.group, left ? by : null);
+  }
+
+  /** Ask for the group (once at a time; a hint during a fetch fetches once more).
+   * `leaver`: the account whose `leave` update made this fetch. */
   fetch(groupId: string, leaver: string | null = null): void {
     if (this.left.has(groupId)) return;
     if (leaver !== null && this.#rotate.size < MAX_FETCHING) this.#rotate.set(groupId, leaver);
@@ -109,10 +175,15 @@ export class GroupSync {
   reset(): void {
     this.#fetching.clear();
     this.#again.clear();
+    this.#told.clear();
+    this.#later.clear();
   }
 
   #done(groupId: string): void {
     this.#fetching.delete(groupId);
+    const later = this.#later.get(groupId);
+    this.#later.delete(groupId);
+    if (later) this.#told.set(groupId, later);
     if (this.#again.delete(groupId)) this.fetch(groupId);
   }
 
@@ -121,7 +192,16 @@ export class GroupSync {
     const state = this.state;
     const old = await state.store.group(group.id);
     const fresh = await localGroup(state, group, old);
-    const writes: Writes = { groups: [fresh] };
+    // Member changes and renames (./group_notices), then a timer change (./group_live).
+    const claims = this.#told.get(group.id) ?? [];
+    this.#told.delete(group.id);
+    const stateClaim = claims.some(([, u]) => u.action === "state");
+    const prior = this.#prior.has(group.id) ? this.#prior.get(group.id)! : (old?.state ?? null);
+    const messages = await notices(state, group, prior, fresh, claims);
+    if (stateClaim) this.#prior.delete(group.id);
+    else if (old && old.stateRevision !== fresh.stateRevision && this.#prior.size < MAX_FETCHING)
+      this.#prior.set(group.id, old.state);
+    const writes: Writes = { groups: [fresh], messages };
     const by = changerOf(fresh, this.#claims.get(group.id));
     this.#claims.delete(group.id);
     const timer = await groupTimerNotice(state, old, fresh, by, writes);
@@ -153,13 +233,31 @@ export class GroupSync {
   }
 
   async failed(groupId: string, error: ClientError): Promise<void> {
+    // Gone is final, whenever the claims came: judge them by the last known group.
+    const claims = [...(this.#told.get(groupId) ?? []), ...(this.#later.get(groupId) ?? [])];
+    this.#told.delete(groupId);
+    this.#later.delete(groupId);
     this.#done(groupId);
     if (error.code !== "not_found") return; // tried again on the next hint
     const local = await this.state.store.group(groupId);
     const me = this.state.accountId;
     if (!local || !local.members.some((m) => m.accountId === me)) return;
     const others = local.members.filter((m) => m.accountId !== me);
-    await this.state.store.commit({ groups: [{ ...local, members: others, role: "member" }] });
+    // Who removed us, if a member as this device last knew the group said so ("" if not).
+    const by =
+      claims.find(
+        ([b, u]) =>
+          u.action === "remove" &&
+          u.targets.includes(me) &&
+          local.members.some((m) => m.accountId === b),
+      )?.[0] ?? "";
+    const label = await labelsOf(this.state, [by]);
+    const notice = { by, action: "remove" as const, targets: [me] };
+    const row = await noticeRow(groupId, local.revision, notice, this.state.clock(), label, me);
+    await this.state.store.commit({
+      groups: [{ ...local, members: others, role: "member" }],
+      messages: [row],
+    });
     this.state.emit({ type: "GroupChanged", groupId });
   }
 }

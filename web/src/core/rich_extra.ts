@@ -6,6 +6,7 @@
 
 import { utf8decode, utf8encode } from "../protocol/codec";
 import { attachmentFromObj, attachmentToObj, quoteFromObj, quoteToObj } from "../crypto/rich";
+import { noticeFromObj } from "./group_notices";
 import type { MessageExtra } from "./types";
 
 type Obj = Record<string, unknown>;
@@ -20,6 +21,7 @@ export function extraToBytes(extra: MessageExtra): Uint8Array {
   if (extra.reactions && Object.keys(extra.reactions).length) obj.reactions = extra.reactions;
   if (extra.to?.length) obj.to = extra.to; // one's own group text (core/group_live.ts)
   if (extra.receipts && Object.keys(extra.receipts).length) obj.rcpt = extra.receipts;
+  if (extra.notice) obj.notice = extra.notice;
   return utf8encode(JSON.stringify(obj));
 }
 
@@ -36,6 +38,8 @@ export function extraFromBytes(data: Uint8Array): MessageExtra {
   if (Array.isArray(obj.to)) extra.to = obj.to.filter((a) => typeof a === "string");
   if (obj.rcpt && typeof obj.rcpt === "object")
     extra.receipts = obj.rcpt as NonNullable<MessageExtra["receipts"]>;
+  const notice = noticeFromObj(obj.notice);
+  if (notice) extra.notice = notice;
   return extra;
 }
 

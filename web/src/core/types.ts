@@ -6,6 +6,7 @@
  */
 
 import type { GroupState } from "../crypto/group_state";
+import type { GroupNotice } from "./group_notices";
 import type { Attachment, Quote } from "../crypto/rich";
 
 export interface PeerDeviceRow {
@@ -57,6 +58,7 @@ export interface MessageExtra {
   // One's own group text (core/group_live.ts): the members it went to, and their answers.
   to?: string[];
   receipts?: Record<string, "delivered" | "read">;
+  notice?: GroupNotice; // a group notice's who-did-what (core/group_notices.ts)
 }
 
 /** A row's body and extras replaced after an edit, delete or reaction (core/rich.ts). */

@@ -7,6 +7,7 @@
  */
 
 import { ClientError, ServerError } from "../core/errors";
+import { TOKEN } from "../core/group_links";
 import type { ServerGroup } from "../core/group_sync";
 import type { GroupRole } from "../core/types";
 import { MAX_BLOB_BYTES } from "../crypto/group_state";
@@ -85,6 +86,29 @@ export function parseGroup(obj: unknown): ServerGroup {
     ),
     invite: bool(field(obj, "invite"), "invite"),
   };
+}
+
+/** What `POST /v1/groups/join` answers: in, or waiting for an admin's approval. */
+export type JoinResult =
+  | { status: "joined"; groupId: string; group: ServerGroup }
+  | { status: "pending"; groupId: string; group: null };
+
+export function parseJoin(obj: unknown): JoinResult {
+  const status = field(obj, "status");
+  if (status === "joined") {
+    const group = parseGroup(field(obj, "group"));
+    return { status, groupId: group.id, group };
+  }
+  if (status === "pending")
+    return { status, groupId: id(field(obj, "group_id"), "group id"), group: null };
+  bad("join status is not joined or pending");
+}
+
+export function parseToken(obj: unknown): string {
+  const token = field(obj, "token");
+  if (typeof token !== "string" || !TOKEN.test(token))
+    bad("invite token is not 43 characters of base64url");
+  return token;
 }
 
 function checkId(value: string, what: string): string {
@@ -178,5 +202,34 @@ export class GroupApi {
 
   async leave(groupId: string): Promise<void> {
     await this.api.call("POST", `/v1/groups/${checkId(groupId, "group id")}/leave`);
+  }
+
+  async setRole(
+    groupId: string,
+    account: string,
+    rev: number,
+    role: GroupRole,
+  ): Promise<ServerGroup> {
+    if (role !== "admin" && role !== "member")
+      throw new ClientError("role must be admin or member", "usage");
+    const path = `/v1/groups/${checkId(groupId, "group id")}/members/${checkId(account, "account")}/role`;
+    return parseGroup(await this.api.call("PUT", path, { revision: checkRevision(rev), role }));
+  }
+
+  /** A new invite token; the old one stops working. */
+  async createInvite(groupId: string): Promise<string> {
+    const path = `/v1/groups/${checkId(groupId, "group id")}/invite`;
+    return parseToken(await this.api.call("POST", path));
+  }
+
+  async join(token: string): Promise<JoinResult> {
+    if (!TOKEN.test(token))
+      throw new ClientError("an invite token is 43 characters of base64url", "usage");
+    return parseJoin(await this.api.call("POST", "/v1/groups/join", { token }));
+  }
+
+  async answerRequest(groupId: string, account: string, approve: boolean): Promise<ServerGroup> {
+    const path = `/v1/groups/${checkId(groupId, "group id")}/requests/${checkId(account, "account")}`;
+    return parseGroup(await this.api.call("POST", path, { approve }));
   }
 }

@@ -10,12 +10,15 @@
 
 import type { Action } from "../core/actions";
 import { ClientError, ServerError } from "../core/errors";
-import type { ServerGroup } from "../core/group_sync";
-import type { LocalGroup } from "../core/types";
+import { formatGroupLink, parseGroupLink } from "../core/group_links";
+import { type GroupNotice, noticeRow, stateNotice } from "../core/group_notices";
+import { labelsOf, type ServerGroup } from "../core/group_sync";
+import type { GroupRole, LocalGroup } from "../core/types";
 import { type Encodable, encodeContent } from "../crypto/content";
 import {
   DEFAULT_SETTINGS,
   type GroupState,
+  blobEpoch,
   sealGroupState,
   stateToJson,
 } from "../crypto/group_state";
@@ -81,6 +84,20 @@ export class Groups {
     return { t: "group_state_key", group: groupId, epoch: latest[0], key: b64encode(latest[1]) };
   }
 
+  /** This device's own change as a line of the group's chat (others see it from the
+   * group_update, core/group_notices.ts). */
+  async #notice(groupId: string, revision: number, notice: GroupNotice): Promise<void> {
+    const { core } = this.#core();
+    const state = core.state;
+    const label = await labelsOf(state, notice.targets);
+    const row = await noticeRow(groupId, revision, notice, state.clock(), label, state.accountId);
+    await this.#serial(() => state.store.commit({ messages: [row] }));
+  }
+
+  #me(): string {
+    return this.#core().core.state.accountId;
+  }
+
   // Creating ------------------------------------------------------------------------------
 
   async create(name: string, accounts: readonly string[]): Promise<string> {
@@ -113,6 +130,11 @@ export class Groups {
       action: "create",
       targets: [...new Set(accounts)],
     });
+    await this.#notice(gid, group.revision, {
+      by: me,
+      action: "create",
+      targets: [...new Set(accounts)],
+    });
     return gid;
   }
 
@@ -134,6 +156,7 @@ export class Groups {
       action: "add",
       targets: fresh,
     });
+    await this.#notice(groupId, group.revision, { by: this.#me(), action: "add", targets: fresh });
   }
 
   async remove(groupId: string, account: string): Promise<void> {
@@ -157,6 +180,11 @@ export class Groups {
     // tells it who removed it (the server's group_changed reaches only online devices).
     await this.#serial(() => core.state.queueContent(account, encodeContent(update)));
     this.perform(core.state.take());
+    await this.#notice(groupId, group.revision, {
+      by: this.#me(),
+      action: "remove",
+      targets: [account],
+    });
     await this.rotateStateKey(groupId);
   }
 
@@ -187,6 +215,139 @@ export class Groups {
       action: "leave",
       targets: [],
     });
+    await this.#notice(groupId, left.revision, {
+      by: core.state.accountId,
+      action: "leave",
+      targets: [],
+    });
+  }
+
+  // Roles, the name, invite links and join requests (issue 9) ------------------------------
+
+  async setRole(groupId: string, account: string, role: GroupRole): Promise<void> {
+    const known = await this.#current(groupId);
+    if (!known.members.some((m) => m.account === account))
+      throw new ClientError("that person is not a member of this group any more", "usage");
+    const group = await this.#retry(groupId, known, (g) =>
+      this.api.setRole(groupId, account, g.revision, role),
+    );
+    await this.#stored(group);
+    const action = role === "admin" ? "promote" : "demote";
+    await this.#tell(groupId, {
+      t: "group_update",
+      group: groupId,
+      revision: group.revision,
+      action,
+      targets: [account],
+    });
+    await this.#notice(groupId, group.revision, { by: this.#me(), action, targets: [account] });
+  }
+
+  /** A new name in the sealed state (sealed for revision + 1, the revision the upload makes). */
+  async rename(groupId: string, name: string): Promise<void> {
+    const { core } = this.#core();
+    const store = core.state.store;
+    const known = await this.#current(groupId);
+    const before = await store.group(groupId);
+    if (!before?.state)
+      throw new ClientError(
+        "this device has no key for this group yet, so it cannot change its name; try again once a member's key has arrived",
+        "no_key",
+      );
+    const renamed: GroupState = { ...before.state, name: name.trim() };
+    try {
+      stateToJson(renamed);
+    } catch (exc) {
+      throw new ClientError(`cannot use that name: ${(exc as Error).message}`, "usage");
+    }
+    const put = async (g: ServerGroup) => {
+      const latest = await store.latestStateKey(groupId);
+      if (!latest) throw new ClientError("this device has no key for that group yet", "no_key");
+      // After a revision_conflict the refetched state is the base: only the name changes.
+      const base = (await store.group(groupId))?.state ?? before.state!;
+      const blob = await sealGroupState(latest[1], groupId, g.revision + 1, latest[0], {
+        ...base,
+        name: renamed.name,
+      });
+      return this.api.putState(groupId, g.revision, blob);
+    };
+    const group = await this.#retry(groupId, known, put);
+    await this.#stored(group);
+    // Sealed under a key the members may not have (a rotation's): tell it with the state.
+    if (blobEpoch(group.state) !== blobEpoch(known.state))
+      await this.#tell(groupId, await this.#currentKey(groupId));
+    await this.#tell(groupId, {
+      t: "group_update",
+      group: groupId,
+      revision: group.revision,
+      action: "state",
+      targets: [],
+    });
+    const notice = stateNotice(this.#me(), before.state, renamed);
+    if (notice) await this.#notice(groupId, group.revision, notice);
+  }
+
+  /** A new invite link (the old one stops working); it carries the key that opens the state
+   * as it is now (a later key may exist here unused; the joiner gets later keys as a member). */
+  async invite(groupId: string): Promise<string> {
+    const { core } = this.#core();
+    const token = await this.api.createInvite(groupId);
+    const group = await this.#current(groupId);
+    const epoch = blobEpoch(group.state);
+    const key = await core.state.store.stateKey(groupId, epoch);
+    if (key) return formatGroupLink({ token, stateKey: key, epoch });
+    const latest = await core.state.store.latestStateKey(groupId);
+    if (!latest) throw new ClientError("this device has no key for that group yet", "no_key");
+    return formatGroupLink({ token, stateKey: latest[1], epoch: latest[0] });
+  }
+
+  /** Join by an invite link: the group id once in, or null while an admin has to approve. */
+  async join(link: string): Promise<{ groupId: string; joined: boolean }> {
+    const { core } = this.#core();
+    const parsed = parseGroupLink(link); // refused before any request
+    const result = await this.api.join(parsed.token);
+    // Kept even while pending: once approved, it opens the state.
+    await this.#serial(() =>
+      core.state.store.commit({
+        stateKeys: [{ groupId: result.groupId, epoch: parsed.epoch, key: parsed.stateKey }],
+      }),
+    );
+    if (result.group === null) return { groupId: result.groupId, joined: false };
+    await this.#stored(result.group);
+    const rev = result.group.revision;
+    await this.#tell(result.groupId, {
+      t: "group_update",
+      group: result.groupId,
+      revision: rev,
+      action: "join",
+      targets: [],
+    });
+    await this.#notice(result.groupId, rev, { by: this.#me(), action: "join", targets: [] });
+    return { groupId: result.groupId, joined: true };
+  }
+
+  /** Approve or deny a join request; an approval tells the members (as an add) and gives
+   * the newcomer the state key. */
+  async answer(groupId: string, account: string, approve: boolean): Promise<void> {
+    const known = await this.#current(groupId);
+    if (!known.pending.includes(account))
+      throw new ClientError("that person is not waiting to join any more", "usage");
+    const group = await this.api.answerRequest(groupId, account, approve);
+    await this.#stored(group);
+    const me = this.#me();
+    if (!approve) {
+      await this.#notice(groupId, group.revision, { by: me, action: "deny", targets: [account] });
+      return;
+    }
+    await this.#tell(groupId, await this.#currentKey(groupId));
+    await this.#tell(groupId, {
+      t: "group_update",
+      group: groupId,
+      revision: group.revision,
+      action: "add",
+      targets: [account],
+    });
+    await this.#notice(groupId, group.revision, { by: me, action: "add", targets: [account] });
   }
 
   // The sealed state ----------------------------------------------------------------------

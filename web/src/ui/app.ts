@@ -18,6 +18,15 @@ import type { IdbStore } from "../store/idb";
 import { Groups } from "../net/groups";
 import { ChatView } from "./chat";
 import { groupInfoView, newGroupView, resolveMember } from "./groups";
+import {
+  type GroupScreens,
+  groupInfoHandlers,
+  inviteLink,
+  keepTyped,
+  newGroupHandlers,
+  noticeAccounts,
+  withNotices,
+} from "./group_screens";
 import { field, h, time } from "./dom";
 import { richChat } from "./message_actions";
 import { groupTimerControl } from "./group_live";
@@ -159,7 +168,7 @@ export class App {
   }
 
   async #refresh(): Promise<void> {
-    if (this.#info) await this.showGroupInfo(this.#info);
+    if (this.#info) await this.showGroupInfo(this.#info, true);
     else if (this.#chat) await this.#refreshChat();
     else await this.#refreshList();
   }
@@ -389,9 +398,15 @@ export class App {
     const reactors = history.flatMap((m) => Object.keys(m.extra?.reactions ?? {}));
     for (const a of new Set([...history.flatMap((m) => m.author ?? []), ...reactors]))
       if (!this.#labels.has(a)) await this.#remember(a);
+    const me = this.profile.config.accountId;
+    await this.#learnAll(noticeAccounts(history, me)); // group notices name them (./group_screens)
     const name = (a: string) => this.#labels.get(a) ?? a.slice(0, 8);
     const names = chat.peer.startsWith("g:") ? name : null;
-    chat.render(history, (m) => (m.author ? name(m.author) : null), names);
+    chat.render(
+      withNotices(history, this.#screens.label, me),
+      (m) => (m.author ? name(m.author) : null),
+      names,
+    );
     // Shown on screen, so read: mark and tell the sender (a read receipt).
     const unread = history
       .filter((m) => !m.outgoing && m.unread && m.status === "received")
@@ -410,9 +425,32 @@ export class App {
     if (label && label !== account.slice(0, 8)) this.#labels.set(account, label);
   }
 
+  async #learnAll(accounts: string[]): Promise<void> {
+    for (const a of accounts.slice(0, 50)) {
+      if (!this.#asked.has(a) && (await this.#label(a)) === a.slice(0, 8)) {
+        this.#asked.add(a);
+        await this.#learnLabel(a);
+      }
+      await this.#remember(a);
+    }
+  }
+
   async #groupLabel(groupId: string): Promise<string> {
     const group = await this.store.group(groupId);
     return group?.state?.name || `Group ${groupId.slice(0, 8)}`;
+  }
+
+  get #screens(): GroupScreens {
+    return {
+      api: this.profile.api,
+      store: this.store,
+      groups: this.#groups,
+      label: (account) => this.#labels.get(account) ?? account.slice(0, 8),
+      shown: () => this.#info,
+      showInfo: (groupId) => this.showGroupInfo(groupId, true),
+      openChat: (peer) => this.openChat(peer),
+      showList: () => this.showList(),
+    };
   }
 
   showNewGroup(): void {
@@ -420,59 +458,25 @@ export class App {
     this.#chat = null;
     this.#list = null;
     this.#info = null;
-    this.#main.replaceChildren(
-      newGroupView({
-        cancel: () => void this.showList(),
-        create: async (name, members) => {
-          const accounts = [];
-          for (const m of members)
-            accounts.push(await resolveMember(this.profile.api, this.store, m));
-          const gid = await this.#groups.create(name, accounts);
-          await this.openChat(`g:${gid}`);
-        },
-      }),
-    );
+    this.#main.replaceChildren(newGroupView(newGroupHandlers(this.#screens)));
   }
 
-  async showGroupInfo(groupId: string): Promise<void> {
+  async showGroupInfo(groupId: string, again = false): Promise<void> {
     const group = await this.store.group(groupId);
     if (!group) return this.openChat(`g:${groupId}`);
     // Members never heard from are named as the server shows them (a bounded few at a time).
-    for (const { accountId: a } of group.members.slice(0, 50)) {
-      if (!this.#asked.has(a) && (await this.#label(a)) === a.slice(0, 8)) {
-        this.#asked.add(a);
-        await this.#learnLabel(a);
-      }
-      await this.#remember(a);
-    }
+    await this.#learnAll([...group.members.map((m) => m.accountId), ...group.pending]);
+    if (again && this.#info !== groupId) return; // a re-render; they went elsewhere meanwhile
     const focused = document.activeElement?.id;
+    const restore = this.#info === groupId ? keepTyped(this.#main) : () => undefined;
     this.#chat?.close(); // its media object URLs and expiry timer go with it
     this.#chat = null;
     this.#list = null;
     this.#info = groupId;
-    this.#main.replaceChildren(
-      groupInfoView(group, this.profile.config.accountId, {
-        back: () => void this.openChat(`g:${groupId}`),
-        label: (account) => this.#labels.get(account) ?? account.slice(0, 8),
-        add: async (members) => {
-          const accounts = [];
-          for (const m of members)
-            accounts.push(await resolveMember(this.profile.api, this.store, m));
-          await this.#groups.add(groupId, accounts);
-          // Only if still shown: the person may have gone back to the chat meanwhile.
-          if (this.#info === groupId) await this.showGroupInfo(groupId);
-        },
-        remove: async (account) => {
-          await this.#groups.remove(groupId, account);
-          // Only if still shown: the person may have gone back to the chat meanwhile.
-          if (this.#info === groupId) await this.showGroupInfo(groupId);
-        },
-        leave: async () => {
-          await this.#groups.leave(groupId);
-          await this.showList();
-        },
-      }),
-    );
+    const handlers = groupInfoHandlers(this.#screens, groupId);
+    const me = this.profile.config.accountId;
+    this.#main.replaceChildren(groupInfoView(group, me, handlers, inviteLink(groupId)));
+    restore();
     // A re-render keeps the keyboard where it was.
     if (focused) document.getElementById(focused)?.focus();
     else this.#main.querySelector<HTMLElement>("button.back")?.focus();

@@ -11,6 +11,15 @@ import type { HttpApi } from "../net/http";
 import { normalizePhone } from "../net/profile";
 import type { IdbStore } from "../store/idb";
 import { field, h } from "./dom";
+import {
+  type GroupAdminHandlers,
+  guarded,
+  inviteSection,
+  joinForm,
+  renameForm,
+  requestsSection,
+  roleButton,
+} from "./group_admin";
 
 export const MAX_MEMBERS_TYPED = 100; // names typed into one form
 
@@ -40,24 +49,10 @@ export async function resolveMember(api: HttpApi, store: IdbStore, raw: string):
   return accountId;
 }
 
-function errorText(exc: unknown, fallback: string): string {
-  return exc instanceof ClientError ? exc.message : fallback;
-}
-
-/** Run `work` from a form: the button is busy meanwhile, a failure is shown in `error`. */
-function guarded(button: HTMLButtonElement, error: HTMLElement, fallback: string) {
-  return (work: () => Promise<void>) => {
-    error.textContent = "";
-    button.disabled = true;
-    work()
-      .catch((exc: unknown) => (error.textContent = errorText(exc, fallback)))
-      .finally(() => (button.disabled = false));
-  };
-}
-
 export function newGroupView(handlers: {
   cancel(): void;
   create(name: string, members: string[]): Promise<void>;
+  join(link: string): Promise<string | null>; // a status sentence (e.g. waiting for approval)
 }): HTMLElement {
   const name = h("input", {
     id: "group-name",
@@ -102,12 +97,13 @@ export function newGroupView(handlers: {
     },
     h("h1", { id: "new-group-title" }, "New group"),
     form,
+    joinForm((link) => handlers.join(link)),
   );
   queueMicrotask(() => name.focus());
   return view;
 }
 
-export interface GroupInfoHandlers {
+export interface GroupInfoHandlers extends GroupAdminHandlers {
   back(): void;
   label(account: string): string;
   add(members: string[]): Promise<void>;
@@ -119,10 +115,12 @@ export function groupInfoView(
   group: LocalGroup,
   me: string,
   handlers: GroupInfoHandlers,
+  link: string | null = null, // the invite link this device made last (ui/group_admin.ts)
 ): HTMLElement {
   const title = group.state?.name || `Group ${group.groupId.slice(0, 8)}`;
   const member = group.members.some((m) => m.accountId === me);
-  const mayEdit = member && (group.role === "admin" || group.settings.membersCanEdit);
+  const admin = member && group.role === "admin";
+  const mayEdit = member && (admin || group.settings.membersCanEdit);
   const error = h("p", { class: "error", role: "alert" });
   const rows = [...group.members]
     .sort((a, b) => Number(b.accountId === me) - Number(a.accountId === me))
@@ -147,6 +145,7 @@ export function groupInfoView(
         { class: "member", "data-account": m.accountId },
         h("span", { class: "name" }, name),
         h("span", { class: "role" }, m.role === "admin" ? "Admin" : "Member"),
+        admin && m.accountId !== me && roleButton(m, name, handlers, error),
         canRemove && remove,
       );
     });
@@ -196,7 +195,10 @@ export function groupInfoView(
     h("h2", { id: "members-title" }, `Members (${group.members.length})`),
     h("ul", { class: "members", "aria-labelledby": "members-title" }, ...rows),
     member ? null : h("p", { class: "notice" }, "You are no longer a member of this group."),
+    admin && requestsSection(group, handlers.label, handlers, error),
     mayEdit && add,
+    mayEdit && renameForm(group, handlers, error),
+    mayEdit && inviteSection(group, link, handlers, error),
     member && leave,
     error,
   );

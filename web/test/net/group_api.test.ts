@@ -73,3 +73,44 @@ describe("group routes", () => {
     expect(seen).toEqual([`http://porch.test/v1/groups/${GID}/members/${BOB}?revision=3`]);
   });
 });
+
+describe("roles, invites and join requests", () => {
+  const TOKEN = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ-_01234";
+  function recording(body: unknown) {
+    const seen: Array<[string, string, unknown]> = [];
+    const api = new GroupApi(
+      new HttpApi("http://porch.test", null, async (url, init) => {
+        const sent = init?.body ? JSON.parse(init.body as string) : null;
+        seen.push([init?.method ?? "GET", url.replace("http://porch.test", ""), sent]);
+        return new Response(JSON.stringify(body), { status: 200 });
+      }),
+    );
+    return { api, seen };
+  }
+
+  it("sends each route as docs/protocol.md says", async () => {
+    const { api, seen } = recording(answer());
+    await api.setRole(GID, BOB, 3, "member");
+    await api.answerRequest(GID, BOB, false);
+    expect(seen).toEqual([
+      ["PUT", `/v1/groups/${GID}/members/${BOB}/role`, { revision: 3, role: "member" }],
+      ["POST", `/v1/groups/${GID}/requests/${BOB}`, { approve: false }],
+    ]);
+    await expect(api.setRole(GID, BOB, 3, "owner" as never)).rejects.toThrow(/admin or member/);
+  });
+
+  it("reads an invite token and both join answers, refusing malformed ones", async () => {
+    expect(await recording({ token: TOKEN }).api.createInvite(GID)).toBe(TOKEN);
+    await expect(recording({ token: "short" }).api.createInvite(GID)).rejects.toThrow(
+      expect.objectContaining({ code: "bad_response" }),
+    );
+    const joined = await recording({ status: "joined", group: answer() }).api.join(TOKEN);
+    expect(joined).toMatchObject({ status: "joined", groupId: GID });
+    const pending = recording({ status: "pending", group_id: GID });
+    expect(await pending.api.join(TOKEN)).toEqual({ status: "pending", groupId: GID, group: null });
+    expect(pending.seen).toEqual([["POST", "/v1/groups/join", { token: TOKEN }]]);
+    await expect(recording({ status: "maybe" }).api.join(TOKEN)).rejects.toThrow(ServerError);
+    await expect(pending.api.join("not-a-token")).rejects.toThrow(ClientError);
+    expect(pending.seen.length).toBe(1);
+  });
+});

@@ -1,0 +1,237 @@
+/**
+ * The admin parts of the group info panel (issue 9; what `porch group promote|demote|rename|
+ * invite|approve|deny` do): role buttons beside a member, the rename form, the invite link
+ * (text, Copy, and a QR code drawn by ./qr), and the join requests with Approve and Deny.
+ * Only admins get the role and request controls, as only they may use them (the server
+ * refuses the rest all the same, and its refusal is shown as a sentence). "Join by link" is
+ * on the New group screen.
+ */
+
+import { ClientError } from "../core/errors";
+import type { GroupMemberRow, LocalGroup } from "../core/types";
+import { field, h } from "./dom";
+import { sentence } from "./message_media";
+import { renderQr } from "./qr";
+
+export interface GroupAdminHandlers {
+  setRole(account: string, role: "admin" | "member"): Promise<void>;
+  rename(name: string): Promise<void>;
+  invite(): Promise<void>;
+  answer(account: string, approve: boolean): Promise<void>;
+}
+
+export function errorText(exc: unknown, fallback: string): string {
+  return exc instanceof ClientError ? sentence(exc.message) : fallback;
+}
+
+/** Run `work` from a control: it is busy meanwhile, a failure is shown in `error`. */
+export function guarded(button: HTMLButtonElement, error: HTMLElement, fallback: string) {
+  return (work: () => Promise<void>) => {
+    error.textContent = "";
+    button.disabled = true;
+    work()
+      .catch((exc: unknown) => (error.textContent = errorText(exc, fallback)))
+      .finally(() => (button.disabled = false));
+  };
+}
+
+function button(
+  text: string,
+  attrs: Record<string, string>,
+  error: HTMLElement,
+  fallback: string,
+  work: () => Promise<void>,
+): HTMLButtonElement {
+  const b = h("button", { type: "button", ...attrs }, text);
+  b.addEventListener("click", () => guarded(b, error, fallback)(work));
+  return b;
+}
+
+/** "Make admin" / "Remove as admin" for one member (an admin's view; not for oneself). */
+export function roleButton(
+  m: GroupMemberRow,
+  name: string,
+  handlers: GroupAdminHandlers,
+  error: HTMLElement,
+): HTMLButtonElement {
+  const promote = m.role !== "admin";
+  return button(
+    promote ? "Make admin" : "Remove as admin",
+    {
+      class: promote ? "promote secondary" : "demote secondary",
+      // The visible words first: a spoken command matches the name (axe label-content).
+      "aria-label": promote ? `Make admin: ${name}` : `Remove as admin: ${name}`,
+    },
+    error,
+    "That role could not be changed; try again.",
+    () => handlers.setRole(m.accountId, promote ? "admin" : "member"),
+  );
+}
+
+export function renameForm(
+  group: LocalGroup,
+  handlers: GroupAdminHandlers,
+  error: HTMLElement,
+): HTMLElement {
+  const input = h("input", {
+    id: "group-rename",
+    required: true,
+    maxlength: 128,
+    autocomplete: "off",
+  });
+  input.value = group.state?.name ?? "";
+  const save = h("button", { type: "submit" }, "Rename");
+  return h(
+    "form",
+    {
+      class: "group-rename",
+      onsubmit: (ev: Event) => {
+        ev.preventDefault();
+        guarded(
+          save,
+          error,
+          "The group could not be renamed; try again.",
+        )(() => handlers.rename(input.value));
+      },
+    },
+    field("Group name", input),
+    save,
+  );
+}
+
+/** The invite link part: a button that makes a new link (replacing the old), and the link
+ * this device made last, as text with Copy and as a QR code. */
+export function inviteSection(
+  group: LocalGroup,
+  link: string | null,
+  handlers: GroupAdminHandlers,
+  error: HTMLElement,
+): HTMLElement {
+  const make = button(
+    link || group.invite ? "Make a new invite link" : "Make an invite link",
+    { class: "invite-make secondary" },
+    error,
+    "The invite link could not be made; try again.",
+    () => handlers.invite(),
+  );
+  const parts: Array<HTMLElement | SVGElement | null> = [
+    h("h2", { id: "invite-title" }, "Invite link"),
+    h(
+      "p",
+      { class: "hint" },
+      group.settings.joinApproval
+        ? "Whoever has the link can ask to join; an admin approves each request. A new link replaces the old one."
+        : "Whoever has the link can join and read what is said from then on. A new link replaces the old one.",
+    ),
+    make,
+  ];
+  if (link) {
+    const text = h("input", {
+      id: "invite-link",
+      readonly: true,
+      class: "invite-link",
+      spellcheck: "false",
+    });
+    text.value = link;
+    const copied = h("span", { class: "copied", "aria-live": "polite" });
+    const copy = h(
+      "button",
+      {
+        type: "button",
+        class: "invite-copy secondary",
+        onclick: () => {
+          text.select();
+          navigator.clipboard
+            ?.writeText(link)
+            .then(() => (copied.textContent = "Copied"))
+            .catch(() => (copied.textContent = "Selected: copy it with Ctrl+C"));
+        },
+      },
+      "Copy",
+    );
+    parts.push(
+      field("The link (share it only with people who may join)", text),
+      h("div", { class: "actions" }, copy, copied),
+      h(
+        "div",
+        { class: "qr" },
+        renderQr(link, "QR code of the group invite link: scan it to join"),
+      ),
+    );
+  }
+  return h("section", { class: "group-invite", "aria-labelledby": "invite-title" }, ...parts);
+}
+
+/** Join requests waiting for an admin (the server lists them to admins only). */
+export function requestsSection(
+  group: LocalGroup,
+  label: (account: string) => string,
+  handlers: GroupAdminHandlers,
+  error: HTMLElement,
+): HTMLElement | null {
+  if (!group.pending.length) return null;
+  const rows = group.pending.map((account) => {
+    const name = label(account);
+    return h(
+      "li",
+      { class: "request", "data-account": account },
+      h("span", { class: "name" }, name),
+      button(
+        "Approve",
+        { class: "approve", "aria-label": `Approve ${name}` },
+        error,
+        "That request could not be answered; try again.",
+        () => handlers.answer(account, true),
+      ),
+      button(
+        "Deny",
+        { class: "deny secondary", "aria-label": `Deny ${name}` },
+        error,
+        "That request could not be answered; try again.",
+        () => handlers.answer(account, false),
+      ),
+    );
+  });
+  return h(
+    "section",
+    { class: "group-requests", "aria-labelledby": "requests-title" },
+    h("h2", { id: "requests-title" }, `Asking to join (${group.pending.length})`),
+    h("ul", { class: "requests", "aria-labelledby": "requests-title" }, ...rows),
+  );
+}
+
+/** "Join by link" (the New group screen): a pasted porch://group link. */
+export function joinForm(join: (link: string) => Promise<string | null>): HTMLElement {
+  const input = h("input", {
+    id: "group-join-link",
+    required: true,
+    placeholder: "porch://group?token=…",
+    autocomplete: "off",
+    spellcheck: "false",
+  });
+  const error = h("p", { class: "error", role: "alert" });
+  const status = h("p", { class: "status", role: "status" });
+  const submit = h("button", { type: "submit" }, "Join");
+  return h(
+    "form",
+    {
+      class: "group-join",
+      onsubmit: (ev: Event) => {
+        ev.preventDefault();
+        status.textContent = "";
+        guarded(
+          submit,
+          error,
+          "That group could not be joined; try again.",
+        )(async () => {
+          status.textContent = (await join(input.value)) ?? "";
+        });
+      },
+    },
+    h("h2", {}, "Join by link"),
+    field("Invite link", input),
+    submit,
+    status,
+    error,
+  );
+}
