@@ -45,6 +45,11 @@ PAYLOADS_OF_IDS = (
 )
 
 
+class NeedsIsolation(Exception):
+    """The batch ran without the call's savepoint (sqlite.py, `_attempt_together`) and this
+    call needs it to fall back to one item at a time: run the batch again with savepoints."""
+
+
 class _Uncommon(Exception):
     """The batch holds something the set-based path does not answer: run it one by one."""
 
@@ -75,7 +80,10 @@ def _batch_or_each(
     except Exception as exc:
         if transient(exc):
             raise
-    conn.execute("ROLLBACK TO op")
+    try:
+        conn.execute("ROLLBACK TO op")
+    except sqlite3.OperationalError as exc:  # run without savepoints (sqlite.py)
+        raise NeedsIsolation from exc
     return one_by_one(conn, [functools.partial(alone, i) for i in items], transient)
 
 

@@ -229,6 +229,50 @@ async def test_failed_operation_rolls_back_its_own_writes(store: SqliteStore) ->
     assert account.discoverable is False
 
 
+async def test_a_batch_runs_without_savepoints_until_an_operation_fails(
+    store: SqliteStore,
+) -> None:
+    """A batch that succeeds runs each call once with no savepoint; one that fails is rolled
+    back whole and runs again with a savepoint per call, leaving exactly what that gives (the
+    first run's writes are gone), and so do the batches right after it."""
+    alice = await register(store, PHONE_A)
+    runs: list[str] = []
+
+    def insert(tag: str) -> Any:
+        def op(c: sqlite3.Connection) -> bool:
+            runs.append(tag)
+            c.execute("INSERT INTO blocks (account_id, blocked_id) VALUES (?, ?)", (alice, tag))
+            # Inside a savepoint of its own this succeeds; without one it fails.
+            try:
+                c.execute("RELEASE op")
+            except sqlite3.OperationalError:
+                return False  # no savepoint `op`: the batch ran together
+            c.execute("SAVEPOINT op")  # put back what RELEASE took, for _attempt's own RELEASE
+            return True
+
+        return store._exec.call(op)
+
+    def failing(c: sqlite3.Connection) -> None:
+        runs.append("bad")
+        c.execute("INSERT INTO blocks (account_id, blocked_id) VALUES (?, 'bad')", (alice,))
+        raise RuntimeError("boom")
+
+    together = await _in_one_batch(store, insert("a1"), insert("a2"))
+    assert together == [False, False] and runs == ["a1", "a2"]
+
+    runs.clear()
+    mixed = await _in_one_batch(store, insert("b1"), store._exec.call(failing), insert("b2"))
+    assert mixed[0] is True and mixed[2] is True and isinstance(mixed[1], RuntimeError)
+    assert runs == ["b1", "bad", "b1", "bad", "b2"]  # run together, then one by one
+    assert sorted(await store.list_blocks(alice)) == ["a1", "a2", "b1", "b2"]
+
+    runs.clear()
+    after = await _in_one_batch(store, insert("c1"))
+    assert after == [True] and runs == ["c1"]  # the next batches start isolated
+    # Counted down by every batch since (the holder's, the read's, this one).
+    assert 0 < store._exec._isolate_next < sqlite_store.ISOLATE_AFTER_FAILURE
+
+
 # Durability ----------------------------------------------------------------------------------
 
 
