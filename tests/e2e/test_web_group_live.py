@@ -86,7 +86,7 @@ async def test_typing_ticks_and_timers_between_browser_and_python_members(
         await carol.wait_sent(await carol.groups.send(gid, "hi all"))
 
         await page.get_by_role("button", name="Crag").click()
-        bodies = page.locator("li.message .body")
+        bodies = page.locator("li.message:not(.notice) .body")
         await expect(bodies).to_have_text(["welcome", "hi all"])
 
         # Python -> browser typing: one name, then two, then one again.
