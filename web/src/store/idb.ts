@@ -9,91 +9,37 @@
  * inside it would split it. That one transaction is what makes store-before-ack hold.
  */
 
-import { type DBSchema, type IDBPDatabase, type IDBPTransaction, openDB } from "idb";
+import { type IDBPDatabase, openDB } from "idb";
 import { utf8decode, utf8encode } from "../protocol/codec";
 import {
   type Contact,
   type Conversation,
   type LocalGroup,
   type LocalStore,
-  type MessageStatus,
   type OutboundSessionRow,
   type OutboxItem,
   type PeerDeviceRow,
   type StoredMessage,
   type MessageRef,
-  type MessageUpdate,
   type TimerRow,
   type Writes,
   messageKey,
 } from "../core/types";
-import {
-  groupFromBytes,
-  groupToBytes,
-  keySlot,
-  outboundFromBytes,
-  outboundToBytes,
-} from "./group_rows";
-import { extraFromBytes, extraToBytes, isEmptyExtra } from "../core/rich_extra";
+import { groupFromBytes, keySlot, outboundFromBytes } from "./group_rows";
 import { Sealer, StoreError } from "./sealer";
+import {
+  DB_VERSION,
+  type MessageRecord,
+  type PorchDB,
+  STORES,
+  type Tx,
+  upgrade as upgradeSchema,
+} from "./rows_schema";
+import { byTime, moves, sealMessage, sealUpdate, unsealMessage } from "./rows_message";
+import { sealGroupWrites } from "./rows_group";
 
-// Each area's stores come in their own `oldVersion < N` block below: 2 wgroups (groups),
-// 4 wmedia (timers, the messages expiry index); 3 and 5 (linking, settings) needed none, but
-// the version is theirs too, so an area that adds a store later starts from here.
-export const DB_VERSION = 5;
+export { DB_VERSION } from "./rows_schema";
 export const MAX_HISTORY = 500; // messages read back per conversation
-const RANK: Partial<Record<MessageStatus, number>> = { queued: 0, sent: 1, delivered: 2, read: 3 };
-
-interface MessageRecord extends Omit<StoredMessage, "body" | "extra"> {
-  key: string;
-  body: Uint8Array; // sealed
-  extra?: Uint8Array; // sealed (core/rich_extra.ts)
-}
-
-interface OutboxRecord extends Omit<OutboxItem, "seq" | "content"> {
-  seq?: number;
-  content: Uint8Array; // sealed
-}
-
-interface PorchDB extends DBSchema {
-  meta: { key: string; value: CryptoKey | Uint8Array };
-  sessions: { key: string; value: Uint8Array };
-  contacts: { key: string; value: Contact };
-  devices: { key: [string, number]; value: PeerDeviceRow; indexes: { account: string } };
-  messages: { key: string; value: MessageRecord; indexes: { peer: string; expiresAt: number } };
-  outbox: { key: number; value: OutboxRecord; indexes: { clientId: string } };
-  seen: { key: number; value: { id: number; ts: number } };
-  // Groups (version 2): rows sealed whole; inbound Megolm pickles are sealed by crypto/megolm.
-  groups: { key: string; value: { groupId: string; sealed: Uint8Array } };
-  group_keys: {
-    key: string;
-    value: { slot: string; groupId: string; epoch: number; key: Uint8Array };
-    indexes: { group: string };
-  };
-  megolm_out: { key: string; value: { groupId: string; sealed: Uint8Array } };
-  megolm_in: { key: string; value: Uint8Array };
-  timers: { key: string; value: TimerRow };
-}
-
-const STORES = [
-  "meta",
-  "sessions",
-  "contacts",
-  "devices",
-  "messages",
-  "outbox",
-  "seen",
-  "groups",
-  "group_keys",
-  "megolm_out",
-  "megolm_in",
-  "timers",
-] as const;
-type Tx = IDBPTransaction<
-  PorchDB,
-  typeof STORES extends readonly (infer T)[] ? T[] : never,
-  "readwrite"
->;
 
 export class IdbStore implements LocalStore {
   private constructor(
@@ -105,19 +51,7 @@ export class IdbStore implements LocalStore {
   static async open(name = "porch"): Promise<IdbStore> {
     const db = await openDB<PorchDB>(name, DB_VERSION, {
       upgrade(db, oldVersion, _newVersion, upgradeTx) {
-        if (oldVersion < 1) createVersion1(db);
-        if (oldVersion < 2) {
-          // Groups (wgroups).
-          db.createObjectStore("groups", { keyPath: "groupId" });
-          db.createObjectStore("group_keys", { keyPath: "slot" }).createIndex("group", "groupId");
-          db.createObjectStore("megolm_out", { keyPath: "groupId" });
-          db.createObjectStore("megolm_in");
-        }
-        if (oldVersion < 4) {
-          // wmedia: 1:1 disappearing timers, and the index the expiry sweep walks.
-          db.createObjectStore("timers", { keyPath: "peer" });
-          upgradeTx.objectStore("messages").createIndex("expiresAt", "expiresAt");
-        }
+        upgradeSchema(db, oldVersion, upgradeTx);
       },
     });
     let key = await db.get("meta", "sealkey");
@@ -203,43 +137,18 @@ export class IdbStore implements LocalStore {
       ),
     );
     const messages = await Promise.all(
-      (writes.messages ?? []).map(async (m) => {
-        const key = messageKey(m.peer, m.outgoing, m.clientId);
-        const { extra, ...rest } = m;
-        const record: MessageRecord = {
-          ...rest,
-          key,
-          body: await seal(`messages:${key}`, utf8encode(m.body)),
-        };
-        if (!isEmptyExtra(extra)) record.extra = await seal(`extra:${key}`, extraToBytes(extra!));
-        return record;
-      }),
+      (writes.messages ?? []).map((m) => sealMessage(this.sealer, m)),
     );
-    const updates = await Promise.all((writes.updates ?? []).map((u) => this.#sealUpdate(u)));
+    const updates = await Promise.all(
+      (writes.updates ?? []).map((u) => sealUpdate(this.sealer, u)),
+    );
     const enqueue = await Promise.all(
       (writes.enqueue ?? []).map(async (i) => ({
         ...i,
         content: await seal(`outbox:${i.clientId}`, i.content),
       })),
     );
-    const groups = await Promise.all(
-      (writes.groups ?? []).map(async (g) => ({
-        groupId: g.groupId,
-        sealed: await seal(`groups:${g.groupId}`, groupToBytes(g)),
-      })),
-    );
-    const stateKeys = await Promise.all(
-      (writes.stateKeys ?? []).map(async (k) => {
-        const slot = keySlot(k.groupId, k.epoch);
-        return { slot, groupId: k.groupId, epoch: k.epoch, key: await seal(`gkey:${slot}`, k.key) };
-      }),
-    );
-    const outbound = await Promise.all(
-      (writes.outbound ?? []).map(async (o) => ({
-        groupId: o.groupId,
-        sealed: await seal(`megolm_out:${o.groupId}`, outboundToBytes(o)),
-      })),
-    );
+    const { groups, stateKeys, outbound } = await sealGroupWrites(this.sealer, writes);
     const added = new Set<string>();
     const tx = this.db.transaction([...STORES], "readwrite") as unknown as Tx;
     for (const g of groups) await tx.objectStore("groups").put(g);
@@ -317,35 +226,12 @@ export class IdbStore implements LocalStore {
     const rows = (await this.db.getAllFromIndex("messages", "peer", peer))
       .sort(byTime)
       .slice(-limit);
-    return Promise.all(rows.map((r) => this.#unseal(r)));
-  }
-
-  async #unseal(r: MessageRecord): Promise<StoredMessage> {
-    const { key, body, extra, ...rest } = r;
-    const out: StoredMessage = {
-      ...rest,
-      body: utf8decode(await this.sealer.open(`messages:${key}`, body)),
-    };
-    if (extra) out.extra = extraFromBytes(await this.sealer.open(`extra:${key}`, extra));
-    return out;
-  }
-
-  async #sealUpdate(u: MessageUpdate) {
-    const key = messageKey(u.peer, u.outgoing, u.clientId);
-    return {
-      key,
-      body: await this.sealer.seal(`messages:${key}`, utf8encode(u.body)),
-      extra: isEmptyExtra(u.extra)
-        ? null
-        : await this.sealer.seal(`extra:${key}`, extraToBytes(u.extra!)),
-      edited: u.edited,
-      deleted: u.deleted,
-    };
+    return Promise.all(rows.map((r) => unsealMessage(this.sealer, r)));
   }
 
   async message(peer: string, outgoing: boolean, clientId: string): Promise<StoredMessage | null> {
     const row = await this.db.get("messages", messageKey(peer, outgoing, clientId));
-    return row ? this.#unseal(row) : null;
+    return row ? unsealMessage(this.sealer, row) : null;
   }
 
   async timer(peer: string): Promise<TimerRow | null> {
@@ -391,7 +277,7 @@ export class IdbStore implements LocalStore {
       out.push({
         peer,
         label: groupLabels.get(peer) ?? contacts.get(peer)?.label ?? peer.slice(0, 8),
-        last: last ? await this.#unseal(last) : null,
+        last: last ? await unsealMessage(this.sealer, last) : null,
         unread: rows.filter((r) => r.unread).length,
       });
     }
@@ -445,32 +331,4 @@ export class IdbStore implements LocalStore {
       label,
     });
   }
-}
-
-function createVersion1(db: IDBPDatabase<PorchDB>): void {
-  db.createObjectStore("meta");
-  db.createObjectStore("sessions");
-  db.createObjectStore("contacts", { keyPath: "accountId" });
-  db.createObjectStore("devices", { keyPath: ["accountId", "deviceId"] }).createIndex(
-    "account",
-    "accountId",
-  );
-  db.createObjectStore("messages", { keyPath: "key" }).createIndex("peer", "peer");
-  db.createObjectStore("outbox", { keyPath: "seq", autoIncrement: true }).createIndex(
-    "clientId",
-    "clientId",
-    { unique: true },
-  );
-  db.createObjectStore("seen", { keyPath: "id" });
-}
-
-function byTime(a: MessageRecord, b: MessageRecord): number {
-  return (a.serverTs || a.ts) - (b.serverTs || b.ts) || a.ts - b.ts;
-}
-
-function moves(from: MessageStatus, to: MessageStatus): boolean {
-  if (to === "failed" || from === "received") return true;
-  const a = RANK[from];
-  const b = RANK[to];
-  return a === undefined || b === undefined || b > a; // never back from read to delivered
 }

@@ -1,14 +1,12 @@
 /**
- * The app shell: the connection state, the conversation list and the open chat. It owns the
- * runner and turns the core's events into re-renders; every core call goes through
- * `runner.serial` (one at a time, as the core expects).
+ * The app shell: which screen is shown (the conversation list, a chat, a group's info, a
+ * contact, settings, devices). It owns the runner and turns the core's events into re-renders;
+ * every core call goes through `runner.serial` (one at a time, as the core expects). The top bar
+ * is ./header, the list's DOM ./conversation_list, account names ./labels.
  */
 
 import type { Event as CoreEvent, MessageEvent } from "../core/events";
-import { ClientError } from "../core/errors";
 import { verification } from "../core/verified";
-import type { Conversation } from "../core/types";
-import type { ConnectionState } from "../net/runner";
 import { Runner } from "../net/runner";
 import { type OpenProfile, openProfile, wsUrl } from "../net/profile";
 import { Tabs } from "../net/tabs";
@@ -27,7 +25,10 @@ import {
   noticeAccounts,
   withNotices,
 } from "./group_screens";
-import { field, h, time } from "./dom";
+import { h } from "./dom";
+import { listScreen, renderConversations } from "./conversation_list";
+import { Labels } from "./labels";
+import { mountHeader, showState } from "./header";
 import { richChat } from "./message_actions";
 import { groupTimerControl } from "./group_live";
 import { expireNow } from "../core/rich_send";
@@ -44,17 +45,6 @@ import {
 } from "./settings_app";
 import { view } from "./views";
 
-/** The conversation with one's own account (its other devices get copies). */
-const NOTE_TO_SELF = "Note to self";
-
-const STATE_TEXT: Record<ConnectionState | "elsewhere", string> = {
-  elsewhere: "Connected in another tab",
-  connecting: "Connecting…",
-  online: "Online",
-  offline: "Offline — reconnecting",
-  ended: "Disconnected",
-};
-
 export class App {
   runner: Runner; // inert (never started) until this tab holds the connection (./tabs)
   #leader = false;
@@ -63,41 +53,21 @@ export class App {
   readonly #main: HTMLElement;
   #chat: ChatView | null = null;
   #list: HTMLElement | null = null; // the list's container while the list is shown
-  #labels = new Map<string, string>();
+  readonly #labels: Labels;
   readonly #groups: Groups;
   #info: string | null = null; // the group whose info panel is shown
-  readonly #asked = new Set<string>(); // group members whose label was asked for once
 
   constructor(
     root: HTMLElement,
     private readonly store: IdbStore,
     private readonly profile: OpenProfile,
   ) {
-    this.#status = h(
-      "p",
-      { id: "connection", role: "status", "data-state": "elsewhere" },
-      STATE_TEXT.elsewhere,
-    );
     this.#main = h("div", { class: "screen" });
-    const settings = h(
-      "button",
-      {
-        type: "button",
-        class: "secondary",
-        id: "open-settings",
-        onclick: () => void this.showSettings(),
-      },
-      "Settings",
-    );
-    root.replaceChildren(
-      h(
-        "header",
-        { class: "top" },
-        h("span", { class: "brand" }, "Porch"),
-        h("div", { class: "top-end" }, this.#status, settings),
-      ),
-      this.#main,
-    );
+    this.#labels = new Labels(store, profile);
+    this.#status = mountHeader(root, this.#main, {
+      settings: () => void this.showSettings(),
+      devices: () => this.showDevices(),
+    });
     this.runner = this.#makeRunner(profile);
     this.#groups = new Groups(
       () => this.runner,
@@ -112,13 +82,6 @@ export class App {
         location.reload();
       }
     });
-    // wlink: "Devices" in the header, beside what else the header's end holds (./devices).
-    const devices = h(
-      "button",
-      { type: "button", class: "secondary", id: "open-devices", onclick: () => this.showDevices() },
-      "Devices",
-    );
-    (root.querySelector(".top-end") ?? root.querySelector("header"))?.append(devices);
   }
 
   #makeRunner(profile: OpenProfile): Runner {
@@ -129,7 +92,7 @@ export class App {
       wsUrl(config.server),
       password,
       (event) => void this.#onEvent(event),
-      (state, detail) => this.#onState(state, detail),
+      (state, detail) => showState(this.#status, state, detail),
     );
   }
 
@@ -173,57 +136,30 @@ export class App {
     else await this.#refreshList();
   }
 
-  #onState(state: ConnectionState, detail: string): void {
-    this.#status.dataset.state = state;
-    this.#status.textContent =
-      state === "ended" && detail ? `${STATE_TEXT.ended}: ${detail}` : STATE_TEXT[state];
-  }
-
   async #onEvent(event: CoreEvent): Promise<void> {
     const chat = this.#chat;
     if (event.type === "TypingEvent") {
       if (chat && chat.peer === (event.group ? `g:${event.group}` : event.sender))
-        chat.showTyping(event.started, await this.#label(event.sender), event.sender);
+        chat.showTyping(event.started, await this.#labels.label(event.sender), event.sender);
       return;
     }
     const from = event.type === "Message" && (event.group ? `g:${event.group}` : event.sender);
     if (from && chat?.peer === from) chat.showTyping(false, "", (event as MessageEvent).sender);
     if (event.type === "TimerChanged" && chat?.peer === event.peer) chat.showTimer(event.seconds);
     if (chat && (event.type === "IdentityChanged" || event.type === "SendFailedEvent"))
-      await this.#warnIfChanged(chat, await this.#label(chat.peer));
+      await this.#warnIfChanged(chat, await this.#labels.label(chat.peer));
     if (
       event.type === "Message" &&
       !(await this.store.contact(event.sender))?.label.startsWith("@")
     ) {
-      await this.#learnLabel(event.sender);
+      await this.#labels.learn(event.sender);
     }
     // A group member heard from only by a reaction is named as the server shows it too.
-    if (event.type === "ReactionChanged") await this.#learnLabel(event.reactor);
+    if (event.type === "ReactionChanged") await this.#labels.learn(event.reactor);
     // wlink: a sent copy (from another of this account's devices) names its chat's peer `to`.
-    if (event.type === "Message" && event.outgoing && event.to) await this.#learnLabel(event.to);
+    if (event.type === "Message" && event.outgoing && event.to) await this.#labels.learn(event.to);
     await this.#refresh();
     this.#tabs.post({ type: "changed" });
-  }
-
-  async #label(peer: string): Promise<string> {
-    if (peer === this.profile.config.accountId) return NOTE_TO_SELF;
-    return this.#labels.get(peer) ?? (await this.store.contact(peer))?.label ?? peer.slice(0, 8);
-  }
-
-  /** An unknown sender is shown by the username or number the server gives for it. */
-  async #learnLabel(peer: string): Promise<void> {
-    const known = (await this.store.contact(peer))?.label;
-    if (known && known !== peer.slice(0, 8)) return;
-    try {
-      const body = await this.profile.api.call(
-        "GET",
-        `/v1/accounts/${encodeURIComponent(peer)}/profile`,
-      );
-      const label = body?.username ? `@${body.username}` : body?.phone;
-      if (typeof label === "string") await this.store.setLabel(peer, label);
-    } catch {
-      /* shown by its short id */
-    }
   }
 
   // The conversation list --------------------------------------------------------------------
@@ -232,50 +168,14 @@ export class App {
     this.#chat?.close();
     this.#chat = null;
     this.#info = null;
-    const target = h("input", {
-      id: "new-chat",
-      required: true,
-      placeholder: "+14155550100 or @username",
-      autocomplete: "off",
+    const screen = listScreen({
+      start: (raw) => this.#startChat(raw),
+      newGroup: () => this.showNewGroup(),
     });
-    const error = h("p", { class: "error", role: "alert" });
-    const start = h(
-      "form",
-      {
-        class: "new-chat",
-        onsubmit: (ev: Event) => {
-          ev.preventDefault();
-          error.textContent = "";
-          this.#startChat(target.value.trim()).catch((exc: unknown) => {
-            error.textContent =
-              exc instanceof ClientError
-                ? exc.message
-                : "That chat could not be started; try again.";
-          });
-        },
-      },
-      field("Start a chat with", target),
-      h("button", { type: "submit" }, "Start chat"),
-      error,
-    );
-    this.#list = h("div", { class: "list-body" });
-    this.#main.replaceChildren(
-      h(
-        "section",
-        { class: "list", "aria-labelledby": "list-title" },
-        h("h1", { id: "list-title" }, "Chats"),
-        start,
-        this.#list,
-        // After the list: keyboard order stays "Start chat", then the conversations.
-        h(
-          "button",
-          { type: "button", class: "new-group-open", onclick: () => this.showNewGroup() },
-          "New group",
-        ),
-      ),
-    );
+    this.#list = screen.list;
+    this.#main.replaceChildren(screen.el);
     await this.#refreshList();
-    target.focus();
+    screen.target.focus();
   }
 
   /** Only the list itself: what the user is typing into "Start a chat with" stays. */
@@ -283,57 +183,21 @@ export class App {
     const container = this.#list;
     if (!container || this.#chat) return;
     const conversations = await this.store.conversations();
-    // A re-render (a message came, the groups were fetched) keeps the keyboard where it was.
-    const active = document.activeElement;
-    const focused = container.contains(active) ? active?.getAttribute("data-peer") : null;
-    container.replaceChildren(
-      conversations.length
-        ? h(
-            "ul",
-            { class: "conversations", "aria-label": "Conversations" },
-            ...conversations.map((c) => this.#conversationItem(c)),
-          )
-        : h("p", { class: "empty" }, "No conversations yet."),
-    );
-    if (focused)
-      container
-        .querySelector<HTMLElement>(`button.conversation[data-peer="${CSS.escape(focused)}"]`)
-        ?.focus();
-  }
-
-  #conversationItem(c: Conversation): HTMLElement {
-    const att = c.last?.extra?.attachments?.[0];
-    const shown = c.last?.deleted
-      ? "This message was deleted"
-      : c.last?.body || (att ? `📎 ${att.name ?? att.contentType}` : "");
-    const preview = c.last ? `${c.last.outgoing ? "You: " : ""}${shown}` : "";
-    return h(
-      "li",
-      {},
-      h(
-        "button",
-        {
-          type: "button",
-          class: "conversation",
-          "data-peer": c.peer,
-          onclick: () => void this.openChat(c.peer),
-        },
-        h(
-          "span",
-          { class: "name" },
-          c.peer === this.profile.config.accountId ? NOTE_TO_SELF : c.label,
-        ),
-        h("span", { class: "preview" }, preview),
-        c.last && h("time", {}, time(c.last.ts)),
-        c.unread > 0 &&
-          h("span", { class: "unread", "aria-label": `${c.unread} unread` }, String(c.unread)),
-      ),
-    );
+    const me = this.profile.config.accountId;
+    renderConversations(container, conversations, me, (peer) => void this.openChat(peer));
   }
 
   async #startChat(raw: string): Promise<void> {
     const accountId = await resolveMember(this.profile.api, this.store, raw);
     await this.openChat(accountId);
+  }
+
+  /** Leave the shown screen; the chat's media object URLs and expiry timer go with it. */
+  #leave(): void {
+    this.#chat?.close();
+    this.#chat = null;
+    this.#list = null;
+    this.#info = null;
   }
 
   // Linked devices (./devices) ----------------------------------------------------------------
@@ -353,7 +217,7 @@ export class App {
   async openChat(peer: string): Promise<void> {
     this.#info = null;
     const group = peer.startsWith("g:") ? peer.slice(2) : null;
-    const label = group ? await this.#groupLabel(group) : await this.#label(peer);
+    const label = group ? await this.#groupLabel(group) : await this.#labels.label(peer);
     const chat = new ChatView(peer, label, {
       // Rich messages (./message_actions) in both; the info screen is the group's or the
       // contact's; a group's timer is in its settings (./group_live).
@@ -397,10 +261,10 @@ export class App {
     const history = await this.store.history(chat.peer);
     const reactors = history.flatMap((m) => Object.keys(m.extra?.reactions ?? {}));
     for (const a of new Set([...history.flatMap((m) => m.author ?? []), ...reactors]))
-      if (!this.#labels.has(a)) await this.#remember(a);
+      if (!this.#labels.has(a)) await this.#labels.remember(a);
     const me = this.profile.config.accountId;
-    await this.#learnAll(noticeAccounts(history, me)); // group notices name them (./group_screens)
-    const name = (a: string) => this.#labels.get(a) ?? a.slice(0, 8);
+    await this.#labels.learnAll(noticeAccounts(history, me)); // group notices name them (./group_screens)
+    const name = (a: string) => this.#labels.cached(a) ?? a.slice(0, 8);
     const names = chat.peer.startsWith("g:") ? name : null;
     chat.render(
       withNotices(history, this.#screens.label, me),
@@ -419,22 +283,6 @@ export class App {
 
   // Groups (ui/groups.ts) ------------------------------------------------------------------
 
-  /** Cache a contact's label once it is a real one (a short id may be learned later). */
-  async #remember(account: string): Promise<void> {
-    const label = (await this.store.contact(account))?.label;
-    if (label && label !== account.slice(0, 8)) this.#labels.set(account, label);
-  }
-
-  async #learnAll(accounts: string[]): Promise<void> {
-    for (const a of accounts.slice(0, 50)) {
-      if (!this.#asked.has(a) && (await this.#label(a)) === a.slice(0, 8)) {
-        this.#asked.add(a);
-        await this.#learnLabel(a);
-      }
-      await this.#remember(a);
-    }
-  }
-
   async #groupLabel(groupId: string): Promise<string> {
     const group = await this.store.group(groupId);
     return group?.state?.name || `Group ${groupId.slice(0, 8)}`;
@@ -445,7 +293,7 @@ export class App {
       api: this.profile.api,
       store: this.store,
       groups: this.#groups,
-      label: (account) => this.#labels.get(account) ?? account.slice(0, 8),
+      label: (account) => this.#labels.cached(account) ?? account.slice(0, 8),
       shown: () => this.#info,
       showInfo: (groupId) => this.showGroupInfo(groupId, true),
       openChat: (peer) => this.openChat(peer),
@@ -454,10 +302,7 @@ export class App {
   }
 
   showNewGroup(): void {
-    this.#chat?.close(); // its media object URLs and expiry timer go with it
-    this.#chat = null;
-    this.#list = null;
-    this.#info = null;
+    this.#leave();
     this.#main.replaceChildren(newGroupView(newGroupHandlers(this.#screens)));
   }
 
@@ -465,13 +310,11 @@ export class App {
     const group = await this.store.group(groupId);
     if (!group) return this.openChat(`g:${groupId}`);
     // Members never heard from are named as the server shows them (a bounded few at a time).
-    await this.#learnAll([...group.members.map((m) => m.accountId), ...group.pending]);
+    await this.#labels.learnAll([...group.members.map((m) => m.accountId), ...group.pending]);
     if (again && this.#info !== groupId) return; // a re-render; they went elsewhere meanwhile
     const focused = document.activeElement?.id;
     const restore = this.#info === groupId ? keepTyped(this.#main) : () => undefined;
-    this.#chat?.close(); // its media object URLs and expiry timer go with it
-    this.#chat = null;
-    this.#list = null;
+    this.#leave();
     this.#info = groupId;
     const handlers = groupInfoHandlers(this.#screens, groupId);
     const me = this.profile.config.accountId;
@@ -507,13 +350,10 @@ export class App {
     const back = () => void this.openChat(peer);
     const contact = new ContactView(
       peer,
-      await this.#label(peer),
+      await this.#labels.label(peer),
       contactHandlers(this.#parts, peer, back),
     );
-    this.#chat?.close(); // its media object URLs and expiry timer go with it
-    this.#chat = null;
-    this.#list = null;
-    this.#info = null;
+    this.#leave();
     this.#main.replaceChildren(contact.el);
     contact.focus();
     await contact.load();
@@ -525,7 +365,7 @@ export class App {
     const settings: SettingsView = new SettingsView({
       back: () => void this.showList(),
       api: this.profile.api,
-      labelOf: (id) => this.#label(id),
+      labelOf: (id) => this.#labels.label(id),
       usernameChanged: (name) => saveUsername(parts, name),
       push: pushControl(parts),
       openDevices: devices
@@ -546,10 +386,7 @@ export class App {
         location.reload();
       },
     });
-    this.#chat?.close(); // its media object URLs and expiry timer go with it
-    this.#chat = null;
-    this.#list = null;
-    this.#info = null;
+    this.#leave();
     this.#main.replaceChildren(settings.el);
     settings.focus();
     await settings.load();
