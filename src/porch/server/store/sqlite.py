@@ -18,7 +18,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -230,8 +230,7 @@ def _attempt_together(
     batch of sends or deletes holds an uncommon item) fails here for want of it and runs
     again there. A transient failure is raised, for the batch to be retried."""
     outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-    try:
-        conn.execute("BEGIN IMMEDIATE")
+    with _transaction(conn):
         for op, fut in batch:
             try:
                 result = op(conn)
@@ -245,12 +244,6 @@ def _attempt_together(
                     return [(fut, None, exc)]
                 return None
             outcomes.append((fut, result, None))
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-        raise
     return outcomes
 
 
@@ -261,8 +254,7 @@ def _attempt(
     that fails rolls back alone. A transient failure of any operation fails the whole attempt,
     to be retried."""
     outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-    try:
-        conn.execute("BEGIN IMMEDIATE")
+    with _transaction(conn):
         for op, fut in batch:
             conn.execute("SAVEPOINT op")
             try:
@@ -276,13 +268,23 @@ def _attempt(
             else:
                 conn.execute("RELEASE op")
                 outcomes.append((fut, result, None))
-        conn.execute("COMMIT")
+    return outcomes
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT; rolled back on any exception, or when the body returns
+    early having rolled back itself (nothing is committed then: no transaction is open)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
     except BaseException:
         if conn.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
         raise
-    return outcomes
+    if conn.in_transaction:
+        conn.execute("COMMIT")
 
 
 def _resolve(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
