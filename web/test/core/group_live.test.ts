@@ -2,14 +2,11 @@ import { describe, expect, it } from "vitest";
 import type { Action } from "../../src/core/actions";
 import type { Event } from "../../src/core/events";
 import { aggregate, changerOf } from "../../src/core/group_live";
-import type { ServerGroup } from "../../src/core/group_sync";
-import { DEFAULT_SETTINGS, type GroupState, sealGroupState } from "../../src/crypto/group_state";
 import { decodeContent } from "../../src/crypto/content";
-import { loadOlm } from "../../src/crypto/olm_raw";
-import { b64decode } from "../../src/protocol/codec";
 import type { SendFrame } from "../../src/protocol/frames.gen";
 import { typingText } from "../../src/ui/typing";
-import { bundleOf, makePeer, type Peer } from "./helpers";
+import { type Peer, bundleOf } from "./helpers";
+import { STATE, groupPeer, of, serverGroup } from "./group_helpers";
 
 const ALICE = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
 const BOB = "b7f3c2a0-0000-4000-8000-00000000beef";
@@ -17,50 +14,7 @@ const CAROL = "c0c0c0c0-0000-4000-8000-00000000ca01";
 const GID = "7a7a7a7a-1111-4222-8333-444444444444";
 const PEER = `g:${GID}`;
 
-const of = <T extends Action["type"]>(actions: Action[], type: T) =>
-  actions.filter((a): a is Extract<Action, { type: T }> => a.type === type);
 const events = (actions: Action[]): Event[] => of(actions, "EmitEvent").map((a) => a.event);
-
-async function groupPeer(id: string): Promise<Peer> {
-  const peer = await makePeer(id);
-  peer.core.enableGroups(await loadOlm(), new Uint8Array(32).fill(5));
-  return peer;
-}
-
-const STATE: GroupState = {
-  name: "Climbers",
-  description: "",
-  avatar: null,
-  timerSeconds: 0,
-  settings: DEFAULT_SETTINGS,
-};
-
-/** The group as the server answers it, its state sealed under the creator's current key
- * (a first one made when it has none). */
-async function serverGroup(
-  creator: Peer,
-  members: string[],
-  revision: number,
-  state: GroupState = STATE,
-): Promise<ServerGroup> {
-  const latest = await creator.store.latestStateKey(GID);
-  const [epoch, key] = latest ?? [0, null];
-  const bytes = key ?? b64decode((await creator.core.groups!.crypto.newStateKey(GID)).key);
-  const blob = await sealGroupState(bytes, GID, revision, epoch, state);
-  return {
-    id: GID,
-    revision,
-    state: blob,
-    stateRevision: revision,
-    settings: DEFAULT_SETTINGS,
-    members: [
-      { account: creator.accountId, role: "admin" },
-      ...members.map((a) => ({ account: a, role: "member" as const })),
-    ],
-    pending: [],
-    invite: false,
-  };
-}
 
 /** Every outbox item of `from`, one pass each, claims answered with the peers' real keys;
  * every frame answered `sent` (so shares count as given). */
@@ -115,7 +69,7 @@ describe("ticks on one's own group messages", () => {
     const alice = await groupPeer(ALICE);
     const bob = await groupPeer(BOB);
     const carol = await groupPeer(CAROL);
-    const group = await serverGroup(alice, [BOB, CAROL], 1);
+    const group = await serverGroup(GID, alice, [BOB, CAROL], 1);
     for (const p of [alice, bob, carol]) await p.core.groupFetched(group);
     const { clientId } = await alice.core.sendText(PEER, "who is in?");
     expect((await own(alice, clientId)).extra?.to).toEqual([BOB, CAROL]);
@@ -170,7 +124,7 @@ describe("typing in a group", () => {
   it("goes over Megolm, ephemeral, once no key is owed; members see who types", async () => {
     const alice = await groupPeer(ALICE);
     const bob = await groupPeer(BOB);
-    const group = await serverGroup(alice, [BOB], 1);
+    const group = await serverGroup(GID, alice, [BOB], 1);
     for (const p of [alice, bob]) await p.core.groupFetched(group);
     // No Olm session with Bob yet, so no device to tell: none.
     expect(await alice.core.typingFrame(PEER, true)).toBeNull();
@@ -192,7 +146,7 @@ describe("typing in a group", () => {
 
   it("a non-member sends no typing", async () => {
     const alice = await groupPeer(ALICE);
-    await alice.core.groupFetched({ ...(await serverGroup(alice, [BOB], 1)), members: [] });
+    await alice.core.groupFetched({ ...(await serverGroup(GID, alice, [BOB], 1)), members: [] });
     expect(await alice.core.typingFrame(PEER, true)).toBeNull();
   });
 
@@ -209,12 +163,12 @@ describe("a group's disappearing timer", () => {
   it("a fetched timer change adds a notice, and texts sent after it disappear", async () => {
     const alice = await groupPeer(ALICE);
     const bob = await groupPeer(BOB);
-    await alice.core.groupFetched(await serverGroup(alice, [BOB], 1));
+    await alice.core.groupFetched(await serverGroup(GID, alice, [BOB], 1));
     // Bob's `state` update arrived before the fetch that shows the change: he is named.
     alice.core.groups!.sync.claim(GID, BOB);
     await alice.store.setLabel(BOB, "@bob");
     const after = await alice.core.groupFetched(
-      await serverGroup(alice, [BOB], 2, { ...STATE, timerSeconds: 30 }),
+      await serverGroup(GID, alice, [BOB], 2, { ...STATE, timerSeconds: 30 }),
     );
     expect(events(after)).toContainEqual({
       type: "TimerChanged",
@@ -227,7 +181,7 @@ describe("a group's disappearing timer", () => {
     ]);
     // The same revision fetched again: no second notice.
     await alice.core.groupFetched(
-      await serverGroup(alice, [BOB], 2, { ...STATE, timerSeconds: 30 }),
+      await serverGroup(GID, alice, [BOB], 2, { ...STATE, timerSeconds: 30 }),
     );
     expect(await alice.store.history(PEER)).toHaveLength(1);
 
@@ -240,7 +194,9 @@ describe("a group's disappearing timer", () => {
     expect(mine.expiresAt).toBe(mine.ts + 30_000);
 
     // Bob receives it with its expiry and the sweep deletes it then.
-    await bob.core.groupFetched(await serverGroup(alice, [BOB], 2, { ...STATE, timerSeconds: 30 }));
+    await bob.core.groupFetched(
+      await serverGroup(GID, alice, [BOB], 2, { ...STATE, timerSeconds: 30 }),
+    );
     await deliver(bob, alice, await sendAll(alice, [bob]));
     const [got] = await bob.store.history(PEER);
     expect(got).toMatchObject({ body: "gone soon", author: ALICE });
@@ -253,7 +209,7 @@ describe("a group's disappearing timer", () => {
   it("turned off by someone the group does not let edit: 'Someone'", async () => {
     const alice = await groupPeer(ALICE);
     await alice.core.groupFetched(
-      await serverGroup(alice, [BOB], 1, { ...STATE, timerSeconds: 60 }),
+      await serverGroup(GID, alice, [BOB], 1, { ...STATE, timerSeconds: 60 }),
     );
     const group = (await alice.store.group(GID))!;
     expect(changerOf(group, CAROL)).toBe(""); // not a member
@@ -261,7 +217,7 @@ describe("a group's disappearing timer", () => {
       changerOf({ ...group, settings: { ...group.settings, membersCanEdit: false } }, BOB),
     ).toBe("");
     expect(changerOf(group, BOB)).toBe(BOB);
-    await alice.core.groupFetched(await serverGroup(alice, [BOB], 2));
+    await alice.core.groupFetched(await serverGroup(GID, alice, [BOB], 2));
     expect((await alice.store.history(PEER)).map((m) => m.body)).toEqual([
       "Someone turned off disappearing messages",
     ]);
@@ -269,10 +225,10 @@ describe("a group's disappearing timer", () => {
 
   it("a 'Someone' notice is named when the update of its revision comes after the fetch", async () => {
     const alice = await groupPeer(ALICE);
-    await alice.core.groupFetched(await serverGroup(alice, [BOB], 1));
+    await alice.core.groupFetched(await serverGroup(GID, alice, [BOB], 1));
     await alice.store.setLabel(BOB, "@bob");
     await alice.core.groupFetched(
-      await serverGroup(alice, [BOB], 2, { ...STATE, timerSeconds: 300 }),
+      await serverGroup(GID, alice, [BOB], 2, { ...STATE, timerSeconds: 300 }),
     );
     const body = async () => (await alice.store.history(PEER)).map((m) => m.body);
     expect(await body()).toEqual(["Someone set disappearing messages to 5 minutes"]);

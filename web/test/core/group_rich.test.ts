@@ -1,18 +1,14 @@
 import { describe, expect, it } from "vitest";
-import type { Action } from "../../src/core/actions";
 import { ClientError } from "../../src/core/errors";
 import type { Event } from "../../src/core/events";
-import type { ServerGroup } from "../../src/core/group_sync";
 import * as rich from "../../src/core/rich_send";
 import type { StoredMessage } from "../../src/core/types";
 import { encodeContent } from "../../src/crypto/content";
-import { DEFAULT_SETTINGS, sealGroupState } from "../../src/crypto/group_state";
-import { loadOlm } from "../../src/crypto/olm_raw";
 import type { Attachment } from "../../src/crypto/rich";
-import { b64decode } from "../../src/protocol/codec";
 import type { SendFrame } from "../../src/protocol/frames.gen";
 import { IdbStore } from "../../src/store/idb";
-import { bundleOf, makePeer, type Peer } from "./helpers";
+import { type Peer, bundleOf } from "./helpers";
+import { groupPeer, of, serverGroup } from "./group_helpers";
 
 // Rich messages and attachment pointers inside a group's Megolm session (core/rich*.ts with
 // core/group_receive.ts), between three real browser cores.
@@ -23,40 +19,9 @@ const CAROL = "c0c0c0c0-0000-4000-8000-00000000ca01";
 const GID = "9a9a9a9a-1111-4222-8333-444444444444";
 const PEER = `g:${GID}`;
 
-const of = <T extends Action["type"]>(actions: Action[], type: T) =>
-  actions.filter((a): a is Extract<Action, { type: T }> => a.type === type);
-
-async function groupPeer(id: string): Promise<Peer> {
-  const peer = await makePeer(id);
-  peer.core.enableGroups(await loadOlm(), new Uint8Array(32).fill(5));
-  return peer;
-}
-
-async function serverGroup(creator: Peer, members: string[]): Promise<ServerGroup> {
-  const key = await creator.core.groups!.crypto.newStateKey(GID);
-  const state = { name: "Climbers", description: "", avatar: null, timerSeconds: 0 };
-  const blob = await sealGroupState(b64decode(key.key), GID, 1, key.epoch, {
-    ...state,
-    settings: DEFAULT_SETTINGS,
-  });
-  return {
-    id: GID,
-    revision: 1,
-    state: blob,
-    stateRevision: 1,
-    settings: DEFAULT_SETTINGS,
-    members: [
-      { account: creator.accountId, role: "admin" },
-      ...members.map((a) => ({ account: a, role: "member" as const })),
-    ],
-    pending: [],
-    invite: false,
-  };
-}
-
 async function trio(): Promise<Peer[]> {
   const peers = [await groupPeer(ALICE), await groupPeer(BOB), await groupPeer(CAROL)];
-  const group = await serverGroup(peers[0]!, [BOB, CAROL]);
+  const group = await serverGroup(GID, peers[0]!, [BOB, CAROL]);
   for (const p of peers) await p.core.groupFetched(group);
   return peers;
 }
@@ -240,7 +205,7 @@ describe("rich messages in a group", () => {
     // Every other member's devices (one each, known since the key share); none unknown.
     expect(await rich.mediaRecipients(alice!.core.state, PEER)).toBe(2);
     const dora = await groupPeer(ALICE);
-    await dora.core.groupFetched(await serverGroup(dora, [BOB]));
+    await dora.core.groupFetched(await serverGroup(GID, dora, [BOB]));
     expect(await rich.mediaRecipients(dora.core.state, PEER)).toBeNull(); // Bob's not known
   });
 });
