@@ -59,15 +59,13 @@ class GroupTicks:
         if rank is None:
             return {}
         raised: dict[str, list[str]] = {}
+        wanted = list(dict.fromkeys(ids))
+        # Most receipts are for 1:1 texts: look before taking the write lock.
+        if not any(self._rows(self._db, member, chunk) for chunk in _chunks(wanted)):
+            return raised
         with self.transaction() as db:
-            for chunk in _chunks(list(dict.fromkeys(ids))):
-                marks = ",".join("?" * len(chunk))
-                rows = db.execute(
-                    "SELECT peer, client_id, status FROM group_receipts"
-                    f" WHERE member = ? AND client_id IN ({marks})",
-                    (member, *chunk),
-                ).fetchall()
-                for peer, client_id, status in rows:
+            for chunk in _chunks(wanted):
+                for peer, client_id, status in self._rows(db, member, chunk):
                     if _RANK.get(status, 0) >= rank:
                         continue
                     db.execute(
@@ -78,6 +76,15 @@ class GroupTicks:
                     if _raise(db, peer, client_id):
                         raised.setdefault(peer, []).append(client_id)
         return raised
+
+    @staticmethod
+    def _rows(db: sqlite3.Connection, member: str, chunk: list[str]) -> list[tuple[str, str, str]]:
+        marks = ",".join("?" * len(chunk))
+        return db.execute(
+            "SELECT peer, client_id, status FROM group_receipts"
+            f" WHERE member = ? AND client_id IN ({marks})",
+            (member, *chunk),
+        ).fetchall()
 
 
 def _chunks(ids: list[str]) -> Iterator[list[str]]:
