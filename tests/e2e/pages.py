@@ -6,8 +6,10 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from porch.client import Client, Message
 from tests.e2e import browser as chromium
@@ -15,6 +17,16 @@ from tests.integration.conftest import next_phone
 from tests.integration.server import ServerProcess
 
 TIMEOUT_MS = 20_000
+AXE = Path(__file__).resolve().parents[2] / "web" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+async def axe_context(browser: Browser, **options: Any) -> BrowserContext:
+    """A browser context whose pages carry axe-core, injected through DevTools (the page's
+    CSP stays strict)."""
+    assert AXE.is_file(), "web/node_modules/axe-core is missing: run npm ci in web/"
+    context = await browser.new_context(**options)
+    await context.add_init_script(path=AXE)
+    return context
 
 
 @contextlib.asynccontextmanager

@@ -14,9 +14,9 @@ from playwright.async_api import Browser, Page, expect
 
 from porch.client import Client
 from porch.client.group_links import parse_group_link
-from tests.e2e.pages import register_in_browser, send_in_browser, watched
+from tests.e2e.pages import axe_context, register_in_browser, send_in_browser, watched
 from tests.e2e.test_web_groups import create_in_browser, group_message, is_member, until
-from tests.e2e.test_web_screens import AXE, check_all
+from tests.e2e.test_web_screens import check_all
 from tests.integration.server import ServerProcess
 
 
@@ -44,11 +44,9 @@ async def test_browser_admin_with_python_members(
     web_server: ServerProcess,
     register_client: Callable[..., Awaitable[Client]],
 ) -> None:
-    assert AXE.is_file(), "web/node_modules/axe-core is missing: run npm ci in web/"
     bob = await register_client(username="bob")
     carol = await register_client(username="carol")
-    context = await browser.new_context()
-    await context.add_init_script(path=AXE)
+    context = await axe_context(browser)
     await context.grant_permissions(["clipboard-read", "clipboard-write"])
     async with bob, carol, watched(context) as page:
         await register_in_browser(page, web_server, "alice")
@@ -121,8 +119,7 @@ async def test_python_link_joined_in_the_browser_and_requests_answered_there(
     bob = await register_client(username="bob")
     carol = await register_client(username="carol")
     dave = await register_client(username="dave")
-    context = await browser.new_context()
-    await context.add_init_script(path=AXE)
+    context = await axe_context(browser)
     async with bob, carol, dave, watched(context) as page:
         await register_in_browser(page, web_server, "alice")
         alice_id = await bob.resolve("@alice")

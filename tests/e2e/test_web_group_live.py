@@ -20,9 +20,9 @@ from playwright.async_api import Browser, Page, expect
 
 from porch.client import Client, ReceiptEvent, TimerChanged, TypingEvent
 from porch.client.events import Event
-from tests.e2e.pages import register_in_browser, send_in_browser, watched
+from tests.e2e.pages import axe_context, register_in_browser, send_in_browser, watched
 from tests.e2e.test_web_groups import group_message, until
-from tests.e2e.test_web_screens import AXE, check
+from tests.e2e.test_web_screens import check
 from tests.integration.server import ServerProcess
 
 # How many rows of IndexedDB's `messages` store hold a client id (row keys are
@@ -70,11 +70,9 @@ async def test_typing_ticks_and_timers_between_browser_and_python_members(
     register_client: Callable[..., Awaitable[Client]],
     tmp_path: Path,
 ) -> None:
-    assert AXE.is_file(), "web/node_modules/axe-core is missing: run npm ci in web/"
     bob = await register_client(username="bob")
     carol = await register_client(username="carol")
-    context = await browser.new_context()
-    await context.add_init_script(path=AXE)
+    context = await axe_context(browser)
     async with bob, carol, watched(context) as page:
         await register_in_browser(page, web_server, "alice")
         alice_id = await bob.resolve("@alice")

@@ -17,10 +17,10 @@ from playwright.async_api import Browser, expect
 
 from porch.client import Client, MessageDeleted, MessageEdited, ReactionChanged
 from porch.client.errors import UsageError
-from tests.e2e.pages import register_in_browser, send_in_browser, watched
+from tests.e2e.pages import axe_context, register_in_browser, send_in_browser, watched
 from tests.e2e.test_web_groups import group_message
 from tests.e2e.test_web_media import SECRET, attach, gps_jpeg, next_of, open_menu, until
-from tests.e2e.test_web_screens import AXE, check
+from tests.e2e.test_web_screens import check
 from tests.integration.server import ServerProcess
 
 
@@ -39,11 +39,9 @@ async def test_group_rich_messages_and_photos_both_ways_survive_a_reload(
     register_client: Callable[..., Awaitable[Client]],
     tmp_path: Path,
 ) -> None:
-    assert AXE.is_file(), "web/node_modules/axe-core is missing: run npm ci in web/"
     bob = await register_client(username="bob")
     carol = await register_client(username="carol")
-    context = await browser.new_context(accept_downloads=True)
-    await context.add_init_script(path=AXE)
+    context = await axe_context(browser, accept_downloads=True)
     async with bob, carol, watched(context) as page:
         await register_in_browser(page, web_server, "alice")
         alice = await bob.resolve("@alice")

@@ -14,8 +14,14 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from porch.client import Client, Message
 from tests.e2e import browser as chromium
-from tests.e2e.pages import TIMEOUT_MS, register_in_browser, send_in_browser, watched
-from tests.e2e.test_web_screens import AXE, check
+from tests.e2e.pages import (
+    TIMEOUT_MS,
+    axe_context,
+    register_in_browser,
+    send_in_browser,
+    watched,
+)
+from tests.e2e.test_web_screens import check
 from tests.integration.server import ServerProcess
 
 
@@ -68,11 +74,9 @@ async def test_browser_group_with_python_members_both_ways_removal_and_reload(
     web_server: ServerProcess,
     register_client: Callable[..., Awaitable[Client]],
 ) -> None:
-    assert AXE.is_file(), "web/node_modules/axe-core is missing: run npm ci in web/"
     bob = await register_client(username="bob")
     carol = await register_client(username="carol")
-    context = await browser.new_context()
-    await context.add_init_script(path=AXE)  # through DevTools: the page's CSP stays strict
+    context = await axe_context(browser)
     async with bob, carol, watched(context) as page:
         await register_in_browser(page, web_server, "alice")
         alice_id = await bob.resolve("@alice")

@@ -17,8 +17,8 @@ from porch.client import Client, Message
 from porch.client.errors import ClientError
 from porch.client.linking import listed_devices
 from porch.crypto.provisioning_uri import parse_provisioning_uri
-from tests.e2e.pages import next_message, send_in_browser, watched
-from tests.e2e.test_web_screens import AXE, SIZES, check
+from tests.e2e.pages import axe_context, next_message, send_in_browser, watched
+from tests.e2e.test_web_screens import SIZES, check
 from tests.integration.server import ServerProcess
 
 
@@ -139,8 +139,7 @@ async def test_the_browser_links_to_a_terminal_account_and_shares_its_conversati
 async def test_cancelling_a_link_returns_to_the_start_and_a_new_uri_is_made(
     browser: Browser, web_server: ServerProcess
 ) -> None:
-    context = await browser.new_context()
-    await context.add_init_script(path=AXE)  # through DevTools: the page's CSP stays strict
+    context = await axe_context(browser)
     async with watched(context) as page:
         first = await link_in_browser(page, web_server, "tablet")
         left = await page.locator("#link-countdown").text_content()
@@ -169,8 +168,7 @@ async def test_the_browser_removes_the_terminal_and_publishes_the_list_without_i
 ) -> None:
     terminal = await register_client(username="erin")
     carol = await register_client(username="carol")
-    context = await browser.new_context()
-    await context.add_init_script(path=AXE)
+    context = await axe_context(browser)
     async with carol, watched(context) as page:
         async with terminal:
             await terminal.link_device(await link_in_browser(page, web_server, "laptop"))

@@ -17,9 +17,15 @@ from playwright.async_api import Browser, Page, expect
 
 from porch.client import Client
 from porch.crypto.provisioning_uri import parse_provisioning_uri
-from tests.e2e.pages import next_message, open_chat, register_in_browser, send_in_browser, watched
+from tests.e2e.pages import (
+    axe_context,
+    next_message,
+    open_chat,
+    register_in_browser,
+    send_in_browser,
+    watched,
+)
 from tests.e2e.test_web_link import link_in_browser, own_copy, screen_problems
-from tests.e2e.test_web_screens import AXE
 from tests.integration.server import ServerProcess
 
 
@@ -50,8 +56,7 @@ async def test_the_browser_links_a_terminal_and_both_see_what_the_other_sends(
     tmp_path: Path,
 ) -> None:
     carol = await register_client(username="carol")
-    context = await browser.new_context()
-    await context.add_init_script(path=AXE)  # through DevTools: the page's CSP stays strict
+    context = await axe_context(browser)
     async with carol, watched(context) as page:
         await register_in_browser(page, web_server, "alice")
         await open_chat(page, "@carol")

@@ -29,8 +29,15 @@ from porch.client import (
 from porch.client.history import HistoryMessage
 from porch.crypto.content import Text
 from tests.e2e import browser as chromium
-from tests.e2e.pages import next_message, open_chat, register_in_browser, send_in_browser, watched
-from tests.e2e.test_web_screens import AXE, check
+from tests.e2e.pages import (
+    axe_context,
+    next_message,
+    open_chat,
+    register_in_browser,
+    send_in_browser,
+    watched,
+)
+from tests.e2e.test_web_screens import check
 from tests.integration.server import ServerProcess
 
 SECRET = b"SECRET-CAMERA-SERIAL-42"
@@ -250,10 +257,8 @@ async def test_replies_reactions_edits_deletes_and_timer_both_ways(
     web_server: ServerProcess,
     register_client: Callable[..., Awaitable[Client]],
 ) -> None:
-    assert AXE.is_file(), "web/node_modules/axe-core is missing: run npm ci in web/"
     bob = await register_client(username="bob")
-    context = await browser.new_context()
-    await context.add_init_script(path=AXE)
+    context = await axe_context(browser)
     async with bob, watched(context) as page:
         await register_in_browser(page, web_server, "dana")
         dana = await bob.resolve("@dana")

@@ -15,12 +15,18 @@ from typing import Any
 from playwright.async_api import Browser, Page, expect
 
 from porch.client import Client
-from tests.e2e.pages import next_message, open_chat, register_in_browser, send_in_browser, watched
+from tests.e2e.pages import (
+    axe_context,
+    next_message,
+    open_chat,
+    register_in_browser,
+    send_in_browser,
+    watched,
+)
 from tests.integration.conftest import next_phone
 from tests.integration.server import ServerProcess
 
 REPO = Path(__file__).resolve().parents[2]
-AXE = REPO / "web" / "node_modules" / "axe-core" / "axe.min.js"
 SIZES = {"desktop": (1280, 800), "phone": (360, 740)}
 README_VIEWS = ("chat", "list")  # the screenshots docs/screenshots/ keeps
 
@@ -63,10 +69,8 @@ async def test_every_screen_is_accessible_and_fit_a_phone_in_light_and_dark(
     web_server: ServerProcess,
     register_client: Callable[..., Awaitable[Client]],
 ) -> None:
-    assert AXE.is_file(), "web/node_modules/axe-core is missing: run npm ci in web/"
     bob = await register_client(username="bob")
-    context = await browser.new_context()
-    await context.add_init_script(path=AXE)  # through DevTools: the page's CSP stays strict
+    context = await axe_context(browser)
     async with bob, watched(context) as page:
         await page.goto(web_server.url)
         await expect(

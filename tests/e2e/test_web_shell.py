@@ -15,9 +15,9 @@ from PIL import Image
 from playwright.async_api import Browser, BrowserContext, Page
 
 from tests.e2e import browser as chromium
+from tests.e2e.pages import axe_context
 from tests.integration.server import ServerProcess
 
-AXE = Path(__file__).resolve().parents[2] / "web" / "node_modules" / "axe-core" / "axe.min.js"
 # The app has drawn something a person can use: a control, or text other than the static
 # "Loading Porch…" of index.html.
 FIRST_RENDER = """() => {
@@ -111,9 +111,7 @@ async def test_axe_finds_nothing_serious_in_light_or_dark(
 ) -> None:
     # axe-core from web/node_modules (npm devDependency), never a CDN. An init script comes in
     # through the DevTools protocol, so the page's CSP stays as strict as it is for people.
-    assert AXE.is_file(), "web/node_modules/axe-core is missing: run npm ci in web/"
-    context = await browser.new_context()
-    await context.add_init_script(path=AXE)
+    context = await axe_context(browser)
     page = await context.new_page()
     findings: dict[str, list[dict[str, Any]]] = {}
     for scheme in ("light", "dark"):
