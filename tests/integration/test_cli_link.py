@@ -102,3 +102,35 @@ async def test_cli_link_sent_copy(
         and r["text"] == "from my laptop"
         for r in records
     ), records
+
+
+async def test_cli_devices_leave(
+    server: ServerProcess,
+    register_client,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    """`porch devices leave`: the only device is refused with what to do; a linked device
+    leaves (the list without it in the same request), its profile is erased, and the account
+    and its other device go on receiving."""
+    alice = await register_client(username="alice")
+    carol = await register_client(username="carol")
+    code, out, err = await porch(alice.profile_dir, "devices", "leave", "--yes")
+    assert code == 2 and "only device" in err and "Traceback" not in err, err
+    assert (alice.profile_dir / "client.db").exists()
+    second = tmp_path / "alice-phone"
+    await cli_link(server, alice, second)
+    (second / "notes.txt").write_text("mine")  # the user's own file stays
+    code, out, err = await porch(second, "devices", "leave")  # no terminal: needs --yes
+    assert code == 2 and "--yes" in err
+    code, out, err = await porch(second, "devices", "leave", "--yes")
+    assert code == 0, err
+    assert "Device 2 left the account" in out
+    assert sorted(p.name for p in second.iterdir()) == ["notes.txt"]
+    code, out, err = await porch(second, "devices", "leave", "--yes")
+    assert code != 0 and "no Porch profile" in err and "Traceback" not in err
+    code, out, err = await porch(alice.profile_dir, "devices")
+    assert code == 0 and len(out.splitlines()) == 1, out
+    async with carol:
+        await carol.send_text("@alice", "still here")
+    async with alice:
+        assert (await first_message(alice)).text == "still here"

@@ -1,6 +1,6 @@
 """`porch link` (this machine becomes a new device of an account) and `porch devices`
-(list, link another device, remove one). Spec C; docs/protocol.md section 7, "Linking a
-device".
+(list, link another device, remove one, leave: this device signs out). Spec C;
+docs/protocol.md section 7, "Linking a device".
 
 The new device shows a ``porch://link`` URI and its QR code and waits (at most ten minutes,
 the server's channel lifetime); on a device of the account, `porch devices link URI` gives it
@@ -57,6 +57,16 @@ def add_parsers(sub: Any, common: Common, sync: Sync) -> None:
     q.add_argument("id", type=bounded(int, 1, MAX_DEVICE_ID), help="the device id")
     q.add_argument("--yes", action="store_true", help="remove without asking")
     q.set_defaults(func=sync(remove))
+    q = actions.add_parser(
+        "leave",
+        help="sign out: remove this device from your account and erase its profile",
+        description="Removes this device from your account (your other devices keep "
+        "everything) and deletes this profile's history and keys. The account's only "
+        "device cannot leave.",
+    )
+    common(q)
+    q.add_argument("--yes", action="store_true", help="leave without asking")
+    q.set_defaults(func=sync(leave))
 
 
 def _confirm(question: str, yes: bool) -> bool:
@@ -172,4 +182,59 @@ async def remove(args: argparse.Namespace) -> int:
     finally:
         await client.aclose()
     print(f"Removed device {args.id}; your contacts will stop encrypting to it.")
+    return int(Exit.OK)
+
+
+async def leave(args: argparse.Namespace) -> int:
+    """Sign out (the browser's "Sign out"): the server removes this device, then the profile
+    is erased. Not while another porch process owns the profile: it would go on as a device
+    that no longer exists, over a deleted database (ownership.py)."""
+    import contextlib
+
+    from porch.cli.commands import _client
+    from porch.client.errors import ClientCode, ProfileError, ServerError, UsageError
+    from porch.client.linking import ONLY_DEVICE
+    from porch.client.ownership import ProfileLock
+    from porch.client.profile import erase_profile
+
+    lock = ProfileLock(args.profile)
+    with contextlib.suppress(OSError):  # a read-only or missing profile fails just below
+        if args.profile.is_dir() and not lock.try_acquire():
+            raise ProfileError(
+                f"the profile {args.profile} is in use by another porch process (porch chat "
+                "or porch recv, say); close it, then leave again",
+                code=ClientCode.PROFILE_LOCKED,
+            )
+    try:
+        client = _client(args)
+        device, phone = client.device_id, client.config.phone
+        try:
+            question = (
+                f"Remove this device ({device}) from {printable(phone)} and erase "
+                f"{args.profile}? Its history and keys are deleted; your other devices keep "
+                "theirs."
+            )
+            if not _confirm(question, args.yes):
+                print("Nothing was changed.")
+                return int(Exit.FAILED)
+            await client.leave()
+        except ServerError as exc:
+            if exc.code != "forbidden":
+                raise
+            raise UsageError(ONLY_DEVICE) from None
+        finally:
+            await client.aclose()
+        try:
+            erase_profile(args.profile)
+        except ProfileError as exc:
+            raise ProfileError(
+                f"device {device} left the account, but {args.profile} could not be erased "
+                f"({exc}); delete it by hand"
+            ) from None
+    finally:
+        lock.release()
+    print(
+        f"Device {device} left the account and {args.profile} was erased. To use Porch "
+        "here again, run `porch link` (or `porch register`)."
+    )
     return int(Exit.OK)

@@ -6,7 +6,8 @@ code in it, makes its own keys, signs its device binding with the account's mast
 publishes the next signed device list, itself included. The primary device
 (:func:`approve_link`, from ``Client.link_device``) only fetches a provisioning code and puts
 the message into the channel: the new device publishes the list. Removing a device publishes
-a list without it (:func:`remove_device`). docs/protocol.md, section 7, "Linking a device".
+a list without it (:func:`remove_device`); a device leaves by itself with
+:func:`leave_device`. docs/protocol.md, section 7, "Linking a device".
 """
 
 from __future__ import annotations
@@ -101,16 +102,29 @@ async def publish_device_list(
     remove: int | None = None,
 ) -> int:
     """Publish the next version of the account's signed list, with ``add`` and without
-    ``remove``; returns the version. Only devices the server still has keys for stay listed."""
+    ``remove``; returns the version."""
+    version, payload = await _next_list(api, master, account_id, add=add, remove=remove)
+    await api.put_device_list(b64encode(payload), master.sign(payload))
+    return version
+
+
+async def _next_list(
+    api: HttpApi,
+    master: MasterKey,
+    account_id: str,
+    *,
+    add: ListedDevice | None = None,
+    remove: int | None = None,
+) -> tuple[int, bytes]:
+    """(version, payload) of the account's next list, with ``add`` and without ``remove``.
+    Only devices the server still has keys for stay listed."""
     bundle = await api.get_keys(account_id)
     version, devices = listed_devices(bundle, master.public_b64)
     keyed = {d.device_id for d in bundle.devices}
     kept = [d for d in devices if d.device_id in keyed and d.device_id != remove]
     if add is not None:
         kept = [d for d in kept if d.device_id != add.device_id] + [add]
-    payload = device_list_payload(account_id, version + 1, kept)
-    await api.put_device_list(b64encode(payload), master.sign(payload))
-    return version + 1
+    return version + 1, device_list_payload(account_id, version + 1, kept)
 
 
 # The new device ----------------------------------------------------------------------------
@@ -286,3 +300,21 @@ async def remove_device(
         raise UsageError("this device cannot remove itself; remove it from another device")
     await api.delete_device(device_id)
     await publish_device_list(api, _master(store), config.account_id, remove=device_id)
+
+
+ONLY_DEVICE = (
+    "this is your account's only device, so it cannot leave the account: link another device "
+    "first (`porch link` there), or delete this profile to stop using the account here"
+)
+
+
+async def leave_device(api: HttpApi, store: LocalStore, config: ProfileConfig) -> None:
+    """This device removes itself (`POST /v1/devices/leave`, Client.leave): the account's
+    next signed list without it goes in the same request, so the list never names a removed
+    device. The server refuses (403 forbidden) for an account's only device."""
+    master = _master(store)
+    bundle = await api.get_keys(config.account_id)
+    if not any(d.device_id != config.device_id for d in bundle.devices):
+        raise UsageError(ONLY_DEVICE)  # no list can be empty; the server would say 403
+    _version, payload = await _next_list(api, master, config.account_id, remove=config.device_id)
+    await api.leave(b64encode(payload), master.sign(payload))

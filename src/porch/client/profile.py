@@ -21,8 +21,9 @@ from urllib.parse import urlsplit
 import platformdirs
 
 from porch.client.errors import ClientCode, NotRegistered, ProfileError, UsageError
+from porch.client.ownership import LOCK_FILE
 from porch.client.store import LocalStore
-from porch.crypto.at_rest import Sealer, load_or_create_profile_key
+from porch.crypto.at_rest import Sealer, forget_profile_key, load_or_create_profile_key
 from porch.crypto.errors import PROFILE_LOCKED, ProfileKeyError
 
 PROFILE_FILE = "profile.json"
@@ -230,3 +231,18 @@ class ProfileConfig:
         if base.startswith("http://"):
             return "ws://" + base[len("http://") :] + "/v1/ws"
         return base + "/v1/ws"
+
+
+def erase_profile(directory: Path) -> None:
+    """Delete what Porch keeps in a profile (its database with history and keys, its config
+    and key material), after this device left its account (``porch devices leave``). Other
+    files in the directory are left, and the directory goes only if it is then empty."""
+    try:
+        for name in ("client.db-wal", "client.db-shm", "client.db", PROFILE_FILE):
+            (directory / name).unlink(missing_ok=True)
+        forget_profile_key(directory)
+        (directory / LOCK_FILE).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # not empty: the user's own files stay
+            directory.rmdir()
+    except OSError as exc:
+        raise profile_error(exc, directory) from None

@@ -50,6 +50,12 @@ class TrustMixin:
         """Revoke one of this account's other devices and publish the list without it."""
         await linking.remove_device(self.api, self._store, self.config, device_id)
 
+    async def leave(self) -> None:
+        """Remove this device from the account (the account's other devices stay). Its
+        credential ends with it; the caller then erases the profile (profile.erase_profile).
+        ServerError ``forbidden`` when it is the account's only device."""
+        await linking.leave_device(self.api, self._store, self.config)
+
     # Verification (porch.client.identities, docs/design.md "Verified contacts") -------------
 
     async def identity(self, contact: str) -> identities.ContactIdentity:

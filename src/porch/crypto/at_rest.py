@@ -17,6 +17,7 @@ instead of surfacing later as undecryptable data.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -338,3 +339,22 @@ def load_or_create_profile_key(profile_dir: Path) -> tuple[bytes, str]:
     # restarts creation on the next open.
     _write_private(source_path, (source + "\n").encode("ascii"))
     return key, source
+
+
+def forget_profile_key(profile_dir: Path) -> None:
+    """Erase a profile's key material: its key files and, for a keyring profile, the
+    keyring's entry (a device that signed out leaves nothing that could unseal a copy of
+    its database). Missing pieces are fine; an unreadable keyring leaves its entry."""
+    profile = profile_dir.expanduser().resolve()
+    source_path = profile / SOURCE_FILE
+    try:
+        source = source_path.read_text("ascii").strip()
+    except OSError:
+        source = ""
+    # The source file first: without it the profile no longer claims a key anywhere.
+    for name in (SOURCE_FILE, CHECK_FILE, SALT_FILE, KEY_FILE):
+        (profile / name).unlink(missing_ok=True)
+    if source == SOURCE_KEYRING and keyring_usable():
+        keyring = _keyring()
+        with contextlib.suppress(keyring.errors.KeyringError):
+            keyring.delete_password(KEYRING_SERVICE, str(profile))

@@ -13,7 +13,12 @@ import keyring.backends.fail
 import pytest
 from keyring.compat import properties
 
-from porch.crypto.at_rest import Sealer, keyring_usable, load_or_create_profile_key
+from porch.crypto.at_rest import (
+    Sealer,
+    forget_profile_key,
+    keyring_usable,
+    load_or_create_profile_key,
+)
 from porch.crypto.errors import DecryptError, ProfileKeyError
 from porch.protocol.codec import b64encode
 
@@ -252,3 +257,22 @@ def test_subkeys() -> None:
     assert pickle_key == Sealer(key).subkey("olm-pickle")
     assert pickle_key != sealer.subkey("other")
     assert repr(sealer) == "Sealer(<key hidden>)"
+
+
+def test_forget_profile_key_erases_every_source(
+    tmp_path: Path, memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_keyring = tmp_path / "keyring"
+    assert load_or_create_profile_key(in_keyring)[1] == "keyring"
+    assert memory_keyring.store
+    forget_profile_key(in_keyring)
+    assert memory_keyring.store == {} and list(in_keyring.iterdir()) == []
+    monkeypatch.setenv("PORCH_PASSPHRASE", "correct horse")
+    MemoryKeyring.active = False
+    keyring.set_keyring(keyring.backends.fail.Keyring())  # type: ignore[no-untyped-call]
+    with_passphrase = tmp_path / "passphrase"
+    assert load_or_create_profile_key(with_passphrase)[1] == "passphrase"
+    (with_passphrase / "mine.txt").write_text("kept")
+    forget_profile_key(with_passphrase)
+    assert [p.name for p in with_passphrase.iterdir()] == ["mine.txt"]
+    forget_profile_key(tmp_path / "never-made")  # nothing there: nothing to do
