@@ -9,9 +9,11 @@ a text whose members all left stays *sent*. The browser keeps the same rule
 (web/src/core/group_live.ts), so both clients show the same ticks.
 
 ``group_receipts`` holds, per own group text, each member it went to and that member's best
-answer. Rows of a text every member read are deleted (its status can rise no more), and a
-group's rows go with the group (``forget_group``). At rest the rows are plain, like the
-statuses of 1:1 messages (docs/protocol.md, section 9; docs/security.md, "Client store").
+answer. Rows of a text every member read, or whose members all left, are deleted (its status
+can rise no more); so are those of a text that expired or was deleted (``forget_group_text``,
+from rich_store.py), and a group's rows go with the group (``forget_group``). At rest the
+rows are plain, like the statuses of 1:1 messages (docs/protocol.md, section 9;
+docs/security.md, "Client store").
 """
 
 from __future__ import annotations
@@ -105,13 +107,14 @@ def _raise(db: sqlite3.Connection, peer: str, client_id: str) -> bool:
             (group_id, peer, client_id),
         )
     ]
-    if not answers:
-        return False  # every member it went to left: it stays as it is
+    if not answers:  # every member it went to left: it stays as it is, and its rows are done
+        forget_group_text(db, peer, client_id)
+        return False
     least = min(answers, key=lambda s: _RANK.get(s, 0))
     if least == "sent":
         return False
     if least == "read":  # it can rise no more: its rows are done
-        db.execute("DELETE FROM group_receipts WHERE peer = ? AND client_id = ?", (peer, client_id))
+        forget_group_text(db, peer, client_id)
     current = db.execute(
         "SELECT status FROM messages WHERE peer = ? AND outgoing = 1 AND client_id = ?",
         (peer, client_id),
@@ -123,3 +126,9 @@ def _raise(db: sqlite3.Connection, peer: str, client_id: str) -> bool:
         (least, peer, client_id),
     )
     return True
+
+
+def forget_group_text(db: sqlite3.Connection, peer: str, client_id: str) -> None:
+    """Drop a text's receipt rows: it can rise no more, expired, or was deleted. A no-op for
+    a 1:1 text or one received (they have no rows)."""
+    db.execute("DELETE FROM group_receipts WHERE peer = ? AND client_id = ?", (peer, client_id))

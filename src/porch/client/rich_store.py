@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from porch.client.group_ticks import forget_group_text
 from porch.client.history import (
     MAX_EDITS,
     HistoryMessage,
@@ -256,6 +257,8 @@ class RichStore:
         db.execute("UPDATE messages SET deleted = 1, edited = 0 WHERE id = ?", (found.row,))
         db.execute("DELETE FROM reactions WHERE message = ?", (found.row,))
         self._purge_downloads(found, db)
+        if found.message.outgoing:  # rows are per own text; another author may reuse its id
+            forget_group_text(db, found.message.peer, found.message.client_id)
         return True
 
     def _rewrite(
@@ -321,6 +324,8 @@ class RichStore:
                 self._purge_downloads(found, db)
                 db.execute("DELETE FROM reactions WHERE message = ?", (found.row,))
                 db.execute("DELETE FROM messages WHERE id = ?", (found.row,))
+                if found.message.outgoing:
+                    forget_group_text(db, found.message.peer, found.message.client_id)
         return [found.message for found in gone]
 
 

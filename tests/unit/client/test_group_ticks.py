@@ -100,3 +100,38 @@ def test_forgetting_the_group_drops_its_receipt_rows(store: LocalStore) -> None:
     _send(store, "bye")
     store.forget_group(G)
     assert store._db.execute("SELECT COUNT(*) FROM group_receipts").fetchone() == (0,)
+
+
+def _rows(store: LocalStore) -> int:
+    return int(store._db.execute("SELECT COUNT(*) FROM group_receipts").fetchone()[0])
+
+
+def test_rows_go_when_the_text_expires_is_deleted_or_every_member_left(
+    store: LocalStore,
+) -> None:
+    _put(store, ME, BOB, CAROL)
+    expiring, deleted, kept = _send(store, "soon gone"), _send(store, "oops"), _send(store, "x")
+    assert _rows(store) == 6
+    store._db.execute("UPDATE messages SET expires_at = 1 WHERE client_id = ?", (expiring,))
+    assert [m.client_id for m in store.expire(now=2)] == [expiring]
+    found = store.find_by_id(PEER, deleted)
+    assert found is not None
+    with store.transaction() as db:
+        assert store.mark_deleted(found, db)
+    assert _rows(store) == 2  # only the kept text's
+    _put(store, ME)  # bob and carol left: the kept text can rise no more
+    assert store.group_receipt(BOB, [kept], "read") == {}
+    assert _rows(store) == 0 and _status(store, kept) == "pending"
+
+
+def test_deleting_another_authors_message_with_my_id_keeps_my_rows(store: LocalStore) -> None:
+    """A member who reuses the id of my text for theirs, then deletes it, does not freeze my
+    ticks (rows are per own text)."""
+    _put(store, ME, BOB)
+    mine = _send(store, "mine")
+    assert store.add_message(PEER, mine, False, 1, 1, "theirs", "received", author=BOB)
+    found = store.find_by_id(PEER, mine)
+    assert found is not None and not found.message.outgoing
+    with store.transaction() as db:
+        assert store.mark_deleted(found, db)
+    assert _rows(store) == 1
