@@ -51,10 +51,17 @@ class Bus(Protocol):
         device_id: int,
         handler: Handler,
         on_replaced: Callable[[], None],
+        order: int = 0,
     ) -> Subscription:
         """Route events for this device to handler until the subscription is closed. A newer
         subscription for the same device replaces the older one, whose on_replaced runs so
-        that its connection closes (connection takeover)."""
+        that its connection closes (connection takeover).
+
+        ``order`` says which is newer on this node: the gateway takes it when the auth frame
+        arrives, so a connection whose authentication finished later (its store reads came
+        back out of order) but began earlier does not take over from the newer one: its own
+        on_replaced runs at once and its subscription is never routed to. Across nodes the
+        last takeover wins, as before (no shared clock orders two nodes' auth frames)."""
         ...
 
     async def publish(self, account_id: str, device_id: int, event: DeviceEvent) -> None: ...

@@ -13,12 +13,18 @@ _Key = tuple[str, int]
 
 class _MemorySubscription:
     def __init__(
-        self, bus: MemoryBus, key: _Key, handler: Handler, on_replaced: Callable[[], None]
+        self,
+        bus: MemoryBus,
+        key: _Key,
+        handler: Handler,
+        on_replaced: Callable[[], None],
+        order: int,
     ) -> None:
         self._bus = bus
         self.key = key
         self.handler = handler
         self.on_replaced = on_replaced
+        self.order = order
 
     def close(self) -> None:
         if self._bus._subs.get(self.key) is self:
@@ -43,10 +49,14 @@ class MemoryBus(Component):
         device_id: int,
         handler: Handler,
         on_replaced: Callable[[], None] = lambda: None,
+        order: int = 0,
     ) -> _MemorySubscription:
         key = (account_id, device_id)
         old = self._subs.get(key)
-        sub = _MemorySubscription(self, key, handler, on_replaced)
+        sub = _MemorySubscription(self, key, handler, on_replaced, order)
+        if old is not None and old.order > order:
+            on_replaced()  # an older connection that finished authenticating later (base.py)
+            return sub
         self._subs[key] = sub
         if old is not None:
             old.on_replaced()

@@ -98,12 +98,14 @@ class _RedisSubscription:
         handler: Handler,
         on_replaced: Callable[[], None],
         token: str,
+        order: int,
     ) -> None:
         self._bus = bus
         self.key = key
         self.handler = handler
         self.on_replaced = on_replaced
         self.token = token
+        self.order = order
 
     def close(self) -> None:
         self._bus._unsubscribe(self)
@@ -169,11 +171,15 @@ class RedisBus(Component):
         device_id: int,
         handler: Handler,
         on_replaced: Callable[[], None] = lambda: None,
+        order: int = 0,
     ) -> _RedisSubscription:
         key = (account_id, device_id)
         token = f"{self._node}:{secrets.token_hex(4)}"
         old = self._subs.get(key)
-        sub = _RedisSubscription(self, key, handler, on_replaced, token)
+        sub = _RedisSubscription(self, key, handler, on_replaced, token, order)
+        if old is not None and old.order > order:
+            on_replaced()  # an older connection that finished authenticating later (base.py)
+            return sub
         self._subs[key] = sub
         if old is not None:
             old.on_replaced()
