@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ from porch.server.services.messages import MessageService
 log = logging.getLogger("porch.gateway")
 
 MAX_AUTH_TRIES = 3
+# Auth frames in the order they arrived on this node (Bus.subscribe's `order`).
+_AUTH_ORDER = itertools.count(1)
 MAX_PENDING_SENDS = 256
 
 
@@ -107,6 +110,7 @@ class Connection(DeliveryMixin):
         self._send_window = (0.0, 0)  # (start, sends in it): the per-connection send limit
         self._close_code: int | None = None
         self._principal: Principal | None = None
+        self._auth_order = 0
         self._batch = False
         self._tg: asyncio.TaskGroup | None = None
 
@@ -132,7 +136,11 @@ class Connection(DeliveryMixin):
         # Before `ready`, so the client's first frame after it may use the full frame size.
         mark_authenticated(self._ws)
         sub = self._bus.subscribe(
-            principal.account_id, principal.device_id, self._on_event, self._on_replaced
+            principal.account_id,
+            principal.device_id,
+            self._on_event,
+            self._on_replaced,
+            order=self._auth_order,
         )
         self._metrics.connections.inc()
         try:
@@ -208,6 +216,9 @@ class Connection(DeliveryMixin):
                     )
                 client = self._ws.client
                 self._batch = frame.batch
+                # Taken before the store's reads, which may finish out of order: the order of
+                # takeover between this device's connections (Bus.subscribe).
+                self._auth_order = next(_AUTH_ORDER)
                 return await self._accounts.authenticate(
                     frame.account, frame.device, frame.password, client.host if client else ""
                 )
