@@ -102,7 +102,7 @@ def part_numbers(traffic: list[tuple[str, str]], media_id: str) -> list[int]:
     )
 
 
-async def test_the_page_policy_names_the_store_and_the_store_answers_the_origin(
+async def test_the_page_policy_names_the_store_and_the_server_finds_the_rule_good(
     browser: Browser, web_server: ServerProcess, seaweed: Seaweed, bucket: str
 ) -> None:
     context = await browser.new_context()
