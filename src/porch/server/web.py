@@ -60,6 +60,32 @@ def default_web_dir() -> Path | None:
     return repo / "web" / "dist" if (repo / "web" / "package.json").is_file() else None
 
 
+def endpoint_origin(endpoint: str) -> str | None:
+    """The origin (RFC 6454) a presigned URL on ``endpoint`` has, as a CSP source, or None.
+
+    Only the scheme, host and port: never a path, a query or user:password@ (credentials in
+    the URL must not reach a header). The default port is left out and the host lowercased,
+    as browsers compare origins; anything that is not a plain http(s) host[:port] gives None,
+    so a malformed setting can never widen or break the policy."""
+    parts = urlsplit(endpoint.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        return None
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or out of range
+        return None
+    host = parts.hostname
+    if not host:
+        return None
+    if ":" in host:  # an IPv6 literal; urlsplit drops its brackets
+        host = f"[{host}]"
+    if not _HOST.fullmatch(host):
+        return None
+    default = 443 if scheme == "https" else 80
+    return f"{scheme}://{host}" if port in (None, default) else f"{scheme}://{host}:{port}"
+
+
 def content_security_policy(settings: Settings) -> str:
     """The policy without the WebSocket origin, which depends on the request's host.
 
@@ -70,9 +96,9 @@ def content_security_policy(settings: Settings) -> str:
     presigned URLs point at."""
     connect = ["'self'"]
     if settings.media_backend == "s3" and settings.s3_endpoint:
-        parts = urlsplit(settings.s3_endpoint)
-        if parts.scheme in ("http", "https") and parts.netloc:
-            connect.append(f"{parts.scheme}://{parts.netloc}")
+        origin = endpoint_origin(settings.s3_endpoint)
+        if origin is not None:
+            connect.append(origin)
     return "; ".join(
         [
             "default-src 'self'",

@@ -12,7 +12,12 @@ from fastapi.testclient import TestClient
 
 from porch.server.app import create_app
 from porch.server.settings import Settings
-from porch.server.web import IMMUTABLE, content_security_policy, default_web_dir
+from porch.server.web import (
+    IMMUTABLE,
+    content_security_policy,
+    default_web_dir,
+    endpoint_origin,
+)
 
 INDEX = b"<!doctype html><title>Porch</title><main id=app></main>"
 SCRIPT = b"console.log('porch')"
@@ -165,10 +170,59 @@ def test_https_origin_gets_a_wss_connect_source(tmp_path: Path, dist: Path) -> N
     assert "connect-src 'self' wss://porch.example;" in policy
 
 
+def _connect_src(settings: Settings) -> str:
+    policy = content_security_policy(settings)
+    [directive] = [d for d in policy.split("; ") if d.startswith("connect-src ")]
+    return directive.removeprefix("connect-src ")
+
+
 def test_s3_endpoint_is_the_only_other_connect_source() -> None:
     s3 = Settings(media_backend="s3", s3_endpoint="https://s3.example.net:9000/ignored/path")
     assert "connect-src 'self' https://s3.example.net:9000;" in content_security_policy(s3)
     assert "connect-src 'self';" in content_security_policy(Settings())
+    # The filesystem backend serves blobs itself: a leftover S3 endpoint adds nothing.
+    leftover = Settings(media_backend="fs", s3_endpoint="https://s3.example.net")
+    assert _connect_src(leftover) == "'self'"
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "origin"),
+    [
+        ("http://127.0.0.1:8333", "http://127.0.0.1:8333"),
+        ("https://media.example.org", "https://media.example.org"),
+        ("https://media.example.org/", "https://media.example.org"),
+        # The origin a browser compares: default port dropped, host lowercased.
+        ("https://Media.Example.ORG:443/porch?x=1#y", "https://media.example.org"),
+        ("HTTP://s3.internal:80", "http://s3.internal"),
+        ("http://s3.internal:443", "http://s3.internal:443"),
+        ("http://[::1]:9000", "http://[::1]:9000"),
+        # Credentials in the setting never reach a header.
+        ("https://key:secret@s3.example.net:9000", "https://s3.example.net:9000"),
+    ],
+)
+def test_connect_src_names_exactly_the_endpoint_origin(endpoint: str, origin: str) -> None:
+    assert endpoint_origin(endpoint) == origin
+    settings = Settings(media_backend="s3", s3_endpoint=endpoint)
+    assert _connect_src(settings) == f"'self' {origin}"
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "s3.example.net:9000",  # no scheme
+        "ftp://s3.example.net",
+        "https://",
+        "https://s3.example.net:99999",
+        "https://s3.example.net:port",
+        "https://s3 example.net",
+        "https://s3.example.net;script-src *",
+        "https://*.example.net",
+        "javascript:alert(1)",
+    ],
+)
+def test_a_malformed_endpoint_adds_no_connect_source(endpoint: str) -> None:
+    assert endpoint_origin(endpoint) is None
+    assert _connect_src(Settings(media_backend="s3", s3_endpoint=endpoint)) == "'self'"
 
 
 def test_without_a_built_app_the_api_still_works(

@@ -152,11 +152,13 @@ function putPart(target: string, body: Blob, onBytes: (sent: number) => void): P
         reject(failureOf(status, xhr.responseText, "upload"));
         return;
       }
+      // With the S3 backend the part went to the object store, whose CORS rule must expose
+      // ETag for this to be readable (docs/deploy.md, "The S3 bucket's CORS rule").
       const etag = xhr.getResponseHeader("ETag") ?? "";
       if (!etag || etag.length > 200) {
         reject(
           new ClientError(
-            "the storage server accepted a part without an ETag; check the media backend",
+            "the media storage did not let the browser read the ETag of an uploaded part, so the upload cannot finish; nothing was sent; ask the server's operator to expose ETag in the media bucket's CORS rule",
             "bad_response",
           ),
         );

@@ -6,7 +6,8 @@ presigned URLs name PORCH_S3_ENDPOINT, which must be the address clients reach t
 Received parts come from ListParts; completion checks every part's size there before
 CompleteMultipartUpload, and the object's length after it. An unfinished slot is aborted
 (AbortMultipartUpload) by the sweep, a blob deleted with DeleteObject. The bucket is created
-at start-up if it is missing.
+at start-up if it is missing, and its CORS rules are checked then (s3_cors.py): browsers need
+them to upload and download.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from porch.server.media.base import (
     check_parts,
 )
 from porch.server.media.layout import MIN_S3_PART_BYTES, valid_media_id
+from porch.server.media.s3_cors import check_bucket_cors
 from porch.server.settings import Settings
 
 GONE = {"NoSuchUpload", "NoSuchKey", "NotFound", "404", "NoSuchBucket"}
@@ -90,6 +92,7 @@ class S3Blobs(Component):
             self._client = client
             try:
                 await self._ensure_bucket()
+                await check_bucket_cors(client, self._bucket)
                 yield
             finally:
                 self._client = None
