@@ -47,3 +47,12 @@ export async function resumePaused(
   await state.store.commit({ ...writes, resume: [accountId] });
   return held ? [wake()] : [];
 }
+
+/** `accountId`'s paused items, queued again if the contact is no longer "key changed": the
+ * user verified or accepted it in another tab while this one paused a text (each tab's core
+ * calls run one at a time, but two tabs' do not). */
+export async function resumeIfAccepted(state: CoreState, accountId: string): Promise<Action[]> {
+  if (verification(await state.store.contact(accountId)) === "verified_key_changed") return [];
+  if (!(await state.store.pausedIds(accountId)).length) return [];
+  return resumePaused(state, accountId, {});
+}

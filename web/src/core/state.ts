@@ -21,7 +21,7 @@ import { groupTypingFrame, queueGroupReads } from "./group_live";
 import { GroupSends, groupOf } from "./group_send";
 import { GroupSync, type ServerGroup } from "./group_sync";
 import { Outbox } from "./outbox";
-import { resumePaused } from "./outbox_paused";
+import { resumeIfAccepted, resumePaused } from "./outbox_paused";
 import { Receiver } from "./receive";
 import { sendText as sendRichText } from "./rich_send";
 import { verifyBundle } from "./keys";
@@ -299,5 +299,10 @@ export class ClientCore {
       accountId,
       contact ? { contacts: [acceptIdentity(contact)] } : {},
     );
+  }
+
+  /** Paused items of a contact accepted or verified elsewhere meanwhile: queued again. */
+  resumeIfAccepted(accountId: string): Promise<Action[]> {
+    return resumeIfAccepted(this.state, accountId);
   }
 }

@@ -266,7 +266,16 @@ export class App {
     await this.#labels.learnAll(noticeAccounts(history, me)); // group notices name them (./group_screens)
     const name = (a: string) => this.#labels.cached(a) ?? a.slice(0, 8);
     const names = chat.peer.startsWith("g:") ? name : null;
-    const held = new Set(await this.store.pausedIds(chat.peer)); // core/outbox_paused.ts
+    let held = new Set(await this.store.pausedIds(chat.peer)); // core/outbox_paused.ts
+    if (held.size) {
+      // Accepted in another tab while this one paused a text: it goes now.
+      const runner = this.runner;
+      const resumed = await runner.serial(() => runner.core.resumeIfAccepted(chat.peer));
+      if (resumed.length) {
+        this.#perform(resumed); // only then: it tells the other tabs, which refresh too
+        held = new Set(await this.store.pausedIds(chat.peer));
+      }
+    }
     chat.render(
       withNotices(history, this.#screens.label, me),
       (m) => (m.author ? name(m.author) : null),

@@ -177,6 +177,22 @@ describe("Outbox: a text to a verified contact whose key changed is paused", () 
     expect(await alice.core.acceptIdentity(BOB)).toEqual([]);
   });
 
+  it("resumes, when a chat is shown, what was paused after another tab accepted", async () => {
+    const { alice, newBob, clientId } = await pausedAfterReRegistering();
+    expect(await alice.core.resumeIfAccepted(BOB)).toEqual([]); // still "key changed"
+    expect(await alice.store.pausedIds(BOB)).toEqual([clientId]);
+    // Another tab accepted the new number in the shared database (the contact row only),
+    // after this tab's outbox had paused the text.
+    const contact = (await alice.store.contact(BOB))!;
+    await alice.store.commit({ contacts: [{ ...contact, verifiedKey: null }] });
+    expect(verification(await alice.store.contact(BOB))).toBe("unverified");
+    expect(await alice.core.resumeIfAccepted(BOB)).toEqual([{ type: "WakeOutbox", delay: 0 }]);
+    expect(await alice.store.pausedIds(BOB)).toEqual([]);
+    const [sent] = frames((await pass(alice, newBob)).actions);
+    expect(texts(await deliver(newBob, alice, sent!))).toEqual(["one"]);
+    expect(await alice.core.resumeIfAccepted(BOB)).toEqual([]); // nothing held any more
+  });
+
   it("does not pause a group text to a group with that contact in it (as the SDK)", async () => {
     const alice = await groupPeer(ALICE);
     const bob = await groupPeer(BOB);
