@@ -45,6 +45,14 @@ export interface SendFailedEvent {
   message: string;
 }
 
+/** A message to a verified contact whose key changed waits in the outbox (paused) until the
+ * user verifies or accepts the new key (core/outbox_paused.ts; events.py SendPausedEvent). */
+export interface SendPausedEvent {
+  type: "SendPausedEvent";
+  id: string;
+  recipient: string;
+}
+
 export interface DecryptionFailed {
   type: "DecryptionFailed";
   sender: string;
@@ -113,6 +121,7 @@ export type Event =
   | ReadElsewhere
   | TypingEvent
   | SendFailedEvent
+  | SendPausedEvent
   | DecryptionFailed
   | ConnectionChanged
   | Drained

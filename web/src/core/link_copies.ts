@@ -15,6 +15,16 @@ import type { OutboxItem } from "./types";
 
 const USER_KINDS: ReadonlySet<string> = new Set(["text", ...RICH_KINDS]);
 
+/** Whether the content is something the user wrote (a text or a rich action): what a changed
+ * key of a verified contact holds back (./outbox_paused), as outbox_items.is_text. */
+export function isUserContent(content: Uint8Array): boolean {
+  try {
+    return USER_KINDS.has(decodeContent(content).t);
+  } catch {
+    return false;
+  }
+}
+
 /** The inner content one's other devices get a copy of, or null (never copied, or unreadable). */
 export function copied(content: Uint8Array): Sent["content"] | null {
   let decoded;

@@ -19,7 +19,7 @@ import { type GroupSends, groupOf } from "./group_send";
 import { cacheDirectory, startSessions } from "./keys";
 import { destinationsFor, isOwnCopy, sentCopy } from "./link_copies";
 import type { Bundle, OutboxItem, PeerDeviceRow } from "./types";
-import { IDENTITY_CHANGED, verification } from "./verified";
+import { pauseIfUnaccepted } from "./outbox_paused";
 
 export const MAX_INFLIGHT = 128;
 export const CLAIM_RETRY_DELAY = 1.0;
@@ -83,6 +83,9 @@ export class Outbox {
    * A group item goes to ./group_send. */
   async prepare(item: OutboxItem): Promise<Action[]> {
     if (groupOf(item.recipient) !== null) return this.#prepareGroup(item);
+    // Paused before any claim, so a held text takes no one-time key (outbox.py prepare).
+    const paused = await this.#pauseIfUnaccepted(item);
+    if (paused.length) return paused;
     const claims: ClaimKeys[] = [];
     for (const account of destinationsFor(this.state, item)) {
       const claim = await this.claimFor(item, account);
@@ -212,6 +215,12 @@ export class Outbox {
     return [{ type: "PauseOutbox", delay: CLAIM_RETRY_DELAY }];
   }
 
+  async #pauseIfUnaccepted(item: OutboxItem): Promise<Action[]> {
+    const paused = await pauseIfUnaccepted(this.state, item);
+    if (paused.length) this.inflight.delete(item.clientId);
+    return paused;
+  }
+
   async #readyDevices(account: string): Promise<PeerDeviceRow[]> {
     const state = this.state;
     return (await state.store.peerDevices(account)).filter(
@@ -220,17 +229,10 @@ export class Outbox {
   }
 
   async #encrypt(item: OutboxItem): Promise<Action[]> {
-    // A text to a verified contact whose key changed is not encrypted to the new key (the SDK
-    // pauses it; the browser fails it, to be sent again once the number is compared or
-    // accepted: docs/security.md, "Key verification and identity changes").
-    const contact = item.isText ? await this.state.store.contact(item.recipient) : null;
-    if (verification(contact) === "verified_key_changed") {
-      return this.fail(
-        item,
-        IDENTITY_CHANGED,
-        `${contact!.label}'s safety number changed since you verified it; compare or accept the new one, then send again`,
-      );
-    }
+    // The claim is often where a changed key shows first (a stale device, then new keys):
+    // a text to a verified contact whose key changed waits (./outbox_paused).
+    const paused = await this.#pauseIfUnaccepted(item);
+    if (paused.length) return paused;
     if (item.recipient === this.state.accountId) return this.#toSelf(item);
     const targets = await this.#readyDevices(item.recipient);
     if (!targets.length) {

@@ -21,6 +21,7 @@ import { groupTypingFrame, queueGroupReads } from "./group_live";
 import { GroupSends, groupOf } from "./group_send";
 import { GroupSync, type ServerGroup } from "./group_sync";
 import { Outbox } from "./outbox";
+import { resumeIfAccepted, resumePaused } from "./outbox_paused";
 import { Receiver } from "./receive";
 import { sendText as sendRichText } from "./rich_send";
 import { verifyBundle } from "./keys";
@@ -282,16 +283,26 @@ export class ClientCore {
     return this.#take();
   }
 
-  /** Record that the user compared the safety number over `masterKey` (the current pin). */
-  async markVerified(accountId: string, masterKey: string): Promise<void> {
-    const store = this.state.store;
-    await store.commit({ contacts: [markVerified(await store.contact(accountId), masterKey)] });
+  /** Record that the user compared the safety number over `masterKey` (the current pin);
+   * messages paused for the contact are queued again (./outbox_paused). */
+  async markVerified(accountId: string, masterKey: string): Promise<Action[]> {
+    const contact = markVerified(await this.state.store.contact(accountId), masterKey);
+    return resumePaused(this.state, accountId, { contacts: [contact] });
   }
 
-  /** Accept a verified contact's changed key without verifying it (unverified again). */
-  async acceptIdentity(accountId: string): Promise<void> {
-    const store = this.state.store;
-    const contact = await store.contact(accountId);
-    if (contact) await store.commit({ contacts: [acceptIdentity(contact)] });
+  /** Accept a verified contact's changed key without verifying it (unverified again); its
+   * paused messages are queued again. */
+  async acceptIdentity(accountId: string): Promise<Action[]> {
+    const contact = await this.state.store.contact(accountId);
+    return resumePaused(
+      this.state,
+      accountId,
+      contact ? { contacts: [acceptIdentity(contact)] } : {},
+    );
+  }
+
+  /** Paused items of a contact accepted or verified elsewhere meanwhile: queued again. */
+  resumeIfAccepted(accountId: string): Promise<Action[]> {
+    return resumeIfAccepted(this.state, accountId);
   }
 }

@@ -114,6 +114,10 @@ export interface Writes {
   contacts?: Contact[];
   enqueue?: Array<Omit<OutboxItem, "seq">>;
   dequeue?: string[];
+  // Verified contacts (core/outbox_paused.ts): queued items moved to the paused state, and
+  // the recipients whose paused items are queued again (in their order, with new seqs).
+  pause?: Array<{ clientId: string; code: string; reason: string }>;
+  resume?: string[];
   updates?: MessageUpdate[]; // applied after `messages` and `statuses`
   timers?: TimerRow[];
   // Groups (core/group_*.ts).
@@ -171,7 +175,10 @@ export interface LocalStore {
   seen(envelopeId: number): Promise<boolean>;
   /** Outbox items after `afterSeq`, oldest first, at most `limit`. */
   pending(afterSeq: number, limit: number): Promise<OutboxItem[]>;
+  /** Outbox items waiting, oldest first; the paused ones are not among them (`pausedIds`). */
   outboxSize(): Promise<number>;
+  /** The client ids of the items to `recipient` paused until its new key is accepted, in order. */
+  pausedIds(recipient: string): Promise<string[]>;
   /** Commit atomically; the keys ("peer|out|clientId") of the messages that were new. */
   commit(writes: Writes): Promise<Set<string>>;
   history(peer: string, limit: number): Promise<StoredMessage[]>;

@@ -37,6 +37,7 @@ import {
 } from "./rows_schema";
 import { byTime, moves, sealMessage, sealUpdate, unsealMessage } from "./rows_message";
 import { sealGroupWrites } from "./rows_group";
+import { applyPause, applyResume } from "./rows_paused";
 
 export { DB_VERSION } from "./rows_schema";
 export const MAX_HISTORY = 500; // messages read back per conversation
@@ -125,6 +126,11 @@ export class IdbStore implements LocalStore {
     return this.db.count("outbox");
   }
 
+  async pausedIds(recipient: string): Promise<string[]> {
+    const rows = await this.db.getAllFromIndex("paused", "recipient", recipient);
+    return rows.sort((a, b) => a.seq - b.seq).map((r) => r.clientId);
+  }
+
   async commit(writes: Writes): Promise<Set<string>> {
     const seal = (slot: string, data: Uint8Array) => this.sealer.seal(slot, data);
     const olmAccount =
@@ -178,6 +184,8 @@ export class IdbStore implements LocalStore {
       const seq = await tx.objectStore("outbox").index("clientId").getKey(clientId);
       if (seq !== undefined) await tx.objectStore("outbox").delete(seq);
     }
+    if (writes.pause) await applyPause(tx, writes.pause);
+    if (writes.resume) await applyResume(tx, writes.resume);
     for (const change of writes.statuses ?? []) {
       for (const id of change.ids) {
         const store = tx.objectStore("messages");

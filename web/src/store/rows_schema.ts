@@ -7,9 +7,10 @@ import type { DBSchema, IDBPDatabase, IDBPTransaction, StoreNames } from "idb";
 import type { Contact, OutboxItem, PeerDeviceRow, StoredMessage, TimerRow } from "../core/types";
 
 // Each area's stores come in their own `oldVersion < N` block below: 2 wgroups (groups),
-// 4 wmedia (timers, the messages expiry index); 3 and 5 (linking, settings) needed none, but
-// the version is theirs too, so an area that adds a store later starts from here.
-export const DB_VERSION = 5;
+// 4 wmedia (timers, the messages expiry index), 6 wverify (paused outbox items); 3 and 5
+// (linking, settings) needed none, but the version is theirs too, so an area that adds a
+// store later starts from here.
+export const DB_VERSION = 6;
 
 export interface MessageRecord extends Omit<StoredMessage, "body" | "extra"> {
   key: string;
@@ -20,6 +21,15 @@ export interface MessageRecord extends Omit<StoredMessage, "body" | "extra"> {
 export interface OutboxRecord extends Omit<OutboxItem, "seq" | "content"> {
   seq?: number;
   content: Uint8Array; // sealed
+}
+
+/** An outbox item held while its recipient's changed key waits to be verified or accepted
+ * (the SDK's outbox state `paused`, porch.client.verified): kept under its old seq, so resuming
+ * queues the held items again in their order. */
+export interface PausedRecord extends OutboxRecord {
+  seq: number;
+  code: string; // identity_changed
+  reason: string; // the sentence the core gave
 }
 
 export interface PorchDB extends DBSchema {
@@ -40,6 +50,8 @@ export interface PorchDB extends DBSchema {
   megolm_out: { key: string; value: { groupId: string; sealed: Uint8Array } };
   megolm_in: { key: string; value: Uint8Array };
   timers: { key: string; value: TimerRow };
+  // Version 6 (wverify): outbox items paused for a verified contact whose key changed.
+  paused: { key: number; value: PausedRecord; indexes: { recipient: string } };
 }
 
 export const STORES = [
@@ -55,6 +67,7 @@ export const STORES = [
   "megolm_out",
   "megolm_in",
   "timers",
+  "paused",
 ] as const;
 export type Tx = IDBPTransaction<
   PorchDB,
@@ -80,6 +93,11 @@ export function upgrade(
     // wmedia: 1:1 disappearing timers, and the index the expiry sweep walks.
     db.createObjectStore("timers", { keyPath: "peer" });
     upgradeTx.objectStore("messages").createIndex("expiresAt", "expiresAt");
+  }
+  if (oldVersion < 6) {
+    // wverify: the outbox's paused items (core/outbox_paused.ts); the outbox rows stay as
+    // they are, so an older profile's queued items go on as before.
+    db.createObjectStore("paused", { keyPath: "seq" }).createIndex("recipient", "recipient");
   }
 }
 

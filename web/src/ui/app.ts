@@ -146,8 +146,8 @@ export class App {
     const from = event.type === "Message" && (event.group ? `g:${event.group}` : event.sender);
     if (from && chat?.peer === from) chat.showTyping(false, "", (event as MessageEvent).sender);
     if (event.type === "TimerChanged" && chat?.peer === event.peer) chat.showTimer(event.seconds);
-    if (chat && (event.type === "IdentityChanged" || event.type === "SendFailedEvent"))
-      await this.#warnIfChanged(chat, await this.#labels.label(chat.peer));
+    const warn = ["IdentityChanged", "SendFailedEvent", "SendPausedEvent"].includes(event.type);
+    if (chat && warn) await this.#warnIfChanged(chat, await this.#labels.label(chat.peer));
     if (
       event.type === "Message" &&
       !(await this.store.contact(event.sender))?.label.startsWith("@")
@@ -266,10 +266,21 @@ export class App {
     await this.#labels.learnAll(noticeAccounts(history, me)); // group notices name them (./group_screens)
     const name = (a: string) => this.#labels.cached(a) ?? a.slice(0, 8);
     const names = chat.peer.startsWith("g:") ? name : null;
+    let held = new Set(await this.store.pausedIds(chat.peer)); // core/outbox_paused.ts
+    if (held.size) {
+      // Accepted in another tab while this one paused a text: it goes now.
+      const runner = this.runner;
+      const resumed = await runner.serial(() => runner.core.resumeIfAccepted(chat.peer));
+      if (resumed.length) {
+        this.#perform(resumed); // only then: it tells the other tabs, which refresh too
+        held = new Set(await this.store.pausedIds(chat.peer));
+      }
+    }
     chat.render(
       withNotices(history, this.#screens.label, me),
       (m) => (m.author ? name(m.author) : null),
       names,
+      held,
     );
     // Shown on screen, so read: mark and tell the sender (a read receipt).
     const unread = history
@@ -332,7 +343,7 @@ export class App {
     const changed = verification(await this.store.contact(chat.peer)) === "verified_key_changed";
     chat.showWarning(
       changed
-        ? `${label}'s safety number changed since you verified it: open Info to compare or accept it. Until then, what you send them is not sent.`
+        ? `${label}'s safety number changed since you verified it: open Info to compare or accept it. Until then, what you send them waits here and is sent once you do.`
         : null,
     );
   }

@@ -50,6 +50,7 @@ export class ChatView {
   #history: StoredMessage[] = [];
   #menuOpen: string | null = null;
   #names: ((account: string) => string) | null = null; // a group's member labels
+  #held: ReadonlySet<string> = new Set(); // outgoing messages paused (core/outbox_paused.ts)
 
   constructor(
     readonly peer: string,
@@ -171,6 +172,7 @@ export class ChatView {
       media: rich?.media ?? null,
       menuOpen: this.#menuOpen,
       setMenu: (id) => (this.#menuOpen = id),
+      held: this.#held,
       actions: rich
         ? {
             reply: (m) => this.#composer.replyTo(m, nameOf(m), rich.preview(m)),
@@ -193,13 +195,16 @@ export class ChatView {
   }
 
   /** `author` names the sender of a group message (null: no label, as in a 1:1 chat);
-   * `names` gives a group member's label for quotes and reactions. */
+   * `names` gives a group member's label for quotes and reactions; `held` the outgoing ones
+   * paused until a changed safety number is compared or accepted. */
   render(
     history: StoredMessage[],
     author: (m: StoredMessage) => string | null = () => null,
     names: ((account: string) => string) | null = null,
+    held: ReadonlySet<string> = new Set(),
   ): void {
     this.#names = names;
+    this.#held = held;
     const box = this.#scroller;
     const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
     const now = Date.now();

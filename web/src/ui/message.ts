@@ -20,6 +20,9 @@ const TICKS: Partial<Record<MessageStatus, [string, string]>> = {
   read: ["✓✓", "read"],
   failed: ["!", "not sent"],
 };
+// A text held in the outbox while a verified contact's changed key waits (core/outbox_paused.ts).
+const HELD_TICK: [string, string] = ["⏸", "held, not sent"];
+export const HELD_NOTE = "Not sent: waiting for you to compare the new safety number.";
 export const QUICK_REACTIONS = ["👍", "❤️", "😂", "😮", "😢", "🙏"];
 
 export interface MessageActions {
@@ -42,6 +45,8 @@ export interface BubbleContext {
   /** The message whose actions menu is open: kept across re-renders (receipts, events). */
   menuOpen: string | null;
   setMenu(clientId: string | null): void;
+  /** Outgoing messages held (paused) until the contact's new safety number is accepted. */
+  held?: ReadonlySet<string>;
 }
 
 function who(ctx: BubbleContext, account: string): string {
@@ -156,12 +161,14 @@ function menu(m: StoredMessage, ctx: BubbleContext, actions: MessageActions): HT
 }
 
 export function messageItem(m: StoredMessage, ctx: BubbleContext): HTMLElement {
-  const tick = m.outgoing ? TICKS[m.status] : undefined;
+  const held = m.outgoing && m.status === "queued" && ctx.held?.has(m.clientId) === true;
+  const tick = held ? HELD_TICK : m.outgoing ? TICKS[m.status] : undefined;
   const attrs: Record<string, string> = {
-    class: `message ${m.outgoing ? "out" : "in"} ${m.status}${m.deleted ? " deleted" : ""}`,
+    class: `message ${m.outgoing ? "out" : "in"} ${m.status}${m.deleted ? " deleted" : ""}${held ? " held" : ""}`,
     "data-status": m.status,
     "data-id": m.clientId,
   };
+  if (held) attrs["data-held"] = "true";
   if (m.deleted) attrs["data-deleted"] = "true";
   if (m.edited) attrs["data-edited"] = "true";
   const actionable =
@@ -176,6 +183,7 @@ export function messageItem(m: StoredMessage, ctx: BubbleContext): HTMLElement {
       ? h("p", { class: "body deleted-marker" }, "This message was deleted")
       : (m.body || !attachments.length) && h("p", { class: "body" }, m.body),
     !m.deleted && reactionsView(m, ctx),
+    held && h("p", { class: "held-note" }, HELD_NOTE),
     h(
       "p",
       { class: "meta" },
@@ -188,7 +196,11 @@ export function messageItem(m: StoredMessage, ctx: BubbleContext): HTMLElement {
         ),
       h("time", { datetime: new Date(m.ts).toISOString() }, time(m.ts)),
       tick &&
-        h("span", { class: `tick ${m.status}`, "aria-label": tick[1], title: tick[1] }, tick[0]),
+        h(
+          "span",
+          { class: `tick ${held ? "held" : m.status}`, "aria-label": tick[1], title: tick[1] },
+          tick[0],
+        ),
     ),
     actionable && menu(m, ctx, ctx.actions!),
   );

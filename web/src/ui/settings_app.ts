@@ -68,8 +68,9 @@ export function contactHandlers(parts: AppParts, peer: string, back: () => void)
   return {
     back,
     identity: () => currentIdentity(parts, peer),
-    markVerified: (key) => serial((r) => r.core.markVerified(peer, key)),
-    acceptIdentity: () => serial((r) => r.core.acceptIdentity(peer)),
+    // Either one queues the contact's paused messages again: the leader's outbox sends them.
+    markVerified: async (key) => parts.perform(await serial((r) => r.core.markVerified(peer, key))),
+    acceptIdentity: async () => parts.perform(await serial((r) => r.core.acceptIdentity(peer))),
     isBlocked: async () => (await blockedAccounts(api)).includes(peer),
     setBlocked: (blocked) => setBlocked(api, peer, blocked),
   };

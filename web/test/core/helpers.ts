@@ -25,18 +25,20 @@ export interface Peer {
   accountId: string;
   registrationId: number;
   claimable: ReturnType<OlmMachine["generateOneTimeKeys"]>;
+  dbName?: string; // the IndexedDB database, to open it again as a reload does
 }
 
 export async function makePeer(accountId: string): Promise<Peer> {
   lib ??= await loadOlm();
-  const store = await IdbStore.open(`test-${accountId}-${dbs++}`);
+  const dbName = `test-${accountId}-${dbs++}`;
+  const store = await IdbStore.open(dbName);
   const olm = OlmMachine.create(lib, new Uint8Array(32).fill(3));
   const master = await MasterKey.fromPrivateBytes(
     globalThis.crypto.getRandomValues(new Uint8Array(32)),
   );
   const claimable = olm.generateOneTimeKeys(5);
   const core = new ClientCore(store, olm, accountId, 1);
-  return { core, store, olm, master, accountId, registrationId: 4242, claimable };
+  return { core, store, olm, master, accountId, registrationId: 4242, claimable, dbName };
 }
 
 /** What the server's key directory answers for `peer` (claimed: with a one-time key). */
