@@ -17,10 +17,12 @@ BLACK, WHITE = 16, 235
 NEUTRAL_CHROMA = 128  # U and V of a grey pixel
 
 
-def qr_frame(text: str) -> bytes:
-    """The Y plane (one byte per pixel, row by row) of a white frame with `text`'s QR code in
-    the middle, as large as the frame's height allows."""
-    matrix = segno.make(text, micro=False, error="m").matrix
+def qr_frame(content: str | bytes) -> bytes:
+    """The Y plane (one byte per pixel, row by row) of a white frame with the QR code of
+    `content` (text as UTF-8, bytes in byte mode as they are) in the middle, as large as the
+    frame's height allows."""
+    mode = "byte" if isinstance(content, bytes) else None
+    matrix = segno.make(content, micro=False, error="m", mode=mode).matrix
     modules = len(matrix) + 2 * QUIET_ZONE
     scale = HEIGHT * 9 // 10 // modules  # nine tenths of the height, whole pixels a module
     side = modules * scale
@@ -37,12 +39,13 @@ def qr_frame(text: str) -> bytes:
     return bytes(plane)
 
 
-def write_y4m(path: Path, text: str) -> Path:
-    """A YUV4MPEG2 file (4:2:0, 30 frames a second) of FRAMES frames that film `text`'s QR
-    code; returns `path`."""
+def write_y4m(path: Path, content: str | bytes) -> Path:
+    """A YUV4MPEG2 file (4:2:0, 30 frames a second) of FRAMES frames that film the QR code of
+    `content`; returns `path`. Chromium opens the file each time a page starts the camera, so
+    a test may write it again between scans."""
     header = f"YUV4MPEG2 W{WIDTH} H{HEIGHT} F30:1 Ip A1:1 C420\n".encode()
     chroma = bytes([NEUTRAL_CHROMA]) * ((WIDTH // 2) * (HEIGHT // 2))
-    frame = b"FRAME\n" + qr_frame(text) + chroma + chroma
+    frame = b"FRAME\n" + qr_frame(content) + chroma + chroma
     path.write_bytes(header + frame * FRAMES)
     return path
 

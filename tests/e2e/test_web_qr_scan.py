@@ -3,8 +3,9 @@ Chromium on Linux has none): jsQR, loaded as a chunk of its own on the first sca
 frames of Chromium's fake camera, which films a QR code the test draws (tests/e2e/fake_camera.py).
 Devices, "Link a new device": the terminal's porch://link code is scanned, the key check shows,
 the user confirms and the terminal links (the paste path is tests/e2e/test_web_link_approve.py).
-A code that is no link address, a refused camera and a missing one each get a sentence; and
-"Join by link" scans a group's invite link. docs/design.md, "Scanning QR codes"."""
+A code that is no link address, a refused camera and a missing one each get a sentence;
+"Join by link" scans a group's invite link; and the contact screen scans the other side's
+safety number code (74 binary bytes) and compares it. docs/design.md, "Scanning QR codes"."""
 
 from __future__ import annotations
 
@@ -17,10 +18,18 @@ from playwright.async_api import Browser, Page, Playwright, expect
 from porch.client import Client
 from tests.e2e import browser as chromium
 from tests.e2e.fake_camera import camera_args, write_y4m
-from tests.e2e.pages import axe_context, register_in_browser, watched
+from tests.e2e.pages import (
+    axe_context,
+    next_message,
+    open_chat,
+    register_in_browser,
+    send_in_browser,
+    watched,
+)
 from tests.e2e.test_web_groups import is_member, until
 from tests.e2e.test_web_link import screen_problems
 from tests.e2e.test_web_link_approve import key_check
+from tests.e2e.test_web_settings import open_contact_info
 from tests.integration.server import ServerProcess
 
 CAMERA_OFF = """() => {
@@ -182,3 +191,52 @@ async def test_join_by_link_scans_the_invite_code(
                 await until(lambda: is_member(bob, info.id, erin), "erin to be a member")
         finally:
             await browser.close()
+
+
+async def test_the_contact_screen_scans_their_safety_number_code_and_compares_it(
+    playwright: Playwright,
+    web_server: ServerProcess,
+    register_client: Callable[..., Awaitable[Client]],
+    tmp_path: Path,
+) -> None:
+    bob = await register_client(username="bob")
+    # The code depends on the browser's keys, made after the launch: the camera's file is
+    # written again before each scan (Chromium opens it when the camera starts).
+    camera = write_y4m(tmp_path / "safety.y4m", "https://example.org/menu")
+    browser = await chromium.launch(playwright, camera_args(camera))
+    try:
+        context = await axe_context(browser, permissions=["camera"])
+        async with bob, watched(context) as page:
+            await register_in_browser(page, web_server, "fern")
+            await open_chat(page, "@bob")
+            await send_in_browser(page, "hello bob")
+            assert (await next_message(bob)).text == "hello bob"
+            await open_contact_info(page, "@bob")
+            code = (await bob.identity("@fern")).safety_number.qr_payload()
+
+            # A code that is no safety number: a sentence, and the camera keeps looking.
+            await page.get_by_role("button", name="Scan QR code").click()
+            await expect(page.locator(".contact .error").first).to_have_text(
+                "That QR code is not a safety number code; point the camera at the QR code on "
+                "@bob's contact screen."
+            )
+            await page.get_by_role("button", name="Stop camera").click()
+            assert await page.evaluate(CAMERA_OFF)
+
+            # Bob's code with one byte changed: read exactly (binary), compared, refused.
+            wrong = code[:50] + bytes([code[50] ^ 1]) + code[51:]
+            write_y4m(camera, wrong)
+            await page.get_by_role("button", name="Scan QR code").click()
+            field = page.get_by_label("Their code (hex, from porch verify --json)")
+            await expect(field).to_have_value(wrong.hex())
+            await expect(page.locator(".contact .error").first).to_contain_text("does not match")
+            await expect(page.locator(".verification")).to_have_text("Not verified.")
+
+            write_y4m(camera, code)
+            await page.get_by_role("button", name="Scan QR code").click()
+            await expect(page.locator(".verification")).to_have_text(
+                "The codes match: marked @bob verified."
+            )
+            assert await page.evaluate(CAMERA_OFF)
+    finally:
+        await browser.close()

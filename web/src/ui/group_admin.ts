@@ -219,10 +219,9 @@ export function joinForm(join: (link: string) => Promise<string | null>): HTMLEl
     videoLabel: "Camera view for scanning the invite link's QR code",
     looking: "Point the camera at the invite link's QR code.",
     instead: "paste the invite link instead",
-    refuse: (text) =>
-      text.startsWith("porch://group")
-        ? null
-        : "That QR code is not a group invite link; point the camera at the invite link's QR code.",
+    read: ({ text }) => (text.startsWith("porch://group") ? text : null),
+    wrong:
+      "That QR code is not a group invite link; point the camera at the invite link's QR code.",
     found: () => {
       status.textContent = "Read the invite link; press Join to join the group.";
       submit.focus();

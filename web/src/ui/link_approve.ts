@@ -113,10 +113,9 @@ export function linkNewDevicePart(
     videoLabel: "Camera view for scanning the QR code",
     looking: "Point the camera at the new device's QR code.",
     instead: "paste the link address instead",
-    refuse: (text) =>
-      text.startsWith("porch://link")
-        ? null
-        : "That QR code is not a link address; point the camera at the QR code the new device shows.",
+    read: ({ text }) => (text.startsWith("porch://link") ? text : null),
+    wrong:
+      "That QR code is not a link address; point the camera at the QR code the new device shows.",
     found: check,
     status,
     error,

@@ -6,7 +6,7 @@
  */
 
 import { h } from "./dom";
-import type { QrScan } from "./qr_scan";
+import type { QrScan, ScannedCode } from "./qr_scan";
 import "./scan_button.css";
 
 export interface ScanOptions {
@@ -18,8 +18,12 @@ export interface ScanOptions {
   looking: string;
   /** What the screen offers without a camera, for the error sentences ("paste … instead"). */
   instead: string;
-  /** null when `text` is a wanted code; else the sentence for a code that is not. */
-  refuse(text: string): string | null;
+  /** What goes into the field for a wanted code; null for any other code, which gets the
+   * `wrong` sentence while the camera keeps looking. */
+  read(code: ScannedCode): string | null;
+  wrong: string;
+  /** The screen needs the code's exact bytes (a binary payload), not only its text. */
+  needBytes?: boolean;
   /** A wanted code was read: it is in the field and the camera is off. */
   found(): void;
   status: HTMLElement;
@@ -54,15 +58,15 @@ export function scanPart(
     scanner ??= new QrScan(
       video,
       {
-        code: ({ text }) => {
-          const refused = opts.refuse(text);
-          if (refused !== null) {
+        code: (code) => {
+          const value = opts.read(code);
+          if (value === null) {
             // Said once, not five times a second: a screen reader reads every change.
-            if (error.textContent !== refused) error.textContent = refused;
+            if (error.textContent !== opts.wrong) error.textContent = opts.wrong;
             return false;
           }
           ready();
-          field.value = text;
+          field.value = value;
           opts.found();
           return true;
         },
@@ -73,6 +77,7 @@ export function scanPart(
         },
       },
       opts.instead,
+      opts.needBytes,
     );
     await scanner.start();
   };
