@@ -5,6 +5,7 @@ that records what must never happen in the app (CSP violations, console errors, 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,10 +38,12 @@ def require_chromium() -> Path:
     pytest.skip(message)
 
 
-async def launch(playwright: Playwright) -> Browser:
-    """A fresh browser: Playwright gives each launch its own empty user-data directory."""
+async def launch(playwright: Playwright, extra_args: Sequence[str] = ()) -> Browser:
+    """A fresh browser: Playwright gives each launch its own empty user-data directory.
+    `extra_args` are more command-line switches, e.g. the fake camera of
+    tests/e2e/fake_camera.py."""
     return await playwright.chromium.launch(
-        executable_path=require_chromium(), headless=True, args=CHROMIUM_ARGS
+        executable_path=require_chromium(), headless=True, args=[*CHROMIUM_ARGS, *extra_args]
     )
 
 

@@ -7,9 +7,10 @@
 
 import { type ContactIdentity, digitLines, parseScanned } from "../core/identity";
 import { hexencode } from "../protocol/codec";
-import { SafetyNumberError } from "../crypto/safety";
+import { decodePayload, SafetyNumberError } from "../crypto/safety";
 import { h } from "./dom";
 import { panel, problem } from "./panel";
+import { scanPart } from "./scan_button";
 
 export interface ContactHandlers {
   back(): void;
@@ -26,6 +27,17 @@ const STATE_TEXT = {
   verified: "✓ Verified: you compared this safety number.",
   verified_key_changed: "",
 } as const;
+
+/** Whether scanned bytes are a safety number payload (of any version: a payload of another
+ * version is for compare() to name, not a code to pass over). */
+function isPayload(bytes: Uint8Array): boolean {
+  try {
+    decodePayload(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export class ContactView {
   readonly el: HTMLElement;
@@ -147,18 +159,41 @@ export class ContactView {
       spellcheck: "false",
       maxlength: 2048,
     });
+    const status = h("p", { class: "notice", role: "status" });
+    const runCompare = () => {
+      error.textContent = "";
+      void this.#compare(ident, scanned.value, error);
+    };
+    // Their QR code holds the 74 payload bytes, not text: jsQR reads it (BarcodeDetector
+    // gives text only), and its bytes go into the field as the hex the field takes.
+    const scan = scanPart({
+      field: scanned,
+      videoLabel: `Camera view for scanning ${this.label}'s safety number code`,
+      looking: `Point the camera at the QR code on ${this.label}'s contact screen.`,
+      instead: "type their code or compare the digits instead",
+      read: ({ bytes }) => (bytes && isPayload(bytes) ? hexencode(bytes) : null),
+      wrong: `That QR code is not a safety number code; point the camera at the QR code on ${this.label}'s contact screen.`,
+      needBytes: true,
+      found: () => {
+        status.textContent = "";
+        runCompare();
+      },
+      status,
+      error,
+    });
     const compare = h(
       "form",
       {
         class: "compare",
         onsubmit: (ev: Event) => {
           ev.preventDefault();
-          error.textContent = "";
-          void this.#compare(ident, scanned.value, error);
+          runCompare();
         },
       },
       h("label", { for: "scan-code" }, "Their code (hex, from porch verify --json)"),
-      h("div", { class: "row" }, scanned, h("button", { type: "submit" }, "Compare")),
+      h("div", { class: "row" }, scanned, h("button", { type: "submit" }, "Compare"), scan?.button),
+      scan?.video,
+      status,
     );
     this.#safety.replaceChildren(
       title,

@@ -12,6 +12,7 @@ import type { GroupMemberRow, LocalGroup } from "../core/types";
 import { field, h } from "./dom";
 import { sentence } from "./message_media";
 import { renderQr } from "./qr";
+import { scanPart } from "./scan_button";
 
 export interface GroupAdminHandlers {
   setRole(account: string, role: "admin" | "member"): Promise<void>;
@@ -200,7 +201,8 @@ export function requestsSection(
   );
 }
 
-/** "Join by link" (the New group screen): a pasted porch://group link. */
+/** "Join by link" (the New group screen): a porch://group link, pasted or scanned from its QR
+ * code (ui/scan_button.ts); joining waits for the Join press either way. */
 export function joinForm(join: (link: string) => Promise<string | null>): HTMLElement {
   const input = h("input", {
     id: "group-join-link",
@@ -212,6 +214,21 @@ export function joinForm(join: (link: string) => Promise<string | null>): HTMLEl
   const error = h("p", { class: "error", role: "alert" });
   const status = h("p", { class: "status", role: "status" });
   const submit = h("button", { type: "submit" }, "Join");
+  const scan = scanPart({
+    field: input,
+    videoLabel: "Camera view for scanning the invite link's QR code",
+    looking: "Point the camera at the invite link's QR code.",
+    instead: "paste the invite link instead",
+    read: ({ text }) => (text.startsWith("porch://group") ? text : null),
+    wrong:
+      "That QR code is not a group invite link; point the camera at the invite link's QR code.",
+    found: () => {
+      status.textContent = "Read the invite link; press Join to join the group.";
+      submit.focus();
+    },
+    status,
+    error,
+  });
   return h(
     "form",
     {
@@ -230,7 +247,8 @@ export function joinForm(join: (link: string) => Promise<string | null>): HTMLEl
     },
     h("h2", {}, "Join by link"),
     field("Invite link", input),
-    submit,
+    h("div", { class: "actions" }, submit, scan?.button),
+    scan?.video,
     status,
     error,
   );

@@ -2,8 +2,8 @@
  * "Link a new device" on the Devices screen: this browser approves another device of the
  * account, as `porch devices link URI` does (net/link_approve.ts; docs/protocol.md section 7,
  * "Linking a device", step 2). The user pastes the porch://link address the new device shows
- * (a new browser, or `porch link` on a terminal) or, where the browser has a BarcodeDetector
- * and a camera, scans its QR code; then checks the new device's name and key check and
+ * (a new browser, or `porch link` on a terminal) or, where the page can open a camera, scans
+ * its QR code (ui/scan_button.ts); then checks the new device's name and key check and
  * confirms. The new device finishes by itself; `onLinked` lets the list show it.
  */
 
@@ -14,21 +14,8 @@ import type { OpenProfile } from "../net/profile";
 import type { IdbStore } from "../store/idb";
 import { h } from "./dom";
 import { sentence } from "./message_media";
+import { scanPart } from "./scan_button";
 import "./link_approve.css";
-
-const SCAN_EVERY_MS = 300;
-
-interface Detector {
-  detect(source: HTMLVideoElement): Promise<{ rawValue: string }[]>;
-}
-type DetectorClass = new (opts: { formats: string[] }) => Detector;
-
-/** The browser's BarcodeDetector (Chromium on Android, macOS, ChromeOS), if it has one and a
- * camera API: the scan button exists only then. */
-function detectorClass(): DetectorClass | null {
-  const cls = (globalThis as { BarcodeDetector?: DetectorClass }).BarcodeDetector;
-  return cls && typeof navigator.mediaDevices?.getUserMedia === "function" ? cls : null;
-}
 
 export function linkNewDevicePart(
   profile: OpenProfile,
@@ -45,16 +32,6 @@ export function linkNewDevicePart(
   const status = h("p", { class: "notice", role: "status" });
   const error = h("p", { class: "error", role: "alert" });
   const confirmBox = h("div", { class: "link-confirm" });
-  const video = h("video", { class: "scan", muted: true, playsinline: true, hidden: true });
-  video.setAttribute("aria-label", "Camera view for scanning the QR code");
-  let stream: MediaStream | null = null;
-
-  const stopCamera = () => {
-    stream?.getTracks().forEach((t) => t.stop());
-    stream = null;
-    video.hidden = true;
-    video.srcObject = null;
-  };
 
   const ask = (uri: ProvisioningUri) => {
     const name = uri.name ?? "unnamed";
@@ -131,49 +108,18 @@ export function linkNewDevicePart(
     }
   };
 
-  const scan = async (Detector: DetectorClass) => {
-    error.textContent = "";
-    try {
-      stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
-    } catch {
-      error.textContent = "The camera could not be opened; paste the link address instead.";
-      return;
-    }
-    video.srcObject = stream;
-    video.hidden = false;
-    await video.play().catch(() => undefined);
-    status.textContent = "Point the camera at the new device's QR code.";
-    const detector = new Detector({ formats: ["qr_code"] });
-    while (stream) {
-      const found = await detector.detect(video).catch(() => []);
-      const value = found.map((c) => c.rawValue).find((v) => v.startsWith("porch://link"));
-      if (value) {
-        stopCamera();
-        input.value = value;
-        check();
-        return;
-      }
-      await new Promise((r) => setTimeout(r, SCAN_EVERY_MS));
-    }
-  };
-
-  const Detector = detectorClass();
-  const scanButton =
-    Detector &&
-    h(
-      "button",
-      {
-        type: "button",
-        class: "secondary",
-        onclick: () => {
-          if (stream) {
-            stopCamera();
-            status.textContent = "";
-          } else void scan(Detector);
-        },
-      },
-      "Scan QR code",
-    );
+  const scan = scanPart({
+    field: input,
+    videoLabel: "Camera view for scanning the QR code",
+    looking: "Point the camera at the new device's QR code.",
+    instead: "paste the link address instead",
+    read: ({ text }) => (text.startsWith("porch://link") ? text : null),
+    wrong:
+      "That QR code is not a link address; point the camera at the QR code the new device shows.",
+    found: check,
+    status,
+    error,
+  });
 
   return h(
     "form",
@@ -191,7 +137,9 @@ export function linkNewDevicePart(
       { class: "hint" },
       "On the new device choose “Link to an existing account” (or run ",
       h("code", {}, "porch link"),
-      " on a terminal), then paste the link address it shows here.",
+      scan
+        ? " on a terminal), then paste the link address it shows here or scan its QR code."
+        : " on a terminal), then paste the link address it shows here.",
     ),
     h(
       "div",
@@ -199,8 +147,8 @@ export function linkNewDevicePart(
       h("label", { for: "link-new-uri" }, "Link address of the new device"),
       input,
     ),
-    h("div", { class: "actions" }, h("button", { type: "submit" }, "Check"), scanButton),
-    video,
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Check"), scan?.button),
+    scan?.video,
     confirmBox,
     status,
     error,
