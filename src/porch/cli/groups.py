@@ -32,6 +32,7 @@ SEND_WAIT = 5.0
 MAX_MEMBERS_ARGS = 1000  # the server adds at most 1000 accounts at once (spec B)
 GROUP_HELP = "a group id, the start of one, or the group's name"
 MEMBER_HELP = "+NUMBER, @USERNAME or an account id"
+YES_NO = ("yes", "no")
 
 
 def add_parser(sub: Any, common: Common, sync: Sync) -> None:
@@ -85,6 +86,16 @@ def add_parser(sub: Any, common: Common, sync: Sync) -> None:
     q = action("rename", rename, "give a group a new name")
     q.add_argument("group", help=GROUP_HELP)
     q.add_argument("name", help="the new name")
+    q = action("settings", settings, "show or change who may edit and who approves joins")
+    q.add_argument("group", help=GROUP_HELP)
+    q.add_argument(
+        "--members-can-edit",
+        choices=YES_NO,
+        help="yes: members too change the name, members and link; no: admins only",
+    )
+    q.add_argument(
+        "--join-approval", choices=YES_NO, help="yes: an admin approves who joins by link"
+    )
     q = action("invite", invite, "make an invite link (it replaces the old one)", change=False)
     q.add_argument("group", help=GROUP_HELP)
     q.add_argument("--revoke", action="store_true", help="turn the invite link off instead")
@@ -293,6 +304,45 @@ async def rename(args: argparse.Namespace) -> int:
     async def body(client: Client) -> int:
         g = await client.groups.rename(args.group, args.name)
         await _show(client, args, g, f"The group is now called {g.label}.")
+        return Exit.OK
+
+    return await _run(args, body)
+
+
+def _settings_text(record: dict[str, Any]) -> str:
+    s = record["settings"]
+    edit, approval = s["members_can_edit"], s["join_approval"]
+    return (
+        f"Members can edit the group info: {'yes' if edit else 'no (admins only)'}\n"
+        f"Admins approve new members: {'yes' if approval else 'no (a link joins at once)'}"
+    )
+
+
+async def settings(args: argparse.Namespace) -> int:
+    """No option: print the settings; --members-can-edit / --join-approval: change them."""
+    change = {
+        name: value == "yes"
+        for name, value in (
+            ("members_can_edit", args.members_can_edit),
+            ("join_approval", args.join_approval),
+        )
+        if value is not None
+    }
+    if not change:
+        args.no_send = True  # nothing changed: nothing to send
+
+    async def body(client: Client) -> int:
+        if change:
+            g = await client.groups.set_settings(args.group, **change)
+        else:
+            g = await client.groups.info(args.group)
+        record = await _record(client, g)
+        if args.json:
+            print(json.dumps(record, ensure_ascii=False))
+        else:
+            said = "Changed the settings" if change else "Settings"
+            print(f"{said} of {printable(g.label)}:")
+            print(_settings_text(record))
         return Exit.OK
 
     return await _run(args, body)

@@ -21,13 +21,16 @@ async def print_group_update(client: Client, event: GroupUpdated, as_json: bool)
     from porch.client.group_view import describe_update, update_record
 
     labels = {a: await client.name_of(a) for a in (event.by, *event.targets)}
-    known = {g.id: g.label for g in client.groups.local()}
-    group = known.get(event.group, f"group {event.group[:8]}")
+    known = {g.id: g for g in client.groups.local()}
+    info = known.get(event.group)
+    group = info.label if info else f"group {event.group[:8]}"
+    # The settings a change set, if nothing changed the group since (the fetch behind it).
+    settings = info.settings if info and info.revision == event.revision else None
 
     def label(account: str) -> str:
         return "you" if account == client.account_id else labels.get(account, account[:8])
 
-    text = describe_update(event, label, group)
+    text = describe_update(event, label, group, settings)
     if as_json:
         print(json.dumps(update_record(event, text), ensure_ascii=False), flush=True)
     else:

@@ -78,7 +78,18 @@ class GroupChanges:
 
         current = await self._current(gid)
         before = blob_epoch(current.state)
-        group_ = await self._retry_group(gid, current, put)
+        try:
+            group_ = await self._retry_group(gid, current, put)
+        except ServerError as exc:
+            if exc.code != "forbidden":
+                raise
+            # The server says only "only admins may change the state": say which setting.
+            raise ServerError(
+                "forbidden",
+                f"only admins can change the name, description or timer of {self._label(gid)}: "
+                "its settings do not let members edit the group info; ask an admin",
+                exc.status,
+            ) from None
         self._put(group_)
         if blob_epoch(group_.state) != before:
             # Sealed under a key the members may not have: a rotation's, or one left unused

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from porch.client.events import GroupUpdated
+from porch.crypto.group_state import GroupSettings
 
 MAX_NAMED_TARGETS = 5  # "Alice added Bob, Carol, ... and 12 others"
 
@@ -25,8 +26,29 @@ def _names(targets: tuple[str, ...], label: Callable[[str], str]) -> str:
     return ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def describe_update(update: GroupUpdated, label: Callable[[str], str], group: str) -> str:
-    """One sentence for a group change; ``group`` is the group's label (its name)."""
+def settings_words(settings: GroupSettings) -> str:
+    """The settings as the browser's notice words them (web/src/core/group_notices.ts)."""
+    edit = (
+        "members can edit the group info"
+        if settings.members_can_edit
+        else "only admins edit the group info"
+    )
+    joins = (
+        "admins approve new members"
+        if settings.join_approval
+        else "new members join without approval"
+    )
+    return f"{edit} and {joins}"
+
+
+def describe_update(
+    update: GroupUpdated,
+    label: Callable[[str], str],
+    group: str,
+    settings: GroupSettings | None = None,
+) -> str:
+    """One sentence for a group change; ``group`` is the group's label (its name);
+    ``settings``: the group's as fetched, for a ``settings`` change of that revision."""
     if not update.by:  # found out from the server (GroupSync.failed): nobody said who did it
         return f"you are no longer a member of {group}: you were removed"
     by, whom = label(update.by), _names(update.targets, label)
@@ -49,7 +71,8 @@ def describe_update(update: GroupUpdated, label: Callable[[str], str], group: st
         case "state":
             return f"{by} changed the name or description of {group}"
         case "settings":
-            return f"{by} changed the settings of {group}"
+            now = f": {settings_words(settings)}" if settings is not None else ""
+            return f"{by} changed the settings of {group}{now}"
     return f"{by} changed {group}"
 
 

@@ -22,13 +22,13 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from porch.client.core.context import new_message_id
 from porch.client.errors import ServerUnreachable, Timeout, UsageError
-from porch.client.group_api import Role
+from porch.client.group_api import Group, Role
 from porch.client.group_changes import GroupChanges, checked, raw_key
 from porch.client.group_info import GROUP_PEER_PREFIX, GroupInfo, group_peer, info_of
 from porch.client.group_links import GroupLink, format_group_link, parse_group_link
@@ -140,10 +140,12 @@ class Groups(GroupChanges):
             epoch, key = self._key(gid)
         return format_group_link(GroupLink(token, key, epoch))
 
-    async def revoke_invite(self, group: str) -> None:
+    async def revoke_invite(self, group: str) -> GroupInfo:
+        """Turn the invite link off (joining by it is ``not_found`` from then on)."""
         gid = self.find(group)
         await self._api().revoke_invite(gid)
         await self._fetch(gid)
+        return self._info(gid)
 
     async def join(self, link: str) -> GroupInfo | None:
         """Join by an invite link; None while an admin has to approve the request."""
@@ -246,6 +248,47 @@ class Groups(GroupChanges):
         gid = self.find(group)
         return await self._change_state(gid, lambda s: replace(s, description=description), "state")
 
+    async def set_settings(
+        self,
+        group: str,
+        members_can_edit: bool | None = None,
+        join_approval: bool | None = None,
+    ) -> GroupInfo:
+        """Change the group's settings (admins only; None keeps a setting as it is).
+
+        The settings live twice (docs/protocol.md, "Groups" and "Sealed group state"): the
+        server's copy, which it enforces, and the sealed state's, which create writes from the
+        same GroupSettings. A change goes to the server first (the authority), then into the
+        state sealed for the next revision, and one ``settings`` update tells the members.
+        """
+        gid = self.find(group)
+
+        def wanted(g: Group) -> GroupSettings:
+            s = g.settings
+            return GroupSettings(
+                s.members_can_edit if members_can_edit is None else bool(members_can_edit),
+                s.join_approval if join_approval is None else bool(join_approval),
+            )
+
+        known = await self._current(gid)
+        if known.role_of(self._me) != "admin":
+            raise UsageError(
+                f"only admins can change the settings of {self._label(gid)}; ask an admin"
+            )
+        group_ = known
+        if wanted(known) != known.settings:
+            group_ = await self._retry_group(
+                gid, known, lambda g: self._api().put_settings(gid, g.revision, wanted(g))
+            )
+            self._put(group_)
+        settings, local = group_.settings, self._store().get_group(gid)
+        if local is not None and local.state is not None and local.state.settings != settings:
+            # The sealed copy in step with the server's (members read it with the name).
+            return await self._change_state(gid, _with_settings(settings), "settings")
+        if group_.revision != known.revision:  # no key to seal with here: the server's change
+            self._tell(gid, GroupUpdate(gid, group_.revision, "settings"))
+        return self._info(gid)
+
     async def rotate_state_key(self, group_id: str) -> GroupInfo:
         """A new state key (next epoch), the state sealed under it, the key told to the
         members: after someone left or was removed, so they cannot read what follows. Also
@@ -299,6 +342,10 @@ class Groups(GroupChanges):
         """The group's disappearing-message timer (0: off), in its sealed state (issue 8)."""
         gid = self.find(group)
         return await self._change_state(gid, lambda s: replace(s, timer_seconds=seconds), "state")
+
+
+def _with_settings(settings: GroupSettings) -> Callable[[GroupState], GroupState]:
+    return lambda s: replace(s, settings=settings)
 
 
 def _queued_for(store: LocalStore, gid: str) -> bool:

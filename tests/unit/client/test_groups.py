@@ -172,6 +172,17 @@ def test_group_changes_in_words() -> None:
     assert words("create", BOB) == "you created Hikers with @bob"
     assert words("leave") == "you left Hikers"
     assert words("promote", BOB) == "you made @bob an admin of Hikers"
+    assert words("settings") == "you changed the settings of Hikers"
+    settings = describe_update(
+        GroupUpdated(gid, 2, BOB, "settings", ()),
+        names.__getitem__,
+        "Hikers",
+        GroupSettings(members_can_edit=False, join_approval=True),
+    )
+    assert settings == (
+        "@bob changed the settings of Hikers: only admins edit the group info and admins "
+        "approve new members"
+    )
     # Found out from the server (a 404 on fetch) with nobody's word for who did it: no
     # empty actor ("*  removed you from Hikers", trial2).
     unknown = describe_update(

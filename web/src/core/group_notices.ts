@@ -12,7 +12,7 @@
 
 import type { GroupUpdate } from "../crypto/content";
 import type { GroupAction } from "../crypto/content_checks";
-import type { GroupState } from "../crypto/group_state";
+import type { GroupSettings, GroupState } from "../crypto/group_state";
 import { hexencode, utf8encode } from "../protocol/codec";
 import type { ServerGroup } from "./group_sync";
 import type { StoredMessage } from "./types";
@@ -32,6 +32,7 @@ export interface GroupNotice {
   targets: string[];
   name?: string; // the group's new name, for a rename
   what?: "description" | "details"; // a state change that was not a rename
+  settings?: Partial<GroupSettings>; // a settings change: the settings it set
 }
 
 const roleOf = (group: ServerGroup, account: string) =>
@@ -70,6 +71,31 @@ export function stateNotice(
     return { by, action: "state", targets: [], what: "description" };
   if (now && old && old.timerSeconds !== now.timerSeconds) return null; // the timer's own line
   return { by, action: "state", targets: [], what: "details" };
+}
+
+/** A settings change in words: the settings that changed from `old` (all of them when the
+ * settings before are not known, or seem unchanged). */
+export function settingsNotice(
+  by: string,
+  old: GroupSettings | null,
+  now: GroupSettings,
+): GroupNotice {
+  const changed: Partial<GroupSettings> = {};
+  if (old?.membersCanEdit !== now.membersCanEdit) changed.membersCanEdit = now.membersCanEdit;
+  if (old?.joinApproval !== now.joinApproval) changed.joinApproval = now.joinApproval;
+  const settings = Object.keys(changed).length ? changed : { ...now };
+  return { by, action: "settings", targets: [], settings };
+}
+
+function settingsWords(s: Partial<GroupSettings>): string {
+  const parts: string[] = [];
+  if (s.membersCanEdit !== undefined)
+    parts.push(
+      s.membersCanEdit ? "members can edit the group info" : "only admins edit the group info",
+    );
+  if (s.joinApproval !== undefined)
+    parts.push(s.joinApproval ? "admins approve new members" : "new members join without approval");
+  return parts.join(" and ");
 }
 
 function names(targets: readonly string[], label: (a: string) => string): string {
@@ -114,9 +140,11 @@ export function describeNotice(n: GroupNotice, label: (a: string) => string, me:
           ? `${by} renamed the group to “${n.name}”`
           : `${by} changed the group's ${n.what === "description" ? "description" : "name or description"}`;
       break;
-    case "settings":
-      text = `${by} changed the group's settings`;
+    case "settings": {
+      const words = n.settings ? settingsWords(n.settings) : "";
+      text = `${by} changed the group's settings${words ? `: ${words}` : ""}`;
       break;
+    }
     case "deny":
       text = `${by} turned down ${whom}'s request to join`;
       break;
@@ -168,5 +196,12 @@ export function noticeFromObj(obj: unknown): GroupNotice | undefined {
   };
   if (typeof o.name === "string") notice.name = o.name;
   if (o.what === "description" || o.what === "details") notice.what = o.what;
+  if (typeof o.settings === "object" && o.settings !== null) {
+    const s = o.settings as Record<string, unknown>;
+    const settings: Partial<GroupSettings> = {};
+    if (typeof s.membersCanEdit === "boolean") settings.membersCanEdit = s.membersCanEdit;
+    if (typeof s.joinApproval === "boolean") settings.joinApproval = s.joinApproval;
+    notice.settings = settings;
+  }
   return notice;
 }

@@ -16,7 +16,13 @@ import type { CoreState } from "./context";
 import { ClientError } from "./errors";
 import type { GroupCrypto } from "./group_crypto";
 import { type UnnamedNotice, changerOf, groupTimerNotice, nameNotice } from "./group_live";
-import { type GroupNotice, noticeRow, plausible, stateNotice } from "./group_notices";
+import {
+  type GroupNotice,
+  noticeRow,
+  plausible,
+  settingsNotice,
+  stateNotice,
+} from "./group_notices";
 import type { GroupRole, LocalGroup, StoredMessage, Writes } from "./types";
 
 export const MAX_FETCHING = 1024; // groups asked for at once; a flood of hints is dropped
@@ -54,6 +60,15 @@ async function notices(
         update.revision === group.stateRevision
           ? stateNotice(by, before, fresh.state)
           : { ...notice, what: "details" };
+    if (update.action === "settings")
+      // Sealed with the state it made (docs/protocol.md, "Sealed group state"): what it set
+      // is in that state; a change the server alone holds is told by the server's copy.
+      notice =
+        update.revision === group.stateRevision && fresh.state
+          ? settingsNotice(by, before?.settings ?? null, fresh.state.settings)
+          : update.revision === group.revision
+            ? settingsNotice(by, null, group.settings)
+            : notice;
     if (notice) shown.push([update.revision, notice]);
   }
   if (!shown.length) return [];
@@ -195,7 +210,7 @@ export class GroupSync {
     // Member changes and renames (./group_notices), then a timer change (./group_live).
     const claims = this.#told.get(group.id) ?? [];
     this.#told.delete(group.id);
-    const stateClaim = claims.some(([, u]) => u.action === "state");
+    const stateClaim = claims.some(([, u]) => u.action === "state" || u.action === "settings");
     const prior = this.#prior.has(group.id) ? this.#prior.get(group.id)! : (old?.state ?? null);
     const messages = await notices(state, group, prior, fresh, claims);
     if (stateClaim) this.#prior.delete(group.id);

@@ -183,6 +183,17 @@ export class GroupApi {
     );
   }
 
+  /** Admins only; the settings unchanged answer the group as it is (same revision). */
+  async putSettings(
+    groupId: string,
+    rev: number,
+    settings: ServerGroup["settings"],
+  ): Promise<ServerGroup> {
+    const path = `/v1/groups/${checkId(groupId, "group id")}/settings`;
+    const body = { revision: checkRevision(rev), settings: settingsJson(settings) };
+    return parseGroup(await this.api.call("PUT", path, body));
+  }
+
   async addMembers(
     groupId: string,
     rev: number,
@@ -220,6 +231,11 @@ export class GroupApi {
   async createInvite(groupId: string): Promise<string> {
     const path = `/v1/groups/${checkId(groupId, "group id")}/invite`;
     return parseToken(await this.api.call("POST", path));
+  }
+
+  /** Turn the invite link off: joining by its token is `not_found` from then on. */
+  async revokeInvite(groupId: string): Promise<void> {
+    await this.api.call("DELETE", `/v1/groups/${checkId(groupId, "group id")}/invite`);
   }
 
   async join(token: string): Promise<JoinResult> {

@@ -17,6 +17,7 @@ import type { GroupRole, LocalGroup } from "../core/types";
 import { type Encodable, encodeContent } from "../crypto/content";
 import {
   DEFAULT_SETTINGS,
+  type GroupSettings,
   type GroupState,
   blobEpoch,
   sealGroupState,
@@ -24,6 +25,7 @@ import {
 } from "../crypto/group_state";
 import { b64decode, b64encode } from "../protocol/codec";
 import { GroupApi } from "./group_api";
+import { type GroupSteps, explained, revokeGroupInvite, setGroupSettings } from "./group_settings";
 import type { Runner } from "./runner";
 
 export class Groups {
@@ -35,6 +37,19 @@ export class Groups {
   ) {
     this.api = new GroupApi(runner().api);
   }
+
+  /** The steps changes share, for those kept in their own modules (./group_settings). */
+  readonly steps: GroupSteps = {
+    api: () => this.api,
+    me: () => this.#me(),
+    current: (groupId) => this.#current(groupId),
+    stored: (group) => this.#stored(group),
+    tell: (groupId, content) => this.#tell(groupId, content),
+    notice: (groupId, revision, notice) => this.#notice(groupId, revision, notice),
+    retry: (groupId, known, call) => this.#retry(groupId, known, call),
+    sealed: (groupId, known, change, action) => this.#sealed(groupId, known, change, action),
+    local: (groupId) => this.#core().core.state.store.group(groupId),
+  };
 
   #core() {
     const core = this.runner().core;
@@ -243,10 +258,9 @@ export class Groups {
     await this.#notice(groupId, group.revision, { by: this.#me(), action, targets: [account] });
   }
 
-  /** A new name in the sealed state (sealed for revision + 1, the revision the upload makes). */
+  /** A new name in the sealed state. */
   async rename(groupId: string, name: string): Promise<void> {
-    const { core } = this.#core();
-    const store = core.state.store;
+    const store = this.#core().core.state.store;
     const known = await this.#current(groupId);
     const before = await store.group(groupId);
     if (!before?.state)
@@ -260,15 +274,36 @@ export class Groups {
     } catch (exc) {
       throw new ClientError(`cannot use that name: ${(exc as Error).message}`, "usage");
     }
+    const group = await explained(
+      this.#sealed(groupId, known, (base) => ({ ...base, name: renamed.name }), "state"),
+      "only admins can change this group's name: its settings do not let members edit the group info; ask an admin",
+    );
+    const notice = stateNotice(this.#me(), before.state, renamed);
+    if (notice) await this.#notice(groupId, group.revision, notice);
+  }
+
+  /** The state changed by `change` and sealed for revision + 1 (the revision the upload
+   * makes), stored, and told to the members as `action`. After a revision_conflict the
+   * refetched state is the base: only what `change` sets changes. */
+  async #sealed(
+    groupId: string,
+    known: ServerGroup,
+    change: (base: GroupState) => GroupState,
+    action: "state" | "settings",
+  ): Promise<ServerGroup> {
+    const store = this.#core().core.state.store;
     const put = async (g: ServerGroup) => {
       const latest = await store.latestStateKey(groupId);
-      if (!latest) throw new ClientError("this device has no key for that group yet", "no_key");
-      // After a revision_conflict the refetched state is the base: only the name changes.
-      const base = (await store.group(groupId))?.state ?? before.state!;
-      const blob = await sealGroupState(latest[1], groupId, g.revision + 1, latest[0], {
-        ...base,
-        name: renamed.name,
-      });
+      const base = (await store.group(groupId))?.state;
+      if (!latest || !base)
+        throw new ClientError("this device has no key for that group yet", "no_key");
+      const blob = await sealGroupState(
+        latest[1],
+        groupId,
+        g.revision + 1,
+        latest[0],
+        change(base),
+      );
       return this.api.putState(groupId, g.revision, blob);
     };
     const group = await this.#retry(groupId, known, put);
@@ -280,11 +315,20 @@ export class Groups {
       t: "group_update",
       group: groupId,
       revision: group.revision,
-      action: "state",
+      action,
       targets: [],
     });
-    const notice = stateNotice(this.#me(), before.state, renamed);
-    if (notice) await this.#notice(groupId, group.revision, notice);
+    return group;
+  }
+
+  /** New settings, kept in step in both copies (./group_settings). */
+  setSettings(groupId: string, change: Partial<GroupSettings>): Promise<void> {
+    return setGroupSettings(this.steps, groupId, change);
+  }
+
+  /** Turn the invite link off (./group_settings). */
+  revokeInvite(groupId: string): Promise<void> {
+    return revokeGroupInvite(this.steps, groupId);
   }
 
   /** A new invite link (the old one stops working); it carries the key that opens the state

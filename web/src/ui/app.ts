@@ -332,8 +332,9 @@ export class App {
     this.#main.replaceChildren(groupInfoView(group, me, handlers, inviteLink(groupId)));
     restore();
     // A re-render keeps the keyboard where it was.
-    if (focused) document.getElementById(focused)?.focus();
-    else this.#main.querySelector<HTMLElement>("button.back")?.focus();
+    // (A control that went, like "Turn it off", leaves the keyboard at the back button.)
+    const target = focused ? document.getElementById(focused) : null;
+    (target ?? this.#main.querySelector<HTMLElement>("button.back"))?.focus();
   }
 
   // Contact info and settings (./contact, ./settings) ---------------------------------------

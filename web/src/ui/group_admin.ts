@@ -18,11 +18,19 @@ export interface GroupAdminHandlers {
   setRole(account: string, role: "admin" | "member"): Promise<void>;
   rename(name: string): Promise<void>;
   invite(): Promise<void>;
+  revokeInvite(): Promise<void>;
   answer(account: string, approve: boolean): Promise<void>;
 }
 
 export function errorText(exc: unknown, fallback: string): string {
   return exc instanceof ClientError ? sentence(exc.message) : fallback;
+}
+
+/** The panel's error line as it is on screen now: an event may have drawn the panel again
+ * while the work ran (the refetch before a change does), leaving `error` detached. */
+export function liveError(error: HTMLElement): HTMLElement {
+  if (error.isConnected || !error.id) return error;
+  return document.getElementById(error.id) ?? error;
 }
 
 /** Run `work` from a control: it is busy meanwhile, a failure is shown in `error`. */
@@ -31,7 +39,7 @@ export function guarded(button: HTMLButtonElement, error: HTMLElement, fallback:
     error.textContent = "";
     button.disabled = true;
     work()
-      .catch((exc: unknown) => (error.textContent = errorText(exc, fallback)))
+      .catch((exc: unknown) => (liveError(error).textContent = errorText(exc, fallback)))
       .finally(() => (button.disabled = false));
   };
 }
@@ -125,8 +133,15 @@ export function inviteSection(
         : "Whoever has the link can join and read what is said from then on. A new link replaces the old one.",
     ),
     make,
+    group.invite
+      ? revokeControl(handlers, error)
+      : h(
+          "p",
+          { class: "invite-none", id: "invite-none" },
+          "No invite link: nobody can join by link now.",
+        ),
   ];
-  if (link) {
+  if (link && group.invite) {
     const text = h("input", {
       id: "invite-link",
       readonly: true,
@@ -161,6 +176,51 @@ export function inviteSection(
     );
   }
   return h("section", { class: "group-invite", "aria-labelledby": "invite-title" }, ...parts);
+}
+
+/** "Turn off invite link": asks first, in place (keyboard and screen reader alike). */
+export function revokeControl(handlers: GroupAdminHandlers, error: HTMLElement): HTMLElement {
+  const wrap = h("div", { class: "invite-revoke actions" });
+  const ask = h(
+    "button",
+    { type: "button", class: "danger", id: "invite-revoke" },
+    "Turn off invite link",
+  );
+  const question = h(
+    "p",
+    { id: "invite-revoke-question" },
+    "Turn the invite link off? Whoever has it can no longer join; a new link can be made later.",
+  );
+  const yes = h(
+    "button",
+    { type: "button", class: "danger", id: "invite-revoke-yes" },
+    "Turn it off",
+  );
+  const no = h("button", { type: "button", class: "secondary" }, "Keep it");
+  const confirm = h(
+    "div",
+    { class: "confirm", role: "group", "aria-labelledby": "invite-revoke-question" },
+    question,
+    yes,
+    no,
+  );
+  ask.addEventListener("click", () => {
+    wrap.replaceChildren(confirm);
+    yes.focus();
+  });
+  no.addEventListener("click", () => {
+    wrap.replaceChildren(ask);
+    ask.focus();
+  });
+  yes.addEventListener("click", () =>
+    guarded(
+      yes,
+      error,
+      "The invite link could not be turned off; try again.",
+    )(() => handlers.revokeInvite()),
+  );
+  wrap.append(ask);
+  return wrap;
 }
 
 /** Join requests waiting for an admin (the server lists them to admins only). */

@@ -97,6 +97,15 @@ export function groupInfoHandlers(ctx: GroupScreens, groupId: string): GroupInfo
       links.set(groupId, link);
       await again();
     },
+    revokeInvite: async () => {
+      links.delete(groupId); // the link shown here works no more
+      await ctx.groups.revokeInvite(groupId);
+      await again();
+    },
+    setSettings: async (change) => {
+      await ctx.groups.setSettings(groupId, change);
+      await again();
+    },
     answer: async (account, approve) => {
       await ctx.groups.answer(groupId, account, approve);
       await again();
@@ -126,15 +135,22 @@ export function withNotices(
 }
 
 /** What is typed into the panel's fields, put back after a re-render (an event re-renders
- * it while someone types a new name or members). Returns the function that puts it back. */
+ * it while someone types a new name or members), and the error it shows (a refusal stays
+ * readable). Returns the function that puts them back. */
 export function keepTyped(root: HTMLElement): () => void {
   const typed = new Map<string, string>();
-  for (const input of root.querySelectorAll<HTMLInputElement>("input[id]:not([readonly])"))
+  for (const input of root.querySelectorAll<HTMLInputElement>(
+    "input[id]:not([readonly]):not([type=checkbox])",
+  ))
     typed.set(input.id, input.value);
+  const alert = root.querySelector<HTMLElement>("[role=alert][id]");
+  const said = alert ? [alert.id, alert.textContent ?? ""] : null;
   return () => {
     for (const [id, value] of typed) {
       const input = root.querySelector<HTMLInputElement>(`input#${CSS.escape(id)}`);
       if (input) input.value = value;
     }
+    const again = said && root.querySelector<HTMLElement>(`#${CSS.escape(said[0]!)}`);
+    if (again && said[1]) again.textContent = said[1];
   };
 }

@@ -20,6 +20,7 @@ import {
   requestsSection,
   roleButton,
 } from "./group_admin";
+import { type GroupSettingsHandlers, settingsSection } from "./group_settings";
 
 export const MAX_MEMBERS_TYPED = 100; // names typed into one form
 
@@ -103,7 +104,7 @@ export function newGroupView(handlers: {
   return view;
 }
 
-export interface GroupInfoHandlers extends GroupAdminHandlers {
+export interface GroupInfoHandlers extends GroupAdminHandlers, GroupSettingsHandlers {
   back(): void;
   label(account: string): string;
   add(members: string[]): Promise<void>;
@@ -121,7 +122,7 @@ export function groupInfoView(
   const member = group.members.some((m) => m.accountId === me);
   const admin = member && group.role === "admin";
   const mayEdit = member && (admin || group.settings.membersCanEdit);
-  const error = h("p", { class: "error", role: "alert" });
+  const error = h("p", { class: "error", role: "alert", id: "group-info-error" });
   const rows = [...group.members]
     .sort((a, b) => Number(b.accountId === me) - Number(a.accountId === me))
     .map((m) => {
@@ -198,6 +199,7 @@ export function groupInfoView(
     admin && requestsSection(group, handlers.label, handlers, error),
     mayEdit && add,
     mayEdit && renameForm(group, handlers, error),
+    member && settingsSection(group, admin, handlers, error),
     mayEdit && inviteSection(group, link, handlers, error),
     member && leave,
     error,

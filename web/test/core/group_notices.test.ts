@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { describeNotice, plausible } from "../../src/core/group_notices";
+import {
+  describeNotice,
+  noticeFromObj,
+  plausible,
+  settingsNotice,
+} from "../../src/core/group_notices";
 import type { ServerGroup } from "../../src/core/group_sync";
 import type { GroupUpdate } from "../../src/crypto/content";
 import { DEFAULT_SETTINGS, sealGroupState } from "../../src/crypto/group_state";
@@ -132,5 +137,110 @@ describe("notices in the group's history", () => {
     const last = (await alice.store.history(`g:${GID}`)).at(-1)!;
     expect(last.status).toBe("notice");
     expect(last.body).toBe("@bob removed you");
+  });
+});
+
+describe("settings notices", () => {
+  const say = (n: Parameters<typeof describeNotice>[0]) =>
+    describeNotice(n, (a) => (a === BOB ? "@bob" : a.slice(0, 8)), ALICE);
+  const on = { membersCanEdit: true, joinApproval: true };
+  const off = { membersCanEdit: false, joinApproval: false };
+
+  it("names what changed, or every setting when the settings before are not known", () => {
+    expect(settingsNotice(BOB, { ...on }, { ...on, membersCanEdit: false })).toEqual({
+      by: BOB,
+      action: "settings",
+      targets: [],
+      settings: { membersCanEdit: false },
+    });
+    expect(say(settingsNotice(BOB, on, { ...on, membersCanEdit: false }))).toBe(
+      "@bob changed the group's settings: only admins edit the group info",
+    );
+    expect(say(settingsNotice(ALICE, off, { ...off, joinApproval: true }))).toBe(
+      "You changed the group's settings: admins approve new members",
+    );
+    expect(say(settingsNotice(BOB, null, off))).toBe(
+      "@bob changed the group's settings: only admins edit the group info and new members join without approval",
+    );
+    expect(say(settingsNotice(BOB, on, on))).toBe(
+      "@bob changed the group's settings: members can edit the group info and admins approve new members",
+    );
+    expect(say({ by: BOB, action: "settings", targets: [] })).toBe(
+      "@bob changed the group's settings",
+    );
+  });
+
+  it("reads the settings back from a stored row, dropping what is not a boolean", () => {
+    const stored = { by: BOB, action: "settings", targets: [], settings: { joinApproval: true } };
+    expect(noticeFromObj(stored)?.settings).toEqual({ joinApproval: true });
+    const odd = { ...stored, settings: { joinApproval: "yes", membersCanEdit: false } };
+    expect(noticeFromObj(odd)?.settings).toEqual({ membersCanEdit: false });
+  });
+
+  it("a settings claim is told by the sealed state it made, against the state before", async () => {
+    const alice = await groupPeer(ALICE);
+    const key = await alice.core.groups!.crypto.newStateKey(GID);
+    const seal = (settings: typeof on, rev: number) =>
+      sealGroupState(b64decode(key.key), GID, rev, key.epoch, {
+        name: "Hikers",
+        description: "",
+        avatar: null,
+        timerSeconds: 0,
+        settings,
+      });
+    const base = group([
+      [BOB, "admin"],
+      [ALICE, "member"],
+    ]);
+    const start = { membersCanEdit: true, joinApproval: false };
+    await alice.core.groupFetched({
+      ...base,
+      settings: start,
+      revision: 1,
+      state: await seal(start, 1),
+    });
+    await alice.store.setLabel(BOB, "@bob");
+    const now = { membersCanEdit: true, joinApproval: true };
+    // The server's hints first (settings, then the state sealed with them), the claim last.
+    await alice.core.groupFetched({
+      ...base,
+      settings: now,
+      revision: 2,
+      state: await seal(start, 1),
+    });
+    const sealed = await seal(now, 3);
+    await alice.core.groupFetched({
+      ...base,
+      settings: now,
+      revision: 3,
+      stateRevision: 3,
+      state: sealed,
+    });
+    alice.core.groups!.sync.told(BOB, update("settings", [], 3));
+    await alice.core.groupFetched({
+      ...base,
+      settings: now,
+      revision: 3,
+      stateRevision: 3,
+      state: sealed,
+    });
+    const rows = (await alice.store.history(`g:${GID}`)).filter((m) => m.status === "notice");
+    expect(rows.map((m) => m.body)).toEqual([
+      "@bob changed the group's settings: admins approve new members",
+    ]);
+    expect((await alice.store.group(GID))?.state?.settings).toEqual(now);
+
+    // A member may not claim it: dropped, never shown as fact.
+    alice.core.groups!.sync.told(ALICE, update("settings", [], 3));
+    await alice.core.groupFetched({
+      ...base,
+      settings: now,
+      revision: 3,
+      stateRevision: 3,
+      state: sealed,
+    });
+    expect(
+      (await alice.store.history(`g:${GID}`)).filter((m) => m.status === "notice"),
+    ).toHaveLength(1);
   });
 });

@@ -99,6 +99,26 @@ describe("roles, invites and join requests", () => {
     await expect(api.setRole(GID, BOB, 3, "owner" as never)).rejects.toThrow(/admin or member/);
   });
 
+  it("sends settings and the link's revocation as docs/protocol.md says", async () => {
+    const { api, seen } = recording(answer());
+    const g = await api.putSettings(GID, 3, { membersCanEdit: false, joinApproval: true });
+    expect(g.id).toBe(GID);
+    await api.revokeInvite(GID);
+    expect(seen).toEqual([
+      [
+        "PUT",
+        `/v1/groups/${GID}/settings`,
+        { revision: 3, settings: { members_can_edit: false, join_approval: true } },
+      ],
+      ["DELETE", `/v1/groups/${GID}/invite`, null],
+    ]);
+    await expect(
+      api.putSettings(GID, -1, { membersCanEdit: true, joinApproval: true }),
+    ).rejects.toThrow(/revision/);
+    await expect(api.revokeInvite("../keys")).rejects.toThrow(ClientError);
+    expect(seen.length).toBe(2);
+  });
+
   it("reads an invite token and both join answers, refusing malformed ones", async () => {
     expect(await recording({ token: TOKEN }).api.createInvite(GID)).toBe(TOKEN);
     await expect(recording({ token: "short" }).api.createInvite(GID)).rejects.toThrow(
