@@ -1,7 +1,7 @@
 /**
  * The admin parts of the group info panel (issue 9; what `porch group promote|demote|rename|
  * invite|approve|deny` do): role buttons beside a member, the rename form, the invite link
- * (text, Copy, and a QR code drawn by ./qr), and the join requests with Approve and Deny.
+ * (text, Copy, and a QR code drawn by ./qr, loaded when first shown), and the join requests with Approve and Deny.
  * Only admins get the role and request controls, as only they may use them (the server
  * refuses the rest all the same, and its refusal is shown as a sentence). "Join by link" is
  * on the New group screen.
@@ -11,7 +11,6 @@ import { ClientError } from "../core/errors";
 import type { GroupMemberRow, LocalGroup } from "../core/types";
 import { field, h } from "./dom";
 import { sentence } from "./message_media";
-import { renderQr } from "./qr";
 import { scanPart } from "./scan_button";
 
 export interface GroupAdminHandlers {
@@ -168,11 +167,7 @@ export function inviteSection(
     parts.push(
       field("The link (share it only with people who may join)", text),
       h("div", { class: "actions" }, copy, copied),
-      h(
-        "div",
-        { class: "qr" },
-        renderQr(link, "QR code of the group invite link: scan it to join"),
-      ),
+      lazyQr(link, "QR code of the group invite link: scan it to join"),
     );
   }
   return h("section", { class: "group-invite", "aria-labelledby": "invite-title" }, ...parts);
@@ -312,4 +307,15 @@ export function joinForm(join: (link: string) => Promise<string | null>): HTMLEl
     status,
     error,
   );
+}
+
+/** A `.qr` box the invite's code fills once ./qr has loaded: the encoder is a chunk of its own
+ * (with the contact and link screens), not part of the app's first paint. */
+function lazyQr(text: string, label: string): HTMLElement {
+  const box = h("div", { class: "qr" });
+  import("./qr").then(
+    ({ renderQr }) => box.replaceChildren(renderQr(text, label)),
+    () => (box.textContent = "The QR code could not be drawn; share the link above instead."),
+  );
+  return box;
 }
