@@ -20,8 +20,10 @@ import { cacheDirectory, startSessions } from "./keys";
 import { destinationsFor, isOwnCopy, sentCopy } from "./link_copies";
 import type { Bundle, OutboxItem, PeerDeviceRow } from "./types";
 import { pauseIfUnaccepted } from "./outbox_paused";
+import { EXPIRED, ttlLeft } from "./outbox_ttl";
 
 export const MAX_INFLIGHT = 128;
+
 export const CLAIM_RETRY_DELAY = 1.0;
 const PERMANENT_SEND_ERRORS = new Set([
   "unknown_recipient",
@@ -82,6 +84,7 @@ export class Outbox {
    * (./link_copies), or ask for the keys that are missing first: one ClaimKeys per account.
    * A group item goes to ./group_send. */
   async prepare(item: OutboxItem): Promise<Action[]> {
+    if (ttlLeft(item, this.state.clock()) === 0) return this.#expire(item);
     if (groupOf(item.recipient) !== null) return this.#prepareGroup(item);
     // Paused before any claim, so a held text takes no one-time key (outbox.py prepare).
     const paused = await this.#pauseIfUnaccepted(item);
@@ -242,6 +245,8 @@ export class Outbox {
         `${item.recipient.slice(0, 8)} has no device that can receive messages`,
       );
     }
+    const ttl = ttlLeft(item, this.state.clock());
+    if (ttl === 0) return this.#expire(item); // the key claims took longer than the timer
     const messages = await this.encryptTo(item.recipient, targets, item.content);
     const destinations = [frames.destination(item.recipient, messages)];
     const copy = sentCopy(this.state, item);
@@ -254,13 +259,15 @@ export class Outbox {
     this.inflight.set(item.clientId, item);
     this.cursor = Math.max(this.cursor, item.seq);
     const frame = frames.send(item.clientId, destinations);
-    if (item.ttl !== undefined) frame.ttl = item.ttl; // a disappearing text (core/rich.ts)
+    if (ttl !== undefined) frame.ttl = ttl; // a disappearing text: the time it has left
     return [{ type: "SendFrame", frame, clientId: item.clientId }];
   }
 
   /** A note to self (mirrors Outbox._to_self in the SDK): one's other devices get it as a
    * sent copy; with no other device it is done at once. */
   async #toSelf(item: OutboxItem): Promise<Action[]> {
+    const ttl = ttlLeft(item, this.state.clock());
+    if (ttl === 0) return this.#expire(item);
     const copy = sentCopy(this.state, item);
     const own = copy ? await this.#readyDevices(this.state.accountId) : [];
     this.inflight.set(item.clientId, item);
@@ -268,7 +275,7 @@ export class Outbox {
     if (!copy || !own.length) return this.onSent({ id: item.clientId, ts: this.state.clock() });
     const copies = await this.encryptTo(this.state.accountId, own, copy);
     const frame = frames.send(item.clientId, [frames.destination(this.state.accountId, copies)]);
-    if (item.ttl !== undefined) frame.ttl = item.ttl;
+    if (ttl !== undefined) frame.ttl = ttl;
     return [{ type: "SendFrame", frame, clientId: item.clientId }];
   }
 
@@ -358,6 +365,12 @@ export class Outbox {
   #requeue(item: OutboxItem, delay: number): Action[] {
     this.cursor = Math.min(this.cursor, item.seq - 1);
     return [wake(delay)];
+  }
+
+  /** A disappearing message whose timer ran out before it left (outbox.py `_expire`, spec
+   * §7): failed with code `expired`; `fail` drops its outbox row, content and all. */
+  #expire(item: OutboxItem): Promise<Action[]> {
+    return this.fail(item, "expired", EXPIRED);
   }
 
   async fail(item: OutboxItem, code: string, message: string): Promise<Action[]> {
