@@ -23,6 +23,7 @@ import type { Action, ClaimKeys } from "./actions";
 import type { CoreState } from "./context";
 import { type GroupCrypto, deviceKey } from "./group_crypto";
 import * as frames from "./frames";
+import { ttlLeft } from "./outbox_ttl";
 import type { OutboxItem, PeerDeviceRow } from "./types";
 
 export const GROUP_PREFIX = "g:";
@@ -169,6 +170,10 @@ export class GroupSends {
       ...frames.send(item.clientId, destinations),
       shared: { kind: KIND_MEGOLM, body },
     };
+    // A disappearing group text: the server keeps it no longer than its time left (spec §7;
+    // the outbox failed it as expired before this if none was left).
+    const ttl = ttlLeft(item, this.state.clock());
+    if (ttl !== undefined) frame.ttl = Math.max(1, ttl);
     out.push({ type: "SendFrame", frame, clientId: item.clientId });
     return out;
   }

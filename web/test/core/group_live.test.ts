@@ -197,7 +197,10 @@ describe("a group's disappearing timer", () => {
     await bob.core.groupFetched(
       await serverGroup(GID, alice, [BOB], 2, { ...STATE, timerSeconds: 30 }),
     );
-    await deliver(bob, alice, await sendAll(alice, [bob]));
+    const sent = await sendAll(alice, [bob]);
+    // The server keeps it no longer than its timer (the time left: it has not waited).
+    expect(sent.find((f) => f.id === clientId)?.ttl).toBe(30);
+    await deliver(bob, alice, sent);
     const [got] = await bob.store.history(PEER);
     expect(got).toMatchObject({ body: "gone soon", author: ALICE });
     expect(got!.expiresAt).toBe(mine.ts + 30_000);
