@@ -6,7 +6,8 @@ the cursor, and `[` is never read as Textual markup (porch.cli.text).
 
 The app never owns the Client's lifecycle: the caller enters `async with client:` and runs the
 app inside it. A worker consumes the client's events and refreshes the widgets from the local
-store (the store is the source of truth for history, ticks and unread counts).
+store (the store is the source of truth for history, ticks and unread counts); what each
+event does to the screen is porch.tui.events's (a mixin of ChatApp).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 
 from rich.console import Group, RenderableType
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -23,29 +24,10 @@ from textual.widgets import Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from porch.cli.text import one_line, printable
-from porch.client import (
-    Client,
-    ClientError,
-    ConnectionChanged,
-    DecryptionFailed,
-    Drained,
-    Event,
-    GroupUpdated,
-    IdentityChanged,
-    Message,
-    MessageDeleted,
-    MessageEdited,
-    ReactionChanged,
-    ReceiptEvent,
-    SendFailedEvent,
-    SendPausedEvent,
-    TimerChanged,
-    TypingEvent,
-    Verification,
-)
-from porch.client.group_info import group_peer
+from porch.client import Client, ClientError, Verification
 from porch.client.store import HistoryMessage
 from porch.tui import commands, rich
+from porch.tui.events import EventsMixin
 from porch.tui.groups import GroupView, is_group
 from porch.tui.rich import PAUSED_LINE
 from porch.tui.screens import RecipientScreen
@@ -53,7 +35,6 @@ from porch.tui.typing import TypingSender
 
 __all__ = ["PAUSED_LINE", "ChatApp", "RecipientScreen"]
 
-TYPING_SHOW = 6.0  # hide the peer's indicator after this long without a new typing event
 # The title's mark for a contact's verification (docs/design.md, "Verified contacts").
 VERIFIED_MARKS = {
     Verification.VERIFIED: ("  ✓ verified", "bold green"),
@@ -61,7 +42,7 @@ VERIFIED_MARKS = {
 }
 
 
-class ChatApp(App[None]):
+class ChatApp(EventsMixin, App[None]):
     """The Porch chat; `client` must already be started (`async with client:`)."""
 
     TITLE = "Porch"
@@ -291,112 +272,3 @@ class ChatApp(App[None]):
 
     def _send_typing(self, peer: str, started: bool) -> None:
         self.run_worker(self.client.set_typing(peer, started), group="typing", exit_on_error=False)
-
-    # Events ------------------------------------------------------------------------------------
-
-    @work(exclusive=True, group="events", exit_on_error=False)
-    async def consume_events(self) -> None:
-        while True:
-            try:
-                event = await self.client.next_event()
-            except ClientError as exc:  # replaced by another connection, or refused
-                self._show_connection(False)
-                self.notify(
-                    printable(str(exc)),
-                    title="Disconnected",
-                    severity="error",
-                    timeout=30,
-                    markup=False,
-                )
-                return
-            if event is not None:
-                try:
-                    await self.handle_event(event)
-                except Exception as exc:  # one bad event must not stop the stream
-                    self.notify(printable(str(exc)), severity="error", markup=False)
-
-    async def handle_event(self, event: Event) -> None:
-        label = self._label
-        if isinstance(event, Message) and event.group is not None:
-            await self.client.name_of(event.sender)
-            if group_peer(event.group) == self.peer:
-                if not event.outgoing:
-                    await self.client.mark_read(self.peer, [event.id])
-                self.refresh_history()
-            else:
-                title = f"From {label(event.sender)} in {label(group_peer(event.group))}"
-                self.notify(one_line(event.text, 80), title=title, markup=False)
-            self.refresh_conversations()
-        elif isinstance(event, GroupUpdated):
-            text = self.groups.update(event)
-            if group_peer(event.group) == self.peer:
-                self.refresh_history()
-            else:
-                self.notify(printable(text), markup=False)
-            self.refresh_conversations()
-        elif isinstance(event, Message):
-            await self.client.name_of(event.sender)  # first seen: fetch @username or +number
-            if self.peer is None:
-                await self.open_peer(event.sender)
-            elif event.sender == self.peer:
-                await self.client.mark_read(event.sender, [event.id])
-                self._set_typing(False)
-                self.refresh_history()
-            else:
-                self.notify(
-                    one_line(event.text, 80), title=f"From {label(event.sender)}", markup=False
-                )
-            self.refresh_conversations()
-        elif isinstance(event, ReceiptEvent):
-            if event.sender == self.peer or self.peer in event.groups:
-                self.refresh_history()
-        elif isinstance(event, MessageEdited | MessageDeleted | ReactionChanged | TimerChanged):
-            if self.peer is not None and event.peer == self.peer:
-                await self._show_title(self.peer, label(self.peer))  # the timer, if it changed
-                self.refresh_history()
-        elif isinstance(event, TypingEvent):
-            here = group_peer(event.group) if event.group is not None else event.sender
-            if here == self.peer:
-                self._typing_until = time.monotonic() + TYPING_SHOW
-                self._set_typing(event.started, event.sender)
-        elif isinstance(event, SendFailedEvent):
-            self._failed.add(event.id)
-            self.notify(
-                printable(f"{event.message} ({event.code})"),
-                title=f"Not sent to {label(event.recipient)}",
-                severity="error",
-                timeout=10,
-                markup=False,
-            )
-            if event.recipient == self.peer:
-                self.refresh_history()
-        elif isinstance(event, IdentityChanged):
-            self.notify(
-                f"The safety number with {label(event.account_id)} changed: they "
-                "re-registered or someone is intercepting. Verify it before trusting them.",
-                title="Safety number changed",
-                severity="warning",
-                timeout=20,
-                markup=False,
-            )
-            if event.account_id == self.peer:
-                await self._show_title(self.peer, label(self.peer))
-                self.refresh_history()  # the notice is in the conversation too
-        elif isinstance(event, SendPausedEvent):
-            self._paused.add(event.id)
-            if event.recipient == self.peer:
-                self.refresh_history()
-        elif isinstance(event, DecryptionFailed):
-            asked = "; asked them to resend" if event.retry_requested else ""
-            self.notify(
-                f"A message from {label(event.sender)} could not be decrypted{asked}.",
-                severity="warning",
-                markup=False,
-            )
-            if event.sender == self.peer:
-                self.refresh_history()
-        elif isinstance(event, ConnectionChanged):
-            self._show_connection(event.connected)
-        elif isinstance(event, Drained):
-            self.refresh_conversations()
-            self.refresh_history()
