@@ -33,10 +33,11 @@ from porch.server.bus.base import Bus, DeviceEvent
 from porch.server.clock import Clock
 from porch.server.domain import Envelope
 from porch.server.gateway.acks import AckQueue
+from porch.server.gateway.acks_now import frame_handler_slot, read_ack
 from porch.server.gateway.admission import Ticket, mark_authenticated
 from porch.server.gateway.delivery import deliverable, envelope_frames
 from porch.server.gateway.handover import HandOver
-from porch.server.gateway.outbox import Outbox, frames_writer
+from porch.server.gateway.outbox import Outbox, frames_writer, frames_writer_now
 from porch.server.gateway.socket import GatewaySocket
 from porch.server.gateway.window import DeliveryWindow
 from porch.server.lightsync import Flag
@@ -94,6 +95,7 @@ class Connection:
             config.send_queue_frames,
             metrics.frame_out,
             None if self._write_frames is None else self._send_frames,
+            frames_writer_now(ws.scope),
         )
         self._wake = Flag()  # the pump has something to do
         self._flush_due = False  # a hand-over of held envelopes is scheduled for this tick
@@ -135,6 +137,9 @@ class Connection:
             principal.account_id, principal.device_id, self._on_event, self._on_replaced
         )
         self._metrics.connections.inc()
+        on_frame = frame_handler_slot(self._ws.scope)
+        if on_frame is not None:
+            on_frame(self._ack_now)  # acks taken without waking the reader (acks_now.py)
         try:
             await self._accounts.seen(principal)
             count = await self._keys.count(principal)
@@ -154,6 +159,8 @@ class Connection:
         except* (_Closed, WebSocketDisconnect):
             log.debug("session ended")  # the peer left, or the session was replaced or revoked
         finally:
+            if on_frame is not None:
+                on_frame(None)
             sub.close()
             self._metrics.connections.dec()
             left = self._acks.left()  # acknowledged as the session ended: deleted still
@@ -255,6 +262,16 @@ class Connection:
                 raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED, "already authenticated")
         except ProtocolError as exc:
             await self._send_error(exc)
+
+    def _ack_now(self, data: bytes) -> bool:
+        """An ack frame from the WebSocket layer's callback (acks_now.py), taken as _handle
+        takes it; False leaves the frame to the reader."""
+        ids = read_ack(data, self._config.max_frame_bytes)
+        if ids is None or not self._acks.add_now(ids):
+            return False
+        self._metrics.frame_in("ack")
+        self._acked(ids)
+        return True
 
     def _count_send(self, client_id: str) -> None:
         self._send_window = count_hit(
@@ -407,8 +424,10 @@ class Connection:
             observe_all(self._metrics.delivery_latency, waited)
         else:
             latencies.extend(waited)
+        outbox = self._outbox
         for kind, data in envelope_frames(chosen, self._batch, self._metrics):
-            self._outbox.push(kind, data)
+            outbox.queue(kind, data)
+        outbox.flush()  # written from here when the socket is idle (outbox.py)
 
     async def _fill(self) -> bool:
         """Queue the oldest envelopes not yet handed over, up to the window's room; whether
