@@ -122,7 +122,7 @@ async def test_compact_acks_taken_in_the_socket_callback_answer_as_the_reader_do
         await bob_raw.send(bad.decode())
         assert (await bob_raw.expect_error("bad_frame"))["frame_type"] == "ack"
     await bob_raw.send(orjson.dumps({"type": "ack", "ids": ids[:2]}).decode())
-    await bob_raw.send('{"ids":[%d],"type":"ack"}' % ids[2])  # another key order: the reader's
+    await bob_raw.send(f'{{"ids":[{ids[2]}],"type":"ack"}}')  # another key order: the reader's
     await bob_raw.alive()  # the pong follows the deletes of the acks before it
     async with asyncio.timeout(10):
         while server.queue_depth():

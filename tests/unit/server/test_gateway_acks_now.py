@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from porch.protocol.codec import dumps
 from porch.protocol.client_frames import ack
+from porch.protocol.codec import dumps
 from porch.server.gateway.acks_now import ACK_HEAD, frame_handler_slot, read_ack
 
 
