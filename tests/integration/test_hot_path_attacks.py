@@ -9,6 +9,7 @@ import json
 import struct
 from typing import Any
 
+import orjson
 import pytest
 
 from porch.client import Client
@@ -93,6 +94,41 @@ async def test_bad_integers_in_hot_frames_get_bad_frame(
     await raw.alive()
     await raw.ws.close()
     await still_delivers(alice, bob, "after bad integers")
+
+
+async def test_compact_acks_taken_in_the_socket_callback_answer_as_the_reader_does(
+    server: ServerProcess, pair: tuple[Client, Client]
+) -> None:
+    """Acks encoded as the SDK and the browser encode them (no spaces, `type` first) are taken
+    in picows's callback while the reader waits (gateway/acks_now.py): a bad one still gets
+    its error, a good one still deletes, and a ping still answers after the deletes."""
+    alice, bob = pair
+    sender = await Raw.open(server, alice)
+    for i in range(3):
+        await sender.send_to(bob, f"c{i}", body(20))
+    assert [a["type"] for a in await _sent_all(sender, 3)] == ["sent"] * 3
+    bob_raw = await Raw.open(server, bob)
+    ids = []
+    while len(ids) < 3:
+        f = await bob_raw.recv()
+        if f["type"] == "envelope":
+            ids.append(f["id"])
+    for bad in (
+        b'{"type":"ack","ids":"x"}',
+        b'{"type":"ack","ids":[-1]}',
+        b'{"type":"ack","ids":[1],"more":1}',
+        orjson.dumps({"type": "ack", "ids": list(range(1, MAX_ACK_IDS + 2))}),
+    ):
+        await bob_raw.send(bad.decode())
+        assert (await bob_raw.expect_error("bad_frame"))["frame_type"] == "ack"
+    await bob_raw.send(orjson.dumps({"type": "ack", "ids": ids[:2]}).decode())
+    await bob_raw.send(f'{{"ids":[{ids[2]}],"type":"ack"}}')  # another key order: the reader's
+    await bob_raw.alive()  # the pong follows the deletes of the acks before it
+    async with asyncio.timeout(10):
+        while server.queue_depth():
+            await asyncio.sleep(0.05)
+    await bob_raw.ws.close()
+    await sender.ws.close()
 
 
 async def test_acks_of_another_accounts_envelopes_delete_nothing(

@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     from porch.server import edge, logs
     from porch.server.app import create_app
+    from porch.server.gc_tuning import tune_collector
     from porch.server.settings import Settings
 
     overrides = {
@@ -126,7 +127,9 @@ def run(args: argparse.Namespace) -> int:
         )
         Multiprocess(config, sockets=[config.bind_socket()]).run()
     else:
-        uvicorn.Server(edge.Config(create_app(settings), edge=limits, **options)).run()
+        app = create_app(settings)
+        tune_collector(settings.gc_threshold)
+        uvicorn.Server(edge.Config(app, edge=limits, **options)).run()
     return 0
 
 

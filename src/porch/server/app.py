@@ -39,6 +39,7 @@ from porch.server.gateway.connection import Connection, GatewayConfig
 from porch.server.gateway.endpoint import PorchApp, Sessions
 from porch.server.gateway.handover import HandOver
 from porch.server.gateway.socket import GatewaySocket
+from porch.server.gc_tuning import tune_collector
 from porch.server.media.base import BlobStore
 from porch.server.media.filesystem import FilesystemBlobs
 from porch.server.media.signing import UrlSigner, derive_key
@@ -365,4 +366,6 @@ def app_from_env() -> FastAPI:
     Workers are fresh processes, so they set up logging and file modes themselves."""
     settings = Settings()
     logs.configure(settings)
-    return create_app(settings)
+    app = create_app(settings)
+    tune_collector(settings.gc_threshold)  # a worker serves from here on (gc_tuning.py)
+    return app

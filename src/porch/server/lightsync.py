@@ -14,11 +14,16 @@ import asyncio
 
 
 class Flag:
-    __slots__ = ("_set", "_waiters")
+    __slots__ = ("_loop", "_set", "_waiters")
 
     def __init__(self, value: bool = False) -> None:
         self._set = value
         self._waiters: list[asyncio.Future[None]] | None = None
+        # The loop of the first wait, kept: on Python 3.11 `asyncio.get_running_loop()` makes a
+        # getpid() system call each time (its fork check), and a connection's writer and
+        # reader wait once per envelope and per ack (issue 10, fan-out: 6% of the event loop).
+        # A Flag belongs to one connection, which lives on one loop.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def is_set(self) -> bool:
         return self._set
@@ -39,7 +44,10 @@ class Flag:
         a cancelled waiter (a timeout) cancels only its own."""
         if self._set:
             return True
-        fut = asyncio.get_running_loop().create_future()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        fut = loop.create_future()
         if self._waiters is None:
             self._waiters = []
         waiters = self._waiters

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     max_frame_bytes: int = Field(default=256 * 1024, ge=1024, le=MAX_CLIENT_FRAME_BYTES)
     delivery_window: int = Field(default=256, ge=1, le=10_000)
     send_queue_frames: int = Field(default=1024, ge=16)
+    # Container allocations between two young garbage collections in a serving process
+    # (server/gc_tuning.py; CPython's default is 700). 0: Python's own thresholds.
+    gc_threshold: int = Field(default=50_000, ge=0, le=10_000_000)
     one_time_keys_low: int = 10
 
     # Groups (docs/protocol.md, "Groups"): members per group, groups per account.

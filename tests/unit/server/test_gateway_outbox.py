@@ -79,3 +79,81 @@ def test_the_writer_comes_from_the_scope_only_if_callable() -> None:
     assert frames_writer({"extensions": {"porch.write_frames": write}}) is write
     assert frames_writer({"extensions": {"porch.write_frames": "no"}}) is None
     assert frames_writer({}) is None
+
+
+class NowSocket(Socket):
+    """A socket with the layer's writer that does not wait: it takes frames while `ready`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ready = True
+
+    def write_now(self, frames: list[bytes]) -> bool:
+        if not self.ready:
+            return False
+        self.writes.append(list(frames))
+        return True
+
+
+async def test_flush_writes_at_once_while_the_writer_is_parked() -> None:
+    sock = NowSocket()
+    box = Outbox(sock.send, 100, sock.sent.append, sock.write_frames, sock.write_now)
+    task = asyncio.create_task(box.run())
+    await asyncio.sleep(0)  # parked, nothing in hand
+    box.queue("envelope", b"1")
+    box.queue("envelope", b"2")
+    assert sock.writes == []  # queue alone writes nothing
+    box.flush()
+    assert sock.writes == [[b"1", b"2"]]  # from the caller, before the writer runs
+    assert sock.sent == ["envelope", "envelope"]
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def test_flush_wakes_the_writer_when_the_socket_cannot_take_frames_now() -> None:
+    sock = NowSocket()
+    sock.ready = False  # above its high-water mark
+    box = Outbox(sock.send, 100, sock.sent.append, sock.write_frames, sock.write_now)
+    task = asyncio.create_task(box.run())
+    await asyncio.sleep(0)
+    box.queue("envelope", b"1")
+    box.flush()
+    assert sock.writes == []
+    await asyncio.sleep(0.01)
+    assert sock.writes == [[b"1"]]  # by the writer task, which waits for room
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def test_flush_keeps_order_behind_frames_the_writer_holds() -> None:
+    sock = NowSocket()
+    sock.open.clear()  # the writer's own write waits
+    box = Outbox(sock.send, 100, sock.sent.append, sock.write_frames, sock.write_now)
+    task = asyncio.create_task(box.run())
+    box.push("sent", b"a")
+    await asyncio.sleep(0)  # the writer took "a" and waits on the socket
+    box.queue("envelope", b"b")
+    box.flush()
+    assert sock.writes == []  # not written past "a"
+    sock.open.set()
+    await asyncio.sleep(0.01)
+    assert [f for w in sock.writes for f in w] == [b"a", b"b"]
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def test_flush_cuts_writes_by_count() -> None:
+    sock = NowSocket()
+    box = Outbox(sock.send, 1000, sock.sent.append, sock.write_frames, sock.write_now)
+    task = asyncio.create_task(box.run())
+    await asyncio.sleep(0)
+    for i in range(FRAMES_PER_WRITE + 1):
+        box.queue("envelope", b"%d" % i)
+    box.flush()
+    assert [len(w) for w in sock.writes] == [FRAMES_PER_WRITE, 1]
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -34,9 +34,10 @@ from porch.protocol.errors import ErrorCode, ProtocolError
 from porch.server.bus.base import Bus
 from porch.server.clock import Clock
 from porch.server.gateway.acks import AckQueue
+from porch.server.gateway.acks_now import frame_handler_slot, read_ack
 from porch.server.gateway.admission import Ticket, mark_authenticated
 from porch.server.gateway.handover import HandOver
-from porch.server.gateway.outbox import Outbox, frames_writer
+from porch.server.gateway.outbox import Outbox, frames_writer, frames_writer_now
 from porch.server.gateway.session_delivery import DeliveryMixin
 from porch.server.gateway.socket import GatewaySocket
 from porch.server.gateway.window import DeliveryWindow
@@ -97,6 +98,7 @@ class Connection(DeliveryMixin):
             config.send_queue_frames,
             metrics.frame_out,
             None if self._write_frames is None else self._send_frames,
+            frames_writer_now(ws.scope),
         )
         self._wake = Flag()  # the pump has something to do
         self._flush_due = False  # a hand-over of held envelopes is scheduled for this tick
@@ -143,6 +145,9 @@ class Connection(DeliveryMixin):
             order=self._auth_order,
         )
         self._metrics.connections.inc()
+        on_frame = frame_handler_slot(self._ws.scope)
+        if on_frame is not None:
+            on_frame(self._ack_now)  # acks taken without waking the reader (acks_now.py)
         try:
             await self._accounts.seen(principal)
             count = await self._keys.count(principal)
@@ -162,6 +167,8 @@ class Connection(DeliveryMixin):
         except* (_Closed, WebSocketDisconnect):
             log.debug("session ended")  # the peer left, or the session was replaced or revoked
         finally:
+            if on_frame is not None:
+                on_frame(None)
             sub.close()
             self._metrics.connections.dec()
             left = self._acks.left()  # acknowledged as the session ended: deleted still
@@ -266,6 +273,16 @@ class Connection(DeliveryMixin):
                 raise ProtocolError(ErrorCode.ALREADY_AUTHENTICATED, "already authenticated")
         except ProtocolError as exc:
             await self._send_error(exc)
+
+    def _ack_now(self, data: bytes) -> bool:
+        """An ack frame from the WebSocket layer's callback (acks_now.py), taken as _handle
+        takes it; False leaves the frame to the reader."""
+        ids = read_ack(data, self._config.max_frame_bytes)
+        if ids is None or not self._acks.add_now(ids):
+            return False
+        self._metrics.frame_in("ack")
+        self._acked(ids)
+        return True
 
     def _count_send(self, client_id: str) -> None:
         self._send_window = count_hit(

@@ -9,6 +9,7 @@ text frames out (several in one write), the close handshake, and heartbeats as t
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -17,13 +18,17 @@ from starlette.datastructures import Address
 from starlette.types import Message
 from starlette.websockets import WebSocketDisconnect
 
+from porch.failures import log_failure
 from porch.protocol.close_codes import CloseCode
+from porch.server.gateway.acks_now import ON_FRAME_EXTENSION, OnFrame
 from porch.server.gateway.admission import AUTHENTICATED_EXTENSION
-from porch.server.gateway.outbox import WRITE_FRAMES_EXTENSION
+from porch.server.gateway.outbox import WRITE_FRAMES_EXTENSION, WRITE_FRAMES_NOW_EXTENSION
 from porch.server.lightsync import Flag
 
 if TYPE_CHECKING:  # picows_stack.py imports this module
     from porch.server.gateway.picows_stack import PicowsProtocol
+
+log = logging.getLogger("porch.gateway")
 
 CLOSE_TIMEOUT = 10.0  # as uvicorn's: how long a peer may take to answer our close frame
 INBOX_FRAMES = 32  # frames waiting for the session before reading pauses
@@ -42,6 +47,18 @@ def _frame_head(size: int) -> bytes:
     return b"\x81\x7f" + size.to_bytes(8, "big")
 
 
+def _framed(frames: list[bytes]) -> bytes:
+    """Text frames, headed, in one buffer for one write."""
+    if len(frames) == 1:
+        data = frames[0]
+        return _frame_head(len(data)) + data
+    parts: list[bytes] = []
+    for data in frames:
+        parts.append(_frame_head(len(data)))
+        parts.append(data)
+    return b"".join(parts)
+
+
 class PicowsSocket(WSListener):
     """picows's listener for one connection, and the session's socket (gateway/socket.py)."""
 
@@ -52,11 +69,13 @@ class PicowsSocket(WSListener):
         "_heartbeat",
         "_inbox",
         "_limit",
+        "_on_frame",
         "_parts",
         "_paused",
         "_ping",
         "_protocol",
         "_ready",
+        "_receiving",
         "_timer",
         "_transport",
         "_writable",
@@ -74,7 +93,9 @@ class PicowsSocket(WSListener):
             "headers": [],  # read once, for the client address (below), and not kept
             "extensions": {
                 WRITE_FRAMES_EXTENSION: self._write_frames,
+                WRITE_FRAMES_NOW_EXTENSION: self._write_frames_now,
                 AUTHENTICATED_EXTENSION: self._authenticated,
+                ON_FRAME_EXTENSION: self._set_on_frame,
             },
         }
         self._heartbeat = heartbeat
@@ -82,6 +103,10 @@ class PicowsSocket(WSListener):
         self._transport: WSTransport | None = None
         self._inbox: list[Message] = []
         self._ready = Flag()  # the inbox has something, or the peer is gone
+        # The session's handler of frames as they arrive (gateway/acks_now.py), called only
+        # while its reader is parked in receive() with the inbox empty, so order is kept.
+        self._on_frame: OnFrame | None = None
+        self._receiving = False
         self._writable = Flag(True)
         self._parts: list[bytes] | None = None  # a fragmented message being put together
         self._paused = False
@@ -151,6 +176,13 @@ class PicowsSocket(WSListener):
             return  # past our close: discarded, as uvicorn does, until the peer's reply
         if len(data) > self._limit:  # one frame over the limit: picows refused it (1009)
             return self._fail(CloseCode.MESSAGE_TOO_BIG, "message too big")
+        on_frame = self._on_frame
+        if on_frame is not None and self._receiving and not self._inbox:
+            try:
+                if on_frame(data):
+                    return
+            except Exception as exc:  # the reader gets the frame, as without a handler
+                log_failure(log, "taking a frame in the socket's callback failed", exc=exc)
         self._inbox.append({"type": _RECEIVED, "bytes": data})
         self._ready.set()
         if len(self._inbox) >= INBOX_FRAMES and not self._paused and self._transport:
@@ -198,7 +230,11 @@ class PicowsSocket(WSListener):
             if self._gone:
                 return _DISCONNECT
             self._ready.clear()
-            await self._ready.wait()
+            self._receiving = True
+            try:
+                await self._ready.wait()
+            finally:
+                self._receiving = False
         message = inbox.pop(0)
         if self._paused and not inbox and self._transport is not None:
             self._paused = False
@@ -219,11 +255,21 @@ class PicowsSocket(WSListener):
         transport = self._open_transport()
         if transport is None:
             raise ConnectionResetError("the peer is gone")
-        parts: list[bytes] = []
-        for data in frames:
-            parts.append(_frame_head(len(data)))
-            parts.append(data)
-        transport.underlying_transport.write(b"".join(parts))
+        transport.underlying_transport.write(_framed(frames))
+
+    def _write_frames_now(self, frames: list[bytes]) -> bool:
+        """_write_frames without waiting (gateway/outbox.py, `flush`): False, having written
+        nothing, while the transport is above its high-water mark or the socket is closing."""
+        if not self._writable.is_set():
+            return False
+        transport = self._open_transport()
+        if transport is None:
+            return False  # the writer task meets the end and ends the session
+        try:
+            transport.underlying_transport.write(_framed(frames))
+        except (OSError, RuntimeError):  # closed under us: the same, through the writer
+            return False
+        return True
 
     def _open_transport(self) -> WSTransport | None:
         """The transport while frames may still go out; None once gone or once a close frame
@@ -251,6 +297,9 @@ class PicowsSocket(WSListener):
     def heartbeats_on(self) -> bool:
         """A ping or a pong deadline is scheduled (tests/integration/test_idle_connection.py)."""
         return self._timer is not None
+
+    def _set_on_frame(self, handler: OnFrame | None) -> None:
+        self._on_frame = handler
 
     def _authenticated(self) -> None:
         self._limit = self._full

@@ -95,8 +95,10 @@ class DeliveryMixin:
             observe_all(self._metrics.delivery_latency, waited)
         else:
             latencies.extend(waited)
+        outbox = self._outbox
         for kind, data in envelope_frames(chosen, self._batch, self._metrics):
-            self._outbox.push(kind, data)
+            outbox.queue(kind, data)
+        outbox.flush()  # written from here when the socket is idle (outbox.py)
 
     async def _fill(self) -> bool:
         """Queue the oldest envelopes not yet handed over, up to the window's room; whether
