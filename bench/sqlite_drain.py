@@ -16,6 +16,7 @@ device's rows are then not adjacent in the table). Variants (combine with '+'):
 - range: the delete as one range statement over the device's queue key, checked by what it
   RETURNs (sqlite_batch's in-order path)
 - rangec: range, after a COUNT of the range's rows (the server's: nothing deleted on a miss)
+- nojoin: the read without the payloads join (a floor for reading shared payloads apart)
 - noexp: without the envelopes_expiry index
 - sdoff: secure_delete=OFF (not an option: docs/security.md; a floor)
 - p8k / p16k: page_size 8192 / 16384 (a new database only)
@@ -47,6 +48,10 @@ RETENTION_MS = 30 * 86_400_000
 INSERT = (
     "INSERT INTO envelopes (account_id, device_id, sender_account, sender_device, ts, kind,"
     " body, expires, payload_id) VALUES (?, ?, ?, ?, ?, 1, ?, ?, NULL)"
+)
+NOJOIN = (
+    "SELECT id, account_id, device_id, sender_account, sender_device, ts, kind, body, expires"
+    " FROM envelopes WHERE account_id = ? AND device_id = ? AND id > ? ORDER BY id LIMIT ?"
 )
 RANGE_COUNT = (
     "SELECT COUNT(*) FROM envelopes WHERE account_id = ? AND device_id = ? AND id BETWEEN ? AND ?"
