@@ -23,6 +23,7 @@ device's rows are then not adjacent in the table). Variants (combine with '+'):
 - cache: cache_size=-65536 (64 MiB)
 - noautockpt: wal_autocheckpoint=0 (no checkpoint in the drain)
 - window1024: reads of 1024 and acks of 256 (a bigger window for a backlog)
+- ackN: acks of N ids (pairs' small acks: where the range's extra COUNT may not pay)
 
 Variants run interleaved, round after round; medians over the rounds are printed.
 """
@@ -107,6 +108,9 @@ def _delete_range(conn: sqlite3.Connection, ids: list[int], counted: bool) -> No
 
 def run(variant: set[str], messages: int, other: int) -> dict[str, float]:
     window, ack = (1024, 256) if "window1024" in variant else (256, 64)
+    for v in variant:
+        if v.startswith("ack") and v[3:].isdigit():
+            ack = int(v[3:])
     with tempfile.TemporaryDirectory() as tmp:
         conn = _open(Path(tmp), variant)
         _fill(conn, messages, other)
