@@ -5,7 +5,9 @@ batch of sends is one `executemany` per table, whatever its size, with the new r
 taken ahead from the table's AUTOINCREMENT counter: the store thread is the only writer and
 holds the write lock (BEGIN IMMEDIATE), so nothing else can take an id in between
 (https://www.sqlite.org/autoinc.html: a new id is one more than the largest ever used, which
-`sqlite_sequence` records). A batch of deletes is one `executemany` too. When something in a
+`sqlite_sequence` records). A batch of deletes is one `executemany` too, except a device's
+ack that covers a whole stretch of its queue (a drain acknowledges in order: `_in_order`), which
+is one range statement over the queue index. When something in a
 batch is not the common case (a resend, an id the device does not hold, a send that fails),
 the batch's writes are rolled back and each item runs again on its own, in a savepoint of its
 own (`one_by_one`), so that it fails alone and is answered exactly as before.
@@ -14,6 +16,7 @@ own (`one_by_one`), so that it fails alone and is answered exactly as before.
 from __future__ import annotations
 
 import functools
+import itertools
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -39,6 +42,20 @@ NEXT_ID = (
     "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?), 0),"
     " COALESCE((SELECT MAX(id) FROM {table}), 0))"
 )
+# A device's in-order ack (docs/performance.md, "Drain (2026-12-02)"): the rows of its queue in
+# the ack's id range are counted first, on the queue index alone, and deleted by range only if
+# they are as many as the ack's distinct ids; what the delete returns is then checked against
+# the ids. A range walks the queue index once where a delete per id seeks the table and its
+# indexes from the root for each row: about 40% of a drain's deletes.
+RANGE_COUNT = (
+    "SELECT COUNT(*) FROM envelopes WHERE account_id = ? AND device_id = ? AND id BETWEEN ? AND ?"
+)
+RANGE_DELETE = (
+    "DELETE FROM envelopes WHERE account_id = ? AND device_id = ? AND id BETWEEN ? AND ?"
+    " RETURNING id, payload_id"
+)
+# Acks of fewer ids go to the executemany: two statements would cost more than they save.
+RANGE_FROM = 8
 PAYLOADS_OF_IDS = (
     "SELECT DISTINCT payload_id FROM envelopes WHERE id IN (SELECT value FROM json_each(?))"
     " AND payload_id IS NOT NULL"
@@ -178,18 +195,48 @@ def _until(s: OutgoingMessage) -> int:
 
 
 def _delete_all(conn: sqlite3.Connection, acks: Sequence[Acknowledged]) -> list[int]:
-    rows = [(i, a.account_id, a.device_id) for a in acks for i in a.ids]
+    released: list[int] = []
+    rows: list[tuple[int, str, int]] = []
+    for a in acks:
+        if not _delete_range(conn, a, released):
+            rows.extend((i, a.account_id, a.device_id) for i in a.ids)
     if len(set(rows)) != len(rows):
         raise _Uncommon  # an id twice: counted once, as delete_one does
-    # The payloads the batch may release (an envelope's id is its table's key: no scope
-    # needed to find them; drop_orphans deletes only those nothing points at any more).
-    found = conn.execute(PAYLOADS_OF_IDS, (_json_ids(rows),)).fetchall() if rows else []
-    deleted = conn.executemany(ENVELOPE_DELETE, rows).rowcount
-    if deleted != len(rows):
-        raise _Uncommon  # an id the device does not hold (gone, or never its own)
-    if found:
-        run_sqlite(conn, payloads.drop_orphans(r[0] for r in found))
+    if rows:
+        # The payloads the batch may release (an envelope's id is its table's key: no scope
+        # needed to find them; drop_orphans deletes only those nothing points at any more).
+        found = conn.execute(PAYLOADS_OF_IDS, (_json_ids(rows),)).fetchall()
+        released.extend(r[0] for r in found)
+        deleted = conn.executemany(ENVELOPE_DELETE, rows).rowcount
+        if deleted != len(rows):
+            raise _Uncommon  # an id the device does not hold (gone, or never its own)
+    if released:
+        run_sqlite(conn, payloads.drop_orphans(released))
     return [len(a.ids) for a in acks]
+
+
+def _delete_range(conn: sqlite3.Connection, ack: Acknowledged, released: list[int]) -> bool:
+    """The ack's envelopes deleted by one range over the device's queue, if its ids are in
+    order (no repeats) and its queue holds nothing else between the first and the last;
+    False, with nothing deleted, if not. The payloads the rows pointed at go into released."""
+    ids = ack.ids
+    if len(ids) < RANGE_FROM or not _in_order(ids):
+        return False
+    scope = (ack.account_id, ack.device_id, ids[0], ids[-1])
+    if conn.execute(RANGE_COUNT, scope).fetchone()[0] != len(ids):
+        return False  # a gap the device holds (not acknowledged), or ids it does not hold
+    gone = conn.execute(RANGE_DELETE, scope).fetchall()
+    wanted = set(ids)
+    if len(gone) != len(ids) or not all(r[0] in wanted for r in gone):
+        # As many rows as ids, but not those ids: some are not the device's, and others in
+        # their place were deleted. The batch is rolled back and runs item by item.
+        raise _Uncommon
+    released.extend(r[1] for r in gone if r[1] is not None)
+    return True
+
+
+def _in_order(ids: Sequence[int]) -> bool:
+    return all(a < b for a, b in itertools.pairwise(ids))
 
 
 def _json_ids(rows: list[tuple[int, str, int]]) -> str:
