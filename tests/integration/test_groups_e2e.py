@@ -251,3 +251,29 @@ async def test_a_group_text_is_delivered_then_read_once_every_member_answered(
         assert status() == "delivered"  # c has not read it
         await c.mark_read(f"g:{gid}", [sent])
         await until(lambda: status() == "read", "read once both read it")
+
+
+async def test_rejoining_by_a_link_made_before_a_rekey_opens_the_state(
+    register_client,
+) -> None:
+    # trial (2026-12-02): c was removed (the state got a new key), then joined again by the
+    # link made before: the link holds the old epoch's key, and c's `group info` said "name
+    # not readable yet" for good. The lowest admin's device now tells the members the
+    # current key when someone new appears (ShareStateKey).
+    a, b, c = (await register_client(), await register_client(), await register_client())
+    async with a, b, c:
+        gid = (await a.groups.create("Hikers", [b.account_id, c.account_id])).id
+
+        def name_on(client: Client) -> str | None:
+            g = client._store.get_group(gid)
+            return g.state.name if g is not None and g.state is not None else None
+
+        await until(lambda: name_on(c) == "Hikers", "c to open the state")
+        link = await a.groups.invite(gid)
+        await a.groups.remove(gid, c.account_id)
+        await until(lambda: not member(c, gid), "c to hear it was removed")
+        await a.groups.rename(gid, "Hill walkers")  # sealed under the new key
+        await until(lambda: name_on(b) == "Hill walkers", "b to open the renamed state")
+        joined = await c.groups.join(link)
+        assert joined is not None
+        await until(lambda: name_on(c) == "Hill walkers", "c to open the state after rejoining")

@@ -120,6 +120,7 @@ class Client(SendingMixin, TrustMixin, RichMixin, MediaMixin):
             self._waiters.settle,
             self._spawn,
             lambda group_id: self.groups.rotate_state_key(group_id),
+            lambda group_id: self.groups.share_state_key(group_id),
         )
         self.groups = Groups(  # porch.client.groups: the group façade (spec B, E)
             lambda: self._store,

@@ -289,6 +289,12 @@ class Groups(GroupChanges):
             self._tell(gid, GroupUpdate(gid, group_.revision, "settings"))
         return self._info(gid)
 
+    def share_state_key(self, group_id: str) -> None:
+        """Tell the members the current state key (someone joined by a link that may hold an
+        older one: ShareStateKey). Nothing without a key here."""
+        if self._store().latest_state_key(group_id) is not None:
+            self._tell(group_id, self._current_key(group_id))
+
     async def rotate_state_key(self, group_id: str) -> GroupInfo:
         """A new state key (next epoch), the state sealed under it, the key told to the
         members: after someone left or was removed, so they cannot read what follows. Also

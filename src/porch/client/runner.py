@@ -32,6 +32,7 @@ from porch.client.core import (
     RotateStateKey,
     SendFrame,
     SendSettled,
+    ShareStateKey,
     TopUpKeys,
     WakeOutbox,
 )
@@ -73,9 +74,11 @@ class Runner:
         settle: Callable[[SendSettled], None],
         spawn: Callable[[Coroutine[Any, Any, None]], None],
         rotate: Callable[[str], Awaitable[object]] | None = None,
+        share: Callable[[str], None] | None = None,
     ) -> None:
         self._core, self._api, self._transport = core, api, transport
         self._rotate = rotate  # client.groups.rotate_state_key
+        self._share = share  # client.groups.share_state_key
         self._ws_url, self._password = ws_url, password
         self._emit, self._settle, self._spawn = emit, settle, spawn
         self.ws: WebSocketLike | None = None
@@ -114,6 +117,9 @@ class Runner:
                 self._spawn(self._fetch_group(action.group_id, self.generation))
             elif isinstance(action, RotateStateKey):
                 self._spawn(self._rotate_state_key(action.group_id))
+            elif isinstance(action, ShareStateKey):
+                if self._share is not None:
+                    self._share(action.group_id)
             elif isinstance(action, Reconnect):
                 self._reconnect = action.reason
             elif isinstance(action, (ClaimKeys, PauseOutbox)):  # only the outbox asks these

@@ -84,6 +84,14 @@ export interface RotateStateKey {
   groupId: string;
 }
 
+/** Someone new is in the group and this device is its lowest admin: tell the members the
+ * current state key (net/groups.ts shareStateKey), since one who joined by link holds the key
+ * of the epoch the link was made in (a member may have left since). */
+export interface ShareStateKey {
+  type: "ShareStateKey";
+  groupId: string;
+}
+
 export type Action =
   | SendFrame
   | FetchKeys
@@ -95,7 +103,8 @@ export type Action =
   | SendSettled
   | Reconnect
   | FetchGroup
-  | RotateStateKey;
+  | RotateStateKey
+  | ShareStateKey;
 
 export const emit = (event: Event): EmitEvent => ({ type: "EmitEvent", event });
 export const wake = (delay = 0): WakeOutbox => ({ type: "WakeOutbox", delay });

@@ -236,11 +236,13 @@ export class GroupSync {
     if (gone || back) await this.crypto.memberRemoved(group.id);
     const leaver = this.#rotate.get(group.id);
     this.#rotate.delete(group.id);
-    if (leaver !== undefined && !now.has(leaver)) {
-      const admins = fresh.members.filter((m) => m.role === "admin").map((m) => m.accountId);
-      if (admins.sort()[0] === state.accountId)
-        state.out.push({ type: "RotateStateKey", groupId: group.id });
-    }
+    const admins = fresh.members.filter((m) => m.role === "admin").map((m) => m.accountId);
+    const lowestAdmin = admins.sort()[0] === state.accountId;
+    if (leaver !== undefined && !now.has(leaver) && lowestAdmin)
+      state.out.push({ type: "RotateStateKey", groupId: group.id });
+    // Someone new (as group_sync.py): one who joined by link may hold an older epoch's key.
+    if (lowestAdmin && old !== null && [...now].some((a) => !before.has(a)))
+      state.out.push({ type: "ShareStateKey", groupId: group.id });
     this.#done(group.id);
     state.emit({ type: "GroupChanged", groupId: group.id });
     if (timer) state.emit(timer);

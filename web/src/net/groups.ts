@@ -415,6 +415,12 @@ export class Groups {
     await this.#tell(groupId, await this.#currentKey(groupId));
   }
 
+  /** Tell the members the current state key: someone new may have joined by a link made
+   * before a rotation (core ShareStateKey). */
+  async shareStateKey(groupId: string): Promise<void> {
+    await this.#tell(groupId, await this.#currentKey(groupId));
+  }
+
   /** Fetch the groups whose revision moved while this device was away (group_changed
    * hints are online only). */
   async refresh(): Promise<void> {

@@ -99,6 +99,14 @@ export class Runner {
             .rotateStateKey(action.groupId)
             .catch(() => undefined); // the next leave, or another admin, tries again
           break;
+        case "ShareStateKey":
+          new Groups(
+            () => this,
+            (a) => this.perform(a),
+          )
+            .shareStateKey(action.groupId)
+            .catch(() => undefined); // no key here: another member's device tells it
+          break;
         case "Reconnect":
           this.ws?.close(4000, "reconnect");
           break;

@@ -213,6 +213,23 @@ describe("group messages over Megolm", () => {
       members: group.members.slice(0, 1),
     });
     expect(of(after, "RotateStateKey")).toEqual([{ type: "RotateStateKey", groupId: GID }]);
+    expect(of(after, "ShareStateKey")).toEqual([]); // nobody new
+    // Carol is new (joined by a link that may hold an older epoch's key): the lowest admin
+    // tells the members the current key; a member that is not the lowest admin does not.
+    const joined = await alice.core.groupFetched({
+      ...group,
+      revision: 3,
+      members: [...group.members.slice(0, 1), { account: CAROL, role: "member" }],
+    });
+    expect(of(joined, "ShareStateKey")).toEqual([{ type: "ShareStateKey", groupId: GID }]);
+    const asBob = await bob.core.groupFetched(group);
+    expect(of(asBob, "ShareStateKey")).toEqual([]);
+    const bobSees = await bob.core.groupFetched({
+      ...group,
+      revision: 3,
+      members: [...group.members, { account: CAROL, role: "member" }],
+    });
+    expect(of(bobSees, "ShareStateKey")).toEqual([]);
   });
 
   it("a refused share rotates the next send; a group this account left refuses sends", async () => {

@@ -11,6 +11,7 @@ from porch.client.core.actions import (
     RotateStateKey,
     SendFrame,
     SendSettled,
+    ShareStateKey,
     TopUpKeys,
     WakeOutbox,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "RotateStateKey",
     "SendFrame",
     "SendSettled",
+    "ShareStateKey",
     "TopUpKeys",
     "WakeOutbox",
     "default_handlers",

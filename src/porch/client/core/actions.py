@@ -114,6 +114,15 @@ class RotateStateKey:
 
 
 @dataclass(frozen=True, slots=True)
+class ShareStateKey:
+    """Someone joined by an invite link: tell the members the group's current state key
+    (``client.groups.share_state_key``), since the link may hold an older epoch's (made
+    before a member left). Asked of the lowest admin account id's device only."""
+
+    group_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Reconnect:
     """Close the connection without acknowledging what waits (it comes again after the
     reconnect): a transient failure that only a redelivery heals."""
@@ -132,5 +141,6 @@ Action = (
     | SendSettled
     | FetchGroup
     | RotateStateKey
+    | ShareStateKey
     | Reconnect
 )

@@ -24,7 +24,7 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from porch.client.core.actions import FetchGroup, RotateStateKey
+from porch.client.core.actions import FetchGroup, RotateStateKey, ShareStateKey
 from porch.client.core.context import CoreState
 from porch.client.core.groups import GroupCrypto
 from porch.client.core.rich import group_timer_notice
@@ -167,11 +167,17 @@ class GroupSync:
         if old is not None and me in members and all(m.account_id != me for m in old.members):
             # Back in after a removal: the members dropped our old session; start a new one.
             self._crypto.member_removed(group.id)
+        admins = sorted(m.account_id for m in new.members if m.role == "admin")
+        lowest_admin = bool(admins) and admins[0] == me
         if group.id in self._left:
             self._left.discard(group.id)
-            admins = sorted(m.account_id for m in new.members if m.role == "admin")
-            if admins and admins[0] == me:
+            if lowest_admin:
                 state.out.append(RotateStateKey(group.id))
+        if lowest_admin and old is not None and members - {m.account_id for m in old.members}:
+            # Someone is new: one who joined by link holds the key of the epoch the link was
+            # made in, and a member may have left since (an add or an approval told the key
+            # already; a second copy is harmless: the first key of an epoch wins).
+            state.out.append(ShareStateKey(group.id))
         told = self._told.pop(group.id, [])
         changer = next((b for b, u in told if u.action == "state" and plausible(b, u, group)), "")
         if (seconds := group_timer_notice(state, old, new, changer)) is not None:
