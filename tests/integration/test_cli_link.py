@@ -78,6 +78,11 @@ async def test_cli_link_receive_and_remove(
     assert (code == 4 and "auth_failed" in err) or "removed" in err, err
     code, out, err = await porch(alice.profile_dir, "devices")
     assert code == 0 and len(out.splitlines()) == 1
+    # The removed device signs out all the same: nothing to ask the server, its profile goes.
+    code, out, err = await porch(second, "devices", "leave", "--yes")
+    assert code == 0, err
+    assert "had already been removed from the account" in out
+    assert not (second / "client.db").exists()
 
 
 async def test_cli_link_sent_copy(
@@ -116,6 +121,8 @@ async def test_cli_devices_leave(
     carol = await register_client(username="carol")
     code, out, err = await porch(alice.profile_dir, "devices", "leave", "--yes")
     assert code == 2 and "only device" in err and "Traceback" not in err, err
+    code, out, err = await porch(alice.profile_dir, "devices", "remove", "1")  # no --yes
+    assert code == 2 and "porch devices leave" in err, err
     assert (alice.profile_dir / "client.db").exists()
     second = tmp_path / "alice-phone"
     await cli_link(server, alice, second)

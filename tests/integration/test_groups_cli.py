@@ -121,6 +121,11 @@ async def test_group_lifecycle_through_the_cli(register_client) -> None:  # type
     assert (await server_group(alice, gid)).role_of(dave.account_id) is None
     assert (await updates(dave, gid))[-1] == ("leave", ())
 
+    again = await ok(a, "invite", gid)
+    assert "replaces the previous one, which no longer works" in again
+    await refused(
+        dave.profile_dir, 4, "ask an admin of the group for a new one", "group", "join", link
+    )
     await ok(a, "invite", gid, "--revoke")
     assert (await server_group(alice, gid)).invite is False
     await refused(dave.profile_dir, 4, "invite", "group", "join", link)

@@ -171,9 +171,15 @@ async def approve(args: argparse.Namespace) -> int:
 
 async def remove(args: argparse.Namespace) -> int:
     from porch.cli.commands import _client
+    from porch.client.errors import UsageError
 
     client = _client(args)
     try:
+        if args.id == client.device_id:
+            raise UsageError(
+                f"device {args.id} is this device; to sign it out, run `porch devices leave` "
+                "(or remove it from another device)"
+            )
         question = f"Remove device {args.id}? It can no longer read or send your messages."
         if not _confirm(question, args.yes):
             print("Nothing was removed.")
@@ -205,6 +211,7 @@ async def leave(args: argparse.Namespace) -> int:
                 "or porch recv, say); close it, then leave again",
                 code=ClientCode.PROFILE_LOCKED,
             )
+    gone = False  # the server no longer knows this device (removed from another one)
     try:
         client = _client(args)
         device, phone = client.device_id, client.config.phone
@@ -219,9 +226,12 @@ async def leave(args: argparse.Namespace) -> int:
                 return int(Exit.FAILED)
             await client.leave()
         except ServerError as exc:
-            if exc.code != "forbidden":
+            if exc.code == "auth_failed":  # removed from another device already: only erase
+                gone = True
+            elif exc.code == "forbidden":
+                raise UsageError(ONLY_DEVICE) from None
+            else:
                 raise
-            raise UsageError(ONLY_DEVICE) from None
         finally:
             await client.aclose()
         try:
@@ -233,8 +243,9 @@ async def leave(args: argparse.Namespace) -> int:
             ) from None
     finally:
         lock.release()
+    done = "had already been removed from the account" if gone else "left the account"
     print(
-        f"Device {device} left the account and {args.profile} was erased. To use Porch "
-        "here again, run `porch link` (or `porch register`)."
+        f"Device {device} {done} and {args.profile} was erased. To use Porch here again, run "
+        "`porch link` (or `porch register`)."
     )
     return int(Exit.OK)

@@ -354,10 +354,13 @@ async def invite(args: argparse.Namespace) -> int:
             await client.groups.revoke_invite(args.group)
             print(json.dumps({"invite": None}) if args.json else "The invite link is off.")
             return Exit.OK
+        had_link = (await client.groups.info(args.group)).invite
         link = await client.groups.invite(args.group)
         if args.json:
             print(json.dumps({"invite": link}))
         else:
+            if had_link:
+                print("This link replaces the previous one, which no longer works.")
             print(
                 "Anyone with this link can join (and read the group's name); share it privately:\n"
             )

@@ -150,7 +150,10 @@ async def _verify(client: Client, args: argparse.Namespace) -> int:
         except CryptoError as exc:
             from porch.client.errors import UsageError
 
-            raise UsageError(f"that is not a safety number code: {exc}") from None
+            raise UsageError(
+                f"that is not a safety number code ({exc}); scan the code the other person's "
+                "`porch verify` (or Contact info in the browser) shows"
+            ) from None
         record["match"] = comparison is Comparison.MATCH
         if comparison is Comparison.DIFFERENT_VERSION:
             print(

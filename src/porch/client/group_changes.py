@@ -155,7 +155,7 @@ class GroupChanges:
             raise ServerError(
                 "not_found",
                 f"the server knows no group {gid[:8]} with you in it (it does not exist, or "
-                "you left or were removed)",
+                "you left or were removed); `porch group list` shows the groups you are in",
                 exc.status,
             ) from None
         self._put(group)
@@ -214,5 +214,8 @@ def checked(state: GroupState) -> GroupState:
     try:
         state_to_json(state)
     except CryptoError as exc:
-        raise UsageError(f"cannot use that: {exc.message}") from None
+        raise UsageError(
+            f"{exc.message}: a group's name is 1 to 128 characters and its description at "
+            "most 1 024, without control characters; choose another"
+        ) from None
     return state

@@ -173,7 +173,11 @@ def join(actor: str, invite_hash: bytes, max_members: int) -> Decide:
 
     def decide(g: Group) -> GroupEdit | None:
         if g.invite_hash != invite_hash:  # revoked or replaced since it was looked up
-            raise ProtocolError(ErrorCode.NOT_FOUND, "no active invite has this token")
+            raise ProtocolError(
+                ErrorCode.NOT_FOUND,
+                "no active invite has this token: the link was turned off or replaced; ask an "
+                "admin of the group for a new one",
+            )
         if g.member(actor) is not None:
             return None
         if g.join_approval:

@@ -205,7 +205,11 @@ class GroupService:
         hashed = invite_hash(token)
         group_id = await self._store.group_by_invite(hashed)
         if group_id is None:
-            raise ProtocolError(ErrorCode.NOT_FOUND, "no active invite has this token")
+            raise ProtocolError(
+                ErrorCode.NOT_FOUND,
+                "no active invite has this token: the link was turned off or replaced; ask an "
+                "admin of the group for a new one",
+            )
         change = await self._change(group_id, rules.join(who.account_id, hashed, self._max_members))
         after = change.after
         assert after is not None  # a join never empties a group
