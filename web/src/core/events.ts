@@ -58,6 +58,7 @@ export interface DecryptionFailed {
   sender: string;
   device: number;
   reason: string;
+  retryRequested?: boolean; // a 1:1 failure asked the sender to resend (core/retry.ts)
 }
 
 export interface ConnectionChanged {

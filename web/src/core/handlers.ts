@@ -6,9 +6,10 @@
  * client survives newer senders.
  */
 
-import type { Content, Receipt, Sent, Text, Typing } from "../crypto/content";
+import type { Content, Receipt, Retry, Sent, Text, Typing } from "../crypto/content";
 import type { CoreState } from "./context";
 import { persistSentRich, reactSentRich, registerRich, storedText, textTs } from "./rich";
+import { answerRetry } from "./retry";
 import { type StoredMessage, type Writes, messageKey } from "./types";
 
 export interface Envelope {
@@ -102,6 +103,15 @@ const typingHandler: Handler = {
   },
 };
 
+/** "Resend the message you sent me" (core/retry.ts): answered after the commit, as the
+ * SDK's RetryHandler does. */
+const retryHandler: Handler = {
+  ...nothingToStore,
+  async react(state, env, content) {
+    await answerRetry(state, env.sender, env.device, content as Retry);
+  },
+};
+
 /** A copy of what this account sent from another of its devices (spec D). */
 const sentHandler: Handler = {
   persist(state, env, content, writes) {
@@ -140,7 +150,7 @@ const sentHandler: Handler = {
   },
 };
 
-/** Kinds this version does not act on yet (unknown, retry, rich actions, group contents). */
+/** Kinds this version does not act on (unknown, and group contents until groups are on). */
 const ignored: Handler = { ...nothingToStore, react: async () => undefined };
 
 export class Handlers {
@@ -161,6 +171,7 @@ export function defaultHandlers(): Handlers {
   handlers.register("text", textHandler);
   handlers.register("receipt", receiptHandler);
   handlers.register("typing", typingHandler);
+  handlers.register("retry", retryHandler);
   handlers.register("sent", sentHandler);
   registerRich(handlers);
   return handlers;

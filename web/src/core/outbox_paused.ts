@@ -5,9 +5,9 @@
  * user wrote (a text, reaction, edit, delete or timer) is not encrypted to the new key: the
  * store moves it to the outbox's paused state, where it is neither sent nor retried nor
  * counted as pending, until the user verifies the new safety number or accepts it; then the
- * held items are queued again in their old order. Receipts carry no user content and still
- * go (as would retry requests, which the browser does not send yet). A group item never pauses (its recipient is a group, never a verified
- * contact), as in the SDK.
+ * held items are queued again in their old order. Receipts and retry requests carry no user
+ * content and still go (core/retry.ts). A group item never pauses (its recipient is a group,
+ * never a verified contact), as in the SDK.
  */
 
 import { type Action, emit, wake } from "./actions";

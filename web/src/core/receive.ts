@@ -10,12 +10,14 @@
  */
 
 import { b64decode } from "../protocol/codec";
+import { wake } from "./actions";
 import { CryptoError } from "../crypto/errors";
 import { decodeContent } from "../crypto/content";
 import type { CoreState } from "./context";
 import { ClientError, IdentityError } from "./errors";
 import type { Envelope, Handlers } from "./handlers";
 import { cacheDirectory, findDevice } from "./keys";
+import { RequestLimiter, placeholderText, retryRequest } from "./retry";
 import type { Bundle, PeerDeviceRow, StoredMessage, Writes } from "./types";
 
 export const MAX_PARKED = 256; // the server's default delivery window
@@ -38,15 +40,16 @@ interface Parked {
   failedWith?: { curve25519: string; reason: string };
 }
 
-/** The history line of a message that could not be decrypted (under `peer`). */
-export function placeholder(env: Envelope, peer: string): StoredMessage {
+/** The history line of a message that could not be decrypted (under `peer`); `asked`: a
+ * resend was asked for (core/retry.ts). */
+export function placeholder(env: Envelope, peer: string, asked = false): StoredMessage {
   return {
     peer,
     clientId: `undecryptable-${env.device}-${env.ts}`,
     outgoing: false,
     device: env.device,
     ts: env.ts,
-    body: "A message could not be decrypted.",
+    body: placeholderText(asked),
     status: "undecryptable",
     serverTs: env.ts,
     unread: false,
@@ -57,6 +60,7 @@ export class Receiver {
   readonly #parked = new Map<string, Parked[]>(); // by sender, oldest first
   readonly #fetching = new Map<string, { token: number; fresh: boolean }>(); // the head's fetch
   readonly #refetched = new Map<string, number>(); // "sender/device" -> when its keys were refetched
+  readonly #requests = new RequestLimiter(); // retry requests sent, per sender device
   #tokens = 0;
   // Kind-2 (Megolm) envelopes go here once groups are on (ClientCore.enableGroups).
   groupTake: ((env: Envelope, body: string) => Promise<void>) | null = null;
@@ -224,7 +228,7 @@ export class Receiver {
       // The answer to a refetch: only keys that changed can decrypt it now.
       if (device.curve25519 !== failed.curve25519)
         await this.#decryptAndDeliver(env, device, item, true);
-      else await this.#undecryptable(env, failed.reason);
+      else await this.#undecryptable(env, failed.reason, true); // a lost or broken session
       return true;
     }
     const reason = await this.#decryptAndDeliver(env, device, item, false);
@@ -235,7 +239,7 @@ export class Receiver {
       item.failedWith = { curve25519: device.curve25519, reason };
       return this.#park(item, queued, true);
     }
-    await this.#undecryptable(env, reason);
+    await this.#undecryptable(env, reason, true);
     return true;
   }
 
@@ -266,7 +270,7 @@ export class Receiver {
     } catch (exc) {
       if (!(exc instanceof CryptoError)) throw exc;
       if (!final) return exc.message;
-      await this.#undecryptable(env, exc.message);
+      await this.#undecryptable(env, exc.message, true);
       return null;
     }
     let content;
@@ -285,15 +289,30 @@ export class Receiver {
     return null;
   }
 
-  async #undecryptable(env: Envelope, reason: string): Promise<void> {
+  /** `requestRetry`: a resend may help (the content did not decrypt; docs/protocol.md,
+   * section 6 step 10). Keys that do not verify, an unknown device and a malformed content
+   * get the placeholder but no request. */
+  async #undecryptable(env: Envelope, reason: string, requestRetry = false): Promise<void> {
     // Acknowledged all the same (the same bytes never decrypt later), but never silently:
-    // history keeps a placeholder and the application is told.
+    // history keeps a placeholder, the application is told and, where a resend can help,
+    // the sender is asked for one (core/retry.ts), in the same commit as the placeholder.
     const state = this.state;
+    const request = requestRetry
+      ? retryRequest(state, this.#requests, env.sender, env.device, env.ts)
+      : null;
     await state.commit({
       seen: env.id ? [[env.id, env.ts]] : [],
-      messages: [placeholder(env, env.sender)],
+      messages: [placeholder(env, env.sender, request !== null)],
+      ...(request ? { enqueue: [request] } : {}),
     });
     state.ack(env.id);
-    state.emit({ type: "DecryptionFailed", sender: env.sender, device: env.device, reason });
+    if (request) state.out.push(wake());
+    state.emit({
+      type: "DecryptionFailed",
+      sender: env.sender,
+      device: env.device,
+      reason,
+      retryRequested: request !== null,
+    });
   }
 }

@@ -126,6 +126,8 @@ export interface Writes {
   stateKeys?: Array<{ groupId: string; epoch: number; key: Uint8Array }>;
   outbound?: OutboundSessionRow[];
   inbound?: Array<[key: string, pickle: string]>; // inboundKey(...) -> sealed Megolm pickle
+  // Retry requests (core/retry.ts): one more resend of each of these sent messages.
+  resends?: Array<{ peer: string; clientId: string }>;
 }
 
 export type GroupRole = "admin" | "member";
@@ -195,6 +197,15 @@ export interface LocalStore {
   timer(peer: string): Promise<TimerRow | null>;
   /** Delete the rows whose expiresAt is at most `now`; what went. */
   expire(now: number): Promise<MessageRef[]>;
+  /** A message sent to `peer`, by client id if given, else by its server timestamp (the
+   * latest of those that match); core/retry.ts. */
+  findOutgoing(
+    peer: string,
+    clientId: string | null,
+    serverTs: number,
+  ): Promise<StoredMessage | null>;
+  /** How often the sent message was resent on a retry request (core/retry.ts). */
+  resendCount(peer: string, clientId: string): Promise<number>;
 }
 
 export function messageKey(peer: string, outgoing: boolean, clientId: string): string {

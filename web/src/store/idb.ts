@@ -33,11 +33,13 @@ import {
   type PorchDB,
   STORES,
   type Tx,
+  resendKey,
   upgrade as upgradeSchema,
 } from "./rows_schema";
 import { byTime, moves, sealMessage, sealUpdate, unsealMessage } from "./rows_message";
 import { sealGroupWrites } from "./rows_group";
 import { applyPause, applyResume } from "./rows_paused";
+import { applyResends, latestSentAt } from "./rows_resend";
 
 export { DB_VERSION } from "./rows_schema";
 export const MAX_HISTORY = 500; // messages read back per conversation
@@ -210,6 +212,7 @@ export class IdbStore implements LocalStore {
       await store.put(row);
     }
     for (const t of writes.timers ?? []) await tx.objectStore("timers").put(t);
+    if (writes.resends) await applyResends(tx, writes.resends);
     await tx.done;
     return added;
   }
@@ -240,6 +243,20 @@ export class IdbStore implements LocalStore {
   async message(peer: string, outgoing: boolean, clientId: string): Promise<StoredMessage | null> {
     const row = await this.db.get("messages", messageKey(peer, outgoing, clientId));
     return row ? unsealMessage(this.sealer, row) : null;
+  }
+
+  async findOutgoing(
+    peer: string,
+    clientId: string | null,
+    serverTs: number,
+  ): Promise<StoredMessage | null> {
+    if (clientId !== null) return this.message(peer, true, clientId);
+    const row = latestSentAt(await this.db.getAllFromIndex("messages", "peer", peer), serverTs);
+    return row ? unsealMessage(this.sealer, row) : null;
+  }
+
+  async resendCount(peer: string, clientId: string): Promise<number> {
+    return (await this.db.get("resends", resendKey(peer, clientId)))?.count ?? 0;
   }
 
   async timer(peer: string): Promise<TimerRow | null> {

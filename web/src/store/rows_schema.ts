@@ -7,10 +7,11 @@ import type { DBSchema, IDBPDatabase, IDBPTransaction, StoreNames } from "idb";
 import type { Contact, OutboxItem, PeerDeviceRow, StoredMessage, TimerRow } from "../core/types";
 
 // Each area's stores come in their own `oldVersion < N` block below: 2 wgroups (groups),
-// 4 wmedia (timers, the messages expiry index), 6 wverify (paused outbox items); 3 and 5
+// 4 wmedia (timers, the messages expiry index), 6 wverify (paused outbox items), 7 wretry
+// (resend counts); 3 and 5
 // (linking, settings) needed none, but the version is theirs too, so an area that adds a
 // store later starts from here.
-export const DB_VERSION = 6;
+export const DB_VERSION = 7;
 
 export interface MessageRecord extends Omit<StoredMessage, "body" | "extra"> {
   key: string;
@@ -52,6 +53,20 @@ export interface PorchDB extends DBSchema {
   timers: { key: string; value: TimerRow };
   // Version 6 (wverify): outbox items paused for a verified contact whose key changed.
   paused: { key: number; value: PausedRecord; indexes: { recipient: string } };
+  // Version 7 (wretry): how often each sent message was resent on a retry request.
+  resends: { key: string; value: ResendRecord };
+}
+
+/** The SDK's `resends` row (porch.client.store): keyed by resendKey(peer, clientId). */
+export interface ResendRecord {
+  key: string;
+  peer: string;
+  clientId: string;
+  count: number;
+}
+
+export function resendKey(peer: string, clientId: string): string {
+  return `${peer}|${clientId}`;
 }
 
 export const STORES = [
@@ -68,6 +83,7 @@ export const STORES = [
   "megolm_in",
   "timers",
   "paused",
+  "resends",
 ] as const;
 export type Tx = IDBPTransaction<
   PorchDB,
@@ -98,6 +114,11 @@ export function upgrade(
     // wverify: the outbox's paused items (core/outbox_paused.ts); the outbox rows stay as
     // they are, so an older profile's queued items go on as before.
     db.createObjectStore("paused", { keyPath: "seq" }).createIndex("recipient", "recipient");
+  }
+  if (oldVersion < 7) {
+    // wretry: resend counts (core/retry.ts); no other store changes, so an older profile's
+    // messages and outbox go on as before, with no message resent yet.
+    db.createObjectStore("resends", { keyPath: "key" });
   }
 }
 
