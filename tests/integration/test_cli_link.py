@@ -81,7 +81,7 @@ async def test_cli_link_receive_and_remove(
     # The removed device signs out all the same: nothing to ask the server, its profile goes.
     code, out, err = await porch(second, "devices", "leave", "--yes")
     assert code == 0, err
-    assert "had already been removed from the account" in out
+    assert "is no longer accepted by the server" in out
     assert not (second / "client.db").exists()
 
 

@@ -243,9 +243,15 @@ async def leave(args: argparse.Namespace) -> int:
             ) from None
     finally:
         lock.release()
-    done = "had already been removed from the account" if gone else "left the account"
+    # The server says only "unknown device or wrong password": removed is by far the likelier.
+    done = (
+        "is no longer accepted by the server (removed from another device; if `porch devices` "
+        "there still lists it, remove it there)"
+        if gone
+        else "left the account"
+    )
     print(
-        f"Device {device} {done} and {args.profile} was erased. To use Porch here again, run "
+        f"Device {device} {done}, and {args.profile} was erased. To use Porch here again, run "
         "`porch link` (or `porch register`)."
     )
     return int(Exit.OK)
