@@ -82,7 +82,9 @@ def add_parsers(sub: Sub) -> None:
         default=30.0,
         help="seconds to wait for the server (0.1-3600)",
     )
-    p.add_argument("text", nargs="*", help="the message (with --file: its caption)")
+    p.add_argument(
+        "text", nargs="*", help="the message (with --file: its caption); - reads it from stdin"
+    )
     media.add_send_options(p)
     p.set_defaults(func=_run_send)
 
@@ -274,13 +276,35 @@ def _run_send(args: argparse.Namespace) -> int:
     return code
 
 
+def _stdin_text() -> str:
+    """The message from standard input (`porch send --to @bob -`), one final newline dropped;
+    read at most a little past the content limit, so a huge input is refused, not buffered."""
+    from porch.client.errors import UsageError
+    from porch.crypto.content import MAX_TEXT_BYTES
+
+    data = sys.stdin.buffer.read(MAX_TEXT_BYTES + 1)
+    if len(data) > MAX_TEXT_BYTES:
+        raise UsageError(
+            f"the message on standard input is over {MAX_TEXT_BYTES:,} bytes; send a long text "
+            "as a file: porch send --to @bob --file FILE"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError("standard input is not UTF-8 text; send it with --file") from None
+    return text[:-1] if text.endswith("\n") else text
+
+
 async def send(args: argparse.Namespace, queued: list[str] | None = None) -> int:
     from porch.client.errors import SendFailed, SendPaused, Timeout, UsageError
 
     queued = [] if queued is None else queued
-    text, what = " ".join(args.text), ""
+    text, what = _stdin_text() if args.text == ["-"] else " ".join(args.text), ""
     if not text.strip() and args.file is None:  # `porch send --to @bob "$EMPTY"`: nothing sent
-        raise UsageError('the message is empty; give its text, like porch send --to @bob "hi"')
+        raise UsageError(
+            'the message is empty; give its text, like porch send --to @bob "hi" (or - to '
+            "read it from standard input: echo hi | porch send --to @bob -)"
+        )
     async with _client(args) as client:
         if args.file is not None:  # uploaded first; then queued like a text (cli/media.py)
             pending_id, what = await media.upload_file(args, client, text)

@@ -3,6 +3,7 @@ do, with the README's exit code."""
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -32,6 +33,30 @@ def test_an_empty_message_is_a_usage_error_and_nothing_is_queued(
     assert "the message is empty" in capsys.readouterr().err
     assert main(["outbox", "--profile", str(alice)]) == 0
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        (b"", "the message is empty"),
+        (b"\xff\xfe not text", "not UTF-8"),
+        (b"x" * 70_000, "over 65,536 bytes"),
+        (b"hi from a pipe\n", "@nobody"),  # read: it gets as far as the recipient
+    ],
+)
+def test_a_message_from_standard_input_with_a_dash(
+    data: bytes,
+    says: str,
+    alice: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    code = main(["send", "--profile", str(alice), "--to", "@nobody", "-"])
+    err = capsys.readouterr().err
+    assert code != Exit.OK and says in err and "Traceback" not in err, err
+    if says != "@nobody":
+        assert code == Exit.USAGE
 
 
 def test_a_recipient_without_at_sign_is_a_usage_error(
