@@ -14,6 +14,7 @@ to people that someone else chose (message text, names, labels) goes through `pr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Coroutine
@@ -227,6 +228,7 @@ async def register(args: argparse.Namespace) -> int:
         if not _confirm_replace(args, old):
             print("porch: nothing changed.", file=sys.stderr)
             return 1
+    existed = profile.exists()
     # Before the server is asked: an account whose keys cannot be saved would be lost.
     check_writable(profile)
 
@@ -241,15 +243,20 @@ async def register(args: argparse.Namespace) -> int:
     def progress(message: str) -> None:
         print(message, file=sys.stderr)
 
-    config = await Client.register(
-        args.server,
-        args.phone,
-        read_code,
-        args.profile,
-        name=args.name,
-        username=args.username,
-        progress=progress,
-    )
+    try:
+        config = await Client.register(
+            args.server,
+            args.phone,
+            read_code,
+            args.profile,
+            name=args.name,
+            username=args.username,
+            progress=progress,
+        )
+    except BaseException:
+        if not existed:
+            _remove_if_bare(profile)  # a failed or cancelled first register leaves nothing
+        raise
     handle = f" (@{config.username})" if config.username else ""
     print(
         printable(
@@ -274,6 +281,16 @@ def _run_send(args: argparse.Namespace) -> int:
         print(f"porch: {QUEUED_HINT}", file=sys.stderr)
         return Exit.QUEUED
     return code
+
+
+def _remove_if_bare(profile: Path) -> None:
+    """Remove a profile directory that register made and left holding only its lock file."""
+    from porch.client.ownership import LOCK_FILE
+
+    with contextlib.suppress(OSError):
+        if {p.name for p in profile.iterdir()} <= {LOCK_FILE}:
+            (profile / LOCK_FILE).unlink(missing_ok=True)
+            profile.rmdir()
 
 
 def _stdin_text() -> str:

@@ -198,3 +198,19 @@ def test_register_over_a_profile_asks_in_a_terminal(server: ServerProcess, tmp_p
         os.close(master)
     assert (profile / "profile.json").read_text() == before
     assert codes_requested(server, phone) == 0
+
+
+def test_a_failed_first_register_leaves_no_folder_behind(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.integration.server import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    fresh = tmp_path / "fresh"
+    code = main(["register", "--server", dead, "--phone", "+14155550123", "--profile", str(fresh)])
+    assert code == Exit.NETWORK and "cannot reach the server" in capsys.readouterr().err
+    assert not fresh.exists()
+    mine = tmp_path / "mine"  # a folder the user made stays, whatever else is in it
+    mine.mkdir()
+    code = main(["register", "--server", dead, "--phone", "+14155550123", "--profile", str(mine)])
+    assert code == Exit.NETWORK and mine.is_dir()
