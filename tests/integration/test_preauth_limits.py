@@ -20,6 +20,7 @@ import pytest
 import websockets
 
 from porch.client import Client, Message
+from porch.client.transport import ConnectionClosed, NetworkTransport
 from tests.integration.conftest import BOTH_STACKS, register, server_env_of
 from tests.integration.server import ServerProcess
 
@@ -172,6 +173,11 @@ async def _flood_waiting_sockets(server: ServerProcess, pair: tuple[Client, Clie
     response = refused.value.response
     assert response.status_code == 429 and response.headers["retry-after"]
     assert json.loads(response.body)["error"]["code"] == "rate_limited"
+    # ... which the SDK words as a busy server, not one that is down (new-user trial).
+    with pytest.raises(ConnectionClosed) as busy:
+        await NetworkTransport().connect(f"ws://127.0.0.1:{server.port}/v1/ws")
+    assert "too many connections from this address (HTTP 429)" in busy.value.reason
+    assert "try again in" in busy.value.reason
     await close_all(streams)
     # ...and clients from the address are let in as soon as they are gone.
     await still_delivers(*pair, "after the waiting sockets")

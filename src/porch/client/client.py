@@ -320,6 +320,12 @@ class Client(SendingMixin, TrustMixin, RichMixin, MediaMixin):
                     self._runner_news.clear()
                     await self._runner_news.wait()
         except TimeoutError:
+            why = self._runner.connect_error or ""
+            if why.startswith("the server"):  # it answered: busy or refusing, not down
+                raise Timeout(
+                    f"could not connect to {self.config.server} within {timeout} s: {why} "
+                    "(a client that stays open keeps retrying)"
+                ) from None
             raise Timeout(
                 f"could not connect to {self.config.server} within {timeout} s; is the server "
                 "running? (a client that stays open keeps retrying)"

@@ -82,6 +82,22 @@ class NetworkTransport:
                 ping_timeout=20,
                 compression=None,
             )
+        except websockets.InvalidStatus as exc:
+            raise ConnectionClosed(None, refused_reason(exc)) from None
         except (OSError, websockets.InvalidHandshake, TimeoutError) as exc:
             raise ConnectionClosed(None, f"cannot connect: {exc}") from None
         return _NetworkSocket(conn)
+
+
+def refused_reason(exc: websockets.InvalidStatus) -> str:
+    """Why the server refused the WebSocket handshake, in words: 429 and 503 are a busy
+    server (docs/protocol.md, "Connecting": too many handshakes from one address, or too
+    many connections in all), not a server that is down."""
+    status = exc.response.status_code
+    after = exc.response.headers.get("Retry-After", "")
+    wait = f"; it asks to try again in {after} s" if after.isdigit() else ""
+    if status == 429:
+        return f"the server is busy: too many connections from this address (HTTP 429){wait}"
+    if status == 503:
+        return f"the server is busy: it has too many connections (HTTP 503){wait}"
+    return f"the server refused the connection (HTTP {status})"
