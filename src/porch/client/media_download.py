@@ -94,6 +94,8 @@ async def fetch(
         path = await asyncio.to_thread(_decrypt, partial.path, pointer, dest_dir)
     finally:
         partial.path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # another download may still use it: then it stays
+            partial.path.parent.rmdir()
     return path
 
 

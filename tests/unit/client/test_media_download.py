@@ -96,6 +96,7 @@ async def test_same_name_twice_is_deduplicated_and_names_are_made_safe(tmp_path:
     first = await _fetch(server, _stored(server, b"one"), tmp_path)
     second = await _fetch(server, _stored(server, b"two"), tmp_path)
     assert (first.name, second.name) == ("photo.jpg", "photo (1).jpg")
+    assert not (tmp_path / PARTIAL_DIR).exists()  # nothing half-done: no empty folder left
     hostile = await _fetch(server, _stored(server, b"x", name="../../.bashrc\u202e"), tmp_path)
     assert hostile.parent == tmp_path and hostile.name == "bashrc"
     nameless = await _fetch(server, _stored(server, b"x", name=None), tmp_path)
