@@ -10,10 +10,11 @@ safety number code (74 binary bytes) and compares it. docs/design.md, "Scanning 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-from playwright.async_api import Browser, Page, Playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, Playwright, expect
 
 from porch.client import Client
 from tests.e2e import browser as chromium
@@ -38,6 +39,18 @@ CAMERA_OFF = """() => {
 }"""
 
 
+@contextlib.asynccontextmanager
+async def camera_browser(
+    playwright: Playwright, camera: Path
+) -> AsyncIterator[tuple[Browser, BrowserContext]]:
+    """Chromium whose fake camera films `camera` (a y4m file), and a context allowed to use it."""
+    browser = await chromium.launch(playwright, camera_args(camera))
+    try:
+        yield browser, await axe_context(browser, permissions=["camera"])
+    finally:
+        await browser.close()
+
+
 async def decoder_chunks(page: Page) -> list[str]:
     """The scripts of jsQR's lazy chunk the page has fetched."""
     names: list[str] = await page.evaluate(
@@ -57,10 +70,8 @@ async def test_the_browser_scans_a_terminal_link_code_and_links_the_terminal(
     )
     uri = await asyncio.wait_for(shown, 10)
     camera = write_y4m(tmp_path / "link.y4m", uri)
-    browser = await chromium.launch(playwright, camera_args(camera))
     try:
-        context = await axe_context(browser, permissions=["camera"])
-        async with watched(context) as page:
+        async with camera_browser(playwright, camera) as (_, context), watched(context) as page:
             await register_in_browser(page, web_server, "alice")
             await page.get_by_role("button", name="Devices").click()
             assert await decoder_chunks(page) == []  # not fetched before the camera is opened
@@ -90,7 +101,6 @@ async def test_the_browser_scans_a_terminal_link_code_and_links_the_terminal(
             await expect(page.locator("li.device")).to_have_count(2)
             await expect(page.locator("li.device").nth(1)).to_contain_text("terminal")
     finally:
-        await browser.close()
         linking.cancel()
 
 
@@ -98,9 +108,7 @@ async def test_a_code_that_is_no_link_address_and_a_refused_camera_get_sentences
     playwright: Playwright, web_server: ServerProcess, tmp_path: Path
 ) -> None:
     camera = write_y4m(tmp_path / "menu.y4m", "https://example.org/menu")
-    browser = await chromium.launch(playwright, camera_args(camera))
-    try:
-        context = await axe_context(browser, permissions=["camera"])
+    async with camera_browser(playwright, camera) as (browser, context):
         async with watched(context) as page:
             await register_in_browser(page, web_server, "bea")
             await page.get_by_role("button", name="Devices").click()
@@ -142,8 +150,6 @@ async def test_a_code_that_is_no_link_address_and_a_refused_camera_get_sentences
             )
             await expect(page.get_by_role("button", name="Scan QR code")).to_be_visible()
             assert await page.evaluate(CAMERA_OFF)
-    finally:
-        await browser.close()
 
 
 async def test_a_browser_without_a_camera_says_so(
@@ -169,28 +175,22 @@ async def test_join_by_link_scans_the_invite_code(
     async with bob:
         info = await bob.groups.create("Choir", [])
         link = await bob.groups.invite(info.id)
-        browser = await chromium.launch(
-            playwright, camera_args(write_y4m(tmp_path / "invite.y4m", link))
-        )
-        try:
-            context = await axe_context(browser, permissions=["camera"])
-            async with watched(context) as page:
-                await register_in_browser(page, web_server, "erin")
-                await page.get_by_role("button", name="New group").click()
-                await page.get_by_role("button", name="Scan QR code").click()
-                await expect(page.locator(".group-join [role=status]")).to_have_text(
-                    "Read the invite link; press Join to join the group."
-                )
-                await expect(page.get_by_label("Invite link", exact=True)).to_have_value(link)
-                join = page.get_by_role("button", name="Join", exact=True)
-                await expect(join).to_be_focused()
-                assert await page.evaluate(CAMERA_OFF)
-                await page.keyboard.press("Enter")
-                await expect(page.get_by_role("heading", name="Choir")).to_be_visible()
-                erin = await bob.resolve("@erin")
-                await until(lambda: is_member(bob, info.id, erin), "erin to be a member")
-        finally:
-            await browser.close()
+        camera = write_y4m(tmp_path / "invite.y4m", link)
+        async with camera_browser(playwright, camera) as (_, context), watched(context) as page:
+            await register_in_browser(page, web_server, "erin")
+            await page.get_by_role("button", name="New group").click()
+            await page.get_by_role("button", name="Scan QR code").click()
+            await expect(page.locator(".group-join [role=status]")).to_have_text(
+                "Read the invite link; press Join to join the group."
+            )
+            await expect(page.get_by_label("Invite link", exact=True)).to_have_value(link)
+            join = page.get_by_role("button", name="Join", exact=True)
+            await expect(join).to_be_focused()
+            assert await page.evaluate(CAMERA_OFF)
+            await page.keyboard.press("Enter")
+            await expect(page.get_by_role("heading", name="Choir")).to_be_visible()
+            erin = await bob.resolve("@erin")
+            await until(lambda: is_member(bob, info.id, erin), "erin to be a member")
 
 
 async def test_the_contact_screen_scans_their_safety_number_code_and_compares_it(
@@ -203,40 +203,35 @@ async def test_the_contact_screen_scans_their_safety_number_code_and_compares_it
     # The code depends on the browser's keys, made after the launch: the camera's file is
     # written again before each scan (Chromium opens it when the camera starts).
     camera = write_y4m(tmp_path / "safety.y4m", "https://example.org/menu")
-    browser = await chromium.launch(playwright, camera_args(camera))
-    try:
-        context = await axe_context(browser, permissions=["camera"])
-        async with bob, watched(context) as page:
-            await register_in_browser(page, web_server, "fern")
-            await open_chat(page, "@bob")
-            await send_in_browser(page, "hello bob")
-            assert (await next_message(bob)).text == "hello bob"
-            await open_contact_info(page, "@bob")
-            code = (await bob.identity("@fern")).safety_number.qr_payload()
+    async with camera_browser(playwright, camera) as (_, context), bob, watched(context) as page:
+        await register_in_browser(page, web_server, "fern")
+        await open_chat(page, "@bob")
+        await send_in_browser(page, "hello bob")
+        assert (await next_message(bob)).text == "hello bob"
+        await open_contact_info(page, "@bob")
+        code = (await bob.identity("@fern")).safety_number.qr_payload()
 
-            # A code that is no safety number: a sentence, and the camera keeps looking.
-            await page.get_by_role("button", name="Scan QR code").click()
-            await expect(page.locator(".contact .error").first).to_have_text(
-                "That QR code is not a safety number code; point the camera at the QR code on "
-                "@bob's contact screen."
-            )
-            await page.get_by_role("button", name="Stop camera").click()
-            assert await page.evaluate(CAMERA_OFF)
+        # A code that is no safety number: a sentence, and the camera keeps looking.
+        await page.get_by_role("button", name="Scan QR code").click()
+        await expect(page.locator(".contact .error").first).to_have_text(
+            "That QR code is not a safety number code; point the camera at the QR code on "
+            "@bob's contact screen."
+        )
+        await page.get_by_role("button", name="Stop camera").click()
+        assert await page.evaluate(CAMERA_OFF)
 
-            # Bob's code with one byte changed: read exactly (binary), compared, refused.
-            wrong = code[:50] + bytes([code[50] ^ 1]) + code[51:]
-            write_y4m(camera, wrong)
-            await page.get_by_role("button", name="Scan QR code").click()
-            field = page.get_by_label("Their code (hex, from porch verify --json)")
-            await expect(field).to_have_value(wrong.hex())
-            await expect(page.locator(".contact .error").first).to_contain_text("does not match")
-            await expect(page.locator(".verification")).to_have_text("Not verified.")
+        # Bob's code with one byte changed: read exactly (binary), compared, refused.
+        wrong = code[:50] + bytes([code[50] ^ 1]) + code[51:]
+        write_y4m(camera, wrong)
+        await page.get_by_role("button", name="Scan QR code").click()
+        field = page.get_by_label("Their code (hex, from porch verify --json)")
+        await expect(field).to_have_value(wrong.hex())
+        await expect(page.locator(".contact .error").first).to_contain_text("does not match")
+        await expect(page.locator(".verification")).to_have_text("Not verified.")
 
-            write_y4m(camera, code)
-            await page.get_by_role("button", name="Scan QR code").click()
-            await expect(page.locator(".verification")).to_have_text(
-                "The codes match: marked @bob verified."
-            )
-            assert await page.evaluate(CAMERA_OFF)
-    finally:
-        await browser.close()
+        write_y4m(camera, code)
+        await page.get_by_role("button", name="Scan QR code").click()
+        await expect(page.locator(".verification")).to_have_text(
+            "The codes match: marked @bob verified."
+        )
+        assert await page.evaluate(CAMERA_OFF)
