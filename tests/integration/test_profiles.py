@@ -222,6 +222,10 @@ async def test_ctrl_c_after_queueing_says_queued(
         "--profile",
         str(alice.profile_dir),
         stderr=asyncio.subprocess.PIPE,
+        # Ctrl-C in a terminal: SIGINT as the default handles it. A suite started in the
+        # background (`nohup make test &`) ignores SIGINT, children inherit that, and the
+        # CLI then rightly leaves it ignored (commands.py), so the press would do nothing.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 30
     while True:  # wait until the message is stored, then press Ctrl-C

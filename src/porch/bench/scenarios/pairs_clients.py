@@ -22,6 +22,9 @@ from porch.bench.payload import ACK_BATCH, ACK_EVERY, MAX_ACK_IDS, Bodies, read_
 from porch.bench.raw import RawConnection, RawDevice
 from porch.protocol import client_frames as cf
 
+# How long a finished phase waits for its last answers before it ends anyway.
+ANSWER_WAIT_S = 5.0
+
 
 @dataclass
 class Spec:
@@ -81,6 +84,13 @@ class Pair:
         self.measuring = False
         self.pending_acks: list[int] = []
         self.bodies = Bodies(spec.payload_bytes)
+        # Sends not yet answered (`sent`, an error with its ref, or the bare relay's forward):
+        # a phase ends when they are none, so that no answer of one phase is counted in the
+        # next, nor left out of its own (a busy machine reads the last `sent` after the last
+        # envelope).
+        self.in_flight = 0
+        self.all_answered = asyncio.Event()
+        self.all_answered.set()
 
     def error(self, text: str) -> None:
         self.result.errors += 1
@@ -95,11 +105,11 @@ class Pair:
                 if self.measuring:
                     self.result.sent_acks += 1
                     self.result.last_sent_ns = time.time_ns()
-                self.window.release()
+                self.answered()
             elif kind == "error":
                 self.error(json.dumps(frame))
                 if frame.get("ref") is not None:
-                    self.window.release()
+                    self.answered()
 
     async def read_receiver(self) -> None:
         while True:
@@ -113,10 +123,16 @@ class Pair:
                 self.count(frame["body"], now)
             elif kind == "send" and self.spec.bare:
                 # The sender's own frame, forwarded untouched: its receipt is the answer.
-                self.window.release()
+                self.answered()
                 self.count(frame["destinations"][0]["devices"][0]["body"], time.time_ns())
             elif kind == "error":
                 self.error(json.dumps(frame))
+
+    def answered(self) -> None:
+        self.window.release()
+        self.in_flight -= 1
+        if self.in_flight <= 0:
+            self.all_answered.set()
 
     def count(self, body: str, now: int) -> None:
         sent_ns, seq = read_header(body)
@@ -166,6 +182,8 @@ class Pair:
                 if due > now:
                     await asyncio.sleep((due - now) / 1e9)
             await self.window.acquire()
+            self.in_flight += 1
+            self.all_answered.clear()
             now = time.time_ns()
             if rate:
                 self.lags.append(max(0, now - (start_ns + i * interval_ns)) // 1000)
@@ -201,6 +219,11 @@ async def _phase(
         if measuring:
             # This process's CPU over exactly the measured phase (not the go/close around it).
             pairs[0].result.cpu_s = time.process_time() - cpu0
+    # Every send of the phase answered, for at most ANSWER_WAIT_S more (the figures are taken
+    # already: this only keeps the counts of answers exact).
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(ANSWER_WAIT_S):
+            await asyncio.gather(*(p.all_answered.wait() for p in pairs))
     return True
 
 
