@@ -22,6 +22,14 @@ import uvicorn
 from porch.server.settings import Settings
 
 
+def default_sigint() -> None:
+    """A child's `preexec_fn`: SIGINT handled as a terminal's foreground job has it. A suite
+    started as a background job (`nohup make test &`) ignores SIGINT, children inherit that,
+    and porch rightly leaves an ignored SIGINT ignored (cli/commands.py), so a test's Ctrl-C
+    would do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 from porch.client import Client, ConnectionChanged, Event
-from tests.integration.server import ServerProcess
+from tests.integration.server import ServerProcess, default_sigint
 from tests.integration.test_features import first_message
 
 
@@ -222,10 +222,7 @@ async def test_ctrl_c_after_queueing_says_queued(
         "--profile",
         str(alice.profile_dir),
         stderr=asyncio.subprocess.PIPE,
-        # Ctrl-C in a terminal: SIGINT as the default handles it. A suite started in the
-        # background (`nohup make test &`) ignores SIGINT, children inherit that, and the
-        # CLI then rightly leaves it ignored (commands.py), so the press would do nothing.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=default_sigint,  # Ctrl-C as in a terminal, even in a background suite
     )
     deadline = time.monotonic() + 30
     while True:  # wait until the message is stored, then press Ctrl-C

@@ -20,7 +20,7 @@ import pytest
 from porch.cli.exits import Exit
 from porch.cli.main import main
 from porch.client import Client
-from tests.integration.server import ServerProcess
+from tests.integration.server import ServerProcess, default_sigint
 from tests.unit.cli.conftest import CodeFromServer, codes_requested, next_phone, register
 
 
@@ -157,9 +157,7 @@ def _pty_porch(args: list[str]) -> tuple[subprocess.Popen[bytes], int]:
         stdout=slave,
         stderr=slave,
         start_new_session=True,
-        # As a terminal's foreground job has it, even if this test runs as a background job
-        # (which starts with SIGINT ignored, and porch rightly leaves it so).
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=default_sigint,  # Ctrl-C as in a terminal, even in a background suite
     )
     os.close(slave)
     return proc, master
