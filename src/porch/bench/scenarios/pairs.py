@@ -27,6 +27,10 @@ from porch.bench.scenarios.pairs_clients import Result, Spec, work
 from porch.bench.stats import ProcessSampler, latency_summary, percentile, time_series
 from porch.bench.targets import Target
 
+MAX_MESSAGES = 10_000_000  # per pair, warm-up included
+MAX_PAIRS = 1_000
+MAX_WINDOW = 65_536
+
 
 @register
 class Pairs(Scenario):
@@ -50,6 +54,12 @@ class Pairs(Scenario):
         a = self.args
         if a.pairs < 1 or a.messages < 1 or a.window < 1 or a.payload_bytes < 0 or a.warmup < 0:
             raise UsageError("--pairs, --messages and --window must be positive")
+        # Each receiver keeps a byte per sequence number, each pair three connections.
+        if a.messages + a.warmup > MAX_MESSAGES or a.pairs > MAX_PAIRS or a.window > MAX_WINDOW:
+            raise UsageError(
+                f"--messages + --warmup can be at most {MAX_MESSAGES:,}, --pairs at most"
+                f" {MAX_PAIRS:,} and --window at most {MAX_WINDOW:,}"
+            )
         if a.rate is not None and a.rate <= 0:
             raise UsageError("--rate must be positive (or use --max)")
 
