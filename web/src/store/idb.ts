@@ -171,7 +171,13 @@ export class IdbStore implements LocalStore {
       await tx.objectStore("megolm_in").put(utf8encode(v), k);
     if (olmAccount) await tx.objectStore("meta").put(olmAccount, "secret:olm_account");
     for (const [k, v] of sessions) await tx.objectStore("sessions").put(v, k);
-    for (const c of writes.contacts ?? []) await tx.objectStore("contacts").put(c);
+    for (const c of writes.contacts ?? []) {
+      // A contact the core read before a key fetch carries the short id it had then; a label
+      // learned meanwhile (setLabel, from the server's profile) stays.
+      const learned = (await tx.objectStore("contacts").get(c.accountId))?.label;
+      const keep = learned !== undefined && c.label === c.accountId.slice(0, 8);
+      await tx.objectStore("contacts").put(keep ? { ...c, label: learned } : c);
+    }
     for (const d of writes.devices ?? [])
       await this.#putDevices(tx, d.accountId, d.rows, d.replace);
     for (const [a, d] of writes.dropDevices ?? []) await tx.objectStore("devices").delete([a, d]);
@@ -346,8 +352,10 @@ export class IdbStore implements LocalStore {
 
   /** Name a contact as the user knows it (+number or @username). */
   async setLabel(accountId: string, label: string): Promise<void> {
-    const old = await this.contact(accountId);
-    await this.db.put("contacts", {
+    // One transaction: a commit between a read and a put here would lose its pinned key.
+    const tx = this.db.transaction("contacts", "readwrite");
+    const old = await tx.store.get(accountId);
+    await tx.store.put({
       accountId,
       masterKey: null,
       deviceListVersion: null,
@@ -355,5 +363,6 @@ export class IdbStore implements LocalStore {
       ...old,
       label,
     });
+    await tx.done;
   }
 }

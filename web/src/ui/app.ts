@@ -19,6 +19,7 @@ import { groupInfoView, newGroupView, resolveMember } from "./groups";
 import {
   type GroupScreens,
   groupInfoHandlers,
+  infoKey,
   inviteLink,
   keepTyped,
   newGroupHandlers,
@@ -56,6 +57,7 @@ export class App {
   readonly #labels: Labels;
   readonly #groups: Groups;
   #info: string | null = null; // the group whose info panel is shown
+  #infoShows = ""; // what that panel shows (infoKey): a re-render of the same is skipped
 
   constructor(
     root: HTMLElement,
@@ -323,13 +325,19 @@ export class App {
     // Members never heard from are named as the server shows them (a bounded few at a time).
     await this.#labels.learnAll([...group.members.map((m) => m.accountId), ...group.pending]);
     if (again && this.#info !== groupId) return; // a re-render; they went elsewhere meanwhile
+    const link = inviteLink(groupId);
+    const shows = infoKey(group, link, (account) => this.#labels.cached(account));
+    // Receipts and messages re-render this panel too. Replacing it with the same content
+    // would drop a click whose mouseup lands on the new button, so only a change renders.
+    if (again && shows === this.#infoShows) return;
     const focused = document.activeElement?.id;
     const restore = this.#info === groupId ? keepTyped(this.#main) : () => undefined;
     this.#leave();
     this.#info = groupId;
+    this.#infoShows = shows;
     const handlers = groupInfoHandlers(this.#screens, groupId);
     const me = this.profile.config.accountId;
-    this.#main.replaceChildren(groupInfoView(group, me, handlers, inviteLink(groupId)));
+    this.#main.replaceChildren(groupInfoView(group, me, handlers, link));
     restore();
     // A re-render keeps the keyboard where it was.
     // (A control that went, like "Turn it off", leaves the keyboard at the back button.)

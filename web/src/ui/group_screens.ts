@@ -6,7 +6,7 @@
  */
 
 import { describeNotice } from "../core/group_notices";
-import type { StoredMessage } from "../core/types";
+import type { LocalGroup, StoredMessage } from "../core/types";
 import type { Groups } from "../net/groups";
 import type { HttpApi } from "../net/http";
 import type { IdbStore } from "../store/idb";
@@ -31,6 +31,17 @@ const links = new Map<string, string>();
 
 export function inviteLink(groupId: string): string | null {
   return links.get(groupId) ?? null;
+}
+
+/** Everything the group info panel shows (ui/groups.ts), as one string to compare. */
+export function infoKey(
+  group: LocalGroup,
+  link: string | null,
+  label: (account: string) => string | undefined,
+): string {
+  const { blob: _sealed, ...shown } = group; // the sealed state is shown only once opened
+  const names = [...group.members.map((m) => m.accountId), ...group.pending].map(label);
+  return JSON.stringify([shown, link, names]);
 }
 
 async function accounts(ctx: GroupScreens, members: string[]): Promise<string[]> {

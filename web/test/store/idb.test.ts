@@ -109,4 +109,24 @@ describe("IdbStore", () => {
     const sealed = await store.sealer.seal("meta:password", utf8encode("pw"));
     await expect(store.sealer.open("meta:master_key", sealed)).rejects.toBeInstanceOf(StoreError);
   });
+
+  it("keeps a label learned while the core fetched keys with the contact it read before", async () => {
+    const store = await IdbStore.open(`store-${n++}`);
+    const before = {
+      accountId: PEER,
+      label: PEER.slice(0, 8),
+      masterKey: null,
+      deviceListVersion: null,
+      deviceIds: [],
+    };
+    await store.setLabel(PEER, "@carol"); // learned from the server meanwhile
+    await store.commit({ contacts: [{ ...before, masterKey: "mk", deviceIds: [1] }] });
+    expect(await store.contact(PEER)).toMatchObject({ label: "@carol", masterKey: "mk" });
+    // A label the core did mean (not the short id it started from) is written.
+    await store.commit({ contacts: [{ ...before, label: "+14155550100", masterKey: "mk" }] });
+    expect((await store.contact(PEER))?.label).toBe("+14155550100");
+    // setLabel changes the label only: the pinned key and devices stay.
+    await store.setLabel(PEER, "@carol");
+    expect(await store.contact(PEER)).toMatchObject({ label: "@carol", masterKey: "mk" });
+  });
 });
