@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 QUEUED_HINT = (
     "queued: will be retried the next time this profile connects (porch outbox to see or cancel)"
 )
+# A server that cannot be reached (refused, unknown host) for this long is reported then, not
+# after all of --timeout: the message is in the outbox either way.
+UNREACHABLE_S = 5.0
 
 
 def paused_hint(to: str) -> str:
@@ -81,7 +84,7 @@ def add_parsers(sub: Sub) -> None:
         "--timeout",
         type=bounded(float, 0.1, 3600),
         default=30.0,
-        help="seconds to wait for the server (0.1-3600)",
+        help="seconds to wait for the server (0.1-3600; one that cannot be reached: 5)",
     )
     p.add_argument(
         "text", nargs="*", help="the message (with --file: its caption); - reads it from stdin"
@@ -330,15 +333,22 @@ async def send(args: argparse.Namespace, queued: list[str] | None = None) -> int
         else:
             pending_id = (await client.send_text(args.to, text, wait=False)).id
         queued.append(pending_id)  # durable from here on: a crash or Ctrl-C leaves it queued
+        waited = min(args.timeout, UNREACHABLE_S)
         try:
-            result = await client.wait_sent(pending_id, timeout=args.timeout)
+            try:
+                result = await client.wait_sent(pending_id, timeout=waited)
+            except Timeout:
+                if waited >= args.timeout or (not client.connected and client.connect_error):
+                    raise
+                waited = args.timeout  # reached, but slow: wait for the rest of --timeout
+                result = await client.wait_sent(pending_id, timeout=args.timeout - UNREACHABLE_S)
         except Timeout:
-            why = f"the server did not acknowledge {pending_id} within {args.timeout} s"
+            why = f"the server did not acknowledge {pending_id} within {waited:g} s"
             if not client.connected:  # say why: a wrong port or a server that is down
                 reason = f" ({client.connect_error})" if client.connect_error else ""
                 why = (
                     f"could not reach {args.server or client.config.server} within "
-                    f"{args.timeout} s{reason}; check the address and that the server is running"
+                    f"{waited:g} s{reason}; check the address and that the server is running"
                 )
             print(f"porch: {printable(why)}; {QUEUED_HINT}", file=sys.stderr)
             return Exit.QUEUED

@@ -235,8 +235,16 @@ def _load_file(profile: Path) -> bytes:
     path = profile / KEY_FILE
     try:
         fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        # key-source says the key is in this file: without it the sealed secrets stay sealed.
+        raise ProfileKeyError(
+            f"{path} is missing, and this profile's secrets are sealed with the key it held; "
+            f"put it back from a backup, or register again into a new profile",
+            code=BAD_KEY,
+        ) from None
     except OSError as exc:
-        raise ProfileKeyError(f"cannot open {path}: {exc}", code=BAD_KEY) from None
+        why = exc.strerror or type(exc).__name__
+        raise ProfileKeyError(f"cannot open {path}: {why}", code=BAD_KEY) from None
     try:
         mode = os.fstat(fd).st_mode
         # POSIX permissions only; on Windows st_mode does not reflect ACLs.

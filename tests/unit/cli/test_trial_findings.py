@@ -87,6 +87,17 @@ def test_send_to_a_wrong_port_says_the_server_was_not_reached(
     assert f"could not reach {url}" in err and "cannot connect" in err and "queued" in err
 
 
+def test_send_to_a_server_that_is_down_says_so_after_5_s_not_30(
+    alice: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    account = json.loads((alice / "profile.json").read_text())["account_id"]
+    code = main(["send", "--profile", str(alice), "--server", url, "--to", account, "hi"])
+    err = capsys.readouterr().err
+    assert code == Exit.QUEUED
+    assert f"could not reach {url} within 5 s" in err and "queued" in err
+
+
 def test_https_to_a_plain_http_server_suggests_http(
     server: ServerProcess, alice: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

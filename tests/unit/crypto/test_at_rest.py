@@ -130,6 +130,18 @@ def test_replaced_key_file_detected(tmp_path: Path) -> None:
     assert info.value.code == "profile_locked"
 
 
+def test_missing_key_file_says_what_to_do(tmp_path: Path) -> None:
+    load_or_create_profile_key(tmp_path)
+    (tmp_path / "profile.key").unlink()
+    with pytest.raises(ProfileKeyError) as info:
+        load_or_create_profile_key(tmp_path)
+    assert info.value.code == "bad_key"
+    said = str(info.value)
+    assert "profile.key is missing" in said and "from a backup" in said
+    assert "Errno" not in said
+    assert not (tmp_path / "profile.key").exists()  # never a new key over sealed secrets
+
+
 def test_corrupt_key_file(tmp_path: Path) -> None:
     load_or_create_profile_key(tmp_path)
     (tmp_path / "profile.key").write_text("not base64!")
