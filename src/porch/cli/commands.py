@@ -333,15 +333,15 @@ async def send(args: argparse.Namespace, queued: list[str] | None = None) -> int
         else:
             pending_id = (await client.send_text(args.to, text, wait=False)).id
         queued.append(pending_id)  # durable from here on: a crash or Ctrl-C leaves it queued
-        waited = min(args.timeout, UNREACHABLE_S)
+        first = waited = min(args.timeout, UNREACHABLE_S)
         try:
             try:
-                result = await client.wait_sent(pending_id, timeout=waited)
+                result = await client.wait_sent(pending_id, timeout=first)
             except Timeout:
-                if waited >= args.timeout or (not client.connected and client.connect_error):
+                if first >= args.timeout or (not client.connected and client.connect_error):
                     raise
                 waited = args.timeout  # reached, but slow: wait for the rest of --timeout
-                result = await client.wait_sent(pending_id, timeout=args.timeout - UNREACHABLE_S)
+                result = await client.wait_sent(pending_id, timeout=args.timeout - first)
         except Timeout:
             why = f"the server did not acknowledge {pending_id} within {waited:g} s"
             if not client.connected:  # say why: a wrong port or a server that is down
