@@ -1,5 +1,6 @@
-"""Flag and Inbox: asyncio.Event and asyncio.Queue as a connection uses them, in a fraction
-of their memory (issue 10, docs/performance.md "Idle connections").
+"""Flag, Inbox and Slots: asyncio.Event, asyncio.Queue and asyncio.Semaphore as a connection
+uses them, in a fraction of their memory or time (issue 10, docs/performance.md "Idle
+connections").
 
 An asyncio.Event allocates a deque for its waiters when it is made, about 760 bytes with its
 block, used or not; an idle connection held five of them (the WebSocket layer's `writable`,
@@ -85,3 +86,32 @@ class Inbox:
             self._ready.clear()
             await self._ready.wait()
         return self._items.pop(0)
+
+
+class Slots:
+    """asyncio.Semaphore as a connection's reader uses it for its pending sends: taken by one
+    task, given back from callbacks. Taking one while there is room is a method call, where
+    Semaphore.acquire is a coroutine whose locked() scans the waiters with a generator (1.7%
+    of the event loop at half of the maximum rate, issue 10)."""
+
+    __slots__ = ("_free", "_room")
+
+    def __init__(self, n: int) -> None:
+        self._free = n
+        self._room = Flag()
+
+    def try_take(self) -> bool:
+        if self._free > 0:
+            self._free -= 1
+            return True
+        return False
+
+    async def take(self) -> None:
+        while self._free <= 0:
+            self._room.clear()
+            await self._room.wait()
+        self._free -= 1
+
+    def release(self) -> None:
+        self._free += 1
+        self._room.set()

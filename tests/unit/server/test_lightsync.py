@@ -1,4 +1,4 @@
-"""Flag and Inbox: asyncio.Event's and asyncio.Queue's behaviour, without their deques."""
+"""Flag, Inbox and Slots: asyncio.Event's, Queue's and Semaphore's behaviour, lighter."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from porch.server.lightsync import Flag, Inbox
+from porch.server.lightsync import Flag, Inbox, Slots
 
 
 async def test_flag_wakes_every_waiter_and_stays_set_until_cleared() -> None:
@@ -81,3 +81,27 @@ async def test_inbox_get_cancelled_by_a_timeout_loses_nothing() -> None:
             await inbox.get()
     inbox.put_nowait("late")
     assert await asyncio.wait_for(inbox.get(), 0.1) == "late"
+
+
+async def test_slots_are_taken_without_waiting_until_none_are_left() -> None:
+    slots = Slots(2)
+    assert slots.try_take() and slots.try_take()
+    assert not slots.try_take()
+    waiter = asyncio.create_task(slots.take())
+    await asyncio.sleep(0)
+    assert not waiter.done()  # none free: it waits for a release
+    slots.release()
+    await asyncio.wait_for(waiter, 1)
+    assert not slots.try_take()  # the released slot went to the waiter
+    slots.release()
+    assert slots.try_take()
+
+
+async def test_a_take_cancelled_by_a_timeout_takes_nothing() -> None:
+    slots = Slots(1)
+    assert slots.try_take()
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(slots.take(), 0.01)
+    slots.release()
+    assert slots.try_take()
+    assert not slots.try_take()

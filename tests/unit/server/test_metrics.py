@@ -1,10 +1,10 @@
-"""observe_all: a batch of values lands in a histogram as one observe() each would put it."""
+"""observe_all and the frame counters: what the registry exposes is what Counters would show."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from porch.server.metrics import observe_all
+from porch.server.metrics import Metrics, observe_all
 
 BOUNDS = (0.001, 0.01, 0.1, 1)
 
@@ -28,3 +28,15 @@ def test_a_batch_is_counted_as_one_observe_each() -> None:
     one.observe(0.5)
     one.observe(0.5)
     assert _samples(bulk) == _samples(one)
+
+
+def test_frame_counts_are_exposed_as_a_labelled_counter_would_be() -> None:
+    metrics = Metrics()
+    for kind in ("send", "ack", "send"):
+        metrics.frame_in(kind)
+    metrics.frame_out("sent")
+    text = generate_latest(metrics.registry).decode()
+    assert 'porch_frames_in_total{type="ack"} 1.0' in text
+    assert 'porch_frames_in_total{type="send"} 2.0' in text
+    assert 'porch_frames_out_total{type="sent"} 1.0' in text
+    assert "# TYPE porch_frames_in_total counter" in text

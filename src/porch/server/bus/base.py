@@ -14,7 +14,8 @@ from typing import Any, Protocol, Self
 from porch.server.domain import Envelope
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one per device of every message (store/records.py, OutgoingCopy).
+@dataclass(slots=True)
 class DeviceEvent:
     """Something for one connected device: a stored envelope, an online-only frame, or
     neither, which asks the connection to re-read its queue from the store (resync)."""

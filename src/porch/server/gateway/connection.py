@@ -41,7 +41,7 @@ from porch.server.gateway.outbox import Outbox, frames_writer, frames_writer_now
 from porch.server.gateway.session_delivery import DeliveryMixin
 from porch.server.gateway.socket import GatewaySocket
 from porch.server.gateway.window import DeliveryWindow
-from porch.server.lightsync import Flag
+from porch.server.lightsync import Flag, Slots
 from porch.server.metrics import Metrics
 from porch.server.ratelimit import Limit, count_hit
 from porch.server.services.accounts import AccountService, Principal
@@ -108,7 +108,7 @@ class Connection(DeliveryMixin):
         self._window = DeliveryWindow(config.delivery_window)
         self._acks = AckQueue(self._delete, self._delete_failed)
         self._drained_sent = False
-        self._sends = asyncio.Semaphore(MAX_PENDING_SENDS)
+        self._sends = Slots(MAX_PENDING_SENDS)
         self._send_window = (0.0, 0)  # (start, sends in it): the per-connection send limit
         self._close_code: int | None = None
         self._principal: Principal | None = None
@@ -252,7 +252,8 @@ class Connection(DeliveryMixin):
                 # pending sends' answers.
                 if self._outbox.full:
                     await self._outbox.room()
-                await self._sends.acquire()
+                if not self._sends.try_take():
+                    await self._sends.take()
                 # Joins this tick's batch, in frame order; the store commits in that order.
                 self._messages.submit(checked, functools.partial(self._committed, frame.id))
             elif isinstance(frame, hf.Ack):

@@ -42,7 +42,7 @@ from porch.server.store.base import (
 CACHE_ACCOUNTS = 10_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per send (store/records.py, OutgoingCopy)
 class CheckedSend:
     sender: Principal
     frame: Send

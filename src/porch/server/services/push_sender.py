@@ -100,7 +100,7 @@ class PushSender(Component):
         try:
             self._queue.put_nowait(key)
         except asyncio.QueueFull:
-            self._metrics.pushes.labels("dropped").inc()
+            self._metrics.push("dropped")
             return
         self._queued.add(key)
 
@@ -109,7 +109,7 @@ class PushSender(Component):
         as a worker's "online" would count them (one counter update for a whole group message,
         where a queued wake-up per device cost a queue put, a worker's step and a bus lookup
         each, issue 10)."""
-        self._metrics.pushes.labels("online").inc(n)
+        self._metrics.push("online", n)
 
     async def _work_forever(self, provider: PushProvider) -> None:
         while True:
@@ -122,7 +122,7 @@ class PushSender(Component):
                 # stored and the device reads it when it next connects.
                 log.warning("push wake-up failed (%s)", type(exc).__name__)
                 outcome = "error"
-            self._metrics.pushes.labels(outcome).inc()
+            self._metrics.push(outcome)
 
     async def _wake(self, provider: PushProvider, account_id: str, device_id: int) -> str:
         if await self._bus.connected(account_id, device_id):

@@ -36,6 +36,10 @@ class TickBatcher(Generic[Item, Result]):
         # Told of a whole batch's outcomes before its waiters (metrics: one call a batch).
         self._observe = observe
         self._waiting: list[tuple[Item, Callable[[Result | BaseException], None]]] = []
+        # The loop of the first batch, kept, as lightsync.Flag keeps its own: on Python 3.11
+        # asyncio.get_running_loop() makes a getpid() system call (its fork check), once per
+        # send and per ack here (issue 10). A batcher belongs to one app, on one loop.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def add(self, item: Item) -> asyncio.Future[Result]:
         """The item's own future: a waiter that is cancelled cancels nothing of the batch."""
@@ -46,7 +50,10 @@ class TickBatcher(Generic[Item, Result]):
     def add_callback(self, item: Item, done: Callable[[Result | BaseException], None]) -> None:
         """done(result or exception) runs on the loop once the item's batch is written."""
         if not self._waiting:
-            asyncio.get_running_loop().call_soon(self._flush)
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
+            loop.call_soon(self._flush)
         self._waiting.append((item, done))
 
     def _flush(self) -> None:

@@ -83,7 +83,9 @@ class _Executor:
         return await self.submit(op)
 
     def submit(self, op: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
-        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        # The loop start() was given, where there is one: no getpid() per call (tick_batch.py).
+        loop = self._loop or asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
         with self._lock:
             if not self._accepting:
                 raise StoreError("the store is not open")
