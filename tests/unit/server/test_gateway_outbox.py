@@ -157,3 +157,28 @@ async def test_flush_cuts_writes_by_count() -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def test_send_one_is_queue_then_flush_for_one_frame() -> None:
+    sock = NowSocket()
+    sock.open.clear()  # the writer's own write waits
+    box = Outbox(sock.send, 100, sock.sent.append, sock.write_frames, sock.write_now)
+    task = asyncio.create_task(box.run())
+    await asyncio.sleep(0)  # parked, nothing in hand
+    box.send_one("envelope", b"1")
+    assert sock.writes == [[b"1"]]  # at once, from the caller
+    assert sock.sent == ["envelope"]
+    sock.ready = False  # above its high-water mark: the writer takes it
+    box.send_one("envelope", b"2")
+    assert sock.writes == [[b"1"]]
+    await asyncio.sleep(0)  # the writer holds "2", waiting on the socket
+    sock.ready = True
+    box.send_one("envelope", b"3")  # never written past "2"
+    assert sock.writes == [[b"1"]]
+    sock.open.set()
+    await asyncio.sleep(0.01)
+    assert [f for w in sock.writes for f in w] == [b"1", b"2", b"3"]
+    assert sock.sent == ["envelope"] * 3
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -108,6 +108,17 @@ class Outbox:
         """push without waking the writer: the caller calls `flush` once it has queued."""
         self._out.append((kind, data))
 
+    def send_one(self, kind: str, data: bytes) -> None:
+        """queue(kind, data) then flush(), for one frame and without their list work: a group
+        message hands each of its devices one envelope frame (handover.py), and this is the
+        whole of that hand-over besides the write (issue 10, fan-out)."""
+        write_now = self._write_now
+        if not self._out and self._idle and write_now is not None and write_now([data]):
+            self._sent(kind)
+            return
+        self._out.append((kind, data))
+        self.flush()
+
     def flush(self) -> None:
         """What is queued goes to the socket: at once, from the caller, while the writer task
         is parked and the socket takes it; otherwise the writer is woken for it. A group

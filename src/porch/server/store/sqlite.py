@@ -8,6 +8,7 @@ alone: the batch is rolled back and runs again with each call in a SAVEPOINT of 
 hop per batch. WAL mode keeps readers and the writer out of each other's way, and synchronous=NORMAL
 in WAL mode keeps every committed transaction across a process crash
 (https://www.sqlite.org/wal.html, "Durability"); FULL adds power-loss safety at fsync cost.
+Checkpoints run on a thread of their own, not inside a commit (sqlite_checkpoint.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from porch.server.store.push import SqlPushStore
 from porch.server.store.registration import SqlRegistrationStore
 from porch.server.store.sql import OpFactory, run_sqlite
 from porch.server.store.sqlite_batch import NeedsIsolation, delete_acks, store_sends
+from porch.server.store.sqlite_checkpoint import Checkpointer
 
 log = logging.getLogger("porch.store")
 
@@ -124,6 +126,9 @@ class _Executor:
             self._startup_error = exc
             self._ready.set()
             return
+        checkpoints = Checkpointer(self._path, self._synchronous)
+        if checkpoints.start():  # the WAL's syncs off the commit path (sqlite_checkpoint.py)
+            conn.execute("PRAGMA wal_autocheckpoint=0")
         with self._lock:
             self._accepting = True
         self._ready.set()
@@ -133,6 +138,7 @@ class _Executor:
             with self._lock:
                 self._accepting = False
             self._fail_queued()
+            checkpoints.stop()
             conn.close()
 
     def _serve(self, conn: sqlite3.Connection) -> None:
