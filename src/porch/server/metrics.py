@@ -64,14 +64,9 @@ class Metrics:
         )
         # Labelled children looked up once: labels() takes a lock and hashes on every call.
         self._pushes: dict[str, Counter] = {}
-
-    def frame_in(self, kind: str) -> None:
-        counts = self.frames_in.counts
-        counts[kind] = counts.get(kind, 0) + 1
-
-    def frame_out(self, kind: str) -> None:
-        counts = self.frames_out.counts
-        counts[kind] = counts.get(kind, 0) + 1
+        # One frame of this type in, or out: the counters' own method, no call in between.
+        self.frame_in = self.frames_in.add
+        self.frame_out = self.frames_out.add
 
     def push(self, outcome: str, n: int = 1) -> None:
         """n push wake-ups with this outcome: once per batch of a group message ("online")."""
@@ -91,6 +86,10 @@ class FrameCounts:
         self._name = name
         self._documentation = documentation
         self.counts: dict[str, int] = {}
+
+    def add(self, kind: str) -> None:
+        counts = self.counts
+        counts[kind] = counts.get(kind, 0) + 1
 
     def collect(self) -> Iterator[Metric]:
         family = CounterMetricFamily(self._name, self._documentation, labels=["type"])
